@@ -1,0 +1,951 @@
+/* builtins.c: the functions of the .nn language (SPEC §2) and what each one builds.
+ *
+ * Each builtin declares its parameters (name, kind, default) in one table; bind_args_ in check.c matches
+ * a call against it and reports unknown, missing and duplicate arguments. A handler then validates the
+ * values and builds graph values through graph_add. Layers create their parameters here and name them by
+ * the rules of SPEC §2 (check_layer_name).
+ *
+ * Composite layers are written with primitive ops (dense = matmul + add + activation; lstm unrolled over
+ * time), so their gradients come from the primitives' rules. Losses pick the numerically stable fused
+ * form when a softmax or sigmoid feeds a cross-entropy.
+ */
+#include "frontend.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#define ARG_X {"x", A_TENSOR, NULL}
+#define ARG_NAME {"name", A_STRING, "none"}
+
+static int tensor_(Check *c, CVal v, const char *what)
+{
+    int id = cv_to_tensor(c, v, DT_F32, what);
+    return ir_cast(c->g, id, DT_F32, v.loc);
+}
+
+static Value *val_(Check *c, int id) { return check_val(c, id); }
+static const char *str_or_null_(CVal v) { return v.kind == CV_STRING ? v.s : NULL; }
+static char *sh_(Shape s, char *buf) { return shape_str(s, buf, 96); }
+
+static CVal done_(Check *c, int id, Loc loc) { return cv_tensor(c, id, loc); }
+
+/* ---- activations ------------------------------------------------------------------------------------ */
+static int apply_activation_(Check *c, int x, const char *act, Loc loc)
+{
+    if (x < 0 || !act || str_eq(act, "none") || str_eq(act, "linear")) return x;
+    if (str_eq(act, "relu")) return ir_unary(c->g, OP_RELU, x, loc);
+    if (str_eq(act, "sigmoid")) return ir_unary(c->g, OP_SIGMOID, x, loc);
+    if (str_eq(act, "tanh")) return ir_unary(c->g, OP_TANH, x, loc);
+    if (str_eq(act, "leaky_relu")) return ir_op1f(c->g, OP_LEAKY_RELU, x, 0.01, 0, loc);
+    if (str_eq(act, "softmax")) {
+        Attr a = {.i = {val_(c, x)->shape.rank - 1}};
+        return graph_add(c->g, OP_SOFTMAX, &x, 1, &a, loc);
+    }
+    NNC_UNREACHABLE();
+}
+
+static bool activation_ok_(CVal v)
+{
+    static const char *const names[] = {"none", "linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+    if (v.kind == CV_NONE) return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (str_eq(v.s, names[i])) return true;
+    const char *hint = suggest_among(v.s, names, 7);
+    if (hint)
+        diag_error(v.loc, "unknown activation '%s'; did you mean '%s'?", v.s, hint);
+    else
+        diag_error(v.loc, "unknown activation '%s' (none, relu, sigmoid, tanh, softmax, leaky_relu)", v.s);
+    return false;
+}
+
+/* ---- elementwise -------------------------------------------------------------------------------------- */
+static OpKind unary_op_(const char *name)
+{
+    static const struct { const char *name; OpKind op; } map[] = {
+        {"relu", OP_RELU}, {"sigmoid", OP_SIGMOID}, {"tanh", OP_TANH}, {"exp", OP_EXP}, {"log", OP_LOG},
+        {"sqrt", OP_SQRT}, {"abs", OP_ABS}, {"square", OP_SQUARE},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (str_eq(map[i].name, name)) return map[i].op;
+    NNC_UNREACHABLE();
+}
+
+static CVal b_unary(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    int y = ir_unary(c->g, unary_op_(b->name), x, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[1]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_leaky_relu(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    int y = ir_op1f(c->g, OP_LEAKY_RELU, x, a[1].f, 0, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_clip(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    if (a[1].f > a[2].f) {
+        diag_error(a[1].loc, "clip: lo (%g) is greater than hi (%g)", a[1].f, a[2].f);
+        return cv_error();
+    }
+    int y = ir_op1f(c->g, OP_CLIP, x, a[1].f, a[2].f, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[3]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_binary(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    OpKind op = str_eq(b->name, "maximum") ? OP_MAXIMUM : OP_MINIMUM;
+    int y = check_binary_op(c, op, a[0], a[1], call->loc);
+    if (y < 0) return cv_error();
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+/* ---- reductions -------------------------------------------------------------------------------------------- */
+static bool axes_mask_(Check *c, CVal axis, int rank, uint64_t *mask)
+{
+    *mask = 0;
+    if (axis.kind == CV_NONE) {
+        *mask = rank ? (((uint64_t)1 << rank) - 1) : 0;
+        return true;
+    }
+    int n = axis.kind == CV_LIST ? axis.n : 1;
+    for (int k = 0; k < n; k++) {
+        CVal v = axis.kind == CV_LIST ? axis.items[k] : axis;
+        int ax = check_normalize_axis(c, v.i, rank, axis.loc);
+        if (ax < 0) return false;
+        if (*mask >> ax & 1) {
+            diag_error(axis.loc, "axis %d is listed twice", ax);
+            return false;
+        }
+        *mask |= (uint64_t)1 << ax;
+    }
+    return true;
+}
+
+static CVal b_reduce(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    uint64_t mask;
+    if (!axes_mask_(c, a[1], val_(c, x)->shape.rank, &mask)) return cv_error();
+    OpKind op = str_eq(b->name, "sum") ? OP_SUM : str_eq(b->name, "mean") ? OP_MEAN : OP_MAX;
+    int y = mask ? ir_reduce(c->g, op, x, mask, a[2].i != 0, call->loc) : x;
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[3]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_argmax(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    int ax = check_normalize_axis(c, a[1].i, val_(c, x)->shape.rank, a[1].loc);
+    if (ax < 0) return cv_error();
+    if (val_(c, x)->shape.d[ax] == DIM_B) {
+        diag_error(a[1].loc, "argmax: cannot take the argmax over the batch axis");
+        return cv_error();
+    }
+    Attr at = {.i = {ax, 0}};
+    int y = graph_add(c->g, OP_ARGMAX, &x, 1, &at, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+/* ---- shape ops -------------------------------------------------------------------------------------------------- */
+static CVal b_flatten(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = cv_to_tensor(c, a[0], DT_F32, b->name);
+    if (x < 0) return cv_error();
+    Shape s = val_(c, x)->shape, r = {0};
+    if (shape_batched(s)) r.d[r.rank++] = DIM_B;
+    r.d[r.rank++] = shape_per_sample(s);
+    int y = ir_reshape(c->g, x, r, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[1]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_reshape(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = cv_to_tensor(c, a[0], DT_F32, b->name);
+    if (x < 0) return cv_error();
+    Shape s = val_(c, x)->shape, r = {0};
+    bool batched = shape_batched(s);
+    if (batched) r.d[r.rank++] = DIM_B;
+    int infer = -1;
+    if (a[1].n + r.rank > MAX_RANK - 1) {
+        diag_error(a[1].loc, "reshape: too many axes");
+        return cv_error();
+    }
+    for (int i = 0; i < a[1].n; i++) {
+        int64_t d = a[1].items[i].i;
+        if (d == -1 && infer < 0) {
+            infer = r.rank;
+            d = 1;
+        } else if (d < 1) {
+            diag_error(a[1].loc, "reshape: dimensions must be positive (one may be -1)");
+            return cv_error();
+        }
+        r.d[r.rank++] = d;
+    }
+    int64_t have = shape_per_sample(s), want = shape_per_sample(r);
+    char b1[96], b2[96];
+    if (infer >= 0) {
+        if (want == 0 || have % want) {
+            diag_error(a[1].loc, "reshape: cannot reshape %s (%" PRId64 " values per sample) into %s", sh_(s, b1), have,
+                       sh_(r, b2));
+            return cv_error();
+        }
+        r.d[infer] = have / want;
+        want = have;
+    }
+    if (have != want) {
+        diag_error(a[1].loc, "reshape: cannot reshape %s (%" PRId64 " values per sample) into %s (%" PRId64 ")",
+                   sh_(s, b1), have, sh_(r, b2), want);
+        return cv_error();
+    }
+    int y = ir_reshape(c->g, x, r, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_transpose(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = cv_to_tensor(c, a[0], DT_F32, b->name);
+    if (x < 0) return cv_error();
+    int rank = val_(c, x)->shape.rank;
+    Attr at = {0};
+    if (a[1].kind == CV_NONE) {
+        for (int i = 0; i < rank; i++) at.i[i] = rank - 1 - i;
+    } else {
+        if (a[1].n != rank) {
+            diag_error(a[1].loc, "transpose: the permutation has %d axes, the value has %d (axes count from the batch axis)",
+                       a[1].n, rank);
+            return cv_error();
+        }
+        for (int i = 0; i < rank; i++) {
+            int ax = check_normalize_axis(c, a[1].items[i].i, rank, a[1].loc);
+            if (ax < 0) return cv_error();
+            at.i[i] = ax;
+        }
+    }
+    int y = graph_add(c->g, OP_TRANSPOSE, &x, 1, &at, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_concat(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    /* concat(a, b, c..., axis=-1) or concat([a, b, c], axis=-1) */
+    CVal *extra = a[MAX_PARAMS].items;
+    int nextra = a[MAX_PARAMS].n;
+    VEC(int) ins = {0};
+    if (a[0].kind == CV_LIST && a[1].kind == CV_NONE && nextra == 0) {
+        for (int i = 0; i < a[0].n; i++) vec_push(&ins, tensor_(c, a[0].items[i], b->name));
+    } else {
+        vec_push(&ins, cv_to_tensor(c, a[0], DT_F32, b->name));
+        if (a[1].kind == CV_NONE) {
+            diag_error(call->loc, "concat: needs at least two values");
+            vec_free(&ins);
+            return cv_error();
+        }
+        vec_push(&ins, cv_to_tensor(c, a[1], DT_F32, b->name));
+        for (int i = 0; i < nextra; i++) vec_push(&ins, cv_to_tensor(c, extra[i], DT_F32, b->name));
+    }
+    int y = -1;
+    bool ok = ins.len >= 1;
+    for (int i = 0; i < ins.len; i++) ok &= ins.data[i] >= 0;
+    if (ok) {
+        int ax = check_normalize_axis(c, a[2].i, val_(c, ins.data[0])->shape.rank, a[2].loc);
+        Attr at = {.i = {ax}};
+        if (ax >= 0) y = ins.len == 1 ? ins.data[0] : graph_add(c->g, OP_CONCAT, ins.data, ins.len, &at, call->loc);
+    }
+    vec_free(&ins);
+    if (y < 0) return cv_error();
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[3]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_softmax(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    int ax = check_normalize_axis(c, a[1].i, val_(c, x)->shape.rank, a[1].loc);
+    if (ax < 0) return cv_error();
+    if (val_(c, x)->shape.d[ax] == DIM_B) {
+        diag_error(a[1].loc, "%s: cannot normalize over the batch axis", b->name);
+        return cv_error();
+    }
+    Attr at = {.i = {ax}};
+    int y = graph_add(c->g, str_eq(b->name, "softmax") ? OP_SOFTMAX : OP_LOG_SOFTMAX, &x, 1, &at, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+/* ---- layers -------------------------------------------------------------------------------------------------- */
+static const Init glorot_ = {.kind = INIT_GLOROT_UNIFORM};
+static const Init zeros_ = {.kind = INIT_ZEROS};
+static const Init ones_ = {.kind = INIT_ONES};
+
+static bool positive_(CVal v, const char *fn, const char *what)
+{
+    if (v.i >= 1 && v.i <= ((int64_t)1 << 24)) return true;
+    diag_error(v.loc, "%s: '%s' must be a positive integer, found %" PRId64, fn, what, v.i);
+    return false;
+}
+
+/* dense(x, units, activation=none, use_bias=true): weight [in, units], bias [units], on the last axis */
+static CVal b_dense(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0 || !positive_(a[1], b->name, "units") || !activation_ok_(a[2])) return cv_error();
+    Shape s = val_(c, x)->shape;
+    char buf[96];
+    if (s.rank == 0 || s.d[s.rank - 1] == DIM_B) {
+        diag_error(a[0].loc, "dense: input %s has no feature axis; reshape it, e.g. reshape(x, [1])", sh_(s, buf));
+        return cv_error();
+    }
+    const char *name = check_layer_name(c, call, str_or_null_(a[4]), b->name);
+    Shape ws = {2, {s.d[s.rank - 1], a[1].i}};
+    int w = check_add_param(c, name, "weight", TK_PARAM, ws, glorot_, call->loc);
+    int y = ir_binary(c->g, OP_MATMUL, x, w, call->loc);
+    if (a[3].i) {
+        int bias = check_add_param(c, name, "bias", TK_PARAM, (Shape){1, {a[1].i}}, zeros_, call->loc);
+        y = ir_binary(c->g, OP_ADD, y, bias, call->loc);
+    }
+    y = apply_activation_(c, y, a[2].kind == CV_STRING ? a[2].s : NULL, call->loc);
+    check_add_layer_row(c, name, b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static void int2_(CVal v, int64_t out[2])
+{
+    if (v.kind == CV_LIST) {
+        out[0] = v.items[0].i;
+        out[1] = v.items[1].i;
+    } else {
+        out[0] = out[1] = v.i;
+    }
+}
+
+/* TensorFlow's padding: valid none; same gives ceil(in/stride) outputs, the odd pixel at the bottom/right. */
+static void pads_(bool same, const int64_t in[2], const int64_t k[2], const int64_t st[2], int64_t pads[4])
+{
+    memset(pads, 0, sizeof(int64_t) * 4);
+    if (!same) return;
+    for (int d = 0; d < 2; d++) {
+        int64_t out = (in[d] + st[d] - 1) / st[d];
+        int64_t total = (out - 1) * st[d] + k[d] - in[d];
+        if (total < 0) total = 0;
+        pads[d] = total / 2;         /* top, left */
+        pads[d + 2] = total - total / 2; /* bottom, right */
+    }
+}
+
+static bool padding_same_(CVal v, const char *fn, bool *same)
+{
+    if (v.kind == CV_STRING && (str_eq(v.s, "valid") || str_eq(v.s, "same"))) {
+        *same = str_eq(v.s, "same");
+        return true;
+    }
+    diag_error(v.loc, "%s: padding must be valid or same", fn);
+    return false;
+}
+
+static bool rank4_(Check *c, int x, CVal arg, const char *fn)
+{
+    Shape s = val_(c, x)->shape;
+    char buf[96];
+    if (s.rank == 4) return true;
+    diag_error(arg.loc, "%s: input has rank %d, expected rank 4 [B,H,W,C] (found %s)", fn, s.rank, sh_(s, buf));
+    return false;
+}
+
+static bool positive2_(CVal v, const char *fn, const char *what)
+{
+    int64_t k[2];
+    int2_(v, k);
+    if (k[0] >= 1 && k[1] >= 1 && k[0] < 65536 && k[1] < 65536) return true;
+    diag_error(v.loc, "%s: '%s' must be positive", fn, what);
+    return false;
+}
+
+/* conv2d(x, filters, kernel, stride=1, padding=valid, activation=none, use_bias=true) */
+static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    bool same;
+    if (x < 0 || !rank4_(c, x, a[0], b->name) || !positive_(a[1], b->name, "filters") ||
+        !positive2_(a[2], b->name, "kernel") || !positive2_(a[3], b->name, "stride") ||
+        !padding_same_(a[4], b->name, &same) || !activation_ok_(a[5]))
+        return cv_error();
+    Shape s = val_(c, x)->shape;
+    int64_t k[2], st[2], in[2] = {s.d[1], s.d[2]};
+    int2_(a[2], k);
+    int2_(a[3], st);
+    Attr at = {.i = {k[0], k[1], st[0], st[1]}};
+    pads_(same, in, k, st, &at.i[4]);
+    const char *name = check_layer_name(c, call, str_or_null_(a[7]), b->name);
+    int w = check_add_param(c, name, "weight", TK_PARAM, (Shape){4, {k[0], k[1], s.d[3], a[1].i}}, glorot_, call->loc);
+    int in2[2] = {x, w};
+    int y = graph_add(c->g, OP_CONV2D, in2, 2, &at, call->loc);
+    if (y >= 0 && a[6].i) {
+        int bias = check_add_param(c, name, "bias", TK_PARAM, (Shape){1, {a[1].i}}, zeros_, call->loc);
+        y = ir_binary(c->g, OP_ADD, y, bias, call->loc);
+    }
+    y = apply_activation_(c, y, a[5].kind == CV_STRING ? a[5].s : NULL, call->loc);
+    check_add_layer_row(c, name, b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+/* maxpool2d / avgpool2d (x, pool=2, stride=pool, padding=valid) */
+static CVal b_pool(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    bool same;
+    if (x < 0 || !rank4_(c, x, a[0], b->name) || !positive2_(a[1], b->name, "pool") ||
+        (a[2].kind != CV_NONE && !positive2_(a[2], b->name, "stride")) || !padding_same_(a[3], b->name, &same))
+        return cv_error();
+    Shape s = val_(c, x)->shape;
+    int64_t k[2], st[2], in[2] = {s.d[1], s.d[2]};
+    int2_(a[1], k);
+    int2_(a[a[2].kind == CV_NONE ? 1 : 2], st);
+    Attr at = {.i = {k[0], k[1], st[0], st[1]}};
+    pads_(same, in, k, st, &at.i[4]);
+    int y = graph_add(c->g, str_eq(b->name, "maxpool2d") ? OP_MAXPOOL2D : OP_AVGPOOL2D, &x, 1, &at, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[4]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+/* batchnorm(x, momentum=0.99, epsilon=0.001): gamma, beta trainable; moving_mean, moving_var state */
+static CVal b_batchnorm(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    Shape s = val_(c, x)->shape;
+    char buf[96];
+    if (s.rank < 2 || !shape_batched(s)) {
+        diag_error(a[0].loc, "batchnorm: expected a batched input with a feature axis, found %s", sh_(s, buf));
+        return cv_error();
+    }
+    if (a[1].f < 0 || a[1].f > 1) {
+        diag_error(a[1].loc, "batchnorm: momentum must be in [0, 1]");
+        return cv_error();
+    }
+    if (a[2].f <= 0) {
+        diag_error(a[2].loc, "batchnorm: epsilon must be positive");
+        return cv_error();
+    }
+    const char *name = check_layer_name(c, call, str_or_null_(a[3]), b->name);
+    Shape cs = {1, {s.d[s.rank - 1]}};
+    int in[5] = {x, check_add_param(c, name, "gamma", TK_PARAM, cs, ones_, call->loc),
+                 check_add_param(c, name, "beta", TK_PARAM, cs, zeros_, call->loc),
+                 check_add_param(c, name, "moving_mean", TK_STATE, cs, zeros_, call->loc),
+                 check_add_param(c, name, "moving_var", TK_STATE, cs, ones_, call->loc)};
+    Model *m = c->model;
+    m->tensors.data[m->tensors.len - 1].trainable = false;
+    m->tensors.data[m->tensors.len - 2].trainable = false;
+    Attr at = {.f = {a[1].f, a[2].f}};
+    int y = graph_add(c->g, OP_BATCHNORM, in, 5, &at, call->loc);
+    check_add_layer_row(c, name, b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static CVal b_dropout(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0) return cv_error();
+    if (!(a[1].f >= 0 && a[1].f < 1)) {
+        diag_error(a[1].loc, "dropout: rate must be in [0, 1), found %g", a[1].f);
+        return cv_error();
+    }
+    Attr at = {.f = {a[1].f}};
+    int y = a[1].f == 0 ? x : graph_add(c->g, OP_DROPOUT, &x, 1, &at, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+static int slice_(Check *c, int x, int axis, int64_t start, int64_t len, Loc loc)
+{
+    Attr at = {.i = {axis, start, len}};
+    return graph_add(c->g, OP_SLICE, &x, 1, &at, loc);
+}
+
+/* lstm(x [B,T,F], units): z_t = x_t W + h R + b; i, f, g, o = z's quarters; c = f c + i g; h = o tanh(c).
+ * Unrolled over T with primitive ops; x W for every step is one matmul. */
+static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    if (x < 0 || !positive_(a[1], b->name, "units")) return cv_error();
+    Shape s = val_(c, x)->shape;
+    char buf[96];
+    if (s.rank != 3 || !shape_batched(s)) {
+        diag_error(a[0].loc, "lstm: input has rank %d, expected rank 3 [B,T,F] (found %s)", s.rank, sh_(s, buf));
+        return cv_error();
+    }
+    if (s.d[1] > 4096) {
+        diag_error(a[0].loc, "lstm: %" PRId64 " time steps is more than nnc unrolls (4096)", s.d[1]);
+        return cv_error();
+    }
+    int64_t u = a[1].i, T = s.d[1];
+    Loc loc = call->loc;
+    const char *name = check_layer_name(c, call, str_or_null_(a[3]), b->name);
+    int w = check_add_param(c, name, "weight", TK_PARAM, (Shape){2, {s.d[2], 4 * u}}, glorot_, loc);
+    int r = check_add_param(c, name, "recurrent", TK_PARAM, (Shape){2, {u, 4 * u}}, glorot_, loc);
+    float *fb = arena_alloc(c->arena, sizeof(float) * (size_t)(4 * u));
+    for (int64_t i = u; i < 2 * u; i++) fb[i] = 1; /* forget-gate bias starts at 1 */
+    Init binit = {.kind = INIT_VALUES, .values = fb};
+    int bias = check_add_param(c, name, "bias", TK_PARAM, (Shape){1, {4 * u}}, binit, loc);
+    int xw = ir_binary(c->g, OP_ADD, ir_binary(c->g, OP_MATMUL, x, w, loc), bias, loc); /* [B,T,4u] */
+    Shape step = {2, {DIM_B, 4 * u}}, one = {3, {DIM_B, 1, u}};
+    int h = -1, cell = -1;
+    VEC(int) seq = {0};
+    for (int64_t t = 0; t < T; t++) {
+        int z = ir_reshape(c->g, slice_(c, xw, 1, t, 1, loc), step, loc);
+        if (h >= 0) z = ir_binary(c->g, OP_ADD, z, ir_binary(c->g, OP_MATMUL, h, r, loc), loc);
+        int gi = ir_unary(c->g, OP_SIGMOID, slice_(c, z, 1, 0, u, loc), loc);
+        int gf = ir_unary(c->g, OP_SIGMOID, slice_(c, z, 1, u, u, loc), loc);
+        int gg = ir_unary(c->g, OP_TANH, slice_(c, z, 1, 2 * u, u, loc), loc);
+        int go = ir_unary(c->g, OP_SIGMOID, slice_(c, z, 1, 3 * u, u, loc), loc);
+        int ig = ir_binary(c->g, OP_MUL, gi, gg, loc);
+        cell = cell < 0 ? ig : ir_binary(c->g, OP_ADD, ir_binary(c->g, OP_MUL, gf, cell, loc), ig, loc);
+        h = ir_binary(c->g, OP_MUL, go, ir_unary(c->g, OP_TANH, cell, loc), loc);
+        if (a[2].i) vec_push(&seq, ir_reshape(c->g, h, one, loc));
+    }
+    int y = h;
+    if (a[2].i) {
+        Attr at = {.i = {1}};
+        y = seq.len == 1 ? seq.data[0] : graph_add(c->g, OP_CONCAT, seq.data, seq.len, &at, loc);
+    }
+    vec_free(&seq);
+    check_add_layer_row(c, name, b->name, y, loc);
+    return done_(c, y, loc);
+}
+
+/* ---- losses -------------------------------------------------------------------------------------------------- */
+
+/* Keras-style: when ranks differ by one and the extra axis is 1, drop it ([B,1] vs [B]). */
+static bool match_pred_target_(Check *c, int *p, int *t, const char *fn, Loc loc)
+{
+    Shape sp = val_(c, *p)->shape, st = val_(c, *t)->shape;
+    if (sp.rank == st.rank + 1 && sp.d[sp.rank - 1] == 1) *t = ir_reshape(c->g, *t, sp, loc);
+    else if (st.rank == sp.rank + 1 && st.d[st.rank - 1] == 1) *p = ir_reshape(c->g, *p, st, loc);
+    Shape out;
+    char b1[96], b2[96];
+    if (!shape_broadcast2(val_(c, *p)->shape, val_(c, *t)->shape, &out) || !shape_eq(out, val_(c, *p)->shape)) {
+        diag_error(loc, "%s: prediction %s and target %s do not match", fn, sh_(val_(c, *p)->shape, b1),
+                   sh_(val_(c, *t)->shape, b2));
+        return false;
+    }
+    return true;
+}
+
+static int mean_all_(Check *c, int x, Loc loc)
+{
+    int rank = val_(c, x)->shape.rank;
+    return rank ? ir_reduce(c->g, OP_MEAN, x, ((uint64_t)1 << rank) - 1, false, loc) : x;
+}
+
+static CVal b_mse_mae(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int p = tensor_(c, a[0], b->name), t = tensor_(c, a[1], b->name);
+    if (p < 0 || t < 0 || !match_pred_target_(c, &p, &t, b->name, call->loc)) return cv_error();
+    int d = ir_binary(c->g, OP_SUB, p, t, call->loc);
+    d = ir_unary(c->g, str_eq(b->name, "mse") ? OP_SQUARE : OP_ABS, d, call->loc);
+    return done_(c, mean_all_(c, d, call->loc), call->loc);
+}
+
+static int sum_last_(Check *c, int x, Loc loc)
+{
+    int rank = val_(c, x)->shape.rank;
+    return ir_reduce(c->g, OP_SUM, x, (uint64_t)1 << (rank - 1), false, loc);
+}
+
+/* binary_crossentropy: logits z (given, or under a sigmoid): mean(relu(z) - z t + log(1 + exp(-|z|)));
+ * probabilities p: clipped to [1e-7, 1-1e-7] as Keras does. */
+static CVal b_bce(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int p = tensor_(c, a[0], b->name), t = tensor_(c, a[1], b->name);
+    if (p < 0 || t < 0 || !match_pred_target_(c, &p, &t, b->name, call->loc)) return cv_error();
+    Loc loc = call->loc;
+    Graph *g = c->g;
+    int z = a[2].i ? p : val_(c, p)->op == OP_SIGMOID ? val_(c, p)->in[0] : -1;
+    int per;
+    if (z >= 0) {
+        int softplus = ir_unary(g, OP_LOG, ir_binary(g, OP_ADD, ir_scalar(g, 1, loc),
+                                                     ir_unary(g, OP_EXP, ir_unary(g, OP_NEG, ir_unary(g, OP_ABS, z, loc), loc), loc), loc), loc);
+        per = ir_binary(g, OP_ADD, ir_binary(g, OP_SUB, ir_unary(g, OP_RELU, z, loc), ir_binary(g, OP_MUL, z, t, loc), loc),
+                        softplus, loc);
+    } else {
+        const double eps = 1e-7;
+        int pc = ir_op1f(g, OP_CLIP, p, eps, 1 - eps, loc);
+        int one = ir_scalar(g, 1, loc);
+        int pos = ir_binary(g, OP_MUL, t, ir_unary(g, OP_LOG, ir_binary(g, OP_ADD, pc, ir_scalar(g, eps, loc), loc), loc), loc);
+        int negp = ir_binary(g, OP_ADD, ir_binary(g, OP_SUB, one, pc, loc), ir_scalar(g, eps, loc), loc);
+        int neg = ir_binary(g, OP_MUL, ir_binary(g, OP_SUB, one, t, loc), ir_unary(g, OP_LOG, negp, loc), loc);
+        per = ir_unary(g, OP_NEG, ir_binary(g, OP_ADD, pos, neg, loc), loc);
+    }
+    return done_(c, mean_all_(c, per, loc), loc);
+}
+
+/* -sum(t * log_softmax(z)) over the class axis, mean over the rest. */
+static int cce_from_(Check *c, int p, int t, bool from_logits, Loc loc)
+{
+    Graph *g = c->g;
+    Value *pv = val_(c, p);
+    int last = pv->shape.rank - 1, logp;
+    if (from_logits || (pv->op == OP_SOFTMAX && pv->attr.i[0] == last)) {
+        int z = from_logits ? p : pv->in[0];
+        Attr at = {.i = {last}};
+        logp = graph_add(g, OP_LOG_SOFTMAX, &z, 1, &at, loc);
+    } else {
+        /* probabilities: normalize, clip, log (Keras) */
+        int sum = ir_reduce(g, OP_SUM, p, (uint64_t)1 << last, true, loc);
+        int q = ir_op1f(g, OP_CLIP, ir_binary(g, OP_DIV, p, sum, loc), 1e-7, 1 - 1e-7, loc);
+        logp = ir_unary(g, OP_LOG, q, loc);
+    }
+    int per = ir_unary(g, OP_NEG, sum_last_(c, ir_binary(g, OP_MUL, t, logp, loc), loc), loc);
+    return mean_all_(c, per, loc);
+}
+
+static bool class_axis_(Check *c, int p, const char *fn, Loc loc)
+{
+    Shape s = val_(c, p)->shape;
+    char buf[96];
+    if (s.rank >= 1 && s.d[s.rank - 1] != DIM_B) return true;
+    diag_error(loc, "%s: prediction %s has no class axis", fn, sh_(s, buf));
+    return false;
+}
+
+static CVal b_cce(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int p = tensor_(c, a[0], b->name), t = tensor_(c, a[1], b->name);
+    if (p < 0 || t < 0 || !class_axis_(c, p, b->name, call->loc)) return cv_error();
+    char b1[96], b2[96];
+    if (!shape_eq(val_(c, p)->shape, val_(c, t)->shape)) {
+        diag_error(call->loc, "%s: prediction %s and one-hot target %s must have the same shape", b->name,
+                   sh_(val_(c, p)->shape, b1), sh_(val_(c, t)->shape, b2));
+        return cv_error();
+    }
+    return done_(c, cce_from_(c, p, t, a[2].i != 0, call->loc), call->loc);
+}
+
+/* class indices [B] (or [B,1]) for a prediction [B, C] */
+static int class_indices_(Check *c, int p, CVal targ, const char *fn, Loc loc)
+{
+    int t = cv_to_tensor(c, targ, DT_I32, fn);
+    if (t < 0) return -1;
+    Shape sp = val_(c, p)->shape, st = val_(c, t)->shape;
+    char b1[96], b2[96];
+    if (st.rank == sp.rank && st.d[st.rank - 1] == 1) {
+        st.rank--;
+        t = ir_reshape(c->g, t, st, loc);
+    }
+    bool ok = st.rank == sp.rank - 1;
+    for (int i = 0; ok && i < st.rank; i++) ok = st.d[i] == sp.d[i];
+    if (!ok) {
+        diag_error(loc, "%s: class indices %s do not fit the prediction %s (expected the prediction's shape without its class axis)",
+                   fn, sh_(st, b1), sh_(sp, b2));
+        return -1;
+    }
+    if (val_(c, t)->dtype != DT_I32) {
+        diag_error(targ.loc, "%s: class indices must be i32, found %s", fn, dtype_name(val_(c, t)->dtype));
+        return -1;
+    }
+    /* remember the class count for the data checks of `nnc train` */
+    Value *tv = val_(c, t);
+    while (tv->op == OP_RESHAPE) tv = val_(c, tv->in[0]);
+    if (tv->op == OP_INPUT && tv->attr.i[0] == 1) c->model->targets.data[tv->tensor].classes = (int)sp.d[sp.rank - 1];
+    return t;
+}
+
+static CVal b_scce(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int p = tensor_(c, a[0], b->name);
+    if (p < 0 || !class_axis_(c, p, b->name, call->loc)) return cv_error();
+    int t = class_indices_(c, p, a[1], b->name, call->loc);
+    if (t < 0) return cv_error();
+    Shape sp = val_(c, p)->shape;
+    Attr at = {.i = {sp.d[sp.rank - 1]}};
+    int onehot = graph_add(c->g, OP_ONE_HOT, &t, 1, &at, call->loc);
+    return done_(c, cce_from_(c, p, onehot, a[2].i != 0, call->loc), call->loc);
+}
+
+/* accuracy: argmax against class indices or a one-hot target; a single column is thresholded at 0.5 */
+static CVal b_accuracy(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int p = tensor_(c, a[0], b->name);
+    if (p < 0 || a[1].kind == CV_ERROR) return cv_error();
+    Graph *g = c->g;
+    Loc loc = call->loc;
+    Shape sp = val_(c, p)->shape;
+    int tid = cv_to_tensor(c, a[1], DT_F32, b->name);
+    if (tid < 0 || !class_axis_(c, p, b->name, loc)) return cv_error();
+    bool binary = sp.d[sp.rank - 1] == 1;
+    int hit;
+    if (binary) {
+        int t = ir_cast(g, tid, DT_F32, loc);
+        if (!match_pred_target_(c, &p, &t, b->name, loc)) return cv_error();
+        hit = ir_binary(g, OP_EQ, ir_binary(g, OP_GT, p, ir_scalar(g, 0.5, loc), loc),
+                        ir_binary(g, OP_GT, t, ir_scalar(g, 0.5, loc), loc), loc);
+    } else if (val_(c, tid)->dtype == DT_I32 || val_(c, tid)->shape.rank == sp.rank - 1 ||
+               (val_(c, tid)->shape.rank == sp.rank && val_(c, tid)->shape.d[sp.rank - 1] == 1)) {
+        int t = class_indices_(c, p, a[1], b->name, loc);
+        if (t < 0) return cv_error();
+        Attr at = {.i = {sp.rank - 1}};
+        hit = ir_binary(g, OP_EQ, graph_add(g, OP_ARGMAX, &p, 1, &at, loc), t, loc);
+    } else {
+        char b1[96], b2[96];
+        if (!shape_eq(val_(c, tid)->shape, sp)) {
+            diag_error(loc, "accuracy: prediction %s and one-hot target %s must have the same shape", sh_(sp, b1),
+                       sh_(val_(c, tid)->shape, b2));
+            return cv_error();
+        }
+        Attr at = {.i = {sp.rank - 1}};
+        hit = ir_binary(g, OP_EQ, graph_add(g, OP_ARGMAX, &p, 1, &at, loc), graph_add(g, OP_ARGMAX, &tid, 1, &at, loc), loc);
+    }
+    return done_(c, mean_all_(c, hit, loc), loc);
+}
+
+/* ---- initializers --------------------------------------------------------------------------------------------- */
+static CVal b_init(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    (void)c;
+    static const struct { const char *name; InitKind kind; } map[] = {
+        {"zeros", INIT_ZEROS}, {"ones", INIT_ONES}, {"constant", INIT_CONSTANT}, {"normal", INIT_NORMAL},
+        {"uniform", INIT_UNIFORM}, {"glorot_uniform", INIT_GLOROT_UNIFORM}, {"glorot_normal", INIT_GLOROT_NORMAL},
+        {"he_normal", INIT_HE_NORMAL}, {"he_uniform", INIT_HE_UNIFORM}, {"lecun_normal", INIT_LECUN_NORMAL},
+    };
+    CVal r = {.kind = CV_INIT, .loc = call->loc};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (str_eq(map[i].name, b->name)) r.init.kind = map[i].kind;
+    if (r.init.kind == INIT_CONSTANT) r.init.a = a[0].f;
+    if (r.init.kind == INIT_NORMAL) {
+        r.init.a = a[0].f;
+        r.init.b = a[1].f;
+        if (a[1].f < 0) {
+            diag_error(a[1].loc, "normal: std must not be negative");
+            return cv_error();
+        }
+    }
+    if (r.init.kind == INIT_UNIFORM) {
+        r.init.a = a[0].f;
+        r.init.b = a[1].f;
+        if (a[0].f > a[1].f) {
+            diag_error(a[0].loc, "uniform: lo is greater than hi");
+            return cv_error();
+        }
+    }
+    return r;
+}
+
+static bool list_to_values_(CVal v, Shape s, float *out, int64_t *k, int depth)
+{
+    if (depth == s.rank) {
+        if (v.kind != CV_INT && v.kind != CV_FLOAT) return false;
+        out[(*k)++] = (float)v.f;
+        return true;
+    }
+    if (v.kind != CV_LIST || v.n != s.d[depth]) return false;
+    for (int i = 0; i < v.n; i++)
+        if (!list_to_values_(v.items[i], s, out, k, depth + 1)) return false;
+    return true;
+}
+
+/* param initialisers: a name (zeros), a call (normal(std=0.1)), a number, or a list of the param's shape */
+Init check_init(Check *c, Expr *e, Shape s, bool *ok)
+{
+    Init init = {.kind = INIT_ZEROS};
+    CVal v = check_eval_expr(c, e);
+    if (v.kind == CV_FUNC) {
+        const Builtin *b = builtin_find(v.s);
+        if (b && b->kind == BK_INIT) {
+            CVal none[MAX_PARAMS + 1];
+            for (int i = 0; i < MAX_PARAMS; i++) {
+                none[i] = (CVal){.kind = CV_NONE};
+                if (b->params[i].name && !b->params[i].dflt) {
+                    diag_error(e->loc, "%s: missing argument '%s'", b->name, b->params[i].name);
+                    *ok = false;
+                    return init;
+                }
+                if (b->params[i].name) none[i] = (CVal){.kind = CV_FLOAT, .f = strtod(b->params[i].dflt, NULL)};
+            }
+            v = b_init(c, b, e, none);
+        }
+    }
+    char buf[96];
+    switch (v.kind) {
+    case CV_INIT: return v.init;
+    case CV_INT:
+    case CV_FLOAT: return (Init){.kind = INIT_CONSTANT, .a = v.f};
+    case CV_LIST: {
+        float *vals = arena_alloc(c->arena, sizeof(float) * (size_t)shape_count(s, 1));
+        int64_t k = 0;
+        if (!list_to_values_(v, s, vals, &k, 0)) {
+            diag_error(e->loc, "the initial values do not have the parameter's shape %s", sh_(s, buf));
+            *ok = false;
+            return init;
+        }
+        return (Init){.kind = INIT_VALUES, .values = vals};
+    }
+    case CV_ERROR: *ok = false; return init;
+    default:
+        diag_error(e->loc, "expected an initializer (zeros, ones, constant(v), normal(mean, std), uniform(lo, hi), "
+                           "glorot_uniform, he_normal), a number or a list");
+        *ok = false;
+        return init;
+    }
+}
+
+static CVal b_init_misuse(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    (void)c;
+    (void)a;
+    diag_error(call->loc, "'%s' is an initializer; use it as 'param NAME: f32[...] = %s'", b->name, b->name);
+    return cv_error();
+}
+
+/* ---- the table ---------------------------------------------------------------------------------------------------- */
+#define UNARY(n) {n, BK_OP, b_unary, {ARG_X, ARG_NAME}}
+#define REDUCE(n) {n, BK_OP, b_reduce, {ARG_X, {"axis", A_AXES, "none"}, {"keepdims", A_BOOL, "false"}, ARG_NAME}}
+#define POOL(n) {n, BK_LAYER, b_pool, {ARG_X, {"pool", A_INT2, "2"}, {"stride", A_INT2, "none"}, {"padding", A_PADDING, "valid"}, ARG_NAME}}
+#define LOSS2(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}}}
+#define LOSS3(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}, {"from_logits", A_BOOL, "false"}}}
+#define INIT0(n) {n, BK_INIT, b_init_misuse, {{0}}}
+
+static const Builtin builtins[] = {
+    UNARY("relu"), UNARY("sigmoid"), UNARY("tanh"), UNARY("exp"), UNARY("log"), UNARY("sqrt"), UNARY("abs"),
+    UNARY("square"),
+    {"leaky_relu", BK_OP, b_leaky_relu, {ARG_X, {"alpha", A_NUM, "0.01"}, ARG_NAME}},
+    {"clip", BK_OP, b_clip, {ARG_X, {"lo", A_NUM, NULL}, {"hi", A_NUM, NULL}, ARG_NAME}},
+    {"maximum", BK_OP, b_binary, {{"a", A_TENSOR, NULL}, {"b", A_TENSOR, NULL}, ARG_NAME}},
+    {"minimum", BK_OP, b_binary, {{"a", A_TENSOR, NULL}, {"b", A_TENSOR, NULL}, ARG_NAME}},
+    REDUCE("sum"), REDUCE("mean"), REDUCE("max"),
+    {"argmax", BK_OP, b_argmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
+    {"flatten", BK_OP, b_flatten, {ARG_X, ARG_NAME}},
+    {"reshape", BK_OP, b_reshape, {ARG_X, {"shape", A_INTS, NULL}, ARG_NAME}},
+    {"transpose", BK_OP, b_transpose, {ARG_X, {"perm", A_INTS, "none"}, ARG_NAME}},
+    {"concat", BK_OP, b_concat, {{"a", A_ANY, NULL}, {"b", A_TENSOR, "none"}, {"axis", A_INT, "-1"}, ARG_NAME}, 2},
+    {"softmax", BK_OP, b_softmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
+    {"log_softmax", BK_OP, b_softmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
+    {"dense", BK_LAYER, b_dense, {ARG_X, {"units", A_INT, NULL}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME}},
+    {"conv2d", BK_LAYER, b_conv2d, {ARG_X, {"filters", A_INT, NULL}, {"kernel", A_INT2, NULL}, {"stride", A_INT2, "1"},
+                                    {"padding", A_PADDING, "valid"}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME}},
+    POOL("maxpool2d"), POOL("avgpool2d"),
+    {"batchnorm", BK_LAYER, b_batchnorm, {ARG_X, {"momentum", A_NUM, "0.99"}, {"epsilon", A_NUM, "0.001"}, ARG_NAME}},
+    {"dropout", BK_LAYER, b_dropout, {ARG_X, {"rate", A_NUM, NULL}, ARG_NAME}},
+    {"lstm", BK_LAYER, b_lstm, {ARG_X, {"units", A_INT, NULL}, {"return_sequences", A_BOOL, "false"}, ARG_NAME}},
+    LOSS2("mse", b_mse_mae), LOSS2("mae", b_mse_mae),
+    LOSS3("binary_crossentropy", b_bce), LOSS3("categorical_crossentropy", b_cce),
+    LOSS3("sparse_categorical_crossentropy", b_scce),
+    {"accuracy", BK_METRIC, b_accuracy, {{"pred", A_TENSOR, NULL}, {"target", A_ANY, NULL}}},
+    INIT0("zeros"), INIT0("ones"), INIT0("glorot_uniform"), INIT0("glorot_normal"), INIT0("he_normal"),
+    INIT0("he_uniform"), INIT0("lecun_normal"),
+    {"constant", BK_INIT, b_init, {{"value", A_NUM, NULL}}},
+    {"normal", BK_INIT, b_init, {{"mean", A_NUM, "0.0"}, {"std", A_NUM, "1.0"}}},
+    {"uniform", BK_INIT, b_init, {{"lo", A_NUM, "-0.05"}, {"hi", A_NUM, "0.05"}}},
+    {"sgd", BK_OPTIMIZER, NULL, {{"lr", A_NUM, "none"}, {"momentum", A_NUM, "0.0"}, {"nesterov", A_BOOL, "false"},
+                                 {"weight_decay", A_NUM, "0.0"}, {"learning_rate", A_NUM, "none"}}},
+    {"adam", BK_OPTIMIZER, NULL, {{"lr", A_NUM, "none"}, {"beta1", A_NUM, "0.9"}, {"beta2", A_NUM, "0.999"},
+                                  {"epsilon", A_NUM, "1e-7"}, {"learning_rate", A_NUM, "none"}}},
+    {"adamw", BK_OPTIMIZER, NULL, {{"lr", A_NUM, "none"}, {"beta1", A_NUM, "0.9"}, {"beta2", A_NUM, "0.999"},
+                                   {"epsilon", A_NUM, "1e-7"}, {"weight_decay", A_NUM, "0.01"}, {"learning_rate", A_NUM, "none"}}},
+    {"rmsprop", BK_OPTIMIZER, NULL, {{"lr", A_NUM, "none"}, {"rho", A_NUM, "0.9"}, {"epsilon", A_NUM, "1e-7"},
+                                     {"learning_rate", A_NUM, "none"}}},
+    {"train", BK_OPTIMIZER, NULL, {{"epochs", A_INT, "none"}, {"batch", A_INT, "none"}, {"shuffle", A_BOOL, "true"}}},
+};
+
+const Builtin *builtin_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (str_eq(builtins[i].name, name)) return &builtins[i];
+    return NULL;
+}
+
+int builtin_names(const char **out, int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0] && n < max; i++) out[n++] = builtins[i].name;
+    return n;
+}
+
+/* ---- optimizer and train statements ------------------------------------------------------------------------------ */
+static double num_or_(CVal v, double dflt) { return v.kind == CV_INT || v.kind == CV_FLOAT ? v.f : dflt; }
+
+void check_optimizer(Check *c, Stmt *s)
+{
+    Expr *call = s->expr;
+    Model *m = c->model;
+    const Builtin *b = builtin_find(call->str);
+    if (!b || b->kind != BK_OPTIMIZER || str_eq(call->str, "train")) {
+        diag_error(call->loc, "unknown optimizer '%s' (sgd, adam, adamw, rmsprop)", call->str);
+        return;
+    }
+    if (m->opt.kind != OPT_NONE) {
+        diag_error(s->loc, "a model has one optimizer; this is the second");
+        diag_note(m->opt.loc, "the first is here");
+        return;
+    }
+    CVal a[MAX_PARAMS + 1];
+    if (!check_bind_builtin(c, b, call, a)) return;
+    Optimizer o = {.loc = s->loc};
+    int lr_at = 0, alias_at = str_eq(b->name, "adamw") ? 5 : str_eq(b->name, "rmsprop") ? 3 : 4;
+    if (a[lr_at].kind != CV_NONE && a[alias_at].kind != CV_NONE) {
+        diag_error(call->loc, "%s: give either lr or learning_rate, not both", b->name);
+        return;
+    }
+    o.lr = num_or_(a[lr_at], num_or_(a[alias_at], str_eq(b->name, "sgd") ? -1 : 0.001));
+    if (o.lr < 0) {
+        diag_error(call->loc, "sgd: missing argument 'lr'");
+        return;
+    }
+    if (str_eq(b->name, "sgd")) {
+        o.kind = OPT_SGD;
+        o.momentum = a[1].f;
+        o.nesterov = a[2].i != 0;
+        o.weight_decay = a[3].f;
+    } else if (str_eq(b->name, "rmsprop")) {
+        o.kind = OPT_RMSPROP;
+        o.rho = a[1].f;
+        o.epsilon = a[2].f;
+    } else {
+        o.kind = str_eq(b->name, "adam") ? OPT_ADAM : OPT_ADAMW;
+        o.beta1 = a[1].f;
+        o.beta2 = a[2].f;
+        o.epsilon = a[3].f;
+        if (o.kind == OPT_ADAMW) o.weight_decay = a[4].f;
+    }
+    if (!(o.lr > 0) || o.momentum < 0 || o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1 || o.rho < 0 ||
+        o.rho >= 1 || o.epsilon < 0 || o.weight_decay < 0) {
+        diag_error(call->loc, "%s: lr must be positive, betas and rho in [0, 1), momentum, epsilon and weight_decay not negative",
+                   b->name);
+        return;
+    }
+    if (o.nesterov && o.momentum == 0) diag_warning(call->loc, "sgd: nesterov has no effect without momentum");
+    m->opt = o;
+}
+
+void check_train_cfg(Check *c, Stmt *s)
+{
+    CVal a[MAX_PARAMS + 1];
+    if (!check_bind_builtin(c, builtin_find("train"), s->expr, a)) return;
+    TrainCfg *t = &c->model->train;
+    if (a[0].kind == CV_INT) {
+        if (a[0].i < 1 || a[0].i > 1000000) diag_error(a[0].loc, "train: epochs must be a positive integer");
+        t->epochs = (int)a[0].i;
+    }
+    if (a[1].kind == CV_INT) {
+        if (a[1].i < 1 || a[1].i > 1000000) diag_error(a[1].loc, "train: batch must be a positive integer");
+        t->batch = (int)a[1].i;
+    }
+    t->shuffle = a[2].i != 0;
+}

@@ -1,0 +1,1147 @@
+/* check.c: from the syntax tree to the model's source graph.
+ *
+ * One walk does name resolution, `def` inlining with the naming rules of SPEC §2, constant evaluation, and
+ * type and shape inference (every value is built through graph_add, whose shape rules check as they go).
+ * Errors are reported where they are found and the walk goes on with an error value, so one file yields
+ * every independent error (up to 20) and no cascade of follow-on errors.
+ *
+ * What it does not do: decide training versus inference (dropout and batchnorm stay high-level ops until
+ * lower.c builds each entry point), or optimize anything.
+ */
+#include "check.h"
+#include "frontend.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64 };
+
+typedef enum SymKind { SYM_VALUE, SYM_CONST, SYM_DEF } SymKind;
+
+typedef struct Sym {
+    const char *name;
+    SymKind kind;
+    CVal val;
+    Item *def;
+    Loc loc;
+    struct Sym *next;
+} Sym;
+
+struct Scope {
+    Sym *syms;
+    Scope *parent;
+};
+
+/* ---- values ---------------------------------------------------------------------------------- */
+CVal cv_error(void) { return (CVal){.kind = CV_ERROR}; }
+CVal cv_int(int64_t v, Loc loc) { return (CVal){.kind = CV_INT, .i = v, .f = (double)v, .loc = loc}; }
+CVal cv_tensor(Check *c, int id, Loc loc)
+{
+    (void)c;
+    return id < 0 ? cv_error() : (CVal){.kind = CV_TENSOR, .id = id, .loc = loc};
+}
+Value *check_val(Check *c, int id) { return &c->g->v[id]; }
+
+static const char *cv_kind_name_(CValKind k)
+{
+    static const char *names[] = {"an invalid value", "none", "a boolean", "an integer", "a number",
+                                  "a string", "a list", "a tensor", "a function", "an initializer"};
+    return names[k];
+}
+
+static void dep_grow_(Check *c)
+{
+    while (c->dep_target.len < c->g->n) vec_push(&c->dep_target, 0);
+}
+
+void check_mark_target(Check *c, int id)
+{
+    dep_grow_(c);
+    c->dep_target.data[id] = 1;
+}
+
+static bool depends_on_target_(Check *c, int id)
+{
+    dep_grow_(c);
+    return c->dep_target.data[id] != 0;
+}
+
+/* A new value depends on a target when any input does: propagate after each graph_add. */
+static void dep_update_(Check *c)
+{
+    int from = c->dep_target.len;
+    dep_grow_(c);
+    for (int id = from; id < c->g->n; id++) {
+        Value *v = &c->g->v[id];
+        for (int k = 0; k < v->nin; k++) c->dep_target.data[id] |= c->dep_target.data[v->in[k]];
+    }
+}
+
+/* Nested lists of numbers -> an f32 constant (shape from the nesting). */
+static bool list_shape_(CVal v, Shape *s, int depth)
+{
+    if (v.kind == CV_INT || v.kind == CV_FLOAT || v.kind == CV_BOOL) return true;
+    if (v.kind != CV_LIST || v.n == 0 || depth >= MAX_RANK) return false;
+    if (depth == s->rank) s->d[s->rank++] = v.n;
+    else if (s->d[depth] != v.n) return false;
+    for (int i = 0; i < v.n; i++) {
+        if ((v.items[i].kind == CV_LIST) != (depth + 1 < s->rank || v.items[0].kind == CV_LIST)) return false;
+        if (!list_shape_(v.items[i], s, depth + 1)) return false;
+    }
+    return true;
+}
+
+static void list_flatten_(CVal v, float *out, int64_t *k)
+{
+    if (v.kind == CV_LIST)
+        for (int i = 0; i < v.n; i++) list_flatten_(v.items[i], out, k);
+    else
+        out[(*k)++] = (float)v.f;
+}
+
+int cv_to_tensor(Check *c, CVal v, DType prefer, const char *what)
+{
+    switch (v.kind) {
+    case CV_ERROR:
+        return -1;
+    case CV_TENSOR:
+        return v.id;
+    case CV_INT:
+    case CV_FLOAT:
+    case CV_BOOL: {
+        if (prefer == DT_I32 && v.kind != CV_FLOAT) {
+            static int32_t one;
+            (void)one;
+            int32_t *d = arena_alloc(c->arena, sizeof(int32_t));
+            *d = (int32_t)v.i;
+            Attr a = {.data = d};
+            return graph_add_typed(c->g, OP_CONST, NULL, 0, &a, DT_I32, shape_scalar(), -1, v.loc);
+        }
+        return ir_scalar(c->g, v.f, v.loc);
+    }
+    case CV_LIST: {
+        Shape s = {0};
+        if (!list_shape_(v, &s, 0)) {
+            diag_error(v.loc, "%s: a list used as a tensor must be a rectangular list of numbers", what);
+            return -1;
+        }
+        int64_t n = shape_count(s, 1), k = 0;
+        float *d = arena_alloc(c->arena, sizeof(float) * (size_t)n);
+        list_flatten_(v, d, &k);
+        Attr a = {.data = d};
+        return graph_add_typed(c->g, OP_CONST, NULL, 0, &a, DT_F32, s, -1, v.loc);
+    }
+    default:
+        diag_error(v.loc, "%s: expected a tensor, found %s", what, cv_kind_name_(v.kind));
+        return -1;
+    }
+}
+
+/* ---- scopes -------------------------------------------------------------------------------------- */
+static Scope *scope_push_(Check *c, Scope *parent)
+{
+    Scope *s = arena_alloc(c->arena, sizeof *s);
+    s->parent = parent;
+    return s;
+}
+
+static Sym *scope_find_(Scope *s, const char *name)
+{
+    for (; s; s = s->parent)
+        for (Sym *y = s->syms; y; y = y->next)
+            if (str_eq(y->name, name)) return y;
+    return NULL;
+}
+
+static Sym *scope_bind_(Check *c, Scope *s, const char *name, SymKind kind, CVal v, Loc loc)
+{
+    Sym *y = arena_alloc(c->arena, sizeof *y);
+    *y = (Sym){.name = name, .kind = kind, .val = v, .loc = loc, .next = s->syms};
+    s->syms = y;
+    return y;
+}
+
+/* Levenshtein distance, for "did you mean" */
+static int edit_distance_(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 40 || lb > 40) return 99;
+    int row[41];
+    for (int j = 0; j <= lb; j++) row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int prev = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int cur = row[j];
+            int best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+static const char *suggest_(Check *c, const char *name)
+{
+    const char *best = NULL;
+    int bestd = (int)strlen(name) / 3 + 1;
+    if (bestd > 3) bestd = 3;
+    for (Scope *s = c->scope; s; s = s->parent)
+        for (Sym *y = s->syms; y; y = y->next) {
+            int d = edit_distance_(name, y->name);
+            if (d <= bestd && (!best || d < bestd)) best = y->name, bestd = d;
+        }
+    const char *names[128];
+    int n = builtin_names(names, 128);
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance_(name, names[i]);
+        if (d <= bestd && (!best || d < bestd)) best = names[i], bestd = d;
+    }
+    return best;
+}
+
+const char *suggest_among(const char *name, const char *const *cands, int n)
+{
+    const char *best = NULL;
+    int bestd = (int)strlen(name) / 3 + 1;
+    for (int i = 0; i < n; i++) {
+        if (!cands[i]) continue;
+        int d = edit_distance_(name, cands[i]);
+        if (d <= bestd && (!best || d < bestd)) best = cands[i], bestd = d;
+    }
+    return best;
+}
+
+/* ---- names of layers and def calls ---------------------------------------------------------------- */
+static bool name_taken_(Check *c, const char *full)
+{
+    for (int i = 0; i < c->taken.len; i++)
+        if (str_eq(c->taken.data[i], full)) return true;
+    return false;
+}
+
+static int counter_next_(Check *c, const char *op)
+{
+    for (int i = 0; i < c->ncounters; i++)
+        if (str_eq(c->counters_names[i], op)) return ++c->counters[i];
+    if (c->ncounters < 64) {
+        c->counters_names[c->ncounters] = op;
+        c->counters[c->ncounters] = 1;
+        c->ncounters++;
+    }
+    return 1;
+}
+
+const char *check_layer_name(Check *c, Expr *call, const char *given, const char *opname)
+{
+    int k = counter_next_(c, opname); /* K counts every call of the op in this scope, named or not */
+    const char *base = given ? given
+                       : call == c->bind_expr && c->bind_name ? c->bind_name
+                                                              : arena_printf(c->arena, "%s_%d", opname, k);
+    const char *full = arena_printf(c->arena, "%s%s", c->prefix, base);
+    for (int i = 2; name_taken_(c, full); i++) full = arena_printf(c->arena, "%s%s_%d", c->prefix, base, i);
+    vec_push(&c->taken, full);
+    return full;
+}
+
+int check_add_param(Check *c, const char *layer, const char *what, TensorKind kind, Shape s, Init init, Loc loc)
+{
+    const char *name = arena_printf(c->arena, "%s.%s", layer, what);
+    int t = model_add_tensor(c->model, name, kind, DT_F32, s, init, loc);
+    c->model->tensors.data[t].layer = c->model->layers.len; /* the row check_add_layer_row adds next */
+    return graph_add_typed(c->g, OP_TENSOR, NULL, 0, NULL, DT_F32, s, t, loc);
+}
+
+void check_add_layer_row(Check *c, const char *name, const char *op, int value, Loc loc)
+{
+    if (value < 0) return;
+    Layer row = {.name = name, .op = op, .value = value, .loc = loc};
+    for (int i = 0; i < c->model->tensors.len; i++)
+        if (c->model->tensors.data[i].layer == c->model->layers.len)
+            row.params += shape_count(c->model->tensors.data[i].shape, 1);
+    vec_push(&c->model->layers, row);
+}
+
+int check_normalize_axis(Check *c, int64_t axis, int rank, Loc loc)
+{
+    (void)c;
+    if (axis < -rank || axis >= rank) {
+        diag_error(loc, "axis %" PRId64 " is out of range for a value of rank %d (axes count from the batch axis)",
+                   axis, rank);
+        return -1;
+    }
+    return (int)(axis < 0 ? axis + rank : axis);
+}
+
+/* ---- expressions ----------------------------------------------------------------------------------- */
+static CVal eval_(Check *c, Expr *e);
+static CVal call_(Check *c, Expr *e);
+
+static bool is_number_(CVal v) { return v.kind == CV_INT || v.kind == CV_FLOAT; }
+
+static CVal fold_binary_(Expr *e, CVal a, CVal b)
+{
+    bool ints = a.kind == CV_INT && b.kind == CV_INT;
+    switch (e->op) {
+    case '+': return ints ? cv_int(a.i + b.i, e->loc) : (CVal){.kind = CV_FLOAT, .f = a.f + b.f, .loc = e->loc};
+    case '-': return ints ? cv_int(a.i - b.i, e->loc) : (CVal){.kind = CV_FLOAT, .f = a.f - b.f, .loc = e->loc};
+    case '*': return ints ? cv_int(a.i * b.i, e->loc) : (CVal){.kind = CV_FLOAT, .f = a.f * b.f, .loc = e->loc};
+    case '/':
+        if (b.f == 0) {
+            diag_error(e->loc, "division by zero in a constant expression");
+            return cv_error();
+        }
+        return (CVal){.kind = CV_FLOAT, .f = a.f / b.f, .loc = e->loc};
+    case 'P':
+        if (ints && b.i >= 0 && b.i < 63) {
+            int64_t r = 1;
+            for (int64_t k = 0; k < b.i; k++) r *= a.i;
+            return cv_int(r, e->loc);
+        }
+        return (CVal){.kind = CV_FLOAT, .f = pow(a.f, b.f), .loc = e->loc};
+    default:
+        diag_error(e->loc, "'@' needs tensors, not numbers");
+        return cv_error();
+    }
+}
+
+/* Bring two operands to one dtype: i32 tensors meet f32 as f32 (NumPy promotes too). */
+int check_binary_op(Check *c, OpKind op, CVal a, CVal b, Loc loc)
+{
+    DType da = a.kind == CV_TENSOR ? c->g->v[a.id].dtype : DT_VOID;
+    DType db = b.kind == CV_TENSOR ? c->g->v[b.id].dtype : DT_VOID;
+    DType want = da == DT_F32 || db == DT_F32 ? DT_F32 : da == DT_I32 || db == DT_I32 ? DT_I32 : DT_F32;
+    if ((a.kind == CV_FLOAT && a.f != floor(a.f)) || (b.kind == CV_FLOAT && b.f != floor(b.f))) want = DT_F32;
+    if (op == OP_DIV) want = DT_F32;
+    const char *what = op_info[op].name;
+    int x = cv_to_tensor(c, a, want, what), y = cv_to_tensor(c, b, want, what);
+    if (x < 0 || y < 0) return -1;
+    x = ir_cast(c->g, x, want, loc);
+    y = ir_cast(c->g, y, want, loc);
+    int id = ir_binary(c->g, op, x, y, loc);
+    dep_update_(c);
+    return id;
+}
+
+static CVal eval_binary_(Check *c, Expr *e)
+{
+    CVal a = eval_(c, e->lhs), b = eval_(c, e->rhs);
+    if (a.kind == CV_ERROR || b.kind == CV_ERROR) return cv_error();
+    if (is_number_(a) && is_number_(b)) return fold_binary_(e, a, b);
+    static const struct { int tok; OpKind op; } ops[] = {{'+', OP_ADD}, {'-', OP_SUB}, {'*', OP_MUL}, {'/', OP_DIV}};
+    if (e->op == '@') {
+        int x = cv_to_tensor(c, a, DT_F32, "@"), y = cv_to_tensor(c, b, DT_F32, "@");
+        x = ir_cast(c->g, x, DT_F32, e->loc);
+        y = ir_cast(c->g, y, DT_F32, e->loc);
+        shape_error_context = "@";
+        int id = ir_binary(c->g, OP_MATMUL, x, y, e->loc);
+        shape_error_context = NULL;
+        dep_update_(c);
+        return cv_tensor(c, id, e->loc);
+    }
+    if (e->op == 'P') {
+        if (!is_number_(b)) {
+            diag_error(e->rhs->loc, "the exponent of '**' must be a constant number");
+            return cv_error();
+        }
+        int x = ir_cast(c->g, cv_to_tensor(c, a, DT_F32, "**"), DT_F32, e->loc);
+        int id = b.f == 2 ? ir_unary(c->g, OP_SQUARE, x, e->loc)
+                 : b.f == 1 ? x
+                            : ir_op1f(c->g, OP_POWC, x, b.f, 0, e->loc);
+        dep_update_(c);
+        return cv_tensor(c, id, e->loc);
+    }
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (ops[i].tok == e->op) {
+            const char *names[] = {"+", "-", "*", "/"};
+            shape_error_context = names[i];
+            int id = check_binary_op(c, ops[i].op, a, b, e->loc);
+            shape_error_context = NULL;
+            return cv_tensor(c, id, e->loc);
+        }
+    NNC_UNREACHABLE();
+}
+
+static CVal eval_name_(Check *c, Expr *e)
+{
+    Sym *y = scope_find_(c->scope, e->str);
+    if (y && y->kind != SYM_DEF) {
+        CVal v = y->val;
+        v.loc = e->loc;
+        return v;
+    }
+    if (y && y->kind == SYM_DEF) return (CVal){.kind = CV_FUNC, .s = e->str, .loc = e->loc};
+    if (str_eq(e->str, "true") || str_eq(e->str, "false"))
+        return (CVal){.kind = CV_BOOL, .i = str_eq(e->str, "true"), .f = str_eq(e->str, "true"), .loc = e->loc};
+    if (str_eq(e->str, "none")) return (CVal){.kind = CV_NONE, .loc = e->loc};
+    if (builtin_find(e->str)) return (CVal){.kind = CV_FUNC, .s = e->str, .loc = e->loc};
+    const char *hint = suggest_(c, e->str);
+    if (hint)
+        diag_error(e->loc, "use of undeclared name '%s'; did you mean '%s'?", e->str, hint);
+    else
+        diag_error(e->loc, "use of undeclared name '%s'", e->str);
+    return cv_error();
+}
+
+static CVal eval_list_(Check *c, Expr *e)
+{
+    CVal v = {.kind = CV_LIST, .loc = e->loc, .n = e->nitems};
+    v.items = arena_alloc(c->arena, sizeof(CVal) * (size_t)(e->nitems ? e->nitems : 1));
+    for (int i = 0; i < e->nitems; i++) {
+        v.items[i] = eval_(c, e->items[i]);
+        if (v.items[i].kind == CV_ERROR) return cv_error();
+    }
+    return v;
+}
+
+static CVal eval_(Check *c, Expr *e)
+{
+    if (diag_too_many()) return cv_error();
+    if (++c->expr_depth > MAX_EXPR_DEPTH) {
+        c->expr_depth--;
+        diag_error(e->loc, "expression nested too deeply (more than %d levels)", MAX_EXPR_DEPTH);
+        return cv_error();
+    }
+    CVal r;
+    switch (e->kind) {
+    case EX_INT: r = cv_int(e->ival, e->loc); break;
+    case EX_FLOAT: r = (CVal){.kind = CV_FLOAT, .f = e->fval, .loc = e->loc}; break;
+    case EX_STRING: r = (CVal){.kind = CV_STRING, .s = e->str, .loc = e->loc}; break;
+    case EX_NAME: r = eval_name_(c, e); break;
+    case EX_LIST: r = eval_list_(c, e); break;
+    case EX_BINARY: r = eval_binary_(c, e); break;
+    case EX_CALL: r = call_(c, e); break;
+    case EX_UNARY: {
+        CVal x = eval_(c, e->lhs);
+        if (x.kind == CV_INT) r = cv_int(-x.i, e->loc);
+        else if (x.kind == CV_FLOAT) r = (CVal){.kind = CV_FLOAT, .f = -x.f, .loc = e->loc};
+        else if (x.kind == CV_ERROR) r = x;
+        else {
+            int id = cv_to_tensor(c, x, DT_F32, "-");
+            r = cv_tensor(c, id < 0 ? -1 : ir_unary(c->g, OP_NEG, id, e->loc), e->loc);
+            dep_update_(c);
+        }
+        break;
+    }
+    default: NNC_UNREACHABLE();
+    }
+    c->expr_depth--;
+    return r;
+}
+
+/* ---- calls: argument binding ------------------------------------------------------------------------ */
+static CVal parse_default_(Check *c, const char *d, Loc loc)
+{
+    if (str_eq(d, "none")) return (CVal){.kind = CV_NONE, .loc = loc};
+    if (str_eq(d, "true") || str_eq(d, "false"))
+        return (CVal){.kind = CV_BOOL, .i = str_eq(d, "true"), .f = str_eq(d, "true"), .loc = loc};
+    if ((d[0] >= '0' && d[0] <= '9') || d[0] == '-' || d[0] == '.') {
+        if (strpbrk(d, ".eE")) return (CVal){.kind = CV_FLOAT, .f = strtod(d, NULL), .loc = loc};
+        return cv_int(strtoll(d, NULL, 10), loc);
+    }
+    (void)c;
+    return (CVal){.kind = CV_STRING, .s = d, .loc = loc};
+}
+
+/* Arguments that name a choice (activation=relu, padding=same) may be bare words. */
+static CVal eval_word_(Check *c, Expr *e)
+{
+    if (e->kind == EX_NAME && !scope_find_(c->scope, e->str) && !str_eq(e->str, "none") &&
+        !str_eq(e->str, "true") && !str_eq(e->str, "false"))
+        return (CVal){.kind = CV_STRING, .s = e->str, .loc = e->loc};
+    CVal v = eval_(c, e);
+    if (v.kind == CV_FUNC) v.kind = CV_STRING;
+    return v;
+}
+
+static bool coerce_arg_(Check *c, const Builtin *b, const ParamSpec *p, CVal *v)
+{
+    const char *want = NULL;
+    switch (p->kind) {
+    case A_TENSOR:
+        if (v->kind == CV_TENSOR || is_number_(*v) || v->kind == CV_LIST) return true;
+        want = "a tensor";
+        break;
+    case A_ANY: return true;
+    case A_INT:
+        if (v->kind == CV_INT) return true;
+        if (v->kind == CV_FLOAT && v->f == floor(v->f) && fabs(v->f) < 1e15) {
+            *v = cv_int((int64_t)v->f, v->loc);
+            return true;
+        }
+        want = "an integer";
+        break;
+    case A_NUM:
+        if (is_number_(*v)) return true;
+        want = "a number";
+        break;
+    case A_BOOL:
+        if (v->kind == CV_BOOL) return true;
+        if (v->kind == CV_INT && (v->i == 0 || v->i == 1)) {
+            v->kind = CV_BOOL;
+            return true;
+        }
+        want = "true or false";
+        break;
+    case A_INT2:
+        if (v->kind == CV_INT) return true;
+        if (v->kind == CV_LIST && v->n == 2 && v->items[0].kind == CV_INT && v->items[1].kind == CV_INT) return true;
+        want = "an integer or a list of two integers";
+        break;
+    case A_AXIS:
+        if (v->kind == CV_INT || v->kind == CV_NONE) return true;
+        want = "an integer axis";
+        break;
+    case A_AXES:
+        if (v->kind == CV_INT || v->kind == CV_NONE) return true;
+        if (v->kind == CV_LIST) {
+            bool ok = true;
+            for (int i = 0; i < v->n; i++) ok &= v->items[i].kind == CV_INT;
+            if (ok) return true;
+        }
+        want = "an axis or a list of axes";
+        break;
+    case A_INTS:
+        if (v->kind == CV_LIST) {
+            bool ok = true;
+            for (int i = 0; i < v->n; i++) ok &= v->items[i].kind == CV_INT;
+            if (ok) return true;
+        }
+        want = "a list of integers";
+        break;
+    case A_ACT:
+    case A_PADDING:
+    case A_STRING:
+        if (v->kind == CV_STRING || v->kind == CV_NONE) return true;
+        want = p->kind == A_ACT ? "an activation (none, relu, sigmoid, tanh, softmax, leaky_relu)"
+               : p->kind == A_PADDING ? "valid or same" : "a string";
+        break;
+    }
+    diag_error(v->loc, "%s: argument '%s' must be %s, found %s", b->name, p->name, want, cv_kind_name_(v->kind));
+    return false;
+}
+
+static int param_index_(const Builtin *b, const char *name)
+{
+    for (int i = 0; i < MAX_PARAMS && b->params[i].name; i++)
+        if (str_eq(b->params[i].name, name)) return i;
+    return -1;
+}
+
+static int nparams_(const Builtin *b)
+{
+    int n = 0;
+    while (n < MAX_PARAMS && b->params[n].name) n++;
+    return n;
+}
+
+/* Match positional then keyword arguments to the builtin's parameters; evaluate each by its kind.
+ * Extra positional tensors of a variadic builtin (concat) land in *extra. */
+static bool bind_args_(Check *c, const Builtin *b, Expr *call, CVal *out, CVal **extra, int *nextra)
+{
+    int np = nparams_(b);
+    Expr *given[MAX_PARAMS] = {0};
+    Loc kwloc[MAX_PARAMS];
+    bool ok = true, seen_kw = false;
+    int pos = 0;
+    *nextra = 0;
+    *extra = arena_alloc(c->arena, sizeof(CVal) * (size_t)(call->nargs + 1));
+    for (int k = 0; k < call->nargs; k++) {
+        Arg *a = &call->args[k];
+        if (!a->name) {
+            if (seen_kw) {
+                diag_error(a->value->loc, "%s: positional argument after keyword arguments", b->name);
+                ok = false;
+                continue;
+            }
+            while (pos < np && str_eq(b->params[pos].name, "name")) pos++;
+            if (pos >= np || (b->variadic && pos >= b->variadic)) {
+                if (b->variadic && pos >= b->variadic) {
+                    (*extra)[(*nextra)++] = eval_(c, a->value);
+                    continue;
+                }
+                diag_error(a->value->loc, "%s: too many arguments (it takes at most %d positional)", b->name, pos);
+                ok = false;
+                continue;
+            }
+            given[pos] = a->value;
+            kwloc[pos] = a->value->loc;
+            pos++;
+            continue;
+        }
+        seen_kw = true;
+        int i = param_index_(b, a->name);
+        if (i < 0) {
+            const char *cands[MAX_PARAMS];
+            for (int j = 0; j < np; j++) cands[j] = b->params[j].name;
+            const char *hint = suggest_among(a->name, cands, np);
+            if (hint)
+                diag_error(a->name_loc, "%s: unknown argument '%s'; did you mean '%s'?", b->name, a->name, hint);
+            else
+                diag_error(a->name_loc, "%s: unknown argument '%s'", b->name, a->name);
+            ok = false;
+            continue;
+        }
+        if (given[i]) {
+            diag_error(a->name_loc, "%s: argument '%s' given twice", b->name, a->name);
+            ok = false;
+            continue;
+        }
+        given[i] = a->value;
+        kwloc[i] = a->name_loc;
+    }
+    for (int i = 0; i < np; i++) {
+        const ParamSpec *p = &b->params[i];
+        if (!given[i]) {
+            if (!p->dflt) {
+                diag_error(call->loc, "%s: missing argument '%s'", b->name, p->name);
+                ok = false;
+                out[i] = cv_error();
+                continue;
+            }
+            out[i] = parse_default_(c, p->dflt, call->loc);
+            continue;
+        }
+        bool word = p->kind == A_ACT || p->kind == A_PADDING || p->kind == A_STRING;
+        out[i] = word ? eval_word_(c, given[i]) : eval_(c, given[i]);
+        if (out[i].kind == CV_ERROR) {
+            ok = false;
+            continue;
+        }
+        out[i].loc = given[i]->loc;
+        if (!coerce_arg_(c, b, p, &out[i])) {
+            ok = false;
+            out[i] = cv_error();
+        }
+        (void)kwloc;
+    }
+    return ok;
+}
+
+CVal check_eval_expr(Check *c, Expr *e) { return eval_(c, e); }
+
+bool check_bind_builtin(Check *c, const Builtin *b, Expr *call, CVal *out)
+{
+    CVal *extra;
+    int nextra;
+    return bind_args_(c, b, call, out, &extra, &nextra);
+}
+
+/* ---- def inlining -------------------------------------------------------------------------------- */
+static CVal run_def_body_(Check *c, Item *def, Expr *call);
+
+static CVal call_def_(Check *c, Item *def, Expr *call)
+{
+    if (c->depth >= MAX_DEF_DEPTH) {
+        diag_error(call->loc, "'%s' is called recursively (more than %d nested def calls)", def->name,
+                   MAX_DEF_DEPTH);
+        return cv_error();
+    }
+    /* bind arguments in the caller's scope */
+    Scope *s = scope_push_(c, c->globals);
+    bool bound[64] = {0}, ok = true, seen_kw = false;
+    const char *given_name = NULL;
+    int pos = 0;
+    if (def->nparams > 64) {
+        diag_error(def->loc, "'%s' has too many parameters", def->name);
+        return cv_error();
+    }
+    for (int k = 0; k < call->nargs; k++) {
+        Arg *a = &call->args[k];
+        int i = -1;
+        if (a->name && str_eq(a->name, "name")) {
+            CVal v = eval_word_(c, a->value);
+            if (v.kind != CV_STRING) {
+                diag_error(a->value->loc, "%s: argument 'name' must be a string", def->name);
+                ok = false;
+            } else {
+                given_name = v.s;
+            }
+            seen_kw = true;
+            continue;
+        }
+        if (!a->name) {
+            if (seen_kw) {
+                diag_error(a->value->loc, "%s: positional argument after keyword arguments", def->name);
+                ok = false;
+                continue;
+            }
+            if (pos >= def->nparams) {
+                diag_error(a->value->loc, "%s: too many arguments (it takes %d)", def->name, def->nparams);
+                ok = false;
+                continue;
+            }
+            i = pos++;
+        } else {
+            seen_kw = true;
+            for (int j = 0; j < def->nparams; j++)
+                if (str_eq(def->params[j].name, a->name)) i = j;
+            if (i < 0) {
+                diag_error(a->name_loc, "%s: unknown argument '%s'", def->name, a->name);
+                ok = false;
+                continue;
+            }
+            if (bound[i]) {
+                diag_error(a->name_loc, "%s: argument '%s' given twice", def->name, a->name);
+                ok = false;
+                continue;
+            }
+        }
+        CVal v = eval_(c, a->value);
+        if (v.kind == CV_ERROR) ok = false;
+        scope_bind_(c, s, def->params[i].name, SYM_VALUE, v, def->params[i].loc);
+        bound[i] = true;
+    }
+    Scope *saved = c->scope;
+    c->scope = scope_push_(c, c->globals);
+    for (int i = 0; i < def->nparams; i++) {
+        if (bound[i]) continue;
+        if (!def->params[i].dflt) {
+            diag_error(call->loc, "%s: missing argument '%s'", def->name, def->params[i].name);
+            ok = false;
+            continue;
+        }
+        CVal v = eval_(c, def->params[i].dflt);
+        scope_bind_(c, s, def->params[i].name, SYM_VALUE, v, def->params[i].loc);
+    }
+    c->scope = saved;
+    if (!ok) return cv_error();
+
+    const char *callname = check_layer_name(c, call, given_name, def->name);
+    const char *saved_prefix = c->prefix, *saved_bind = c->bind_name;
+    Expr *saved_expr = c->bind_expr;
+    int saved_n = c->ncounters;
+    int saved_counts[64];
+    const char *saved_names[64];
+    memcpy(saved_counts, c->counters, sizeof saved_counts);
+    memcpy(saved_names, c->counters_names, sizeof saved_names);
+    c->prefix = arena_printf(c->arena, "%s.", callname);
+    c->ncounters = 0;
+    c->scope = s;
+    c->depth++;
+    int errors = diag_error_count();
+    CVal r = run_def_body_(c, def, call);
+    if (diag_error_count() > errors) diag_note(call->loc, "in the call of '%s' here", def->name);
+    c->depth--;
+    c->scope = saved;
+    c->prefix = saved_prefix;
+    c->bind_name = saved_bind;
+    c->bind_expr = saved_expr;
+    c->ncounters = saved_n;
+    memcpy(c->counters, saved_counts, sizeof saved_counts);
+    memcpy(c->counters_names, saved_names, sizeof saved_names);
+    return r;
+}
+
+static CVal call_(Check *c, Expr *e)
+{
+    if (e->str[0] == 0) {
+        diag_error(e->loc, "the right side of '|>' must be a call, like 'x |> dense(10)'");
+        return cv_error();
+    }
+    Sym *y = scope_find_(c->scope, e->str);
+    if (y && y->kind == SYM_DEF) return call_def_(c, y->def, e);
+    if (y) {
+        diag_error(e->loc, "'%s' is a value, not a function", e->str);
+        return cv_error();
+    }
+    const Builtin *b = builtin_find(e->str);
+    if (!b) {
+        const char *hint = suggest_(c, e->str);
+        if (hint)
+            diag_error(e->loc, "unknown function '%s'; did you mean '%s'?", e->str, hint);
+        else
+            diag_error(e->loc, "unknown function '%s'", e->str);
+        for (int k = 0; k < e->nargs; k++) eval_(c, e->args[k].value); /* report errors inside, too */
+        return cv_error();
+    }
+    if (b->kind == BK_OPTIMIZER) {
+        diag_error(e->loc, "'%s' is an optimizer; use it in an 'optimizer' statement", e->str);
+        return cv_error();
+    }
+    CVal args[MAX_PARAMS + 1];
+    CVal *extra;
+    int nextra;
+    if (!bind_args_(c, b, e, args, &extra, &nextra)) return cv_error();
+    args[MAX_PARAMS] = (CVal){.kind = CV_LIST, .items = extra, .n = nextra};
+    shape_error_context = b->name;
+    CVal r = b->fn(c, b, e, args);
+    shape_error_context = NULL;
+    dep_update_(c);
+    return r;
+}
+
+/* ---- statements ------------------------------------------------------------------------------------ */
+static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s)
+{
+    if (t->dtype == 0) {
+        diag_error(t->loc, "unknown type; expected f32[...] or i32[...]");
+        return false;
+    }
+    *dt = (DType)t->dtype;
+    *s = (Shape){0};
+    if (batched) s->d[s->rank++] = DIM_B;
+    if (t->ndims + s->rank > MAX_RANK - 1) {
+        diag_error(t->loc, "too many axes (at most %d)", MAX_RANK - 1 - (batched ? 1 : 0));
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < t->ndims; i++) {
+        CVal v = eval_(c, t->dims[i]);
+        if (v.kind != CV_INT || v.i < 1 || v.i > ((int64_t)1 << 31)) {
+            if (v.kind != CV_ERROR) diag_error(t->dims[i]->loc, "a dimension must be a positive integer");
+            ok = false;
+            continue;
+        }
+        s->d[s->rank++] = v.i;
+    }
+    if (ok && shape_count(*s, 1) > ((int64_t)1 << 31)) {
+        diag_error(t->loc, "the tensor is too large (%" PRId64 " elements)", shape_count(*s, 1));
+        ok = false;
+    }
+    return ok;
+}
+
+static bool name_free_(Check *c, const char *name, Loc loc)
+{
+    for (Sym *y = c->scope->syms; y; y = y->next)
+        if (str_eq(y->name, name) && y->kind != SYM_VALUE) {
+            diag_error(loc, "'%s' is already declared", name);
+            diag_note(y->loc, "previous declaration is here");
+            return false;
+        }
+    return true;
+}
+
+static void stmt_io_(Check *c, Stmt *s)
+{
+    DType dt;
+    Shape sh;
+    if (!name_free_(c, s->name, s->name_loc)) return;
+    Model *m = c->model;
+    for (int i = 0; i < m->inputs.len + m->targets.len; i++) {
+        IOSlot *o = i < m->inputs.len ? &m->inputs.data[i] : &m->targets.data[i - m->inputs.len];
+        if (str_eq(o->name, s->name)) {
+            diag_error(s->name_loc, "'%s' is already declared", s->name);
+            diag_note(o->loc, "previous declaration is here");
+            return;
+        }
+    }
+    if (!check_type_(c, s->type, true, &dt, &sh)) return;
+    bool target = s->kind == ST_TARGET;
+    IOSlot io = {.name = s->name, .dtype = dt, .shape = sh, .loc = s->name_loc};
+    int index = target ? m->targets.len : m->inputs.len;
+    Attr role = {.i = {target}}; /* i[0]: 0 input, 1 target; tensor: its index among them */
+    io.value = graph_add_typed(c->g, OP_INPUT, NULL, 0, &role, dt, sh, index, s->name_loc);
+    c->g->v[io.value].name = s->name;
+    if (target) {
+        vec_push(&m->targets, io);
+        check_mark_target(c, io.value);
+    } else {
+        vec_push(&m->inputs, io);
+        Layer row = {.name = s->name, .op = "input", .value = io.value, .loc = s->loc};
+        vec_push(&m->layers, row);
+    }
+    scope_bind_(c, c->scope, s->name, SYM_CONST, cv_tensor(c, io.value, s->name_loc), s->name_loc);
+}
+
+static void stmt_param_(Check *c, Stmt *s)
+{
+    DType dt;
+    Shape sh;
+    if (!name_free_(c, s->name, s->name_loc)) return;
+    if (!check_type_(c, s->type, false, &dt, &sh)) return;
+    if (dt != DT_F32) {
+        diag_error(s->type->loc, "parameters must be f32");
+        return;
+    }
+    bool ok = true;
+    Init init = check_init(c, s->expr, sh, &ok);
+    if (!ok) return;
+    const char *name = c->prefix[0] ? arena_printf(c->arena, "%s%s", c->prefix, s->name) : s->name;
+    if (model_find_tensor(c->model, name) >= 0) {
+        diag_error(s->name_loc, "a parameter named '%s' already exists", name);
+        return;
+    }
+    int t = model_add_tensor(c->model, name, TK_PARAM, DT_F32, sh, init, s->name_loc);
+    int id = graph_add_typed(c->g, OP_TENSOR, NULL, 0, NULL, DT_F32, sh, t, s->name_loc);
+    c->model->tensors.data[t].layer = c->model->layers.len;
+    check_add_layer_row(c, name, "param", id, s->loc);
+    scope_bind_(c, c->scope, s->name, SYM_VALUE, cv_tensor(c, id, s->name_loc), s->name_loc);
+}
+
+static void stmt_assign_(Check *c, Stmt *s, SymKind kind)
+{
+    if (!name_free_(c, s->name, s->name_loc)) return;
+    c->bind_name = s->name;
+    c->bind_expr = s->expr;
+    CVal v = eval_(c, s->expr);
+    c->bind_name = NULL;
+    c->bind_expr = NULL;
+    if (kind == SYM_CONST && v.kind == CV_TENSOR) {
+        diag_error(s->expr->loc, "'%s' is not a compile-time constant", s->name);
+        v = cv_error();
+    }
+    if (v.kind == CV_TENSOR && !c->g->v[v.id].name) c->g->v[v.id].name = s->name;
+    scope_bind_(c, c->scope, s->name, kind, v, s->name_loc);
+}
+
+static int scalar_of_(Check *c, Stmt *s, const char *what)
+{
+    CVal v = eval_(c, s->expr);
+    if (v.kind == CV_ERROR) return -1;
+    int id = cv_to_tensor(c, v, DT_F32, what);
+    if (id < 0) return -1;
+    id = ir_cast(c->g, id, DT_F32, s->loc);
+    char buf[96];
+    if (c->g->v[id].shape.rank != 0) {
+        diag_error(s->expr->loc, "%s must be a scalar, found shape %s; reduce it, e.g. mean(...)", what,
+                   shape_str(c->g->v[id].shape, buf, sizeof buf));
+        return -1;
+    }
+    return id;
+}
+
+static void stmt_output_(Check *c, Stmt *s)
+{
+    Model *m = c->model;
+    for (int i = 0; i < m->outputs.len; i++)
+        if (str_eq(m->outputs.data[i].name, s->name)) {
+            diag_error(s->name_loc, "output '%s' is declared twice", s->name);
+            diag_note(m->outputs.data[i].loc, "previous declaration is here");
+            return;
+        }
+    int id;
+    if (s->expr) {
+        stmt_assign_(c, s, SYM_VALUE);
+        Sym *y = scope_find_(c->scope, s->name);
+        if (!y || y->val.kind == CV_ERROR) return;
+        id = cv_to_tensor(c, y->val, DT_F32, "output");
+    } else {
+        Sym *y = scope_find_(c->scope, s->name);
+        if (!y) {
+            diag_error(s->name_loc, "use of undeclared name '%s'", s->name);
+            return;
+        }
+        if (y->val.kind == CV_ERROR) return;
+        id = cv_to_tensor(c, y->val, DT_F32, "output");
+    }
+    if (id < 0) return;
+    char buf[96];
+    Value *v = &c->g->v[id];
+    if (!shape_batched(v->shape)) {
+        diag_error(s->name_loc, "output '%s' has shape %s without a batch axis; outputs are per sample", s->name,
+                   shape_str(v->shape, buf, sizeof buf));
+        return;
+    }
+    if (depends_on_target_(c, id)) {
+        diag_error(s->name_loc, "output '%s' depends on a target; predict has no targets", s->name);
+        return;
+    }
+    IOSlot o = {.name = s->name, .dtype = v->dtype, .shape = v->shape, .loc = s->name_loc, .value = id};
+    vec_push(&m->outputs, o);
+}
+
+static void stmt_metric_(Check *c, Stmt *s)
+{
+    Model *m = c->model;
+    for (int i = 0; i < m->metrics.len; i++)
+        if (str_eq(m->metrics.data[i].name, s->name)) {
+            diag_error(s->name_loc, "metric '%s' is declared twice", s->name);
+            return;
+        }
+    if (str_eq(s->name, "loss")) {
+        diag_error(s->name_loc, "a metric cannot be called 'loss' (the loss is always reported)");
+        return;
+    }
+    c->bind_name = s->name;
+    c->bind_expr = s->expr;
+    int id = scalar_of_(c, s, "a metric");
+    c->bind_name = NULL;
+    c->bind_expr = NULL;
+    if (id < 0) return;
+    IOSlot o = {.name = s->name, .dtype = DT_F32, .shape = shape_scalar(), .loc = s->name_loc, .value = id};
+    vec_push(&m->metrics, o);
+}
+
+static void stmt_freeze_(Check *c, Stmt *s)
+{
+    Model *m = c->model;
+    for (int k = 0; k < s->nnames; k++) {
+        const char *name = s->names[k].name;
+        const char *full = c->prefix[0] ? arena_printf(c->arena, "%s%s", c->prefix, name) : name;
+        int hits = 0;
+        size_t len = strlen(full);
+        for (int i = 0; i < m->tensors.len; i++) {
+            Tensor *t = &m->tensors.data[i];
+            if (t->kind != TK_PARAM) continue;
+            bool whole = str_eq(t->name, full);
+            bool layer = strncmp(t->name, full, len) == 0 && t->name[len] == '.';
+            if (whole || layer) {
+                t->trainable = false;
+                hits++;
+            }
+        }
+        if (!hits) diag_error(s->names[k].loc, "freeze: no parameter or layer named '%s' (declared so far)", full);
+    }
+}
+
+static void stmt_(Check *c, Stmt *s, bool in_def)
+{
+    if (diag_too_many()) return;
+    if (in_def && (s->kind == ST_INPUT || s->kind == ST_TARGET || s->kind == ST_OUTPUT || s->kind == ST_LOSS ||
+                   s->kind == ST_METRIC || s->kind == ST_OPTIMIZER || s->kind == ST_TRAIN || s->kind == ST_FREEZE)) {
+        diag_error(s->loc, "this statement is allowed in a model, not in a def");
+        return;
+    }
+    switch (s->kind) {
+    case ST_INPUT:
+    case ST_TARGET: stmt_io_(c, s); break;
+    case ST_PARAM: stmt_param_(c, s); break;
+    case ST_CONST: stmt_assign_(c, s, SYM_CONST); break;
+    case ST_ASSIGN: stmt_assign_(c, s, SYM_VALUE); break;
+    case ST_OUTPUT: stmt_output_(c, s); break;
+    case ST_METRIC: stmt_metric_(c, s); break;
+    case ST_LOSS:
+        if (c->model->loss >= 0) {
+            diag_error(s->loc, "a model has one loss; this is the second");
+            diag_note(c->model->loss_loc, "the first is here");
+            break;
+        }
+        c->model->loss_loc = s->loc;
+        c->model->loss = scalar_of_(c, s, "the loss");
+        if (c->model->loss < 0) c->model->loss = -2; /* declared, but broken */
+        break;
+    case ST_OPTIMIZER: check_optimizer(c, s); break;
+    case ST_TRAIN: check_train_cfg(c, s); break;
+    case ST_FREEZE: stmt_freeze_(c, s); break;
+    case ST_RETURN:
+        if (!in_def) diag_error(s->loc, "'return' is only allowed in a def");
+        break;
+    }
+}
+
+static CVal run_def_body_(Check *c, Item *def, Expr *call)
+{
+    CVal result = cv_error();
+    bool returned = false;
+    for (int i = 0; i < def->body.nstmts; i++) {
+        Stmt *s = def->body.stmts[i];
+        if (returned) {
+            diag_error(s->loc, "statement after 'return' in def '%s'", def->name);
+            break;
+        }
+        if (s->kind == ST_RETURN) {
+            /* the value returned is bound to the caller's name for naming purposes */
+            result = eval_(c, s->expr);
+            returned = true;
+            continue;
+        }
+        stmt_(c, s, true);
+    }
+    if (!returned) diag_error(def->loc, "def '%s' has no 'return'", def->name);
+    (void)call;
+    return result;
+}
+
+/* ---- the program -------------------------------------------------------------------------------------- */
+static void declare_globals_(Check *c, Program *p, int upto)
+{
+    for (int i = 0; i < upto; i++) {
+        Item *it = p->items[i];
+        if (it->kind != IT_CONST) continue;
+        c->scope = c->globals;
+        stmt_assign_(c, it->cnst, SYM_CONST);
+    }
+}
+
+static void declare_defs_(Check *c, Program *p)
+{
+    for (int i = 0; i < p->nitems; i++) {
+        Item *it = p->items[i];
+        if (it->kind != IT_DEF) continue;
+        Sym *prev = scope_find_(c->globals, it->name);
+        if (prev && prev->kind == SYM_DEF) {
+            diag_error(it->name_loc, "def '%s' is defined twice", it->name);
+            diag_note(prev->loc, "previous definition is here");
+            continue;
+        }
+        if (builtin_find(it->name)) diag_warning(it->name_loc, "def '%s' hides the builtin of the same name", it->name);
+        Sym *y = scope_bind_(c, c->globals, it->name, SYM_DEF, (CVal){.kind = CV_FUNC, .s = it->name}, it->name_loc);
+        y->def = it;
+        for (int j = 0; j < it->nparams; j++)
+            for (int k = 0; k < j; k++)
+                if (str_eq(it->params[j].name, it->params[k].name))
+                    diag_error(it->params[j].loc, "duplicate parameter '%s'", it->params[j].name);
+    }
+}
+
+static void check_model_(Check *c, Item *it)
+{
+    Model *m = c->model;
+    m->name = it->name;
+    m->loc = it->name_loc;
+    m->src = it->loc.src;
+    c->scope = scope_push_(c, c->globals);
+    c->prefix = "";
+    for (int i = 0; i < it->body.nstmts && !diag_too_many(); i++) stmt_(c, it->body.stmts[i], false);
+    if (m->inputs.len == 0) diag_error(it->name_loc, "model '%s' has no inputs", it->name);
+    if (m->loss == -2) m->loss = -1; /* a loss without an optimizer is fine: eval works, train says what is missing */
+}
+
+static int count_models_(Program *p, const char **names, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->nitems; i++)
+        if (p->items[i]->kind == IT_MODEL) {
+            if (n < max) names[n] = p->items[i]->name;
+            n++;
+        }
+    return n;
+}
+
+Model *check_program(Program *p, const char *model_name, Arena *a)
+{
+    Check c = {.arena = a, .prog = p};
+    c.globals = scope_push_(&c, NULL);
+    Item *chosen = NULL;
+    int index = -1;
+    const char *names[16];
+    int nmodels = count_models_(p, names, 16);
+    for (int i = 0; i < p->nitems; i++) {
+        Item *it = p->items[i];
+        if (it->kind != IT_MODEL) continue;
+        for (int j = 0; j < i; j++)
+            if (p->items[j]->kind == IT_MODEL && str_eq(p->items[j]->name, it->name)) {
+                diag_error(it->name_loc, "model '%s' is defined twice", it->name);
+                diag_note(p->items[j]->name_loc, "previous definition is here");
+            }
+        if (model_name ? str_eq(it->name, model_name) : !chosen) chosen = it, index = i;
+    }
+    if (!chosen) {
+        if (model_name) diag_fatal("no model named '%s' in the file", model_name);
+        else if (diag_error_count() == 0) diag_fatal("the file defines no model");
+        return NULL;
+    }
+    if (!model_name && nmodels > 1) {
+        char list[512] = "";
+        for (int i = 0; i < nmodels && i < 16; i++) {
+            if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, names[i], sizeof list - strlen(list) - 1);
+        }
+        diag_fatal("the file defines %d models (%s); choose one with --model NAME", nmodels, list);
+        return NULL;
+    }
+    c.model = model_new(a);
+    c.g = c.model->graph;
+    c.g->hashcons = false; /* the source graph keeps every value the user wrote; CSE is a pass */
+    declare_defs_(&c, p);
+    declare_globals_(&c, p, index);
+    check_model_(&c, chosen);
+    vec_free(&c.taken);
+    vec_free(&c.dep_target);
+    return c.model;
+}

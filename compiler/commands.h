@@ -1,0 +1,53 @@
+/* commands.h: the subcommands of the nnc command line and the options they share (SPEC §1).
+ * main.c parses the command line into Options; each cmd_* runs one subcommand and returns the exit code:
+ * 0 success, 1 the model, data or a file is wrong, 2 the command line is wrong, 3 training diverged. */
+#ifndef NNC_COMMANDS_H
+#define NNC_COMMANDS_H
+
+#include "nnc.h"
+
+enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
+
+typedef struct Binding {
+    const char *name; /* NULL: the only input (or target) */
+    const char *path;
+} Binding;
+
+typedef struct Options {
+    const char *command; /* "compile", "check", ... */
+    const char *model_path;
+    const char *model_name;
+    const char *out;           /* -o */
+    VEC(Binding) outs;         /* predict: -o NAME=FILE */
+    int batch;
+    const char *target;        /* c | cuda | mcu */
+    bool inference;
+    int64_t max_ram;           /* 0: no limit */
+    const char *weights;
+    const char *emit;          /* ir | c | cuda */
+    bool dump_ir;
+    int opt_level;
+    bool json;
+    /* training */
+    int epochs, steps;
+    bool no_shuffle;
+    uint64_t seed;
+    VEC(Binding) data;
+    VEC(Binding) val;
+    bool builtin_fashion;      /* --data fashion-mnist */
+    const char *save;
+    const char *log;
+    bool quiet;
+    /* bench */
+    int bench_iters;
+    const char *cmdline;       /* the whole command line, for generated file headers */
+} Options;
+
+int cmd_compile(const Options *o);
+int cmd_check(const Options *o);
+int cmd_summary(const Options *o);
+int cmd_predict(const Options *o);
+int cmd_train(const Options *o);
+int cmd_bench(const Options *o);
+
+#endif

@@ -1,0 +1,93 @@
+/* emit.h: the C emitter's shared state and services. emit_c.c writes the file around the kernels (header,
+ * struct, init, entry points, tensor table); emit_ops.c writes one kernel per scheduled value.
+ *
+ * The target description (Target) holds what differs between C and CUDA output (kernel prefix, how a loop
+ * over elements is written); the walk over the schedule is shared.
+ */
+#ifndef NNC_EMIT_H
+#define NNC_EMIT_H
+
+#include "ops.h"
+#include "passes.h"
+#include "plan.h"
+
+typedef struct Target {
+    const char *name;          /* "c" */
+    const char *kernel_prefix; /* "static void" */
+    const char *restrict_kw;   /* "restrict" */
+} Target;
+
+extern const Target target_c;
+
+typedef struct EmitOptions {
+    const char *model_path; /* for #line and the header comment */
+    const char *c_path;     /* the .c file's name as written, for #line back to it */
+    const char *h_name;     /* "m.h", included by the .c */
+    const char *command;    /* the command line, for the header comment */
+    bool amalgamate;        /* one translation unit: header inlined (stdout, JIT) */
+    bool jit_shim;          /* add the generic nnc_jit_* entry points the driver calls */
+    bool inference_only;
+    bool line_directives;
+    int max_batch;
+    int opt_level;
+} EmitOptions;
+
+typedef struct EntryCode {
+    EntryKind kind;
+    Graph *g;
+    Plan *plan;
+} EntryCode;
+
+
+typedef struct KArgs {
+    const char *name[12];
+    int id[12];
+    bool out[12];
+    int n;
+    bool batched;
+} KArgs;
+
+struct Emit {
+    Model *m;
+    const EmitOptions *opt;
+    const Target *t;
+    StrBuf kernels; /* static functions, in schedule order */
+    StrBuf consts;  /* static const arrays */
+    StrBuf body;    /* the entry function being written */
+    Graph *g;
+    Plan *p;
+    int kseq;
+    int *const_id; /* per value of the current graph: its const array number, or -1 */
+    int nconst;
+    KArgs cur; /* the kernel being written */
+    int cur_id;
+    const char *cur_op;
+    size_t cur_start, cur_sig; /* where its text starts in `kernels`, and its signature */
+    int cur_k;                 /* the number of the kernel the call uses */
+    VEC(struct KernelKey { uint64_t hash; char *key; int k; }) seen; /* identical kernels are written once */
+};
+
+/* ---- kernels: a static function per scheduled value and the call that runs it ------------------- */
+
+/* Start kernel `op` for value id with the given named arguments (the output first); writes the header
+ * comment, the signature, `{` and a #line to the model; the caller writes the body into e->kernels at
+ * indent 1 and calls kernel_end. Arguments that share memory (in place) lose `restrict`. */
+void kernel_begin(Emit *e, int id, const char *op, const KArgs *a);
+void kernel_end(Emit *e);
+void kargs_add(Emit *e, KArgs *a, const char *name, int id, bool out);
+
+/* C expressions */
+const char *c_type(DType t); /* "nnc_real", "int32_t" */
+/* Elements of a shape at the runtime batch: "n * 50", "50", "n". */
+char *c_count(Emit *e, Shape s);
+char *c_dim(Emit *e, int64_t d); /* "n" for the batch axis, else the number */
+char *c_float(Emit *e, double v); /* hex float with a decimal comment */
+/* Where value id lives, as seen from an entry function: "A + 128", "m->dense_1_weight", "x", "K3". */
+char *c_buffer(Emit *e, int id);
+/* The scalar literal of a literal constant */
+char *c_literal(Emit *e, int id);
+
+void emit_node(Emit *e, int id);
+void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out, char **h_out);
+
+#endif

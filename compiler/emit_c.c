@@ -1,0 +1,711 @@
+/* emit_c.c: the generated C around the kernels: the header (struct, prototypes, sizes), the helpers, the
+ * constants, `M_init`, the entry points that call the kernels, the tensor table, and for in-process use
+ * a small shim with one signature for every model.
+ *
+ * Output is byte-identical for identical input: no pointers, times or hash orders reach the text.
+ * Float constants are hex floats with the decimal in a comment.
+ */
+#include "emit.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+const Target target_c = {.name = "c", .kernel_prefix = "static void", .restrict_kw = "restrict"};
+
+#define A_ (e->m->arena)
+
+static void upper_(char *dst, const char *src, size_t n);
+static const char *const entry_upper_[ENTRY_COUNT] = {"PREDICT", "EVAL", "TRAIN_STEP"};
+
+/* ---- C spelling -------------------------------------------------------------------------------------- */
+const char *c_type(DType t) { return t == DT_I32 ? "int32_t" : "nnc_real"; }
+
+char *c_dim(Emit *e, int64_t d) { return d == DIM_B ? "n" : arena_printf(A_, "%" PRId64, d); }
+
+char *c_count(Emit *e, Shape s)
+{
+    int64_t k = shape_per_sample(s);
+    if (!shape_batched(s)) return arena_printf(A_, "%" PRId64, k);
+    return k == 1 ? "n" : arena_printf(A_, "n * %" PRId64, k);
+}
+
+char *c_float(Emit *e, double v)
+{
+    char buf[96];
+    fmt_float_c(buf, sizeof buf, (float)v, true);
+    return arena_strdup(A_, buf);
+}
+
+char *c_literal(Emit *e, int id)
+{
+    Value *v = &e->g->v[id];
+    if (v->dtype == DT_I32) return arena_printf(A_, "%d", v->attr.data ? *(const int32_t *)v->attr.data : (int)v->attr.f[0]);
+    return c_float(e, v->attr.data ? *(const float *)v->attr.data : v->attr.f[0]);
+}
+
+static const char *const c_keywords_[] = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "m", "n",
+    "A", "Ai", "metrics", "NULL", "errno", "exp", "log", "sqrt", "tanh", "fabs", "pow", "memcpy", "memset",
+};
+
+/* an input or output's parameter name: its .nn name unless that would clash with C or our own names */
+static const char *c_param_name_(Emit *e, const char *name)
+{
+    for (size_t i = 0; i < sizeof c_keywords_ / sizeof c_keywords_[0]; i++)
+        if (str_eq(name, c_keywords_[i]) || strncmp(name, "nnc_", 4) == 0 || (name[0] == 'k' && isdigit((unsigned char)name[1])))
+            return arena_printf(A_, "%s_", name);
+    return name;
+}
+
+static const char *io_name_(Emit *e, int id)
+{
+    Value *v = &e->g->v[id];
+    Model *m = e->m;
+    const IOSlot *io = v->attr.i[0] ? &m->targets.data[v->tensor] : &m->inputs.data[v->tensor];
+    return c_param_name_(e, io->name);
+}
+
+/* a static const array for a constant, made on first use */
+static const char *const_array_(Emit *e, int id)
+{
+    if (e->const_id[id] < 0) {
+        Value *v = &e->g->v[id];
+        int64_t count = shape_count(v->shape, 1);
+        int k = e->const_id[id] = e->nconst++;
+        sb_printf(&e->consts, "static const %s c%d[%" PRId64 "] = {", c_type(v->dtype), k, count);
+        for (int64_t i = 0; i < count; i++) {
+            if (i % 4 == 0) sb_puts(&e->consts, "\n    ");
+            if (v->dtype == DT_I32)
+                sb_printf(&e->consts, "%d, ", v->attr.data ? ((const int32_t *)v->attr.data)[i] : (int)v->attr.f[0]);
+            else
+                sb_printf(&e->consts, "%s, ", c_float(e, v->attr.data ? ((const float *)v->attr.data)[i] : v->attr.f[0]));
+        }
+        sb_puts(&e->consts, "\n};\n");
+    }
+    return arena_printf(A_, "c%d", e->const_id[id]);
+}
+
+char *c_buffer(Emit *e, int id)
+{
+    if (id == -1) return "m->rng";
+    Store *s = &e->p->store[plan_base(e->p, id)];
+    int base = plan_base(e->p, id);
+    Value *v = &e->g->v[base];
+    switch (s->kind) {
+    case SK_ARENA: return arena_printf(A_, "%s + %" PRId64, v->dtype == DT_I32 ? "Ai" : "A", s->offset);
+    case SK_INPUT: return (char *)io_name_(e, base);
+    case SK_TENSOR: return arena_printf(A_, "m->%s", e->m->tensors.data[v->tensor].cname);
+    case SK_CONST: return (char *)const_array_(e, base);
+    default: NNC_UNREACHABLE();
+    }
+}
+
+/* ---- kernels ------------------------------------------------------------------------------------------ */
+void kargs_add(Emit *e, KArgs *a, const char *name, int id, bool out)
+{
+    NNC_ASSERT(a->n < 12);
+    a->name[a->n] = name;
+    a->id[a->n] = id;
+    a->out[a->n] = out;
+    a->n++;
+    if (id >= 0 && shape_batched(e->g->v[id].shape)) a->batched = true;
+}
+
+static bool shares_memory_(Emit *e, const KArgs *a, int k)
+{
+    if (a->id[k] < 0) return false;
+    for (int j = 0; j < a->n; j++)
+        if (j != k && a->id[j] >= 0 && (a->out[j] || a->out[k]) && plan_base(e->p, a->id[j]) == plan_base(e->p, a->id[k]))
+            return true;
+    return false;
+}
+
+static const char *param_type_(Emit *e, const KArgs *a, int k)
+{
+    if (a->id[k] == -1) return "uint32_t *";
+    if (a->id[k] == -2) return "const nnc_real *const *";
+    const char *ty = c_type(e->g->v[a->id[k]].dtype);
+    const char *rs = shares_memory_(e, a, k) ? "" : "restrict ";
+    return arena_printf(A_, "%s%s *%s", a->out[k] ? "" : "const ", ty, rs);
+}
+
+static void shape_note_(Emit *e, StrBuf *b, int id)
+{
+    char buf[96];
+    Value *v = &e->g->v[id];
+    sb_printf(b, "%s%s", dtype_name(v->dtype), shape_str(v->shape, buf, sizeof buf));
+}
+
+void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
+{
+    Value *v = &e->g->v[id];
+    int k = ++e->kseq;
+    e->cur = *a;
+    e->cur_id = id;
+    e->cur_op = op;
+    e->cur_k = k;
+    StrBuf *b = &e->kernels;
+    e->cur_start = b->len;
+    const Source *src = source_get(v->loc.src);
+    sb_printf(b, "\n/* k%d %s", k, op);
+    if (v->name) sb_printf(b, "  %s", v->name);
+    sb_puts(b, ": ");
+    for (int i = 1; i < a->n; i++) {
+        if (a->id[i] < 0) continue;
+        if (i > 1) sb_puts(b, ", ");
+        shape_note_(e, b, a->id[i]);
+    }
+    sb_puts(b, " -> ");
+    shape_note_(e, b, id);
+    if (src) sb_printf(b, "  (line %d)", v->loc.line);
+    sb_puts(b, " */\n");
+    e->cur_sig = b->len;
+    sb_printf(b, "%s k%d_%s(", e->t->kernel_prefix, k, op);
+    bool first = true;
+    if (a->batched) {
+        sb_puts(b, "int n");
+        first = false;
+    }
+    for (int i = 0; i < a->n; i++) {
+        const char *ty = param_type_(e, a, i);
+        size_t tl = strlen(ty);
+        sb_printf(b, "%s%s%s%s", first ? "" : ", ", ty, ty[tl - 1] == '*' || ty[tl - 1] == ' ' ? "" : " ", a->name[i]);
+        first = false;
+    }
+    if (first) sb_puts(b, "void");
+    sb_puts(b, ")\n{\n");
+    if (e->opt->line_directives && src) sb_printf(b, "#line %d \"%s\"\n", v->loc.line, e->opt->model_path);
+}
+
+static uint64_t fnv1a_(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* A kernel whose signature and body (its number aside) equal an earlier one's is not written again:
+ * the entry points share the forward kernels they have in common. */
+static void kernel_dedup_(Emit *e)
+{
+    StrBuf *b = &e->kernels;
+    const char *sig = b->s + e->cur_sig;
+    const char *key = strchr(sig, '_'); /* after "static void k12" */
+    uint64_t h = fnv1a_(key);
+    for (int i = 0; i < e->seen.len; i++)
+        if (e->seen.data[i].hash == h && strcmp(e->seen.data[i].key, key) == 0) {
+            e->cur_k = e->seen.data[i].k;
+            b->len = e->cur_start;
+            b->s[b->len] = 0;
+            e->kseq--;
+            return;
+        }
+    struct KernelKey kk = {.hash = h, .key = xstrdup(key), .k = e->cur_k};
+    vec_push(&e->seen, kk);
+}
+
+/* closes the kernel and writes its call into the entry function */
+void kernel_end(Emit *e)
+{
+    StrBuf *b = &e->kernels;
+    const KArgs *a = &e->cur;
+    sb_puts(b, "}\n");
+    kernel_dedup_(e);
+    if (e->cur_k == e->kseq && e->opt->line_directives && source_get(e->g->v[e->cur_id].loc.src))
+        sb_printf(b, "#line @@ \"%s\"\n", e->opt->c_path);
+    bool parts = false;
+    for (int i = 0; i < a->n; i++) parts |= a->id[i] == -2;
+    int indent = 1;
+    if (parts) { /* more inputs than a signature takes: an array of pointers */
+        Value *v = &e->g->v[e->cur_id];
+        sb_printf(&e->body, "    {\n        const nnc_real *parts[%d] = {", v->nin);
+        for (int k = 0; k < v->nin; k++) sb_printf(&e->body, "%s%s", k ? ", " : "", c_buffer(e, v->in[k]));
+        sb_puts(&e->body, "};\n");
+        indent = 2;
+    }
+    sb_indent(&e->body, indent);
+    sb_printf(&e->body, "k%d_%s(", e->cur_k, e->cur_op);
+    bool first = true;
+    if (a->batched) {
+        sb_puts(&e->body, "n");
+        first = false;
+    }
+    for (int i = 0; i < a->n; i++) {
+        sb_printf(&e->body, "%s%s", first ? "" : ", ", a->id[i] == -2 ? "parts" : c_buffer(e, a->id[i]));
+        first = false;
+    }
+    sb_puts(&e->body, ");\n");
+    if (parts) sb_puts(&e->body, "    }\n");
+}
+
+/* ---- helpers in the generated file -------------------------------------------------------------------- */
+/* Each helper is written only when the code uses it (or a helper that needs it): no unused functions. */
+typedef struct Helper {
+    const char *name; /* as called: "nnc_relu(" */
+    const char *needs;
+    const char *code;
+} Helper;
+
+static const Helper helpers_[] = {
+    {"nnc_relu(", NULL, "static nnc_real nnc_relu(nnc_real x) { return x > 0 ? x : 0; }\n"},
+    {"nnc_leaky_relu(", NULL, "static nnc_real nnc_leaky_relu(nnc_real x, nnc_real a) { return x > 0 ? x : a * x; }\n"},
+    {"nnc_sigmoid(", NULL, "static nnc_real nnc_sigmoid(nnc_real x) { return 1 / (1 + exp(-x)); }\n"},
+    {"nnc_square(", NULL, "static nnc_real nnc_square(nnc_real x) { return x * x; }\n"},
+    {"nnc_sign(", NULL, "static nnc_real nnc_sign(nnc_real x) { return (nnc_real)((x > 0) - (x < 0)); }\n"},
+    {"nnc_clip(", NULL, "static nnc_real nnc_clip(nnc_real x, nnc_real lo, nnc_real hi) { return x < lo ? lo : x > hi ? hi : x; }\n"},
+    {"nnc_powc(", NULL, "static nnc_real nnc_powc(nnc_real x, nnc_real p) { return pow(x, p); }\n"},
+    {"nnc_max(", NULL, "static nnc_real nnc_max(nnc_real a, nnc_real b) { return a >= b ? a : b; }\n"},
+    {"nnc_min(", NULL, "static nnc_real nnc_min(nnc_real a, nnc_real b) { return a <= b ? a : b; }\n"},
+    {"nnc_rotl(", NULL,
+     "/* xoshiro128** seeded by splitmix64: one generator for init and dropout, its state in the struct */\n"
+     "static uint32_t nnc_rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }\n"},
+    {"nnc_next(", "nnc_rotl(",
+     "static uint32_t nnc_next(uint32_t *s)\n{\n"
+     "    const uint32_t r = nnc_rotl(s[1] * 5, 7) * 9, t = s[1] << 9;\n"
+     "    s[2] ^= s[0];\n    s[3] ^= s[1];\n    s[1] ^= s[2];\n    s[0] ^= s[3];\n    s[2] ^= t;\n"
+     "    s[3] = nnc_rotl(s[3], 11);\n    return r;\n}\n"},
+    {"nnc_rand_uniform(", "nnc_next(",
+     "/* uniform in [0, 1) with 24 random bits */\n"
+     "static nnc_real nnc_rand_uniform(uint32_t *s) { return (nnc_real)(nnc_next(s) >> 8) * (nnc_real)0x1p-24; }\n"},
+    {"nnc_rand_normal(", "nnc_rand_uniform(",
+     "/* standard normal by Box-Muller */\n"
+     "static nnc_real nnc_rand_normal(uint32_t *s)\n{\n"
+     "    const nnc_real u1 = ((nnc_real)(nnc_next(s) >> 8) + 1) * (nnc_real)0x1p-24;\n"
+     "    const nnc_real u2 = nnc_rand_uniform(s);\n"
+     "    return sqrt(-2 * log(u1)) * cos((nnc_real)6.283185307179586 * u2);\n}\n"},
+    {"nnc_rand_truncated(", "nnc_rand_normal(",
+     "/* standard normal redrawn outside two standard deviations */\n"
+     "static nnc_real nnc_rand_truncated(uint32_t *s)\n{\n"
+     "    nnc_real z;\n    do z = nnc_rand_normal(s);\n    while (z < -2 || z > 2);\n    return z;\n}\n"},
+    {"nnc_seed(", NULL,
+     "static void nnc_seed(uint32_t *s, uint64_t seed)\n{\n"
+     "    for (int i = 0; i < 4; i += 2) {\n"
+     "        uint64_t z = (seed += 0x9e3779b97f4a7c15u);\n"
+     "        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;\n"
+     "        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;\n"
+     "        z ^= z >> 31;\n"
+     "        s[i] = (uint32_t)z;\n        s[i + 1] = (uint32_t)(z >> 32);\n    }\n"
+     "    if (!(s[0] | s[1] | s[2] | s[3])) s[0] = 1;\n}\n"},
+};
+
+enum { NHELPERS = sizeof helpers_ / sizeof helpers_[0] };
+
+static void helper_mark_(bool *used, const char *name)
+{
+    for (int i = 0; i < NHELPERS; i++)
+        if (str_eq(helpers_[i].name, name) && !used[i]) {
+            used[i] = true;
+            if (helpers_[i].needs) helper_mark_(used, helpers_[i].needs);
+        }
+}
+
+/* the helpers `code` calls, in table order (each after what it needs) */
+static void emit_helpers_(StrBuf *b, const char *code)
+{
+    bool used[NHELPERS] = {0};
+    for (int i = 0; i < NHELPERS; i++)
+        if (strstr(code, helpers_[i].name)) helper_mark_(used, helpers_[i].name);
+    for (int i = 0; i < NHELPERS; i++)
+        if (used[i]) sb_puts(b, helpers_[i].code);
+}
+
+/* ---- init ---------------------------------------------------------------------------------------------- */
+static void fans_(Shape s, double *fan_in, double *fan_out)
+{
+    if (s.rank == 0) {
+        *fan_in = *fan_out = 1;
+    } else if (s.rank == 1) {
+        *fan_in = *fan_out = (double)s.d[0];
+    } else {
+        double rf = 1;
+        for (int i = 0; i < s.rank - 2; i++) rf *= (double)s.d[i];
+        *fan_in = (double)s.d[s.rank - 2] * rf;
+        *fan_out = (double)s.d[s.rank - 1] * rf;
+    }
+}
+
+static const char *init_name_(InitKind k)
+{
+    static const char *names[] = {"zeros", "ones", "constant", "normal", "uniform", "glorot_uniform",
+                                  "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "values"};
+    return names[k];
+}
+
+/* one tensor's initialiser; the truncated normals are scaled as Keras's (std / 0.8796) */
+static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
+{
+    int64_t count = shape_count(t->shape, 1);
+    double fi, fo;
+    fans_(t->shape, &fi, &fo);
+    char sh[96];
+    sb_printf(b, "    /* %s %s: %s */\n", t->name, shape_str(t->shape, sh, sizeof sh), init_name_(t->init.kind));
+    const char *dst = arena_printf(A_, "m->%s[i]", t->cname);
+    const double trunc = 0.87962566103423978;
+    const char *loop = arena_printf(A_, "    for (int i = 0; i < %" PRId64 "; i++) ", count);
+    switch (t->init.kind) {
+    case INIT_ZEROS: sb_puts(b, "    /* (memset above) */\n"); break;
+    case INIT_ONES: sb_printf(b, "%s%s = 1;\n", loop, dst); break;
+    case INIT_CONSTANT: sb_printf(b, "%s%s = %s;\n", loop, dst, c_float(e, t->init.a)); break;
+    case INIT_NORMAL:
+        sb_printf(b, "%s%s = %s + %s * nnc_rand_normal(m->rng);\n", loop, dst, c_float(e, t->init.a), c_float(e, t->init.b));
+        break;
+    case INIT_UNIFORM:
+    case INIT_GLOROT_UNIFORM:
+    case INIT_HE_UNIFORM: {
+        double lo = t->init.a, hi = t->init.b;
+        if (t->init.kind == INIT_GLOROT_UNIFORM) hi = sqrt(6 / (fi + fo)), lo = -hi;
+        if (t->init.kind == INIT_HE_UNIFORM) hi = sqrt(6 / fi), lo = -hi;
+        sb_printf(b, "%s%s = %s + %s * nnc_rand_uniform(m->rng);\n", loop, dst, c_float(e, lo), c_float(e, hi - lo));
+        break;
+    }
+    case INIT_GLOROT_NORMAL:
+    case INIT_HE_NORMAL:
+    case INIT_LECUN_NORMAL: {
+        double var = t->init.kind == INIT_GLOROT_NORMAL ? 2 / (fi + fo) : t->init.kind == INIT_HE_NORMAL ? 2 / fi : 1 / fi;
+        sb_printf(b, "%s%s = %s * nnc_rand_truncated(m->rng);\n", loop, dst, c_float(e, sqrt(var) / trunc));
+        break;
+    }
+    case INIT_VALUES: {
+        sb_printf(b, "    {\n        static const nnc_real v[%" PRId64 "] = {", count);
+        for (int64_t i = 0; i < count; i++) sb_printf(b, "%s%s", i ? ", " : "", c_float(e, t->init.values[i]));
+        sb_printf(b, "};\n        memcpy(m->%s, v, sizeof v);\n    }\n", t->cname);
+        break;
+    }
+    }
+}
+
+static void emit_init_(Emit *e, StrBuf *b)
+{
+    Model *m = e->m;
+    sb_printf(b, "\n/* parameters and state from their initialisers; optimizer state, gradients and scratch zero */\n");
+    sb_printf(b, "void %s_init(%s *m, uint64_t seed)\n{\n", m->name, m->name);
+    sb_puts(b, "    memset(m, 0, sizeof *m);\n    nnc_seed(m->rng, seed);\n");
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        if (t->kind == TK_PARAM || t->kind == TK_STATE) emit_init_tensor_(e, b, t);
+    }
+    sb_puts(b, "}\n");
+}
+
+/* ---- entry points ------------------------------------------------------------------------------------------ */
+static void entry_signature_(Emit *e, StrBuf *b, EntryKind k, bool with_metrics, const char *suffix)
+{
+    Model *m = e->m;
+    const char *ret = k == ENTRY_PREDICT ? "void" : "nnc_real";
+    sb_printf(b, "%s %s_%s%s(%s *m, int n", ret, m->name, entry_names[k], suffix, m->name);
+    for (int i = 0; i < m->inputs.len; i++)
+        sb_printf(b, ", const %s *%s", c_type(m->inputs.data[i].dtype), c_param_name_(e, m->inputs.data[i].name));
+    if (k == ENTRY_PREDICT) {
+        for (int i = 0; i < m->outputs.len; i++)
+            sb_printf(b, ", %s *%s", c_type(m->outputs.data[i].dtype), c_param_name_(e, m->outputs.data[i].name));
+    } else {
+        for (int i = 0; i < m->targets.len; i++)
+            sb_printf(b, ", const %s *%s", c_type(m->targets.data[i].dtype), c_param_name_(e, m->targets.data[i].name));
+    }
+    if (with_metrics) sb_puts(b, ", nnc_real *metrics");
+    sb_puts(b, ")");
+}
+
+static char *c_scalar_(Emit *e, int id)
+{
+    Store *s = &e->p->store[plan_base(e->p, id)];
+    if (s->kind == SK_CONST && s->literal) return c_literal(e, id);
+    if (s->kind == SK_ARENA)
+        return arena_printf(A_, "%s[%" PRId64 "]", e->g->v[plan_base(e->p, id)].dtype == DT_I32 ? "Ai" : "A", s->offset);
+    return arena_printf(A_, "%s[0]", c_buffer(e, id));
+}
+
+static void emit_assigns_(Emit *e, StrBuf *b)
+{
+    /* values read straight from model tensors are copied first, before any tensor is overwritten */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < e->p->nassigns; k++) {
+            Value *v = &e->g->v[e->p->assigns[k]];
+            int src = v->in[0];
+            Store *s = &e->p->store[plan_base(e->p, src)];
+            if ((s->kind == SK_TENSOR) != (pass == 0)) continue;
+            const Tensor *t = &e->m->tensors.data[v->tensor];
+            int64_t count = shape_count(t->shape, 1);
+            if (s->kind == SK_CONST && s->literal)
+                sb_printf(b, "    for (int i = 0; i < %" PRId64 "; i++) m->%s[i] = %s;\n", count, t->cname, c_literal(e, src));
+            else
+                sb_printf(b, "    memcpy(m->%s, %s, sizeof m->%s);\n", t->cname, c_buffer(e, src), t->cname);
+        }
+}
+
+static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
+{
+    Model *m = e->m;
+    e->g = ec->g;
+    e->p = ec->plan;
+    e->const_id = xmalloc(sizeof(int) * (size_t)(e->g->n ? e->g->n : 1));
+    for (int i = 0; i < e->g->n; i++) e->const_id[i] = -1;
+    e->body.len = 0;
+    if (e->body.s) e->body.s[0] = 0;
+    for (int k = 0; k < e->p->norder; k++) emit_node(e, e->p->order[k]);
+    bool metrics = ec->kind != ENTRY_PREDICT;
+    const char *suffix = ec->kind == ENTRY_TRAIN ? "_metrics" : "";
+    sb_printf(b, "\n");
+    entry_signature_(e, b, ec->kind, metrics, suffix);
+    sb_puts(b, "\n{\n");
+    /* the epilogue first: whether A and Ai are used is known only then */
+    StrBuf tail = {0};
+    for (int i = 0; i < e->g->roots.len; i++) {
+        Root r = e->g->roots.data[i];
+        if (r.kind == ROOT_OUTPUT) {
+            const IOSlot *o = &m->outputs.data[r.index];
+            sb_printf(&tail, "    memcpy(%s, %s, sizeof(%s) * (size_t)(%s));\n", c_param_name_(e, o->name), c_buffer(e, r.id),
+                      c_type(o->dtype), c_count(e, o->shape));
+        }
+        if (r.kind == ROOT_METRIC) sb_printf(&tail, "    if (metrics) metrics[%d] = %s;\n", r.index, c_scalar_(e, r.id));
+    }
+    int loss = -1;
+    for (int i = 0; i < e->g->roots.len; i++)
+        if (e->g->roots.data[i].kind == ROOT_LOSS) loss = e->g->roots.data[i].id;
+    if (loss >= 0) sb_printf(&tail, "    const nnc_real loss = %s;\n", c_scalar_(e, loss));
+    emit_assigns_(e, &tail);
+    if (loss >= 0) sb_puts(&tail, "    return loss;\n");
+    const char *body = e->body.s ? e->body.s : "";
+    bool uses_a = strstr(body, "A + ") || (tail.s && (strstr(tail.s, "A + ") || strstr(tail.s, "A[")));
+    bool uses_ai = strstr(body, "Ai + ") || (tail.s && (strstr(tail.s, "Ai + ") || strstr(tail.s, "Ai[")));
+    if (uses_a) sb_puts(b, "    nnc_real *A = m->arena;\n");
+    if (uses_ai) sb_puts(b, "    int32_t *Ai = m->arena_i;\n");
+    char up[256];
+    upper_(up, m->name, sizeof up);
+    sb_printf(b, "    if (n < 1 || n > %s_MAX_BATCH) return%s;\n", up, ec->kind == ENTRY_PREDICT ? "" : " NAN");
+    if (metrics && m->metrics.len == 0) sb_puts(b, "    (void)metrics;\n");
+    sb_puts(b, body);
+    if (tail.s) sb_puts(b, tail.s);
+    sb_free(&tail);
+    sb_puts(b, "}\n");
+    if (ec->kind == ENTRY_TRAIN) {
+        sb_puts(b, "\n");
+        entry_signature_(e, b, ENTRY_TRAIN, false, "");
+        sb_printf(b, "\n{\n    return %s_train_step_metrics(m, n", m->name);
+        for (int i = 0; i < m->inputs.len; i++) sb_printf(b, ", %s", c_param_name_(e, m->inputs.data[i].name));
+        for (int i = 0; i < m->targets.len; i++) sb_printf(b, ", %s", c_param_name_(e, m->targets.data[i].name));
+        sb_puts(b, ", NULL);\n}\n");
+    }
+    free(e->const_id);
+    e->const_id = NULL;
+}
+
+/* ---- the tensor table -------------------------------------------------------------------------------------- */
+static bool tensor_in_table_(const Tensor *t) { return t->kind != TK_GRAD; }
+
+static void emit_table_(Emit *e, StrBuf *b)
+{
+    Model *m = e->m;
+    sb_printf(b, "\n/* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */\n");
+    sb_printf(b, "const nnc_tensor_info %s_tensors[] = {\n", m->name);
+    int count = 0;
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        if (!tensor_in_table_(t)) continue;
+        sb_printf(b, "    {\"%s\", %d, {", t->name, t->shape.rank);
+        for (int k = 0; k < 8; k++) sb_printf(b, "%s%" PRId64, k ? ", " : "", k < t->shape.rank ? t->shape.d[k] : 0);
+        sb_printf(b, "}, offsetof(%s, %s), %d, %d, %d},\n", m->name, t->cname, t->trainable, t->dtype == DT_I32,
+                  t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
+        count++;
+    }
+    sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(%s, rng), 0, 1, 2},\n", m->name);
+    count++;
+    sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},\n};\n");
+    sb_printf(b, "const int %s_num_tensors = %d;\n", m->name, count);
+}
+
+/* ---- the JIT shim: the same signatures for every model ---------------------------------------------------- */
+static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
+{
+    Model *m = e->m;
+    const char *nm = m->name;
+    sb_printf(b, "\n/* for nnc train/predict/bench: one calling convention for every model */\n");
+    sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(%s); }\n", nm);
+    sb_printf(b, "void nnc_jit_init(void *m, uint64_t seed) { %s_init((%s *)m, seed); }\n", nm, nm);
+    sb_printf(b, "const nnc_tensor_info *nnc_jit_tensors(int *count) { *count = %s_num_tensors; return %s_tensors; }\n", nm, nm);
+    int k = 0;
+    sb_printf(b, "void nnc_jit_predict(void *m, int n, void *const *io)\n{\n    %s_predict((%s *)m, n", nm, nm);
+    for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
+    for (int i = 0; i < m->outputs.len; i++, k++) sb_printf(b, ", (%s *)io[%d]", c_type(m->outputs.data[i].dtype), k);
+    sb_puts(b, ");\n}\n");
+    const char *fns[2] = {"train_step_metrics", "eval"};
+    bool have[2] = {has_train, has_eval};
+    for (int f = 0; f < 2; f++) {
+        sb_printf(b, "float nnc_jit_%s(void *m, int n, void *const *io, float *metrics)\n{\n", f ? "eval" : "train_step");
+        if (!have[f]) {
+            sb_puts(b, "    (void)m, (void)n, (void)io, (void)metrics;\n    return NAN;\n}\n");
+            continue;
+        }
+        sb_printf(b, "    return (float)%s_%s((%s *)m, n", nm, fns[f], nm);
+        k = 0;
+        for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
+        for (int i = 0; i < m->targets.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->targets.data[i].dtype), k);
+        sb_puts(b, ", metrics);\n}\n");
+    }
+}
+
+/* ---- the header ------------------------------------------------------------------------------------------- */
+static void upper_(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < n; i++) dst[i] = (char)toupper((unsigned char)src[i]);
+    dst[i] = 0;
+}
+
+static int64_t tensor_bytes_(const Tensor *t) { return shape_count(t->shape, 1) * 4; }
+
+static void emit_struct_members_(Emit *e, StrBuf *b, TensorKind kind, const char *title)
+{
+    Model *m = e->m;
+    bool any = false;
+    char sh[96];
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        if (t->kind != kind) continue;
+        if (!any) sb_printf(b, "    /* %s */\n", title);
+        any = true;
+        sb_printf(b, "    %s %s[%" PRId64 "]; /* %s %s */\n", c_type(t->dtype), t->cname, shape_count(t->shape, 1), t->name,
+                  shape_str(t->shape, sh, sizeof sh));
+    }
+}
+
+static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentries, int64_t arena_f, int64_t arena_i)
+{
+    Model *m = e->m;
+    char up[256], sh[96];
+    upper_(up, m->name, sizeof up);
+    sb_printf(b, "#ifndef NNC_MODEL_%s_H\n#define NNC_MODEL_%s_H\n\n", up, up);
+    sb_puts(b, "#include <stddef.h>\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    sb_puts(b, "/* nnc_real is float unless NNC_REAL says otherwise (tests build models in double) */\n");
+    sb_puts(b, "#ifndef NNC_REAL_DEFINED\n#define NNC_REAL_DEFINED\n#ifndef NNC_REAL\n#define NNC_REAL float\n#endif\n"
+               "typedef NNC_REAL nnc_real;\n#endif\n\n");
+    sb_puts(b, "#ifndef NNC_TENSOR_INFO_DEFINED\n#define NNC_TENSOR_INFO_DEFINED\n"
+               "typedef struct nnc_tensor_info {\n"
+               "    const char *name; /* as in checkpoints: \"dense_1.weight\" */\n"
+               "    int rank;\n"
+               "    int shape[8];\n"
+               "    size_t offset;    /* byte offset of the data in the model struct */\n"
+               "    int trainable;\n"
+               "    int dtype;        /* 0: nnc_real, 1: int32_t */\n"
+               "    int kind;         /* 0: parameter, 1: state, 2: training state (optimizer, generator) */\n"
+               "} nnc_tensor_info;\n#endif\n\n");
+    sb_printf(b, "#define %s_MAX_BATCH %d\n", up, e->opt->max_batch);
+    int64_t pbytes = 0, sbytes = 0, obytes = 0, gbytes = 0;
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        int64_t *acc = t->kind == TK_PARAM ? &pbytes : t->kind == TK_STATE ? &sbytes : t->kind == TK_OPT ? &obytes : &gbytes;
+        *acc += tensor_bytes_(t);
+    }
+    sb_printf(b, "#define %s_PARAM_BYTES %" PRId64 "\n#define %s_STATE_BYTES %" PRId64 "\n", up, pbytes, up, sbytes);
+    sb_printf(b, "#define %s_OPTIMIZER_BYTES %" PRId64 "\n#define %s_GRAD_BYTES %" PRId64 "\n", up, obytes, up, gbytes);
+    sb_printf(b, "#define %s_ARENA_BYTES %" PRId64 "\n", up, (arena_f + arena_i) * 4);
+    for (int i = 0; i < nentries; i++)
+        sb_printf(b, "#define %s_ARENA_BYTES_%s %" PRId64 "\n", up, entry_upper_[entries[i].kind],
+                  (entries[i].plan->arena_f + entries[i].plan->arena_i) * 4);
+    sb_printf(b, "\ntypedef struct %s %s;\n", m->name, m->name);
+    sb_printf(b, "\n/* the whole model: `static %s m;` needs no malloc */\nstruct %s {\n", m->name, m->name);
+    emit_struct_members_(e, b, TK_PARAM, "parameters");
+    emit_struct_members_(e, b, TK_STATE, "state");
+    emit_struct_members_(e, b, TK_OPT, "optimizer state");
+    emit_struct_members_(e, b, TK_GRAD, "gradients of the last train step");
+    sb_puts(b, "    uint32_t rng[4]; /* the generator, for dropout */\n");
+    sb_printf(b, "    nnc_real arena[%" PRId64 "]; /* scratch of every entry point */\n", arena_f ? arena_f : 1);
+    if (arena_i) sb_printf(b, "    int32_t arena_i[%" PRId64 "];\n", arena_i);
+    sb_puts(b, "};\n\n");
+    /* prototypes */
+    sb_printf(b, "void %s_init(%s *m, uint64_t seed);\n", m->name, m->name);
+    for (int i = 0; i < nentries; i++) {
+        if (entries[i].kind == ENTRY_PREDICT) {
+            sb_puts(b, "/* 1 <= n <= MAX_BATCH; inputs");
+            for (int k = 0; k < m->inputs.len; k++)
+                sb_printf(b, " %s %s", m->inputs.data[k].name, shape_str(m->inputs.data[k].shape, sh, sizeof sh));
+            sb_puts(b, "; outputs");
+            for (int k = 0; k < m->outputs.len; k++)
+                sb_printf(b, " %s %s", m->outputs.data[k].name, shape_str(m->outputs.data[k].shape, sh, sizeof sh));
+            sb_puts(b, " */\n");
+        }
+        if (entries[i].kind == ENTRY_TRAIN) {
+            entry_signature_(e, b, ENTRY_TRAIN, false, "");
+            sb_puts(b, ";\n/* the same, also writing the metrics (when not NULL) as measured in this step */\n");
+            entry_signature_(e, b, ENTRY_TRAIN, true, "_metrics");
+        } else {
+            entry_signature_(e, b, entries[i].kind, entries[i].kind == ENTRY_EVAL, "");
+        }
+        sb_puts(b, ";\n");
+    }
+    sb_printf(b, "extern const nnc_tensor_info %s_tensors[];\nextern const int %s_num_tensors;\n", m->name, m->name);
+    sb_printf(b, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* NNC_MODEL_%s_H */\n", up);
+}
+
+/* ---- the whole file ------------------------------------------------------------------------------------------ */
+/* "#line @@" becomes the number of the line after it: known only once the file is whole */
+static char *fix_line_directives_(char *text)
+{
+    StrBuf out = {0};
+    int line = 1;
+    for (char *p = text; *p;) {
+        char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
+        if (strncmp(p, "#line @@", 8) == 0) {
+            sb_printf(&out, "#line %d", line + 1);
+            p += 8;
+            len -= 8;
+        }
+        for (size_t i = 0; i < len; i++) sb_putc(&out, p[i]);
+        p += len;
+        line++;
+    }
+    free(text);
+    return sb_take(&out);
+}
+
+void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out, char **h_out)
+{
+    Emit e = {.m = m, .opt = opt, .t = &target_c};
+    StrBuf entry_code = {0};
+    int64_t arena_f = 0, arena_i = 0;
+    bool has_train = false, has_eval = false;
+    for (int i = 0; i < nentries; i++) {
+        if (entries[i].plan->arena_f > arena_f) arena_f = entries[i].plan->arena_f;
+        if (entries[i].plan->arena_i > arena_i) arena_i = entries[i].plan->arena_i;
+        has_train |= entries[i].kind == ENTRY_TRAIN;
+        has_eval |= entries[i].kind == ENTRY_EVAL;
+        emit_entry_(&e, &entry_code, &entries[i]);
+    }
+    StrBuf h = {0}, c = {0};
+    sb_printf(&h, "/* %s.h: generated by nnc %s from %s; do not edit.\n *   %s\n */\n", m->name, NNC_VERSION,
+              opt->model_path, opt->command ? opt->command : "");
+    emit_header_(&e, &h, entries, nentries, arena_f, arena_i);
+    sb_printf(&c, "/* generated by nnc %s from %s; do not edit.\n *   %s\n *\n", NNC_VERSION, opt->model_path,
+              opt->command ? opt->command : "");
+    sb_printf(&c, " * model %s: %d kernels; scratch %" PRId64 " bytes. Each kernel is headed by its op, its value\n"
+                  " * and the model line it comes from; the entry points at the bottom call them in order.\n */\n",
+              m->name, e.kseq, (arena_f + arena_i) * 4);
+    if (opt->amalgamate)
+        sb_puts(&c, h.s);
+    else
+        sb_printf(&c, "#include \"%s\"\n", opt->h_name);
+    sb_puts(&c, "\n#include <string.h>\n#include <tgmath.h>\n\n");
+    StrBuf code = {0}; /* everything that may call a helper */
+    if (e.consts.len) sb_printf(&code, "\n%s", e.consts.s);
+    if (e.kernels.len) sb_puts(&code, e.kernels.s);
+    emit_init_(&e, &code);
+    sb_puts(&code, entry_code.s ? entry_code.s : "");
+    emit_helpers_(&c, code.s);
+    sb_puts(&c, code.s);
+    sb_free(&code);
+    emit_table_(&e, &c);
+    if (opt->jit_shim) emit_shim_(&e, &c, has_train, has_eval);
+    *c_out = fix_line_directives_(sb_take(&c));
+    *h_out = sb_take(&h);
+    sb_free(&entry_code);
+    sb_free(&e.kernels);
+    sb_free(&e.consts);
+    for (int i = 0; i < e.seen.len; i++) free(e.seen.data[i].key);
+    vec_free(&e.seen);
+    sb_free(&e.body);
+}

@@ -1,0 +1,692 @@
+/* emit_ops.c: the C kernel of every op (ops.def column 6).
+ *
+ * Elementwise ops share one emitter driven by the C expression templates of ops.def; every other op has
+ * its own function. A kernel is a static function over plain arrays; its loops are written for the
+ * compile-time shapes, with the runtime batch n as the only variable bound. Loops run in memory order so
+ * the C compiler can vectorize the innermost one.
+ *
+ * What it does not do: choose storage (plan.c) or fuse ops (the fusion pass).
+ */
+#include "emit.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define A_ (e->m->arena)
+
+static void kl_(Emit *e, int indent, const char *fmt, ...) NNC_PRINTF(3, 4);
+static void kl_(Emit *e, int indent, const char *fmt, ...)
+{
+    sb_indent(&e->kernels, indent);
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&e->kernels, fmt, ap);
+    va_end(ap);
+    sb_putc(&e->kernels, '\n');
+}
+
+static Value *val_(Emit *e, int id) { return &e->g->v[id]; }
+
+void emit_none(Emit *e, int id)
+{
+    (void)e, (void)id;
+    NNC_UNREACHABLE(); /* sources and views have no code; high-level ops are lowered first */
+}
+
+/* ---- dimensions: drop extents of 1, merge neighbours that every operand treats alike ------------- */
+enum { MAX_OPS = 4 };
+
+typedef struct Dims {
+    int r;
+    int64_t ext[MAX_RANK]; /* per-sample extent (batch: the factor multiplying n) */
+    bool batch[MAX_RANK];
+    bool full[MAX_OPS][MAX_RANK]; /* operand k indexes this dim (else it is broadcast along it) */
+    int nops;
+} Dims;
+
+/* full[k][i]: operand k (right-aligned, NumPy style) has dim i of `out` at full extent */
+static Dims dims_make_(Shape out, const Shape *ops, int nops)
+{
+    Dims d = {.nops = nops};
+    for (int i = 0; i < out.rank; i++) {
+        if (out.d[i] == 1) continue;
+        bool f[MAX_OPS];
+        for (int k = 0; k < nops; k++) {
+            int j = i - (out.rank - ops[k].rank);
+            f[k] = j >= 0 && ops[k].d[j] == out.d[i];
+        }
+        bool same = d.r > 0;
+        for (int k = 0; same && k < nops; k++) same = d.full[k][d.r - 1] == f[k];
+        if (same) {
+            if (out.d[i] == DIM_B) d.batch[d.r - 1] = true; /* cannot happen: the batch axis is first */
+            else d.ext[d.r - 1] *= out.d[i];
+            continue;
+        }
+        d.batch[d.r] = out.d[i] == DIM_B;
+        d.ext[d.r] = out.d[i] == DIM_B ? 1 : out.d[i];
+        for (int k = 0; k < nops; k++) d.full[k][d.r] = f[k];
+        d.r++;
+    }
+    return d;
+}
+
+static char *dim_extent_(Emit *e, const Dims *d, int j)
+{
+    if (!d->batch[j]) return arena_printf(A_, "%" PRId64, d->ext[j]);
+    return d->ext[j] == 1 ? "n" : arena_printf(A_, "n * %" PRId64, d->ext[j]);
+}
+
+/* the flat index of operand k at loop variables i0..i(r-1) */
+static char *dim_index_(Emit *e, const Dims *d, int k)
+{
+    StrBuf b = {0};
+    for (int j = 0; j < d->r; j++) {
+        if (!d->full[k][j]) continue;
+        int64_t stride = 1;
+        for (int jj = j + 1; jj < d->r; jj++)
+            if (d->full[k][jj]) stride *= d->ext[jj];
+        if (b.len) sb_puts(&b, " + ");
+        if (stride == 1)
+            sb_printf(&b, "i%d", j);
+        else
+            sb_printf(&b, "i%d * %" PRId64, j, stride);
+    }
+    char *s = arena_strdup(A_, b.len ? b.s : "0");
+    sb_free(&b);
+    return s;
+}
+
+static void loops_open_(Emit *e, const Dims *d)
+{
+    for (int j = 0; j < d->r; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, dim_extent_(e, d, j), j);
+}
+
+/* ---- elementwise ---------------------------------------------------------------------------------- */
+/* Substitute $0.. (operands), $a $b (float attributes) and $T (result type) in an op's C template. */
+static char *expand_template_(Emit *e, int id, char **operands)
+{
+    Value *v = val_(e, id);
+    const char *t = op_info[v->op].cexpr;
+    StrBuf b = {0};
+    for (; *t; t++) {
+        if (*t != '$') {
+            sb_putc(&b, *t);
+            continue;
+        }
+        t++;
+        if (*t >= '0' && *t <= '9') sb_puts(&b, operands[*t - '0']);
+        else if (*t == 'a') sb_puts(&b, c_float(e, v->attr.f[0]));
+        else if (*t == 'b') sb_puts(&b, c_float(e, v->attr.f[1]));
+        else if (*t == 'T') sb_puts(&b, c_type(v->dtype));
+    }
+    char *s = arena_strdup(A_, b.s);
+    sb_free(&b);
+    return s;
+}
+
+void emit_ew(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    static const char *names[] = {"a", "b", "c", "d"};
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    Shape shapes[MAX_OPS];
+    int nops = 0, slot[MAX_OPS];
+    for (int k = 0; k < v->nin; k++) {
+        int x = v->in[k];
+        slot[k] = -1;
+        if (e->p->store[x].kind == SK_CONST && e->p->store[x].literal) continue;
+        kargs_add(e, &ka, names[k], x, false);
+        slot[k] = nops;
+        shapes[nops++] = val_(e, x)->shape;
+    }
+    shapes[nops] = v->shape; /* the output, full everywhere */
+    Dims d = dims_make_(v->shape, shapes, nops + 1);
+    char *operands[MAX_OPS];
+    for (int k = 0; k < v->nin; k++)
+        operands[k] = slot[k] < 0 ? c_literal(e, v->in[k])
+                                  : arena_printf(A_, "%s[%s]", names[k], dim_index_(e, &d, slot[k]));
+    kernel_begin(e, id, op_info[v->op].name, &ka);
+    loops_open_(e, &d);
+    kl_(e, 1 + d.r, "y[%s] = %s;", dim_index_(e, &d, nops), expand_template_(e, id, operands));
+    kernel_end(e);
+}
+
+/* broadcast: the elementwise copy */
+void emit_broadcast(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    Shape shapes[2] = {val_(e, v->in[0])->shape, v->shape};
+    Dims d = dims_make_(v->shape, shapes, 2);
+    kernel_begin(e, id, "broadcast", &ka);
+    loops_open_(e, &d);
+    kl_(e, 1 + d.r, "y[%s] = a[%s];", dim_index_(e, &d, 1), dim_index_(e, &d, 0));
+    kernel_end(e);
+}
+
+/* ---- sources computed at run time -------------------------------------------------------------------- */
+void emit_batch_size(Emit *e, int id)
+{
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    ka.batched = true;
+    kernel_begin(e, id, "batch_size", &ka);
+    kl_(e, 1, "y[0] = (nnc_real)n;");
+    kernel_end(e);
+}
+
+void emit_rand_uniform(Emit *e, int id)
+{
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "rng", -1, false);
+    kernel_begin(e, id, "rand_uniform", &ka);
+    kl_(e, 1, "for (int i = 0; i < %s; i++)", c_count(e, val_(e, id)->shape));
+    kl_(e, 2, "y[i] = nnc_rand_uniform(rng);");
+    kernel_end(e);
+}
+
+/* ---- reductions ---------------------------------------------------------------------------------------- */
+
+/* sum/mean/max over the axes in attr i[0]: the output starts at 0 (or -inf) and every input element is
+ * added to its output position, visiting the input in memory order. */
+void emit_reduce(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int x = v->in[0];
+    Shape xs = val_(e, x)->shape, kept = xs;
+    uint64_t axes = (uint64_t)v->attr.i[0];
+    for (int i = 0; i < xs.rank; i++)
+        if (axes >> i & 1) kept.d[i] = 1;
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", x, false);
+    Shape shapes[2] = {xs, kept};
+    Dims d = dims_make_(xs, shapes, 2);
+    const char *ty = c_type(v->dtype);
+    kernel_begin(e, id, op_info[v->op].name, &ka);
+    char *count = c_count(e, v->shape);
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
+    kl_(e, 2, "y[o] = %s;", v->op == OP_MAX ? "-INFINITY" : "0");
+    loops_open_(e, &d);
+    char *yi = dim_index_(e, &d, 1), *xi = dim_index_(e, &d, 0);
+    if (v->op == OP_MAX)
+        kl_(e, 1 + d.r, "if (a[%s] > y[%s]) y[%s] = a[%s];", xi, yi, yi, xi);
+    else
+        kl_(e, 1 + d.r, "y[%s] += a[%s];", yi, xi);
+    if (v->op == OP_MEAN) {
+        Shape red = {0};
+        for (int i = 0; i < xs.rank; i++)
+            if (axes >> i & 1) red.d[red.rank++] = xs.d[i];
+        kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
+        kl_(e, 2, "y[o] /= (%s)(%s);", ty, c_count(e, red));
+    }
+    kernel_end(e);
+}
+
+/* outer x len x inner decomposition of a shape around one axis */
+static void around_axis_(Emit *e, Shape s, int axis, char **outer, int64_t *len, int64_t *inner)
+{
+    Shape o = {0};
+    for (int i = 0; i < axis; i++) o.d[o.rank++] = s.d[i];
+    *outer = c_count(e, o);
+    *len = s.d[axis];
+    *inner = 1;
+    for (int i = axis + 1; i < s.rank; i++) *inner *= s.d[i];
+}
+
+void emit_argmax(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int x = v->in[0], axis = (int)v->attr.i[0];
+    char *outer;
+    int64_t len, inner;
+    around_axis_(e, val_(e, x)->shape, axis, &outer, &len, &inner);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", x, false);
+    kernel_begin(e, id, "argmax", &ka);
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
+    kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    kl_(e, 3, "const nnc_real *p = a + o * %" PRId64 " + i;", len * inner);
+    kl_(e, 3, "int32_t best = 0;");
+    kl_(e, 3, "for (int k = 1; k < %" PRId64 "; k++)", len);
+    kl_(e, 4, "if (p[k * %" PRId64 "] > p[best * %" PRId64 "]) best = k;", inner, inner);
+    kl_(e, 3, "y[o * %" PRId64 " + i] = best;", inner);
+    kl_(e, 2, "}");
+    kernel_end(e);
+}
+
+/* ---- shape ops --------------------------------------------------------------------------------------------- */
+void emit_transpose(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    Shape xs = val_(e, v->in[0])->shape, ys = v->shape;
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kernel_begin(e, id, "transpose", &ka);
+    int64_t xstride[MAX_RANK];
+    xstride[xs.rank - 1] = 1;
+    for (int i = xs.rank - 2; i >= 0; i--) xstride[i] = xstride[i + 1] * (xs.d[i + 1] == DIM_B ? 1 : xs.d[i + 1]);
+    for (int j = 0; j < ys.rank; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, c_dim(e, ys.d[j]), j);
+    StrBuf yi = {0}, xi = {0};
+    for (int j = 0; j < ys.rank; j++) {
+        int64_t ystride = 1;
+        for (int jj = j + 1; jj < ys.rank; jj++) ystride *= ys.d[jj];
+        sb_printf(&yi, "%si%d * %" PRId64, j ? " + " : "", j, ystride);
+        sb_printf(&xi, "%si%d * %" PRId64, j ? " + " : "", j, xstride[v->attr.i[j]]);
+    }
+    kl_(e, 1 + ys.rank, "y[%s] = a[%s];", yi.s, xi.s);
+    sb_free(&yi);
+    sb_free(&xi);
+    kernel_end(e);
+}
+
+void emit_concat(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int axis = (int)v->attr.i[0];
+    char *outer;
+    int64_t len, inner;
+    around_axis_(e, v->shape, axis, &outer, &len, &inner);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    static const char *names[] = {"a", "b", "c", "d", "e", "f", "g", "h", "p", "q", "r"};
+    bool direct = v->nin <= 11;
+    if (direct)
+        for (int k = 0; k < v->nin; k++) kargs_add(e, &ka, names[k], v->in[k], false);
+    else
+        kargs_add(e, &ka, "parts", -2, false); /* an array of pointers built by the caller */
+    kernel_begin(e, id, "concat", &ka);
+    kl_(e, 1, "for (int o = 0; o < %s; o++) {", outer);
+    int64_t off = 0;
+    for (int k = 0; k < v->nin; k++) {
+        int64_t w = val_(e, v->in[k])->shape.d[axis] * inner;
+        const char *src = direct ? names[k] : arena_printf(A_, "parts[%d]", k);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + %" PRId64 " + i] = %s[o * %" PRId64 " + i];",
+            w, len * inner, off, src, w);
+        off += w;
+    }
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
+static void slice_copy_(Emit *e, int id, bool unslice)
+{
+    Value *v = val_(e, id);
+    int axis = (int)v->attr.i[0];
+    int64_t start = v->attr.i[1];
+    Shape big = unslice ? v->shape : val_(e, v->in[0])->shape;
+    Shape small = unslice ? val_(e, v->in[0])->shape : v->shape;
+    char *outer;
+    int64_t blen, inner;
+    around_axis_(e, big, axis, &outer, &blen, &inner);
+    int64_t slen = small.d[axis];
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kernel_begin(e, id, unslice ? "unslice" : "slice", &ka);
+    if (unslice) {
+        kl_(e, 1, "for (int i = 0; i < %s; i++) y[i] = 0;", c_count(e, v->shape));
+        kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + %" PRId64 " + i] = a[o * %" PRId64 " + i];",
+            slen * inner, blen * inner, start * inner, slen * inner);
+    } else {
+        kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + i] = a[o * %" PRId64 " + %" PRId64 " + i];",
+            slen * inner, slen * inner, blen * inner, start * inner);
+    }
+    kernel_end(e);
+}
+
+void emit_slice(Emit *e, int id) { slice_copy_(e, id, false); }
+void emit_unslice(Emit *e, int id) { slice_copy_(e, id, true); }
+
+void emit_one_hot(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int64_t classes = v->attr.i[0];
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kernel_begin(e, id, "one_hot", &ka);
+    kl_(e, 1, "for (int i = 0; i < %s; i++)", c_count(e, val_(e, v->in[0])->shape));
+    kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) y[i * %" PRId64 " + c] = a[i] == c ? 1 : 0;", classes, classes);
+    kernel_end(e);
+}
+
+/* ---- matmul ------------------------------------------------------------------------------------------------- */
+
+/* C[M,N] = op(A) op(B), written for the transposes; M, N, K are C expressions */
+static void gemm_loops_(Emit *e, int ind, const char *M, const char *N, const char *K, const char *a, const char *b,
+                        const char *c, int ta, int tb)
+{
+    if (!tb) {
+        kl_(e, ind, "for (int i = 0; i < %s; i++) {", M);
+        kl_(e, ind + 1, "nnc_real *crow = %s + i * (%s);", c, N);
+        kl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", N);
+        kl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", K);
+        kl_(e, ind + 2, "const nnc_real aik = %s[%s];", a, ta ? arena_printf(A_, "k * (%s) + i", M) : arena_printf(A_, "i * (%s) + k", K));
+        kl_(e, ind + 2, "const nnc_real *brow = %s + k * (%s);", b, N);
+        kl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", N);
+        kl_(e, ind + 1, "}");
+        kl_(e, ind, "}");
+    } else {
+        kl_(e, ind, "for (int i = 0; i < %s; i++)", M);
+        kl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", N);
+        kl_(e, ind + 2, "nnc_real s = 0;");
+        kl_(e, ind + 2, "for (int k = 0; k < %s; k++) s += %s[%s] * %s[j * (%s) + k];", K, a,
+            ta ? arena_printf(A_, "k * (%s) + i", M) : arena_printf(A_, "i * (%s) + k", K), b, K);
+        kl_(e, ind + 2, "%s[i * (%s) + j] = s;", c, N);
+        kl_(e, ind + 1, "}");
+    }
+}
+
+/* fold: y[K,N] = sum over every leading index p of a[p, K]^T b[p, N] */
+static void emit_matmul_fold_(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    Shape sa = val_(e, v->in[0])->shape;
+    int64_t k = v->shape.d[0], nn = v->shape.d[1];
+    Shape rows = sa;
+    rows.rank--;
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kargs_add(e, &ka, "b", v->in[1], false);
+    kernel_begin(e, id, "matmul", &ka);
+    kl_(e, 1, "for (int i = 0; i < %" PRId64 "; i++) y[i] = 0;", k * nn);
+    kl_(e, 1, "for (int p = 0; p < %s; p++)", c_count(e, rows));
+    kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", k);
+    kl_(e, 3, "const nnc_real api = a[p * %" PRId64 " + i];", k);
+    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) y[i * %" PRId64 " + j] += api * b[p * %" PRId64 " + j];", nn, nn, nn);
+    kl_(e, 2, "}");
+    kernel_end(e);
+}
+
+/* matmul over the last two axes with NumPy broadcasting of the leading ones; a plain matrix on the
+ * right makes one product over all rows of the left */
+void emit_matmul(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    if (v->attr.i[2]) {
+        emit_matmul_fold_(e, id);
+        return;
+    }
+    int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
+    Shape sa = val_(e, v->in[0])->shape, sb = val_(e, v->in[1])->shape;
+    /* vectors as matrices: a [K] -> [1, K], b [K] -> [K, 1] */
+    if (sa.rank == 1) sa = (Shape){2, {1, sa.d[0]}}, ta = 0;
+    if (sb.rank == 1) sb = (Shape){2, {sb.d[0], 1}}, tb = 0;
+    int64_t M = sa.d[sa.rank - (ta ? 1 : 2)], K = sa.d[sa.rank - (ta ? 2 : 1)], N = sb.d[sb.rank - (tb ? 2 : 1)];
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kargs_add(e, &ka, "b", v->in[1], false);
+    kernel_begin(e, id, "matmul", &ka);
+    char *Ms = c_dim(e, M), *Ns = c_dim(e, N), *Ks = c_dim(e, K);
+    if (sb.rank == 2 && !ta) {
+        Shape rows = sa;
+        rows.rank--;
+        gemm_loops_(e, 1, c_count(e, rows), Ns, Ks, "a", "b", "y", 0, tb);
+        kernel_end(e);
+        return;
+    }
+    /* batch axes: the output's leading axes; each operand broadcasts into them */
+    Shape bo = v->shape;
+    bo.rank -= (val_(e, v->in[0])->shape.rank > 1) + (val_(e, v->in[1])->shape.rank > 1);
+    Shape ba = sa, bb = sb;
+    ba.rank -= 2;
+    bb.rank -= 2;
+    Shape shapes[3] = {ba, bb, bo};
+    Dims d = dims_make_(bo, shapes, 3);
+    loops_open_(e, &d);
+    int ind = 1 + d.r;
+    kl_(e, ind, "{");
+    kl_(e, ind + 1, "const nnc_real *pa = a + (%s) * %" PRId64 ";", dim_index_(e, &d, 0), (M == DIM_B ? 1 : M) * K);
+    kl_(e, ind + 1, "const nnc_real *pb = b + (%s) * %" PRId64 ";", dim_index_(e, &d, 1), K * N);
+    kl_(e, ind + 1, "nnc_real *pc = y + (%s) * %" PRId64 ";", dim_index_(e, &d, 2), (M == DIM_B ? 1 : M) * N);
+    gemm_loops_(e, ind + 1, Ms, Ns, Ks, "pa", "pb", "pc", ta, tb);
+    kl_(e, ind, "}");
+    kernel_end(e);
+}
+
+/* ---- convolution ----------------------------------------------------------------------------------------- */
+typedef struct Conv {
+    int64_t H, W, C, KH, KW, F, HO, WO, sh, sw, pt, pl;
+} Conv;
+
+static Conv conv_(const Attr *a, Shape x, Shape w, Shape y)
+{
+    return (Conv){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = w.d[0], .KW = w.d[1], .F = w.d[3], .HO = y.d[1],
+                  .WO = y.d[2], .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5]};
+}
+
+/* for b, oh, ow, kh, kw inside the input: opens 5 loops (closed by the caller with conv_close_) */
+static void conv_open_(Emit *e, const Conv *c)
+{
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c->HO);
+    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
+    kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c->HO, c->WO);
+    kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
+    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c->sh, c->pt);
+    kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
+    kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
+    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + kw;", c->sw, c->pl);
+    kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
+    kl_(e, 4, "const int64_t i = ((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw;", c->H, c->W);
+    kl_(e, 4, "const int64_t k = (int64_t)kh * %" PRId64 " + kw;", c->KW);
+}
+
+static void conv_close_(Emit *e)
+{
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
+}
+
+/* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh, ow*sw-pl+kw, c] w[kh,kw,c,f] */
+void emit_conv2d(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "x", v->in[0], false);
+    kargs_add(e, &ka, "w", v->in[1], false);
+    kernel_begin(e, id, "conv2d", &ka);
+    kl_(e, 1, "for (int i = 0; i < %s; i++) y[i] = 0;", c_count(e, v->shape));
+    conv_open_(e, &c);
+    kl_(e, 4, "nnc_real *yo = y + o * %" PRId64 ";", c.F);
+    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+    kl_(e, 5, "const nnc_real xv = x[i * %" PRId64 " + ci];", c.C);
+    kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
+    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) yo[f] += xv * wr[f];", c.F);
+    kl_(e, 4, "}");
+    conv_close_(e);
+    kernel_end(e);
+}
+
+/* dx[b,ih,iw,c] += sum over f of dy[b,oh,ow,f] w[kh,kw,c,f] */
+void emit_conv2d_bwd_data(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    Conv c = conv_(&v->attr, v->shape, val_(e, v->in[1])->shape, val_(e, v->in[0])->shape);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "dx", id, true);
+    kargs_add(e, &ka, "dy", v->in[0], false);
+    kargs_add(e, &ka, "w", v->in[1], false);
+    kernel_begin(e, id, "conv2d_bwd_data", &ka);
+    kl_(e, 1, "for (int i = 0; i < %s; i++) dx[i] = 0;", c_count(e, v->shape));
+    conv_open_(e, &c);
+    kl_(e, 4, "const nnc_real *g = dy + o * %" PRId64 ";", c.F);
+    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+    kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
+    kl_(e, 5, "nnc_real s = 0;");
+    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) s += g[f] * wr[f];", c.F);
+    kl_(e, 5, "dx[i * %" PRId64 " + ci] += s;", c.C);
+    kl_(e, 4, "}");
+    conv_close_(e);
+    kernel_end(e);
+}
+
+/* dw[kh,kw,c,f] += sum over b, oh, ow of x[b,ih,iw,c] dy[b,oh,ow,f] */
+void emit_conv2d_bwd_filter(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, v->shape, val_(e, v->in[1])->shape);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "dw", id, true);
+    kargs_add(e, &ka, "x", v->in[0], false);
+    kargs_add(e, &ka, "dy", v->in[1], false);
+    kernel_begin(e, id, "conv2d_bwd_filter", &ka);
+    kl_(e, 1, "for (int i = 0; i < %s; i++) dw[i] = 0;", c_count(e, v->shape));
+    conv_open_(e, &c);
+    kl_(e, 4, "const nnc_real *g = dy + o * %" PRId64 ";", c.F);
+    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+    kl_(e, 5, "const nnc_real xv = x[i * %" PRId64 " + ci];", c.C);
+    kl_(e, 5, "nnc_real *wr = dw + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
+    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) wr[f] += xv * g[f];", c.F);
+    kl_(e, 4, "}");
+    conv_close_(e);
+    kernel_end(e);
+}
+
+/* ---- pooling ------------------------------------------------------------------------------------------------ */
+typedef struct Pool {
+    int64_t H, W, C, KH, KW, HO, WO, sh, sw, pt, pl;
+} Pool;
+
+static Pool pool_(const Attr *a, Shape x, Shape y)
+{
+    return (Pool){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = a->i[0], .KW = a->i[1], .HO = y.d[1], .WO = y.d[2],
+                  .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5]};
+}
+
+/* for b, oh, ow, c: the window's rows h0..h1, columns w0..w1 clipped to the input */
+static void pool_open_(Emit *e, const Pool *p)
+{
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p->HO);
+    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p->WO);
+    kl_(e, 2, "const int h0 = oh * %" PRId64 " - %" PRId64 " < 0 ? 0 : oh * %" PRId64 " - %" PRId64 ";", p->sh, p->pt, p->sh, p->pt);
+    kl_(e, 2, "const int w0 = ow * %" PRId64 " - %" PRId64 " < 0 ? 0 : ow * %" PRId64 " - %" PRId64 ";", p->sw, p->pl, p->sw, p->pl);
+    kl_(e, 2, "const int h1 = oh * %" PRId64 " - %" PRId64 " + %" PRId64 " > %" PRId64 " ? %" PRId64 " : oh * %" PRId64 " - %" PRId64 " + %" PRId64 ";",
+        p->sh, p->pt, p->KH, p->H, p->H, p->sh, p->pt, p->KH);
+    kl_(e, 2, "const int w1 = ow * %" PRId64 " - %" PRId64 " + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ow * %" PRId64 " - %" PRId64 " + %" PRId64 ";",
+        p->sw, p->pl, p->KW, p->W, p->W, p->sw, p->pl, p->KW);
+    kl_(e, 2, "const int64_t o = (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 ";", p->HO, p->WO, p->C);
+    kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) {", p->C);
+}
+
+static char *pool_x_index_(Emit *e, const Pool *p)
+{
+    return arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w) * %" PRId64 " + c", p->H, p->W, p->C);
+}
+
+/* max: the largest value in the window (padding never wins); avg: the mean of the window's cells inside
+ * the input (padding is not counted, as TensorFlow does) */
+void emit_pool2d(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    bool max = v->op == OP_MAXPOOL2D;
+    Pool p = pool_(&v->attr, val_(e, v->in[0])->shape, v->shape);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "x", v->in[0], false);
+    kernel_begin(e, id, op_info[v->op].name, &ka);
+    pool_open_(e, &p);
+    kl_(e, 3, "nnc_real acc = %s;", max ? "-INFINITY" : "0");
+    kl_(e, 3, "for (int h = h0; h < h1; h++)");
+    kl_(e, 4, "for (int w = w0; w < w1; w++) {");
+    kl_(e, 5, "const nnc_real xv = x[%s];", pool_x_index_(e, &p));
+    kl_(e, 5, max ? "if (xv > acc) acc = xv;" : "acc += xv;");
+    kl_(e, 4, "}");
+    kl_(e, 3, max ? "y[o + c] = acc;" : "y[o + c] = acc / (nnc_real)((h1 - h0) * (w1 - w0));");
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
+/* maxpool2d_bwd(x, dy): each output's gradient goes to the first maximum of its window;
+ * avgpool2d_bwd(dy): spread evenly over the window's cells inside the input */
+void emit_pool2d_bwd(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    bool max = v->op == OP_MAXPOOL2D_BWD;
+    int dy = v->in[v->nin - 1];
+    Pool p = pool_(&v->attr, v->shape, val_(e, dy)->shape);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "dx", id, true);
+    if (max) kargs_add(e, &ka, "x", v->in[0], false);
+    kargs_add(e, &ka, "dy", dy, false);
+    kernel_begin(e, id, op_info[v->op].name, &ka);
+    kl_(e, 1, "for (int i = 0; i < %s; i++) dx[i] = 0;", c_count(e, v->shape));
+    pool_open_(e, &p);
+    if (max) {
+        kl_(e, 3, "int64_t best = -1;");
+        kl_(e, 3, "for (int h = h0; h < h1; h++)");
+        kl_(e, 4, "for (int w = w0; w < w1; w++) {");
+        kl_(e, 5, "const int64_t i = %s;", pool_x_index_(e, &p));
+        kl_(e, 5, "if (best < 0 || x[i] > x[best]) best = i;");
+        kl_(e, 4, "}");
+        kl_(e, 3, "if (best >= 0) dx[best] += dy[o + c];");
+    } else {
+        kl_(e, 3, "const nnc_real g = dy[o + c] / (nnc_real)((h1 - h0) * (w1 - w0));");
+        kl_(e, 3, "for (int h = h0; h < h1; h++)");
+        kl_(e, 4, "for (int w = w0; w < w1; w++) dx[%s] += g;", pool_x_index_(e, &p));
+    }
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
+/* ---- softmax ------------------------------------------------------------------------------------------------- */
+/* softmax: exp(x - max) / sum; log_softmax: x - max - log(sum exp(x - max)) */
+void emit_softmax(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    bool logsm = v->op == OP_LOG_SOFTMAX;
+    char *outer;
+    int64_t len, inner;
+    around_axis_(e, v->shape, (int)v->attr.i[0], &outer, &len, &inner);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kernel_begin(e, id, op_info[v->op].name, &ka);
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
+    kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    kl_(e, 3, "const nnc_real *x = a + o * %" PRId64 " + i;", len * inner);
+    kl_(e, 3, "nnc_real *z = y + o * %" PRId64 " + i;", len * inner);
+    kl_(e, 3, "nnc_real mx = x[0], sum = 0;");
+    kl_(e, 3, "for (int k = 1; k < %" PRId64 "; k++) if (x[k * %" PRId64 "] > mx) mx = x[k * %" PRId64 "];", len, inner, inner);
+    if (logsm) {
+        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) sum += exp(x[k * %" PRId64 "] - mx);", len, inner);
+        kl_(e, 3, "const nnc_real lse = mx + log(sum);");
+        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) z[k * %" PRId64 "] = x[k * %" PRId64 "] - lse;", len, inner, inner);
+    } else {
+        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) {", len);
+        kl_(e, 4, "z[k * %" PRId64 "] = exp(x[k * %" PRId64 "] - mx);", inner, inner);
+        kl_(e, 4, "sum += z[k * %" PRId64 "];", inner);
+        kl_(e, 3, "}");
+        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) z[k * %" PRId64 "] /= sum;", len, inner);
+    }
+    kl_(e, 2, "}");
+    kernel_end(e);
+}
+
+/* assigns are written by the entry point itself (emit_c.c), after every kernel */
+void emit_assign(Emit *e, int id) { emit_none(e, id); }
+
+const EmitRule emit_rules[OP_COUNT] = {
+#define OP(id, name, arity, flags, shape, emit, grad, cexpr) [OP_##id] = emit,
+#include "ops.def"
+#undef OP
+};
+
+void emit_node(Emit *e, int id) { emit_rules[e->g->v[id].op](e, id); }

@@ -1,0 +1,121 @@
+/* nnc.h: what every part of the compiler shares: arenas, string buffers, source locations, diagnostics.
+ *
+ * The compiler allocates from arenas and never frees objects one by one; a compilation frees its arena at
+ * the end. User errors go through diag_*; compiler bugs through NNC_ASSERT / NNC_UNREACHABLE, which say
+ * "internal error" and abort, and must never fire on any input file.
+ */
+#ifndef NNC_H
+#define NNC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef NNC_VERSION
+#define NNC_VERSION "0.0.0"
+#endif
+
+#if defined(__GNUC__)
+#define NNC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define NNC_NORETURN __attribute__((noreturn))
+#else
+#define NNC_PRINTF(a, b)
+#define NNC_NORETURN
+#endif
+
+NNC_NORETURN void nnc_internal_error(const char *file, int line, const char *msg);
+#define NNC_ASSERT(c) ((c) ? (void)0 : nnc_internal_error(__FILE__, __LINE__, #c))
+#define NNC_UNREACHABLE() nnc_internal_error(__FILE__, __LINE__, "unreachable")
+
+/* ---- memory ------------------------------------------------------------------------------------ */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+    ArenaBlock *head;
+} Arena;
+
+void *arena_alloc(Arena *a, size_t n); /* zeroed, 16-byte aligned */
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) NNC_PRINTF(2, 3);
+void arena_free(Arena *a);
+
+/* Growable array of T: `VEC(int) v = {0}; vec_push(&v, 3);` */
+#define VEC(T)                                                                                        \
+    struct {                                                                                          \
+        T *data;                                                                                      \
+        int len, cap;                                                                                 \
+    }
+#define vec_push(v, x)                                                                                \
+    do {                                                                                              \
+        if ((v)->len == (v)->cap) {                                                                   \
+            (v)->cap = (v)->cap ? 2 * (v)->cap : 8;                                                   \
+            (v)->data = xrealloc((v)->data, (size_t)(v)->cap * sizeof(*(v)->data));                   \
+        }                                                                                             \
+        (v)->data[(v)->len++] = (x);                                                                  \
+    } while (0)
+#define vec_free(v) (free((v)->data), (v)->data = NULL, (v)->len = (v)->cap = 0)
+
+/* ---- string buffer ----------------------------------------------------------------------------- */
+typedef struct StrBuf {
+    char *s;
+    size_t len, cap;
+    int lines; /* newlines written so far: the emitter uses it for #line directives */
+} StrBuf;
+
+void sb_putc(StrBuf *b, char c);
+void sb_puts(StrBuf *b, const char *s);
+void sb_printf(StrBuf *b, const char *fmt, ...) NNC_PRINTF(2, 3);
+void sb_vprintf(StrBuf *b, const char *fmt, va_list ap);
+void sb_indent(StrBuf *b, int level); /* 4 spaces a level */
+void sb_free(StrBuf *b);
+char *sb_take(StrBuf *b); /* the string, malloc'd; the buffer is reset */
+
+/* ---- sources and locations --------------------------------------------------------------------- */
+typedef struct Source {
+    const char *path;  /* as the user named it */
+    char *text;        /* NUL-terminated copy (embedded NULs possible: use len) */
+    size_t len;
+    int *line_start;   /* offset of each line, 1-based index: line_start[1] == 0 */
+    int nlines;
+} Source;
+
+typedef struct Loc {
+    int src;  /* index into the source table; 0 = no location */
+    int line; /* 1-based */
+    int col;  /* 1-based byte column */
+    int len;  /* bytes of the token (for the ~~~ under the caret) */
+} Loc;
+
+int source_load(const char *path);                 /* 0 on failure (message printed) */
+int source_add(const char *path, const char *text, size_t len);
+const Source *source_get(int src);
+const char *source_line(int src, int line, int *len); /* the text of one line, without newline */
+
+/* ---- diagnostics: file:line:col: error: message, the line, a caret ----------------------------- */
+enum { DIAG_MAX_ERRORS = 20 };
+
+void diag_error(Loc loc, const char *fmt, ...) NNC_PRINTF(2, 3);
+void diag_warning(Loc loc, const char *fmt, ...) NNC_PRINTF(2, 3);
+void diag_note(Loc loc, const char *fmt, ...) NNC_PRINTF(2, 3);
+/* Errors not tied to a source line: "nnc: error: ...". */
+void diag_fatal(const char *fmt, ...) NNC_PRINTF(1, 2);
+int diag_error_count(void);
+bool diag_too_many(void); /* 20 errors reported: callers stop */
+void diag_reset(void);
+void diag_set_quiet(bool quiet); /* tests of the front end */
+
+/* ---- misc -------------------------------------------------------------------------------------- */
+/* Float formatting that survives exactly: a hex float, with the decimal in a comment when asked. */
+void fmt_float_c(char *buf, size_t n, float v, bool with_comment);
+bool str_eq(const char *a, const char *b);
+char *read_whole_file(const char *path, size_t *len); /* NULL on failure, errno set */
+
+#endif

@@ -1,0 +1,30 @@
+/* ops.h: the prototypes of every op's shape rule, C emitter and gradient rule, generated from ops.def,
+ * and the three dispatch tables built from the same rows. */
+#ifndef NNC_OPS_H
+#define NNC_OPS_H
+
+#include "ir.h"
+
+typedef struct Emit Emit;
+typedef struct AD AD;
+
+#define OP(id, name, arity, flags, shape, emit, grad, cexpr)                                          \
+    bool shape(Graph *g, Value *v);                                                                \
+    void emit(Emit *e, int vid);                                                                   \
+    void grad(AD *ad, int vid, int dy);
+#include "ops.def"
+#undef OP
+
+typedef bool (*ShapeRule)(Graph *g, Value *v);
+typedef void (*EmitRule)(Emit *e, int vid);
+typedef void (*GradRule)(AD *ad, int vid, int dy);
+
+extern const ShapeRule shape_rules[OP_COUNT];
+extern const EmitRule emit_rules[OP_COUNT];
+extern const GradRule grad_rules[OP_COUNT];
+
+/* Shape errors name the user-level call when the front end set one ("dense: ..."), else the op. */
+void shape_error(Graph *g, Value *v, const char *fmt, ...) NNC_PRINTF(3, 4);
+extern const char *shape_error_context;
+
+#endif

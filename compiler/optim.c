@@ -1,0 +1,145 @@
+/* optim.c: optimizer state and the parameter update of the train step (SPEC §5).
+ *
+ * optim_declare adds to the model, for every trainable parameter P, its gradient buffer (grad_P, in the
+ * struct, not saved) and its optimizer state (saved, so training can resume): "opt.v.P" for sgd with
+ * momentum, "opt.m.P" and "opt.v.P" for adam/adamw, "opt.s.P" for rmsprop; and the step counter
+ * "opt.step". optim_apply writes the update formulas as ordinary ops:
+ *   sgd     g += wd p; v = momentum v + g; p -= lr (nesterov ? g + momentum v : v)   (no v when momentum = 0)
+ *   adam    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ *   adamw   adam, then p -= lr wd p_before
+ *   rmsprop s = rho s + (1-rho) g^2; p -= lr g / (sqrt(s) + eps)
+ */
+#include "passes.h"
+
+static int opt_state_(Model *m, const char *what, int param)
+{
+    Tensor *p = &m->tensors.data[param];
+    Init z = {.kind = INIT_ZEROS};
+    int t = model_add_tensor(m, arena_printf(m->arena, "opt.%s.%s", what, p->name), TK_OPT, DT_F32, p->shape, z, p->loc);
+    m->tensors.data[t].trainable = false;
+    return t;
+}
+
+void optim_declare(Model *m)
+{
+    if (m->loss < 0 || m->opt.kind == OPT_NONE) return;
+    int n = m->tensors.len;
+    for (int i = 0; i < n; i++) {
+        Tensor *p = &m->tensors.data[i];
+        if (p->kind != TK_PARAM || !p->trainable) continue;
+        Init z = {.kind = INIT_ZEROS};
+        int gt = model_add_tensor(m, arena_printf(m->arena, "grad.%s", p->name), TK_GRAD, DT_F32, p->shape, z, p->loc);
+        m->tensors.data[gt].trainable = false;
+        m->tensors.data[i].grad = gt;
+        switch (m->opt.kind) {
+        case OPT_SGD:
+            if (m->opt.momentum != 0) opt_state_(m, "v", i);
+            break;
+        case OPT_ADAM:
+        case OPT_ADAMW:
+            opt_state_(m, "m", i);
+            opt_state_(m, "v", i);
+            break;
+        case OPT_RMSPROP: opt_state_(m, "s", i); break;
+        case OPT_NONE: break;
+        }
+    }
+    Init z = {.kind = INIT_ZEROS};
+    m->step_tensor = model_add_tensor(m, "opt.step", TK_OPT, DT_I32, shape_scalar(), z, m->opt.loc);
+    m->tensors.data[m->step_tensor].trainable = false;
+}
+
+typedef struct Upd {
+    Graph *g;
+    Model *m;
+    Loc loc;
+    int bc1, bc2; /* adam bias corrections, shared by every parameter */
+} Upd;
+
+static int k_(Upd *u, double v) { return ir_scalar(u->g, v, u->loc); }
+static int add_(Upd *u, int a, int b) { return ir_binary(u->g, OP_ADD, a, b, u->loc); }
+static int sub_(Upd *u, int a, int b) { return ir_binary(u->g, OP_SUB, a, b, u->loc); }
+static int mul_(Upd *u, int a, int b) { return ir_binary(u->g, OP_MUL, a, b, u->loc); }
+static int div_(Upd *u, int a, int b) { return ir_binary(u->g, OP_DIV, a, b, u->loc); }
+
+static int read_(Upd *u, int t)
+{
+    Tensor *x = &u->m->tensors.data[t];
+    return graph_add_typed(u->g, OP_TENSOR, NULL, 0, NULL, x->dtype, x->shape, t, x->loc);
+}
+
+static int state_index_(Model *m, const char *what, int param)
+{
+    return model_find_tensor(m, arena_printf(m->arena, "opt.%s.%s", what, m->tensors.data[param].name));
+}
+
+/* decayed average: rho s + (1 - rho) x, written back to the state tensor */
+static int ema_(Upd *u, int t, double rho, int x)
+{
+    int s = add_(u, mul_(u, k_(u, rho), read_(u, t)), mul_(u, k_(u, 1 - rho), x));
+    ir_assign(u->g, s, t, u->loc);
+    return s;
+}
+
+static void update_param_(Upd *u, int t, int grad)
+{
+    Model *m = u->m;
+    const Optimizer *o = &m->opt;
+    int p = read_(u, t), g = grad, step;
+    switch (o->kind) {
+    case OPT_SGD: {
+        if (o->weight_decay != 0) g = add_(u, g, mul_(u, k_(u, o->weight_decay), p));
+        step = g;
+        if (o->momentum != 0) {
+            int vt = state_index_(m, "v", t);
+            int v = add_(u, mul_(u, k_(u, o->momentum), read_(u, vt)), g);
+            ir_assign(u->g, v, vt, u->loc);
+            step = o->nesterov ? add_(u, g, mul_(u, k_(u, o->momentum), v)) : v;
+        }
+        break;
+    }
+    case OPT_ADAM:
+    case OPT_ADAMW: {
+        int mm = ema_(u, state_index_(m, "m", t), o->beta1, g);
+        int vv = ema_(u, state_index_(m, "v", t), o->beta2, ir_unary(u->g, OP_SQUARE, g, u->loc));
+        int den = add_(u, ir_unary(u->g, OP_SQRT, div_(u, vv, u->bc2), u->loc), k_(u, o->epsilon));
+        step = div_(u, div_(u, mm, u->bc1), den);
+        break;
+    }
+    case OPT_RMSPROP: {
+        int s = ema_(u, state_index_(m, "s", t), o->rho, ir_unary(u->g, OP_SQUARE, g, u->loc));
+        step = div_(u, g, add_(u, ir_unary(u->g, OP_SQRT, s, u->loc), k_(u, o->epsilon)));
+        break;
+    }
+    default: NNC_UNREACHABLE();
+    }
+    int np = sub_(u, p, mul_(u, k_(u, o->lr), step));
+    if (o->kind == OPT_ADAMW && o->weight_decay != 0) np = sub_(u, np, mul_(u, k_(u, o->lr * o->weight_decay), p));
+    ir_assign(u->g, np, t, u->loc);
+}
+
+void optim_apply(Graph *g, const int *grads)
+{
+    Model *m = g->model;
+    Upd u = {.g = g, .m = m, .loc = m->opt.loc};
+    /* t = step + 1 */
+    int32_t *one = arena_alloc(m->arena, sizeof(int32_t));
+    *one = 1;
+    Attr a = {.data = one};
+    int k1 = graph_add_typed(g, OP_CONST, NULL, 0, &a, DT_I32, shape_scalar(), -1, u.loc);
+    int t = ir_binary(g, OP_ADD, read_(&u, m->step_tensor), k1, u.loc);
+    ir_assign(g, t, m->step_tensor, u.loc);
+    if (m->opt.kind == OPT_ADAM || m->opt.kind == OPT_ADAMW) {
+        int tf = ir_cast(g, t, DT_F32, u.loc);
+        u.bc1 = sub_(&u, k_(&u, 1), ir_binary(g, OP_POW, k_(&u, m->opt.beta1), tf, u.loc));
+        u.bc2 = sub_(&u, k_(&u, 1), ir_binary(g, OP_POW, k_(&u, m->opt.beta2), tf, u.loc));
+    }
+    for (int i = 0; i < m->tensors.len; i++) {
+        Tensor *p = &m->tensors.data[i];
+        if (p->kind != TK_PARAM || !p->trainable || p->grad < 0) continue;
+        int gid = grads[i];
+        if (gid < 0) gid = ir_const_filled(g, 0, p->shape, p->loc); /* not reached by the loss */
+        ir_assign(g, gid, p->grad, p->loc);
+        update_param_(&u, i, gid);
+    }
+}

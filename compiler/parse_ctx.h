@@ -1,0 +1,32 @@
+/* parse_ctx.h: the state shared by the flex scanner (grammar/lexer.l), the token filter that decides
+ * where statements end, and the bison parser (grammar/parser.y). Nothing outside those three uses it. */
+#ifndef NNC_PARSE_CTX_H
+#define NNC_PARSE_CTX_H
+
+#include "ast.h"
+
+typedef struct RawTok {
+    int kind; /* a token code from parser.h, or 0 at end of input */
+    Loc loc;
+    const char *str;
+    int64_t ival;
+    double fval;
+} RawTok;
+
+typedef struct ParseCtx {
+    Arena *arena;
+    void *scanner;
+    int src;
+    int line, col; /* scanner position */
+    Program *prog;
+    /* token filter */
+    RawTok pending;     /* a token read ahead while deciding about a newline */
+    bool has_pending;
+    int prev_kind;      /* last token handed to the parser */
+    int depth;          /* ( and [ nesting: newlines inside are not separators */
+    Loc last_loc;
+} ParseCtx;
+
+int lex_raw(RawTok *tok, void *scanner);
+
+#endif

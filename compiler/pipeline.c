@@ -1,0 +1,113 @@
+/* pipeline.c: the compiler, top to bottom. Each stage is one call; between stages in check builds the
+ * verifier runs, and --dump-ir prints the graph after every pass. */
+#include "pipeline.h"
+#include "check.h"
+#include "verify.h"
+
+#include <string.h>
+
+Model *front_end(const char *path, const char *model_name, Arena *a)
+{
+    int src = source_load(path);
+    if (!src) return NULL;
+    Program *p = parse_source(a, src);
+    if (!p || diag_error_count()) return NULL;
+    Model *m = check_program(p, model_name, a);
+    if (!m || diag_error_count()) return NULL;
+    return m;
+}
+
+static void dump_(const CompileOptions *o, Graph *g, EntryKind k, const char *after)
+{
+    if (!o->dump_ir) return;
+    fprintf(stderr, "# %s after %s: %d values\n", entry_names[k], after, g->n);
+    graph_print(g, stderr);
+}
+
+static Graph *build_entry_(const CompileOptions *o, Model *m, EntryKind k)
+{
+    Graph *g = lower_entry(m, k, o->opt_level >= 1);
+    dump_(o, g, k, "lowering");
+    verify_graph(g);
+    if (k == ENTRY_TRAIN) {
+        int *grads = xmalloc(sizeof(int) * (size_t)(m->tensors.len ? m->tensors.len : 1));
+        autodiff(g, grads);
+        optim_apply(g, grads);
+        free(grads);
+        dump_(o, g, k, "autodiff and optimizer");
+        verify_graph(g);
+    }
+    return g;
+}
+
+static int default_batch_(const CompileOptions *o, const Model *m)
+{
+    if (o->batch > 0) return o->batch;
+    if (m->train.batch > 0) return m->train.batch;
+    return 32;
+}
+
+Compiled *compile_model(const CompileOptions *o, bool emit)
+{
+    Compiled *c = xcalloc(1, sizeof *c);
+    Model *m = front_end(o->model_path, o->model_name, &c->arena);
+    if (!m) {
+        compiled_free(c);
+        return NULL;
+    }
+    c->m = m;
+    c->max_batch = m->max_batch = default_batch_(o, m);
+    optim_declare(m);
+    bool train = !o->inference_only && m->loss >= 0 && m->opt.kind != OPT_NONE;
+    bool eval = !o->inference_only && m->loss >= 0;
+    EntryKind kinds[ENTRY_COUNT];
+    int n = 0;
+    kinds[n++] = ENTRY_PREDICT;
+    if (eval) kinds[n++] = ENTRY_EVAL;
+    if (train) kinds[n++] = ENTRY_TRAIN;
+    for (int i = 0; i < n; i++) {
+        Graph *g = build_entry_(o, m, kinds[i]);
+        c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g, .plan = plan_entry(g, c->max_batch)};
+    }
+    if (diag_error_count()) {
+        compiled_free(c);
+        return NULL;
+    }
+    if (emit) {
+        const char *base = strrchr(o->model_path, '/');
+        EmitOptions eo = {.model_path = o->model_path,
+                          .c_path = o->c_path ? o->c_path : "model.c",
+                          .h_name = o->h_name ? o->h_name : "model.h",
+                          .command = o->command,
+                          .amalgamate = o->jit || !o->h_name,
+                          .jit_shim = o->jit,
+                          .inference_only = o->inference_only,
+                          .line_directives = o->line_directives,
+                          .max_batch = c->max_batch,
+                          .opt_level = o->opt_level};
+        (void)base;
+        emit_c_model(m, c->entries, c->nentries, &eo, &c->c_text, &c->h_text);
+    }
+    return c;
+}
+
+const EntryCode *compiled_entry(const Compiled *c, EntryKind k)
+{
+    for (int i = 0; i < c->nentries; i++)
+        if (c->entries[i].kind == k) return &c->entries[i];
+    return NULL;
+}
+
+void compiled_free(Compiled *c)
+{
+    if (!c) return;
+    free(c->c_text);
+    free(c->h_text);
+    for (int i = 0; i < c->nentries; i++) {
+        free(c->entries[i].g->v);
+        free(c->entries[i].g->htab);
+        vec_free(&c->entries[i].g->roots);
+    }
+    arena_free(&c->arena);
+    free(c);
+}

@@ -1,0 +1,38 @@
+/* pipeline.h: the compiler as one straight function: parse -> check -> lower -> autodiff -> passes ->
+ * memory plan -> emit. The command line (main.c) and the drivers (train, predict, bench) call it. */
+#ifndef NNC_PIPELINE_H
+#define NNC_PIPELINE_H
+
+#include "emit.h"
+
+typedef struct CompileOptions {
+    const char *model_path;
+    const char *model_name; /* --model, or NULL */
+    int batch;              /* --batch, or 0: train(batch=) in the file, else 32 */
+    int opt_level;          /* -O0 .. -O2 */
+    bool inference_only;    /* --inference */
+    bool dump_ir;           /* --dump-ir: the IR after every pass, to stderr */
+    bool jit;               /* one translation unit with the nnc_jit_* shim */
+    bool line_directives;
+    const char *c_path;     /* the .c name written, for #line */
+    const char *h_name;     /* the header's name, included by the .c */
+    const char *command;    /* the command line, for the generated file's header comment */
+} CompileOptions;
+
+typedef struct Compiled {
+    Arena arena;
+    Model *m;
+    EntryCode entries[ENTRY_COUNT];
+    int nentries;
+    int max_batch;
+    char *c_text, *h_text; /* NULL until emitted */
+} Compiled;
+
+/* Parse and check only; NULL when errors were reported. */
+Model *front_end(const char *path, const char *model_name, Arena *a);
+/* Everything up to the memory plan (emit = false) or the C text too. NULL when errors were reported. */
+Compiled *compile_model(const CompileOptions *o, bool emit);
+void compiled_free(Compiled *c);
+const EntryCode *compiled_entry(const Compiled *c, EntryKind k); /* NULL if the model has none */
+
+#endif

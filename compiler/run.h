@@ -1,0 +1,51 @@
+/* run.h: running a compiled model inside nnc (train, predict, bench): build it with the JIT, move weights
+ * in and out, and bind data files to its inputs and targets. */
+#ifndef NNC_RUN_H
+#define NNC_RUN_H
+
+#include "commands.h"
+#include "nnc_jit.h"
+#include "nnc_runtime.h"
+#include "pipeline.h"
+
+typedef struct Runner {
+    nnc_jit *jit;
+    void *model;
+    size_t size;
+    const nnc_tensor_info *tensors;
+    int ntensors;
+    void (*init)(void *m, uint64_t seed);
+    void (*predict)(void *m, int n, void *const *io);
+    float (*train_step)(void *m, int n, void *const *io, float *metrics);
+    float (*eval)(void *m, int n, void *const *io, float *metrics);
+} Runner;
+
+/* Compile the C of `c` (built with CompileOptions.jit) in-process and allocate one model. Reports and
+ * returns false on failure. */
+bool runner_open(Runner *r, const Compiled *c, int opt_level);
+void runner_close(Runner *r);
+/* Load weights; flags as nnc_model_load. Reports and returns false on failure. `keep` (may be NULL)
+ * receives the file's tensors for the caller to read more from (then nnc_st_free it). */
+bool runner_load_weights(Runner *r, const char *path, int flags, nnc_safetensors *keep);
+
+/* Arrays bound to a model's inputs (then its targets), converted to their dtype, all with `count`
+ * samples. */
+typedef struct DataSet {
+    int64_t count;
+    int n;
+    nnc_array arr[16];
+    int64_t per_sample[16]; /* elements per sample */
+    const char *path[16];
+} DataSet;
+
+/* Bind files to the model's inputs (and targets when `targets`). `what` names the set in messages
+ * ("--data", "--val"). Checks names, shapes, dtypes, equal sample counts and class-index ranges. */
+bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const char *what, DataSet *ds);
+/* The built-in Fashion-MNIST: split "train" or "t10k", images [N,28,28,1] scaled to [0,1]. */
+bool data_fashion_mnist(const Model *m, const char *split, DataSet *ds);
+void data_free(DataSet *ds);
+
+/* Compile options for running in-process. */
+CompileOptions run_compile_options(const Options *o, bool inference_only);
+
+#endif
