@@ -1079,9 +1079,25 @@ static void declare_defs_(Check *c, Program *p)
     }
 }
 
+/* The model's name becomes C identifiers (the struct, M_predict, M_MAX_BATCH): not a C keyword. */
+static void check_model_name_(Item *it)
+{
+    static const char *const reserved[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+        "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+        "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool",
+        "_Complex", "_Imaginary", "nnc_real", "nnc_tensor_info", "int32_t", "uint32_t", "uint64_t", "size_t",
+    };
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (str_eq(it->name, reserved[i]))
+            diag_error(it->name_loc, "model name '%s' cannot be used: the generated C names its struct after the model",
+                       it->name);
+}
+
 static void check_model_(Check *c, Item *it)
 {
     Model *m = c->model;
+    check_model_name_(it);
     m->name = it->name;
     m->loc = it->name_loc;
     m->src = it->loc.src;

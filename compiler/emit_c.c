@@ -508,11 +508,11 @@ static void emit_table_(Emit *e, StrBuf *b)
         if (!tensor_in_table_(t)) continue;
         sb_printf(b, "    {\"%s\", %d, {", t->name, t->shape.rank);
         for (int k = 0; k < 8; k++) sb_printf(b, "%s%" PRId64, k ? ", " : "", k < t->shape.rank ? t->shape.d[k] : 0);
-        sb_printf(b, "}, offsetof(%s, %s), %d, %d, %d},\n", m->name, t->cname, t->trainable, t->dtype == DT_I32,
+        sb_printf(b, "}, offsetof(struct %s, %s), %d, %d, %d},\n", m->name, t->cname, t->trainable, t->dtype == DT_I32,
                   t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
         count++;
     }
-    sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(%s, rng), 0, 1, 2},\n", m->name);
+    sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2},\n", m->name);
     count++;
     sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},\n};\n");
     sb_printf(b, "const int %s_num_tensors = %d;\n", m->name, count);
@@ -524,11 +524,11 @@ static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
     Model *m = e->m;
     const char *nm = m->name;
     sb_printf(b, "\n/* for nnc train/predict/bench: one calling convention for every model */\n");
-    sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(%s); }\n", nm);
-    sb_printf(b, "void nnc_jit_init(void *m, uint64_t seed) { %s_init((%s *)m, seed); }\n", nm, nm);
+    sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(struct %s); }\n", nm);
+    sb_printf(b, "void nnc_jit_init(void *m, uint64_t seed) { %s_init((struct %s *)m, seed); }\n", nm, nm);
     sb_printf(b, "const nnc_tensor_info *nnc_jit_tensors(int *count) { *count = %s_num_tensors; return %s_tensors; }\n", nm, nm);
     int k = 0;
-    sb_printf(b, "void nnc_jit_predict(void *m, int n, void *const *io)\n{\n    %s_predict((%s *)m, n", nm, nm);
+    sb_printf(b, "void nnc_jit_predict(void *m, int n, void *const *io)\n{\n    %s_predict((struct %s *)m, n", nm, nm);
     for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
     for (int i = 0; i < m->outputs.len; i++, k++) sb_printf(b, ", (%s *)io[%d]", c_type(m->outputs.data[i].dtype), k);
     sb_puts(b, ");\n}\n");
@@ -540,7 +540,7 @@ static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
             sb_puts(b, "    (void)m, (void)n, (void)io, (void)metrics;\n    return NAN;\n}\n");
             continue;
         }
-        sb_printf(b, "    return (float)%s_%s((%s *)m, n", nm, fns[f], nm);
+        sb_printf(b, "    return (float)%s_%s((struct %s *)m, n", nm, fns[f], nm);
         k = 0;
         for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
         for (int i = 0; i < m->targets.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->targets.data[i].dtype), k);

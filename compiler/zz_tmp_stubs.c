@@ -1,5 +1,3 @@
 /* commands that later commits of this series implement */
 #include "commands.h"
-int cmd_summary(const Options *o) { (void)o; diag_fatal("nnc summary: not available in this build yet"); return 1; }
-int cmd_train(const Options *o) { (void)o; diag_fatal("nnc train: not available in this build yet"); return 1; }
 int cmd_bench(const Options *o) { (void)o; diag_fatal("nnc bench: not available in this build yet"); return 1; }

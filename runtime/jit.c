@@ -8,6 +8,8 @@
  * plugin failure whose message starts with NNC_JIT_LLVM_INTERNAL (not the C source's fault) is retried
  * with cc; a C diagnostic from clang is reported as is, since gcc would only say the same thing again.
  * A forced back end (opt->backend or $NNC_JIT) never falls back. NNC_JIT_VERBOSE=1 reports fallbacks.
+ * Both back ends make an implicit function declaration an error (C99 has none; gcc only warns, and the
+ * mistake would surface at load time as an undefined symbol).
  *
  * What it does not do: know about models, cache compiled code across calls, or run its first call from
  * two threads at once (the plugin and OpenBLAS are loaded once per process and never unloaded). $NNC_CC
@@ -213,7 +215,8 @@ static int exe_dir_(char *dir, size_t n)
 }
 
 /* Search order: $NNC_JIT_PLUGIN, beside the executable, <exe dir>/../lib/nnc, the build tree, the
- * install tree. The first file that loads wins. */
+ * install tree; the first file that loads wins. $NNC_JIT_PLUGIN, when set, is the only place looked at:
+ * whoever names a plugin wants that one (or, naming a missing file, none). */
 static void plugin_load_(void)
 {
     char dir[JIT_PATH_MAX];
@@ -221,11 +224,13 @@ static void plugin_load_(void)
     if (plugin_.tried)
         return;
     plugin_.tried = 1;
-    snprintf(plugin_.why, sizeof plugin_.why,
-             "%s not found ($NNC_JIT_PLUGIN, beside the executable, ../lib/nnc, build and install trees)",
-             JIT_PLUGIN_FILE);
-    if (env && *env && plugin_try_(env))
+    if (env && *env) {
+        snprintf(plugin_.why, sizeof plugin_.why, "%s ($NNC_JIT_PLUGIN) not found", env);
+        plugin_try_(env);
         return;
+    }
+    snprintf(plugin_.why, sizeof plugin_.why,
+             "%s not found (beside the executable, in ../lib/nnc, the build and install trees)", JIT_PLUGIN_FILE);
     if (exe_dir_(dir, sizeof dir) && (plugin_try_dir_(dir, "") || plugin_try_dir_(dir, "/../lib/nnc")))
         return;
 #ifdef NNC_PLUGIN_BUILD_DIR

@@ -41,6 +41,7 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -165,8 +166,10 @@ std::unique_ptr<clang::CompilerInvocation> make_invocation(const char *name, con
     llvm::IntrusiveRefCntPtr<clang::DiagnosticsEngine> diags(new clang::DiagnosticsEngine(
         new clang::DiagnosticIDs, sink.opts.get(), &sink.printer, /*ShouldOwnClient=*/false));
     std::unique_ptr<clang::CompilerInvocation> inv = clang::createInvocationFromCommandLine(argv, diags);
-    if (inv)
-        inv->getFrontendOpts().DisableFree = false; // the driver assumes a process that exits next
+    if (inv) { // -disable-free: the driver assumes a process that exits right after
+        inv->getFrontendOpts().DisableFree = false;
+        inv->getCodeGenOpts().DisableFree = false; // else clang buries each TargetMachine
+    }
     return inv;
 }
 
@@ -344,6 +347,7 @@ NNC_EXPORT void *nnc_jit_llvm_compile(const char *source, const char *name, cons
     nnc_jit_options o = {2, 0, 0, nullptr, nullptr};
     if (opt)
         o = *opt;
+    o.opt_level = std::max(0, std::min(3, o.opt_level));
     if (!name || !*name)
         name = "nnc_jit.c";
     Failure fail{"", false};
