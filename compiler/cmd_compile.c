@@ -73,6 +73,7 @@ int cmd_compile(const Options *o)
                          .inference_only = o->inference,
                          .dump_ir = o->dump_ir,
                          .line_directives = true,
+                         .shim = o->shim,
                          .c_path = to_stdout ? "<stdout>" : basename_(out),
                          .h_name = to_stdout ? NULL : basename_(hpath),
                          .command = o->cmdline};

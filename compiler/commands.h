@@ -26,6 +26,7 @@ typedef struct Options {
     const char *weights;
     const char *emit;          /* ir | c | cuda */
     bool dump_ir;
+    bool shim;                 /* --shim: also the nnc_jit_* entry points */
     int opt_level;
     bool json;
     /* training */

@@ -77,7 +77,9 @@ static const char usage_bench[] =
 static const char usage_compile[] =
     "usage: nnc MODEL.nn -o OUT.c [--batch N] [--inference] [--weights W] [--target c|cuda|mcu]\n"
     "                     [--max-ram BYTES] [--model NAME] [--emit ir|c|cuda] [--dump-ir] [-O0|-O1|-O2]\n"
-    "Writes OUT.c and OUT.h (same stem); '-o -' writes one self-contained C file to stdout.\n";
+    "Writes OUT.c and OUT.h (same stem); '-o -' writes one self-contained C file to stdout.\n"
+    "  --shim   also emit nnc_jit_model_size/init/predict/train_step/eval/tensors: the same signatures for\n"
+    "           every model (what nnc train/predict/bench call; handy for tools and tests)\n";
 
 static int usage_error_(const Options *o, const char *fmt, ...) NNC_PRINTF(2, 3);
 static int usage_error_(const Options *o, const char *fmt, ...)
@@ -149,7 +151,7 @@ static const Flag flags_[] = {
     {"--json", "summary bench", false}, {"--epochs", "train", true},   {"--steps", "train", true},
     {"--no-shuffle", "train", false},  {"--seed", "train", true},      {"--data", "train predict", true},
     {"--val", "train", true},          {"--save", "train", true},      {"--log", "train", true},
-    {"--quiet", "train predict bench", false}, {"--iters", "bench", true},
+    {"--quiet", "train predict bench", false}, {"--iters", "bench", true}, {"--shim", "compile", false},
 };
 
 static const Flag *flag_find_(const char *name)

@@ -80,7 +80,7 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
                           .h_name = o->h_name ? o->h_name : "model.h",
                           .command = o->command,
                           .amalgamate = o->jit || !o->h_name,
-                          .jit_shim = o->jit,
+                          .jit_shim = o->jit || o->shim,
                           .inference_only = o->inference_only,
                           .line_directives = o->line_directives,
                           .max_batch = c->max_batch,

@@ -13,6 +13,7 @@ typedef struct CompileOptions {
     bool inference_only;    /* --inference */
     bool dump_ir;           /* --dump-ir: the IR after every pass, to stderr */
     bool jit;               /* one translation unit with the nnc_jit_* shim */
+    bool shim;              /* the nnc_jit_* shim in the written .c too (--shim) */
     bool line_directives;
     const char *c_path;     /* the .c name written, for #line */
     const char *h_name;     /* the header's name, included by the .c */
