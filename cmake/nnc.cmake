@@ -1,0 +1,111 @@
+# nnc.cmake: nnc_add_model(), compiling a .nn model to a static library at build time.
+#
+#   nnc_add_model(TARGET MODEL.nn [BATCH n] [INFERENCE] [MODEL name] [OPT 0|1|2] [OUTPUT_NAME stem])
+#
+# runs `nnc MODEL.nn -o <stem>.c` into ${CMAKE_CURRENT_BINARY_DIR}, again whenever MODEL.nn or the nnc
+# executable changes, and makes TARGET a STATIC library of <stem>.c whose users see <stem>.h on their
+# include path (PUBLIC) and get libm linked. The options are those of the nnc command line: BATCH n is
+# `--batch n`, INFERENCE `--inference`, MODEL name `--model name` (a file with several models), OPT 1 is
+# `-O1` (default: nnc's own, -O2). <stem> defaults to the model name when MODEL is given, else to the
+# file name without `.nn`; two models in one directory need different stems. A relative MODEL.nn is
+# relative to the calling CMakeLists.txt. The project must enable C.
+#
+# It works in both ways of getting nnc, which also both provide nnc::nnc and nnc::nnc_runtime:
+#   add_subdirectory(path/to/nnc)                           # builds nnc first, then the model
+#   find_package(nnc REQUIRED)                              # an installed nnc (cmake --install)
+#   nnc_add_model(ffn_model models/ffn.nn BATCH 64)
+#   target_link_libraries(app PRIVATE ffn_model)            # app.c: #include "ffn.h"
+#
+# What it does not do: it links no BLAS and no nnc_runtime (generated code needs neither; link
+# nnc::nnc_runtime yourself to read weights and data files), and it does not handle --target cuda/mcu.
+
+include_guard(GLOBAL)
+
+# Built from the source tree (add_subdirectory or nnc's own build): the names an installed package gives.
+if(DEFINED nnc_SOURCE_DIR AND CMAKE_CURRENT_SOURCE_DIR STREQUAL nnc_SOURCE_DIR)
+  if(TARGET nnc AND NOT TARGET nnc::nnc)
+    add_executable(nnc::nnc ALIAS nnc)
+  endif()
+  if(TARGET nnc_runtime AND NOT TARGET nnc::nnc_runtime)
+    add_library(nnc::nnc_runtime ALIAS nnc_runtime)
+  endif()
+endif()
+
+function(nnc_add_model target model)
+  cmake_parse_arguments(PARSE_ARGV 2 arg "INFERENCE" "BATCH;MODEL;OPT;OUTPUT_NAME" "")
+  if(arg_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "nnc_add_model(${target}): unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT TARGET nnc::nnc)
+    message(FATAL_ERROR "nnc_add_model(${target}): no nnc executable; "
+                        "add_subdirectory(path/to/nnc) or find_package(nnc) first")
+  endif()
+  get_property(langs GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if(NOT "C" IN_LIST langs)
+    message(FATAL_ERROR "nnc_add_model(${target}): the generated model is C: enable it in project()")
+  endif()
+
+  get_filename_component(model "${model}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+  set(args "${model}")
+  if(arg_MODEL)
+    list(APPEND args --model "${arg_MODEL}")
+    set(stem "${arg_MODEL}")
+  else()
+    get_filename_component(stem "${model}" NAME_WE)
+  endif()
+  if(arg_OUTPUT_NAME)
+    set(stem "${arg_OUTPUT_NAME}")
+  endif()
+  if(DEFINED arg_BATCH)
+    if(NOT arg_BATCH MATCHES "^[1-9][0-9]*$")
+      message(FATAL_ERROR "nnc_add_model(${target}): BATCH needs a positive integer, not '${arg_BATCH}'")
+    endif()
+    list(APPEND args --batch ${arg_BATCH})
+  endif()
+  if(DEFINED arg_OPT)
+    if(NOT arg_OPT MATCHES "^[012]$")
+      message(FATAL_ERROR "nnc_add_model(${target}): OPT is 0, 1 or 2, not '${arg_OPT}'")
+    endif()
+    list(APPEND args -O${arg_OPT})
+  endif()
+  if(arg_INFERENCE)
+    list(APPEND args --inference)
+  endif()
+
+  # Two calls writing the same file would race in a parallel build.
+  set(out_c "${CMAKE_CURRENT_BINARY_DIR}/${stem}.c")
+  set(out_h "${CMAKE_CURRENT_BINARY_DIR}/${stem}.h")
+  get_property(owner GLOBAL PROPERTY "_nnc_output:${out_c}")
+  if(owner)
+    message(FATAL_ERROR "nnc_add_model(${target}): ${stem}.c is already generated for ${owner} "
+                        "in this directory; give one of them another OUTPUT_NAME")
+  endif()
+  set_property(GLOBAL PROPERTY "_nnc_output:${out_c}" "${target}")
+
+  # In the source tree nnc is a target: naming it in DEPENDS orders the builds and reruns the command
+  # when nnc is relinked. Imported, it is a file, and depending on that file does the same.
+  get_target_property(built nnc::nnc ALIASED_TARGET)
+  if(built)
+    set(nnc_exe "$<TARGET_FILE:${built}>")
+    set(nnc_dep "${built}")
+  else()
+    set(nnc_exe "$<TARGET_FILE:nnc::nnc>")
+    set(nnc_dep "$<TARGET_FILE:nnc::nnc>")
+  endif()
+
+  file(RELATIVE_PATH shown "${CMAKE_BINARY_DIR}" "${out_c}")
+  add_custom_command(
+    OUTPUT "${out_c}" "${out_h}"
+    COMMAND "${nnc_exe}" ${args} -o "${stem}.c"
+    DEPENDS "${model}" "${nnc_dep}"
+    WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"
+    COMMENT "nnc: compiling ${model} to ${shown}"
+    VERBATIM)
+
+  add_library(${target} STATIC "${out_c}" "${out_h}")
+  target_include_directories(${target} PUBLIC "${CMAKE_CURRENT_BINARY_DIR}")
+  target_compile_features(${target} PRIVATE c_std_99)
+  if(UNIX)
+    target_link_libraries(${target} PRIVATE m)
+  endif()
+endfunction()

@@ -198,6 +198,7 @@ static int apply_flag_(Options *o, const char *name, const char *val)
             return usage_error_(o, "--emit must be ir, c or cuda, not '%s'", val);
         o->emit = val;
     } else if (str_eq(name, "--dump-ir")) o->dump_ir = true;
+    else if (str_eq(name, "--shim")) o->shim = true;
     else if (str_eq(name, "--json")) o->json = true;
     else if (str_eq(name, "--epochs")) {
         if (!parse_int_(val, 1, 1000000, &v)) return usage_error_(o, "--epochs needs a positive integer, not '%s'", val);

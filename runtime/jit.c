@@ -335,9 +335,25 @@ static const char *cblas_include_dir_(void)
     return NULL;
 }
 
-/* cc -std=c99 -O<n> -fPIC -shared -fno-math-errno [-march=native] [-D ...] [-I cblas] -o so src
- * [-lopenblas] -lm. Returns a malloc'ed NULL-terminated argv; olevel holds "-O<n>". */
-static char **cc_argv_(const nnc_jit_options *o, const char *src, const char *so, char olevel[4])
+/* The directory of `name`, where #include "..." looks first: the source is compiled as if it were
+ * there, as the llvm back end does with its in-memory file of that name. */
+static void name_dir_(const char *name, char *dir, size_t n)
+{
+    const char *slash = strrchr(name, '/');
+    size_t len = slash ? (size_t)(slash - name) : 0;
+    if (!slash)
+        snprintf(dir, n, ".");
+    else if (len == 0)
+        snprintf(dir, n, "/");
+    else
+        snprintf(dir, n, "%.*s", (int)len, name);
+}
+
+/* cc -std=c99 -O<n> -fPIC -shared -fno-math-errno [-march=native] [-D ...] -iquote namedir [-I cblas]
+ * -o so src [-lopenblas] -lm. Returns a malloc'ed NULL-terminated argv that points into olevel ("-O<n>")
+ * and qdir. */
+static char **cc_argv_(const nnc_jit_options *o, const char *src, const char *so, char olevel[4],
+                       const char *qdir)
 {
     static const char *const fixed[] = {"-std=c99", "-fPIC", "-shared", "-fno-math-errno",
                                         "-Werror=implicit-function-declaration"};
@@ -360,6 +376,8 @@ static char **cc_argv_(const nnc_jit_options *o, const char *src, const char *so
         argv[k++] = "-D";
         argv[k++] = (char *)o->defines[i];
     }
+    argv[k++] = "-iquote";
+    argv[k++] = (char *)qdir;
     if (inc) {
         argv[k++] = "-I";
         argv[k++] = (char *)inc;
@@ -450,10 +468,13 @@ static int run_capture_(char *const argv[], char *out, size_t cap)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static int cc_run_(const char *src, const char *so, const nnc_jit_options *o, char *err, size_t errlen)
+static int cc_run_(const char *name, const char *src, const char *so, const nnc_jit_options *o, char *err,
+                   size_t errlen)
 {
-    char olevel[4], out[16384];
-    char **argv = cc_argv_(o, src, so, olevel);
+    char olevel[4], qdir[JIT_PATH_MAX], out[16384];
+    char **argv;
+    name_dir_(name, qdir, sizeof qdir);
+    argv = cc_argv_(o, src, so, olevel, qdir);
     int status;
     if (!argv) {
         err_set_(err, errlen, "nnc_jit: out of memory");
@@ -482,7 +503,7 @@ static nnc_jit *cc_compile_(const char *source, const char *name, const nnc_jit_
         return NULL;
     snprintf(src, sizeof src, "%s/src.c", dir);
     snprintf(so, sizeof so, "%s/nnc_jit_%ld_%u.so", dir, (long)getpid(), counter++);
-    if (source_write_(src, name, source, err, errlen) && cc_run_(src, so, o, err, errlen)) {
+    if (source_write_(src, name, source, err, errlen) && cc_run_(name, src, so, o, err, errlen)) {
         h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
         if (!h)
             err_set_(err, errlen, "nnc_jit: cannot load the compiled code: %s", dlerror());

@@ -2,9 +2,11 @@
  * C errors and link errors reported, standard headers, optimization levels, several live handles, and
  * the compile time of a 3000-line source like a generated model.
  *
- * Usage: test_jit [cc|llvm|default|all]    (all: cc, llvm when the plugin was built, and the default
- * order). It prints which back ends ran and exits nonzero on any failed check.
- * What it does not test: the plugin search order, and fallbacks that need a broken plugin.
+ * Usage: test_jit [cc|llvm|default|all|fallback]   (all: cc, llvm when the plugin was built, and the
+ * default order; fallback: run with NNC_JIT_PLUGIN naming a missing file). It prints which back ends
+ * ran and exits nonzero on any failed check.
+ * What it does not test: the plugin search order beyond $NNC_JIT_PLUGIN, or an internal llvm failure
+ * that cc then compiles (no valid C makes the plugin fail that way).
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -246,6 +248,32 @@ static void test_headers_(const char *b)
     nnc_jit_free(j);
 }
 
+/* #include "..." looks beside `name`, as if the source were that file (generated code includes its
+ * own header). */
+static void test_quote_include_(const char *b)
+{
+    char dir[] = "/tmp/nnc-test-jit-XXXXXX", hdr[64], name[64];
+    FILE *f;
+    nnc_jit *j;
+    int (*q)(void);
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    snprintf(hdr, sizeof hdr, "%s/quoted.h", dir);
+    snprintf(name, sizeof name, "%s/quoted.c", dir);
+    f = fopen(hdr, "w");
+    CHECK(f != NULL, "cannot write %s", hdr);
+    if (!f)
+        return;
+    fputs("#define QUOTED_VALUE 17\n", f);
+    fclose(f);
+    j = compile_(b, "#include \"quoted.h\"\nint q(void) { return QUOTED_VALUE; }\n", name, opts_(2));
+    q = j ? (int (*)(void))nnc_jit_lookup(j, "q") : NULL;
+    if (j)
+        CHECK(q && q() == 17, "[%s] q() from a quoted include", b);
+    nnc_jit_free(j);
+    remove(hdr);
+    remove(dir);
+}
+
 /* Two live handles defining the same symbol stay apart; freed in creation order. */
 static void test_two_handles_(const char *b)
 {
@@ -367,6 +395,7 @@ static double run_backend_(const char *b)
     test_line_directive_(b);
     test_link_error_(b);
     test_headers_(b);
+    test_quote_include_(b);
     test_two_handles_(b);
     return test_big_(b);
 }
@@ -386,13 +415,38 @@ static void run_default_(void)
     nnc_jit_free(j);
 }
 
+/* Run with NNC_JIT_PLUGIN naming a missing file: the default order falls back to cc silently, a forced
+ * llvm says why it cannot. */
+static void run_fallback_(void)
+{
+    char err[1024] = "";
+    nnc_jit_options o = opts_(2);
+    nnc_jit *j = compile_(NULL, src_math, "fallback.c", o);
+    printf("fallback (NNC_JIT_PLUGIN=%s)\n", getenv("NNC_JIT_PLUGIN") ? getenv("NNC_JIT_PLUGIN") : "");
+    if (j)
+        CHECK(strcmp(nnc_jit_backend(j), "cc") == 0, "without a plugin the default order used %s",
+              nnc_jit_backend(j));
+    nnc_jit_free(j);
+    o.backend = "llvm";
+    j = nnc_jit_compile(src_math, "fallback.c", &o, err, sizeof err);
+    CHECK(j == NULL, "llvm forced without a plugin compiled");
+    CHECK(strstr(err, "libnnc_jit_llvm.so") || strstr(err, "NNC_JIT_PLUGIN"),
+          "llvm forced without a plugin: unhelpful message: %s", err);
+    nnc_jit_free(j);
+}
+
 int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "all";
     int all = strcmp(what, "all") == 0;
     double r_cc = NAN, r_llvm = NAN;
+    if (strcmp(what, "fallback") == 0) {
+        run_fallback_();
+        printf("%d checks, %d failed\n", checks, failures);
+        return failures ? 1 : 0;
+    }
     if (!all && strcmp(what, "cc") != 0 && strcmp(what, "llvm") != 0 && strcmp(what, "default") != 0) {
-        fprintf(stderr, "usage: test_jit [cc|llvm|default|all]\n");
+        fprintf(stderr, "usage: test_jit [cc|llvm|default|all|fallback]\n");
         return 2;
     }
     test_bad_backend_();
