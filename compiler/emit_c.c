@@ -535,12 +535,12 @@ static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
     const char *fns[2] = {"train_step_metrics", "eval"};
     bool have[2] = {has_train, has_eval};
     for (int f = 0; f < 2; f++) {
-        sb_printf(b, "float nnc_jit_%s(void *m, int n, void *const *io, float *metrics)\n{\n", f ? "eval" : "train_step");
+        sb_printf(b, "nnc_real nnc_jit_%s(void *m, int n, void *const *io, nnc_real *metrics)\n{\n", f ? "eval" : "train_step");
         if (!have[f]) {
             sb_puts(b, "    (void)m, (void)n, (void)io, (void)metrics;\n    return NAN;\n}\n");
             continue;
         }
-        sb_printf(b, "    return (float)%s_%s((struct %s *)m, n", nm, fns[f], nm);
+        sb_printf(b, "    return %s_%s((struct %s *)m, n", nm, fns[f], nm);
         k = 0;
         for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
         for (int i = 0; i < m->targets.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->targets.data[i].dtype), k);
