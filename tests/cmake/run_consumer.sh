@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# tests/cmake/run_consumer.sh: builds tests/cmake/consumer, a project outside nnc, with nnc_add_model,
+# both ways a user gets nnc, and runs it:
+#   1. add_subdirectory: the consumer builds nnc from SOURCE_DIR itself (without the LLVM plugin, to
+#      save time; NNC_BUILD_TESTS off as a consumer would);
+#   2. find_package: nnc installed by `cmake --install` into WORK_DIR/prefix, from NNC_BUILD_DIR (an
+#      already built nnc tree, e.g. the one running ctest), else from a fresh build in WORK_DIR;
+# and in each build checks regeneration: a no-op rebuild does not rerun nnc, editing the .nn file
+# changes the generated header, and a newer nnc executable regenerates.
+# Everything is written under WORK_DIR (deleted first); the source tree is only read.
+#
+# usage: run_consumer.sh SOURCE_DIR WORK_DIR [NNC_BUILD_DIR]     (env CMAKE: the cmake to use)
+set -euo pipefail
+
+SRC=$(cd "$1" && pwd)
+WORK=$2
+NNC_BUILD=${3:-}
+CMAKE=${CMAKE:-cmake}
+JOBS=$(nproc 2>/dev/null || echo 2)
+CONSUMER=$SRC/tests/cmake/consumer
+
+fail() { echo "run_consumer: FAIL: $*" >&2; exit 1; }
+step() { echo "run_consumer: [$(($(date +%s) - T0))s] $*"; }
+build() { "$CMAKE" --build "$1" -j "$JOBS" >"$1.log" 2>&1 || { cat "$1.log" >&2; fail "build of $1"; }; }
+
+T0=$(date +%s)
+rm -rf "$WORK"
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+
+# Runs both programs in build dir $1 and checks that two runs, and the two builds (-O2 training and
+# -O0 inference), predict the same after init(0).
+run_consumer() {
+    (cd "$1" && ./consumer "$1/weights.safetensors" && ./consumer_infer) >"$1/run1.txt" 2>&1 ||
+        { cat "$1/run1.txt" >&2; fail "consumer in $1"; }
+    (cd "$1" && ./consumer "$1/weights.safetensors" && ./consumer_infer) >"$1/run2.txt" 2>&1 ||
+        { cat "$1/run2.txt" >&2; fail "consumer in $1 (second run)"; }
+    cmp -s "$1/run1.txt" "$1/run2.txt" || { diff "$1/run1.txt" "$1/run2.txt" >&2; fail "two runs differ"; }
+    grep '^init:' "$1/run1.txt" | awk '
+        NR == 1 { for (i = 2; i <= NF; i++) a[i] = $i; n = NF }
+        NR == 2 { if (NF != n) exit 1
+                  for (i = 2; i <= NF; i++) { d = a[i] - $i; if (d < 0) d = -d
+                      t = a[i] < 0 ? -a[i] : a[i]; if (d > 1e-5 + 1e-4 * t) exit 1 } }
+        END { if (NR != 2) exit 1 }' ||
+        { cat "$1/run1.txt" >&2; fail "training and inference builds predict differently after init(0)"; }
+    sed 's/^/    /' "$1/run1.txt"
+}
+
+# Regeneration in build dir $1 whose model copy is $2, with the nnc executable $3 it depends on.
+check_regeneration() {
+    b=$1 model=$2 exe=$3
+    cp "$b/regress.h" "$b/regress.h.before"
+    touch "$b/marker"
+    build "$b"
+    # (unless nnc itself was rebuilt: someone may be editing the source tree meanwhile)
+    if [[ $b/regress.h -nt $b/marker && ! $exe -nt $b/marker ]]; then fail "a no-op rebuild reran nnc"; fi
+    sleep 1 # for file systems with coarse timestamps
+    sed 's/dense(x, 16,/dense(x, 24,/' "$model" >"$model.new" && mv "$model.new" "$model"
+    build "$b"
+    if cmp -s "$b/regress.h" "$b/regress.h.before"; then fail "editing $model did not change regress.h"; fi
+    for h in regress.h regress_infer.h; do # h.weight is now [4,24]: 96 floats
+        grep -Eq '\[96\]|\[4, ?24\]' "$b/$h" || fail "$h does not have the new width of h"
+    done
+    run_consumer "$b"
+    touch "$b/marker"
+    sleep 1
+    touch "$exe"
+    build "$b"
+    [[ $b/regress.h -nt $b/marker ]] || fail "a newer $exe did not regenerate regress.h"
+}
+
+# ---- 1. add_subdirectory ------------------------------------------------------------------------
+step "add_subdirectory: configure and build (nnc included)"
+A=$WORK/subdir
+mkdir -p "$WORK/model-a"
+cp "$CONSUMER/models.nn" "$WORK/model-a/models.nn"
+"$CMAKE" -S "$CONSUMER" -B "$A" -DNNC_SOURCE_DIR="$SRC" -DNNC_WITH_LLVM=OFF \
+    -DCONSUMER_MODEL="$WORK/model-a/models.nn" >"$A.configure.log" 2>&1 ||
+    { cat "$A.configure.log" >&2; fail "configure with add_subdirectory"; }
+build "$A"
+step "add_subdirectory: run"
+run_consumer "$A"
+step "add_subdirectory: regeneration"
+check_regeneration "$A" "$WORK/model-a/models.nn" "$A/nnc/nnc"
+
+# ---- 2. cmake --install + find_package -----------------------------------------------------------
+if [ -z "$NNC_BUILD" ]; then
+    step "building nnc to install"
+    NNC_BUILD=$WORK/nnc-build
+    "$CMAKE" -S "$SRC" -B "$NNC_BUILD" -DNNC_BUILD_TESTS=OFF >"$NNC_BUILD.configure.log" 2>&1 ||
+        { cat "$NNC_BUILD.configure.log" >&2; fail "configure nnc"; }
+    build "$NNC_BUILD"
+fi
+step "install $NNC_BUILD into $WORK/prefix"
+"$CMAKE" --install "$NNC_BUILD" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 ||
+    { cat "$WORK/install.log" >&2; fail "cmake --install"; }
+CONFIG=$(find "$WORK/prefix" -name nncConfig.cmake | head -n 1)
+[ -n "$CONFIG" ] || fail "the install has no nncConfig.cmake"
+
+step "find_package: configure and build"
+B=$WORK/package
+mkdir -p "$WORK/model-b"
+cp "$CONSUMER/models.nn" "$WORK/model-b/models.nn"
+"$CMAKE" -S "$CONSUMER" -B "$B" -DCMAKE_PREFIX_PATH="$WORK/prefix" \
+    -DCONSUMER_MODEL="$WORK/model-b/models.nn" >"$B.configure.log" 2>&1 ||
+    { cat "$B.configure.log" >&2; fail "configure with find_package"; }
+grep -q "^nnc_DIR:PATH=$(dirname "$CONFIG")\$" "$B/CMakeCache.txt" ||
+    fail "find_package(nnc) did not find the package in $WORK/prefix"
+build "$B"
+step "find_package: run"
+run_consumer "$B"
+step "find_package: regeneration"
+check_regeneration "$B" "$WORK/model-b/models.nn" "$WORK/prefix/bin/nnc"
+
+step "ok"
