@@ -70,6 +70,7 @@ int cmd_compile(const Options *o)
                          .model_name = o->model_name,
                          .batch = o->batch,
                          .opt_level = o->opt_level,
+                         .passes = o->passes,
                          .inference_only = o->inference,
                          .dump_ir = o->dump_ir,
                          .line_directives = true,

@@ -135,6 +135,7 @@ int cmd_summary(const Options *o)
                          .model_name = o->model_name,
                          .batch = o->batch,
                          .opt_level = o->opt_level,
+                         .passes = o->passes,
                          .inference_only = o->inference,
                          .dump_ir = o->dump_ir};
     Compiled *c = compile_model(&co, false);

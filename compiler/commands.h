@@ -27,6 +27,7 @@ typedef struct Options {
     const char *emit;          /* ir | c | cuda */
     bool dump_ir;
     bool shim;                 /* --shim: also the nnc_jit_* entry points */
+    const char *passes;        /* --passes a,b: exactly these optimizing passes */
     int opt_level;
     bool json;
     /* training */

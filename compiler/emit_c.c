@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-const Target target_c = {.name = "c", .kernel_prefix = "static void", .restrict_kw = "restrict"};
+const Target target_c = {.name = "c", .kernel_prefix = "NNC_KERNEL void", .restrict_kw = "restrict"};
 
 #define A_ (e->m->arena)
 
@@ -690,6 +690,10 @@ void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions 
     else
         sb_printf(&c, "#include \"%s\"\n", opt->h_name);
     sb_puts(&c, "\n#include <string.h>\n#include <tgmath.h>\n\n");
+    sb_puts(&c, "/* Kernels stay functions: inlining hundreds of loops into one entry point makes C compilers slow\n"
+                " * for no gain (each kernel runs once per call). */\n"
+                "#if defined(__GNUC__)\n#define NNC_KERNEL static __attribute__((noinline))\n#else\n"
+                "#define NNC_KERNEL static\n#endif\n\n");
     StrBuf code = {0}; /* everything that may call a helper */
     if (e.consts.len) sb_printf(&code, "\n%s", e.consts.s);
     if (e.kernels.len) sb_puts(&code, e.kernels.s);

@@ -28,6 +28,7 @@ static const char usage_main[] =
     "  --emit ir|c|cuda    print that stage to stdout instead of writing files\n"
     "  --dump-ir           print the IR after every pass to stderr\n"
     "  -O0 | -O1 | -O2     optimization level (default -O2)\n"
+    "  --passes LIST       run exactly these optimizing passes (fold,simplify,cse,dce,fuse), for tests\n"
     "  -o FILE             output file ('-' for stdout)\n"
     "\n"
     "nnc COMMAND --help shows the options of one command. nnc --version prints the version.\n"
@@ -152,6 +153,7 @@ static const Flag flags_[] = {
     {"--no-shuffle", "train", false},  {"--seed", "train", true},      {"--data", "train predict", true},
     {"--val", "train", true},          {"--save", "train", true},      {"--log", "train", true},
     {"--quiet", "train predict bench", false}, {"--iters", "bench", true}, {"--shim", "compile", false},
+    {"--passes", NULL, true},
 };
 
 static const Flag *flag_find_(const char *name)
@@ -199,6 +201,7 @@ static int apply_flag_(Options *o, const char *name, const char *val)
         o->emit = val;
     } else if (str_eq(name, "--dump-ir")) o->dump_ir = true;
     else if (str_eq(name, "--shim")) o->shim = true;
+    else if (str_eq(name, "--passes")) o->passes = val;
     else if (str_eq(name, "--json")) o->json = true;
     else if (str_eq(name, "--epochs")) {
         if (!parse_int_(val, 1, 1000000, &v)) return usage_error_(o, "--epochs needs a positive integer, not '%s'", val);

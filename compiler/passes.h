@@ -28,4 +28,10 @@ void optim_declare(Model *m);
 /* Requires: grads from autodiff. Gives: ASSIGN roots for gradients, new parameters and optimizer state. */
 void optim_apply(Graph *g, const int *grads);
 
+/* The optimizing passes (one file each); every one keeps the graph verified and its roots' values. */
+void pass_fold(Graph *g);
+void pass_simplify(Graph *g);
+void pass_cse(Graph *g);
+void pass_dce(Graph *g);
+
 #endif

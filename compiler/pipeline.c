@@ -24,9 +24,43 @@ static void dump_(const CompileOptions *o, Graph *g, EntryKind k, const char *af
     graph_print(g, stderr);
 }
 
+typedef struct Pass {
+    const char *name;
+    void (*run)(Graph *g);
+    int level; /* the lowest -O that runs it */
+} Pass;
+
+/* the optimizing passes, in order */
+static const Pass passes_[] = {
+    {"fold", pass_fold, 1},
+    {"simplify", pass_simplify, 1},
+    {"cse", pass_cse, 1},
+    {"fold", pass_fold, 1},
+    {"dce", pass_dce, 1},
+};
+
+static bool pass_selected_(const CompileOptions *o, const Pass *p)
+{
+    if (!o->passes) return o->opt_level >= p->level;
+    const char *s = strstr(o->passes, p->name);
+    size_t n = strlen(p->name);
+    return s && (s == o->passes || s[-1] == ',') && (s[n] == 0 || s[n] == ',');
+}
+
+static void optimize_(const CompileOptions *o, Graph *g, EntryKind k)
+{
+    for (size_t i = 0; i < sizeof passes_ / sizeof passes_[0]; i++) {
+        if (!pass_selected_(o, &passes_[i])) continue;
+        passes_[i].run(g);
+        dump_(o, g, k, passes_[i].name);
+        verify_graph(g);
+    }
+}
+
 static Graph *build_entry_(const CompileOptions *o, Model *m, EntryKind k)
 {
-    Graph *g = lower_entry(m, k, o->opt_level >= 1);
+    Pass cse = {"cse", pass_cse, 1};
+    Graph *g = lower_entry(m, k, pass_selected_(o, &cse)); /* hash-consing as values are built is CSE too */
     dump_(o, g, k, "lowering");
     verify_graph(g);
     if (k == ENTRY_TRAIN) {
@@ -37,6 +71,7 @@ static Graph *build_entry_(const CompileOptions *o, Model *m, EntryKind k)
         dump_(o, g, k, "autodiff and optimizer");
         verify_graph(g);
     }
+    optimize_(o, g, k);
     return g;
 }
 

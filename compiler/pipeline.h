@@ -10,6 +10,7 @@ typedef struct CompileOptions {
     const char *model_name; /* --model, or NULL */
     int batch;              /* --batch, or 0: train(batch=) in the file, else 32 */
     int opt_level;          /* -O0 .. -O2 */
+    const char *passes;     /* --passes a,b: exactly these optimizing passes (tests), else by level */
     bool inference_only;    /* --inference */
     bool dump_ir;           /* --dump-ir: the IR after every pass, to stderr */
     bool jit;               /* one translation unit with the nnc_jit_* shim */

@@ -13,6 +13,7 @@ CompileOptions run_compile_options(const Options *o, bool inference_only)
                             .model_name = o->model_name,
                             .batch = o->batch,
                             .opt_level = o->opt_level,
+                         .passes = o->passes,
                             .inference_only = inference_only || o->inference,
                             .dump_ir = o->dump_ir,
                             .jit = true,

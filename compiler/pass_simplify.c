@@ -1,0 +1,101 @@
+/* pass_simplify.c: algebraic simplification.
+ *
+ * Requires: a verified graph. Gives: the same values with these identities applied, each only when the
+ * result keeps the value's type and shape (no rule may change what broadcasting produced):
+ *   x*1, 1*x, x/1, x+0, 0+x, x-0 -> x;  -(-x) -> x;  x**1 -> x;  cast to its own type -> x;
+ *   reshape of a reshape -> one reshape; a reshape or broadcast to the same shape -> x;
+ *   transpose of a transpose -> one transpose (none when the permutations cancel);
+ *   select with a constant condition -> the chosen operand.
+ * x+0 may turn a -0 into a -0 where IEEE gives +0; no op of the language can tell them apart except 1/x.
+ */
+#include "passes.h"
+#include "rewrite.h"
+
+#include <string.h>
+
+static bool const_equal_(const Value *v, double x)
+{
+    return v->op == OP_CONST && !v->attr.data && v->attr.f[0] == x;
+}
+
+/* input k, if it has the value's own shape and type (so returning it changes nothing) */
+static int same_as_(Rewrite *rw, int old, int k)
+{
+    const Value *v = &rw->from->v[old];
+    const Value *x = rw_in(rw, old, k);
+    return shape_eq(x->shape, v->shape) && x->dtype == v->dtype ? rw_new_in(rw, old, k) : -1;
+}
+
+static int arith_(Rewrite *rw, int old)
+{
+    const Value *v = &rw->from->v[old];
+    const Value *a = rw_in(rw, old, 0), *b = v->nin > 1 ? rw_in(rw, old, 1) : NULL;
+    int r = -1;
+    switch (v->op) {
+    case OP_MUL:
+        if (const_equal_(b, 1)) r = same_as_(rw, old, 0);
+        if (r < 0 && const_equal_(a, 1)) r = same_as_(rw, old, 1);
+        break;
+    case OP_DIV:
+        if (const_equal_(b, 1)) r = same_as_(rw, old, 0);
+        break;
+    case OP_ADD:
+        if (const_equal_(b, 0)) r = same_as_(rw, old, 0);
+        if (r < 0 && const_equal_(a, 0)) r = same_as_(rw, old, 1);
+        break;
+    case OP_SUB:
+        if (const_equal_(b, 0)) r = same_as_(rw, old, 0);
+        break;
+    case OP_NEG:
+        if (a->op == OP_NEG && shape_eq(rw->to->v[a->in[0]].shape, v->shape)) r = a->in[0];
+        break;
+    case OP_POWC:
+        if (v->attr.f[0] == 1) r = same_as_(rw, old, 0);
+        break;
+    case OP_CAST:
+        r = same_as_(rw, old, 0);
+        break;
+    case OP_SELECT:
+        if (a->op == OP_CONST && !a->attr.data) r = same_as_(rw, old, a->attr.f[0] != 0 ? 1 : 2);
+        break;
+    default: break;
+    }
+    return r;
+}
+
+static int shape_op_(Rewrite *rw, int old)
+{
+    const Value *v = &rw->from->v[old];
+    const Value *a = rw_in(rw, old, 0);
+    int x = rw_new_in(rw, old, 0);
+    switch (v->op) {
+    case OP_RESHAPE:
+        if (a->op == OP_RESHAPE) return ir_reshape(rw->to, a->in[0], v->shape, v->loc);
+        return shape_eq(a->shape, v->shape) ? x : -1;
+    case OP_BROADCAST: return shape_eq(a->shape, v->shape) ? x : -1;
+    case OP_TRANSPOSE: {
+        if (a->op != OP_TRANSPOSE) break;
+        Attr p = {0};
+        bool identity = true;
+        for (int k = 0; k < v->shape.rank; k++) {
+            p.i[k] = a->attr.i[v->attr.i[k]];
+            identity &= p.i[k] == k;
+        }
+        if (identity) return a->in[0];
+        int src = a->in[0];
+        return graph_add(rw->to, OP_TRANSPOSE, &src, 1, &p, v->loc);
+    }
+    default: break;
+    }
+    return -1;
+}
+
+static int simplify_value_(Rewrite *rw, int old)
+{
+    const Value *v = &rw->from->v[old];
+    if (op_has(v->op, F_SOURCE)) return rw_copy(rw, old);
+    int r = op_has(v->op, F_EW) ? arith_(rw, old) : shape_op_(rw, old);
+    return r >= 0 ? r : rw_copy(rw, old);
+}
+
+void pass_simplify(Graph *g) { graph_rewrite(g, simplify_value_, NULL, g->hashcons); }
