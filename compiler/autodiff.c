@@ -9,6 +9,7 @@
 #include "autodiff.h"
 #include "passes.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const GradRule grad_rules[OP_COUNT] = {
@@ -17,7 +18,59 @@ const GradRule grad_rules[OP_COUNT] = {
 #undef OP
 };
 
-static int grad_of_(AD *ad, int id) { return id < ad->grad.len ? ad->grad.data[id] : -1; }
+void ad_accum_slice(AD *ad, int x, int64_t axis, int64_t start, int64_t len, int dy)
+{
+    if (x >= ad->nforward || !ad->needs[x] || dy < 0) return;
+    vec_push(&ad->pieces, ((SlicePiece){.x = x, .axis = axis, .start = start, .len = len, .dy = dy}));
+}
+
+static int cmp_piece_(const void *a, const void *b)
+{
+    const SlicePiece *p = a, *q = b;
+    if (p->axis != q->axis) return p->axis < q->axis ? -1 : 1;
+    return p->start < q->start ? -1 : p->start > q->start;
+}
+
+/* x's slice gradients: one concat when they tile one axis exactly, else each placed into zeros */
+static void join_pieces_(AD *ad, int x)
+{
+    Graph *g = ad->g;
+    VEC(SlicePiece) mine = {0};
+    for (int i = 0; i < ad->pieces.len; i++)
+        if (ad->pieces.data[i].x == x) {
+            vec_push(&mine, ad->pieces.data[i]);
+            ad->pieces.data[i--] = ad->pieces.data[--ad->pieces.len];
+        }
+    if (!mine.len) return;
+    qsort(mine.data, (size_t)mine.len, sizeof(SlicePiece), cmp_piece_);
+    int64_t axis = mine.data[0].axis, end = 0;
+    bool tiles = true;
+    for (int i = 0; i < mine.len && tiles; i++) {
+        tiles = mine.data[i].axis == axis && mine.data[i].start == end;
+        end += mine.data[i].len;
+    }
+    Loc loc = g->v[x].loc;
+    if (tiles && end == g->v[x].shape.d[axis] && mine.len > 1) {
+        int *ins = xmalloc(sizeof(int) * (size_t)mine.len);
+        for (int i = 0; i < mine.len; i++) ins[i] = mine.data[i].dy;
+        Attr a = {.i = {axis}};
+        ad_accum(ad, x, graph_add(g, OP_CONCAT, ins, mine.len, &a, loc));
+        free(ins);
+    } else {
+        for (int i = 0; i < mine.len; i++) {
+            SlicePiece *p = &mine.data[i];
+            Attr a = {.i = {p->axis, p->start, 0, g->v[x].shape.d[p->axis]}};
+            ad_accum(ad, x, graph_add(g, OP_UNSLICE, &p->dy, 1, &a, loc));
+        }
+    }
+    vec_free(&mine);
+}
+
+static int grad_of_(AD *ad, int id)
+{
+    join_pieces_(ad, id);
+    return id < ad->grad.len ? ad->grad.data[id] : -1;
+}
 
 int ad_unbroadcast(Graph *g, int dx, Shape s, Loc loc)
 {
@@ -97,4 +150,5 @@ void autodiff(Graph *g, int *grads)
     }
     free(ad.needs);
     vec_free(&ad.grad);
+    vec_free(&ad.pieces);
 }

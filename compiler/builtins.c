@@ -250,7 +250,7 @@ static CVal b_concat(Check *c, const Builtin *b, Expr *call, CVal *a)
     int nextra = a[MAX_PARAMS].n;
     VEC(int) ins = {0};
     if (a[0].kind == CV_LIST && a[1].kind == CV_NONE && nextra == 0) {
-        for (int i = 0; i < a[0].n; i++) vec_push(&ins, tensor_(c, a[0].items[i], b->name));
+        for (int i = 0; i < a[0].n; i++) vec_push(&ins, cv_to_tensor(c, a[0].items[i], DT_F32, b->name));
     } else {
         vec_push(&ins, cv_to_tensor(c, a[0], DT_F32, b->name));
         if (a[1].kind == CV_NONE) {
@@ -261,6 +261,10 @@ static CVal b_concat(Check *c, const Builtin *b, Expr *call, CVal *a)
         vec_push(&ins, cv_to_tensor(c, a[1], DT_F32, b->name));
         for (int i = 0; i < nextra; i++) vec_push(&ins, cv_to_tensor(c, extra[i], DT_F32, b->name));
     }
+    /* one dtype for all: i32 only when every part is i32 (as NumPy) */
+    bool all_i32 = true;
+    for (int i = 0; i < ins.len; i++) all_i32 &= ins.data[i] >= 0 && val_(c, ins.data[i])->dtype == DT_I32;
+    for (int i = 0; i < ins.len; i++) ins.data[i] = ir_cast(c->g, ins.data[i], all_i32 ? DT_I32 : DT_F32, call->loc);
     int y = -1;
     bool ok = ins.len >= 1;
     for (int i = 0; i < ins.len; i++) ok &= ins.data[i] >= 0;

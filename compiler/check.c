@@ -22,6 +22,7 @@ typedef enum SymKind { SYM_VALUE, SYM_CONST, SYM_DEF } SymKind;
 typedef struct Sym {
     const char *name;
     SymKind kind;
+    bool declared; /* by input, target, param or const (not by assignment) */
     CVal val;
     Item *def;
     Loc loc;
@@ -775,6 +776,8 @@ static CVal call_(Check *c, Expr *e)
 }
 
 /* ---- statements ------------------------------------------------------------------------------------ */
+static CVal const_value_(Check *c, CVal v, Loc loc, const char *name);
+
 static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s)
 {
     if (t->dtype == 0) {
@@ -791,6 +794,8 @@ static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s
     bool ok = true;
     for (int i = 0; i < t->ndims; i++) {
         CVal v = eval_(c, t->dims[i]);
+        if (v.kind == CV_FLOAT && v.f == floor(v.f) && fabs(v.f) < 1e15) v = cv_int((int64_t)v.f, v.loc);
+        if (v.kind == CV_TENSOR) v = const_value_(c, v, t->dims[i]->loc, "a dimension");
         if (v.kind != CV_INT || v.i < 1 || v.i > ((int64_t)1 << 31)) {
             if (v.kind != CV_ERROR) diag_error(t->dims[i]->loc, "a dimension must be a positive integer");
             ok = false;
@@ -805,10 +810,12 @@ static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s
     return ok;
 }
 
+/* A declaration (input, target, param, const) may not reuse a name declared in this scope; plain
+ * assignments may rebind any name, the newest binding wins. */
 static bool name_free_(Check *c, const char *name, Loc loc)
 {
     for (Sym *y = c->scope->syms; y; y = y->next)
-        if (str_eq(y->name, name) && y->kind != SYM_VALUE) {
+        if (str_eq(y->name, name) && y->declared) {
             diag_error(loc, "'%s' is already declared", name);
             diag_note(y->loc, "previous declaration is here");
             return false;
@@ -845,7 +852,7 @@ static void stmt_io_(Check *c, Stmt *s)
         Layer row = {.name = s->name, .op = "input", .value = io.value, .loc = s->loc};
         vec_push(&m->layers, row);
     }
-    scope_bind_(c, c->scope, s->name, SYM_CONST, cv_tensor(c, io.value, s->name_loc), s->name_loc);
+    scope_bind_(c, c->scope, s->name, SYM_CONST, cv_tensor(c, io.value, s->name_loc), s->name_loc)->declared = true;
 }
 
 static void stmt_param_(Check *c, Stmt *s)
@@ -870,23 +877,113 @@ static void stmt_param_(Check *c, Stmt *s)
     int id = graph_add_typed(c->g, OP_TENSOR, NULL, 0, NULL, DT_F32, sh, t, s->name_loc);
     c->model->tensors.data[t].layer = c->model->layers.len;
     check_add_layer_row(c, name, "param", id, s->loc);
-    scope_bind_(c, c->scope, s->name, SYM_VALUE, cv_tensor(c, id, s->name_loc), s->name_loc);
+    scope_bind_(c, c->scope, s->name, SYM_VALUE, cv_tensor(c, id, s->name_loc), s->name_loc)->declared = true;
+}
+
+/* ---- constants: values computed from numbers only, evaluated in double precision ---------------------- */
+static double ew_double_(OpKind op, const Attr *a, double x, double y, double z)
+{
+    switch (op) {
+    case OP_NEG: return -x;
+    case OP_RELU: return x > 0 ? x : 0;
+    case OP_LEAKY_RELU: return x > 0 ? x : a->f[0] * x;
+    case OP_SIGMOID: return 1 / (1 + exp(-x));
+    case OP_TANH: return tanh(x);
+    case OP_EXP: return exp(x);
+    case OP_LOG: return log(x);
+    case OP_SQRT: return sqrt(x);
+    case OP_ABS: return fabs(x);
+    case OP_SQUARE: return x * x;
+    case OP_SIGN: return (x > 0) - (x < 0);
+    case OP_CLIP: return x < a->f[0] ? a->f[0] : x > a->f[1] ? a->f[1] : x;
+    case OP_POWC: return pow(x, a->f[0]);
+    case OP_CAST: return a->i[0] == DT_I32 ? trunc(x) : x;
+    case OP_ADD: return x + y;
+    case OP_SUB: return x - y;
+    case OP_MUL: return x * y;
+    case OP_DIV: return x / y;
+    case OP_MAXIMUM: return x >= y ? x : y;
+    case OP_MINIMUM: return x <= y ? x : y;
+    case OP_POW: return pow(x, y);
+    case OP_EQ: return x == y;
+    case OP_GT: return x > y;
+    case OP_GE: return x >= y;
+    case OP_SELECT: return x != 0 ? y : z;
+    default: NNC_UNREACHABLE();
+    }
+}
+
+/* the elements of a constant-only value, or NULL (a source other than a constant, or an op we do not
+ * evaluate here: then the value is not a compile-time constant) */
+static double *const_eval_(Check *c, int id, int depth)
+{
+    Value *v = &c->g->v[id];
+    if (depth > 10000 || shape_batched(v->shape)) return NULL;
+    int64_t n = shape_count(v->shape, 1);
+    if (n > 1 << 20) return NULL;
+    double *r = arena_alloc(c->arena, sizeof(double) * (size_t)(n ? n : 1));
+    if (v->op == OP_CONST) {
+        for (int64_t i = 0; i < n; i++)
+            r[i] = !v->attr.data ? v->attr.f[0]
+                   : v->dtype == DT_I32 ? ((const int32_t *)v->attr.data)[i] : ((const float *)v->attr.data)[i];
+        return r;
+    }
+    if (v->op == OP_RESHAPE) return const_eval_(c, v->in[0], depth + 1);
+    if (!op_has(v->op, F_EW)) return NULL;
+    double *in[3] = {0};
+    for (int k = 0; k < v->nin; k++)
+        if (!(in[k] = const_eval_(c, v->in[k], depth + 1))) return NULL;
+    for (int64_t o = 0; o < n; o++) {
+        double x[3] = {0};
+        for (int k = 0; k < v->nin; k++) {
+            Shape is = c->g->v[v->in[k]].shape;
+            int64_t idx = 0, stride = 1, rest = o;
+            for (int i = v->shape.rank - 1; i >= 0; i--) {
+                int64_t cc = rest % v->shape.d[i];
+                rest /= v->shape.d[i];
+                int j = i - (v->shape.rank - is.rank);
+                if (j >= 0 && is.d[j] != 1) idx += cc * stride;
+                if (j >= 0) stride *= is.d[j];
+            }
+            x[k] = in[k][idx];
+        }
+        r[o] = ew_double_(v->op, &v->attr, x[0], x[1], x[2]);
+    }
+    return r;
+}
+
+/* `const NAME = EXPR`: a number, a list, or a value computed from numbers only (folded here) */
+static CVal const_value_(Check *c, CVal v, Loc loc, const char *name)
+{
+    if (v.kind != CV_TENSOR) return v;
+    double *d = const_eval_(c, v.id, 0);
+    if (!d) {
+        diag_error(loc, "'%s' is not a compile-time constant (it depends on an input or a parameter)", name);
+        return cv_error();
+    }
+    Value *x = &c->g->v[v.id];
+    int64_t n = shape_count(x->shape, 1);
+    if (x->shape.rank == 0) {
+        if (x->dtype == DT_I32) return cv_int((int64_t)d[0], loc);
+        return (CVal){.kind = CV_FLOAT, .f = (double)(float)d[0], .loc = loc};
+    }
+    float *f = arena_alloc(c->arena, sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) f[i] = (float)d[i];
+    Attr a = {.data = f};
+    return cv_tensor(c, graph_add_typed(c->g, OP_CONST, NULL, 0, &a, DT_F32, x->shape, -1, loc), loc);
 }
 
 static void stmt_assign_(Check *c, Stmt *s, SymKind kind)
 {
-    if (!name_free_(c, s->name, s->name_loc)) return;
+    if (kind == SYM_CONST && !name_free_(c, s->name, s->name_loc)) return;
     c->bind_name = s->name;
     c->bind_expr = s->expr;
     CVal v = eval_(c, s->expr);
     c->bind_name = NULL;
     c->bind_expr = NULL;
-    if (kind == SYM_CONST && v.kind == CV_TENSOR) {
-        diag_error(s->expr->loc, "'%s' is not a compile-time constant", s->name);
-        v = cv_error();
-    }
+    if (kind == SYM_CONST) v = const_value_(c, v, s->expr->loc, s->name);
     if (v.kind == CV_TENSOR && !c->g->v[v.id].name) c->g->v[v.id].name = s->name;
-    scope_bind_(c, c->scope, s->name, kind, v, s->name_loc);
+    scope_bind_(c, c->scope, s->name, kind, v, s->name_loc)->declared = kind == SYM_CONST;
 }
 
 static int scalar_of_(Check *c, Stmt *s, const char *what)

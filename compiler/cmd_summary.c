@@ -94,6 +94,8 @@ static void print_table_(const Compiled *c, const Totals *t)
     if (compiled_entry(c, ENTRY_TRAIN)) {
         human_bytes_(t->arena_train, b, sizeof b);
         printf(", train step %s", b);
+        human_bytes_(compiled_entry(c, ENTRY_TRAIN)->plan->peak_bytes_lower_bound, b, sizeof b);
+        printf(" (lower bound %s)", b);
     }
     printf("\n");
 }

@@ -98,7 +98,7 @@ char *c_buffer(Emit *e, int id)
     switch (s->kind) {
     case SK_ARENA: return arena_printf(A_, "%s + %" PRId64, v->dtype == DT_I32 ? "Ai" : "A", s->offset);
     case SK_INPUT: return (char *)io_name_(e, base);
-    case SK_TENSOR: return arena_printf(A_, "m->%s", e->m->tensors.data[v->tensor].cname);
+    case SK_TENSOR: return arena_printf(A_, "m->%s", e->m->tensors.data[s->tensor].cname);
     case SK_CONST: return (char *)const_array_(e, base);
     default: NNC_UNREACHABLE();
     }
@@ -119,7 +119,7 @@ static bool shares_memory_(Emit *e, const KArgs *a, int k)
 {
     if (a->id[k] < 0) return false;
     for (int j = 0; j < a->n; j++)
-        if (j != k && a->id[j] >= 0 && (a->out[j] || a->out[k]) && plan_base(e->p, a->id[j]) == plan_base(e->p, a->id[k]))
+        if (j != k && a->id[j] >= 0 && (a->out[j] || a->out[k]) && plan_same_memory(e->p, a->id[j], a->id[k]))
             return true;
     return false;
 }
@@ -428,6 +428,7 @@ static void emit_assigns_(Emit *e, StrBuf *b)
             int src = v->in[0];
             Store *s = &e->p->store[plan_base(e->p, src)];
             if ((s->kind == SK_TENSOR) != (pass == 0)) continue;
+            if (s->kind == SK_TENSOR && s->tensor == v->tensor) continue; /* computed in place */
             const Tensor *t = &e->m->tensors.data[v->tensor];
             int64_t count = shape_count(t->shape, 1);
             if (s->kind == SK_CONST && s->literal)

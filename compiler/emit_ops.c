@@ -34,7 +34,7 @@ void emit_none(Emit *e, int id)
 }
 
 /* ---- dimensions: drop extents of 1, merge neighbours that every operand treats alike ------------- */
-enum { MAX_OPS = 4 };
+enum { MAX_OPS = 16 };
 
 typedef struct Dims {
     int r;
@@ -47,6 +47,7 @@ typedef struct Dims {
 /* full[k][i]: operand k (right-aligned, NumPy style) has dim i of `out` at full extent */
 static Dims dims_make_(Shape out, const Shape *ops, int nops)
 {
+    NNC_ASSERT(nops <= MAX_OPS);
     Dims d = {.nops = nops};
     for (int i = 0; i < out.rank; i++) {
         if (out.d[i] == 1) continue;
@@ -409,31 +410,21 @@ static void emit_matmul_fold_(Emit *e, int id)
 }
 
 /* matmul over the last two axes with NumPy broadcasting of the leading ones; a plain matrix on the
- * right makes one product over all rows of the left */
-void emit_matmul(Emit *e, int id)
+ * right makes one product over all rows of the left. Writes the loops into the open kernel. */
+static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const char *yn)
 {
     Value *v = val_(e, id);
-    if (v->attr.i[2]) {
-        emit_matmul_fold_(e, id);
-        return;
-    }
     int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
     Shape sa = val_(e, v->in[0])->shape, sb = val_(e, v->in[1])->shape;
     /* vectors as matrices: a [K] -> [1, K], b [K] -> [K, 1] */
     if (sa.rank == 1) sa = (Shape){2, {1, sa.d[0]}}, ta = 0;
     if (sb.rank == 1) sb = (Shape){2, {sb.d[0], 1}}, tb = 0;
     int64_t M = sa.d[sa.rank - (ta ? 1 : 2)], K = sa.d[sa.rank - (ta ? 2 : 1)], N = sb.d[sb.rank - (tb ? 2 : 1)];
-    KArgs ka = {0};
-    kargs_add(e, &ka, "y", id, true);
-    kargs_add(e, &ka, "a", v->in[0], false);
-    kargs_add(e, &ka, "b", v->in[1], false);
-    kernel_begin(e, id, "matmul", &ka);
     char *Ms = c_dim(e, M), *Ns = c_dim(e, N), *Ks = c_dim(e, K);
     if (sb.rank == 2 && !ta) {
         Shape rows = sa;
         rows.rank--;
-        gemm_loops_(e, 1, c_count(e, rows), Ns, Ks, "a", "b", "y", 0, tb);
-        kernel_end(e);
+        gemm_loops_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb);
         return;
     }
     /* batch axes: the output's leading axes; each operand broadcasts into them */
@@ -442,16 +433,36 @@ void emit_matmul(Emit *e, int id)
     Shape ba = sa, bb = sb;
     ba.rank -= 2;
     bb.rank -= 2;
+    if (bo.rank == 0) {
+        gemm_loops_(e, 1, Ms, Ns, Ks, an, bn, yn, ta, tb);
+        return;
+    }
     Shape shapes[3] = {ba, bb, bo};
     Dims d = dims_make_(bo, shapes, 3);
     loops_open_(e, &d);
     int ind = 1 + d.r;
+    int64_t m1 = M == DIM_B ? 1 : M, k1 = K == DIM_B ? 1 : K;
     kl_(e, ind, "{");
-    kl_(e, ind + 1, "const nnc_real *pa = a + (%s) * %" PRId64 ";", dim_index_(e, &d, 0), (M == DIM_B ? 1 : M) * K);
-    kl_(e, ind + 1, "const nnc_real *pb = b + (%s) * %" PRId64 ";", dim_index_(e, &d, 1), K * N);
-    kl_(e, ind + 1, "nnc_real *pc = y + (%s) * %" PRId64 ";", dim_index_(e, &d, 2), (M == DIM_B ? 1 : M) * N);
+    kl_(e, ind + 1, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
+    kl_(e, ind + 1, "const nnc_real *pb = %s + (%s) * %" PRId64 ";", bn, dim_index_(e, &d, 1), k1 * N);
+    kl_(e, ind + 1, "nnc_real *pc = %s + (%s) * %" PRId64 ";", yn, dim_index_(e, &d, 2), m1 * N);
     gemm_loops_(e, ind + 1, Ms, Ns, Ks, "pa", "pb", "pc", ta, tb);
     kl_(e, ind, "}");
+}
+
+void emit_matmul(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    if (v->attr.i[2]) {
+        emit_matmul_fold_(e, id);
+        return;
+    }
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "a", v->in[0], false);
+    kargs_add(e, &ka, "b", v->in[1], false);
+    kernel_begin(e, id, "matmul", &ka);
+    matmul_body_(e, id, "a", "b", "y");
     kernel_end(e);
 }
 
@@ -491,24 +502,30 @@ static void conv_close_(Emit *e)
 }
 
 /* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh, ow*sw-pl+kw, c] w[kh,kw,c,f] */
-void emit_conv2d(Emit *e, int id)
+static void conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const char *yn)
 {
     Value *v = val_(e, id);
     Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
+    kl_(e, 1, "for (int i = 0; i < %s; i++) %s[i] = 0;", c_count(e, v->shape), yn);
+    conv_open_(e, &c);
+    kl_(e, 4, "nnc_real *yo = %s + o * %" PRId64 ";", yn, c.F);
+    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+    kl_(e, 5, "const nnc_real xv = %s[i * %" PRId64 " + ci];", xn, c.C);
+    kl_(e, 5, "const nnc_real *wr = %s + (k * %" PRId64 " + ci) * %" PRId64 ";", wn, c.C, c.F);
+    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) yo[f] += xv * wr[f];", c.F);
+    kl_(e, 4, "}");
+    conv_close_(e);
+}
+
+void emit_conv2d(Emit *e, int id)
+{
+    Value *v = val_(e, id);
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "x", v->in[0], false);
     kargs_add(e, &ka, "w", v->in[1], false);
     kernel_begin(e, id, "conv2d", &ka);
-    kl_(e, 1, "for (int i = 0; i < %s; i++) y[i] = 0;", c_count(e, v->shape));
-    conv_open_(e, &c);
-    kl_(e, 4, "nnc_real *yo = y + o * %" PRId64 ";", c.F);
-    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
-    kl_(e, 5, "const nnc_real xv = x[i * %" PRId64 " + ci];", c.C);
-    kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
-    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) yo[f] += xv * wr[f];", c.F);
-    kl_(e, 4, "}");
-    conv_close_(e);
+    conv2d_body_(e, id, "x", "w", "y");
     kernel_end(e);
 }
 
@@ -683,10 +700,157 @@ void emit_softmax(Emit *e, int id)
 /* assigns are written by the entry point itself (emit_c.c), after every kernel */
 void emit_assign(Emit *e, int id) { emit_none(e, id); }
 
+/* ---- fused kernels (pass_fuse) ------------------------------------------------------------------------ */
+typedef struct Fused {
+    int root, anchor;
+    int members[64], nmembers;
+    int ext[12], next; /* values read from memory, in first-use order */
+    const char *ext_name[12];
+    Dims d;
+    bool reduce; /* a reduction root with an elementwise prologue */
+} Fused;
+
+static bool in_group_(Emit *e, const Fused *f, int id) { return id == f->root || val_(e, id)->group == f->root; }
+
+static int ext_slot_(Fused *f, int id)
+{
+    for (int k = 0; k < f->next; k++)
+        if (f->ext[k] == id) return k;
+    NNC_ASSERT(f->next < 12);
+    f->ext[f->next] = id;
+    return f->next++;
+}
+
+/* the values a fused kernel reads: every input of a member that is not itself a member or a literal */
+static void fused_collect_(Emit *e, Fused *f)
+{
+    static const char *names[] = {"p", "q", "r", "s", "t", "u", "v", "w", "z", "p9", "p10", "p11"};
+    for (int m = 0; m < f->nmembers; m++) {
+        Value *v = val_(e, f->members[m]);
+        if (f->members[m] == f->anchor) continue;
+        for (int k = 0; k < v->nin; k++) {
+            int x = v->in[k];
+            Store *s = &e->p->store[plan_base(e->p, x)];
+            if (in_group_(e, f, x) || (s->kind == SK_CONST && s->literal)) continue;
+            ext_slot_(f, x);
+        }
+    }
+    for (int k = 0; k < f->next; k++) f->ext_name[k] = names[k];
+}
+
+/* the scalar expression of value id inside the loop (index strings from f->d) */
+static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
+{
+    if (id == f->anchor) return arena_printf(A_, "y[%s]", dim_index_(e, &f->d, out_slot));
+    if (!in_group_(e, f, id)) {
+        Store *s = &e->p->store[plan_base(e->p, id)];
+        if (s->kind == SK_CONST && s->literal) return c_literal(e, id);
+        int k = ext_slot_(f, id);
+        return arena_printf(A_, "%s[%s]", f->ext_name[k], dim_index_(e, &f->d, k));
+    }
+    Value *v = val_(e, id);
+    char *ops[4];
+    for (int k = 0; k < v->nin && k < 4; k++) {
+        char *sub = fused_expr_(e, f, v->in[k], out_slot);
+        ops[k] = op_info[val_(e, v->in[k])->op].cexpr && in_group_(e, f, v->in[k]) && v->in[k] != f->anchor
+                     ? arena_printf(A_, "(%s)", sub)
+                     : sub;
+    }
+    return expand_template_(e, id, ops);
+}
+
+static const char *fused_name_(Emit *e, const Fused *f)
+{
+    StrBuf b = {0};
+    for (int m = 0; m < f->nmembers && m < 4; m++) sb_printf(&b, "%s%s", m ? "_" : "", op_info[val_(e, f->members[m])->op].name);
+    if (f->nmembers > 4) sb_puts(&b, "_etc");
+    char *s = arena_strdup(A_, b.s);
+    sb_free(&b);
+    return s;
+}
+
+static void emit_fused_(Emit *e, Fused *f)
+{
+    Value *root = val_(e, f->root);
+    fused_collect_(e, f);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", f->root, true);
+    const char *an[2] = {"a", "b"};
+    if (f->anchor >= 0) {
+        Value *av = val_(e, f->anchor);
+        if (av->op == OP_CONV2D) an[0] = "x", an[1] = "w";
+        kargs_add(e, &ka, an[0], av->in[0], false);
+        kargs_add(e, &ka, an[1], av->in[1], false);
+    }
+    Shape loop = f->reduce ? val_(e, root->in[0])->shape : root->shape, shapes[13];
+    for (int k = 0; k < f->next; k++) {
+        kargs_add(e, &ka, f->ext_name[k], f->ext[k], false);
+        shapes[k] = val_(e, f->ext[k])->shape;
+    }
+    Shape out = root->shape;
+    if (f->reduce) {
+        out = loop;
+        for (int i = 0; i < loop.rank; i++)
+            if ((uint64_t)root->attr.i[0] >> i & 1) out.d[i] = 1;
+    }
+    shapes[f->next] = out;
+    f->d = dims_make_(loop, shapes, f->next + 1);
+    kernel_begin(e, f->root, fused_name_(e, f), &ka);
+    if (f->anchor >= 0 && val_(e, f->anchor)->op == OP_CONV2D) conv2d_body_(e, f->anchor, "x", "w", "y");
+    else if (f->anchor >= 0) matmul_body_(e, f->anchor, "a", "b", "y");
+    if (f->reduce) {
+        char *count = c_count(e, root->shape);
+        kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
+        kl_(e, 2, "y[o] = %s;", root->op == OP_MAX ? "-INFINITY" : "0");
+        loops_open_(e, &f->d);
+        char *yi = dim_index_(e, &f->d, f->next), *x = fused_expr_(e, f, root->in[0], f->next);
+        if (root->op == OP_MAX)
+            kl_(e, 1 + f->d.r, "{ const nnc_real v = %s; if (v > y[%s]) y[%s] = v; }", x, yi, yi);
+        else
+            kl_(e, 1 + f->d.r, "y[%s] += %s;", yi, x);
+        if (root->op == OP_MEAN) {
+            Shape red = {0};
+            for (int i = 0; i < loop.rank; i++)
+                if ((uint64_t)root->attr.i[0] >> i & 1) red.d[red.rank++] = loop.d[i];
+            kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
+            kl_(e, 2, "y[o] /= (%s)(%s);", c_type(root->dtype), c_count(e, red));
+        }
+    } else {
+        loops_open_(e, &f->d);
+        kl_(e, 1 + f->d.r, "y[%s] = %s;", dim_index_(e, &f->d, f->next), fused_expr_(e, f, f->root, f->next));
+    }
+    kernel_end(e);
+}
+
+/* the values computed in root's kernel, in id order, and its anchor */
+static bool fused_members_(Emit *e, int root, Fused *f)
+{
+    memset(f, 0, sizeof *f);
+    f->root = root;
+    f->anchor = -1;
+    for (int id = 0; id < root; id++) {
+        if (val_(e, id)->group != root) continue;
+        NNC_ASSERT(f->nmembers < 63);
+        f->members[f->nmembers++] = id;
+        if (!op_has(val_(e, id)->op, F_EW)) f->anchor = id;
+    }
+    if (!f->nmembers) return false;
+    f->members[f->nmembers++] = root;
+    f->reduce = !op_has(val_(e, root)->op, F_EW);
+    return true;
+}
+
 const EmitRule emit_rules[OP_COUNT] = {
 #define OP(id, name, arity, flags, shape, emit, grad, cexpr) [OP_##id] = emit,
 #include "ops.def"
 #undef OP
 };
 
-void emit_node(Emit *e, int id) { emit_rules[e->g->v[id].op](e, id); }
+void emit_node(Emit *e, int id)
+{
+    Fused f;
+    if (fused_members_(e, id, &f))
+        emit_fused_(e, &f);
+    else
+        emit_rules[e->g->v[id].op](e, id);
+}

@@ -43,10 +43,15 @@ static int64_t value_flops_(Graph *g, int id, int64_t n)
     }
 }
 
+/* every computed value: scheduled kernels and the values fused into them */
 static int64_t graph_flops_(const EntryCode *ec, int64_t n)
 {
     int64_t f = 0;
-    for (int k = 0; k < ec->plan->norder; k++) f += value_flops_(ec->g, ec->plan->order[k], n);
+    for (int id = 0; id < ec->g->n; id++) {
+        StoreKind k = ec->plan->store[id].kind;
+        if (k == SK_ARENA || k == SK_FUSED || (k == SK_TENSOR && ec->g->v[id].op != OP_TENSOR))
+            f += value_flops_(ec->g, id, n);
+    }
     return f;
 }
 

@@ -63,6 +63,7 @@ typedef struct Value {
     int tensor; /* OP_INPUT: index of the input/target; OP_TENSOR / OP_ASSIGN: model tensor index */
     Loc loc;
     const char *name; /* the source binding or layer this value comes from, for dumps and comments */
+    int group;        /* pass_fuse: the value whose kernel computes this one, or -1 */
 } Value;
 
 /* ---- the model: its tensors and its interface -------------------------------------------------- */

@@ -247,10 +247,7 @@ void grad_concat(AD *ad, int id, int dy)
 void grad_slice(AD *ad, int id, int dy)
 {
     Value *v = V(id);
-    int x = v->in[0];
-    Attr a = {.i = {v->attr.i[0], v->attr.i[1], 0, V(x)->shape.d[v->attr.i[0]]}};
-    Loc loc = v->loc;
-    ad_accum(ad, x, graph_add(G, OP_UNSLICE, &dy, 1, &a, loc));
+    ad_accum_slice(ad, v->in[0], v->attr.i[0], v->attr.i[1], v->attr.i[2], dy);
 }
 
 void grad_unslice(AD *ad, int id, int dy)

@@ -194,7 +194,12 @@ bool shape_concat(Graph *g, Value *v)
     }
     for (int k = 1; k < v->nin; k++) {
         Shape x = in_(g, v, k)->shape;
-        bool ok = x.rank == s.rank && in_(g, v, k)->dtype == in_(g, v, 0)->dtype;
+        if (in_(g, v, k)->dtype != in_(g, v, 0)->dtype) {
+            shape_error(g, v, "parts have different types (%s and %s)", dtype_name(in_(g, v, 0)->dtype),
+                        dtype_name(in_(g, v, k)->dtype));
+            return false;
+        }
+        bool ok = x.rank == s.rank;
         for (int i = 0; ok && i < s.rank; i++) ok = i == axis || x.d[i] == s.d[i];
         if (!ok) {
             shape_error(g, v, "shapes %s and %s do not fit together along axis %d", sh_(in_(g, v, 0)->shape, a),

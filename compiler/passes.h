@@ -33,5 +33,6 @@ void pass_fold(Graph *g);
 void pass_simplify(Graph *g);
 void pass_cse(Graph *g);
 void pass_dce(Graph *g);
+void pass_fuse(Graph *g);
 
 #endif

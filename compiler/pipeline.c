@@ -37,6 +37,7 @@ static const Pass passes_[] = {
     {"cse", pass_cse, 1},
     {"fold", pass_fold, 1},
     {"dce", pass_dce, 1},
+    {"fuse", pass_fuse, 2},
 };
 
 static bool pass_selected_(const CompileOptions *o, const Pass *p)
@@ -102,7 +103,9 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     if (train) kinds[n++] = ENTRY_TRAIN;
     for (int i = 0; i < n; i++) {
         Graph *g = build_entry_(o, m, kinds[i]);
-        c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g, .plan = plan_entry(g, c->max_batch)};
+        Pass memplan = {"memplan", NULL, 2};
+        Plan *plan = plan_entry(g, c->max_batch, pass_selected_(o, &memplan));
+        c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g, .plan = plan};
     }
     if (diag_error_count()) {
         compiled_free(c);

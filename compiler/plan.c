@@ -1,86 +1,53 @@
 /* plan.c: the memory plan of one entry point.
  *
- * Requires: an entry graph whose ids are a valid schedule. Gives: for every value the roots need, where it
- * lives (an argument, a model tensor, a constant, a view of another value, or an offset in the arena of
- * its dtype), and the order of computation. Arena offsets come from liveness by use count in schedule
- * order and a best-fit free list; a buffer is released after its last reader. Roots stay live to the end.
- * Sizes are for the maximum batch; offsets are multiples of 16 elements (64 bytes).
+ * Requires: an entry graph whose ids are a valid schedule (fused values annotated by pass_fuse, if run).
+ * Gives: for every value the roots need, where it lives (an argument, a model tensor, a constant, a view
+ * of another value, nowhere when it is computed inside another value's kernel, or an offset in the arena
+ * of its dtype) and the order of the kernels. Sizes are for the maximum batch; offsets are multiples of
+ * 16 elements (64 bytes).
  *
- * What it does not do (yet): in-place reuse and recomputation; those belong to the passes issue.
+ * Liveness: a buffer lives from its kernel to the last kernel that reads it (through views and fused
+ * readers); roots live to the end. Two allocators:
+ *   - online best-fit in schedule order (-O0, -O1);
+ *   - at -O2, offline greedy-by-size (largest buffer first, lowest address that no buffer live at the same
+ *     time occupies), after in-place reuse (an elementwise kernel writes over an input that dies there)
+ *     and after letting values written to the model (new weights, gradients, optimizer state) be computed
+ *     straight into the model's tensor when nothing reads that tensor afterwards.
+ * The lower bound printed by the report is the largest total of buffers live at one time.
  */
 #include "plan.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { ALIGN = 16 };
 
-typedef struct Block {
-    int64_t off, size;
-} Block;
-
-typedef struct Arena1 {
-    VEC(Block) free;
-    int64_t top;
-} Arena1;
-
 static int64_t round_up_(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
-
-static int64_t arena_take_(Arena1 *a, int64_t size)
-{
-    size = round_up_(size ? size : 1);
-    int best = -1;
-    for (int i = 0; i < a->free.len; i++)
-        if (a->free.data[i].size >= size && (best < 0 || a->free.data[i].size < a->free.data[best].size)) best = i;
-    if (best < 0) {
-        /* grow: reuse a free block at the top if there is one */
-        for (int i = 0; i < a->free.len; i++)
-            if (a->free.data[i].off + a->free.data[i].size == a->top) {
-                int64_t off = a->free.data[i].off;
-                a->free.data[i] = a->free.data[--a->free.len];
-                a->top = off + size;
-                return off;
-            }
-        int64_t off = a->top;
-        a->top += size;
-        return off;
-    }
-    Block b = a->free.data[best];
-    if (b.size == size) {
-        a->free.data[best] = a->free.data[--a->free.len];
-    } else {
-        a->free.data[best].off += size;
-        a->free.data[best].size -= size;
-    }
-    return b.off;
-}
-
-/* give back, merging with neighbours */
-static void arena_give_(Arena1 *a, int64_t off, int64_t size)
-{
-    size = round_up_(size ? size : 1);
-    for (int i = 0; i < a->free.len; i++) {
-        Block *b = &a->free.data[i];
-        if (b->off + b->size == off) {
-            off = b->off;
-            size += b->size;
-            a->free.data[i--] = a->free.data[--a->free.len];
-        } else if (off + size == b->off) {
-            size += b->size;
-            a->free.data[i--] = a->free.data[--a->free.len];
-        }
-    }
-    vec_push(&a->free, ((Block){off, size}));
-}
 
 int plan_base(const Plan *p, int id)
 {
     return p->store[id].kind == SK_VIEW ? p->store[id].base : id;
 }
 
+bool plan_same_memory(const Plan *p, int a, int b)
+{
+    a = plan_base(p, a), b = plan_base(p, b);
+    if (a == b) return true;
+    const Store *x = &p->store[a], *y = &p->store[b];
+    if (x->kind != y->kind) return false;
+    switch (x->kind) {
+    case SK_ARENA:
+        return p->g->v[a].dtype == p->g->v[b].dtype && x->offset < y->offset + y->size && y->offset < x->offset + x->size;
+    case SK_TENSOR: return x->tensor == y->tensor;
+    case SK_INPUT: return p->g->v[a].tensor == p->g->v[b].tensor && p->g->v[a].attr.i[0] == p->g->v[b].attr.i[0];
+    default: return false;
+    }
+}
+
 static uint8_t *needed_(Graph *g)
 {
-    uint8_t *need = xcalloc((size_t)g->n, 1);
+    uint8_t *need = xcalloc((size_t)(g->n ? g->n : 1), 1);
     for (int i = 0; i < g->roots.len; i++) need[g->roots.data[i].id] = 1;
     for (int id = g->n - 1; id >= 0; id--)
         if (need[id])
@@ -97,12 +64,19 @@ static void classify_(Plan *p, const uint8_t *need)
         Store *s = &p->store[id];
         if (!need[id]) continue;
         s->size = shape_count(v->shape, p->max_batch);
+        if (v->group >= 0) {
+            s->kind = SK_FUSED;
+            continue;
+        }
         switch (v->op) {
         case OP_INPUT: s->kind = SK_INPUT; break;
-        case OP_TENSOR: s->kind = SK_TENSOR; break;
+        case OP_TENSOR:
+            s->kind = SK_TENSOR;
+            s->tensor = v->tensor;
+            break;
         case OP_CONST:
             s->kind = SK_CONST;
-            s->literal = !v->attr.data && s->size == 1;
+            s->literal = !v->attr.data;
             break;
         case OP_ASSIGN: vec_push(&assigns, id); break;
         default:
@@ -121,54 +95,309 @@ static void classify_(Plan *p, const uint8_t *need)
     p->nassigns = assigns.len;
 }
 
-/* Offsets by liveness: a buffer is freed after the last value that reads it (through any view). */
-static void allocate_(Plan *p)
+/* ---- liveness: pos[id] the kernel that computes id, last[id] the last kernel that reads its memory ---- */
+typedef struct Live {
+    int *pos, *last;
+} Live;
+
+static int kernel_of_(const Plan *p, int id) { return p->g->v[id].group >= 0 ? p->g->v[id].group : id; }
+
+static Live liveness_(Plan *p)
 {
     Graph *g = p->g;
-    int *last = xmalloc(sizeof(int) * (size_t)g->n);
-    for (int id = 0; id < g->n; id++) last[id] = -1;
-    for (int k = 0; k < p->norder; k++) {
-        Value *v = &g->v[p->order[k]];
-        for (int j = 0; j < v->nin; j++) last[plan_base(p, v->in[j])] = k;
-    }
-    for (int i = 0; i < g->roots.len; i++) last[plan_base(p, g->roots.data[i].id)] = p->norder;
-    for (int i = 0; i < p->nassigns; i++) last[plan_base(p, g->v[p->assigns[i]].in[0])] = p->norder;
-    Arena1 af = {0}, ai = {0};
-    int64_t live = 0, peak = 0;
-    VEC(int) dying = {0};
-    for (int k = 0; k < p->norder; k++) {
-        int id = p->order[k];
-        Store *s = &p->store[id];
-        Arena1 *a = g->v[id].dtype == DT_I32 ? &ai : &af;
-        s->offset = arena_take_(a, s->size);
-        live += s->size;
-        if (live > peak) peak = live;
-        if (last[id] < 0) vec_push(&dying, id); /* computed but unread: free right away */
+    Live L = {xmalloc(sizeof(int) * (size_t)g->n), xmalloc(sizeof(int) * (size_t)g->n)};
+    for (int id = 0; id < g->n; id++) L.pos[id] = L.last[id] = -1;
+    for (int k = 0; k < p->norder; k++) L.pos[p->order[k]] = k;
+    for (int id = 0; id < g->n; id++) {
+        if (p->store[id].kind == SK_NONE || p->g->v[id].op == OP_ASSIGN) continue;
+        int at = L.pos[kernel_of_(p, id)];
+        if (at < 0) continue; /* sources and views: not kernels */
         Value *v = &g->v[id];
         for (int j = 0; j < v->nin; j++) {
             int b = plan_base(p, v->in[j]);
-            if (last[b] == k && p->store[b].kind == SK_ARENA) {
-                last[b] = -2; /* freed once */
-                vec_push(&dying, b);
+            if (at > L.last[b]) L.last[b] = at;
+        }
+    }
+    for (int i = 0; i < g->roots.len; i++) L.last[plan_base(p, g->roots.data[i].id)] = p->norder;
+    for (int i = 0; i < p->nassigns; i++) L.last[plan_base(p, g->v[p->assigns[i]].in[0])] = p->norder;
+    return L;
+}
+
+static void live_free_(Live *L)
+{
+    free(L->pos);
+    free(L->last);
+}
+
+/* ---- online best-fit (-O0, -O1) ------------------------------------------------------------------- */
+typedef struct Block {
+    int64_t off, size;
+} Block;
+
+typedef struct Free1 {
+    VEC(Block) free;
+    int64_t top;
+} Free1;
+
+static int64_t take_(Free1 *a, int64_t size)
+{
+    size = round_up_(size ? size : 1);
+    int best = -1;
+    for (int i = 0; i < a->free.len; i++)
+        if (a->free.data[i].size >= size && (best < 0 || a->free.data[i].size < a->free.data[best].size)) best = i;
+    if (best < 0) {
+        for (int i = 0; i < a->free.len; i++)
+            if (a->free.data[i].off + a->free.data[i].size == a->top) { /* grow the block at the top */
+                int64_t off = a->free.data[i].off;
+                a->free.data[i] = a->free.data[--a->free.len];
+                a->top = off + size;
+                return off;
             }
+        int64_t off = a->top;
+        a->top += size;
+        return off;
+    }
+    Block b = a->free.data[best];
+    if (b.size == size)
+        a->free.data[best] = a->free.data[--a->free.len];
+    else
+        a->free.data[best].off += size, a->free.data[best].size -= size;
+    return b.off;
+}
+
+static void give_(Free1 *a, int64_t off, int64_t size)
+{
+    size = round_up_(size ? size : 1);
+    for (int i = 0; i < a->free.len; i++) {
+        Block *b = &a->free.data[i];
+        if (b->off + b->size == off) {
+            off = b->off, size += b->size;
+            a->free.data[i--] = a->free.data[--a->free.len];
+        } else if (off + size == b->off) {
+            size += b->size;
+            a->free.data[i--] = a->free.data[--a->free.len];
         }
-        for (int d = 0; d < dying.len; d++) {
-            int b = dying.data[d];
-            arena_give_(g->v[b].dtype == DT_I32 ? &ai : &af, p->store[b].offset, p->store[b].size);
-            live -= p->store[b].size;
+    }
+    vec_push(&a->free, ((Block){off, size}));
+}
+
+static void allocate_online_(Plan *p, const Live *L)
+{
+    Graph *g = p->g;
+    Free1 af = {0}, ai = {0};
+    typedef VEC(int) IntVec;
+    IntVec *dies = xcalloc((size_t)p->norder + 1, sizeof(IntVec)); /* buffers whose last reader is kernel k */
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        if (p->store[id].kind != SK_ARENA) continue;
+        int end = L->last[id] < 0 ? k : L->last[id];
+        if (end < p->norder) vec_push(&dies[end], id);
+    }
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        Store *s = &p->store[id];
+        if (s->kind == SK_ARENA) s->offset = take_(g->v[id].dtype == DT_I32 ? &ai : &af, s->size);
+        for (int d = 0; d < dies[k].len; d++) {
+            int b = dies[k].data[d];
+            give_(g->v[b].dtype == DT_I32 ? &ai : &af, p->store[b].offset, p->store[b].size);
         }
-        dying.len = 0;
     }
     p->arena_f = af.top;
     p->arena_i = ai.top;
-    p->peak_bytes_lower_bound = peak * 4;
-    vec_free(&dying);
+    for (int k = 0; k <= p->norder; k++) vec_free(&dies[k]);
+    free(dies);
     vec_free(&af.free);
     vec_free(&ai.free);
-    free(last);
 }
 
-Plan *plan_entry(Graph *g, int max_batch)
+/* ---- -O2: values written to the model go straight into its tensor ------------------------------------- */
+/* id's kernel reads tensor t only elementwise at the index it writes (same shape, no anchor) */
+static bool reads_tensor_in_place_(Plan *p, int id, int t)
+{
+    Graph *g = p->g;
+    for (int m = 0; m <= id; m++) {
+        if (m != id && g->v[m].group != id) continue;
+        Value *v = &g->v[m];
+        for (int k = 0; k < v->nin; k++) {
+            Value *x = &g->v[plan_base(p, v->in[k])];
+            if (x->op != OP_TENSOR || x->tensor != t) continue;
+            if (!op_has(v->op, F_EW) || !shape_eq(g->v[v->in[k]].shape, g->v[id].shape)) return false;
+        }
+        if (!op_has(v->op, F_EW) && (m != id || v->nin)) {
+            for (int k = 0; k < v->nin; k++) {
+                Value *x = &g->v[plan_base(p, v->in[k])];
+                if (x->op == OP_TENSOR && x->tensor == t) return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* the last kernel (other than id's) that reads tensor t */
+static int last_reader_of_tensor_(Plan *p, const Live *L, int t, int id)
+{
+    Graph *g = p->g;
+    int last = -1;
+    for (int x = 0; x < g->n; x++) {
+        if (p->store[x].kind == SK_NONE || g->v[x].op == OP_ASSIGN) continue;
+        Value *v = &g->v[x];
+        int at = L->pos[kernel_of_(p, x)];
+        if (at < 0 || kernel_of_(p, x) == id) continue;
+        for (int k = 0; k < v->nin; k++) {
+            Value *src = &g->v[plan_base(p, v->in[k])];
+            if (src->op == OP_TENSOR && src->tensor == t && at > last) last = at;
+        }
+    }
+    return last;
+}
+
+static void store_into_tensors_(Plan *p, const Live *L)
+{
+    Graph *g = p->g;
+    for (int i = 0; i < p->nassigns; i++) {
+        Value *a = &g->v[p->assigns[i]];
+        int id = a->in[0], t = a->tensor;
+        Store *s = &p->store[id];
+        if (s->kind != SK_ARENA) continue;
+        bool unique = true;
+        for (int j = 0; j < p->nassigns; j++)
+            if (j != i && (g->v[p->assigns[j]].tensor == t || g->v[p->assigns[j]].in[0] == id)) unique = false;
+        if (!unique || last_reader_of_tensor_(p, L, t, id) >= L->pos[id] || !reads_tensor_in_place_(p, id, t)) continue;
+        s->kind = SK_TENSOR;
+        s->tensor = t;
+    }
+}
+
+/* ---- -O2: in place, then greedy by size -------------------------------------------------------------------- */
+typedef struct Item {
+    int id;
+    int64_t size, off;
+    int start, end;
+} Item;
+
+/* an elementwise kernel may write over an input of its own shape that dies at it */
+static int in_place_input_(Plan *p, const Live *L, int id, const int *owner)
+{
+    Graph *g = p->g;
+    Value *root = &g->v[id];
+    if (!op_has(root->op, F_EW | F_INPLACE) || !op_has(root->op, F_INPLACE)) return -1;
+    for (int m = 0; m <= id; m++) {
+        if (m != id && g->v[m].group != id) continue;
+        if (!op_has(g->v[m].op, F_EW)) return -1; /* an anchored kernel writes before it has read */
+    }
+    for (int m = 0; m <= id; m++) {
+        if (m != id && g->v[m].group != id) continue;
+        Value *v = &g->v[m];
+        for (int k = 0; k < v->nin; k++) {
+            int b = plan_base(p, v->in[k]);
+            Store *s = &p->store[b];
+            if (s->kind != SK_ARENA || b == id || owner[b] != b) continue;
+            if (L->last[b] != L->pos[id] || g->v[b].dtype != root->dtype || s->size != p->store[id].size) continue;
+            if (!shape_eq(g->v[v->in[k]].shape, root->shape)) continue;
+            return b;
+        }
+    }
+    return -1;
+}
+
+static int cmp_items_(const void *a, const void *b)
+{
+    const Item *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->start - y->start;
+}
+
+static int cmp_off_(const void *a, const void *b)
+{
+    const Item *const *x = a, *const *y = b;
+    return (*x)->off < (*y)->off ? -1 : (*x)->off > (*y)->off;
+}
+
+static int64_t greedy_by_size_(Item *items, int n)
+{
+    qsort(items, (size_t)n, sizeof(Item), cmp_items_);
+    Item **placed = xmalloc(sizeof(Item *) * (size_t)(n ? n : 1));
+    Item **near = xmalloc(sizeof(Item *) * (size_t)(n ? n : 1));
+    int np = 0;
+    int64_t top = 0;
+    for (int i = 0; i < n; i++) {
+        Item *it = &items[i];
+        int nn = 0;
+        for (int j = 0; j < np; j++)
+            if (placed[j]->start <= it->end && it->start <= placed[j]->end) near[nn++] = placed[j];
+        qsort(near, (size_t)nn, sizeof(Item *), cmp_off_);
+        int64_t off = 0, best = -1, best_gap = INT64_MAX;
+        for (int j = 0; j < nn; j++) {
+            int64_t gap = near[j]->off - off;
+            if (gap >= it->size && gap < best_gap) best = off, best_gap = gap;
+            if (near[j]->off + near[j]->size > off) off = near[j]->off + near[j]->size;
+        }
+        it->off = best >= 0 ? best : off;
+        if (it->off + it->size > top) top = it->off + it->size;
+        placed[np++] = it;
+    }
+    free(placed);
+    free(near);
+    return top;
+}
+
+static void allocate_greedy_(Plan *p, const Live *L, DType dt, int64_t *top)
+{
+    Graph *g = p->g;
+    int *owner = xmalloc(sizeof(int) * (size_t)g->n); /* in-place chains share their first buffer */
+    for (int id = 0; id < g->n; id++) owner[id] = id;
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        if (p->store[id].kind != SK_ARENA || g->v[id].dtype != dt) continue;
+        int b = in_place_input_(p, L, id, owner);
+        if (b >= 0) owner[id] = owner[b];
+    }
+    Item *items = xmalloc(sizeof(Item) * (size_t)(p->norder ? p->norder : 1));
+    int *index = xmalloc(sizeof(int) * (size_t)g->n);
+    int n = 0;
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        if (p->store[id].kind != SK_ARENA || g->v[id].dtype != dt) continue;
+        int end = L->last[id] < 0 ? k : L->last[id];
+        if (owner[id] != id) {
+            Item *it = &items[index[owner[id]]];
+            if (end > it->end) it->end = end;
+            continue;
+        }
+        index[id] = n;
+        items[n++] = (Item){.id = id, .size = round_up_(p->store[id].size ? p->store[id].size : 1), .start = k, .end = end};
+    }
+    *top = greedy_by_size_(items, n);
+    for (int i = 0; i < n; i++) p->store[items[i].id].offset = items[i].off;
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        if (p->store[id].kind == SK_ARENA && g->v[id].dtype == dt) p->store[id].offset = p->store[owner[id]].offset;
+    }
+    free(items);
+    free(index);
+    free(owner);
+}
+
+/* the largest total of buffers live at one time */
+static int64_t lower_bound_(Plan *p, const Live *L)
+{
+    int64_t *delta = xcalloc((size_t)p->norder + 2, sizeof(int64_t)), best = 0, live = 0;
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        if (p->store[id].kind != SK_ARENA) continue;
+        int end = L->last[id] < 0 ? k : L->last[id];
+        delta[k] += p->store[id].size;
+        delta[end + 1] -= p->store[id].size;
+    }
+    for (int k = 0; k <= p->norder; k++) {
+        live += delta[k];
+        if (live > best) best = live;
+    }
+    free(delta);
+    return best * 4;
+}
+
+Plan *plan_entry(Graph *g, int max_batch, bool optimize)
 {
     Plan *p = arena_alloc(g->arena, sizeof *p);
     p->g = g;
@@ -177,13 +406,24 @@ Plan *plan_entry(Graph *g, int max_batch)
     uint8_t *need = needed_(g);
     classify_(p, need);
     free(need);
-    allocate_(p);
+    Live L = liveness_(p);
+    if (optimize) {
+        store_into_tensors_(p, &L);
+        live_free_(&L);
+        L = liveness_(p);
+        allocate_greedy_(p, &L, DT_F32, &p->arena_f);
+        allocate_greedy_(p, &L, DT_I32, &p->arena_i);
+    } else {
+        allocate_online_(p, &L);
+    }
+    p->peak_bytes_lower_bound = lower_bound_(p, &L);
+    live_free_(&L);
     return p;
 }
 
 void plan_print(const Plan *p, FILE *f)
 {
-    static const char *kinds[] = {"-", "arena", "input", "tensor", "const", "view"};
+    static const char *kinds[] = {"-", "arena", "input", "tensor", "const", "view", "fused"};
     fprintf(f, "# memory plan: f32 arena %" PRId64 " elements, i32 arena %" PRId64 "\n", p->arena_f, p->arena_i);
     for (int k = 0; k < p->norder; k++) {
         int id = p->order[k];

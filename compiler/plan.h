@@ -11,6 +11,7 @@ typedef enum StoreKind {
     SK_TENSOR, /* a model tensor (struct member) */
     SK_CONST,  /* a static const array, or an inline literal when `literal` */
     SK_VIEW,   /* the memory of value `base` (reshape) */
+    SK_FUSED,  /* computed inside another value's kernel: no memory */
 } StoreKind;
 
 typedef struct Store {
@@ -18,6 +19,7 @@ typedef struct Store {
     int64_t offset; /* SK_ARENA */
     int64_t size;   /* elements at the maximum batch */
     int base;       /* SK_VIEW: the value whose memory this is (never itself a view) */
+    int tensor;     /* SK_TENSOR: the model tensor (a source, or a value computed straight into it) */
     bool literal;   /* SK_CONST scalar written into expressions */
 } Store;
 
@@ -35,10 +37,13 @@ typedef struct Plan {
 } Plan;
 
 /* Requires: an entry graph (verified). Gives: the schedule and the storage of every needed value.
- * Liveness by use count in schedule order, best-fit in one arena per dtype, 64-byte aligned offsets. */
-Plan *plan_entry(Graph *g, int max_batch);
+ * optimize (-O2): in-place reuse, values written to the model computed in its tensors, greedy-by-size
+ * offsets; else online best-fit. See plan.c. */
+Plan *plan_entry(Graph *g, int max_batch, bool optimize);
 /* The value whose memory id uses (itself unless a view). */
 int plan_base(const Plan *p, int id);
+/* a and b may share memory (in place, the same tensor, overlapping arena ranges) */
+bool plan_same_memory(const Plan *p, int a, int b);
 void plan_print(const Plan *p, FILE *f);
 
 #endif
