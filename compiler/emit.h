@@ -30,6 +30,7 @@ typedef struct EmitOptions {
     bool line_directives;
     int max_batch;
     int opt_level;
+    bool blas;              /* large GEMMs may call cblas_sgemm (behind #if NNC_USE_BLAS) */
 } EmitOptions;
 
 typedef struct EntryCode {
@@ -65,7 +66,19 @@ struct Emit {
     size_t cur_start, cur_sig; /* where its text starts in `kernels`, and its signature */
     int cur_k;                 /* the number of the kernel the call uses */
     VEC(struct KernelKey { uint64_t hash; char *key; int k; }) seen; /* identical kernels are written once */
+    bool uses_blas;
 };
+
+/* C[m,n] = op(a) op(b) on dense row-major arrays named a, b, c in the open kernel; m, n, k are C
+ * expressions; work = m*n*k at the maximum batch (emit_gemm.c) */
+typedef struct Gemm {
+    const char *m, *n, *k;
+    const char *a, *b, *c;
+    int ta, tb;
+    int64_t work;
+} Gemm;
+
+void gemm_emit(Emit *e, int ind, const Gemm *g);
 
 /* ---- kernels: a static function per scheduled value and the call that runs it ------------------- */
 

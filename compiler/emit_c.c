@@ -582,7 +582,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     sb_printf(b, "#ifndef NNC_MODEL_%s_H\n#define NNC_MODEL_%s_H\n\n", up, up);
     sb_puts(b, "#include <stddef.h>\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     sb_puts(b, "/* nnc_real is float unless NNC_REAL says otherwise (tests build models in double) */\n");
-    sb_puts(b, "#ifndef NNC_REAL_DEFINED\n#define NNC_REAL_DEFINED\n#ifndef NNC_REAL\n#define NNC_REAL float\n#endif\n"
+    sb_puts(b, "#ifndef NNC_REAL_DEFINED\n#define NNC_REAL_DEFINED\n#ifndef NNC_REAL\n#define NNC_REAL float\n#define NNC_REAL_IS_FLOAT 1\n#endif\n"
                "typedef NNC_REAL nnc_real;\n#endif\n\n");
     sb_puts(b, "#ifndef NNC_TENSOR_INFO_DEFINED\n#define NNC_TENSOR_INFO_DEFINED\n"
                "typedef struct nnc_tensor_info {\n"
@@ -695,6 +695,11 @@ void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions 
                 " * for no gain (each kernel runs once per call). */\n"
                 "#if defined(__GNUC__)\n#define NNC_KERNEL static __attribute__((noinline))\n#else\n"
                 "#define NNC_KERNEL static\n#endif\n\n");
+    if (e.uses_blas)
+        sb_puts(&c, "/* large products call OpenBLAS; define NNC_NO_BLAS to build without it (plain loops) */\n"
+                    "#ifndef NNC_USE_BLAS\n#if defined(NNC_NO_BLAS) || !defined(NNC_REAL_IS_FLOAT)\n"
+                    "#define NNC_USE_BLAS 0\n#else\n#define NNC_USE_BLAS 1\n#endif\n#endif\n"
+                    "#if NNC_USE_BLAS\n#include <cblas.h>\n#endif\n\n");
     StrBuf code = {0}; /* everything that may call a helper */
     if (e.consts.len) sb_printf(&code, "\n%s", e.consts.s);
     if (e.kernels.len) sb_puts(&code, e.kernels.s);

@@ -362,30 +362,15 @@ void emit_one_hot(Emit *e, int id)
 
 /* ---- matmul ------------------------------------------------------------------------------------------------- */
 
-/* C[M,N] = op(A) op(B), written for the transposes; M, N, K are C expressions */
-static void gemm_loops_(Emit *e, int ind, const char *M, const char *N, const char *K, const char *a, const char *b,
-                        const char *c, int ta, int tb)
+/* the product of one matrix pair (emit_gemm.c chooses how) */
+static void gemm_(Emit *e, int ind, const char *M, const char *N, const char *K, const char *a, const char *b,
+                  const char *c, int ta, int tb, int64_t work)
 {
-    if (!tb) {
-        kl_(e, ind, "for (int i = 0; i < %s; i++) {", M);
-        kl_(e, ind + 1, "nnc_real *crow = %s + i * (%s);", c, N);
-        kl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", N);
-        kl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", K);
-        kl_(e, ind + 2, "const nnc_real aik = %s[%s];", a, ta ? arena_printf(A_, "k * (%s) + i", M) : arena_printf(A_, "i * (%s) + k", K));
-        kl_(e, ind + 2, "const nnc_real *brow = %s + k * (%s);", b, N);
-        kl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", N);
-        kl_(e, ind + 1, "}");
-        kl_(e, ind, "}");
-    } else {
-        kl_(e, ind, "for (int i = 0; i < %s; i++)", M);
-        kl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", N);
-        kl_(e, ind + 2, "nnc_real s = 0;");
-        kl_(e, ind + 2, "for (int k = 0; k < %s; k++) s += %s[%s] * %s[j * (%s) + k];", K, a,
-            ta ? arena_printf(A_, "k * (%s) + i", M) : arena_printf(A_, "i * (%s) + k", K), b, K);
-        kl_(e, ind + 2, "%s[i * (%s) + j] = s;", c, N);
-        kl_(e, ind + 1, "}");
-    }
+    Gemm g = {.m = M, .n = N, .k = K, .a = a, .b = b, .c = c, .ta = ta, .tb = tb, .work = work};
+    gemm_emit(e, ind, &g);
 }
+
+static int64_t at_max_(Emit *e, int64_t d) { return d == DIM_B ? e->opt->max_batch : d; }
 
 /* fold: y[K,N] = sum over every leading index p of a[p, K]^T b[p, N] */
 static void emit_matmul_fold_(Emit *e, int id)
@@ -424,7 +409,7 @@ static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     if (sb.rank == 2 && !ta) {
         Shape rows = sa;
         rows.rank--;
-        gemm_loops_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb);
+        gemm_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb, shape_count(rows, e->opt->max_batch) * N * at_max_(e, K));
         return;
     }
     /* batch axes: the output's leading axes; each operand broadcasts into them */
@@ -433,8 +418,9 @@ static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     Shape ba = sa, bb = sb;
     ba.rank -= 2;
     bb.rank -= 2;
+    int64_t work = at_max_(e, M) * at_max_(e, N) * at_max_(e, K);
     if (bo.rank == 0) {
-        gemm_loops_(e, 1, Ms, Ns, Ks, an, bn, yn, ta, tb);
+        gemm_(e, 1, Ms, Ns, Ks, an, bn, yn, ta, tb, work);
         return;
     }
     Shape shapes[3] = {ba, bb, bo};
@@ -446,7 +432,7 @@ static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     kl_(e, ind + 1, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
     kl_(e, ind + 1, "const nnc_real *pb = %s + (%s) * %" PRId64 ";", bn, dim_index_(e, &d, 1), k1 * N);
     kl_(e, ind + 1, "nnc_real *pc = %s + (%s) * %" PRId64 ";", yn, dim_index_(e, &d, 2), m1 * N);
-    gemm_loops_(e, ind + 1, Ms, Ns, Ks, "pa", "pb", "pc", ta, tb);
+    gemm_(e, ind + 1, Ms, Ns, Ks, "pa", "pb", "pc", ta, tb, work);
     kl_(e, ind, "}");
 }
 

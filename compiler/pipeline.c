@@ -122,6 +122,7 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
                           .inference_only = o->inference_only,
                           .line_directives = o->line_directives,
                           .max_batch = c->max_batch,
+                          .blas = true,
                           .opt_level = o->opt_level};
         (void)base;
         emit_c_model(m, c->entries, c->nentries, &eo, &c->c_text, &c->h_text);

@@ -4,7 +4,9 @@
  */
 #include "run.h"
 
+#include <dlfcn.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 CompileOptions run_compile_options(const Options *o, bool inference_only)
@@ -27,6 +29,17 @@ static void *sym_(Runner *r, const char *name)
     void *p = nnc_jit_lookup(r->jit, name);
     if (!p) diag_fatal("internal: the compiled model lacks '%s'", name);
     return p;
+}
+
+/* OpenBLAS (loaded by the JIT for large products) uses NNC_THREADS threads, default 1: on the small
+ * models nnc is for, a second thread costs more than it brings. */
+static void set_threads_(void)
+{
+    const char *env = getenv("NNC_THREADS");
+    int n = env ? atoi(env) : 1;
+    if (n < 1) n = 1;
+    void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (set) set(n);
 }
 
 bool runner_open(Runner *r, const Compiled *c, int opt_level)
@@ -52,6 +65,7 @@ bool runner_open(Runner *r, const Compiled *c, int opt_level)
     r->size = size();
     r->tensors = tensors(&r->ntensors);
     r->model = xcalloc(1, r->size);
+    set_threads_();
     return true;
 }
 

@@ -1,0 +1,117 @@
+/* emit_gemm.c: every matrix product the C emitter writes goes through here.
+ *
+ *   C[M,N] = op(A) op(B), op a transpose when asked; A, B, C dense row-major.
+ *
+ * Three versions, chosen per call:
+ *   - naive: the textbook triple loop, obviously right; -O0 uses it, so comparing -O0 with -O2 output is
+ *     the oracle test of the others;
+ *   - loops: written for the compile-time shapes and for the compiler's vectorizer (the innermost loop
+ *     runs along contiguous memory; a transposed B is read with eight partial sums);
+ *   - BLAS: cblas_sgemm when M*N*K at the maximum batch reaches BLAS_MIN_WORK, where its blocking pays
+ *     for the call. The generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining
+ *     NNC_NO_BLAS (or building in double) needs no BLAS at all.
+ */
+#include "emit.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+enum { BLAS_MIN_WORK = 64 * 64 * 64 };
+
+#define A_ (e->m->arena)
+
+static void gl_(Emit *e, int indent, const char *fmt, ...) NNC_PRINTF(3, 4);
+static void gl_(Emit *e, int indent, const char *fmt, ...)
+{
+    sb_indent(&e->kernels, indent);
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&e->kernels, fmt, ap);
+    va_end(ap);
+    sb_putc(&e->kernels, '\n');
+}
+
+/* "(n * 4)" but "50" */
+static const char *p_(Emit *e, const char *x) { return strchr(x, ' ') ? arena_printf(A_, "(%s)", x) : x; }
+
+static const char *a_at_(Emit *e, const Gemm *g, const char *i, const char *k)
+{
+    return g->ta ? arena_printf(A_, "%s[%s * %s + %s]", g->a, k, p_(e, g->m), i)
+                 : arena_printf(A_, "%s[%s * %s + %s]", g->a, i, p_(e, g->k), k);
+}
+
+static void gemm_naive_(Emit *e, int ind, const Gemm *g)
+{
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", g->n);
+    gl_(e, ind + 2, "nnc_real s = 0;");
+    gl_(e, ind + 2, "for (int k = 0; k < %s; k++)", g->k);
+    gl_(e, ind + 3, "s += %s * %s[%s];", a_at_(e, g, "i", "k"), g->b,
+        g->tb ? arena_printf(A_, "j * %s + k", p_(e, g->k)) : arena_printf(A_, "k * %s + j", p_(e, g->n)));
+    gl_(e, ind + 2, "%s[i * %s + j] = s;", g->c, p_(e, g->n));
+    gl_(e, ind + 1, "}");
+}
+
+/* C row by row: each row of C accumulates a[i,k] times row k of B (contiguous, vectorizes) */
+static void gemm_rows_(Emit *e, int ind, const Gemm *g)
+{
+    gl_(e, ind, "for (int i = 0; i < %s; i++) {", g->m);
+    gl_(e, ind + 1, "nnc_real *crow = %s + i * %s;", g->c, p_(e, g->n));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", g->n);
+    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", g->k);
+    gl_(e, ind + 2, "const nnc_real aik = %s;", a_at_(e, g, "i", "k"));
+    gl_(e, ind + 2, "const nnc_real *brow = %s + k * %s;", g->b, p_(e, g->n));
+    gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", g->n);
+    gl_(e, ind + 1, "}");
+    gl_(e, ind, "}");
+}
+
+/* B transposed: each C[i,j] is a dot product of contiguous rows, with eight partial sums so that it
+ * vectorizes without reassociation flags */
+static void gemm_dots_(Emit *e, int ind, const Gemm *g)
+{
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", g->n);
+    gl_(e, ind + 2, "const nnc_real *bj = %s + j * %s;", g->b, p_(e, g->k));
+    if (g->ta) {
+        gl_(e, ind + 2, "nnc_real s = 0;");
+        gl_(e, ind + 2, "for (int k = 0; k < %s; k++) s += %s * bj[k];", g->k, a_at_(e, g, "i", "k"));
+    } else {
+        gl_(e, ind + 2, "const nnc_real *ai = %s + i * %s;", g->a, p_(e, g->k));
+        gl_(e, ind + 2, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
+        gl_(e, ind + 2, "int k = 0;");
+        gl_(e, ind + 2, "for (; k + 8 <= %s; k += 8)", g->k);
+        gl_(e, ind + 3, "for (int l = 0; l < 8; l++) acc[l] += ai[k + l] * bj[k + l];");
+        gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
+        gl_(e, ind + 2, "for (; k < %s; k++) s += ai[k] * bj[k];", g->k);
+    }
+    gl_(e, ind + 2, "%s[i * %s + j] = s;", g->c, p_(e, g->n));
+    gl_(e, ind + 1, "}");
+}
+
+static void gemm_blas_(Emit *e, int ind, const Gemm *g)
+{
+    gl_(e, ind, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, 0.0f, %s, %s);",
+        g->ta ? "CblasTrans" : "CblasNoTrans", g->tb ? "CblasTrans" : "CblasNoTrans", g->m, g->n, g->k, g->a,
+        g->ta ? g->m : g->k, g->b, g->tb ? g->k : g->n, g->c, g->n);
+}
+
+void gemm_emit(Emit *e, int ind, const Gemm *g)
+{
+    if (e->opt->opt_level == 0) {
+        gemm_naive_(e, ind, g);
+        return;
+    }
+    bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK;
+    if (blas) {
+        e->uses_blas = true;
+        sb_puts(&e->kernels, "#if NNC_USE_BLAS\n");
+        gemm_blas_(e, ind, g);
+        sb_puts(&e->kernels, "#else\n");
+    }
+    if (g->tb)
+        gemm_dots_(e, ind, g);
+    else
+        gemm_rows_(e, ind, g);
+    if (blas) sb_puts(&e->kernels, "#endif\n");
+}
