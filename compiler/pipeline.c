@@ -103,8 +103,9 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     if (train) kinds[n++] = ENTRY_TRAIN;
     for (int i = 0; i < n; i++) {
         Graph *g = build_entry_(o, m, kinds[i]);
-        Pass memplan = {"memplan", NULL, 2};
-        Plan *plan = plan_entry(g, c->max_batch, pass_selected_(o, &memplan));
+        Pass reuse = {"reuse", NULL, 1}, memplan = {"memplan", NULL, 2};
+        int level = pass_selected_(o, &memplan) ? 2 : pass_selected_(o, &reuse) ? 1 : 0;
+        Plan *plan = plan_entry(g, c->max_batch, level);
         c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g, .plan = plan};
     }
     if (diag_error_count()) {

@@ -7,8 +7,9 @@
  * 16 elements (64 bytes).
  *
  * Liveness: a buffer lives from its kernel to the last kernel that reads it (through views and fused
- * readers); roots live to the end. Two allocators:
- *   - online best-fit in schedule order (-O0, -O1);
+ * readers); roots live to the end. Three allocators:
+ *   - -O0: none; every buffer has its own place;
+ *   - -O1: online best-fit in schedule order;
  *   - at -O2, offline greedy-by-size (largest buffer first, lowest address that no buffer live at the same
  *     time occupies), after in-place reuse (an elementwise kernel writes over an input that dies there)
  *     and after letting values written to the model (new weights, gradients, optimizer state) be computed
@@ -341,6 +342,22 @@ static int64_t greedy_by_size_(Item *items, int n)
     return top;
 }
 
+/* the largest total of items live at one kernel */
+static int64_t items_peak_(const Item *items, int n, int norder)
+{
+    int64_t *delta = xcalloc((size_t)norder + 2, sizeof(int64_t)), best = 0, live = 0;
+    for (int i = 0; i < n; i++) {
+        delta[items[i].start] += items[i].size;
+        delta[items[i].end + 1] -= items[i].size;
+    }
+    for (int k = 0; k <= norder; k++) {
+        live += delta[k];
+        if (live > best) best = live;
+    }
+    free(delta);
+    return best;
+}
+
 static void allocate_greedy_(Plan *p, const Live *L, DType dt, int64_t *top)
 {
     Graph *g = p->g;
@@ -367,6 +384,7 @@ static void allocate_greedy_(Plan *p, const Live *L, DType dt, int64_t *top)
         index[id] = n;
         items[n++] = (Item){.id = id, .size = round_up_(p->store[id].size ? p->store[id].size : 1), .start = k, .end = end};
     }
+    p->peak_bytes_lower_bound += items_peak_(items, n, p->norder) * 4;
     *top = greedy_by_size_(items, n);
     for (int i = 0; i < n; i++) p->store[items[i].id].offset = items[i].off;
     for (int k = 0; k < p->norder; k++) {
@@ -397,7 +415,20 @@ static int64_t lower_bound_(Plan *p, const Live *L)
     return best * 4;
 }
 
-Plan *plan_entry(Graph *g, int max_batch, bool optimize)
+/* -O0: every buffer its own place, no reuse (a use-after-free cannot happen; a dump shows it all) */
+static void allocate_bump_(Plan *p)
+{
+    for (int k = 0; k < p->norder; k++) {
+        int id = p->order[k];
+        Store *s = &p->store[id];
+        if (s->kind != SK_ARENA) continue;
+        int64_t *top = p->g->v[id].dtype == DT_I32 ? &p->arena_i : &p->arena_f;
+        s->offset = *top;
+        *top += round_up_(s->size ? s->size : 1);
+    }
+}
+
+Plan *plan_entry(Graph *g, int max_batch, int level)
 {
     Plan *p = arena_alloc(g->arena, sizeof *p);
     p->g = g;
@@ -407,16 +438,17 @@ Plan *plan_entry(Graph *g, int max_batch, bool optimize)
     classify_(p, need);
     free(need);
     Live L = liveness_(p);
-    if (optimize) {
+    if (level >= 2) {
         store_into_tensors_(p, &L);
         live_free_(&L);
         L = liveness_(p);
-        allocate_greedy_(p, &L, DT_F32, &p->arena_f);
+        allocate_greedy_(p, &L, DT_F32, &p->arena_f); /* each adds its lower bound (in-place chains as one) */
         allocate_greedy_(p, &L, DT_I32, &p->arena_i);
     } else {
-        allocate_online_(p, &L);
+        if (level == 1) allocate_online_(p, &L);
+        else allocate_bump_(p);
+        p->peak_bytes_lower_bound = lower_bound_(p, &L);
     }
-    p->peak_bytes_lower_bound = lower_bound_(p, &L);
     live_free_(&L);
     return p;
 }

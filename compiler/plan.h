@@ -37,9 +37,9 @@ typedef struct Plan {
 } Plan;
 
 /* Requires: an entry graph (verified). Gives: the schedule and the storage of every needed value.
- * optimize (-O2): in-place reuse, values written to the model computed in its tensors, greedy-by-size
- * offsets; else online best-fit. See plan.c. */
-Plan *plan_entry(Graph *g, int max_batch, bool optimize);
+ * level 0: no reuse; 1: liveness and online best-fit; 2: also in-place reuse, values written to the
+ * model computed in its tensors, greedy-by-size offsets. See plan.c. */
+Plan *plan_entry(Graph *g, int max_batch, int level);
 /* The value whose memory id uses (itself unless a view). */
 int plan_base(const Plan *p, int id);
 /* a and b may share memory (in place, the same tensor, overlapping arena ranges) */
