@@ -92,6 +92,10 @@ int cmd_bench(const Options *o)
     CompileOptions co = run_compile_options(o, false);
     Compiled *c = compile_model(&co, true);
     if (!c) return EXIT_INPUT;
+    if (!compiled_check_ram(c, o->max_ram)) {
+        compiled_free(c);
+        return EXIT_INPUT;
+    }
     Runner r;
     if (!runner_open(&r, c, o->opt_level)) {
         compiled_free(c);

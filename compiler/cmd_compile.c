@@ -81,6 +81,10 @@ int cmd_compile(const Options *o)
     bool want_ir = o->emit && str_eq(o->emit, "ir");
     Compiled *c = compile_model(&co, !want_ir);
     int rc = EXIT_INPUT;
+    if (c && !compiled_check_ram(c, o->max_ram)) {
+        compiled_free(c);
+        c = NULL;
+    }
     if (c) {
         rc = EXIT_OK;
         if (want_ir) {

@@ -78,6 +78,10 @@ int cmd_predict(const Options *o)
     CompileOptions co = run_compile_options(o, true);
     Compiled *c = compile_model(&co, true);
     if (!c) return EXIT_INPUT;
+    if (!compiled_check_ram(c, o->max_ram)) {
+        compiled_free(c);
+        return EXIT_INPUT;
+    }
     int rc = EXIT_INPUT;
     Runner r = {0};
     DataSet ds = {0};

@@ -97,7 +97,8 @@ static void print_table_(const Compiled *c, const Totals *t)
         human_bytes_(compiled_entry(c, ENTRY_TRAIN)->plan->peak_bytes_lower_bound, b, sizeof b);
         printf(" (lower bound %s)", b);
     }
-    printf("\n");
+    human_bytes_(compiled_ram_bytes(c), a, sizeof a);
+    printf("\nRAM (the model struct: parameters, state, optimizer, gradients, arena): %s\n", a);
 }
 
 static void print_json_(const Compiled *c, const Totals *t)
@@ -112,6 +113,8 @@ static void print_json_(const Compiled *c, const Totals *t)
     cJSON_AddNumberToObject(o, "flops_train", (double)t->flops_train);
     cJSON_AddNumberToObject(o, "arena_predict_bytes", (double)t->arena_predict);
     cJSON_AddNumberToObject(o, "arena_train_bytes", (double)t->arena_train);
+    cJSON_AddNumberToObject(o, "ram_bytes", (double)compiled_ram_bytes(c));
+    cJSON_AddNumberToObject(o, "opt_level", c->opt_level);
     cJSON *k = cJSON_AddObjectToObject(o, "kernels");
     for (int i = 0; i < c->nentries; i++) cJSON_AddNumberToObject(k, entry_names[c->entries[i].kind], t->kernels[c->entries[i].kind]);
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
@@ -142,6 +145,10 @@ int cmd_summary(const Options *o)
                          .dump_ir = o->dump_ir};
     Compiled *c = compile_model(&co, false);
     if (!c) return EXIT_INPUT;
+    if (!compiled_check_ram(c, o->max_ram)) {
+        compiled_free(c);
+        return EXIT_INPUT;
+    }
     Totals t = totals_(c);
     if (o->json)
         print_json_(c, &t);

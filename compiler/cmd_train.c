@@ -370,6 +370,10 @@ int cmd_train(const Options *o)
     CompileOptions co = run_compile_options(o, false);
     Compiled *c = compile_model(&co, true);
     if (!c) return EXIT_INPUT;
+    if (!compiled_check_ram(c, o->max_ram)) {
+        compiled_free(c);
+        return EXIT_INPUT;
+    }
     Train t = {.o = o, .m = c->m, .batch = c->max_batch};
     int rc = EXIT_INPUT;
     const Model *m = c->m;

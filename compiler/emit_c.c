@@ -604,6 +604,8 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     sb_printf(b, "#define %s_PARAM_BYTES %" PRId64 "\n#define %s_STATE_BYTES %" PRId64 "\n", up, pbytes, up, sbytes);
     sb_printf(b, "#define %s_OPTIMIZER_BYTES %" PRId64 "\n#define %s_GRAD_BYTES %" PRId64 "\n", up, obytes, up, gbytes);
     sb_printf(b, "#define %s_ARENA_BYTES %" PRId64 "\n", up, (arena_f + arena_i) * 4);
+    sb_printf(b, "#define %s_RAM_BYTES %" PRId64 " /* all of the above and the generator: the struct's data */\n", up,
+              pbytes + sbytes + obytes + gbytes + (arena_f + arena_i) * 4 + 16);
     for (int i = 0; i < nentries; i++)
         sb_printf(b, "#define %s_ARENA_BYTES_%s %" PRId64 "\n", up, entry_upper_[entries[i].kind],
                   (entries[i].plan->arena_f + entries[i].plan->arena_i) * 4);

@@ -92,6 +92,7 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
         return NULL;
     }
     c->m = m;
+    c->opt_level = o->opt_level;
     c->max_batch = m->max_batch = default_batch_(o, m);
     optim_declare(m);
     bool train = !o->inference_only && m->loss >= 0 && m->opt.kind != OPT_NONE;
@@ -150,4 +151,69 @@ void compiled_free(Compiled *c)
     }
     arena_free(&c->arena);
     free(c);
+}
+
+/* ---- RAM ------------------------------------------------------------------------------------------------ */
+typedef struct RamPart {
+    const char *what, *kind;
+    int64_t bytes;
+} RamPart;
+
+static int cmp_part_(const void *a, const void *b)
+{
+    const RamPart *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+    return strcmp(x->what, y->what);
+}
+
+static int64_t arena_max_(const Compiled *c, const char **which)
+{
+    int64_t best = 0;
+    *which = "none";
+    for (int i = 0; i < c->nentries; i++) {
+        int64_t b = (c->entries[i].plan->arena_f + c->entries[i].plan->arena_i) * 4;
+        if (b > best) best = b, *which = entry_names[c->entries[i].kind];
+    }
+    return best;
+}
+
+int64_t compiled_ram_bytes(const Compiled *c)
+{
+    const char *which;
+    int64_t total = arena_max_(c, &which) + 16; /* the generator's state */
+    for (int i = 0; i < c->m->tensors.len; i++) total += shape_count(c->m->tensors.data[i].shape, 1) * 4;
+    return total;
+}
+
+bool compiled_check_ram(const Compiled *c, int64_t max_ram)
+{
+    int64_t total = compiled_ram_bytes(c);
+    if (max_ram <= 0 || total <= max_ram) return true;
+    const Model *m = c->m;
+    static const char *kinds[] = {"parameter", "state", "optimizer state", "gradient"};
+    RamPart *parts = xmalloc(sizeof(RamPart) * (size_t)(m->tensors.len + 2));
+    int n = 0;
+    const char *which;
+    parts[n++] = (RamPart){"arena", NULL, arena_max_(c, &which)};
+    parts[0].kind = which;
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        parts[n++] = (RamPart){t->name, kinds[t->kind], shape_count(t->shape, 1) * 4};
+    }
+    parts[n++] = (RamPart){"rng.state", "generator", 16};
+    qsort(parts, (size_t)n, sizeof(RamPart), cmp_part_);
+    diag_fatal("model '%s' needs %lld bytes of RAM at batch %d, more than --max-ram %lld", m->name, (long long)total,
+               c->max_batch, (long long)max_ram);
+    for (int i = 0; i < n; i++) {
+        if (!parts[i].bytes) continue;
+        char what[160];
+        if (str_eq(parts[i].what, "arena"))
+            snprintf(what, sizeof what, "arena (scratch of %s)", parts[i].kind);
+        else
+            snprintf(what, sizeof what, "%s (%s)", parts[i].what, parts[i].kind);
+        fprintf(stderr, "  %-56s %12lld\n", what, (long long)parts[i].bytes);
+    }
+    fprintf(stderr, "  (a smaller --batch, --inference, or freezing layers lowers it)\n");
+    free(parts);
+    return false;
 }

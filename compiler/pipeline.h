@@ -27,6 +27,7 @@ typedef struct Compiled {
     EntryCode entries[ENTRY_COUNT];
     int nentries;
     int max_batch;
+    int opt_level;
     char *c_text, *h_text; /* NULL until emitted */
 } Compiled;
 
@@ -36,5 +37,9 @@ Model *front_end(const char *path, const char *model_name, Arena *a);
 Compiled *compile_model(const CompileOptions *o, bool emit);
 void compiled_free(Compiled *c);
 const EntryCode *compiled_entry(const Compiled *c, EntryKind k); /* NULL if the model has none */
+/* The model's RAM: every tensor in the struct, the generator and the largest arena. */
+int64_t compiled_ram_bytes(const Compiled *c);
+/* --max-ram: false (and a per-tensor breakdown, largest first, printed) when over budget. */
+bool compiled_check_ram(const Compiled *c, int64_t max_ram);
 
 #endif
