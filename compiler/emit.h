@@ -71,11 +71,20 @@ struct Emit {
 
 /* C[m,n] = op(a) op(b) on dense row-major arrays named a, b, c in the open kernel; m, n, k are C
  * expressions; work = m*n*k at the maximum batch (emit_gemm.c) */
+/* An epilogue: the elementwise tail of a fused kernel, applied to each result as it is produced.
+ * expr(e, ctx, row, col, val) gives the C expression of the tail for the result `val` at flat output
+ * index row * ncols + col. */
+typedef struct Epilogue {
+    char *(*expr)(Emit *e, void *ctx, const char *row, const char *col, const char *val);
+    void *ctx;
+} Epilogue;
+
 typedef struct Gemm {
     const char *m, *n, *k;
     const char *a, *b, *c;
     int ta, tb;
     int64_t work;
+    const Epilogue *epi; /* may be NULL */
 } Gemm;
 
 void gemm_emit(Emit *e, int ind, const Gemm *g);

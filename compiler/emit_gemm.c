@@ -40,6 +40,12 @@ static const char *a_at_(Emit *e, const Gemm *g, const char *i, const char *k)
                  : arena_printf(A_, "%s[%s * %s + %s]", g->a, i, p_(e, g->k), k);
 }
 
+/* the value stored for result `val` at (i, j): the epilogue's expression, or val */
+static const char *out_(Emit *e, const Gemm *g, const char *val)
+{
+    return g->epi ? g->epi->expr(e, g->epi->ctx, "i", "j", val) : val;
+}
+
 static void gemm_naive_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
@@ -48,7 +54,7 @@ static void gemm_naive_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind + 2, "for (int k = 0; k < %s; k++)", g->k);
     gl_(e, ind + 3, "s += %s * %s[%s];", a_at_(e, g, "i", "k"), g->b,
         g->tb ? arena_printf(A_, "j * %s + k", p_(e, g->k)) : arena_printf(A_, "k * %s + j", p_(e, g->n)));
-    gl_(e, ind + 2, "%s[i * %s + j] = s;", g->c, p_(e, g->n));
+    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, p_(e, g->n), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
 
@@ -63,6 +69,7 @@ static void gemm_rows_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind + 2, "const nnc_real *brow = %s + k * %s;", g->b, p_(e, g->n));
     gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", g->n);
     gl_(e, ind + 1, "}");
+    if (g->epi) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = %s;", g->n, out_(e, g, "crow[j]"));
     gl_(e, ind, "}");
 }
 
@@ -85,7 +92,7 @@ static void gemm_dots_(Emit *e, int ind, const Gemm *g)
         gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
         gl_(e, ind + 2, "for (; k < %s; k++) s += ai[k] * bj[k];", g->k);
     }
-    gl_(e, ind + 2, "%s[i * %s + j] = s;", g->c, p_(e, g->n));
+    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, p_(e, g->n), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
 
@@ -94,6 +101,10 @@ static void gemm_blas_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, 0.0f, %s, %s);",
         g->ta ? "CblasTrans" : "CblasNoTrans", g->tb ? "CblasTrans" : "CblasNoTrans", g->m, g->n, g->k, g->a,
         g->ta ? g->m : g->k, g->b, g->tb ? g->k : g->n, g->c, g->n);
+    if (!g->epi) return;
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[i * %s + j] = %s;", g->n, g->c, p_(e, g->n),
+        out_(e, g, arena_printf(A_, "%s[i * %s + j]", g->c, p_(e, g->n))));
 }
 
 void gemm_emit(Emit *e, int ind, const Gemm *g)

@@ -364,9 +364,9 @@ void emit_one_hot(Emit *e, int id)
 
 /* the product of one matrix pair (emit_gemm.c chooses how) */
 static void gemm_(Emit *e, int ind, const char *M, const char *N, const char *K, const char *a, const char *b,
-                  const char *c, int ta, int tb, int64_t work)
+                  const char *c, int ta, int tb, int64_t work, const Epilogue *epi)
 {
-    Gemm g = {.m = M, .n = N, .k = K, .a = a, .b = b, .c = c, .ta = ta, .tb = tb, .work = work};
+    Gemm g = {.m = M, .n = N, .k = K, .a = a, .b = b, .c = c, .ta = ta, .tb = tb, .work = work, .epi = epi};
     gemm_emit(e, ind, &g);
 }
 
@@ -396,7 +396,7 @@ static void emit_matmul_fold_(Emit *e, int id)
 
 /* matmul over the last two axes with NumPy broadcasting of the leading ones; a plain matrix on the
  * right makes one product over all rows of the left. Writes the loops into the open kernel. */
-static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const char *yn)
+static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const char *yn, const Epilogue *epi)
 {
     Value *v = val_(e, id);
     int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
@@ -409,8 +409,8 @@ static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     if (sb.rank == 2 && !ta) {
         Shape rows = sa;
         rows.rank--;
-        gemm_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb, shape_count(rows, e->opt->max_batch) * N * at_max_(e, K));
-        return;
+        gemm_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb, shape_count(rows, e->opt->max_batch) * N * at_max_(e, K), epi);
+        return true;
     }
     /* batch axes: the output's leading axes; each operand broadcasts into them */
     Shape bo = v->shape;
@@ -420,8 +420,8 @@ static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     bb.rank -= 2;
     int64_t work = at_max_(e, M) * at_max_(e, N) * at_max_(e, K);
     if (bo.rank == 0) {
-        gemm_(e, 1, Ms, Ns, Ks, an, bn, yn, ta, tb, work);
-        return;
+        gemm_(e, 1, Ms, Ns, Ks, an, bn, yn, ta, tb, work, epi);
+        return true;
     }
     Shape shapes[3] = {ba, bb, bo};
     Dims d = dims_make_(bo, shapes, 3);
@@ -432,8 +432,9 @@ static void matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     kl_(e, ind + 1, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
     kl_(e, ind + 1, "const nnc_real *pb = %s + (%s) * %" PRId64 ";", bn, dim_index_(e, &d, 1), k1 * N);
     kl_(e, ind + 1, "nnc_real *pc = %s + (%s) * %" PRId64 ";", yn, dim_index_(e, &d, 2), m1 * N);
-    gemm_(e, ind + 1, Ms, Ns, Ks, "pa", "pb", "pc", ta, tb, work);
+    gemm_(e, ind + 1, Ms, Ns, Ks, "pa", "pb", "pc", ta, tb, work, NULL);
     kl_(e, ind, "}");
+    return false;
 }
 
 void emit_matmul(Emit *e, int id)
@@ -448,7 +449,7 @@ void emit_matmul(Emit *e, int id)
     kargs_add(e, &ka, "a", v->in[0], false);
     kargs_add(e, &ka, "b", v->in[1], false);
     kernel_begin(e, id, "matmul", &ka);
-    matmul_body_(e, id, "a", "b", "y");
+    matmul_body_(e, id, "a", "b", "y", NULL);
     kernel_end(e);
 }
 
@@ -487,20 +488,35 @@ static void conv_close_(Emit *e)
     kl_(e, 1, "}");
 }
 
-/* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh, ow*sw-pl+kw, c] w[kh,kw,c,f] */
-static void conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const char *yn)
+/* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh, ow*sw-pl+kw, c] w[kh,kw,c,f]: each output pixel's
+ * F values accumulate in a local array (registers) and are stored once, through the epilogue if any */
+static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
 {
     Value *v = val_(e, id);
     Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
-    kl_(e, 1, "for (int i = 0; i < %s; i++) %s[i] = 0;", c_count(e, v->shape), yn);
-    conv_open_(e, &c);
-    kl_(e, 4, "nnc_real *yo = %s + o * %" PRId64 ";", yn, c.F);
-    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
-    kl_(e, 5, "const nnc_real xv = %s[i * %" PRId64 " + ci];", xn, c.C);
-    kl_(e, 5, "const nnc_real *wr = %s + (k * %" PRId64 " + ci) * %" PRId64 ";", wn, c.C, c.F);
-    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) yo[f] += xv * wr[f];", c.F);
-    kl_(e, 4, "}");
-    conv_close_(e);
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c.HO);
+    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
+    kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c.HO, c.WO);
+    kl_(e, 2, "nnc_real acc[%" PRId64 "];", c.F);
+    kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
+    bool pad = c.pt || c.pl || v->attr.i[6] || v->attr.i[7];
+    kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
+    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c.sh, c.pt);
+    if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
+    kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c.KW);
+    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + kw;", c.sw, c.pl);
+    if (pad) kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
+    kl_(e, 4, "const nnc_real *xp = %s + (((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw) * %" PRId64 ";", xn, c.H, c.W, c.C);
+    kl_(e, 4, "const nnc_real *wk = %s + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 ";", wn, c.KW, c.C * c.F);
+    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++)", c.C);
+    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xp[ci] * wk[ci * %" PRId64 " + f];", c.F, c.F);
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    kl_(e, 2, "nnc_real *yo = %s + o * %" PRId64 ";", yn, c.F);
+    kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) yo[f] = %s;", c.F, epi ? epi->expr(e, epi->ctx, "o", "f", "acc[f]") : "acc[f]");
+    kl_(e, 1, "}");
+    return epi != NULL;
 }
 
 void emit_conv2d(Emit *e, int id)
@@ -511,7 +527,7 @@ void emit_conv2d(Emit *e, int id)
     kargs_add(e, &ka, "x", v->in[0], false);
     kargs_add(e, &ka, "w", v->in[1], false);
     kernel_begin(e, id, "conv2d", &ka);
-    conv2d_body_(e, id, "x", "w", "y");
+    conv2d_body_(e, id, "x", "w", "y", NULL);
     kernel_end(e);
 }
 
@@ -538,25 +554,41 @@ void emit_conv2d_bwd_data(Emit *e, int id)
     kernel_end(e);
 }
 
-/* dw[kh,kw,c,f] += sum over b, oh, ow of x[b,ih,iw,c] dy[b,oh,ow,f] */
+/* dw[kh,kw,c,f] = sum over b, oh, ow of x[b,ih,iw,c] dy[b,oh,ow,f]: one output row of dy at a time (it
+ * stays in L1), each (kh, kw, c) summing along the row in registers */
 void emit_conv2d_bwd_filter(Emit *e, int id)
 {
     Value *v = val_(e, id);
     Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, v->shape, val_(e, v->in[1])->shape);
+    bool pad = c.pt || c.pl || v->attr.i[6] || v->attr.i[7];
     KArgs ka = {0};
     kargs_add(e, &ka, "dw", id, true);
     kargs_add(e, &ka, "x", v->in[0], false);
     kargs_add(e, &ka, "dy", v->in[1], false);
     kernel_begin(e, id, "conv2d_bwd_filter", &ka);
     kl_(e, 1, "for (int i = 0; i < %s; i++) dw[i] = 0;", c_count(e, v->shape));
-    conv_open_(e, &c);
-    kl_(e, 4, "const nnc_real *g = dy + o * %" PRId64 ";", c.F);
-    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
-    kl_(e, 5, "const nnc_real xv = x[i * %" PRId64 " + ci];", c.C);
-    kl_(e, 5, "nnc_real *wr = dw + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
-    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) wr[f] += xv * g[f];", c.F);
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
+    kl_(e, 2, "const nnc_real *g = dy + ((int64_t)b * %" PRId64 " + oh) * %" PRId64 ";", c.HO, c.WO * c.F);
+    kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
+    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c.sh, c.pt);
+    if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
+    kl_(e, 3, "const nnc_real *xr = x + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", c.H, c.W * c.C);
+    kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++)", c.KW);
+    kl_(e, 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+    kl_(e, 4, "nnc_real acc[%" PRId64 "];", c.F);
+    kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
+    kl_(e, 4, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
+    kl_(e, 5, "const int iw = ow * %" PRId64 " - %" PRId64 " + kw;", c.sw, c.pl);
+    if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
+    kl_(e, 5, "const nnc_real xv = xr[iw * %" PRId64 " + ci];", c.C);
+    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];", c.F, c.F);
     kl_(e, 4, "}");
-    conv_close_(e);
+    kl_(e, 4, "nnc_real *wr = dw + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 ";", c.KW, c.C, c.F);
+    kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) wr[f] += acc[f];", c.F);
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
     kernel_end(e);
 }
 
@@ -571,25 +603,24 @@ static Pool pool_(const Attr *a, Shape x, Shape y)
                   .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5]};
 }
 
-/* for b, oh, ow, c: the window's rows h0..h1, columns w0..w1 clipped to the input */
+/* for b, oh, ow: the window's rows h0..h1, columns w0..w1 clipped to the input; o the output pixel.
+ * The channels are the innermost loop everywhere, so pooling vectorizes over them. */
 static void pool_open_(Emit *e, const Pool *p)
 {
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p->HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p->WO);
-    kl_(e, 2, "const int h0 = oh * %" PRId64 " - %" PRId64 " < 0 ? 0 : oh * %" PRId64 " - %" PRId64 ";", p->sh, p->pt, p->sh, p->pt);
-    kl_(e, 2, "const int w0 = ow * %" PRId64 " - %" PRId64 " < 0 ? 0 : ow * %" PRId64 " - %" PRId64 ";", p->sw, p->pl, p->sw, p->pl);
-    kl_(e, 2, "const int h1 = oh * %" PRId64 " - %" PRId64 " + %" PRId64 " > %" PRId64 " ? %" PRId64 " : oh * %" PRId64 " - %" PRId64 " + %" PRId64 ";",
-        p->sh, p->pt, p->KH, p->H, p->H, p->sh, p->pt, p->KH);
-    kl_(e, 2, "const int w1 = ow * %" PRId64 " - %" PRId64 " + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ow * %" PRId64 " - %" PRId64 " + %" PRId64 ";",
-        p->sw, p->pl, p->KW, p->W, p->W, p->sw, p->pl, p->KW);
+    kl_(e, 2, "const int hs = oh * %" PRId64 " - %" PRId64 ", ws = ow * %" PRId64 " - %" PRId64 ";", p->sh, p->pt, p->sw, p->pl);
+    kl_(e, 2, "const int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;");
+    kl_(e, 2, "const int h1 = hs + %" PRId64 " > %" PRId64 " ? %" PRId64 " : hs + %" PRId64 ";", p->KH, p->H, p->H, p->KH);
+    kl_(e, 2, "const int w1 = ws + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ws + %" PRId64 ";", p->KW, p->W, p->W, p->KW);
     kl_(e, 2, "const int64_t o = (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 ";", p->HO, p->WO, p->C);
-    kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) {", p->C);
 }
 
+/* the first element (channel 0) of input pixel (b, h, w) */
 static char *pool_x_index_(Emit *e, const Pool *p)
 {
-    return arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w) * %" PRId64 " + c", p->H, p->W, p->C);
+    return arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w) * %" PRId64, p->H, p->W, p->C);
 }
 
 /* max: the largest value in the window (padding never wins); avg: the mean of the window's cells inside
@@ -604,20 +635,27 @@ void emit_pool2d(Emit *e, int id)
     kargs_add(e, &ka, "x", v->in[0], false);
     kernel_begin(e, id, op_info[v->op].name, &ka);
     pool_open_(e, &p);
-    kl_(e, 3, "nnc_real acc = %s;", max ? "-INFINITY" : "0");
-    kl_(e, 3, "for (int h = h0; h < h1; h++)");
-    kl_(e, 4, "for (int w = w0; w < w1; w++) {");
-    kl_(e, 5, "const nnc_real xv = x[%s];", pool_x_index_(e, &p));
-    kl_(e, 5, max ? "if (xv > acc) acc = xv;" : "acc += xv;");
-    kl_(e, 4, "}");
-    kl_(e, 3, max ? "y[o + c] = acc;" : "y[o + c] = acc / (nnc_real)((h1 - h0) * (w1 - w0));");
-    kl_(e, 2, "}");
+    kl_(e, 2, "nnc_real *yo = y + o;");
+    kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) yo[c] = %s;", p.C, max ? "-INFINITY" : "0");
+    kl_(e, 2, "for (int h = h0; h < h1; h++)");
+    kl_(e, 3, "for (int w = w0; w < w1; w++) {");
+    kl_(e, 4, "const nnc_real *xp = x + %s;", pool_x_index_(e, &p));
+    if (max)
+        kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) yo[c] = xp[c] > yo[c] ? xp[c] : yo[c];", p.C);
+    else
+        kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) yo[c] += xp[c];", p.C);
+    kl_(e, 3, "}");
+    if (!max) {
+        kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0));");
+        kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) yo[c] *= inv;", p.C);
+    }
     kl_(e, 1, "}");
     kernel_end(e);
 }
 
-/* maxpool2d_bwd(x, dy): each output's gradient goes to the first maximum of its window;
- * avgpool2d_bwd(dy): spread evenly over the window's cells inside the input */
+/* maxpool2d_bwd(x, y, dy): each output's gradient goes to the first cell of its window (row-major order)
+ * equal to the forward's maximum y; avgpool2d_bwd(dy): spread evenly over the window's cells inside the
+ * input. Both vectorize over the channels. */
 void emit_pool2d_bwd(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -626,25 +664,36 @@ void emit_pool2d_bwd(Emit *e, int id)
     Pool p = pool_(&v->attr, v->shape, val_(e, dy)->shape);
     KArgs ka = {0};
     kargs_add(e, &ka, "dx", id, true);
-    if (max) kargs_add(e, &ka, "x", v->in[0], false);
+    if (max) {
+        kargs_add(e, &ka, "x", v->in[0], false);
+        kargs_add(e, &ka, "y", v->in[1], false);
+    }
     kargs_add(e, &ka, "dy", dy, false);
     kernel_begin(e, id, op_info[v->op].name, &ka);
     kl_(e, 1, "for (int i = 0; i < %s; i++) dx[i] = 0;", c_count(e, v->shape));
     pool_open_(e, &p);
+    kl_(e, 2, "const nnc_real *g = dy + o;");
     if (max) {
-        kl_(e, 3, "int64_t best = -1;");
-        kl_(e, 3, "for (int h = h0; h < h1; h++)");
-        kl_(e, 4, "for (int w = w0; w < w1; w++) {");
-        kl_(e, 5, "const int64_t i = %s;", pool_x_index_(e, &p));
-        kl_(e, 5, "if (best < 0 || x[i] > x[best]) best = i;");
+        kl_(e, 2, "const nnc_real *yo = y + o;");
+        kl_(e, 2, "nnc_real done[%" PRId64 "];", p.C);
+        kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) done[c] = 0;", p.C);
+        kl_(e, 2, "for (int h = h0; h < h1; h++)");
+        kl_(e, 3, "for (int w = w0; w < w1; w++) {");
+        kl_(e, 4, "const int64_t i = %s;", pool_x_index_(e, &p));
+        kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) {", p.C);
+        kl_(e, 5, "const nnc_real hit = done[c] == 0 && x[i + c] == yo[c] ? 1 : 0;");
+        kl_(e, 5, "dx[i + c] += hit * g[c];");
+        kl_(e, 5, "done[c] += hit;");
         kl_(e, 4, "}");
-        kl_(e, 3, "if (best >= 0) dx[best] += dy[o + c];");
+        kl_(e, 3, "}");
     } else {
-        kl_(e, 3, "const nnc_real g = dy[o + c] / (nnc_real)((h1 - h0) * (w1 - w0));");
-        kl_(e, 3, "for (int h = h0; h < h1; h++)");
-        kl_(e, 4, "for (int w = w0; w < w1; w++) dx[%s] += g;", pool_x_index_(e, &p));
+        kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0));");
+        kl_(e, 2, "for (int h = h0; h < h1; h++)");
+        kl_(e, 3, "for (int w = w0; w < w1; w++) {");
+        kl_(e, 4, "nnc_real *dp = dx + %s;", pool_x_index_(e, &p));
+        kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) dp[c] += g[c] * inv;", p.C);
+        kl_(e, 3, "}");
     }
-    kl_(e, 2, "}");
     kl_(e, 1, "}");
     kernel_end(e);
 }
@@ -687,6 +736,8 @@ void emit_softmax(Emit *e, int id)
 void emit_assign(Emit *e, int id) { emit_none(e, id); }
 
 /* ---- fused kernels (pass_fuse) ------------------------------------------------------------------------ */
+enum { PAT_FULL, PAT_LAST, PAT_ONE, PAT_OTHER };
+
 typedef struct Fused {
     int root, anchor;
     int members[64], nmembers;
@@ -694,6 +745,11 @@ typedef struct Fused {
     const char *ext_name[12];
     Dims d;
     bool reduce; /* a reduction root with an elementwise prologue */
+    /* row mode: the tail applied inside the anchor's loops, to result `aval` at (row, col) */
+    bool row_mode;
+    int pattern[12]; /* how each external is indexed from (row, col) */
+    int64_t ncols;
+    const char *row, *col, *aval;
 } Fused;
 
 static bool in_group_(Emit *e, const Fused *f, int id) { return id == f->root || val_(e, id)->group == f->root; }
@@ -724,15 +780,25 @@ static void fused_collect_(Emit *e, Fused *f)
     for (int k = 0; k < f->next; k++) f->ext_name[k] = names[k];
 }
 
-/* the scalar expression of value id inside the loop (index strings from f->d) */
+/* external k indexed from (row, col) in row mode */
+static char *row_index_(Emit *e, Fused *f, int k)
+{
+    switch (f->pattern[k]) {
+    case PAT_FULL: return arena_printf(A_, "%s * %" PRId64 " + %s", f->row, f->ncols, f->col);
+    case PAT_LAST: return (char *)f->col;
+    default: return "0";
+    }
+}
+
+/* the scalar expression of value id inside the loop (index strings from f->d, or row mode) */
 static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
 {
-    if (id == f->anchor) return arena_printf(A_, "y[%s]", dim_index_(e, &f->d, out_slot));
+    if (id == f->anchor) return f->row_mode ? (char *)f->aval : arena_printf(A_, "y[%s]", dim_index_(e, &f->d, out_slot));
     if (!in_group_(e, f, id)) {
         Store *s = &e->p->store[plan_base(e->p, id)];
         if (s->kind == SK_CONST && s->literal) return c_literal(e, id);
         int k = ext_slot_(f, id);
-        return arena_printf(A_, "%s[%s]", f->ext_name[k], dim_index_(e, &f->d, k));
+        return arena_printf(A_, "%s[%s]", f->ext_name[k], f->row_mode ? row_index_(e, f, k) : dim_index_(e, &f->d, k));
     }
     Value *v = val_(e, id);
     char *ops[4];
@@ -753,6 +819,41 @@ static const char *fused_name_(Emit *e, const Fused *f)
     char *s = arena_strdup(A_, b.s);
     sb_free(&b);
     return s;
+}
+
+/* how a value of shape x is read along an output of shape out, row by row of its last axis */
+static int pattern_(Shape x, Shape out)
+{
+    if (shape_eq(x, out)) return PAT_FULL;
+    int64_t n = shape_count(x, 1);
+    if (n == 1 && !shape_batched(x)) return PAT_ONE;
+    bool last = x.rank >= 1 && x.d[x.rank - 1] == out.d[out.rank - 1];
+    for (int i = 0; last && i < x.rank - 1; i++) last = x.d[i] == 1;
+    return last ? PAT_LAST : PAT_OTHER;
+}
+
+static char *epilogue_expr_(Emit *e, void *ctx, const char *row, const char *col, const char *val)
+{
+    Fused *f = ctx;
+    f->row_mode = true;
+    f->row = row, f->col = col, f->aval = val;
+    char *x = fused_expr_(e, f, f->root, -1);
+    f->row_mode = false;
+    return x;
+}
+
+/* the anchor's loops, with the tail inside them when every external can be indexed by (row, col);
+ * returns false when the tail still has to be applied */
+static bool anchor_body_(Emit *e, Fused *f)
+{
+    Value *root = val_(e, f->root), *av = val_(e, f->anchor);
+    bool rows = root->shape.rank >= 1;
+    for (int k = 0; k < f->next && rows; k++) rows = (f->pattern[k] = pattern_(val_(e, f->ext[k])->shape, root->shape)) != PAT_OTHER;
+    f->ncols = root->shape.rank ? root->shape.d[root->shape.rank - 1] : 1;
+    Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
+    const Epilogue *ep = rows ? &epi : NULL;
+    if (av->op == OP_CONV2D) return conv2d_body_(e, f->anchor, "x", "w", "y", ep);
+    return matmul_body_(e, f->anchor, "a", "b", "y", ep);
 }
 
 static void emit_fused_(Emit *e, Fused *f)
@@ -782,8 +883,10 @@ static void emit_fused_(Emit *e, Fused *f)
     shapes[f->next] = out;
     f->d = dims_make_(loop, shapes, f->next + 1);
     kernel_begin(e, f->root, fused_name_(e, f), &ka);
-    if (f->anchor >= 0 && val_(e, f->anchor)->op == OP_CONV2D) conv2d_body_(e, f->anchor, "x", "w", "y");
-    else if (f->anchor >= 0) matmul_body_(e, f->anchor, "a", "b", "y");
+    if (f->anchor >= 0 && anchor_body_(e, f)) {
+        kernel_end(e);
+        return;
+    }
     if (f->reduce) {
         char *count = c_count(e, root->shape);
         kl_(e, 1, "for (int o = 0; o < %s; o++)", count);

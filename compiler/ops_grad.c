@@ -25,11 +25,12 @@ static int k_(AD *ad, double v, Loc loc) { return ir_scalar(G, v, loc); }
 
 void grad_neg(AD *ad, int id, int dy) { ad_accum(ad, in_(ad, id, 0), ir_unary(G, OP_NEG, dy, V(id)->loc)); }
 
+/* y > 0 exactly when x > 0: reading the output lets x be fused away (conv + bias + relu in one kernel) */
 void grad_relu(AD *ad, int id, int dy)
 {
     Loc loc = V(id)->loc;
     int x = in_(ad, id, 0);
-    ad_accum(ad, x, mul_(ad, dy, ir_binary(G, OP_GT, x, k_(ad, 0, loc), loc), loc));
+    ad_accum(ad, x, mul_(ad, dy, ir_binary(G, OP_GT, id, k_(ad, 0, loc), loc), loc));
 }
 
 void grad_leaky_relu(AD *ad, int id, int dy)
@@ -342,8 +343,8 @@ void grad_maxpool2d(AD *ad, int id, int dy)
     Attr a = v->attr;
     Loc loc = v->loc;
     int x = v->in[0];
-    int in[2] = {x, dy};
-    ad_accum(ad, x, graph_add(G, OP_MAXPOOL2D_BWD, in, 2, &a, loc));
+    int in[3] = {x, id, dy}; /* the forward's maxima tell which cell won */
+    ad_accum(ad, x, graph_add(G, OP_MAXPOOL2D_BWD, in, 3, &a, loc));
 }
 
 void grad_avgpool2d(AD *ad, int id, int dy)

@@ -369,7 +369,7 @@ bool shape_pool2d(Graph *g, Value *v)
     return true;
 }
 
-/* maxpool2d_bwd(x, dy) -> x's shape; avgpool2d_bwd(dy) -> [B, i[8], i[9], C] */
+/* maxpool2d_bwd(x, y, dy) -> x's shape (y: the forward output); avgpool2d_bwd(dy) -> [B, i[8], i[9], C] */
 bool shape_pool2d_bwd(Graph *g, Value *v)
 {
     Shape dy = in_(g, v, v->nin - 1)->shape;

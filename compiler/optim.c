@@ -6,6 +6,7 @@
  * "opt.step". optim_apply writes the update formulas as ordinary ops:
  *   sgd     g += wd p; v = momentum v + g; p -= lr (nesterov ? g + momentum v : v)   (no v when momentum = 0)
  *   adam    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ *           (computed as PyTorch does: (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps))
  *   adamw   adam, then p -= lr wd p_before
  *   rmsprop s = rho s + (1-rho) g^2; p -= lr g / (sqrt(s) + eps)
  */
@@ -53,7 +54,7 @@ typedef struct Upd {
     Graph *g;
     Model *m;
     Loc loc;
-    int bc1, bc2; /* adam bias corrections, shared by every parameter */
+    int bc1, bc2; /* adam: lr / (1 - b1^t) and 1 / sqrt(1 - b2^t), shared by every parameter */
 } Upd;
 
 static int k_(Upd *u, double v) { return ir_scalar(u->g, v, u->loc); }
@@ -100,11 +101,14 @@ static void update_param_(Upd *u, int t, int grad)
     }
     case OPT_ADAM:
     case OPT_ADAMW: {
+        /* as PyTorch computes it: (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), the scalars once per step */
         int mm = ema_(u, state_index_(m, "m", t), o->beta1, g);
         int vv = ema_(u, state_index_(m, "v", t), o->beta2, ir_unary(u->g, OP_SQUARE, g, u->loc));
-        int den = add_(u, ir_unary(u->g, OP_SQRT, div_(u, vv, u->bc2), u->loc), k_(u, o->epsilon));
-        step = div_(u, div_(u, mm, u->bc1), den);
-        break;
+        int den = add_(u, mul_(u, ir_unary(u->g, OP_SQRT, vv, u->loc), u->bc2), k_(u, o->epsilon));
+        int np = sub_(u, p, mul_(u, u->bc1, div_(u, mm, den)));
+        if (o->kind == OPT_ADAMW && o->weight_decay != 0) np = sub_(u, np, mul_(u, k_(u, o->lr * o->weight_decay), p));
+        ir_assign(u->g, np, t, u->loc);
+        return;
     }
     case OPT_RMSPROP: {
         int s = ema_(u, state_index_(m, "s", t), o->rho, ir_unary(u->g, OP_SQUARE, g, u->loc));
@@ -130,9 +134,12 @@ void optim_apply(Graph *g, const int *grads)
     int t = ir_binary(g, OP_ADD, read_(&u, m->step_tensor), k1, u.loc);
     ir_assign(g, t, m->step_tensor, u.loc);
     if (m->opt.kind == OPT_ADAM || m->opt.kind == OPT_ADAMW) {
+        /* bc1 holds lr / (1 - b1^t), bc2 holds 1 / sqrt(1 - b2^t): one scalar kernel each per step */
         int tf = ir_cast(g, t, DT_F32, u.loc);
-        u.bc1 = sub_(&u, k_(&u, 1), ir_binary(g, OP_POW, k_(&u, m->opt.beta1), tf, u.loc));
-        u.bc2 = sub_(&u, k_(&u, 1), ir_binary(g, OP_POW, k_(&u, m->opt.beta2), tf, u.loc));
+        int c1 = sub_(&u, k_(&u, 1), ir_binary(g, OP_POW, k_(&u, m->opt.beta1), tf, u.loc));
+        int c2 = sub_(&u, k_(&u, 1), ir_binary(g, OP_POW, k_(&u, m->opt.beta2), tf, u.loc));
+        u.bc1 = div_(&u, k_(&u, m->opt.lr), c1);
+        u.bc2 = div_(&u, k_(&u, 1), ir_unary(g, OP_SQRT, c2, u.loc));
     }
     for (int i = 0; i < m->tensors.len; i++) {
         Tensor *p = &m->tensors.data[i];
