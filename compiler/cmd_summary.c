@@ -117,6 +117,15 @@ static void print_json_(const Compiled *c, const Totals *t)
     cJSON_AddNumberToObject(o, "opt_level", c->opt_level);
     cJSON *k = cJSON_AddObjectToObject(o, "kernels");
     for (int i = 0; i < c->nentries; i++) cJSON_AddNumberToObject(k, entry_names[c->entries[i].kind], t->kernels[c->entries[i].kind]);
+    cJSON *nv = cJSON_AddObjectToObject(o, "ir_values");
+    for (int i = 0; i < c->nentries; i++) cJSON_AddNumberToObject(nv, entry_names[c->entries[i].kind], c->entries[i].g->n);
+    cJSON *ar = cJSON_AddObjectToObject(o, "arena_bytes");
+    cJSON *lb = cJSON_AddObjectToObject(o, "arena_lower_bound_bytes");
+    for (int i = 0; i < c->nentries; i++) {
+        const Plan *p = c->entries[i].plan;
+        cJSON_AddNumberToObject(ar, entry_names[c->entries[i].kind], (double)((p->arena_f + p->arena_i) * 4));
+        cJSON_AddNumberToObject(lb, entry_names[c->entries[i].kind], (double)p->peak_bytes_lower_bound);
+    }
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
     for (int i = 0; i < m->layers.len; i++) {
         const Layer *l = &m->layers.data[i];
