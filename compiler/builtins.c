@@ -574,7 +574,7 @@ static int sum_last_(Check *c, int x, Loc loc)
     return ir_reduce(c->g, OP_SUM, x, (uint64_t)1 << (rank - 1), false, loc);
 }
 
-/* binary_crossentropy: logits z (given, or under a sigmoid): mean(relu(z) - z t + log(1 + exp(-|z|)));
+/* binary_crossentropy: logits z (given, or under a sigmoid): mean(softplus(z) - z t);
  * probabilities p: clipped to [1e-7, 1-1e-7] as Keras does. */
 static CVal b_bce(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
@@ -584,11 +584,8 @@ static CVal b_bce(Check *c, const Builtin *b, Expr *call, CVal *a)
     Graph *g = c->g;
     int z = a[2].i ? p : val_(c, p)->op == OP_SIGMOID ? val_(c, p)->in[0] : -1;
     int per;
-    if (z >= 0) {
-        int softplus = ir_unary(g, OP_LOG, ir_binary(g, OP_ADD, ir_scalar(g, 1, loc),
-                                                     ir_unary(g, OP_EXP, ir_unary(g, OP_NEG, ir_unary(g, OP_ABS, z, loc), loc), loc), loc), loc);
-        per = ir_binary(g, OP_ADD, ir_binary(g, OP_SUB, ir_unary(g, OP_RELU, z, loc), ir_binary(g, OP_MUL, z, t, loc), loc),
-                        softplus, loc);
+    if (z >= 0) { /* softplus(z) - z t: its gradient sigmoid(z) - t is right at z = 0 too */
+        per = ir_binary(g, OP_SUB, ir_unary(g, OP_SOFTPLUS, z, loc), ir_binary(g, OP_MUL, z, t, loc), loc);
     } else {
         const double eps = 1e-7;
         int pc = ir_op1f(g, OP_CLIP, p, eps, 1 - eps, loc);

@@ -895,6 +895,7 @@ static double ew_double_(OpKind op, const Attr *a, double x, double y, double z)
     case OP_ABS: return fabs(x);
     case OP_SQUARE: return x * x;
     case OP_SIGN: return (x > 0) - (x < 0);
+    case OP_SOFTPLUS: return (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
     case OP_CLIP: return x < a->f[0] ? a->f[0] : x > a->f[1] ? a->f[1] : x;
     case OP_POWC: return pow(x, a->f[0]);
     case OP_CAST: return a->i[0] == DT_I32 ? trunc(x) : x;

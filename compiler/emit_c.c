@@ -256,6 +256,9 @@ static const Helper helpers_[] = {
     {"nnc_sigmoid(", NULL, "static nnc_real nnc_sigmoid(nnc_real x) { return 1 / (1 + exp(-x)); }\n"},
     {"nnc_square(", NULL, "static nnc_real nnc_square(nnc_real x) { return x * x; }\n"},
     {"nnc_sign(", NULL, "static nnc_real nnc_sign(nnc_real x) { return (nnc_real)((x > 0) - (x < 0)); }\n"},
+    {"nnc_softplus(", NULL,
+     "/* log(1 + exp(x)) without overflow */\n"
+     "static nnc_real nnc_softplus(nnc_real x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }\n"},
     {"nnc_clip(", NULL, "static nnc_real nnc_clip(nnc_real x, nnc_real lo, nnc_real hi) { return x < lo ? lo : x > hi ? hi : x; }\n"},
     {"nnc_powc(", NULL, "static nnc_real nnc_powc(nnc_real x, nnc_real p) { return pow(x, p); }\n"},
     {"nnc_max(", NULL, "static nnc_real nnc_max(nnc_real a, nnc_real b) { return a >= b ? a : b; }\n"},

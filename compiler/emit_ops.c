@@ -373,25 +373,19 @@ static void gemm_(Emit *e, int ind, const char *M, const char *N, const char *K,
 static int64_t at_max_(Emit *e, int64_t d) { return d == DIM_B ? e->opt->max_batch : d; }
 
 /* fold: y[K,N] = sum over every leading index p of a[p, K]^T b[p, N] */
-static void emit_matmul_fold_(Emit *e, int id)
+static void matmul_fold_body_(Emit *e, int id, const char *an, const char *bn, const char *yn)
 {
     Value *v = val_(e, id);
     Shape sa = val_(e, v->in[0])->shape;
     int64_t k = v->shape.d[0], nn = v->shape.d[1];
     Shape rows = sa;
     rows.rank--;
-    KArgs ka = {0};
-    kargs_add(e, &ka, "y", id, true);
-    kargs_add(e, &ka, "a", v->in[0], false);
-    kargs_add(e, &ka, "b", v->in[1], false);
-    kernel_begin(e, id, "matmul", &ka);
-    kl_(e, 1, "for (int i = 0; i < %" PRId64 "; i++) y[i] = 0;", k * nn);
+    kl_(e, 1, "for (int i = 0; i < %" PRId64 "; i++) %s[i] = 0;", k * nn, yn);
     kl_(e, 1, "for (int p = 0; p < %s; p++)", c_count(e, rows));
     kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", k);
-    kl_(e, 3, "const nnc_real api = a[p * %" PRId64 " + i];", k);
-    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) y[i * %" PRId64 " + j] += api * b[p * %" PRId64 " + j];", nn, nn, nn);
+    kl_(e, 3, "const nnc_real api = %s[p * %" PRId64 " + i];", an, k);
+    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) %s[i * %" PRId64 " + j] += api * %s[p * %" PRId64 " + j];", nn, yn, nn, bn, nn);
     kl_(e, 2, "}");
-    kernel_end(e);
 }
 
 /* matmul over the last two axes with NumPy broadcasting of the leading ones; a plain matrix on the
@@ -399,6 +393,10 @@ static void emit_matmul_fold_(Emit *e, int id)
 static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const char *yn, const Epilogue *epi)
 {
     Value *v = val_(e, id);
+    if (v->attr.i[2]) { /* fold: a tail, if any, runs after */
+        matmul_fold_body_(e, id, an, bn, yn);
+        return false;
+    }
     int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
     Shape sa = val_(e, v->in[0])->shape, sb = val_(e, v->in[1])->shape;
     /* vectors as matrices: a [K] -> [1, K], b [K] -> [K, 1] */
@@ -410,7 +408,7 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
         Shape rows = sa;
         rows.rank--;
         gemm_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb, shape_count(rows, e->opt->max_batch) * N * at_max_(e, K), epi);
-        return true;
+        return epi != NULL;
     }
     /* batch axes: the output's leading axes; each operand broadcasts into them */
     Shape bo = v->shape;
@@ -421,7 +419,7 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     int64_t work = at_max_(e, M) * at_max_(e, N) * at_max_(e, K);
     if (bo.rank == 0) {
         gemm_(e, 1, Ms, Ns, Ks, an, bn, yn, ta, tb, work, epi);
-        return true;
+        return epi != NULL;
     }
     Shape shapes[3] = {ba, bb, bo};
     Dims d = dims_make_(bo, shapes, 3);
@@ -440,10 +438,6 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
 void emit_matmul(Emit *e, int id)
 {
     Value *v = val_(e, id);
-    if (v->attr.i[2]) {
-        emit_matmul_fold_(e, id);
-        return;
-    }
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
@@ -766,7 +760,8 @@ static int ext_slot_(Fused *f, int id)
 /* the values a fused kernel reads: every input of a member that is not itself a member or a literal */
 static void fused_collect_(Emit *e, Fused *f)
 {
-    static const char *names[] = {"p", "q", "r", "s", "t", "u", "v", "w", "z", "p9", "p10", "p11"};
+    /* names no kernel uses for a local variable */
+    static const char *names[] = {"in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7", "in8", "in9", "in10", "in11"};
     for (int m = 0; m < f->nmembers; m++) {
         Value *v = val_(e, f->members[m]);
         if (f->members[m] == f->anchor) continue;

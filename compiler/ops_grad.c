@@ -58,6 +58,13 @@ void grad_tanh(AD *ad, int id, int dy) /* 1 - y^2 */
     ad_accum(ad, in_(ad, id, 0), mul_(ad, dy, d, loc));
 }
 
+void grad_softplus(AD *ad, int id, int dy) /* sigmoid(x), exact at x = 0 too */
+{
+    Loc loc = V(id)->loc;
+    int x = in_(ad, id, 0);
+    ad_accum(ad, x, mul_(ad, dy, ir_unary(G, OP_SIGMOID, x, loc), loc));
+}
+
 void grad_exp(AD *ad, int id, int dy) { ad_accum(ad, in_(ad, id, 0), mul_(ad, dy, id, V(id)->loc)); }
 
 void grad_log(AD *ad, int id, int dy)
