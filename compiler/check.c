@@ -1184,12 +1184,16 @@ static void check_model_name_(Item *it)
         "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
         "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
         "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool",
-        "_Complex", "_Imaginary", "nnc_real", "nnc_tensor_info", "int32_t", "uint32_t", "uint64_t", "size_t",
+        "_Complex", "_Imaginary", "int32_t", "uint32_t", "uint64_t", "size_t", "offsetof", "NULL", "memcpy",
+        "memset", "exp", "log", "log1p", "sqrt", "tanh", "fabs", "pow", "cos", "INFINITY", "NAN", "A", "Ai",
     };
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (str_eq(it->name, reserved[i]))
-            diag_error(it->name_loc, "model name '%s' cannot be used: the generated C names its struct after the model",
-                       it->name);
+    const char *n = it->name;
+    bool generated = strncmp(n, "nnc_", 4) == 0 || strncmp(n, "cblas", 5) == 0 ||
+                     ((n[0] == 'k' || n[0] == 'c') && n[1] >= '0' && n[1] <= '9');
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0] && !generated; i++) generated = str_eq(n, reserved[i]);
+    if (generated)
+        diag_error(it->name_loc, "model name '%s' cannot be used: the generated C names its struct after the model, "
+                                 "and '%s' is a C keyword or a name the generated code uses", it->name, it->name);
 }
 
 static void check_model_(Check *c, Item *it)

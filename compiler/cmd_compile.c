@@ -7,6 +7,7 @@
 
 int cmd_check(const Options *o)
 {
+    diag_set_warnings(false); /* SPEC: check prints nothing for a valid model */
     Arena a = {0};
     Model *m = front_end(o->model_path, o->model_name, &a);
     int rc = m ? EXIT_OK : EXIT_INPUT;
@@ -53,12 +54,16 @@ static bool write_text_(const char *path, const char *text)
     return true;
 }
 
+bool target_supported(const Options *o)
+{
+    if (str_eq(o->target, "c")) return true;
+    diag_fatal("--target %s is not available in this version of nnc (only --target c)", o->target);
+    return false;
+}
+
 int cmd_compile(const Options *o)
 {
-    if (!str_eq(o->target, "c")) {
-        diag_fatal("--target %s is not available in this version of nnc (only --target c)", o->target);
-        return EXIT_INPUT;
-    }
+    if (!target_supported(o)) return EXIT_INPUT;
     if (o->emit && str_eq(o->emit, "cuda")) {
         diag_fatal("--emit cuda is not available in this version of nnc");
         return EXIT_INPUT;
@@ -75,6 +80,7 @@ int cmd_compile(const Options *o)
                          .dump_ir = o->dump_ir,
                          .line_directives = true,
                          .shim = o->shim,
+                         .weights = o->weights,
                          .c_path = to_stdout ? "<stdout>" : basename_(out),
                          .h_name = to_stdout ? NULL : basename_(hpath),
                          .command = o->cmdline};

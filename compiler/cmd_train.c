@@ -362,6 +362,12 @@ static bool resume_(Train *t)
 
 int cmd_train(const Options *o)
 {
+    if (!target_supported(o)) return EXIT_INPUT;
+    if (o->inference) {
+        fprintf(stderr, "nnc: error: train needs the training entry points; --inference leaves them out\n"
+                        "(see 'nnc train --help')\n");
+        return EXIT_USAGE;
+    }
     if (o->data.len == 0 && !o->builtin_fashion) {
         fprintf(stderr, "nnc: error: train needs --data NAME=FILE for every input and target (or --data fashion-mnist)\n"
                         "(see 'nnc train --help')\n");
@@ -408,7 +414,7 @@ int cmd_train(const Options *o)
         double met[64], loss = evaluate_(&t.r, &t.val, t.batch, met, m->metrics.len);
         char buf[512];
         fmt_metrics_(buf, sizeof buf, m, "", loss, met);
-        fprintf(stderr, "validation (%" PRId64 " samples):%s\n", t.val.count, buf);
+        fprintf(stderr, "validation (%" PRId64 " samples): %s\n", t.val.count, buf + 2);
     }
 done:
     if (t.log) fclose(t.log);

@@ -45,6 +45,7 @@ typedef struct Options {
     const char *cmdline;       /* the whole command line, for generated file headers */
 } Options;
 
+bool target_supported(const Options *o); /* reports when not */
 int cmd_compile(const Options *o);
 int cmd_check(const Options *o);
 int cmd_summary(const Options *o);

@@ -17,6 +17,7 @@ static VEC(Source) sources;
 static int error_count;
 static bool too_many_reported;
 static bool quiet;
+static bool warnings = true;
 
 static void sources_init_(void)
 {
@@ -129,6 +130,7 @@ void diag_error(Loc loc, const char *fmt, ...)
 
 void diag_warning(Loc loc, const char *fmt, ...)
 {
+    if (!warnings) return;
     va_list ap;
     va_start(ap, fmt);
     vreport_(loc, "warning", fmt, ap);
@@ -164,3 +166,4 @@ void diag_reset(void)
     too_many_reported = false;
 }
 void diag_set_quiet(bool q) { quiet = q; }
+void diag_set_warnings(bool on) { warnings = on; }

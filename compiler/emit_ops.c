@@ -301,7 +301,7 @@ void emit_concat(Emit *e, int id)
     if (direct)
         for (int k = 0; k < v->nin; k++) kargs_add(e, &ka, names[k], v->in[k], false);
     else
-        kargs_add(e, &ka, "parts", -2, false); /* an array of pointers built by the caller */
+        kargs_add(e, &ka, "parts", -2, false); /* an array of pointers (nnc_parts) built by the caller */
     kernel_begin(e, id, "concat", &ka);
     kl_(e, 1, "for (int o = 0; o < %s; o++) {", outer);
     int64_t off = 0;

@@ -300,7 +300,7 @@ static const char *cname_for_(Model *m, const char *name)
 int model_add_tensor(Model *m, const char *name, TensorKind kind, DType dt, Shape s, Init init, Loc loc)
 {
     Tensor t = {.name = name, .kind = kind, .dtype = dt, .shape = s, .init = init, .loc = loc,
-                .grad = -1, .layer = -1, .trainable = kind == TK_PARAM};
+                .grad = -1, .opt_state = {-1, -1}, .layer = -1, .trainable = kind == TK_PARAM};
     t.cname = cname_for_(m, name);
     vec_push(&m->tensors, t);
     return m->tensors.len - 1;

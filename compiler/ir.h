@@ -98,6 +98,7 @@ typedef struct Tensor {
     Init init;
     bool trainable; /* params not frozen */
     int grad;       /* TK_PARAM: index of its gradient tensor, or -1 */
+    int opt_state[2]; /* TK_PARAM: its optimizer state tensors (m, v; v; s), or -1 */
     int layer;      /* index into Model.layers, or -1 */
     Loc loc;
 } Tensor;

@@ -111,6 +111,7 @@ int diag_error_count(void);
 bool diag_too_many(void); /* 20 errors reported: callers stop */
 void diag_reset(void);
 void diag_set_quiet(bool quiet); /* tests of the front end */
+void diag_set_warnings(bool on);  /* nnc check prints nothing for a valid model */
 
 /* ---- misc -------------------------------------------------------------------------------------- */
 /* Float formatting that survives exactly: a hex float, with the decimal in a comment when asked. */

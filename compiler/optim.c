@@ -12,13 +12,22 @@
  */
 #include "passes.h"
 
-static int opt_state_(Model *m, const char *what, int param)
+/* a name no tensor has yet: `base`, else base_2, base_3, ... (a layer may be called "opt" or "grad") */
+static const char *unique_name_(Model *m, const char *base)
+{
+    const char *name = base;
+    for (int k = 2; model_find_tensor(m, name) >= 0; k++) name = arena_printf(m->arena, "%s_%d", base, k);
+    return name;
+}
+
+static void opt_state_(Model *m, const char *what, int param, int slot)
 {
     Tensor *p = &m->tensors.data[param];
     Init z = {.kind = INIT_ZEROS};
-    int t = model_add_tensor(m, arena_printf(m->arena, "opt.%s.%s", what, p->name), TK_OPT, DT_F32, p->shape, z, p->loc);
+    const char *name = unique_name_(m, arena_printf(m->arena, "opt.%s.%s", what, p->name));
+    int t = model_add_tensor(m, name, TK_OPT, DT_F32, p->shape, z, p->loc);
     m->tensors.data[t].trainable = false;
-    return t;
+    m->tensors.data[param].opt_state[slot] = t;
 }
 
 void optim_declare(Model *m)
@@ -29,24 +38,25 @@ void optim_declare(Model *m)
         Tensor *p = &m->tensors.data[i];
         if (p->kind != TK_PARAM || !p->trainable) continue;
         Init z = {.kind = INIT_ZEROS};
-        int gt = model_add_tensor(m, arena_printf(m->arena, "grad.%s", p->name), TK_GRAD, DT_F32, p->shape, z, p->loc);
+        const char *gname = unique_name_(m, arena_printf(m->arena, "grad.%s", p->name));
+        int gt = model_add_tensor(m, gname, TK_GRAD, DT_F32, p->shape, z, p->loc);
         m->tensors.data[gt].trainable = false;
         m->tensors.data[i].grad = gt;
         switch (m->opt.kind) {
         case OPT_SGD:
-            if (m->opt.momentum != 0) opt_state_(m, "v", i);
+            if (m->opt.momentum != 0) opt_state_(m, "v", i, 0);
             break;
         case OPT_ADAM:
         case OPT_ADAMW:
-            opt_state_(m, "m", i);
-            opt_state_(m, "v", i);
+            opt_state_(m, "m", i, 0);
+            opt_state_(m, "v", i, 1);
             break;
-        case OPT_RMSPROP: opt_state_(m, "s", i); break;
+        case OPT_RMSPROP: opt_state_(m, "s", i, 0); break;
         case OPT_NONE: break;
         }
     }
     Init z = {.kind = INIT_ZEROS};
-    m->step_tensor = model_add_tensor(m, "opt.step", TK_OPT, DT_I32, shape_scalar(), z, m->opt.loc);
+    m->step_tensor = model_add_tensor(m, unique_name_(m, "opt.step"), TK_OPT, DT_I32, shape_scalar(), z, m->opt.loc);
     m->tensors.data[m->step_tensor].trainable = false;
 }
 
@@ -69,11 +79,6 @@ static int read_(Upd *u, int t)
     return graph_add_typed(u->g, OP_TENSOR, NULL, 0, NULL, x->dtype, x->shape, t, x->loc);
 }
 
-static int state_index_(Model *m, const char *what, int param)
-{
-    return model_find_tensor(m, arena_printf(m->arena, "opt.%s.%s", what, m->tensors.data[param].name));
-}
-
 /* decayed average: rho s + (1 - rho) x, written back to the state tensor */
 static int ema_(Upd *u, int t, double rho, int x)
 {
@@ -92,7 +97,7 @@ static void update_param_(Upd *u, int t, int grad)
         if (o->weight_decay != 0) g = add_(u, g, mul_(u, k_(u, o->weight_decay), p));
         step = g;
         if (o->momentum != 0) {
-            int vt = state_index_(m, "v", t);
+            int vt = m->tensors.data[t].opt_state[0];
             int v = add_(u, mul_(u, k_(u, o->momentum), read_(u, vt)), g);
             ir_assign(u->g, v, vt, u->loc);
             step = o->nesterov ? add_(u, g, mul_(u, k_(u, o->momentum), v)) : v;
@@ -102,8 +107,8 @@ static void update_param_(Upd *u, int t, int grad)
     case OPT_ADAM:
     case OPT_ADAMW: {
         /* as PyTorch computes it: (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), the scalars once per step */
-        int mm = ema_(u, state_index_(m, "m", t), o->beta1, g);
-        int vv = ema_(u, state_index_(m, "v", t), o->beta2, ir_unary(u->g, OP_SQUARE, g, u->loc));
+        int mm = ema_(u, m->tensors.data[t].opt_state[0], o->beta1, g);
+        int vv = ema_(u, m->tensors.data[t].opt_state[1], o->beta2, ir_unary(u->g, OP_SQUARE, g, u->loc));
         int den = add_(u, mul_(u, ir_unary(u->g, OP_SQRT, vv, u->loc), u->bc2), k_(u, o->epsilon));
         int np = sub_(u, p, mul_(u, u->bc1, div_(u, mm, den)));
         if (o->kind == OPT_ADAMW && o->weight_decay != 0) np = sub_(u, np, mul_(u, k_(u, o->lr * o->weight_decay), p));
@@ -111,7 +116,7 @@ static void update_param_(Upd *u, int t, int grad)
         return;
     }
     case OPT_RMSPROP: {
-        int s = ema_(u, state_index_(m, "s", t), o->rho, ir_unary(u->g, OP_SQUARE, g, u->loc));
+        int s = ema_(u, m->tensors.data[t].opt_state[0], o->rho, ir_unary(u->g, OP_SQUARE, g, u->loc));
         step = div_(u, g, add_(u, ir_unary(u->g, OP_SQRT, s, u->loc), k_(u, o->epsilon)));
         break;
     }

@@ -3,6 +3,7 @@
 #include "pipeline.h"
 #include "check.h"
 #include "verify.h"
+#include "nnc_runtime.h"
 
 #include <string.h>
 
@@ -76,6 +77,44 @@ static Graph *build_entry_(const CompileOptions *o, Model *m, EntryKind k)
     return g;
 }
 
+/* --weights when compiling: the file's values become the initial values M_init writes */
+static bool bake_weights_(Model *m, const char *path)
+{
+    char err[1024];
+    nnc_safetensors st = {0};
+    if (nnc_st_read(path, &st, err, sizeof err) != 0) {
+        diag_fatal("%s", err);
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < m->tensors.len && ok; i++) {
+        Tensor *t = &m->tensors.data[i];
+        if (t->kind != TK_PARAM && t->kind != TK_STATE) continue;
+        const nnc_st_tensor *f = nnc_st_find(&st, t->name);
+        int64_t n = shape_count(t->shape, 1), have = 1;
+        if (!f) {
+            diag_fatal("%s: missing %s '%s'", path, t->kind == TK_PARAM ? "parameter" : "state tensor", t->name);
+            ok = false;
+            break;
+        }
+        for (int k = 0; k < f->rank; k++) have *= f->shape[k];
+        bool same = f->rank == t->shape.rank || have == n;
+        for (int k = 0; k < f->rank && f->rank == t->shape.rank; k++) same &= f->shape[k] == t->shape.d[k];
+        if (!same || have != n || (f->dtype != NNC_F32 && f->dtype != NNC_F64)) {
+            char sh[96];
+            diag_fatal("%s: tensor '%s' does not fit the model's %s (F32)", path, t->name, shape_str(t->shape, sh, sizeof sh));
+            ok = false;
+            break;
+        }
+        float *v = arena_alloc(m->arena, sizeof(float) * (size_t)n);
+        for (int64_t k = 0; k < n; k++)
+            v[k] = f->dtype == NNC_F32 ? ((const float *)f->data)[k] : (float)((const double *)f->data)[k];
+        t->init = (Init){.kind = INIT_VALUES, .values = v};
+    }
+    nnc_st_free(&st);
+    return ok;
+}
+
 static int default_batch_(const CompileOptions *o, const Model *m)
 {
     if (o->batch > 0) return o->batch;
@@ -94,7 +133,11 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     c->m = m;
     c->opt_level = o->opt_level;
     c->max_batch = m->max_batch = default_batch_(o, m);
-    optim_declare(m);
+    if (o->weights && !bake_weights_(m, o->weights)) {
+        compiled_free(c);
+        return NULL;
+    }
+    if (!o->inference_only) optim_declare(m); /* --inference: no gradients, no optimizer state */
     bool train = !o->inference_only && m->loss >= 0 && m->opt.kind != OPT_NONE;
     bool eval = !o->inference_only && m->loss >= 0;
     EntryKind kinds[ENTRY_COUNT];

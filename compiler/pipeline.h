@@ -19,6 +19,7 @@ typedef struct CompileOptions {
     const char *c_path;     /* the .c name written, for #line */
     const char *h_name;     /* the header's name, included by the .c */
     const char *command;    /* the command line, for the generated file's header comment */
+    const char *weights;    /* compile: bake these values into M_init (--weights) */
 } CompileOptions;
 
 typedef struct Compiled {
