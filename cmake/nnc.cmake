@@ -72,9 +72,13 @@ function(nnc_add_model target model)
     list(APPEND args --inference)
   endif()
 
-  # Two calls writing the same file would race in a parallel build.
-  set(out_c "${CMAKE_CURRENT_BINARY_DIR}/${stem}.c")
-  set(out_h "${CMAKE_CURRENT_BINARY_DIR}/${stem}.h")
+  # Two calls writing the same file would race in a parallel build. The files go in their own directory
+  # so that a source file of the project with the same name (app/ffn.c next to ffn.nn) is never confused
+  # with the generated one.
+  set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/nnc_generated")
+  file(MAKE_DIRECTORY "${out_dir}")
+  set(out_c "${out_dir}/${stem}.c")
+  set(out_h "${out_dir}/${stem}.h")
   get_property(owner GLOBAL PROPERTY "_nnc_output:${out_c}")
   if(owner)
     message(FATAL_ERROR "nnc_add_model(${target}): ${stem}.c is already generated for ${owner} "
@@ -98,12 +102,17 @@ function(nnc_add_model target model)
     OUTPUT "${out_c}" "${out_h}"
     COMMAND "${nnc_exe}" ${args} -o "${stem}.c"
     DEPENDS "${model}" "${nnc_dep}"
-    WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"
+    WORKING_DIRECTORY "${out_dir}"
     COMMENT "nnc: compiling ${model} to ${shown}"
     VERBATIM)
 
   add_library(${target} STATIC "${out_c}" "${out_h}")
-  target_include_directories(${target} PUBLIC "${CMAKE_CURRENT_BINARY_DIR}")
+  target_include_directories(${target} PUBLIC "${out_dir}")
+  # The kernels are loops written for the compiler's vectorizer: GCC needs -O3 for that (its -O2 does not
+  # vectorize these), and -fno-math-errno lets sqrt vectorize. Debug builds keep their flags.
+  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE $<$<NOT:$<CONFIG:Debug>>:-O3 -fno-math-errno>)
+  endif()
   target_compile_features(${target} PRIVATE c_std_99)
   # libm by path, not by the name `m`, which could be a target of the project (even TARGET itself).
   find_library(NNC_MATH_LIBRARY m)

@@ -295,6 +295,8 @@ static CVal b_softmax(Check *c, const Builtin *b, Expr *call, CVal *a)
     return done_(c, y, call->loc);
 }
 
+static bool layer_init_(Check *c, CVal v, Shape s, Init dflt, Init *out);
+
 /* ---- layers -------------------------------------------------------------------------------------------------- */
 static const Init glorot_ = {.kind = INIT_GLOROT_UNIFORM};
 static const Init zeros_ = {.kind = INIT_ZEROS};
@@ -318,12 +320,14 @@ static CVal b_dense(Check *c, const Builtin *b, Expr *call, CVal *a)
         diag_error(a[0].loc, "dense: input %s has no feature axis; reshape it, e.g. reshape(x, [1])", sh_(s, buf));
         return cv_error();
     }
+    Shape ws = {2, {s.d[s.rank - 1], a[1].i}}, bs = {1, {a[1].i}};
+    Init wi, bi;
+    if (!layer_init_(c, a[5], ws, glorot_, &wi) || !layer_init_(c, a[6], bs, zeros_, &bi)) return cv_error();
     const char *name = check_layer_name(c, call, str_or_null_(a[4]), b->name);
-    Shape ws = {2, {s.d[s.rank - 1], a[1].i}};
-    int w = check_add_param(c, name, "weight", TK_PARAM, ws, glorot_, call->loc);
+    int w = check_add_param(c, name, "weight", TK_PARAM, ws, wi, call->loc);
     int y = ir_binary(c->g, OP_MATMUL, x, w, call->loc);
     if (a[3].i) {
-        int bias = check_add_param(c, name, "bias", TK_PARAM, (Shape){1, {a[1].i}}, zeros_, call->loc);
+        int bias = check_add_param(c, name, "bias", TK_PARAM, bs, bi, call->loc);
         y = ir_binary(c->g, OP_ADD, y, bias, call->loc);
     }
     y = apply_activation_(c, y, a[2].kind == CV_STRING ? a[2].s : NULL, call->loc);
@@ -398,12 +402,15 @@ static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
     int2_(a[3], st);
     Attr at = {.i = {k[0], k[1], st[0], st[1]}};
     pads_(same, in, k, st, &at.i[4]);
+    Shape ws = {4, {k[0], k[1], s.d[3], a[1].i}}, bs = {1, {a[1].i}};
+    Init wi, bi;
+    if (!layer_init_(c, a[8], ws, glorot_, &wi) || !layer_init_(c, a[9], bs, zeros_, &bi)) return cv_error();
     const char *name = check_layer_name(c, call, str_or_null_(a[7]), b->name);
-    int w = check_add_param(c, name, "weight", TK_PARAM, (Shape){4, {k[0], k[1], s.d[3], a[1].i}}, glorot_, call->loc);
+    int w = check_add_param(c, name, "weight", TK_PARAM, ws, wi, call->loc);
     int in2[2] = {x, w};
     int y = graph_add(c->g, OP_CONV2D, in2, 2, &at, call->loc);
     if (y >= 0 && a[6].i) {
-        int bias = check_add_param(c, name, "bias", TK_PARAM, (Shape){1, {a[1].i}}, zeros_, call->loc);
+        int bias = check_add_param(c, name, "bias", TK_PARAM, bs, bi, call->loc);
         y = ir_binary(c->g, OP_ADD, y, bias, call->loc);
     }
     y = apply_activation_(c, y, a[5].kind == CV_STRING ? a[5].s : NULL, call->loc);
@@ -725,11 +732,13 @@ static CVal b_init(Check *c, const Builtin *b, Expr *call, CVal *a)
         {"zeros", INIT_ZEROS}, {"ones", INIT_ONES}, {"constant", INIT_CONSTANT}, {"normal", INIT_NORMAL},
         {"uniform", INIT_UNIFORM}, {"glorot_uniform", INIT_GLOROT_UNIFORM}, {"glorot_normal", INIT_GLOROT_NORMAL},
         {"he_normal", INIT_HE_NORMAL}, {"he_uniform", INIT_HE_UNIFORM}, {"lecun_normal", INIT_LECUN_NORMAL},
+        {"lecun_uniform", INIT_LECUN_UNIFORM}, {"kaiming_uniform", INIT_KAIMING_UNIFORM},
     };
     CVal r = {.kind = CV_INIT, .loc = call->loc};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (str_eq(map[i].name, b->name)) r.init.kind = map[i].kind;
     if (r.init.kind == INIT_CONSTANT) r.init.a = a[0].f;
+    if (r.init.kind == INIT_KAIMING_UNIFORM) r.init.a = a[0].kind == CV_NONE ? 0 : a[0].f;
     if (r.init.kind == INIT_NORMAL) {
         r.init.a = a[0].f;
         r.init.b = a[1].f;
@@ -762,11 +771,10 @@ static bool list_to_values_(CVal v, Shape s, float *out, int64_t *k, int depth)
     return true;
 }
 
-/* param initialisers: a name (zeros), a call (normal(std=0.1)), a number, or a list of the param's shape */
-Init check_init(Check *c, Expr *e, Shape s, bool *ok)
+/* initialisers: a name (zeros), a call (normal(std=0.1)), a number, or a list of the tensor's shape */
+static Init init_from_(Check *c, CVal v, Loc loc, Shape s, bool *ok)
 {
     Init init = {.kind = INIT_ZEROS};
-    CVal v = check_eval_expr(c, e);
     if (v.kind == CV_FUNC) {
         const Builtin *b = builtin_find(v.s);
         if (b && b->kind == BK_INIT) {
@@ -774,13 +782,14 @@ Init check_init(Check *c, Expr *e, Shape s, bool *ok)
             for (int i = 0; i < MAX_PARAMS; i++) {
                 none[i] = (CVal){.kind = CV_NONE};
                 if (b->params[i].name && !b->params[i].dflt) {
-                    diag_error(e->loc, "%s: missing argument '%s'", b->name, b->params[i].name);
+                    diag_error(loc, "%s: missing argument '%s'", b->name, b->params[i].name);
                     *ok = false;
                     return init;
                 }
                 if (b->params[i].name) none[i] = (CVal){.kind = CV_FLOAT, .f = strtod(b->params[i].dflt, NULL)};
             }
-            v = b_init(c, b, e, none);
+            Expr at = {.loc = loc};
+            v = b_init(c, b, &at, none);
         }
     }
     char buf[96];
@@ -792,7 +801,7 @@ Init check_init(Check *c, Expr *e, Shape s, bool *ok)
         float *vals = arena_alloc(c->arena, sizeof(float) * (size_t)shape_count(s, 1));
         int64_t k = 0;
         if (!list_to_values_(v, s, vals, &k, 0)) {
-            diag_error(e->loc, "the initial values do not have the parameter's shape %s", sh_(s, buf));
+            diag_error(loc, "the initial values do not have the parameter's shape %s", sh_(s, buf));
             *ok = false;
             return init;
         }
@@ -800,19 +809,21 @@ Init check_init(Check *c, Expr *e, Shape s, bool *ok)
     }
     case CV_ERROR: *ok = false; return init;
     default:
-        diag_error(e->loc, "expected an initializer (zeros, ones, constant(v), normal(mean, std), uniform(lo, hi), "
+        diag_error(loc, "expected an initializer (zeros, ones, constant(v), normal(mean, std), uniform(lo, hi), "
                            "glorot_uniform, he_normal), a number or a list");
         *ok = false;
         return init;
     }
 }
 
-static CVal b_init_misuse(Check *c, const Builtin *b, Expr *call, CVal *a)
+Init check_init(Check *c, Expr *e, Shape s, bool *ok) { return init_from_(c, check_eval_expr(c, e), e->loc, s, ok); }
+
+/* kernel_init= / bias_init= of a layer: the default when not given */
+static bool layer_init_(Check *c, CVal v, Shape s, Init dflt, Init *out)
 {
-    (void)c;
-    (void)a;
-    diag_error(call->loc, "'%s' is an initializer; use it as 'param NAME: f32[...] = %s'", b->name, b->name);
-    return cv_error();
+    bool ok = true;
+    *out = v.kind == CV_NONE ? dflt : init_from_(c, v, v.loc, s, &ok);
+    return ok;
 }
 
 /* ---- the table ---------------------------------------------------------------------------------------------------- */
@@ -821,7 +832,7 @@ static CVal b_init_misuse(Check *c, const Builtin *b, Expr *call, CVal *a)
 #define POOL(n) {n, BK_LAYER, b_pool, {ARG_X, {"pool", A_INT2, "2"}, {"stride", A_INT2, "none"}, {"padding", A_PADDING, "valid"}, ARG_NAME}}
 #define LOSS2(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}}}
 #define LOSS3(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}, {"from_logits", A_BOOL, "false"}}}
-#define INIT0(n) {n, BK_INIT, b_init_misuse, {{0}}}
+#define INIT0(n) {n, BK_INIT, b_init, {{0}}}
 
 static const Builtin builtins[] = {
     UNARY("relu"), UNARY("sigmoid"), UNARY("tanh"), UNARY("exp"), UNARY("log"), UNARY("sqrt"), UNARY("abs"),
@@ -838,9 +849,11 @@ static const Builtin builtins[] = {
     {"concat", BK_OP, b_concat, {{"a", A_ANY, NULL}, {"b", A_TENSOR, "none"}, {"axis", A_INT, "-1"}, ARG_NAME}, 2},
     {"softmax", BK_OP, b_softmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
     {"log_softmax", BK_OP, b_softmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
-    {"dense", BK_LAYER, b_dense, {ARG_X, {"units", A_INT, NULL}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME}},
+    {"dense", BK_LAYER, b_dense, {ARG_X, {"units", A_INT, NULL}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME,
+                                  {"kernel_init", A_ANY, "none"}, {"bias_init", A_ANY, "none"}}},
     {"conv2d", BK_LAYER, b_conv2d, {ARG_X, {"filters", A_INT, NULL}, {"kernel", A_INT2, NULL}, {"stride", A_INT2, "1"},
-                                    {"padding", A_PADDING, "valid"}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME}},
+                                    {"padding", A_PADDING, "valid"}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME,
+                                    {"kernel_init", A_ANY, "none"}, {"bias_init", A_ANY, "none"}}},
     POOL("maxpool2d"), POOL("avgpool2d"),
     {"batchnorm", BK_LAYER, b_batchnorm, {ARG_X, {"momentum", A_NUM, "0.99"}, {"epsilon", A_NUM, "0.001"}, ARG_NAME}},
     {"dropout", BK_LAYER, b_dropout, {ARG_X, {"rate", A_NUM, NULL}, ARG_NAME}},
@@ -854,6 +867,8 @@ static const Builtin builtins[] = {
     {"constant", BK_INIT, b_init, {{"value", A_NUM, NULL}}},
     {"normal", BK_INIT, b_init, {{"mean", A_NUM, "0.0"}, {"std", A_NUM, "1.0"}}},
     {"uniform", BK_INIT, b_init, {{"lo", A_NUM, "-0.05"}, {"hi", A_NUM, "0.05"}}},
+    INIT0("lecun_uniform"),
+    {"kaiming_uniform", BK_INIT, b_init, {{"a", A_NUM, "0.0"}}},
     {"sgd", BK_OPTIMIZER, NULL, {{"lr", A_NUM, "none"}, {"momentum", A_NUM, "0.0"}, {"nesterov", A_BOOL, "false"},
                                  {"weight_decay", A_NUM, "0.0"}, {"learning_rate", A_NUM, "none"}}},
     {"adam", BK_OPTIMIZER, NULL, {{"lr", A_NUM, "none"}, {"beta1", A_NUM, "0.9"}, {"beta2", A_NUM, "0.999"},

@@ -72,7 +72,7 @@ int cmd_predict(const Options *o)
         fprintf(stderr, "nnc: error: predict needs --weights W.safetensors\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;
     }
-    if (o->data.len == 0) {
+    if (o->data.len == 0 && !o->builtin_fashion) {
         fprintf(stderr, "nnc: error: predict needs --data NAME=FILE for the model's inputs\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;
     }
@@ -87,7 +87,9 @@ int cmd_predict(const Options *o)
     Runner r = {0};
     DataSet ds = {0};
     Outputs out = {0};
-    if (!choose_outputs_(o, c->m, &out) || !data_bind(c->m, o->data.data, o->data.len, false, "--data", &ds)) goto done;
+    bool bound = o->builtin_fashion ? data_fashion_mnist(c->m, "t10k", false, &ds) /* the test images */
+                                    : data_bind(c->m, o->data.data, o->data.len, false, "--data", &ds);
+    if (!choose_outputs_(o, c->m, &out) || !bound) goto done;
     if (!runner_open(&r, c, o->opt_level)) goto done;
     r.init(r.model, 0);
     if (!runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) goto done;

@@ -335,9 +335,9 @@ static bool bind_data_(Train *t)
             diag_fatal("--data fashion-mnist binds every input and target; do not add other --data");
             return false;
         }
-        if (!data_fashion_mnist(t->m, "train", &t->data)) return false;
+        if (!data_fashion_mnist(t->m, "train", true, &t->data)) return false;
         t->has_val = o->val.len == 0;
-        if (t->has_val && !data_fashion_mnist(t->m, "t10k", &t->val)) return false;
+        if (t->has_val && !data_fashion_mnist(t->m, "t10k", true, &t->val)) return false;
     } else if (!data_bind(t->m, o->data.data, o->data.len, true, "--data", &t->data)) {
         return false;
     }

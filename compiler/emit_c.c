@@ -342,8 +342,8 @@ static void fans_(Shape s, double *fan_in, double *fan_out)
 
 static const char *init_name_(InitKind k)
 {
-    static const char *names[] = {"zeros", "ones", "constant", "normal", "uniform", "glorot_uniform",
-                                  "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "values"};
+    static const char *names[] = {"zeros", "ones", "constant", "normal", "uniform", "glorot_uniform", "glorot_normal",
+                                  "he_normal", "he_uniform", "lecun_normal", "lecun_uniform", "kaiming_uniform", "values"};
     return names[k];
 }
 
@@ -367,10 +367,14 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
         break;
     case INIT_UNIFORM:
     case INIT_GLOROT_UNIFORM:
-    case INIT_HE_UNIFORM: {
+    case INIT_HE_UNIFORM:
+    case INIT_LECUN_UNIFORM:
+    case INIT_KAIMING_UNIFORM: {
         double lo = t->init.a, hi = t->init.b;
         if (t->init.kind == INIT_GLOROT_UNIFORM) hi = sqrt(6 / (fi + fo)), lo = -hi;
         if (t->init.kind == INIT_HE_UNIFORM) hi = sqrt(6 / fi), lo = -hi;
+        if (t->init.kind == INIT_LECUN_UNIFORM) hi = sqrt(3 / fi), lo = -hi;
+        if (t->init.kind == INIT_KAIMING_UNIFORM) hi = sqrt(6 / ((1 + t->init.a * t->init.a) * fi)), lo = -hi;
         sb_printf(b, "%s%s = %s + %s * nnc_rand_uniform(m->rng);\n", loop, dst, c_float(e, lo), c_float(e, hi - lo));
         break;
     }
@@ -529,6 +533,9 @@ static void emit_table_(Emit *e, StrBuf *b)
     count++;
     sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},\n};\n");
     sb_printf(b, "const int %s_num_tensors = %d;\n", m->name, count);
+    sb_printf(b, "const char *const %s_metric_names[] = {", m->name);
+    for (int i = 0; i < m->metrics.len; i++) sb_printf(b, "\"%s\", ", m->metrics.data[i].name);
+    sb_puts(b, "NULL};\n");
 }
 
 /* ---- the JIT shim: the same signatures for every model ---------------------------------------------------- */
@@ -607,6 +614,11 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
                "    int kind;         /* 0: parameter, 1: state, 2: training state (optimizer, generator) */\n"
                "} nnc_tensor_info;\n#endif\n\n");
     sb_printf(b, "#define %s_MAX_BATCH %d\n", up, e->opt->max_batch);
+    sb_printf(b, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n#define %s_NUM_TARGETS %d\n", up, m->inputs.len, up,
+              m->outputs.len, up, m->targets.len);
+    sb_printf(b, "#define %s_NUM_METRICS %d /* the length of M_eval's metrics array:", up, m->metrics.len);
+    for (int i = 0; i < m->metrics.len; i++) sb_printf(b, " %s", m->metrics.data[i].name);
+    sb_puts(b, " */\n");
     int64_t pbytes = 0, sbytes = 0, obytes = 0, gbytes = 0;
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
@@ -653,6 +665,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
         sb_puts(b, ";\n");
     }
     sb_printf(b, "extern const nnc_tensor_info %s_tensors[];\nextern const int %s_num_tensors;\n", m->name, m->name);
+    sb_printf(b, "extern const char *const %s_metric_names[]; /* NUM_METRICS names, then NULL */\n", m->name);
     sb_printf(b, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* NNC_MODEL_%s_H */\n", up);
 }
 

@@ -60,7 +60,7 @@ typedef struct ParamSpec {
     const char *dflt; /* a literal in .nn syntax, parsed once: "none", "1", "false", "valid" */
 } ParamSpec;
 
-enum { MAX_PARAMS = 10 };
+enum { MAX_PARAMS = 12 };
 
 typedef struct Builtin Builtin;
 typedef CVal (*BuiltinFn)(Check *c, const Builtin *b, Expr *call, CVal *args);

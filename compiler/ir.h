@@ -80,6 +80,8 @@ typedef enum InitKind {
     INIT_HE_NORMAL,
     INIT_HE_UNIFORM,
     INIT_LECUN_NORMAL,
+    INIT_LECUN_UNIFORM,
+    INIT_KAIMING_UNIFORM, /* PyTorch's: bound sqrt(6 / ((1 + a^2) fan_in)), a in `a` */
     INIT_VALUES, /* values: from a constant list */
 } InitKind;
 

@@ -217,7 +217,7 @@ static int apply_flag_(Options *o, const char *name, const char *val)
         if (errno || end == val || *end || val[0] == '-') return usage_error_(o, "--seed needs a non-negative integer, not '%s'", val);
         o->seed = s;
     } else if (str_eq(name, "--data") || str_eq(name, "--val")) {
-        if (str_eq(name, "--data") && str_eq(val, "fashion-mnist") && str_eq(o->command, "train")) {
+        if (str_eq(name, "--data") && str_eq(val, "fashion-mnist")) {
             o->builtin_fashion = true;
             return EXIT_OK;
         }

@@ -261,21 +261,21 @@ void data_free(DataSet *ds)
 /* ---- the built-in Fashion-MNIST (Debian package dataset-fashion-mnist) -------------------------------------- */
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
-bool data_fashion_mnist(const Model *m, const char *split, DataSet *ds)
+bool data_fashion_mnist(const Model *m, const char *split, bool targets, DataSet *ds)
 {
     memset(ds, 0, sizeof *ds);
-    if (m->inputs.len != 1 || m->targets.len != 1) {
-        diag_fatal("--data fashion-mnist binds one input and one target; the model has %d inputs and %d targets",
-                   m->inputs.len, m->targets.len);
+    if (m->inputs.len != 1 || (targets && m->targets.len != 1)) {
+        diag_fatal("--data fashion-mnist binds one input%s; the model has %d inputs and %d targets",
+                   targets ? " and one target" : "", m->inputs.len, m->targets.len);
         return false;
     }
-    const IOSlot *in = &m->inputs.data[0], *tg = &m->targets.data[0];
+    const IOSlot *in = &m->inputs.data[0], *tg = targets ? &m->targets.data[0] : NULL;
     if (in->dtype != DT_F32 || shape_per_sample(in->shape) != 784) {
         diag_fatal("--data fashion-mnist: input '%s' must be f32 with 784 values per sample, like [28,28,1]", in->name);
         return false;
     }
-    bool onehot = tg->dtype == DT_F32 && tg->shape.rank == 2 && tg->shape.d[1] == 10;
-    bool index = tg->dtype == DT_I32 && shape_per_sample(tg->shape) == 1;
+    bool onehot = tg && tg->dtype == DT_F32 && tg->shape.rank == 2 && tg->shape.d[1] == 10;
+    bool index = !tg || (tg->dtype == DT_I32 && shape_per_sample(tg->shape) == 1);
     if (!onehot && !index) {
         diag_fatal("--data fashion-mnist: target '%s' must be i32[] (class index) or f32[10] (one-hot)", tg->name);
         return false;
@@ -294,6 +294,14 @@ bool data_fashion_mnist(const Model *m, const char *split, DataSet *ds)
     for (int64_t i = 0; i < n * 784; i++) x[i] = (float)((const uint8_t *)img.data)[i] / 255.0f;
     nnc_array_free(&img);
     ds->arr[0] = (nnc_array){.dtype = NNC_F32, .rank = 4, .shape = {n, 28, 28, 1}, .data = x};
+    ds->n = 1;
+    ds->count = n;
+    ds->per_sample[0] = 784;
+    ds->path[0] = FASHION_DIR;
+    if (!tg) {
+        nnc_array_free(&lab);
+        return true;
+    }
     if (index) {
         if (nnc_array_convert(&lab, NNC_I32, lpath, err, sizeof err) != 0) {
             diag_fatal("%s", err);
@@ -307,10 +315,7 @@ bool data_fashion_mnist(const Model *m, const char *split, DataSet *ds)
         ds->arr[1] = (nnc_array){.dtype = NNC_F32, .rank = 2, .shape = {n, 10}, .data = y};
     }
     ds->n = 2;
-    ds->count = n;
-    ds->per_sample[0] = 784;
     ds->per_sample[1] = shape_per_sample(tg->shape);
-    ds->path[0] = ipath[0] ? FASHION_DIR : "";
     ds->path[1] = FASHION_DIR;
     return true;
 }

@@ -41,8 +41,9 @@ typedef struct DataSet {
 /* Bind files to the model's inputs (and targets when `targets`). `what` names the set in messages
  * ("--data", "--val"). Checks names, shapes, dtypes, equal sample counts and class-index ranges. */
 bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const char *what, DataSet *ds);
-/* The built-in Fashion-MNIST: split "train" or "t10k", images [N,28,28,1] scaled to [0,1]. */
-bool data_fashion_mnist(const Model *m, const char *split, DataSet *ds);
+/* The built-in Fashion-MNIST: split "train" or "t10k", images [N,28,28,1] scaled to [0,1], and the labels
+ * when `targets` (as class indices, or one-hot for an f32[10] target). */
+bool data_fashion_mnist(const Model *m, const char *split, bool targets, DataSet *ds);
 void data_free(DataSet *ds);
 
 /* Compile options for running in-process. */

@@ -61,33 +61,56 @@ static void shape_text_(char *buf, size_t n, int rank, const int64_t *d)
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
-static int copy_in_(const nnc_st_tensor *f, const nnc_tensor_info *t, void *dst, const char *path, char *err, size_t errlen)
+static int dtype_fits_(const nnc_st_tensor *f, const nnc_tensor_info *t, const char *path, char *err, size_t errlen)
+{
+    if (t->dtype == 0 ? f->dtype == NNC_F32 || f->dtype == NNC_F64 : f->dtype == NNC_I32 || f->dtype == NNC_I64) return 1;
+    snprintf(err, errlen, "%s: tensor '%s' has dtype %s, expected %s", path, t->name, nnc_dtype_name(f->dtype),
+             t->dtype == 0 ? "F32" : "I32");
+    return 0;
+}
+
+static void copy_in_(const nnc_st_tensor *f, const nnc_tensor_info *t, void *dst)
 {
     int64_t n = table_count_(t);
     if (t->dtype == 0) {
         float *d = dst;
         if (f->dtype == NNC_F32) memcpy(d, f->data, (size_t)n * 4);
-        else if (f->dtype == NNC_F64)
+        else
             for (int64_t i = 0; i < n; i++) d[i] = (float)((const double *)f->data)[i];
-        else {
-            snprintf(err, errlen, "%s: tensor '%s' has dtype %s, expected F32", path, t->name, nnc_dtype_name(f->dtype));
-            return -1;
-        }
-        return 0;
+        return;
     }
     int32_t *d = dst;
     if (f->dtype == NNC_I32) memcpy(d, f->data, (size_t)n * 4);
-    else if (f->dtype == NNC_I64)
+    else
         for (int64_t i = 0; i < n; i++) d[i] = (int32_t)((const int64_t *)f->data)[i];
-    else {
-        snprintf(err, errlen, "%s: tensor '%s' has dtype %s, expected I32", path, t->name, nnc_dtype_name(f->dtype));
-        return -1;
+}
+
+static int load_pass_(const nnc_safetensors *st, const char *path, void *model, const nnc_tensor_info *table,
+                      int count, int flags, int copy, char *err, size_t errlen);
+
+/* Every check first, then every copy: a file that does not fit leaves the model as it was. */
+int nnc_model_load(const nnc_safetensors *st, const char *path, void *model, const nnc_tensor_info *table,
+                   int count, int flags, int *loaded, int *unused, char *err, size_t errlen)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        int got = load_pass_(st, path, model, table, count, flags, pass == 1, err, errlen);
+        if (got < 0) return -1;
+        if (loaded) *loaded = got;
+    }
+    if (unused) {
+        int u = 0;
+        for (int i = 0; i < st->count; i++) {
+            int known = 0;
+            for (int k = 0; k < count && !known; k++) known = strcmp(st->tensors[i].name, table[k].name) == 0;
+            u += !known;
+        }
+        *unused = u;
     }
     return 0;
 }
 
-int nnc_model_load(const nnc_safetensors *st, const char *path, void *model, const nnc_tensor_info *table,
-                   int count, int flags, int *loaded, int *unused, char *err, size_t errlen)
+static int load_pass_(const nnc_safetensors *st, const char *path, void *model, const nnc_tensor_info *table,
+                      int count, int flags, int copy, char *err, size_t errlen)
 {
     int got = 0;
     for (int i = 0; i < count; i++) {
@@ -111,18 +134,9 @@ int nnc_model_load(const nnc_safetensors *st, const char *path, void *model, con
             snprintf(err, errlen, "%s: tensor '%s' has shape %s, the model expects %s", path, t->name, have, want);
             return -1;
         }
-        if (copy_in_(f, t, (char *)model + t->offset, path, err, errlen) != 0) return -1;
+        if (!dtype_fits_(f, t, path, err, errlen)) return -1;
+        if (copy) copy_in_(f, t, (char *)model + t->offset);
         got++;
     }
-    if (loaded) *loaded = got;
-    if (unused) {
-        int u = 0;
-        for (int i = 0; i < st->count; i++) {
-            int known = 0;
-            for (int k = 0; k < count && !known; k++) known = strcmp(st->tensors[i].name, table[k].name) == 0;
-            u += !known;
-        }
-        *unused = u;
-    }
-    return 0;
+    return got;
 }

@@ -48,24 +48,24 @@ run_consumer() {
 
 # Regeneration in build dir $1 whose model copy is $2, with the nnc executable $3 it depends on.
 check_regeneration() {
-    b=$1 model=$2 exe=$3
+    b=$1/nnc_generated model=$2 exe=$3 # nnc_add_model writes into nnc_generated/ of the build dir
     cp "$b/regress.h" "$b/regress.h.before"
     touch "$b/marker"
-    build "$b"
+    build "$1"
     # (unless nnc itself was rebuilt: someone may be editing the source tree meanwhile)
     if [[ $b/regress.h -nt $b/marker && ! $exe -nt $b/marker ]]; then fail "a no-op rebuild reran nnc"; fi
     sleep 1 # for file systems with coarse timestamps
     sed 's/dense(x, 16,/dense(x, 24,/' "$model" >"$model.new" && mv "$model.new" "$model"
-    build "$b"
+    build "$1"
     if cmp -s "$b/regress.h" "$b/regress.h.before"; then fail "editing $model did not change regress.h"; fi
     for h in regress.h regress_infer.h; do # h.weight is now [4,24]: 96 floats
         grep -Eq '\[96\]|\[4, ?24\]' "$b/$h" || fail "$h does not have the new width of h"
     done
-    run_consumer "$b"
+    run_consumer "$1"
     touch "$b/marker"
     sleep 1
     touch "$exe"
-    build "$b"
+    build "$1"
     [[ $b/regress.h -nt $b/marker ]] || fail "a newer $exe did not regenerate regress.h"
 }
 
