@@ -492,7 +492,8 @@ static int slice_(Check *c, int x, int axis, int64_t start, int64_t len, Loc loc
 }
 
 /* lstm(x [B,T,F], units): z_t = x_t W + h R + b; i, f, g, o = z's quarters; c = f c + i g; h = o tanh(c).
- * Unrolled over T with primitive ops; x W for every step is one matmul. */
+ * x W + b for every step is one matmul; the recurrence is one lstm_seq op (a loop over time in one kernel,
+ * with its own backward sweep), whose trace S holds each step's gates, c and h. */
 static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
@@ -501,10 +502,6 @@ static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
     char buf[96];
     if (s.rank != 3 || !shape_batched(s)) {
         diag_error(a[0].loc, "lstm: input has rank %d, expected rank 3 [B,T,F] (found %s)", s.rank, sh_(s, buf));
-        return cv_error();
-    }
-    if (s.d[1] > 4096) {
-        diag_error(a[0].loc, "lstm: %" PRId64 " time steps is more than nnc unrolls (4096)", s.d[1]);
         return cv_error();
     }
     int64_t u = a[1].i, T = s.d[1];
@@ -517,27 +514,11 @@ static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
     Init binit = {.kind = INIT_VALUES, .values = fb};
     int bias = check_add_param(c, name, "bias", TK_PARAM, (Shape){1, {4 * u}}, binit, loc);
     int xw = ir_binary(c->g, OP_ADD, ir_binary(c->g, OP_MATMUL, x, w, loc), bias, loc); /* [B,T,4u] */
-    Shape step = {2, {DIM_B, 4 * u}}, one = {3, {DIM_B, 1, u}};
-    int h = -1, cell = -1;
-    VEC(int) seq = {0};
-    for (int64_t t = 0; t < T; t++) {
-        int z = ir_reshape(c->g, slice_(c, xw, 1, t, 1, loc), step, loc);
-        if (h >= 0) z = ir_binary(c->g, OP_ADD, z, ir_binary(c->g, OP_MATMUL, h, r, loc), loc);
-        int gi = ir_unary(c->g, OP_SIGMOID, slice_(c, z, 1, 0, u, loc), loc);
-        int gf = ir_unary(c->g, OP_SIGMOID, slice_(c, z, 1, u, u, loc), loc);
-        int gg = ir_unary(c->g, OP_TANH, slice_(c, z, 1, 2 * u, u, loc), loc);
-        int go = ir_unary(c->g, OP_SIGMOID, slice_(c, z, 1, 3 * u, u, loc), loc);
-        int ig = ir_binary(c->g, OP_MUL, gi, gg, loc);
-        cell = cell < 0 ? ig : ir_binary(c->g, OP_ADD, ir_binary(c->g, OP_MUL, gf, cell, loc), ig, loc);
-        h = ir_binary(c->g, OP_MUL, go, ir_unary(c->g, OP_TANH, cell, loc), loc);
-        if (a[2].i) vec_push(&seq, ir_reshape(c->g, h, one, loc));
-    }
-    int y = h;
-    if (a[2].i) {
-        Attr at = {.i = {1}};
-        y = seq.len == 1 ? seq.data[0] : graph_add(c->g, OP_CONCAT, seq.data, seq.len, &at, loc);
-    }
-    vec_free(&seq);
+    Attr at = {.i = {u}};
+    int in[2] = {xw, r};
+    int trace = graph_add(c->g, OP_LSTM_SEQ, in, 2, &at, loc);
+    int y = slice_(c, trace, 2, 5 * u, u, loc); /* h at every step: [B,T,u] */
+    if (!a[2].i) y = ir_reshape(c->g, slice_(c, y, 1, T - 1, 1, loc), (Shape){2, {DIM_B, u}}, loc);
     check_add_layer_row(c, name, b->name, y, loc);
     return done_(c, y, loc);
 }

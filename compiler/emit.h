@@ -82,6 +82,7 @@ typedef struct Epilogue {
 typedef struct Gemm {
     const char *m, *n, *k;
     const char *a, *b, *c;
+    const char *lda, *ldb, *ldc; /* row strides; NULL: dense (the stored row length) */
     int ta, tb;
     int64_t work;
     const Epilogue *epi; /* may be NULL */

@@ -34,10 +34,15 @@ static void gl_(Emit *e, int indent, const char *fmt, ...)
 /* "(n * 4)" but "50" */
 static const char *p_(Emit *e, const char *x) { return strchr(x, ' ') ? arena_printf(A_, "(%s)", x) : x; }
 
+/* row strides: given, or the stored row length */
+static const char *lda_(Emit *e, const Gemm *g) { return p_(e, g->lda ? g->lda : g->ta ? g->m : g->k); }
+static const char *ldb_(Emit *e, const Gemm *g) { return p_(e, g->ldb ? g->ldb : g->tb ? g->k : g->n); }
+static const char *ldc_(Emit *e, const Gemm *g) { return p_(e, g->ldc ? g->ldc : g->n); }
+
 static const char *a_at_(Emit *e, const Gemm *g, const char *i, const char *k)
 {
-    return g->ta ? arena_printf(A_, "%s[%s * %s + %s]", g->a, k, p_(e, g->m), i)
-                 : arena_printf(A_, "%s[%s * %s + %s]", g->a, i, p_(e, g->k), k);
+    return g->ta ? arena_printf(A_, "%s[%s * %s + %s]", g->a, k, lda_(e, g), i)
+                 : arena_printf(A_, "%s[%s * %s + %s]", g->a, i, lda_(e, g), k);
 }
 
 /* the value stored for result `val` at (i, j): the epilogue's expression, or val */
@@ -53,8 +58,8 @@ static void gemm_naive_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind + 2, "nnc_real s = 0;");
     gl_(e, ind + 2, "for (int k = 0; k < %s; k++)", g->k);
     gl_(e, ind + 3, "s += %s * %s[%s];", a_at_(e, g, "i", "k"), g->b,
-        g->tb ? arena_printf(A_, "j * %s + k", p_(e, g->k)) : arena_printf(A_, "k * %s + j", p_(e, g->n)));
-    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, p_(e, g->n), out_(e, g, "s"));
+        g->tb ? arena_printf(A_, "j * %s + k", ldb_(e, g)) : arena_printf(A_, "k * %s + j", ldb_(e, g)));
+    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
 
@@ -62,11 +67,11 @@ static void gemm_naive_(Emit *e, int ind, const Gemm *g)
 static void gemm_rows_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "for (int i = 0; i < %s; i++) {", g->m);
-    gl_(e, ind + 1, "nnc_real *crow = %s + i * %s;", g->c, p_(e, g->n));
+    gl_(e, ind + 1, "nnc_real *crow = %s + i * %s;", g->c, ldc_(e, g));
     gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", g->n);
     gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", g->k);
     gl_(e, ind + 2, "const nnc_real aik = %s;", a_at_(e, g, "i", "k"));
-    gl_(e, ind + 2, "const nnc_real *brow = %s + k * %s;", g->b, p_(e, g->n));
+    gl_(e, ind + 2, "const nnc_real *brow = %s + k * %s;", g->b, ldb_(e, g));
     gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", g->n);
     gl_(e, ind + 1, "}");
     if (g->epi) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = %s;", g->n, out_(e, g, "crow[j]"));
@@ -79,12 +84,12 @@ static void gemm_dots_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
     gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", g->n);
-    gl_(e, ind + 2, "const nnc_real *bj = %s + j * %s;", g->b, p_(e, g->k));
+    gl_(e, ind + 2, "const nnc_real *bj = %s + j * %s;", g->b, ldb_(e, g));
     if (g->ta) {
         gl_(e, ind + 2, "nnc_real s = 0;");
         gl_(e, ind + 2, "for (int k = 0; k < %s; k++) s += %s * bj[k];", g->k, a_at_(e, g, "i", "k"));
     } else {
-        gl_(e, ind + 2, "const nnc_real *ai = %s + i * %s;", g->a, p_(e, g->k));
+        gl_(e, ind + 2, "const nnc_real *ai = %s + i * %s;", g->a, lda_(e, g));
         gl_(e, ind + 2, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
         gl_(e, ind + 2, "int k = 0;");
         gl_(e, ind + 2, "for (; k + 8 <= %s; k += 8)", g->k);
@@ -92,7 +97,7 @@ static void gemm_dots_(Emit *e, int ind, const Gemm *g)
         gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
         gl_(e, ind + 2, "for (; k < %s; k++) s += ai[k] * bj[k];", g->k);
     }
-    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, p_(e, g->n), out_(e, g, "s"));
+    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
 
@@ -100,11 +105,11 @@ static void gemm_blas_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, 0.0f, %s, %s);",
         g->ta ? "CblasTrans" : "CblasNoTrans", g->tb ? "CblasTrans" : "CblasNoTrans", g->m, g->n, g->k, g->a,
-        g->ta ? g->m : g->k, g->b, g->tb ? g->k : g->n, g->c, g->n);
+        lda_(e, g), g->b, ldb_(e, g), g->c, ldc_(e, g));
     if (!g->epi) return;
     gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[i * %s + j] = %s;", g->n, g->c, p_(e, g->n),
-        out_(e, g, arena_printf(A_, "%s[i * %s + j]", g->c, p_(e, g->n))));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[i * %s + j] = %s;", g->n, g->c, ldc_(e, g),
+        out_(e, g, arena_printf(A_, "%s[i * %s + j]", g->c, ldc_(e, g))));
 }
 
 void gemm_emit(Emit *e, int ind, const Gemm *g)

@@ -726,6 +726,86 @@ void emit_softmax(Emit *e, int id)
     kernel_end(e);
 }
 
+/* ---- lstm --------------------------------------------------------------------------------------------------------- */
+/* S[b,t] = [i f g o | c | h]: z = xw[b,t] + h[t-1] R (one product per step for the whole batch, written
+ * into the gate slots of S), then the gates, c = f c[t-1] + i g, h = o tanh(c) */
+void emit_lstm_seq(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int64_t u = v->attr.i[0], T = v->shape.d[1];
+    KArgs ka = {0};
+    kargs_add(e, &ka, "s", id, true);
+    kargs_add(e, &ka, "xw", v->in[0], false);
+    kargs_add(e, &ka, "r", v->in[1], false);
+    kernel_begin(e, id, "lstm_seq", &ka);
+    kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
+    kl_(e, 2, "nnc_real *st = s + t * %" PRId64 ";", 6 * u);
+    kl_(e, 2, "if (t > 0) {");
+    Gemm g = {.m = "n", .n = c_dim(e, 4 * u), .k = c_dim(e, u), .b = "r", .c = "st"};
+    g.a = arena_printf(A_, "(st - %" PRId64 ")", u); /* h[t-1] sits at st - 6u + 5u */
+    g.lda = g.ldc = c_dim(e, T * 6 * u);
+    g.work = at_max_(e, DIM_B) * 4 * u * u;
+    gemm_emit(e, 3, &g);
+    kl_(e, 2, "}");
+    kl_(e, 2, "for (int b = 0; b < n; b++) {");
+    kl_(e, 3, "nnc_real *z = st + (int64_t)b * %" PRId64 ";", T * 6 * u);
+    kl_(e, 3, "const nnc_real *x = xw + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, 4 * u);
+    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) {", u);
+    kl_(e, 4, "const nnc_real i = nnc_sigmoid((t > 0 ? z[j] : 0) + x[j]);");
+    kl_(e, 4, "const nnc_real f = nnc_sigmoid((t > 0 ? z[%" PRId64 " + j] : 0) + x[%" PRId64 " + j]);", u, u);
+    kl_(e, 4, "const nnc_real g = tanh((t > 0 ? z[%" PRId64 " + j] : 0) + x[%" PRId64 " + j]);", 2 * u, 2 * u);
+    kl_(e, 4, "const nnc_real o = nnc_sigmoid((t > 0 ? z[%" PRId64 " + j] : 0) + x[%" PRId64 " + j]);", 3 * u, 3 * u);
+    kl_(e, 4, "const nnc_real c = t > 0 ? f * z[j - %" PRId64 "] + i * g : i * g;", 2 * u);
+    kl_(e, 4, "z[j] = i, z[%" PRId64 " + j] = f, z[%" PRId64 " + j] = g, z[%" PRId64 " + j] = o;", u, 2 * u, 3 * u);
+    kl_(e, 4, "z[%" PRId64 " + j] = c, z[%" PRId64 " + j] = o * tanh(c);", 4 * u, 5 * u);
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
+/* backward through time: dz[b,t] (the gradient of xw) from dS and the step after; the scratch of step t-1's
+ * row carries dh = dz[t] R^T (slots 0..u) and dc f[t] (slots u..2u) until step t-1 reads them */
+void emit_lstm_seq_bwd(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int64_t u = v->attr.i[0], T = v->shape.d[1];
+    KArgs ka = {0};
+    kargs_add(e, &ka, "dz", id, true);
+    kargs_add(e, &ka, "s", v->in[0], false);
+    kargs_add(e, &ka, "r", v->in[1], false);
+    kargs_add(e, &ka, "ds", v->in[2], false);
+    kernel_begin(e, id, "lstm_seq_bwd", &ka);
+    kl_(e, 1, "for (int t = %" PRId64 "; t >= 0; t--) {", T - 1);
+    kl_(e, 2, "const nnc_real later = t < %" PRId64 ";", T - 1);
+    kl_(e, 2, "for (int b = 0; b < n; b++) {");
+    kl_(e, 3, "const int64_t row = (int64_t)b * %" PRId64 " + t;", T);
+    kl_(e, 3, "const nnc_real *sr = s + row * %" PRId64 ", *dsr = ds + row * %" PRId64 ";", 6 * u, 6 * u);
+    kl_(e, 3, "nnc_real *d = dz + row * %" PRId64 ";", 4 * u);
+    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) {", u);
+    kl_(e, 4, "const nnc_real i = sr[j], f = sr[%" PRId64 " + j], g = sr[%" PRId64 " + j], o = sr[%" PRId64 " + j];", u, 2 * u, 3 * u);
+    kl_(e, 4, "const nnc_real tc = tanh(sr[%" PRId64 " + j]);", 4 * u);
+    kl_(e, 4, "const nnc_real cp = t > 0 ? sr[j - %" PRId64 "] : 0;", 2 * u);
+    kl_(e, 4, "const nnc_real dh = dsr[%" PRId64 " + j] + (later ? d[j] : 0);", 5 * u);
+    kl_(e, 4, "const nnc_real dc = dsr[%" PRId64 " + j] + (later ? d[%" PRId64 " + j] : 0) + dh * o * (1 - tc * tc);", 4 * u, u);
+    kl_(e, 4, "d[j] = dc * g * (i * (1 - i));");
+    kl_(e, 4, "d[%" PRId64 " + j] = dc * cp * (f * (1 - f));", u);
+    kl_(e, 4, "d[%" PRId64 " + j] = dc * i * (1 - g * g);", 2 * u);
+    kl_(e, 4, "d[%" PRId64 " + j] = dh * tc * (o * (1 - o));", 3 * u);
+    kl_(e, 4, "if (t > 0) d[%" PRId64 " + j] = dc * f;", u - 4 * u);
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    kl_(e, 2, "if (t > 0) {");
+    Gemm g = {.m = "n", .n = c_dim(e, u), .k = c_dim(e, 4 * u), .a = arena_printf(A_, "(dz + t * %" PRId64 ")", 4 * u),
+              .b = "r", .c = arena_printf(A_, "(dz + (t - 1) * %" PRId64 ")", 4 * u), .tb = 1};
+    g.lda = g.ldc = c_dim(e, T * 4 * u);
+    g.work = at_max_(e, DIM_B) * 4 * u * u;
+    gemm_emit(e, 3, &g);
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
 /* assigns are written by the entry point itself (emit_c.c), after every kernel */
 void emit_assign(Emit *e, int id) { emit_none(e, id); }
 

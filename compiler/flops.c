@@ -35,6 +35,11 @@ static int64_t value_flops_(Graph *g, int id, int64_t n)
         Shape w = v->op == OP_CONV2D ? g->v[v->in[1]].shape : v->op == OP_CONV2D_BWD_DATA ? g->v[v->in[1]].shape : v->shape;
         return 2 * count_(y, n) * w.d[0] * w.d[1] * w.d[2];
     }
+    case OP_LSTM_SEQ: /* the recurrent product and about 20 operations per unit and step */
+    case OP_LSTM_SEQ_BWD: {
+        int64_t u = v->attr.i[0], bt = count_(v->shape, n) / (v->shape.d[2]);
+        return (v->op == OP_LSTM_SEQ ? 1 : 1) * bt * (8 * u * u + 20 * u);
+    }
     case OP_MAXPOOL2D:
     case OP_AVGPOOL2D: return count_(v->shape, n) * v->attr.i[0] * v->attr.i[1];
     case OP_MAXPOOL2D_BWD:

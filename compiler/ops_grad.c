@@ -384,3 +384,23 @@ void grad_log_softmax(AD *ad, int id, int dy) /* dy - softmax sum(dy) */
     int x = in_(ad, id, 0);
     ad_accum(ad, x, ir_binary(G, OP_SUB, dy, mul_(ad, sm, s, loc), loc));
 }
+
+/* ---- lstm -------------------------------------------------------------------------------------------------------- */
+/* S = lstm_seq(xw, R): dxw comes from the backward sweep; dR = sum over b, t of h[t-1]^T dz[t] (h[-1] = 0) */
+void grad_lstm_seq(AD *ad, int id, int dy)
+{
+    Value *v = V(id);
+    Loc loc = v->loc;
+    int xw = v->in[0], r = v->in[1];
+    int64_t u = v->attr.i[0], T = v->shape.d[1];
+    Attr a = v->attr;
+    int in[3] = {id, r, dy};
+    int dz = graph_add(G, OP_LSTM_SEQ_BWD, in, 3, &a, loc);
+    ad_accum(ad, xw, dz);
+    if (!ad->needs[r] || T < 2) return;
+    int h = slice_(ad, id, 2, 5 * u, u, loc);                /* [B,T,u] */
+    Attr sh = {.i = {1, 1, 0, T}};
+    int early = slice_(ad, h, 1, 0, T - 1, loc);
+    int hprev = graph_add(G, OP_UNSLICE, &early, 1, &sh, loc); /* h shifted one step later, zeros first */
+    ad_accum(ad, r, matmul_(ad, hprev, dz, 1, 0, 1, loc));
+}

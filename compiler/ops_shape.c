@@ -394,6 +394,18 @@ bool shape_softmax(Graph *g, Value *v)
     return true;
 }
 
+/* lstm_seq(xw [B,T,4u], R [u,4u]) -> [B,T,6u]; lstm_seq_bwd(S, R, dS) -> [B,T,4u] */
+bool shape_lstm(Graph *g, Value *v)
+{
+    Shape x = in_(g, v, 0)->shape, r = in_(g, v, 1)->shape;
+    int64_t u = v->attr.i[0];
+    NNC_ASSERT(x.rank == 3 && r.rank == 2 && r.d[0] == u && r.d[1] == 4 * u);
+    NNC_ASSERT(x.d[2] == (v->op == OP_LSTM_SEQ ? 4 * u : 6 * u));
+    v->dtype = DT_F32;
+    v->shape = (Shape){3, {x.d[0], x.d[1], (v->op == OP_LSTM_SEQ ? 6 : 4) * u}};
+    return true;
+}
+
 /* batchnorm(x, gamma, beta, moving_mean, moving_var): statistics over every axis but the last */
 bool shape_batchnorm(Graph *g, Value *v)
 {
