@@ -529,10 +529,16 @@ static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
 static bool match_pred_target_(Check *c, int *p, int *t, const char *fn, Loc loc)
 {
     Shape sp = val_(c, *p)->shape, st = val_(c, *t)->shape;
+    char b1[96], b2[96];
+    if (shape_batched(st) && !shape_batched(sp)) {
+        diag_error(loc, "%s: the prediction %s has no batch axis (it depends on no input), the target %s has", fn,
+                   sh_(sp, b1), sh_(st, b2));
+        return false;
+    }
     if (sp.rank == st.rank + 1 && sp.d[sp.rank - 1] == 1) *t = ir_reshape(c->g, *t, sp, loc);
     else if (st.rank == sp.rank + 1 && st.d[st.rank - 1] == 1) *p = ir_reshape(c->g, *p, st, loc);
+    if (*p < 0 || *t < 0) return false;
     Shape out;
-    char b1[96], b2[96];
     if (!shape_broadcast2(val_(c, *p)->shape, val_(c, *t)->shape, &out) || !shape_eq(out, val_(c, *p)->shape)) {
         diag_error(loc, "%s: prediction %s and target %s do not match", fn, sh_(val_(c, *p)->shape, b1),
                    sh_(val_(c, *t)->shape, b2));

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64 };
+enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64, MAX_VALUES = 1 << 18 };
 
 typedef enum SymKind { SYM_VALUE, SYM_CONST, SYM_DEF } SymKind;
 
@@ -217,11 +217,37 @@ const char *suggest_among(const char *name, const char *const *cands, int n)
 }
 
 /* ---- names of layers and def calls ---------------------------------------------------------------- */
+static uint64_t name_hash_(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 static bool name_taken_(Check *c, const char *full)
 {
-    for (int i = 0; i < c->taken.len; i++)
-        if (str_eq(c->taken.data[i], full)) return true;
+    if (!c->captaken) return false;
+    for (uint64_t k = name_hash_(full) & (uint64_t)(c->captaken - 1); c->taken[k]; k = (k + 1) & (uint64_t)(c->captaken - 1))
+        if (str_eq(c->taken[k], full)) return true;
     return false;
+}
+
+static void name_take_(Check *c, const char *full)
+{
+    if (2 * (c->ntaken + 1) > c->captaken) {
+        const char **old = c->taken;
+        int oldcap = c->captaken;
+        c->captaken = oldcap ? 2 * oldcap : 256;
+        c->taken = xcalloc((size_t)c->captaken, sizeof(char *));
+        c->ntaken = 0;
+        for (int i = 0; i < oldcap; i++)
+            if (old[i]) name_take_(c, old[i]);
+        free(old);
+    }
+    uint64_t k = name_hash_(full) & (uint64_t)(c->captaken - 1);
+    while (c->taken[k]) k = (k + 1) & (uint64_t)(c->captaken - 1);
+    c->taken[k] = full;
+    c->ntaken++;
 }
 
 static int counter_next_(Check *c, const char *op)
@@ -244,7 +270,7 @@ const char *check_layer_name(Check *c, Expr *call, const char *given, const char
                                                               : arena_printf(c->arena, "%s_%d", opname, k);
     const char *full = arena_printf(c->arena, "%s%s", c->prefix, base);
     for (int i = 2; name_taken_(c, full); i++) full = arena_printf(c->arena, "%s%s_%d", c->prefix, base, i);
-    vec_push(&c->taken, full);
+    name_take_(c, full);
     return full;
 }
 
@@ -283,13 +309,32 @@ static CVal call_(Check *c, Expr *e);
 
 static bool is_number_(CVal v) { return v.kind == CV_INT || v.kind == CV_FLOAT; }
 
+/* integer results must fit in 64 bits: |r| below 9.0e18 computed in double means the exact one does */
+static CVal int_result_(Expr *e, double approx, int64_t exact)
+{
+    if (fabs(approx) >= 9.0e18) {
+        diag_error(e->loc, "integer overflow in a constant expression");
+        return cv_error();
+    }
+    return cv_int(exact, e->loc);
+}
+
+static int64_t wrap_(uint64_t x) { return (int64_t)x; } /* only used where the result is known to fit */
+
 static CVal fold_binary_(Expr *e, CVal a, CVal b)
 {
     bool ints = a.kind == CV_INT && b.kind == CV_INT;
+    double x = (double)a.i, y = (double)b.i;
     switch (e->op) {
-    case '+': return ints ? cv_int(a.i + b.i, e->loc) : (CVal){.kind = CV_FLOAT, .f = a.f + b.f, .loc = e->loc};
-    case '-': return ints ? cv_int(a.i - b.i, e->loc) : (CVal){.kind = CV_FLOAT, .f = a.f - b.f, .loc = e->loc};
-    case '*': return ints ? cv_int(a.i * b.i, e->loc) : (CVal){.kind = CV_FLOAT, .f = a.f * b.f, .loc = e->loc};
+    case '+':
+        if (ints) return int_result_(e, x + y, wrap_((uint64_t)a.i + (uint64_t)b.i));
+        return (CVal){.kind = CV_FLOAT, .f = a.f + b.f, .loc = e->loc};
+    case '-':
+        if (ints) return int_result_(e, x - y, wrap_((uint64_t)a.i - (uint64_t)b.i));
+        return (CVal){.kind = CV_FLOAT, .f = a.f - b.f, .loc = e->loc};
+    case '*':
+        if (ints) return int_result_(e, x * y, fabs(x * y) < 9.0e18 ? a.i * b.i : 0);
+        return (CVal){.kind = CV_FLOAT, .f = a.f * b.f, .loc = e->loc};
     case '/':
         if (b.f == 0) {
             diag_error(e->loc, "division by zero in a constant expression");
@@ -297,9 +342,11 @@ static CVal fold_binary_(Expr *e, CVal a, CVal b)
         }
         return (CVal){.kind = CV_FLOAT, .f = a.f / b.f, .loc = e->loc};
     case 'P':
-        if (ints && b.i >= 0 && b.i < 63) {
+        if (ints && b.i >= 0) {
+            double approx = pow(x, y);
+            if (fabs(approx) >= 9.0e18) return int_result_(e, approx, 0);
             int64_t r = 1;
-            for (int64_t k = 0; k < b.i; k++) r *= a.i;
+            for (int64_t k = 0; k < b.i && r != 0; k++) r *= a.i;
             return cv_int(r, e->loc);
         }
         return (CVal){.kind = CV_FLOAT, .f = pow(a.f, b.f), .loc = e->loc};
@@ -417,7 +464,11 @@ static CVal eval_(Check *c, Expr *e)
     case EX_CALL: r = call_(c, e); break;
     case EX_UNARY: {
         CVal x = eval_(c, e->lhs);
-        if (x.kind == CV_INT) r = cv_int(-x.i, e->loc);
+        if (x.kind == CV_INT && x.i == INT64_MIN) {
+            diag_error(e->loc, "integer overflow in a constant expression");
+            r = cv_error();
+        } else if (x.kind == CV_INT)
+            r = cv_int(-x.i, e->loc);
         else if (x.kind == CV_FLOAT) r = (CVal){.kind = CV_FLOAT, .f = -x.f, .loc = e->loc};
         else if (x.kind == CV_ERROR) r = x;
         else {
@@ -636,6 +687,11 @@ static CVal run_def_body_(Check *c, Item *def, Expr *call);
 
 static CVal call_def_(Check *c, Item *def, Expr *call)
 {
+    if (c->g->n > MAX_VALUES) {
+        if (!c->too_big) diag_error(call->loc, "the model is too large: more than %d values after inlining defs", MAX_VALUES);
+        c->too_big = true;
+        return cv_error();
+    }
     if (c->depth >= MAX_DEF_DEPTH) {
         diag_error(call->loc, "'%s' is called recursively (more than %d nested def calls)", def->name,
                    MAX_DEF_DEPTH);
@@ -725,7 +781,11 @@ static CVal call_def_(Check *c, Item *def, Expr *call)
     c->depth++;
     int errors = diag_error_count();
     CVal r = run_def_body_(c, def, call);
-    if (diag_error_count() > errors) diag_note(call->loc, "in the call of '%s' here", def->name);
+    /* the call chain of an error, like clang's instantiation notes: the innermost call and the 3 outermost */
+    if (diag_error_count() > errors && (c->depth <= 3 || !c->noted_inner)) diag_note(call->loc, "in the call of '%s' here", def->name);
+    else if (diag_error_count() > errors && c->depth == 4) diag_note(call->loc, "(and more nested calls)");
+    c->noted_inner = diag_error_count() > errors;
+    if (c->depth == 1) c->noted_inner = false;
     c->depth--;
     c->scope = saved;
     c->prefix = saved_prefix;
@@ -1259,7 +1319,7 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
     declare_defs_(&c, p);
     declare_globals_(&c, p, index);
     check_model_(&c, chosen);
-    vec_free(&c.taken);
+    free(c.taken);
     vec_free(&c.dep_target);
     return c.model;
 }

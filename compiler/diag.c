@@ -80,25 +80,35 @@ const char *source_line(int src, int line, int *len)
     return s->text + start;
 }
 
-/* The source line, then a caret under the token: tabs are kept so the caret lines up. */
+/* The source line, then a caret under the token: tabs are kept so the caret lines up. A very long line is
+ * shown as a window around the caret. One buffered write. */
 static void print_snippet_(Loc loc)
 {
+    enum { WINDOW = 100 };
     int len;
     const char *text = source_line(loc.src, loc.line, &len);
     if (!text) return;
-    fprintf(stderr, "%5d | ", loc.line);
-    for (int i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        fputc(c == '\t' || c >= 32 ? c : ' ', stderr);
-    }
-    fputs("\n      | ", stderr);
     int col = loc.col < 1 ? 1 : loc.col;
-    for (int i = 0; i < col - 1 && i < len; i++) fputc(text[i] == '\t' ? '\t' : ' ', stderr);
-    fputc('^', stderr);
+    int from = 0, to = len;
+    if (len > 2 * WINDOW) {
+        from = col - 1 > WINDOW ? col - 1 - WINDOW : 0;
+        to = from + 2 * WINDOW < len ? from + 2 * WINDOW : len;
+    }
+    StrBuf b = {0};
+    sb_printf(&b, "%5d | %s", loc.line, from > 0 ? "..." : "");
+    for (int i = from; i < to; i++) {
+        unsigned char c = (unsigned char)text[i];
+        sb_putc(&b, c == '\t' || c >= 32 ? (char)c : ' ');
+    }
+    sb_printf(&b, "%s\n      | %s", to < len ? "..." : "", from > 0 ? "   " : "");
+    for (int i = from; i < col - 1 && i < len; i++) sb_putc(&b, text[i] == '\t' ? '\t' : ' ');
+    sb_putc(&b, '^');
     int tilde = loc.len - 1;
-    if (col - 1 + loc.len > len) tilde = len - col;
-    for (int i = 0; i < tilde && i < 200; i++) fputc('~', stderr);
-    fputc('\n', stderr);
+    if (col - 1 + loc.len > to) tilde = to - col;
+    for (int i = 0; i < tilde && i < 200; i++) sb_putc(&b, '~');
+    sb_putc(&b, '\n');
+    fwrite(b.s, 1, b.len, stderr);
+    sb_free(&b);
 }
 
 static void vreport_(Loc loc, const char *kind, const char *fmt, va_list ap)

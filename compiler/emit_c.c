@@ -87,11 +87,11 @@ static const char *const_array_(Emit *e, int id)
         int k = e->const_id[id] = e->nconst++;
         sb_printf(&e->consts, "static const %s nnc_c%d[%" PRId64 "] = {", c_type(v->dtype), k, count);
         for (int64_t i = 0; i < count; i++) {
-            if (i % 4 == 0) sb_puts(&e->consts, "\n    ");
+            sb_puts(&e->consts, i % 4 == 0 ? "\n    " : " ");
             if (v->dtype == DT_I32)
-                sb_printf(&e->consts, "%d, ", v->attr.data ? ((const int32_t *)v->attr.data)[i] : (int)v->attr.f[0]);
+                sb_printf(&e->consts, "%d,", v->attr.data ? ((const int32_t *)v->attr.data)[i] : (int)v->attr.f[0]);
             else
-                sb_printf(&e->consts, "%s, ", c_float(e, v->attr.data ? ((const float *)v->attr.data)[i] : v->attr.f[0]));
+                sb_printf(&e->consts, "%s,", c_float(e, v->attr.data ? ((const float *)v->attr.data)[i] : v->attr.f[0]));
         }
         sb_puts(&e->consts, "\n};\n");
     }

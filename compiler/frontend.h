@@ -88,9 +88,12 @@ struct Check {
     const char *prefix;  /* "h1." inside a def called as h1 */
     const char *bind_name; /* the name the current statement binds, for layer names */
     Expr *bind_expr;     /* the statement's whole right-hand side */
-    VEC(const char *) taken; /* full layer/def-call names used so far */
+    const char **taken;      /* full layer/def-call names used so far: an open-addressing set */
+    int ntaken, captaken;
     VEC(uint8_t) dep_target; /* per source-graph value: depends on a target */
     int depth;           /* def inlining depth */
+    bool too_big;        /* MAX_VALUES reported */
+    bool noted_inner;    /* the innermost def call of the current error has its note */
     int expr_depth;      /* expression nesting, bounded so that no input exhausts the stack */
     Program *prog;
     const char *counters_names[64];

@@ -356,6 +356,7 @@ static void print_attrs_(Graph *g, const Value *v, FILE *f)
     fputs(" {", f);
     int last = ATTR_INTS - 1;
     while (last > 0 && v->attr.i[last] == 0) last--;
+    if (v->op == OP_TRANSPOSE && last < v->shape.rank - 1) last = v->shape.rank - 1; /* a whole permutation */
     for (int i = 0; i <= last; i++) fprintf(f, "%s%" PRId64, i ? "," : "", v->attr.i[i]);
     int lastf = ATTR_FLOATS - 1;
     while (lastf >= 0 && v->attr.f[lastf] == 0) lastf--;

@@ -4,6 +4,7 @@
  * Command-line mistakes exit 2 with a one-line reason and a pointer to --help.
  */
 #include "commands.h"
+#include "pipeline.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -28,7 +29,8 @@ static const char usage_main[] =
     "  --emit ir|c|cuda    print that stage to stdout instead of writing files\n"
     "  --dump-ir           print the IR after every pass to stderr\n"
     "  -O0 | -O1 | -O2     optimization level (default -O2)\n"
-    "  --passes LIST       run exactly these optimizing passes (fold,simplify,cse,dce,fuse), for tests\n"
+    "  --passes LIST       run exactly these passes, for tests: fold,simplify,cse,dce,fuse (IR) and\n"
+    "                      reuse,memplan (memory plan)\n"
     "  -o FILE             output file ('-' for stdout)\n"
     "\n"
     "nnc COMMAND --help shows the options of one command. nnc --version prints the version.\n"
@@ -201,7 +203,12 @@ static int apply_flag_(Options *o, const char *name, const char *val)
         o->emit = val;
     } else if (str_eq(name, "--dump-ir")) o->dump_ir = true;
     else if (str_eq(name, "--shim")) o->shim = true;
-    else if (str_eq(name, "--passes")) o->passes = val;
+    else if (str_eq(name, "--passes")) {
+        char bad[64];
+        if (!passes_valid(val, bad, sizeof bad))
+            return usage_error_(o, "--passes: unknown pass '%s' (fold, simplify, cse, dce, fuse, reuse, memplan)", bad);
+        o->passes = val;
+    }
     else if (str_eq(name, "--json")) o->json = true;
     else if (str_eq(name, "--epochs")) {
         if (!parse_int_(val, 1, 1000000, &v)) return usage_error_(o, "--epochs needs a positive integer, not '%s'", val);
@@ -253,11 +260,27 @@ static bool is_command_(const char *s)
            str_eq(s, "bench") || str_eq(s, "compile");
 }
 
+/* the command line as a shell would read it back (arguments with spaces or quotes are quoted) */
 static char *join_args_(int argc, char **argv)
 {
     StrBuf b = {0};
     sb_puts(&b, "nnc");
-    for (int i = 1; i < argc; i++) sb_printf(&b, " %s", argv[i]);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool plain = *a != 0;
+        for (const char *p = a; *p && plain; p++) plain = !strchr(" \t'\"\\$`*?;&|<>()", *p) && *p != '\n';
+        if (plain) {
+            sb_printf(&b, " %s", a);
+            continue;
+        }
+        sb_puts(&b, " '");
+        for (const char *p = a; *p; p++) {
+            if (*p == '\'') sb_puts(&b, "'\\''");
+            else if (*p == '*' && p[1] == '/') sb_puts(&b, "*'\\''/"); /* never end the C comment it sits in */
+            else sb_putc(&b, *p);
+        }
+        sb_putc(&b, '\'');
+    }
     return sb_take(&b);
 }
 
@@ -267,11 +290,12 @@ static int parse_args_(int argc, char **argv, Options *o)
     o->command = "compile";
     o->opt_level = 2;
     o->target = "c";
-    if (i < argc && is_command_(argv[i])) o->command = argv[i++];
+    bool explicit_command = i < argc && is_command_(argv[i]);
+    if (explicit_command) o->command = argv[i++];
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (str_eq(a, "--help") || str_eq(a, "-h")) {
-            fputs(help_for_(o->command), stdout);
+            fputs(explicit_command ? help_for_(o->command) : usage_main, stdout);
             return -1;
         }
         if (str_eq(a, "--version")) {

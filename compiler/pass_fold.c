@@ -2,8 +2,8 @@
  *
  * Requires: a verified graph. Gives: values whose inputs are all constants, computed at compile time,
  * when doing so cannot change a bit of the result: only IEEE-exact operations (+ - * /, sqrt, comparisons,
- * min/max, selection, casts, data movement, and sums in the generated loops' order) are folded, in the
- * value's own precision (float32 or int32). exp, log, tanh, pow and friends are left to the target's libm.
+ * min/max, selection, casts, data movement: reshape, broadcast, transpose; and sums in the generated
+ * loops' order) are folded, in the value's own precision (float32 or int32). exp, log, tanh, pow and friends are left to the target's libm.
  * A result containing NaN is not folded. Results with every element equal become a single number, so
  * folding never writes a large array into the generated C; other results are folded up to 65536 elements.
  */
@@ -133,13 +133,26 @@ static bool fold_reduce_(Rewrite *rw, int old, const Value *v, Folded *out)
     return true;
 }
 
-/* reshape, broadcast: the elements again (broadcast through the index map) */
+/* the input element that output element o of a transpose reads */
+static int64_t transpose_index_(const Value *v, Shape in, int64_t o)
+{
+    int64_t idx[MAX_RANK], stride[MAX_RANK], src = 0;
+    for (int i = v->shape.rank - 1; i >= 0; i--) idx[i] = o % v->shape.d[i], o /= v->shape.d[i];
+    stride[in.rank - 1] = 1;
+    for (int i = in.rank - 2; i >= 0; i--) stride[i] = stride[i + 1] * in.d[i + 1];
+    for (int k = 0; k < v->shape.rank; k++) src += idx[k] * stride[v->attr.i[k]];
+    return src;
+}
+
+/* reshape, broadcast, transpose: the elements again, moved */
 static bool fold_move_(Rewrite *rw, int old, const Value *v, Folded *out)
 {
     const Value *x = rw_in(rw, old, 0);
     int64_t n = shape_count(v->shape, 1);
     for (int64_t o = 0; o < n; o++) {
-        int64_t src = v->op == OP_RESHAPE ? o : bcast_index_(x->shape, v->shape, o);
+        int64_t src = v->op == OP_RESHAPE     ? o
+                      : v->op == OP_TRANSPOSE ? transpose_index_(v, x->shape, o)
+                                              : bcast_index_(x->shape, v->shape, o);
         if (v->dtype == DT_I32) out->i[o] = (int32_t)const_at_(x, src);
         else out->f[o] = (float)const_at_(x, src);
     }
@@ -150,7 +163,8 @@ static bool foldable_op_(const Value *v)
 {
     if (!op_has(v->op, F_FOLD) || op_has(v->op, F_SOURCE)) return false;
     if (op_has(v->op, F_EW)) return true;
-    return v->op == OP_SUM || v->op == OP_MEAN || v->op == OP_MAX || v->op == OP_RESHAPE || v->op == OP_BROADCAST;
+    return v->op == OP_SUM || v->op == OP_MEAN || v->op == OP_MAX || v->op == OP_RESHAPE || v->op == OP_BROADCAST ||
+           v->op == OP_TRANSPOSE;
 }
 
 /* the folded value as a constant: one number when every element is equal */
@@ -187,7 +201,7 @@ static int fold_value_(Rewrite *rw, int old)
     r.f = xcalloc((size_t)n, sizeof(float));
     r.i = xcalloc((size_t)n, sizeof(int32_t));
     bool ok = op_has(v->op, F_EW) ? fold_ew_(rw, old, v, &r)
-              : v->op == OP_RESHAPE || v->op == OP_BROADCAST ? fold_move_(rw, old, v, &r)
+              : v->op == OP_RESHAPE || v->op == OP_BROADCAST || v->op == OP_TRANSPOSE ? fold_move_(rw, old, v, &r)
                                                               : fold_reduce_(rw, old, v, &r);
     for (int64_t i = 0; ok && v->dtype == DT_F32 && i < n; i++) ok = !isnan(r.f[i]);
     int id = ok ? make_const_(rw, v, &r) : rw_copy(rw, old);

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-enum { MAX_MEMBERS = 64, MAX_EXTERNALS = 8 };
+enum { MAX_MEMBERS = 48, MAX_EXTERNALS = 8 }; /* the emitter holds 64 values a kernel */
 
 typedef struct Fuse {
     Graph *g;

@@ -2,20 +2,28 @@
  *
  * Requires: a verified graph. Gives: the same values with these identities applied, each only when the
  * result keeps the value's type and shape (no rule may change what broadcasting produced):
- *   x*1, 1*x, x/1, x+0, 0+x, x-0 -> x;  -(-x) -> x;  x**1 -> x;  cast to its own type -> x;
+ *   x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x;  -(-x) -> x;  x**1 -> x;  cast to its own type -> x;
  *   reshape of a reshape -> one reshape; a reshape or broadcast to the same shape -> x;
  *   transpose of a transpose -> one transpose (none when the permutations cancel);
  *   select with a constant condition -> the chosen operand.
- * x+0 may turn a -0 into a -0 where IEEE gives +0; no op of the language can tell them apart except 1/x.
+ * x+0 with a positive zero is kept: IEEE gives -0 + 0 = +0, and 1/x would tell the difference, so the
+ * rewrite would make -O1 disagree with -O0. Every rule here is exact for every input, NaN and -0 included.
  */
 #include "passes.h"
 #include "rewrite.h"
 
 #include <string.h>
 
+#include <math.h>
+
 static bool const_equal_(const Value *v, double x)
 {
     return v->op == OP_CONST && !v->attr.data && v->attr.f[0] == x;
+}
+
+static bool const_neg_zero_(const Value *v)
+{
+    return v->op == OP_CONST && !v->attr.data && v->attr.f[0] == 0 && signbit(v->attr.f[0]);
 }
 
 /* input k, if it has the value's own shape and type (so returning it changes nothing) */
@@ -40,8 +48,8 @@ static int arith_(Rewrite *rw, int old)
         if (const_equal_(b, 1)) r = same_as_(rw, old, 0);
         break;
     case OP_ADD:
-        if (const_equal_(b, 0)) r = same_as_(rw, old, 0);
-        if (r < 0 && const_equal_(a, 0)) r = same_as_(rw, old, 1);
+        if (const_neg_zero_(b)) r = same_as_(rw, old, 0);
+        if (r < 0 && const_neg_zero_(a)) r = same_as_(rw, old, 1);
         break;
     case OP_SUB:
         if (const_equal_(b, 0)) r = same_as_(rw, old, 0);

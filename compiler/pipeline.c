@@ -41,6 +41,26 @@ static const Pass passes_[] = {
     {"fuse", pass_fuse, 2},
 };
 
+/* every name --passes accepts */
+static const char *const pass_names_[] = {"fold", "simplify", "cse", "dce", "fuse", "reuse", "memplan"};
+
+bool passes_valid(const char *list, char *bad, size_t n)
+{
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        bool known = len == 0;
+        for (size_t i = 0; i < sizeof pass_names_ / sizeof pass_names_[0] && !known; i++)
+            known = strlen(pass_names_[i]) == len && strncmp(p, pass_names_[i], len) == 0;
+        if (!known) {
+            snprintf(bad, n, "%.*s", (int)len, p);
+            return false;
+        }
+        p += len + (p[len] == ',');
+    }
+    return true;
+}
+
 static bool pass_selected_(const CompileOptions *o, const Pass *p)
 {
     if (!o->passes) return o->opt_level >= p->level;

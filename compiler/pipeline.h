@@ -36,6 +36,8 @@ typedef struct Compiled {
 Model *front_end(const char *path, const char *model_name, Arena *a);
 /* Everything up to the memory plan (emit = false) or the C text too. NULL when errors were reported. */
 Compiled *compile_model(const CompileOptions *o, bool emit);
+/* --passes: every name known (fold simplify cse dce fuse reuse memplan); else false and the bad one */
+bool passes_valid(const char *list, char *bad, size_t n);
 void compiled_free(Compiled *c);
 const EntryCode *compiled_entry(const Compiled *c, EntryKind k); /* NULL if the model has none */
 /* The model's RAM: every tensor in the struct, the generator and the largest arena. */

@@ -182,7 +182,7 @@ void fmt_float_c(char *buf, size_t n, float v, bool with_comment)
         snprintf(buf, n, v < 0 ? "-INFINITY" : "INFINITY");
     } else if (v == 0) {
         snprintf(buf, n, signbit(v) ? "-0.0f" : "0.0f");
-    } else if (v == (float)(int)v && fabsf(v) < 1e6f) {
+    } else if (fabsf(v) < 1e6f && v == (float)(int)v) {
         snprintf(buf, n, "%d.0f", (int)v);
     } else if (with_comment) {
         snprintf(buf, n, "%af /* %.9g */", (double)v, (double)v);

@@ -123,11 +123,11 @@ gen biglist 100000
 # Known bugs: quadratic-or-worse time. A 5 MB line is echoed to unbuffered stderr a byte at a time (~10 s);
 # layer names are made unique by a linear search per candidate suffix (cubic: 3000 `h = dense(h, 4)` take
 # minutes); def calls inline without a size limit (2^24 calls).
-known_slow longline 5000000 2
-known_slow longname 5000000 2
-known_slow longnumber 5000000 2
-known_slow layers 3000 2
-known_slow fanout 24 2
+gen longline 5000000
+gen longname 5000000
+gen longnumber 5000000
+gen layers 3000
+gen fanout 24
 # inputs that once crashed nnc (crashes/README.md): check, and compile when the check passes
 for f in "$here"/crashes/*.nn; do
     [ -f "$f" ] || continue
