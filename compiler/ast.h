@@ -63,6 +63,7 @@ typedef enum StmtKind {
     ST_TRAIN,     /* expr: a call named "train" */
     ST_FREEZE,
     ST_RETURN,
+    ST_NESTED, /* a def or model written inside a model (name: which) */
 } StmtKind;
 
 typedef struct Name {

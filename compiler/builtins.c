@@ -721,7 +721,7 @@ static CVal b_init(Check *c, const Builtin *b, Expr *call, CVal *a)
         {"he_normal", INIT_HE_NORMAL}, {"he_uniform", INIT_HE_UNIFORM}, {"lecun_normal", INIT_LECUN_NORMAL},
         {"lecun_uniform", INIT_LECUN_UNIFORM}, {"kaiming_uniform", INIT_KAIMING_UNIFORM},
     };
-    CVal r = {.kind = CV_INIT, .loc = call->loc};
+    CVal r = {.kind = CV_INIT, .loc = call->loc, .s = b->name};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (str_eq(map[i].name, b->name)) r.init.kind = map[i].kind;
     if (r.init.kind == INIT_CONSTANT) r.init.a = a[0].f;
@@ -890,7 +890,12 @@ void check_optimizer(Check *c, Stmt *s)
     Model *m = c->model;
     const Builtin *b = builtin_find(call->str);
     if (!b || b->kind != BK_OPTIMIZER || str_eq(call->str, "train")) {
-        diag_error(call->loc, "unknown optimizer '%s' (sgd, adam, adamw, rmsprop)", call->str);
+        static const char *const opts[] = {"sgd", "adam", "adamw", "rmsprop"};
+        const char *hint = suggest_among(call->str, opts, 4);
+        if (hint)
+            diag_error(call->loc, "unknown optimizer '%s'; did you mean '%s'?", call->str, hint);
+        else
+            diag_error(call->loc, "unknown optimizer '%s' (sgd, adam, adamw, rmsprop)", call->str);
         return;
     }
     if (m->opt.kind != OPT_NONE) {
@@ -906,9 +911,14 @@ void check_optimizer(Check *c, Stmt *s)
         diag_error(call->loc, "%s: give either lr or learning_rate, not both", b->name);
         return;
     }
-    o.lr = num_or_(a[lr_at], num_or_(a[alias_at], str_eq(b->name, "sgd") ? -1 : 0.001));
-    if (o.lr < 0) {
+    CVal lr = a[lr_at].kind != CV_NONE ? a[lr_at] : a[alias_at];
+    if (lr.kind == CV_NONE && str_eq(b->name, "sgd")) {
         diag_error(call->loc, "sgd: missing argument 'lr'");
+        return;
+    }
+    o.lr = num_or_(lr, 0.001);
+    if (!(o.lr > 0)) {
+        diag_error(lr.loc, "%s: lr must be positive, found %g", b->name, o.lr);
         return;
     }
     if (str_eq(b->name, "sgd")) {
@@ -927,11 +937,20 @@ void check_optimizer(Check *c, Stmt *s)
         o.epsilon = a[3].f;
         if (o.kind == OPT_ADAMW) o.weight_decay = a[4].f;
     }
-    if (!(o.lr > 0) || o.momentum < 0 || o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1 || o.rho < 0 ||
-        o.rho >= 1 || o.epsilon < 0 || o.weight_decay < 0) {
-        diag_error(call->loc, "%s: lr must be positive, betas and rho in [0, 1), momentum, epsilon and weight_decay not negative",
-                   b->name);
-        return;
+    /* each hyperparameter in its range, the error at the argument */
+    for (int i = 1; i < MAX_PARAMS && b->params[i].name; i++) {
+        const char *pn = b->params[i].name;
+        double v = a[i].f;
+        bool unit = str_eq(pn, "beta1") || str_eq(pn, "beta2") || str_eq(pn, "rho");
+        bool nonneg = str_eq(pn, "momentum") || str_eq(pn, "epsilon") || str_eq(pn, "weight_decay");
+        if (unit && !(v >= 0 && v < 1)) {
+            diag_error(a[i].loc, "%s: %s must be in [0, 1), found %g", b->name, pn, v);
+            return;
+        }
+        if (nonneg && !(v >= 0)) {
+            diag_error(a[i].loc, "%s: %s must not be negative, found %g", b->name, pn, v);
+            return;
+        }
     }
     if (o.nesterov && o.momentum == 0) diag_warning(call->loc, "sgd: nesterov has no effect without momentum");
     m->opt = o;

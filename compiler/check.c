@@ -133,6 +133,10 @@ int cv_to_tensor(Check *c, CVal v, DType prefer, const char *what)
         Attr a = {.data = d};
         return graph_add_typed(c->g, OP_CONST, NULL, 0, &a, DT_F32, s, -1, v.loc);
     }
+    case CV_INIT:
+        diag_error(v.loc, "%s: '%s' is an initializer, not a tensor; use it in 'param NAME: f32[...] = %s' or as kernel_init=",
+                   what, v.s ? v.s : "this", v.s ? v.s : "...");
+        return -1;
     default:
         diag_error(v.loc, "%s: expected a tensor, found %s", what, cv_kind_name_(v.kind));
         return -1;
@@ -277,6 +281,11 @@ const char *check_layer_name(Check *c, Expr *call, const char *given, const char
 int check_add_param(Check *c, const char *layer, const char *what, TensorKind kind, Shape s, Init init, Loc loc)
 {
     const char *name = arena_printf(c->arena, "%s.%s", layer, what);
+    if (shape_count(s, 1) > ((int64_t)1 << 30)) {
+        char buf[96];
+        diag_error(loc, "'%s' would be %s: more than 2^30 values in one tensor", name, shape_str(s, buf, sizeof buf));
+        return -1;
+    }
     int t = model_add_tensor(c->model, name, kind, DT_F32, s, init, loc);
     c->model->tensors.data[t].layer = c->model->layers.len; /* the row check_add_layer_row adds next */
     return graph_add_typed(c->g, OP_TENSOR, NULL, 0, NULL, DT_F32, s, t, loc);
@@ -364,7 +373,7 @@ int check_binary_op(Check *c, OpKind op, CVal a, CVal b, Loc loc)
     DType want = da == DT_F32 || db == DT_F32 ? DT_F32 : da == DT_I32 || db == DT_I32 ? DT_I32 : DT_F32;
     if ((a.kind == CV_FLOAT && a.f != floor(a.f)) || (b.kind == CV_FLOAT && b.f != floor(b.f))) want = DT_F32;
     if (op == OP_DIV) want = DT_F32;
-    const char *what = op_info[op].name;
+    const char *what = shape_error_context ? shape_error_context : op_info[op].name;
     int x = cv_to_tensor(c, a, want, what), y = cv_to_tensor(c, b, want, what);
     if (x < 0 || y < 0) return -1;
     x = ir_cast(c->g, x, want, loc);
@@ -615,7 +624,10 @@ static bool bind_args_(Check *c, const Builtin *b, Expr *call, CVal *out, CVal *
                     (*extra)[(*nextra)++] = eval_(c, a->value);
                     continue;
                 }
-                diag_error(a->value->loc, "%s: too many arguments (it takes at most %d positional)", b->name, pos);
+                int takes = 0;
+                for (int j = 0; j < np; j++) takes += !str_eq(b->params[j].name, "name");
+                if (b->variadic) takes = b->variadic;
+                diag_error(a->value->loc, "%s: too many arguments (it takes at most %d)", b->name, takes);
                 ok = false;
                 continue;
             }
@@ -663,7 +675,7 @@ static bool bind_args_(Check *c, const Builtin *b, Expr *call, CVal *out, CVal *
             ok = false;
             continue;
         }
-        out[i].loc = given[i]->loc;
+        out[i].loc = call->piped && i == 0 && given[i] == call->args[0].value ? call->loc : given[i]->loc;
         if (!coerce_arg_(c, b, p, &out[i])) {
             ok = false;
             out[i] = cv_error();
@@ -820,7 +832,10 @@ static CVal call_(Check *c, Expr *e)
         return cv_error();
     }
     if (b->kind == BK_OPTIMIZER) {
-        diag_error(e->loc, "'%s' is an optimizer; use it in an 'optimizer' statement", e->str);
+        if (str_eq(e->str, "train"))
+            diag_error(e->loc, "'train' is a statement of its own: train(epochs=..., batch=...), not a function");
+        else
+            diag_error(e->loc, "'%s' is an optimizer; use it in an 'optimizer' statement", e->str);
         return cv_error();
     }
     CVal args[MAX_PARAMS + 1];
@@ -897,7 +912,11 @@ static void stmt_io_(Check *c, Stmt *s)
             return;
         }
     }
-    if (!check_type_(c, s->type, true, &dt, &sh)) return;
+    if (s->kind == ST_INPUT) c->input_decls++;
+    if (!check_type_(c, s->type, true, &dt, &sh)) {
+        scope_bind_(c, c->scope, s->name, SYM_CONST, cv_error(), s->name_loc)->declared = true; /* no follow-on errors */
+        return;
+    }
     bool target = s->kind == ST_TARGET;
     IOSlot io = {.name = s->name, .dtype = dt, .shape = sh, .loc = s->name_loc};
     int index = target ? m->targets.len : m->inputs.len;
@@ -920,14 +939,17 @@ static void stmt_param_(Check *c, Stmt *s)
     DType dt;
     Shape sh;
     if (!name_free_(c, s->name, s->name_loc)) return;
-    if (!check_type_(c, s->type, false, &dt, &sh)) return;
-    if (dt != DT_F32) {
+    bool ok = check_type_(c, s->type, false, &dt, &sh);
+    if (ok && dt != DT_F32) {
         diag_error(s->type->loc, "parameters must be f32");
+        ok = false;
+    }
+    Init init = {0};
+    if (ok) init = check_init(c, s->expr, sh, &ok);
+    if (!ok) { /* bound anyway, so later uses of the name add no errors */
+        scope_bind_(c, c->scope, s->name, SYM_VALUE, cv_error(), s->name_loc)->declared = true;
         return;
     }
-    bool ok = true;
-    Init init = check_init(c, s->expr, sh, &ok);
-    if (!ok) return;
     const char *name = c->prefix[0] ? arena_printf(c->arena, "%s%s", c->prefix, s->name) : s->name;
     if (model_find_tensor(c->model, name) >= 0) {
         diag_error(s->name_loc, "a parameter named '%s' already exists", name);
@@ -1179,6 +1201,10 @@ static void stmt_(Check *c, Stmt *s, bool in_def)
     case ST_RETURN:
         if (!in_def) diag_error(s->loc, "'return' is only allowed in a def");
         break;
+    case ST_NESTED:
+        diag_error(s->loc, "a %s cannot be written inside a %s; write it at the top level of the file", s->name,
+                   in_def ? "def" : "model");
+        break;
     }
 }
 
@@ -1266,7 +1292,7 @@ static void check_model_(Check *c, Item *it)
     c->scope = scope_push_(c, c->globals);
     c->prefix = "";
     for (int i = 0; i < it->body.nstmts && !diag_too_many(); i++) stmt_(c, it->body.stmts[i], false);
-    if (m->inputs.len == 0) diag_error(it->name_loc, "model '%s' has no inputs", it->name);
+    if (c->input_decls == 0) diag_error(it->name_loc, "model '%s' has no inputs", it->name);
     if (m->loss == -2) m->loss = -1; /* a loss without an optimizer is fine: eval works, train says what is missing */
 }
 
@@ -1300,11 +1326,21 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
         if (model_name ? str_eq(it->name, model_name) : !chosen) chosen = it, index = i;
     }
     if (!chosen) {
-        if (model_name) diag_fatal("no model named '%s' in the file", model_name);
-        else if (diag_error_count() == 0) diag_fatal("the file defines no model");
+        const char *path = source_get(p->nitems ? p->items[0]->loc.src : 0) ? source_get(p->items[0]->loc.src)->path : "the file";
+        char list[512] = "";
+        for (int i = 0; i < nmodels && i < 16; i++) {
+            if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, names[i], sizeof list - strlen(list) - 1);
+        }
+        if (model_name && nmodels)
+            diag_fatal("%s: no model named '%s' (it defines %s)", path, model_name, list);
+        else if (model_name)
+            diag_fatal("%s: no model named '%s' (it defines no model)", path, model_name);
+        else if (diag_error_count() == 0)
+            diag_fatal("%s: the file defines no model", path);
         return NULL;
     }
-    if (!model_name && nmodels > 1) {
+    if (!model_name && nmodels > 1 && diag_error_count() == 0) {
         char list[512] = "";
         for (int i = 0; i < nmodels && i < 16; i++) {
             if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);

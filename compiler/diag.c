@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static VEC(Source) sources;
 static int error_count;
 static bool too_many_reported;
 static bool quiet;
 static bool warnings = true;
+static Loc last_error; /* notes never repeat the place of their error */
 
 static void sources_init_(void)
 {
@@ -46,6 +48,11 @@ int source_add(const char *path, const char *text, size_t len)
 
 int source_load(const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        diag_fatal("cannot read '%s': it is a directory", path);
+        return 0;
+    }
     size_t len = 0;
     char *text = read_whole_file(path, &len);
     if (!text) {
@@ -132,6 +139,7 @@ void diag_error(Loc loc, const char *fmt, ...)
         return;
     }
     error_count++;
+    last_error = loc;
     va_list ap;
     va_start(ap, fmt);
     vreport_(loc, "error", fmt, ap);
@@ -149,7 +157,14 @@ void diag_warning(Loc loc, const char *fmt, ...)
 
 void diag_note(Loc loc, const char *fmt, ...)
 {
+    static Loc last;
+    static int last_errors = -1;
     if (too_many_reported) return;
+    /* one note per place for one error: a recursive def's calls all sit on one line */
+    if (last_errors == error_count && last.src == loc.src && last.line == loc.line && last.col == loc.col) return;
+    if (last_error.src == loc.src && last_error.line == loc.line && last_error.col == loc.col) return;
+    last = loc;
+    last_errors = error_count;
     va_list ap;
     va_start(ap, fmt);
     vreport_(loc, "note", fmt, ap);
@@ -169,6 +184,13 @@ void diag_fatal(const char *fmt, ...)
 }
 
 int diag_error_count(void) { return error_count; }
+
+void diag_finish(void)
+{
+    if (error_count >= DIAG_MAX_ERRORS && !too_many_reported && !quiet)
+        fprintf(stderr, "nnc: fatal error: too many errors emitted, stopping now\n");
+    too_many_reported = true;
+}
 bool diag_too_many(void) { return error_count >= DIAG_MAX_ERRORS; }
 void diag_reset(void)
 {

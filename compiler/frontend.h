@@ -94,6 +94,7 @@ struct Check {
     int depth;           /* def inlining depth */
     bool too_big;        /* MAX_VALUES reported */
     bool noted_inner;    /* the innermost def call of the current error has its note */
+    int input_decls;     /* input statements seen, valid or not */
     int expr_depth;      /* expression nesting, bounded so that no input exhausts the stack */
     Program *prog;
     const char *counters_names[64];

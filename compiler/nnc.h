@@ -108,6 +108,7 @@ void diag_note(Loc loc, const char *fmt, ...) NNC_PRINTF(2, 3);
 /* Errors not tied to a source line: "nnc: error: ...". */
 void diag_fatal(const char *fmt, ...) NNC_PRINTF(1, 2);
 int diag_error_count(void);
+void diag_finish(void); /* the 'too many errors' line, when the limit stopped us */
 bool diag_too_many(void); /* 20 errors reported: callers stop */
 void diag_reset(void);
 void diag_set_quiet(bool quiet); /* tests of the front end */

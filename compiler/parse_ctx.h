@@ -13,6 +13,9 @@ typedef struct RawTok {
     double fval;
 } RawTok;
 
+enum { PARSE_MAX_OPEN = 64 };
+enum { SEP_NEWLINE, SEP_SEMICOLON, SEP_BRACE, SEP_EOF }; /* what the last separator stands for */
+
 typedef struct ParseCtx {
     Arena *arena;
     void *scanner;
@@ -25,6 +28,10 @@ typedef struct ParseCtx {
     int prev_kind;      /* last token handed to the parser */
     int depth;          /* ( and [ nesting: newlines inside are not separators */
     Loc last_loc;
+    int sep_from;
+    int nopen;          /* open brackets, the innermost PARSE_MAX_OPEN remembered, for "to match this '('" */
+    int open_kind[PARSE_MAX_OPEN];
+    Loc open_loc[PARSE_MAX_OPEN];
 } ParseCtx;
 
 int lex_raw(RawTok *tok, void *scanner);

@@ -12,10 +12,9 @@ Model *front_end(const char *path, const char *model_name, Arena *a)
     int src = source_load(path);
     if (!src) return NULL;
     Program *p = parse_source(a, src);
-    if (!p || diag_error_count()) return NULL;
-    Model *m = check_program(p, model_name, a);
-    if (!m || diag_error_count()) return NULL;
-    return m;
+    Model *m = p && !diag_error_count() ? check_program(p, model_name, a) : NULL;
+    diag_finish();
+    return m && !diag_error_count() ? m : NULL;
 }
 
 static void dump_(const CompileOptions *o, Graph *g, EntryKind k, const char *after)

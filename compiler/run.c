@@ -149,7 +149,8 @@ static bool load_one_(const IOSlot *io, const char *path, nnc_array *out)
         for (int i = 1; i < per.rank; i++) ps.d[i - 1] = per.d[i];
         char *w = shape_str(ps, want, sizeof want);
         array_shape_text_(out, have, sizeof have);
-        diag_fatal("%s: '%s' expects samples of shape %s (file shape [N, ...]), the file has shape %s", path, io->name, w, have);
+        diag_fatal("%s: '%s' takes samples of shape %s (a file of shape [N, ...] with that per-sample shape), but the file has shape %s",
+                   path, io->name, w, have);
         return false;
     }
     nnc_dtype to = io->dtype == DT_I32 ? NNC_I32 : NNC_F32;

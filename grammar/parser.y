@@ -12,6 +12,7 @@
 %define api.pure full
 %define api.prefix {nn}
 %define parse.error custom
+%define parse.lac full
 %locations
 %param {ParseCtx *ctx}
 %expect 0
@@ -100,12 +101,14 @@ program
 items
     : %empty                            { $$ = (AstList){0}; }
     | items SEP                         { $$ = $1; }
-    | items item SEP                    { $$ = $1; ast_list_push(A, &$$, $2); }
+    | items item SEP                    { $$ = $1; if ($2) ast_list_push(A, &$$, $2); }
     | items error SEP                   { $$ = $1; yyerrok; }
     ;
 
 item
     : KW_MODEL name '{' stmts '}'       { $$ = ast_model(A, L(@1), $2, L(@2), &$4); }
+    | KW_MODEL error '}'                { $$ = NULL; /* reported; the body is skipped */ }
+    | KW_DEF error '}'                  { $$ = NULL; }
     | KW_DEF name '(' params_opt ')' '{' stmts '}'
                                         { $$ = ast_def(A, L(@1), $2, L(@2), &$4, &$7); }
     | KW_CONST name '=' expr            { $$ = ast_top_const(A, ast_stmt(A, ST_CONST, L(@1), $2, L(@2), NULL, $4)); }
@@ -149,6 +152,9 @@ stmt
                                                         ast_call(A, L(@1), "train", &$3)); }
     | KW_FREEZE names                   { $$ = ast_freeze(A, L(@1), &$2); }
     | KW_RETURN expr                    { $$ = ast_stmt(A, ST_RETURN, L(@1), NULL, L(@1), NULL, $2); }
+    | KW_DEF name '(' params_opt ')' '{' stmts '}'
+                                        { $$ = ast_stmt(A, ST_NESTED, L(@1), "def", L(@2), NULL, NULL); }
+    | KW_MODEL name '{' stmts '}'       { $$ = ast_stmt(A, ST_NESTED, L(@1), "model", L(@2), NULL, NULL); }
     ;
 
 names
@@ -258,36 +264,70 @@ static void nnerror(NNLTYPE *lloc, ParseCtx *ctx, const char *msg)
     diag_error(L(*lloc), "%s", msg);
 }
 
+/* what the offending token is, in words: a separator the filter made is named by what it stands for */
+static const char *found_(ParseCtx *ctx, yysymbol_kind_t got)
+{
+    if (got == YYSYMBOL_YYEOF) return "end of file";
+    if (got != YYSYMBOL_SEP) return yysymbol_name(got);
+    switch (ctx->sep_from) {
+    case SEP_SEMICOLON: return "';'";
+    case SEP_BRACE: return "'}'";
+    case SEP_EOF: return "end of file";
+    default: return "end of line";
+    }
+}
+
+/* the closer of the innermost open bracket, if the parser would take it here: ")" etc., else NULL */
+static const char *closer_expected_(ParseCtx *ctx, const yysymbol_kind_t *exp, int n)
+{
+    if (ctx->nopen == 0 || ctx->nopen > PARSE_MAX_OPEN) return NULL;
+    int top = ctx->open_kind[ctx->nopen - 1];
+    const char *closer = top == '(' ? "')'" : top == '[' ? "']'" : "'}'";
+    for (int i = 0; i < n; i++)
+        if (strcmp(yysymbol_name(exp[i]), closer) == 0) return closer;
+    return NULL;
+}
+
+/* "to match this '('", when the bracket was opened on another line */
+static void note_unclosed_(ParseCtx *ctx, Loc at)
+{
+    Loc open = ctx->open_loc[ctx->nopen - 1];
+    if (open.line != at.line) diag_note(open, "to match this '%c'", ctx->open_kind[ctx->nopen - 1]);
+}
+
 /* "expected ')'", "expected an expression", ... in clang's words, from what the parser can shift. */
 static int yyreport_syntax_error(const yypcontext_t *pctx, ParseCtx *ctx)
 {
-    enum { MAX_EXPECTED = 5 };
-    yysymbol_kind_t expected[MAX_EXPECTED];
-    int n = yypcontext_expected_tokens(pctx, expected, MAX_EXPECTED);
+    yysymbol_kind_t all[YYNTOKENS];
+    int n = yypcontext_expected_tokens(pctx, all, YYNTOKENS);
     yysymbol_kind_t got = yypcontext_token(pctx);
     Loc loc = L(*yypcontext_location(pctx));
-    const char *found = got == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(got);
-    if (got == YYSYMBOL_SEP && ctx->prev_kind == '}') found = "'}'";
-    if (n <= 0 || n >= MAX_EXPECTED) {
-        bool expr_start = false;
-        for (int i = 0; i < n; i++) expr_start |= expected[i] == YYSYMBOL_INT;
-        if (n >= MAX_EXPECTED) {
-            yysymbol_kind_t all[YYNTOKENS];
-            int m = yypcontext_expected_tokens(pctx, all, YYNTOKENS);
-            for (int i = 0; i < m; i++) expr_start |= all[i] == YYSYMBOL_INT;
+    const char *found = found_(ctx, got);
+    bool expr_start = false, sep = false, ident = false;
+    for (int i = 0; i < n; i++)
+        expr_start |= all[i] == YYSYMBOL_INT, sep |= all[i] == YYSYMBOL_SEP, ident |= all[i] == YYSYMBOL_IDENT;
+    const char *closer = n > 0 ? closer_expected_(ctx, all, n) : NULL;
+    if (expr_start) {
+        diag_error(loc, "expected an expression, found %s", found);
+    } else if (closer && n > 4) {
+        diag_error(loc, "expected %s, found %s", closer, found);
+    } else if (sep && n > 4 && (got == YYSYMBOL_IDENT || got == YYSYMBOL_INT || got == YYSYMBOL_FLOAT ||
+                                got == YYSYMBOL_STRING || !strcmp(found, "')'") || !strcmp(found, "']'"))) {
+        /* something left over after a complete statement */
+        diag_error(loc, "expected end of statement, found %s", found);
+    } else if (ident && n > 4) {
+        diag_error(loc, "expected a name, found %s", found);
+    } else if (n <= 0 || n > 4) {
+        diag_error(loc, "unexpected %s", found);
+    } else {
+        char buf[256] = "";
+        for (int i = 0; i < n; i++) {
+            if (i) strcat(buf, i == n - 1 ? " or " : ", ");
+            strcat(buf, yysymbol_name(all[i]));
         }
-        if (expr_start)
-            diag_error(loc, "expected an expression, found %s", found);
-        else
-            diag_error(loc, "unexpected %s", found);
-        return 0;
+        diag_error(loc, "expected %s, found %s", buf, found);
     }
-    char buf[256] = "";
-    for (int i = 0; i < n; i++) {
-        if (i) strcat(buf, i == n - 1 ? " or " : ", ");
-        strcat(buf, yysymbol_name(expected[i]));
-    }
-    diag_error(loc, "expected %s, found %s", buf, found);
+    if (closer) note_unclosed_(ctx, loc);
     return 0;
 }
 
@@ -318,8 +358,25 @@ static void next_raw_(ParseCtx *ctx, RawTok *t)
     if (t->kind == 0) t->loc = (Loc){.src = ctx->src, .line = ctx->line, .col = ctx->col, .len = 1};
 }
 
+static void track_brackets_(ParseCtx *ctx, const RawTok *t)
+{
+    if (t->kind == '(' || t->kind == '[' || t->kind == '{') {
+        if (ctx->nopen < PARSE_MAX_OPEN) {
+            ctx->open_kind[ctx->nopen] = t->kind;
+            ctx->open_loc[ctx->nopen] = t->loc;
+        }
+        ctx->nopen++;
+    } else if ((t->kind == ')' || t->kind == ']' || t->kind == '}') && ctx->nopen > 0) {
+        ctx->nopen--;
+        if (t->kind == '}')
+            while (ctx->nopen > 0 && ctx->open_kind[ctx->nopen - 1 < PARSE_MAX_OPEN ? ctx->nopen - 1 : 0] != '{') ctx->nopen--;
+    }
+    if (ctx->nopen > PARSE_MAX_OPEN) ctx->nopen = PARSE_MAX_OPEN; /* only the innermost are remembered */
+}
+
 static int give_(ParseCtx *ctx, RawTok *t, NNSTYPE *lval, NNLTYPE *lloc)
 {
+    track_brackets_(ctx, t);
     switch (t->kind) {
     case INT: lval->ival = t->ival; break;
     case FLOAT: lval->fval = t->fval; break;
@@ -334,8 +391,9 @@ static int give_(ParseCtx *ctx, RawTok *t, NNSTYPE *lval, NNLTYPE *lloc)
     return t->kind;
 }
 
-static int give_sep_(ParseCtx *ctx, Loc at, NNSTYPE *lval, NNLTYPE *lloc)
+static int give_sep_(ParseCtx *ctx, Loc at, int from, NNSTYPE *lval, NNLTYPE *lloc)
 {
+    ctx->sep_from = from;
     RawTok sep = {.kind = SEP, .loc = at};
     sep.loc.len = 1;
     return give_(ctx, &sep, lval, lloc);
@@ -349,7 +407,10 @@ int nnlex(NNSTYPE *lval, NNLTYPE *lloc, ParseCtx *ctx)
         if (t.kind == '(' || t.kind == '[') ctx->depth++;
         if ((t.kind == ')' || t.kind == ']') && ctx->depth > 0) ctx->depth--;
         if (t.kind == '{' || t.kind == '}') ctx->depth = 0;
-        if (t.kind == ';') t.kind = SEP;
+        if (t.kind == ';') {
+            t.kind = SEP;
+            ctx->sep_from = SEP_SEMICOLON;
+        }
         if (t.kind != NEWLINE) break;
         if (ctx->depth > 0 || continues_after_(ctx->prev_kind)) continue;
         Loc nl = t.loc;
@@ -358,18 +419,20 @@ int nnlex(NNSTYPE *lval, NNLTYPE *lloc, ParseCtx *ctx)
         ctx->pending = t;
         ctx->has_pending = true;
         if (continues_before_(t.kind)) continue;
-        return give_sep_(ctx, nl, lval, lloc);
+        return give_sep_(ctx, nl, SEP_NEWLINE, lval, lloc);
     }
-    /* '}' and the end of the file also end the statement before them */
-    if ((t.kind == '}' || t.kind == 0) && !continues_after_(ctx->prev_kind) && ctx->prev_kind != '}') {
+    /* '}' and the end of the file also end the statement before them (after an operator too: then the
+     * error is reported at the '}' and recovery stops at this separator, not past the '}') */
+    if (((t.kind == '}' && ctx->prev_kind != SEP && ctx->prev_kind != '{') ||
+         (t.kind == 0 && !continues_after_(ctx->prev_kind))) && ctx->prev_kind != '}') {
         ctx->pending = t;
         ctx->has_pending = true;
-        return give_sep_(ctx, t.loc, lval, lloc);
+        return give_sep_(ctx, t.loc, t.kind == 0 ? SEP_EOF : SEP_BRACE, lval, lloc);
     }
     if (t.kind == 0 && ctx->prev_kind == '}') {
         ctx->pending = t;
         ctx->has_pending = true;
-        return give_sep_(ctx, t.loc, lval, lloc);
+        return give_sep_(ctx, t.loc, SEP_EOF, lval, lloc);
     }
     return give_(ctx, &t, lval, lloc);
 }
