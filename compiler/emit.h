@@ -40,10 +40,12 @@ typedef struct EntryCode {
 } EntryCode;
 
 
+enum { MAX_KARGS = 16 };
+
 typedef struct KArgs {
-    const char *name[12];
-    int id[12];
-    bool out[12];
+    const char *name[MAX_KARGS];
+    int id[MAX_KARGS];
+    bool out[MAX_KARGS];
     int n;
     bool batched;
 } KArgs;

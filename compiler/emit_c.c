@@ -116,7 +116,7 @@ char *c_buffer(Emit *e, int id)
 /* ---- kernels ------------------------------------------------------------------------------------------ */
 void kargs_add(Emit *e, KArgs *a, const char *name, int id, bool out)
 {
-    NNC_ASSERT(a->n < 12);
+    NNC_ASSERT(a->n < MAX_KARGS);
     a->name[a->n] = name;
     a->id[a->n] = id;
     a->out[a->n] = out;

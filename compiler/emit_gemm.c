@@ -14,6 +14,7 @@
 #include "emit.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { BLAS_MIN_WORK = 64 * 64 * 64 };
@@ -78,25 +79,26 @@ static void gemm_rows_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind, "}");
 }
 
-/* B transposed: each C[i,j] is a dot product of contiguous rows, with eight partial sums so that it
- * vectorizes without reassociation flags */
+static const char *b_at_(Emit *e, const Gemm *g, const char *k, const char *j)
+{
+    return g->tb ? arena_printf(A_, "%s[%s * %s + %s]", g->b, j, ldb_(e, g), k)
+                 : arena_printf(A_, "%s[%s * %s + %s]", g->b, k, ldb_(e, g), j);
+}
+
+/* Each C[i,j] a dot product along k, with eight partial sums so that it vectorizes (or at least runs
+ * eight independent chains) without reassociation flags: for a transposed B (both rows contiguous) and
+ * for narrow outputs (a few columns), where a row of C is too short to vectorize along */
 static void gemm_dots_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
     gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", g->n);
-    gl_(e, ind + 2, "const nnc_real *bj = %s + j * %s;", g->b, ldb_(e, g));
-    if (g->ta) {
-        gl_(e, ind + 2, "nnc_real s = 0;");
-        gl_(e, ind + 2, "for (int k = 0; k < %s; k++) s += %s * bj[k];", g->k, a_at_(e, g, "i", "k"));
-    } else {
-        gl_(e, ind + 2, "const nnc_real *ai = %s + i * %s;", g->a, lda_(e, g));
-        gl_(e, ind + 2, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
-        gl_(e, ind + 2, "int k = 0;");
-        gl_(e, ind + 2, "for (; k + 8 <= %s; k += 8)", g->k);
-        gl_(e, ind + 3, "for (int l = 0; l < 8; l++) acc[l] += ai[k + l] * bj[k + l];");
-        gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
-        gl_(e, ind + 2, "for (; k < %s; k++) s += ai[k] * bj[k];", g->k);
-    }
+    gl_(e, ind + 2, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
+    gl_(e, ind + 2, "int k8 = 0;");
+    gl_(e, ind + 2, "for (; k8 + 8 <= %s; k8 += 8)", g->k);
+    gl_(e, ind + 3, "for (int l = 0; l < 8; l++) acc[l] += %s * %s;", a_at_(e, g, "i", "(k8 + l)"),
+        b_at_(e, g, "(k8 + l)", "j"));
+    gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
+    gl_(e, ind + 2, "for (int k = k8; k < %s; k++) s += %s * %s;", g->k, a_at_(e, g, "i", "k"), b_at_(e, g, "k", "j"));
     gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
@@ -125,7 +127,9 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         gemm_blas_(e, ind, g);
         sb_puts(&e->kernels, "#else\n");
     }
-    if (g->tb)
+    /* a row of C shorter than a vector: dot products along k instead */
+    bool narrow = !strchr(g->n, 'n') && atoll(g->n) <= 4 && (strchr(g->k, 'n') || atoll(g->k) >= 32);
+    if (g->tb || narrow)
         gemm_dots_(e, ind, g);
     else
         gemm_rows_(e, ind, g);

@@ -97,9 +97,81 @@ static char *dim_index_(Emit *e, const Dims *d, int k)
     return s;
 }
 
-static void loops_open_(Emit *e, const Dims *d)
+static void loops_open_n_(Emit *e, const Dims *d, int count)
 {
-    for (int j = 0; j < d->r; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, dim_extent_(e, d, j), j);
+    for (int j = 0; j < count; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, dim_extent_(e, d, j), j);
+}
+
+static void loops_open_(Emit *e, const Dims *d) { loops_open_n_(e, d, d->r); }
+
+/* ---- reductions: shared by plain and fused kernels -------------------------------------------------- */
+typedef char *(*ElemFn)(Emit *e, void *ctx); /* the input element at the current loop indices */
+
+/* Accumulate every input element into y[out]: in memory order; when the innermost loop runs along a
+ * reduced axis, with eight partial results (so it vectorizes without reassociation flags). */
+static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, ElemFn elem, void *ctx)
+{
+    int r = d->r;
+    bool lanes = r > 0 && !d->full[out_slot][r - 1] && (d->batch[r - 1] || d->ext[r - 1] >= 16);
+    if (!lanes) {
+        loops_open_(e, d);
+        char *yi = dim_index_(e, d, out_slot), *x = elem(e, ctx);
+        if (op == OP_MAX)
+            kl_(e, 1 + r, "{ const nnc_real v = %s; if (v > y[%s]) y[%s] = v; }", x, yi, yi);
+        else
+            kl_(e, 1 + r, "y[%s] += %s;", yi, x);
+        return;
+    }
+    loops_open_n_(e, d, r - 1);
+    int ind = r;
+    const char *init = op == OP_MAX ? "-INFINITY" : "0";
+    char *yi = dim_index_(e, d, out_slot), *x = elem(e, ctx);
+    kl_(e, ind, "{");
+    kl_(e, ind + 1, "nnc_real acc[8] = {%s, %s, %s, %s, %s, %s, %s, %s};", init, init, init, init, init, init, init, init);
+    kl_(e, ind + 1, "int b8 = 0;");
+    kl_(e, ind + 1, "for (; b8 + 8 <= %s; b8 += 8)", dim_extent_(e, d, r - 1));
+    kl_(e, ind + 2, "for (int l = 0; l < 8; l++) {");
+    kl_(e, ind + 3, "const int i%d = b8 + l;", r - 1);
+    if (op == OP_MAX)
+        kl_(e, ind + 3, "const nnc_real v = %s; if (v > acc[l]) acc[l] = v;", x);
+    else
+        kl_(e, ind + 3, "acc[l] += %s;", x);
+    kl_(e, ind + 2, "}");
+    kl_(e, ind + 1, "/* the partial results, then the rest of the axis */");
+    if (op == OP_MAX)
+        kl_(e, ind + 1, "for (int l = 1; l < 8; l++) if (acc[l] > acc[0]) acc[0] = acc[l];");
+    else
+        kl_(e, ind + 1, "acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
+    kl_(e, ind + 1, "for (int i%d = b8; i%d < %s; i%d++) {", r - 1, r - 1, dim_extent_(e, d, r - 1), r - 1);
+    if (op == OP_MAX)
+        kl_(e, ind + 2, "const nnc_real v = %s; if (v > acc[0]) acc[0] = v;", x);
+    else
+        kl_(e, ind + 2, "acc[0] += %s;", x);
+    kl_(e, ind + 1, "}");
+    if (op == OP_MAX)
+        kl_(e, ind + 1, "if (acc[0] > y[%s]) y[%s] = acc[0];", yi, yi);
+    else
+        kl_(e, ind + 1, "y[%s] += acc[0];", yi);
+    kl_(e, ind, "}");
+}
+
+static void reduce_open_(Emit *e, int id, const char **count)
+{
+    Value *v = val_(e, id);
+    *count = c_count(e, v->shape);
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", *count);
+    kl_(e, 2, "y[o] = %s;", v->op == OP_MAX ? "-INFINITY" : "0");
+}
+
+static void reduce_close_(Emit *e, int id, Shape in, const char *count)
+{
+    Value *v = val_(e, id);
+    if (v->op != OP_MEAN) return;
+    Shape red = {0};
+    for (int i = 0; i < in.rank; i++)
+        if ((uint64_t)v->attr.i[0] >> i & 1) red.d[red.rank++] = in.d[i];
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
+    kl_(e, 2, "y[o] /= (%s)(%s);", c_type(v->dtype), c_count(e, red));
 }
 
 /* ---- elementwise ---------------------------------------------------------------------------------- */
@@ -194,6 +266,15 @@ void emit_rand_uniform(Emit *e, int id)
 
 /* sum/mean/max over the axes in attr i[0]: the output starts at 0 (or -inf) and every input element is
  * added to its output position, visiting the input in memory order. */
+typedef struct PlainElem {
+    const Dims *d;
+} PlainElem;
+
+static char *plain_elem_(Emit *e, void *ctx)
+{
+    return arena_printf(A_, "a[%s]", dim_index_(e, ((PlainElem *)ctx)->d, 0));
+}
+
 void emit_reduce(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -207,24 +288,12 @@ void emit_reduce(Emit *e, int id)
     kargs_add(e, &ka, "a", x, false);
     Shape shapes[2] = {xs, kept};
     Dims d = dims_make_(xs, shapes, 2);
-    const char *ty = c_type(v->dtype);
     kernel_begin(e, id, op_info[v->op].name, &ka);
-    char *count = c_count(e, v->shape);
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
-    kl_(e, 2, "y[o] = %s;", v->op == OP_MAX ? "-INFINITY" : "0");
-    loops_open_(e, &d);
-    char *yi = dim_index_(e, &d, 1), *xi = dim_index_(e, &d, 0);
-    if (v->op == OP_MAX)
-        kl_(e, 1 + d.r, "if (a[%s] > y[%s]) y[%s] = a[%s];", xi, yi, yi, xi);
-    else
-        kl_(e, 1 + d.r, "y[%s] += a[%s];", yi, xi);
-    if (v->op == OP_MEAN) {
-        Shape red = {0};
-        for (int i = 0; i < xs.rank; i++)
-            if (axes >> i & 1) red.d[red.rank++] = xs.d[i];
-        kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
-        kl_(e, 2, "y[o] /= (%s)(%s);", ty, c_count(e, red));
-    }
+    const char *count;
+    reduce_open_(e, id, &count);
+    PlainElem pe = {&d};
+    reduce_loops_(e, &d, 1, v->op, plain_elem_, &pe);
+    reduce_close_(e, id, xs, count);
     kernel_end(e);
 }
 
@@ -815,13 +884,13 @@ enum { PAT_FULL, PAT_LAST, PAT_ONE, PAT_OTHER };
 typedef struct Fused {
     int root, anchor;
     int members[64], nmembers;
-    int ext[12], next; /* values read from memory, in first-use order */
-    const char *ext_name[12];
+    int ext[MAX_KARGS], next; /* values read from memory, in first-use order */
+    const char *ext_name[MAX_KARGS];
     Dims d;
     bool reduce; /* a reduction root with an elementwise prologue */
     /* row mode: the tail applied inside the anchor's loops, to result `aval` at (row, col) */
     bool row_mode;
-    int pattern[12]; /* how each external is indexed from (row, col) */
+    int pattern[MAX_KARGS]; /* how each external is indexed from (row, col) */
     int64_t ncols;
     const char *row, *col, *aval;
 } Fused;
@@ -832,7 +901,7 @@ static int ext_slot_(Fused *f, int id)
 {
     for (int k = 0; k < f->next; k++)
         if (f->ext[k] == id) return k;
-    NNC_ASSERT(f->next < 12);
+    NNC_ASSERT(f->next < MAX_KARGS - 3);
     f->ext[f->next] = id;
     return f->next++;
 }
@@ -841,7 +910,8 @@ static int ext_slot_(Fused *f, int id)
 static void fused_collect_(Emit *e, Fused *f)
 {
     /* names no kernel uses for a local variable */
-    static const char *names[] = {"in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7", "in8", "in9", "in10", "in11"};
+    static const char *names[] = {"in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7", "in8", "in9", "in10",
+                                  "in11", "in12"};
     for (int m = 0; m < f->nmembers; m++) {
         Value *v = val_(e, f->members[m]);
         if (f->members[m] == f->anchor) continue;
@@ -884,6 +954,12 @@ static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
                      : sub;
     }
     return expand_template_(e, id, ops);
+}
+
+static char *fused_elem_(Emit *e, void *ctx)
+{
+    Fused *f = ctx;
+    return fused_expr_(e, f, val_(e, f->root)->in[0], f->next);
 }
 
 static const char *fused_name_(Emit *e, const Fused *f)
@@ -944,7 +1020,7 @@ static void emit_fused_(Emit *e, Fused *f)
         kargs_add(e, &ka, an[0], av->in[0], false);
         kargs_add(e, &ka, an[1], av->in[1], false);
     }
-    Shape loop = f->reduce ? val_(e, root->in[0])->shape : root->shape, shapes[13];
+    Shape loop = f->reduce ? val_(e, root->in[0])->shape : root->shape, shapes[MAX_KARGS + 1];
     for (int k = 0; k < f->next; k++) {
         kargs_add(e, &ka, f->ext_name[k], f->ext[k], false);
         shapes[k] = val_(e, f->ext[k])->shape;
@@ -963,22 +1039,10 @@ static void emit_fused_(Emit *e, Fused *f)
         return;
     }
     if (f->reduce) {
-        char *count = c_count(e, root->shape);
-        kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
-        kl_(e, 2, "y[o] = %s;", root->op == OP_MAX ? "-INFINITY" : "0");
-        loops_open_(e, &f->d);
-        char *yi = dim_index_(e, &f->d, f->next), *x = fused_expr_(e, f, root->in[0], f->next);
-        if (root->op == OP_MAX)
-            kl_(e, 1 + f->d.r, "{ const nnc_real v = %s; if (v > y[%s]) y[%s] = v; }", x, yi, yi);
-        else
-            kl_(e, 1 + f->d.r, "y[%s] += %s;", yi, x);
-        if (root->op == OP_MEAN) {
-            Shape red = {0};
-            for (int i = 0; i < loop.rank; i++)
-                if ((uint64_t)root->attr.i[0] >> i & 1) red.d[red.rank++] = loop.d[i];
-            kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
-            kl_(e, 2, "y[o] /= (%s)(%s);", c_type(root->dtype), c_count(e, red));
-        }
+        const char *count;
+        reduce_open_(e, f->root, &count);
+        reduce_loops_(e, &f->d, f->next, root->op, fused_elem_, f);
+        reduce_close_(e, f->root, loop, count);
     } else {
         loops_open_(e, &f->d);
         kl_(e, 1 + f->d.r, "y[%s] = %s;", dim_index_(e, &f->d, f->next), fused_expr_(e, f, f->root, f->next));

@@ -45,7 +45,7 @@ static int externals_(Fuse *f, int root, int u)
         if (!op_has(v->op, F_EW) && m != root) continue; /* an anchor's inputs are its own arguments */
         for (int k = 0; k < v->nin; k++) {
             int x = v->in[k];
-            if (x == u || x == root || g->v[x].group == root || g->v[x].op == OP_CONST) continue;
+            if (x == u || x == root || g->v[x].group == root || (g->v[x].op == OP_CONST && !g->v[x].attr.data)) continue;
             bool dup = false;
             for (int j = 0; j < n && !dup; j++) dup = seen[j] == x;
             if (!dup && n < MAX_MEMBERS * 4) seen[n++] = x;

@@ -5,7 +5,9 @@
  *   x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x;  -(-x) -> x;  x**1 -> x;  cast to its own type -> x;
  *   reshape of a reshape -> one reshape; a reshape or broadcast to the same shape -> x;
  *   transpose of a transpose -> one transpose (none when the permutations cancel);
- *   select with a constant condition -> the chosen operand.
+ *   select with a constant condition -> the chosen operand;
+ *   an elementwise op reads x instead of broadcast(x) when its result keeps its shape, and otherwise
+ *   op(broadcast(a), b) becomes broadcast(op(a, b)) when b fits a's shape (so the next op drops it).
  * x+0 with a positive zero is kept: IEEE gives -0 + 0 = +0, and 1/x would tell the difference, so the
  * rewrite would make -O1 disagree with -O0. Every rule here is exact for every input, NaN and -0 included.
  */
@@ -98,11 +100,57 @@ static int shape_op_(Rewrite *rw, int old)
     return -1;
 }
 
+/* op(broadcast(a), b) = broadcast(op(a, b)) when b fits a's own shape: the broadcast moves after the op,
+ * where the next elementwise consumer can drop it */
+static int sink_broadcast_(Rewrite *rw, int old)
+{
+    const Value *v = &rw->from->v[old];
+    int in[4], bcast = -1;
+    for (int k = 0; k < v->nin; k++) {
+        in[k] = rw_new_in(rw, old, k);
+        if (rw->to->v[in[k]].op == OP_BROADCAST && bcast < 0) bcast = k;
+    }
+    if (bcast < 0) return -1;
+    int inner = rw->to->v[in[bcast]].in[0];
+    Shape small = rw->to->v[inner].shape, s = small;
+    for (int k = 0; k < v->nin; k++)
+        if (k != bcast && (!shape_broadcast2(s, rw->to->v[in[k]].shape, &s) || !shape_eq(s, small))) return -1;
+    in[bcast] = inner;
+    int id = graph_add(rw->to, v->op, in, v->nin, &v->attr, v->loc);
+    return id < 0 ? -1 : ir_broadcast(rw->to, id, v->shape, v->loc);
+}
+
+/* an elementwise op reads a broadcast value as well as the value itself (it broadcasts on its own):
+ * drop broadcasts that do not change the op's result shape (a mean's gradient is one) */
+static int without_broadcasts_(Rewrite *rw, int old)
+{
+    const Value *v = &rw->from->v[old];
+    int in[4];
+    bool changed = false;
+    for (int k = 0; k < v->nin && k < 4; k++) {
+        in[k] = rw_new_in(rw, old, k);
+        const Value *x = &rw->to->v[in[k]];
+        if (x->op != OP_BROADCAST) continue;
+        int saved = in[k];
+        in[k] = x->in[0];
+        Shape s = rw->to->v[in[0]].shape;
+        for (int j = 1; j <= k; j++) shape_broadcast2(s, rw->to->v[in[j]].shape, &s);
+        for (int j = k + 1; j < v->nin; j++) shape_broadcast2(s, rw->to->v[rw_new_in(rw, old, j)].shape, &s);
+        if (shape_eq(s, v->shape)) changed = true;
+        else in[k] = saved;
+    }
+    if (v->nin > 4) return -1;
+    if (!changed) return sink_broadcast_(rw, old);
+    int id = graph_add(rw->to, v->op, in, v->nin, &v->attr, v->loc);
+    return id >= 0 && shape_eq(rw->to->v[id].shape, v->shape) ? id : -1;
+}
+
 static int simplify_value_(Rewrite *rw, int old)
 {
     const Value *v = &rw->from->v[old];
     if (op_has(v->op, F_SOURCE)) return rw_copy(rw, old);
     int r = op_has(v->op, F_EW) ? arith_(rw, old) : shape_op_(rw, old);
+    if (r < 0 && op_has(v->op, F_EW)) r = without_broadcasts_(rw, old);
     return r >= 0 ? r : rw_copy(rw, old);
 }
 
