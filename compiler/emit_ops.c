@@ -719,6 +719,39 @@ void emit_pool2d(Emit *e, int id)
 /* maxpool2d_bwd(x, y, dy): each output's gradient goes to the first cell of its window (row-major order)
  * equal to the forward's maximum y; avgpool2d_bwd(dy): spread evenly over the window's cells inside the
  * input. Both vectorize over the channels. */
+/* windows that tile the input exactly: each input cell in exactly one window */
+bool pool_tiles_(const Attr *a, Shape in)
+{
+    return a->i[2] == a->i[0] && a->i[3] == a->i[1] && !a->i[4] && !a->i[5] && !a->i[6] && !a->i[7] &&
+           in.d[1] % a->i[0] == 0 && in.d[2] % a->i[1] == 0;
+}
+
+/* maxpool2d_bwd over tiling windows, as a gather: every cell of dx is written once, the gradient where
+ * the cell is its window's first maximum (row-major window order), else 0; through the epilogue if any */
+static void maxpool_bwd_tiled_(Emit *e, int id, const char *xn, const char *yn, const char *gn, const char *dn,
+                               const Epilogue *epi)
+{
+    Value *v = val_(e, id);
+    Pool p = pool_(&v->attr, v->shape, val_(e, v->in[2])->shape);
+    pool_open_(e, &p);
+    kl_(e, 2, "const nnc_real *g = %s + o, *yo = %s + o;", gn, yn);
+    kl_(e, 2, "nnc_real done[%" PRId64 "];", p.C);
+    kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) done[c] = 0;", p.C);
+    kl_(e, 2, "for (int h = h0; h < h1; h++)");
+    kl_(e, 3, "for (int w = w0; w < w1; w++) {");
+    kl_(e, 4, "const int64_t cell = ((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w, i = cell * %" PRId64 ";", p.H, p.W, p.C);
+    kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) {", p.C);
+    kl_(e, 5, "const nnc_real hit = done[c] == 0 && %s[i + c] == yo[c] ? 1 : 0;", xn);
+    kl_(e, 5, "done[c] += hit;");
+    kl_(e, 5, "%s[i + c] = %s;", dn, epi ? epi->expr(e, epi->ctx, "cell", "c", "(hit * g[c])") : "hit * g[c]");
+    kl_(e, 4, "}");
+    kl_(e, 3, "}");
+    kl_(e, 1, "}");
+}
+
+/* maxpool2d_bwd(x, y, dy): each output's gradient goes to the first cell of its window (row-major order)
+ * equal to the forward's maximum y; avgpool2d_bwd(dy): spread evenly over the window's cells inside the
+ * input. Both vectorize over the channels. */
 void emit_pool2d_bwd(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -733,6 +766,11 @@ void emit_pool2d_bwd(Emit *e, int id)
     }
     kargs_add(e, &ka, "dy", dy, false);
     kernel_begin(e, id, op_info[v->op].name, &ka);
+    if (max && pool_tiles_(&v->attr, v->shape)) {
+        maxpool_bwd_tiled_(e, id, "x", "y", "dy", "dx", NULL);
+        kernel_end(e);
+        return;
+    }
     kl_(e, 1, "for (int i = 0; i < %s; i++) dx[i] = 0;", c_count(e, v->shape));
     pool_open_(e, &p);
     kl_(e, 2, "const nnc_real *g = dy + o;");
@@ -1004,6 +1042,10 @@ static bool anchor_body_(Emit *e, Fused *f)
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
     const Epilogue *ep = rows ? &epi : NULL;
     if (av->op == OP_CONV2D) return conv2d_body_(e, f->anchor, "x", "w", "y", ep);
+    if (av->op == OP_MAXPOOL2D_BWD) {
+        maxpool_bwd_tiled_(e, f->anchor, "px", "py", "pg", "y", ep);
+        return ep != NULL;
+    }
     return matmul_body_(e, f->anchor, "a", "b", "y", ep);
 }
 
@@ -1013,12 +1055,12 @@ static void emit_fused_(Emit *e, Fused *f)
     fused_collect_(e, f);
     KArgs ka = {0};
     kargs_add(e, &ka, "y", f->root, true);
-    const char *an[2] = {"a", "b"};
+    const char *an[3] = {"a", "b", NULL};
     if (f->anchor >= 0) {
         Value *av = val_(e, f->anchor);
         if (av->op == OP_CONV2D) an[0] = "x", an[1] = "w";
-        kargs_add(e, &ka, an[0], av->in[0], false);
-        kargs_add(e, &ka, an[1], av->in[1], false);
+        if (av->op == OP_MAXPOOL2D_BWD) an[0] = "px", an[1] = "py", an[2] = "pg";
+        for (int k = 0; k < av->nin; k++) kargs_add(e, &ka, an[k], av->in[k], false);
     }
     Shape loop = f->reduce ? val_(e, root->in[0])->shape : root->shape, shapes[MAX_KARGS + 1];
     for (int k = 0; k < f->next; k++) {

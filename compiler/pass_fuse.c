@@ -24,7 +24,14 @@ typedef struct Fuse {
     bool has_anchor;
 } Fuse;
 
-static bool anchor_op_(OpKind op) { return op == OP_MATMUL || op == OP_CONV2D; }
+bool pool_tiles_(const Attr *a, Shape in); /* emit_ops.c */
+
+/* ops whose results can pass through an elementwise tail as they are stored */
+static bool anchor_(const Value *v)
+{
+    if (v->op == OP_MATMUL || v->op == OP_CONV2D) return true;
+    return v->op == OP_MAXPOOL2D_BWD && pool_tiles_(&v->attr, v->shape); /* written once per cell */
+}
 static bool reduce_op_(OpKind op) { return op == OP_SUM || op == OP_MEAN || op == OP_MAX; }
 
 static bool can_join_(Fuse *f, int u, Shape shape)
@@ -69,7 +76,7 @@ static void absorb_(Fuse *f, int x, int root, Shape shape, bool allow_anchor)
                 uv->group = root;
                 f->members++;
                 vec_push(&stack, u);
-            } else if (allow_anchor && !f->has_anchor && anchor_op_(uv->op)) {
+            } else if (allow_anchor && !f->has_anchor && anchor_(uv)) {
                 uv->group = root;
                 f->members++;
                 f->has_anchor = true;
