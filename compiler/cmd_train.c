@@ -209,6 +209,8 @@ typedef struct Train {
     FILE *log;
     const char *save_path;
     int64_t steps;
+    bool val_current; /* last_val* are of the final weights */
+    double last_vloss, last_vmet[64];
 } Train;
 
 static void log_header_(Train *t)
@@ -296,6 +298,7 @@ static int train_loop_(Train *t)
     for (int e = t->start_epoch; e < t->start_epoch + t->epochs; e++) {
         double t0 = now_(), loss, met[64], vloss = 0, vmet[64] = {0};
         int stopped = 0;
+        t->val_current = false;
         int r = run_epoch_(t, &p, e, perm, &b, &loss, met, &stopped);
         if (r == EXIT_DIVERGED) {
             rc = r;
@@ -305,6 +308,9 @@ static int train_loop_(Train *t)
         if (r == 0 && t->has_val) {
             vloss = evaluate_(&t->r, &t->val, t->batch, vmet, nmet);
             fmt_metrics_(val, sizeof val, t->m, "val_", vloss, vmet);
+            t->val_current = true;
+            t->last_vloss = vloss;
+            memcpy(t->last_vmet, vmet, sizeof vmet);
         }
         int64_t nb = (t->data.count + t->batch - 1) / t->batch;
         progress_draw_(&p, e + 1, t->start_epoch + t->epochs, r < 0 ? stopped : nb, nb, now_() - t0, loss, met, val, true);
@@ -410,8 +416,9 @@ int cmd_train(const Options *o)
     sigaction(SIGINT, &sa, &old);
     rc = train_loop_(&t);
     sigaction(SIGINT, &old, NULL);
-    if (rc == EXIT_OK && t.has_val && !o->quiet) {
-        double met[64], loss = evaluate_(&t.r, &t.val, t.batch, met, m->metrics.len);
+    if (rc == EXIT_OK && t.has_val && !o->quiet) { /* the last epoch's validation, unless training stopped inside one */
+        double met[64], loss = t.val_current ? t.last_vloss : evaluate_(&t.r, &t.val, t.batch, met, m->metrics.len);
+        if (t.val_current) memcpy(met, t.last_vmet, sizeof met);
         char buf[512];
         fmt_metrics_(buf, sizeof buf, m, "", loss, met);
         fprintf(stderr, "validation (%" PRId64 " samples): %s\n", t.val.count, buf + 2);
