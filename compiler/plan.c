@@ -90,10 +90,15 @@ static void classify_(Plan *p, const uint8_t *need)
             }
         }
     }
-    p->order = order.data;
+    /* the plan lives in the graph's arena; so do its lists */
+    p->order = arena_alloc(p->g->arena, sizeof(int) * (size_t)(order.len + 1));
+    if (order.len) memcpy(p->order, order.data, sizeof(int) * (size_t)order.len);
     p->norder = order.len;
-    p->assigns = assigns.data;
+    p->assigns = arena_alloc(p->g->arena, sizeof(int) * (size_t)(assigns.len + 1));
+    if (assigns.len) memcpy(p->assigns, assigns.data, sizeof(int) * (size_t)assigns.len);
     p->nassigns = assigns.len;
+    free(order.data);
+    free(assigns.data);
 }
 
 /* ---- liveness: pos[id] the kernel that computes id, last[id] the last kernel that reads its memory ---- */
