@@ -108,11 +108,12 @@ static void loops_open_(Emit *e, const Dims *d) { loops_open_n_(e, d, d->r); }
 typedef char *(*ElemFn)(Emit *e, void *ctx); /* the input element at the current loop indices */
 
 /* Accumulate every input element into y[out]: in memory order; when the innermost loop runs along a
- * reduced axis, with eight partial results (so it vectorizes without reassociation flags). */
+ * reduced axis, with sixteen partial results (so it vectorizes without reassociation flags: clang's SLP
+ * vectorizer makes two clean 8-lane chains of sixteen, where eight with a fused prologue defeat it). */
 static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, ElemFn elem, void *ctx)
 {
     int r = d->r;
-    bool lanes = r > 0 && !d->full[out_slot][r - 1] && (d->batch[r - 1] || d->ext[r - 1] >= 16);
+    bool lanes = r > 0 && !d->full[out_slot][r - 1] && (d->batch[r - 1] || d->ext[r - 1] >= 32);
     if (!lanes) {
         loops_open_(e, d);
         char *yi = dim_index_(e, d, out_slot), *x = elem(e, ctx);
@@ -124,25 +125,31 @@ static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, ElemF
     }
     loops_open_n_(e, d, r - 1);
     int ind = r;
-    const char *init = op == OP_MAX ? "-INFINITY" : "0";
     char *yi = dim_index_(e, d, out_slot), *x = elem(e, ctx);
     kl_(e, ind, "{");
-    kl_(e, ind + 1, "nnc_real acc[8] = {%s, %s, %s, %s, %s, %s, %s, %s};", init, init, init, init, init, init, init, init);
-    kl_(e, ind + 1, "int b8 = 0;");
-    kl_(e, ind + 1, "for (; b8 + 8 <= %s; b8 += 8)", dim_extent_(e, d, r - 1));
-    kl_(e, ind + 2, "for (int l = 0; l < 8; l++) {");
-    kl_(e, ind + 3, "const int i%d = b8 + l;", r - 1);
+    if (op == OP_MAX) {
+        kl_(e, ind + 1, "nnc_real acc[16];");
+        kl_(e, ind + 1, "for (int l = 0; l < 16; l++) acc[l] = -INFINITY;");
+    } else {
+        kl_(e, ind + 1, "nnc_real acc[16] = {0};");
+    }
+    kl_(e, ind + 1, "int b16 = 0;");
+    kl_(e, ind + 1, "for (; b16 + 16 <= %s; b16 += 16)", dim_extent_(e, d, r - 1));
+    kl_(e, ind + 2, "for (int l = 0; l < 16; l++) {");
+    kl_(e, ind + 3, "const int i%d = b16 + l;", r - 1);
     if (op == OP_MAX)
         kl_(e, ind + 3, "const nnc_real v = %s; if (v > acc[l]) acc[l] = v;", x);
     else
         kl_(e, ind + 3, "acc[l] += %s;", x);
     kl_(e, ind + 2, "}");
     kl_(e, ind + 1, "/* the partial results, then the rest of the axis */");
-    if (op == OP_MAX)
-        kl_(e, ind + 1, "for (int l = 1; l < 8; l++) if (acc[l] > acc[0]) acc[0] = acc[l];");
-    else
+    if (op == OP_MAX) {
+        kl_(e, ind + 1, "for (int l = 1; l < 16; l++) if (acc[l] > acc[0]) acc[0] = acc[l];");
+    } else {
+        kl_(e, ind + 1, "for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];");
         kl_(e, ind + 1, "acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
-    kl_(e, ind + 1, "for (int i%d = b8; i%d < %s; i%d++) {", r - 1, r - 1, dim_extent_(e, d, r - 1), r - 1);
+    }
+    kl_(e, ind + 1, "for (int i%d = b16; i%d < %s; i%d++) {", r - 1, r - 1, dim_extent_(e, d, r - 1), r - 1);
     if (op == OP_MAX)
         kl_(e, ind + 2, "const nnc_real v = %s; if (v > acc[0]) acc[0] = v;", x);
     else

@@ -10,6 +10,7 @@
  * written to the model, and a kernel takes at most MAX_MEMBERS values. Fused values get no memory.
  */
 #include "passes.h"
+#include "rewrite.h"
 
 #include <string.h>
 
@@ -101,8 +102,119 @@ static void count_uses_(Fuse *f)
     }
 }
 
+/* ---- recomputation ---------------------------------------------------------------------------------
+ * A cheap elementwise value read by several elementwise ops of its shape, or by reductions, is computed
+ * again inside each reader instead of once into memory: a few adds cost less than a store and the loads
+ * that follow, and each copy then fuses into its reader. Copies compute bit-identical values. */
+enum { MAX_RECOMPUTE = 8 }; /* ops in one recomputed expression */
+
+typedef struct Recompute {
+    Fuse *f;
+    uint8_t *inl;   /* may be recomputed in its readers */
+    int *cost;      /* ops in its expression, counting the inputs recomputed with it */
+} Recompute;
+
+static bool cheap_op_(OpKind op)
+{
+    switch (op) {
+    case OP_NEG: case OP_RELU: case OP_LEAKY_RELU: case OP_ABS: case OP_SQUARE: case OP_SIGN: case OP_CLIP:
+    case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL: case OP_MAXIMUM: case OP_MINIMUM: case OP_EQ:
+    case OP_GT: case OP_GE: case OP_SELECT: return true;
+    default: return false;
+    }
+}
+
+/* every reader of id computes an element of id's shape from the same element of id */
+static void mark_readers_(Recompute *r, uint8_t *ok)
+{
+    Graph *g = r->f->g;
+    for (int id = 0; id < g->n; id++) ok[id] = 1;
+    for (int id = 0; id < g->n; id++) {
+        Value *v = &g->v[id];
+        if (!r->f->need[id]) continue;
+        for (int k = 0; k < v->nin; k++) {
+            Value *x = &g->v[v->in[k]];
+            bool same = op_has(v->op, F_EW) && shape_eq(v->shape, x->shape);
+            if (!same && !(reduce_op_(v->op) && k == 0)) ok[v->in[k]] = 0;
+        }
+    }
+}
+
+static void mark_inlinable_(Recompute *r)
+{
+    Graph *g = r->f->g;
+    uint8_t *ok = xcalloc((size_t)g->n, 1);
+    mark_readers_(r, ok);
+    for (int id = 0; id < g->n; id++) {
+        Value *v = &g->v[id];
+        if (!r->f->need[id] || r->f->keep[id] || !ok[id] || !cheap_op_(v->op) || !op_has(v->op, F_EW)) continue;
+        int cost = 1;
+        for (int k = 0; k < v->nin; k++)
+            if (r->inl[v->in[k]]) cost += r->cost[v->in[k]];
+        if (cost > MAX_RECOMPUTE) continue;
+        r->inl[id] = 1;
+        r->cost[id] = cost;
+    }
+    free(ok);
+}
+
+/* a fresh copy of old's expression, its recomputable inputs copied with it */
+static int clone_(Rewrite *rw, int old)
+{
+    Recompute *r = rw->ctx;
+    Value *v = &rw->from->v[old];
+    int in[4];
+    NNC_ASSERT(v->nin <= 4);
+    for (int k = 0; k < v->nin; k++) in[k] = r->inl[v->in[k]] ? clone_(rw, v->in[k]) : rw->map[v->in[k]];
+    int id = graph_add_typed(rw->to, v->op, in, v->nin, &v->attr, v->dtype, v->shape, v->tensor, v->loc);
+    if (!rw->to->v[id].name) rw->to->v[id].name = v->name;
+    return id;
+}
+
+static int recompute_(Rewrite *rw, int old)
+{
+    Recompute *r = rw->ctx;
+    Value *v = &rw->from->v[old];
+    bool any = false;
+    for (int k = 0; k < v->nin; k++) any |= r->inl[v->in[k]] && r->f->uses[v->in[k]] > 1;
+    if (!any || v->nin > 4) return rw_copy(rw, old);
+    int in[4];
+    for (int k = 0; k < v->nin; k++) {
+        int x = v->in[k];
+        in[k] = r->inl[x] && r->f->uses[x] > 1 ? clone_(rw, x) : rw->map[x];
+    }
+    int id = graph_add_typed(rw->to, v->op, in, v->nin, &v->attr, v->dtype, v->shape, v->tensor, v->loc);
+    if (!rw->to->v[id].name) rw->to->v[id].name = v->name;
+    return id;
+}
+
+static void recompute_cheap_values_(Graph *g)
+{
+    Fuse f = {.g = g};
+    f.uses = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
+    f.keep = xcalloc((size_t)(g->n ? g->n : 1), 1);
+    f.need = xcalloc((size_t)(g->n ? g->n : 1), 1);
+    count_uses_(&f);
+    Recompute r = {.f = &f};
+    r.inl = xcalloc((size_t)(g->n ? g->n : 1), 1);
+    r.cost = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
+    mark_inlinable_(&r);
+    bool any = false;
+    for (int id = 0; id < g->n && !any; id++) any = r.inl[id] && f.uses[id] > 1;
+    if (any) {
+        graph_rewrite(g, recompute_, &r, false);
+        graph_rewrite(g, NULL, NULL, false); /* drops the originals every reader replaced */
+    }
+    free(r.inl);
+    free(r.cost);
+    free(f.uses);
+    free(f.keep);
+    free(f.need);
+}
+
 void pass_fuse(Graph *g)
 {
+    recompute_cheap_values_(g);
     Fuse f = {.g = g};
     f.uses = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
     f.keep = xcalloc((size_t)(g->n ? g->n : 1), 1);

@@ -7,7 +7,9 @@
  *   transpose of a transpose -> one transpose (none when the permutations cancel);
  *   select with a constant condition -> the chosen operand;
  *   an elementwise op reads x instead of broadcast(x) when its result keeps its shape, and otherwise
- *   op(broadcast(a), b) becomes broadcast(op(a, b)) when b fits a's shape (so the next op drops it).
+ *   op(broadcast(a), b) becomes broadcast(op(a, b)) when b fits a's shape (so the next op drops it);
+ *   a product with a contraction of 1, and a folded product with one output row or column, become an
+ *   elementwise product (and a sum), so they fuse.
  * x+0 with a positive zero is kept: IEEE gives -0 + 0 = +0, and 1/x would tell the difference, so the
  * rewrite would make -O1 disagree with -O0. Every rule here is exact for every input, NaN and -0 included.
  */
@@ -73,12 +75,39 @@ static int arith_(Rewrite *rw, int old)
     return r;
 }
 
+/* products with a contraction of length 1, or a folded product with one output row or column, are
+ * elementwise products (and a sum): they fuse with their neighbours like any other elementwise op.
+ *   a [.., M, 1] @ b [1, N]              = a * b  (broadcast)
+ *   a [R, 1]^T @ b [R, N]               = sum over the rows of a * b, kept as [1, N]; a^T @ b [R, 1] alike,
+ *   and the folded products of autodiff (summed over every leading axis) the same way */
+static int small_matmul_(Rewrite *rw, int old)
+{
+    const Value *v = &rw->from->v[old];
+    int a = rw_new_in(rw, old, 0), b = rw_new_in(rw, old, 1);
+    Shape sa = rw->to->v[a].shape, sb = rw->to->v[b].shape;
+    Loc loc = v->loc;
+    bool fold = v->attr.i[2] || (v->attr.i[0] && !v->attr.i[1] && sa.rank == 2 && sb.rank == 2);
+    if (fold) { /* a [R, K]^T @ b [R, N] (summed over every leading axis when folded): out [K, N] */
+        int64_t k = sa.d[sa.rank - 1], n = sb.d[sb.rank - 1];
+        if (k != 1 && n != 1) return -1;
+        int prod = ir_binary(rw->to, OP_MUL, a, b, loc); /* [.., K, N] with one of them 1: broadcast */
+        Shape ps = rw->to->v[prod].shape;
+        uint64_t axes = ((uint64_t)1 << (ps.rank - 1)) - 1; /* every axis but the last */
+        int s = ir_reduce(rw->to, OP_SUM, prod, axes, true, loc);
+        return ir_reshape(rw->to, s, v->shape, loc);
+    }
+    if (v->attr.i[0] || v->attr.i[1] || sa.rank < 2 || sb.rank != 2 || sa.d[sa.rank - 1] != 1) return -1;
+    int id = ir_binary(rw->to, OP_MUL, a, b, loc);
+    return id >= 0 && shape_eq(rw->to->v[id].shape, v->shape) ? id : -1;
+}
+
 static int shape_op_(Rewrite *rw, int old)
 {
     const Value *v = &rw->from->v[old];
     const Value *a = rw_in(rw, old, 0);
     int x = rw_new_in(rw, old, 0);
     switch (v->op) {
+    case OP_MATMUL: return small_matmul_(rw, old);
     case OP_RESHAPE:
         if (a->op == OP_RESHAPE) return ir_reshape(rw->to, a->in[0], v->shape, v->loc);
         return shape_eq(a->shape, v->shape) ? x : -1;
