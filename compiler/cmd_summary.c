@@ -52,7 +52,7 @@ static Totals totals_(const Compiled *c)
     t.flops_train = entry_flops_per_sample(tr);
     t.arena_predict = arena_bytes_(p);
     t.arena_train = arena_bytes_(tr);
-    for (int i = 0; i < c->nentries; i++) t.kernels[c->entries[i].kind] = c->entries[i].plan->norder;
+    for (int i = 0; i < c->nentries; i++) t.kernels[c->entries[i].kind] = c->entries[i].plan->nkernels;
     return t;
 }
 

@@ -105,72 +105,94 @@ static void loops_open_n_(Emit *e, const Dims *d, int count)
 static void loops_open_(Emit *e, const Dims *d) { loops_open_n_(e, d, d->r); }
 
 /* ---- reductions: shared by plain and fused kernels -------------------------------------------------- */
-typedef char *(*ElemFn)(Emit *e, void *ctx); /* the input element at the current loop indices */
+enum { MAX_OUTS = 4 }; /* reductions computed in one set of loops (pass_fuse's Value.with) */
 
-/* Accumulate every input element into y[out]: in memory order; when the innermost loop runs along a
- * reduced axis, with sixteen partial results (so it vectorizes without reassociation flags: clang's SLP
- * vectorizer makes two clean 8-lane chains of sixteen, where eight with a fused prologue defeat it). */
-static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, ElemFn elem, void *ctx)
+static const char *acc_name_(Emit *e, int nout, int i) { return nout == 1 ? "acc" : arena_printf(A_, "acc%d", i); }
+
+/* Accumulate every input element x[i] into y[i][out] for each of the nout outputs: in memory order;
+ * when the innermost loop runs along a reduced axis, with sixteen partial results (so it vectorizes
+ * without reassociation flags: clang's SLP vectorizer makes two clean 8-lane chains of sixteen, where
+ * eight with a fused prologue defeat it). max takes one output. */
+static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, int nout, const char *const *y,
+                          char *const *x)
 {
+    NNC_ASSERT(nout >= 1 && nout <= MAX_OUTS && (op != OP_MAX || nout == 1));
     int r = d->r;
+    char *yi = dim_index_(e, d, out_slot);
     bool lanes = r > 0 && !d->full[out_slot][r - 1] && (d->batch[r - 1] || d->ext[r - 1] >= 32);
     if (!lanes) {
         loops_open_(e, d);
-        char *yi = dim_index_(e, d, out_slot), *x = elem(e, ctx);
         if (op == OP_MAX)
-            kl_(e, 1 + r, "{ const nnc_real v = %s; if (v > y[%s]) y[%s] = v; }", x, yi, yi);
-        else
-            kl_(e, 1 + r, "y[%s] += %s;", yi, x);
+            kl_(e, 1 + r, "{ const nnc_real v = %s; if (v > %s[%s]) %s[%s] = v; }", x[0], y[0], yi, y[0], yi);
+        else if (nout == 1)
+            kl_(e, 1 + r, "%s[%s] += %s;", y[0], yi, x[0]);
+        else {
+            kl_(e, 1 + r, "{");
+            for (int i = 0; i < nout; i++) kl_(e, 2 + r, "%s[%s] += %s;", y[i], yi, x[i]);
+            kl_(e, 1 + r, "}");
+        }
         return;
     }
     loops_open_n_(e, d, r - 1);
     int ind = r;
-    char *yi = dim_index_(e, d, out_slot), *x = elem(e, ctx);
     kl_(e, ind, "{");
-    if (op == OP_MAX) {
-        kl_(e, ind + 1, "nnc_real acc[16];");
-        kl_(e, ind + 1, "for (int l = 0; l < 16; l++) acc[l] = -INFINITY;");
-    } else {
-        kl_(e, ind + 1, "nnc_real acc[16] = {0};");
+    for (int i = 0; i < nout; i++) {
+        const char *acc = acc_name_(e, nout, i);
+        if (op == OP_MAX) {
+            kl_(e, ind + 1, "nnc_real %s[16];", acc);
+            kl_(e, ind + 1, "for (int l = 0; l < 16; l++) %s[l] = -INFINITY;", acc);
+        } else {
+            kl_(e, ind + 1, "nnc_real %s[16] = {0};", acc);
+        }
     }
     kl_(e, ind + 1, "int b16 = 0;");
     kl_(e, ind + 1, "for (; b16 + 16 <= %s; b16 += 16)", dim_extent_(e, d, r - 1));
     kl_(e, ind + 2, "for (int l = 0; l < 16; l++) {");
     kl_(e, ind + 3, "const int i%d = b16 + l;", r - 1);
-    if (op == OP_MAX)
-        kl_(e, ind + 3, "const nnc_real v = %s; if (v > acc[l]) acc[l] = v;", x);
-    else
-        kl_(e, ind + 3, "acc[l] += %s;", x);
+    for (int i = 0; i < nout; i++) {
+        if (op == OP_MAX)
+            kl_(e, ind + 3, "const nnc_real v = %s; if (v > acc[l]) acc[l] = v;", x[0]);
+        else
+            kl_(e, ind + 3, "%s[l] += %s;", acc_name_(e, nout, i), x[i]);
+    }
     kl_(e, ind + 2, "}");
     kl_(e, ind + 1, "/* the partial results, then the rest of the axis */");
-    if (op == OP_MAX) {
-        kl_(e, ind + 1, "for (int l = 1; l < 16; l++) if (acc[l] > acc[0]) acc[0] = acc[l];");
-    } else {
-        kl_(e, ind + 1, "for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];");
-        kl_(e, ind + 1, "acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
+    for (int i = 0; i < nout; i++) {
+        const char *a = acc_name_(e, nout, i);
+        if (op == OP_MAX) {
+            kl_(e, ind + 1, "for (int l = 1; l < 16; l++) if (acc[l] > acc[0]) acc[0] = acc[l];");
+        } else {
+            kl_(e, ind + 1, "for (int l = 0; l < 8; l++) %s[l] += %s[l + 8];", a, a);
+            kl_(e, ind + 1, "%s[0] = ((%s[0] + %s[4]) + (%s[1] + %s[5])) + ((%s[2] + %s[6]) + (%s[3] + %s[7]));", a, a, a, a,
+                a, a, a, a, a);
+        }
     }
     kl_(e, ind + 1, "for (int i%d = b16; i%d < %s; i%d++) {", r - 1, r - 1, dim_extent_(e, d, r - 1), r - 1);
-    if (op == OP_MAX)
-        kl_(e, ind + 2, "const nnc_real v = %s; if (v > acc[0]) acc[0] = v;", x);
-    else
-        kl_(e, ind + 2, "acc[0] += %s;", x);
+    for (int i = 0; i < nout; i++) {
+        if (op == OP_MAX)
+            kl_(e, ind + 2, "const nnc_real v = %s; if (v > acc[0]) acc[0] = v;", x[0]);
+        else
+            kl_(e, ind + 2, "%s[0] += %s;", acc_name_(e, nout, i), x[i]);
+    }
     kl_(e, ind + 1, "}");
-    if (op == OP_MAX)
-        kl_(e, ind + 1, "if (acc[0] > y[%s]) y[%s] = acc[0];", yi, yi);
-    else
-        kl_(e, ind + 1, "y[%s] += acc[0];", yi);
+    for (int i = 0; i < nout; i++) {
+        if (op == OP_MAX)
+            kl_(e, ind + 1, "if (acc[0] > %s[%s]) %s[%s] = acc[0];", y[0], yi, y[0], yi);
+        else
+            kl_(e, ind + 1, "%s[%s] += %s[0];", y[i], yi, acc_name_(e, nout, i));
+    }
     kl_(e, ind, "}");
 }
 
-static void reduce_open_(Emit *e, int id, const char **count)
+static void reduce_open_(Emit *e, int id, const char *y, const char **count)
 {
     Value *v = val_(e, id);
     *count = c_count(e, v->shape);
     kl_(e, 1, "for (int o = 0; o < %s; o++)", *count);
-    kl_(e, 2, "y[o] = %s;", v->op == OP_MAX ? "-INFINITY" : "0");
+    kl_(e, 2, "%s[o] = %s;", y, v->op == OP_MAX ? "-INFINITY" : "0");
 }
 
-static void reduce_close_(Emit *e, int id, Shape in, const char *count)
+static void reduce_close_(Emit *e, int id, const char *y, Shape in, const char *count)
 {
     Value *v = val_(e, id);
     if (v->op != OP_MEAN) return;
@@ -178,7 +200,7 @@ static void reduce_close_(Emit *e, int id, Shape in, const char *count)
     for (int i = 0; i < in.rank; i++)
         if ((uint64_t)v->attr.i[0] >> i & 1) red.d[red.rank++] = in.d[i];
     kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
-    kl_(e, 2, "y[o] /= (%s)(%s);", c_type(v->dtype), c_count(e, red));
+    kl_(e, 2, "%s[o] /= (%s)(%s);", y, c_type(v->dtype), c_count(e, red));
 }
 
 /* ---- elementwise ---------------------------------------------------------------------------------- */
@@ -273,15 +295,6 @@ void emit_rand_uniform(Emit *e, int id)
 
 /* sum/mean/max over the axes in attr i[0]: the output starts at 0 (or -inf) and every input element is
  * added to its output position, visiting the input in memory order. */
-typedef struct PlainElem {
-    const Dims *d;
-} PlainElem;
-
-static char *plain_elem_(Emit *e, void *ctx)
-{
-    return arena_printf(A_, "a[%s]", dim_index_(e, ((PlainElem *)ctx)->d, 0));
-}
-
 void emit_reduce(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -296,11 +309,11 @@ void emit_reduce(Emit *e, int id)
     Shape shapes[2] = {xs, kept};
     Dims d = dims_make_(xs, shapes, 2);
     kernel_begin(e, id, op_info[v->op].name, &ka);
-    const char *count;
-    reduce_open_(e, id, &count);
-    PlainElem pe = {&d};
-    reduce_loops_(e, &d, 1, v->op, plain_elem_, &pe);
-    reduce_close_(e, id, xs, count);
+    const char *count, *y = "y";
+    reduce_open_(e, id, y, &count);
+    char *elem = arena_printf(A_, "a[%s]", dim_index_(e, &d, 0));
+    reduce_loops_(e, &d, 1, v->op, 1, &y, &elem);
+    reduce_close_(e, id, y, xs, count);
     kernel_end(e);
 }
 
@@ -928,6 +941,7 @@ enum { PAT_FULL, PAT_LAST, PAT_ONE, PAT_OTHER };
 
 typedef struct Fused {
     int root, anchor;
+    int roots[MAX_OUTS], nroots; /* reductions sharing the loops: each with its members; root is the last */
     int members[64], nmembers;
     int ext[MAX_KARGS], next; /* values read from memory, in first-use order */
     const char *ext_name[MAX_KARGS];
@@ -940,7 +954,12 @@ typedef struct Fused {
     const char *row, *col, *aval;
 } Fused;
 
-static bool in_group_(Emit *e, const Fused *f, int id) { return id == f->root || val_(e, id)->group == f->root; }
+static bool in_group_(Emit *e, const Fused *f, int id)
+{
+    for (int i = 0; i < f->nroots; i++)
+        if (id == f->roots[i] || val_(e, id)->group == f->roots[i]) return true;
+    return false;
+}
 
 static int ext_slot_(Fused *f, int id)
 {
@@ -1001,11 +1020,6 @@ static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
     return expand_template_(e, id, ops);
 }
 
-static char *fused_elem_(Emit *e, void *ctx)
-{
-    Fused *f = ctx;
-    return fused_expr_(e, f, val_(e, f->root)->in[0], f->next);
-}
 
 static const char *fused_name_(Emit *e, const Fused *f)
 {
@@ -1061,7 +1075,8 @@ static void emit_fused_(Emit *e, Fused *f)
     Value *root = val_(e, f->root);
     fused_collect_(e, f);
     KArgs ka = {0};
-    kargs_add(e, &ka, "y", f->root, true);
+    for (int i = 0; i < f->nroots; i++)
+        kargs_add(e, &ka, f->nroots == 1 ? "y" : arena_printf(A_, "y%d", i), f->roots[i], true);
     const char *an[3] = {"a", "b", NULL};
     if (f->anchor >= 0) {
         Value *av = val_(e, f->anchor);
@@ -1088,10 +1103,15 @@ static void emit_fused_(Emit *e, Fused *f)
         return;
     }
     if (f->reduce) {
-        const char *count;
-        reduce_open_(e, f->root, &count);
-        reduce_loops_(e, &f->d, f->next, root->op, fused_elem_, f);
-        reduce_close_(e, f->root, loop, count);
+        const char *count[MAX_OUTS], *y[MAX_OUTS];
+        char *x[MAX_OUTS];
+        for (int i = 0; i < f->nroots; i++) {
+            y[i] = f->nroots == 1 ? "y" : arena_printf(A_, "y%d", i);
+            reduce_open_(e, f->roots[i], y[i], &count[i]);
+            x[i] = fused_expr_(e, f, val_(e, f->roots[i])->in[0], f->next);
+        }
+        reduce_loops_(e, &f->d, f->next, root->op, f->nroots, y, x);
+        for (int i = 0; i < f->nroots; i++) reduce_close_(e, f->roots[i], y[i], loop, count[i]);
     } else {
         loops_open_(e, &f->d);
         kl_(e, 1 + f->d.r, "y[%s] = %s;", dim_index_(e, &f->d, f->next), fused_expr_(e, f, f->root, f->next));
@@ -1099,20 +1119,25 @@ static void emit_fused_(Emit *e, Fused *f)
     kernel_end(e);
 }
 
-/* the values computed in root's kernel, in id order, and its anchor */
+/* the values computed in root's kernel, in id order, and its anchor; with the reductions computed in
+ * its loops (Value.with) and their members */
 static bool fused_members_(Emit *e, int root, Fused *f)
 {
     memset(f, 0, sizeof *f);
     f->root = root;
     f->anchor = -1;
-    for (int id = 0; id < root; id++) {
-        if (val_(e, id)->group != root) continue;
+    for (int id = 0; id <= root; id++)
+        if (id == root || (val_(e, id)->with >= 0 && graph_loops_of(e->g, id) == root)) {
+            NNC_ASSERT(f->nroots < MAX_OUTS);
+            f->roots[f->nroots++] = id;
+        }
+    for (int id = 0; id <= root; id++) {
+        if (!in_group_(e, f, id)) continue;
         NNC_ASSERT(f->nmembers < 63);
         f->members[f->nmembers++] = id;
-        if (!op_has(val_(e, id)->op, F_EW)) f->anchor = id;
+        if (!op_has(val_(e, id)->op, F_EW)) f->anchor = id == root || val_(e, id)->group < 0 ? f->anchor : id;
     }
-    if (!f->nmembers) return false;
-    f->members[f->nmembers++] = root;
+    if (f->nmembers == 1) return false;
     f->reduce = !op_has(val_(e, root)->op, F_EW);
     return true;
 }
@@ -1125,6 +1150,7 @@ const EmitRule emit_rules[OP_COUNT] = {
 
 void emit_node(Emit *e, int id)
 {
+    if (e->g->v[id].with >= 0) return; /* computed in the loops of a later reduction */
     Fused f;
     if (fused_members_(e, id, &f))
         emit_fused_(e, &f);

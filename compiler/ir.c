@@ -178,6 +178,7 @@ static int append_(Graph *g, Value *v)
     g->v[id] = *v;
     g->v[id].in = in;
     g->v[id].group = -1;
+    g->v[id].with = -1;
     if (cse) g->htab[slot] = id;
     return id;
 }
@@ -373,11 +374,12 @@ void value_print(Graph *g, int id, FILE *f)
     print_attrs_(g, v, f);
     fprintf(f, " : %s%s", dtype_name(v->dtype), shape_str(v->shape, sb, sizeof sb));
     const Source *s = source_get(v->loc.src);
-    if (s || v->name || v->group >= 0) {
+    if (s || v->name || v->group >= 0 || v->with >= 0) {
         fputs("   #", f);
         if (s) fprintf(f, " line %d", v->loc.line);
         if (v->name && v->op != OP_INPUT) fprintf(f, " %s", v->name);
         if (v->group >= 0) fprintf(f, " (in the kernel of %%%d)", v->group);
+        if (v->with >= 0) fprintf(f, " (in the loops of %%%d)", v->with);
     }
     fputc('\n', f);
 }

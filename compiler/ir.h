@@ -64,6 +64,7 @@ typedef struct Value {
     Loc loc;
     const char *name; /* the source binding or layer this value comes from, for dumps and comments */
     int group;        /* pass_fuse: the value whose kernel computes this one, or -1 */
+    int with;         /* pass_fuse: a later reduction whose loops compute this reduction too, or -1 */
 } Value;
 
 /* ---- the model: its tensors and its interface -------------------------------------------------- */
@@ -199,6 +200,12 @@ int graph_add(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, Loc
 int graph_add_typed(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, DType dt, Shape s,
                     int tensor, Loc loc);
 static inline Value *graph_val(Graph *g, int id) { return &g->v[id]; }
+/* the kernel that computes id's reduction with its own (pass_fuse's Value.with), else id */
+static inline int graph_loops_of(const Graph *g, int id)
+{
+    while (g->v[id].with >= 0) id = g->v[id].with;
+    return id;
+}
 void graph_add_root(Graph *g, RootKind kind, int id, int index);
 
 /* Shorthands used by lowering, autodiff and the passes (locations come from `loc`). */

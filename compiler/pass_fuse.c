@@ -5,7 +5,9 @@
  *   - chains of elementwise ops of one shape become one loop (the forward and the backward alike);
  *   - an elementwise tail (bias, activation, scale/shift) goes into the epilogue of the matmul or conv2d
  *     that feeds it;
- *   - an elementwise chain feeding sum/mean/max is computed as the reduction reads it.
+ *   - an elementwise chain feeding sum/mean/max is computed as the reduction reads it;
+ *   - sums and means over the same loops share them (Value.with), when nothing reads the earlier ones
+ *     before the last is computed.
  * A value is fused only into its single consumer, never when it is an output, loss, metric or a value
  * written to the model, and a kernel takes at most MAX_MEMBERS values. Fused values get no memory.
  */
@@ -212,6 +214,113 @@ static void recompute_cheap_values_(Graph *g)
     free(f.need);
 }
 
+/* ---- reductions that share their loops -----------------------------------------------------------
+ * Sums and means over the same loops (one input shape, the same axes) go into one kernel when no kernel
+ * reads the earlier results before the last of them is computed: the loss, a bias gradient and the
+ * gradient of a one-column weight then read their rows once instead of once each. The earlier ones get
+ * Value.with = the next one; the whole set is computed where the last one is (plan.c, emit_ops.c). */
+enum { MAX_SHARED = 4, MAX_SHARED_INPUTS = 10 };
+
+static int kernel_id_(const Graph *g, int id) { return g->v[id].group >= 0 ? g->v[id].group : id; }
+
+static int view_base_(const Graph *g, int id)
+{
+    while (op_has(g->v[id].op, F_VIEW)) id = g->v[id].in[0];
+    return id;
+}
+
+/* first[x]: the first kernel that reads x's memory, through views; g->n when only the end reads it */
+static int *first_readers_(Fuse *f)
+{
+    Graph *g = f->g;
+    int *first = xmalloc(sizeof(int) * (size_t)(g->n ? g->n : 1));
+    for (int id = 0; id < g->n; id++) first[id] = g->n;
+    for (int id = 0; id < g->n; id++) {
+        Value *v = &g->v[id];
+        if (!f->need[id] || op_has(v->op, F_VIEW) || v->op == OP_ASSIGN) continue;
+        for (int k = 0; k < v->nin; k++) {
+            int b = view_base_(g, v->in[k]);
+            if (kernel_id_(g, id) < first[b]) first[b] = kernel_id_(g, id);
+        }
+    }
+    return first;
+}
+
+/* add the values root's kernel reads from memory to set[0..n), returning the new n */
+static int kernel_inputs_(const Graph *g, int root, int *set, int n, int cap)
+{
+    for (int m = 0; m <= root; m++) {
+        const Value *v = &g->v[m];
+        if (m != root && v->group != root) continue;
+        for (int k = 0; k < v->nin; k++) {
+            int x = v->in[k];
+            if (g->v[x].group == root || (g->v[x].op == OP_CONST && !g->v[x].attr.data)) continue;
+            bool dup = false;
+            for (int j = 0; j < n && !dup; j++) dup = set[j] == x;
+            if (!dup && n < cap) set[n++] = x;
+        }
+    }
+    return n;
+}
+
+static bool sum_root_(Fuse *f, int id)
+{
+    const Value *v = &f->g->v[id];
+    return f->need[id] && v->group < 0 && (v->op == OP_SUM || v->op == OP_MEAN) && v->dtype == DT_F32;
+}
+
+/* the reduced axes of id's input, less those of extent 1 (a mean to a scalar and a sum that keeps
+ * dims run the same loops) */
+static uint64_t reduced_axes_(const Graph *g, int id)
+{
+    Shape in = g->v[g->v[id].in[0]].shape;
+    uint64_t axes = (uint64_t)g->v[id].attr.i[0];
+    for (int i = 0; i < in.rank; i++)
+        if (in.d[i] == 1) axes &= ~((uint64_t)1 << i);
+    return axes;
+}
+
+/* can reduction b be computed in the loops of head, the last of a chain of reductions before b? */
+static bool can_share_(Fuse *f, int head, int b, const int *chain_first, const int *chain_len)
+{
+    Graph *g = f->g;
+    Value *h = &g->v[head], *v = &g->v[b];
+    if (!shape_eq(g->v[h->in[0]].shape, g->v[v->in[0]].shape) || reduced_axes_(g, head) != reduced_axes_(g, b)) return false;
+    if (chain_first[head] <= b || chain_len[head] >= MAX_SHARED) return false;
+    int set[MAX_SHARED_INPUTS + 1], n = kernel_inputs_(g, b, set, 0, MAX_SHARED_INPUTS + 1);
+    for (int r = head; r >= 0 && n <= MAX_SHARED_INPUTS; r--)
+        if (r == head || (g->v[r].with >= 0 && graph_loops_of(g, r) == head)) n = kernel_inputs_(g, r, set, n, MAX_SHARED_INPUTS + 1);
+    return n <= MAX_SHARED_INPUTS;
+}
+
+static void share_reduction_loops_(Fuse *f)
+{
+    Graph *g = f->g;
+    int *first = first_readers_(f);
+    int *chain_first = xmalloc(sizeof(int) * (size_t)(g->n ? g->n : 1));
+    int *chain_len = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
+    VEC(int) heads = {0};
+    for (int b = 0; b < g->n; b++) {
+        if (!sum_root_(f, b)) continue;
+        chain_first[b] = first[b];
+        chain_len[b] = 1;
+        for (int i = heads.len - 1; i >= 0; i--) {
+            int h = heads.data[i];
+            if (!can_share_(f, h, b, chain_first, chain_len)) continue;
+            g->v[h].with = b;
+            chain_first[b] = chain_first[h] < first[b] ? chain_first[h] : first[b];
+            chain_len[b] = chain_len[h] + 1;
+            heads.data[i] = heads.data[--heads.len];
+            break;
+        }
+        vec_push(&heads, b);
+    }
+    vec_free(&heads);
+    free(chain_first);
+    free(chain_len);
+    free(first);
+}
+
 void pass_fuse(Graph *g)
 {
     recompute_cheap_values_(g);
@@ -234,6 +343,7 @@ void pass_fuse(Graph *g)
             absorb_(&f, x, id, g->v[x].shape, false);
         }
     }
+    share_reduction_loops_(&f);
     free(f.uses);
     free(f.keep);
     free(f.need);

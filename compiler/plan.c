@@ -94,6 +94,8 @@ static void classify_(Plan *p, const uint8_t *need)
     p->order = arena_alloc(p->g->arena, sizeof(int) * (size_t)(order.len + 1));
     if (order.len) memcpy(p->order, order.data, sizeof(int) * (size_t)order.len);
     p->norder = order.len;
+    p->nkernels = 0;
+    for (int k = 0; k < order.len; k++) p->nkernels += g->v[order.data[k]].with < 0;
     p->assigns = arena_alloc(p->g->arena, sizeof(int) * (size_t)(assigns.len + 1));
     if (assigns.len) memcpy(p->assigns, assigns.data, sizeof(int) * (size_t)assigns.len);
     p->nassigns = assigns.len;
@@ -101,7 +103,9 @@ static void classify_(Plan *p, const uint8_t *need)
     free(assigns.data);
 }
 
-/* ---- liveness: pos[id] the kernel that computes id, last[id] the last kernel that reads its memory ---- */
+/* ---- liveness: pos[id] the kernel that computes id, last[id] the last kernel that reads its memory ----
+ * A reduction computed in a later one's loops (Value.with) keeps its place in the order (its buffer is
+ * taken there: early, which is safe) but its inputs are read where the loops run. */
 typedef struct Live {
     int *pos, *last;
 } Live;
@@ -114,6 +118,8 @@ static Live liveness_(Plan *p)
     Live L = {xmalloc(sizeof(int) * (size_t)g->n), xmalloc(sizeof(int) * (size_t)g->n)};
     for (int id = 0; id < g->n; id++) L.pos[id] = L.last[id] = -1;
     for (int k = 0; k < p->norder; k++) L.pos[p->order[k]] = k;
+    for (int k = 0; k < p->norder; k++) /* reductions sharing a later one's loops are computed there */
+        L.pos[p->order[k]] = L.pos[graph_loops_of(g, p->order[k])];
     for (int id = 0; id < g->n; id++) {
         if (p->store[id].kind == SK_NONE || p->g->v[id].op == OP_ASSIGN) continue;
         int at = L.pos[kernel_of_(p, id)];

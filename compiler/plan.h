@@ -28,6 +28,7 @@ typedef struct Plan {
     Store *store;     /* per value */
     int *order;       /* the values to compute, in order (no sources, views or assigns) */
     int norder;
+    int nkernels;     /* the kernels emitted: order less the reductions computed in another's loops */
     int *assigns;     /* ASSIGN values, executed after everything else */
     int nassigns;
     int64_t arena_f;  /* elements of the f32 arena */
