@@ -7,6 +7,7 @@
  *     the oracle test of the others;
  *   - loops: written for the compile-time shapes and for the compiler's vectorizer (the innermost loop
  *     runs along contiguous memory; a transposed B is read with eight partial sums);
+ *   - tiles: for A^T B into a small C (a weight gradient: k is the batch), C in register blocks;
  *   - BLAS: cblas_sgemm when M*N*K at the maximum batch reaches BLAS_MIN_WORK, where its blocking pays
  *     for the call. The generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining
  *     NNC_NO_BLAS (or building in double) needs no BLAS at all.
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BLAS_MIN_WORK = 64 * 64 * 64 };
+enum { BLAS_MIN_WORK = 64 * 64 * 64, TILED_MAX_C = 64 * 64, BLAS_MIN_K = 32 };
 
 #define A_ (e->m->arena)
 
@@ -103,6 +104,60 @@ static void gemm_dots_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind + 1, "}");
 }
 
+/* One MR x NR block of C held in registers while k runs: each step reads MR elements of A and NR of a
+ * row of B and does MR * NR multiply-adds. The sizes are constants, so the compiler unrolls the block
+ * and keeps acc in vector registers. */
+static void tile_(Emit *e, int ind, const Gemm *g, const char *i0, const char *j0, int64_t mr, int64_t nr)
+{
+    gl_(e, ind, "{");
+    gl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", mr, nr);
+    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", g->k);
+    gl_(e, ind + 2, "const nnc_real *bk = %s + k * %s + %s;", g->b, ldb_(e, g), j0);
+    gl_(e, ind + 2, "for (int ii = 0; ii < %" PRId64 "; ii++) {", mr);
+    gl_(e, ind + 3, "const nnc_real aik = %s;", a_at_(e, g, arena_printf(A_, "(%s + ii)", i0), "k"));
+    gl_(e, ind + 3, "for (int jj = 0; jj < %" PRId64 "; jj++) acc[ii][jj] += aik * bk[jj];", nr);
+    gl_(e, ind + 2, "}");
+    gl_(e, ind + 1, "}");
+    gl_(e, ind + 1, "for (int ii = 0; ii < %" PRId64 "; ii++)", mr);
+    gl_(e, ind + 2, "for (int jj = 0; jj < %" PRId64 "; jj++) {", nr);
+    gl_(e, ind + 3, "const int i = %s + ii, j = %s + jj;", i0, j0);
+    gl_(e, ind + 3, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "acc[ii][jj]"));
+    gl_(e, ind + 2, "}");
+    gl_(e, ind, "}");
+}
+
+/* C in register blocks of TILE_M x TILE_N, for a B that is not transposed and a compile-time N: used
+ * when k is short (a first layer of few features) or C is small (a weight gradient A^T B, k the batch),
+ * where BLAS's packing costs more than the product and a row of C at a time reloads it k times */
+enum { TILE_M = 5, TILE_N = 16 };
+
+static void tile_row_(Emit *e, int ind, const Gemm *g, const char *i0, int64_t mr)
+{
+    int64_t N = atoll(g->n), nr = N < TILE_N ? N : TILE_N, nfull = N / nr * nr;
+    gl_(e, ind, "for (int j0 = 0; j0 < %" PRId64 "; j0 += %" PRId64 ")", nfull, nr);
+    tile_(e, ind + 1, g, i0, "j0", mr, nr);
+    if (N > nfull) tile_(e, ind, g, i0, arena_printf(A_, "%" PRId64, nfull), mr, N - nfull);
+}
+
+static void gemm_tiles_(Emit *e, int ind, const Gemm *g)
+{
+    bool mconst = !strchr(g->m, 'n');
+    int64_t M = mconst ? atoll(g->m) : 0, mr = mconst && M < TILE_M ? M : TILE_M;
+    gl_(e, ind, "{");
+    gl_(e, ind + 1, "int i0 = 0;");
+    gl_(e, ind + 1, "for (; i0 + %" PRId64 " <= %s; i0 += %" PRId64 ") {", mr, g->m, mr);
+    tile_row_(e, ind + 2, g, "i0", mr);
+    gl_(e, ind + 1, "}");
+    if (!mconst) {
+        gl_(e, ind + 1, "for (; i0 < %s; i0++) {", g->m);
+        tile_row_(e, ind + 2, g, "i0", 1);
+        gl_(e, ind + 1, "}");
+    } else if (M % mr) {
+        tile_row_(e, ind + 1, g, "i0", M % mr);
+    }
+    gl_(e, ind, "}");
+}
+
 static void gemm_blas_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, 0.0f, %s, %s);",
@@ -120,7 +175,11 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         gemm_naive_(e, ind, g);
         return;
     }
-    bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK;
+    /* register blocks: A^T B into a small C, or any product with a short k */
+    bool nconst = !strchr(g->n, 'n'), short_k = !strchr(g->k, 'n') && atoll(g->k) < BLAS_MIN_K;
+    bool small_c = g->ta && !strchr(g->m, 'n') && nconst && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
+    bool tiled = !g->tb && nconst && (small_c || short_k);
+    bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK && !tiled;
     if (blas) {
         e->uses_blas = true;
         sb_puts(&e->kernels, "#if NNC_USE_BLAS\n");
@@ -129,7 +188,9 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     }
     /* a row of C shorter than a vector: dot products along k instead */
     bool narrow = !strchr(g->n, 'n') && atoll(g->n) <= 4 && (strchr(g->k, 'n') || atoll(g->k) >= 32);
-    if (g->tb || narrow)
+    if (tiled && !narrow)
+        gemm_tiles_(e, ind, g);
+    else if (g->tb || narrow)
         gemm_dots_(e, ind, g);
     else
         gemm_rows_(e, ind, g);
