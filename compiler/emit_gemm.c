@@ -2,12 +2,14 @@
  *
  *   C[M,N] = op(A) op(B), op a transpose when asked; A, B, C dense row-major.
  *
- * Three versions, chosen per call:
+ * Four versions, chosen per call:
  *   - naive: the textbook triple loop, obviously right; -O0 uses it, so comparing -O0 with -O2 output is
  *     the oracle test of the others;
  *   - loops: written for the compile-time shapes and for the compiler's vectorizer (the innermost loop
  *     runs along contiguous memory; a transposed B is read with eight partial sums);
- *   - tiles: for A^T B into a small C (a weight gradient: k is the batch), C in register blocks;
+ *   - tiles: C in register blocks of TILE_M x TILE_N, for rows of C at least TILE_N wide when k is
+ *     short (at most TILED_MAX_K: a first layer; BLAS's packing and scaling of C cost more than the
+ *     product) or C is small (A^T B into at most TILED_MAX_C elements: a weight gradient, k the batch);
  *   - BLAS: cblas_sgemm when M*N*K at the maximum batch reaches BLAS_MIN_WORK, where its blocking pays
  *     for the call. The generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining
  *     NNC_NO_BLAS (or building in double) needs no BLAS at all.
@@ -18,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BLAS_MIN_WORK = 64 * 64 * 64, TILED_MAX_C = 64 * 64, BLAS_MIN_K = 32 };
+enum { BLAS_MIN_WORK = 64 * 64 * 64, TILED_MAX_C = 64 * 64, TILED_MAX_K = 128 };
 
 #define A_ (e->m->arena)
 
@@ -175,10 +177,11 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         gemm_naive_(e, ind, g);
         return;
     }
-    /* register blocks: A^T B into a small C, or any product with a short k */
-    bool nconst = !strchr(g->n, 'n'), short_k = !strchr(g->k, 'n') && atoll(g->k) < BLAS_MIN_K;
-    bool small_c = g->ta && !strchr(g->m, 'n') && nconst && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
-    bool tiled = !g->tb && nconst && (small_c || short_k);
+    /* register blocks, for rows of C at least a tile wide: A^T B into a small C, or a k short enough
+     * that packing does not pay */
+    bool wide = !strchr(g->n, 'n') && atoll(g->n) >= TILE_N, short_k = !strchr(g->k, 'n') && atoll(g->k) <= TILED_MAX_K;
+    bool small_c = g->ta && !strchr(g->m, 'n') && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
+    bool tiled = !g->tb && wide && (small_c || short_k);
     bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK && !tiled;
     if (blas) {
         e->uses_blas = true;
