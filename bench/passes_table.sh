@@ -53,9 +53,10 @@ for n in names:
     t0, t2 = b0["train_step_us"], b2["train_step_us"]
     facts[n] = dict(k=k, arena=arena, lb=lb, t0=t0, t2=t2)
     kib = lambda v: f"{v / 1024:.1f}"
+    us = lambda t: f"{t:.0f}" if t >= 100 else f"{t:.3g}"
     rows.append(f"| {n} | {s[2]['batch']} | {' / '.join(map(str, ir))} | {' / '.join(map(str, k))} | "
                 f"{' / '.join(kib(a) for a in arena)} | {kib(lb)} | {arena[2] / lb:.2f} | "
-                f"{t0:.0f} | {t2:.0f} | {t0 / t2:.2f}x |")
+                f"{us(t0)} | {us(t2)} | {t0 / t2:.2f}x |")
 
 print("| model | batch | IR values -O0 / -O1 / -O2 | kernels -O0 / -O1 / -O2 | arena KiB -O0 / -O1 / -O2 "
       "| lower bound KiB | -O2 / bound | train step µs -O0 | -O2 | speedup |")

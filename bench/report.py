@@ -8,6 +8,7 @@ over nnc's: above 1, nnc is faster.
 """
 import argparse
 import json
+import os
 import sys
 
 DESCR = {
@@ -268,6 +269,11 @@ def main():
         for lab, pr in e["processes"].items():
             if pr.get("error"):
                 p(f"- worker {lab} failed: {pr['error']}")
+    # the hand-written analysis of the targets a full run misses (profiles, plans): bench/ANALYSIS.md
+    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ANALYSIS.md")
+    if os.path.exists(analysis):
+        p("")
+        p(open(analysis).read().rstrip())
     text = "\n".join(L) + "\n"
     if a.out:
         with open(a.out, "w") as f:
