@@ -1086,8 +1086,12 @@ static void emit_fused_(Emit *e, Fused *f)
     }
     Shape loop = f->reduce ? val_(e, root->in[0])->shape : root->shape, shapes[MAX_KARGS + 1];
     for (int k = 0; k < f->next; k++) {
-        kargs_add(e, &ka, f->ext_name[k], f->ext[k], false);
         shapes[k] = val_(e, f->ext[k])->shape;
+        /* updated in place (p = p - lr * g): read through y, so that every pointer can be restrict */
+        if (!f->reduce && f->anchor < 0 && shape_eq(shapes[k], root->shape) && plan_identical(e->p, f->ext[k], f->root))
+            f->ext_name[k] = "y";
+        else
+            kargs_add(e, &ka, f->ext_name[k], f->ext[k], false);
     }
     Shape out = root->shape;
     if (f->reduce) {

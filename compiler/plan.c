@@ -46,6 +46,16 @@ bool plan_same_memory(const Plan *p, int a, int b)
     }
 }
 
+bool plan_identical(const Plan *p, int a, int b)
+{
+    a = plan_base(p, a), b = plan_base(p, b);
+    if (a == b) return true;
+    const Store *x = &p->store[a], *y = &p->store[b];
+    if (x->kind != y->kind || p->g->v[a].dtype != p->g->v[b].dtype) return false;
+    if (x->kind == SK_ARENA) return x->offset == y->offset && x->size == y->size;
+    return x->kind == SK_TENSOR && x->tensor == y->tensor;
+}
+
 static uint8_t *needed_(Graph *g)
 {
     uint8_t *need = xcalloc((size_t)(g->n ? g->n : 1), 1);

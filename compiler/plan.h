@@ -45,6 +45,8 @@ Plan *plan_entry(Graph *g, int max_batch, int level);
 int plan_base(const Plan *p, int id);
 /* a and b may share memory (in place, the same tensor, overlapping arena ranges) */
 bool plan_same_memory(const Plan *p, int a, int b);
+/* a and b are the very same elements (one buffer, one offset, one size) */
+bool plan_identical(const Plan *p, int a, int b);
 void plan_print(const Plan *p, FILE *f);
 
 #endif
