@@ -10,8 +10,8 @@
  *   - tiles: C in register blocks of TILE_M x TILE_N, for rows of C at least TILE_N wide when k is
  *     short (at most TILED_MAX_K: a first layer; BLAS's packing and scaling of C cost more than the
  *     product) or C is small (A^T B into at most TILED_MAX_C elements: a weight gradient, k the batch);
- *   - BLAS: cblas_sgemm when M*N*K at the maximum batch reaches BLAS_MIN_WORK, where its blocking pays
- *     for the call. The generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining
+ *   - BLAS: cblas_sgemm when M*N*K reaches BLAS_MIN_WORK, where its blocking pays for the call (for a
+ *     size that depends on the batch, tested at run time: a batch-1 predict runs the loops). The generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining
  *     NNC_NO_BLAS (or building in double) needs no BLAS at all.
  */
 #include "emit.h"
@@ -183,19 +183,35 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     bool small_c = g->ta && !strchr(g->m, 'n') && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
     bool tiled = !g->tb && wide && (small_c || short_k);
     bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK && !tiled;
+    /* a size that depends on the batch: BLAS only when this call's batch makes the work worth it (a
+     * batch-1 predict would pay for packing a whole weight matrix), else the loops */
+    bool by_batch = strchr(g->m, 'n') || strchr(g->n, 'n') || strchr(g->k, 'n');
+    int lind = ind;
     if (blas) {
         e->uses_blas = true;
         sb_puts(&e->kernels, "#if NNC_USE_BLAS\n");
-        gemm_blas_(e, ind, g);
-        sb_puts(&e->kernels, "#else\n");
+        if (by_batch) {
+            gl_(e, ind, "if ((int64_t)%s * %s * %s >= %d) {", p_(e, g->m), p_(e, g->n), p_(e, g->k), BLAS_MIN_WORK);
+            gemm_blas_(e, ind + 1, g);
+            gl_(e, ind, "} else");
+            sb_puts(&e->kernels, "#endif\n");
+            gl_(e, ind, "{");
+            lind = ind + 1;
+        } else {
+            gemm_blas_(e, ind, g);
+            sb_puts(&e->kernels, "#else\n");
+        }
     }
     /* a row of C shorter than a vector: dot products along k instead */
     bool narrow = !strchr(g->n, 'n') && atoll(g->n) <= 4 && (strchr(g->k, 'n') || atoll(g->k) >= 32);
     if (tiled && !narrow)
-        gemm_tiles_(e, ind, g);
+        gemm_tiles_(e, lind, g);
     else if (g->tb || narrow)
-        gemm_dots_(e, ind, g);
+        gemm_dots_(e, lind, g);
     else
-        gemm_rows_(e, ind, g);
-    if (blas) sb_puts(&e->kernels, "#endif\n");
+        gemm_rows_(e, lind, g);
+    if (blas && by_batch)
+        gl_(e, ind, "}");
+    else if (blas)
+        sb_puts(&e->kernels, "#endif\n");
 }
