@@ -44,24 +44,30 @@ static bool can_join_(Fuse *f, int u, Shape shape)
            f->members < MAX_MEMBERS && !op_has(v->op, F_SOURCE | F_VIEW | F_EFFECT | F_HIGH);
 }
 
-/* the distinct values root's kernel would read from memory if u joined it */
-static int externals_(Fuse *f, int root, int u)
+/* add to set[0..n) the distinct values root's kernel reads from memory, counting u (if >= 0) as one of
+ * its members; an anchor's inputs are its own arguments. Returns the new n, at most cap. */
+static int kernel_inputs_(const Graph *g, int root, int u, int *set, int n, int cap)
 {
-    Graph *g = f->g;
-    int seen[MAX_MEMBERS * 4], n = 0;
-    for (int m = u < root ? u : root; m <= root; m++) {
-        Value *v = &g->v[m];
+    for (int m = 0; m <= root; m++) {
+        const Value *v = &g->v[m];
         if (m != root && m != u && v->group != root) continue;
-        if (!op_has(v->op, F_EW) && m != root) continue; /* an anchor's inputs are its own arguments */
+        if (!op_has(v->op, F_EW) && m != root) continue;
         for (int k = 0; k < v->nin; k++) {
             int x = v->in[k];
             if (x == u || x == root || g->v[x].group == root || (g->v[x].op == OP_CONST && !g->v[x].attr.data)) continue;
             bool dup = false;
-            for (int j = 0; j < n && !dup; j++) dup = seen[j] == x;
-            if (!dup && n < MAX_MEMBERS * 4) seen[n++] = x;
+            for (int j = 0; j < n && !dup; j++) dup = set[j] == x;
+            if (!dup && n < cap) set[n++] = x;
         }
     }
     return n;
+}
+
+/* the distinct values root's kernel would read from memory if u joined it */
+static int externals_(Fuse *f, int root, int u)
+{
+    int seen[MAX_MEMBERS * 4];
+    return kernel_inputs_(f->g, root, u, seen, 0, MAX_MEMBERS * 4);
 }
 
 /* pull the producers of x into root's kernel: elementwise ones recursively, and one anchor */
@@ -246,23 +252,6 @@ static int *first_readers_(Fuse *f)
     return first;
 }
 
-/* add the values root's kernel reads from memory to set[0..n), returning the new n */
-static int kernel_inputs_(const Graph *g, int root, int *set, int n, int cap)
-{
-    for (int m = 0; m <= root; m++) {
-        const Value *v = &g->v[m];
-        if (m != root && v->group != root) continue;
-        for (int k = 0; k < v->nin; k++) {
-            int x = v->in[k];
-            if (g->v[x].group == root || (g->v[x].op == OP_CONST && !g->v[x].attr.data)) continue;
-            bool dup = false;
-            for (int j = 0; j < n && !dup; j++) dup = set[j] == x;
-            if (!dup && n < cap) set[n++] = x;
-        }
-    }
-    return n;
-}
-
 static bool sum_root_(Fuse *f, int id)
 {
     const Value *v = &f->g->v[id];
@@ -287,9 +276,9 @@ static bool can_share_(Fuse *f, int head, int b, const int *chain_first, const i
     Value *h = &g->v[head], *v = &g->v[b];
     if (!shape_eq(g->v[h->in[0]].shape, g->v[v->in[0]].shape) || reduced_axes_(g, head) != reduced_axes_(g, b)) return false;
     if (chain_first[head] <= b || chain_len[head] >= MAX_SHARED) return false;
-    int set[MAX_SHARED_INPUTS + 1], n = kernel_inputs_(g, b, set, 0, MAX_SHARED_INPUTS + 1);
+    int set[MAX_SHARED_INPUTS + 1], n = kernel_inputs_(g, b, -1, set, 0, MAX_SHARED_INPUTS + 1);
     for (int r = head; r >= 0 && n <= MAX_SHARED_INPUTS; r--)
-        if (r == head || (g->v[r].with >= 0 && graph_loops_of(g, r) == head)) n = kernel_inputs_(g, r, set, n, MAX_SHARED_INPUTS + 1);
+        if (r == head || (g->v[r].with >= 0 && graph_loops_of(g, r) == head)) n = kernel_inputs_(g, r, -1, set, n, MAX_SHARED_INPUTS + 1);
     return n <= MAX_SHARED_INPUTS;
 }
 
