@@ -88,6 +88,7 @@ typedef struct Gemm {
     int ta, tb;
     int64_t work;
     const Epilogue *epi; /* may be NULL */
+    bool store_t;        /* tiles of C^T = B^T A: stored transposed, epilogue in C's coordinates */
 } Gemm;
 
 void gemm_emit(Emit *e, int ind, const Gemm *g);

@@ -122,7 +122,10 @@ static void tile_(Emit *e, int ind, const Gemm *g, const char *i0, const char *j
     gl_(e, ind + 1, "}");
     gl_(e, ind + 1, "for (int ii = 0; ii < %" PRId64 "; ii++)", mr);
     gl_(e, ind + 2, "for (int jj = 0; jj < %" PRId64 "; jj++) {", nr);
-    gl_(e, ind + 3, "const int i = %s + ii, j = %s + jj;", i0, j0);
+    if (g->store_t)
+        gl_(e, ind + 3, "const int i = %s + jj, j = %s + ii;", j0, i0);
+    else
+        gl_(e, ind + 3, "const int i = %s + ii, j = %s + jj;", i0, j0);
     gl_(e, ind + 3, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "acc[ii][jj]"));
     gl_(e, ind + 2, "}");
     gl_(e, ind, "}");
@@ -182,7 +185,10 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     bool wide = !strchr(g->n, 'n') && atoll(g->n) >= TILE_N, short_k = !strchr(g->k, 'n') && atoll(g->k) <= TILED_MAX_K;
     bool small_c = g->ta && !strchr(g->m, 'n') && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
     bool tiled = !g->tb && wide && (small_c || short_k);
-    bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK && !tiled;
+    /* A^T B into a small C of few columns but many rows: tiles of C^T = B^T A, stored transposed */
+    bool swap = g->ta && !g->tb && !strchr(g->n, 'n') && !wide && atoll(g->n) > 4 && !strchr(g->m, 'n') &&
+                atoll(g->m) >= TILE_N && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
+    bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK && !tiled && !swap;
     /* a size that depends on the batch: BLAS only when this call's batch makes the work worth it (a
      * batch-1 predict would pay for packing a whole weight matrix), else the loops */
     bool by_batch = strchr(g->m, 'n') || strchr(g->n, 'n') || strchr(g->k, 'n');
@@ -204,8 +210,12 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     }
     /* a row of C shorter than a vector: dot products along k instead */
     bool narrow = !strchr(g->n, 'n') && atoll(g->n) <= 4 && (strchr(g->k, 'n') || atoll(g->k) >= 32);
-    if (tiled && !narrow)
+    /* behind BLAS (a build without it), wide products in tiles too: the portable blocked GEMM */
+    if ((tiled || (blas && wide && !g->tb)) && !narrow)
         gemm_tiles_(e, lind, g);
+    else if (swap)
+        gemm_tiles_(e, lind, &(Gemm){.m = g->n, .n = g->m, .k = g->k, .a = g->b, .b = g->a, .c = g->c, .lda = ldb_(e, g),
+                                     .ldb = lda_(e, g), .ldc = ldc_(e, g), .ta = 1, .work = g->work, .epi = g->epi, .store_t = true});
     else if (g->tb || narrow)
         gemm_dots_(e, lind, g);
     else
