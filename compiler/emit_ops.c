@@ -571,12 +571,88 @@ static void conv_close_(Emit *e)
     kl_(e, 1, "}");
 }
 
+/* ---- conv2d forward in blocks of CONV_PIX pixels x CONV_F filters ------------------------------------
+ * The cost model (docs/kernels.md): with at least CONV_F filters, a block of CONV_PIX neighbouring output
+ * pixels x CONV_F filters accumulates in registers over the taps and channels, so each weight vector
+ * loaded feeds CONV_PIX pixels; with fewer filters (or at -O0, the oracle) one pixel's filters at a time.
+ * Two pixels, not more: the kernel is mostly bound by storing its output, and larger blocks spill. */
+enum { CONV_PIX = 2, CONV_F = 16 };
+
+static bool conv_padded_(const Conv *c)
+{
+    return c->pt || c->pl || (c->HO - 1) * c->sh + c->KH > c->H + c->pt || (c->WO - 1) * c->sw + c->KW > c->W + c->pl;
+}
+
+/* the block at output column ow0 (pixels ow0 .. ow0+np-1) and filters f0 .. f0+nf-1 */
+static void conv_block_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
+                        int ind, const char *f0, int64_t np, int64_t nf)
+{
+    bool pad = conv_padded_(c);
+    kl_(e, ind, "{");
+    kl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", np, nf);
+    kl_(e, ind + 1, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
+    kl_(e, ind + 2, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c->sh, c->pt);
+    if (pad) kl_(e, ind + 2, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
+    kl_(e, ind + 2, "const nnc_real *xr = %s + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", xn, c->H, c->W * c->C);
+    kl_(e, ind + 2, "for (int kw = 0; kw < %" PRId64 "; kw++)", c->KW);
+    kl_(e, ind + 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c->C);
+    kl_(e, ind + 4, "const nnc_real *wk = %s + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 " + %s;", wn,
+        c->KW, c->C, c->F, f0);
+    kl_(e, ind + 4, "for (int p = 0; p < %" PRId64 "; p++) {", np);
+    kl_(e, ind + 5, "const int iw = (ow0 + p) * %" PRId64 " - %" PRId64 " + kw;", c->sw, c->pl);
+    if (pad)
+        kl_(e, ind + 5, "const nnc_real xv = iw >= 0 && iw < %" PRId64 " ? xr[iw * %" PRId64 " + ci] : 0;", c->W, c->C);
+    else
+        kl_(e, ind + 5, "const nnc_real xv = xr[iw * %" PRId64 " + ci];", c->C);
+    kl_(e, ind + 5, "for (int f = 0; f < %" PRId64 "; f++) acc[p][f] += xv * wk[f];", nf);
+    kl_(e, ind + 4, "}");
+    kl_(e, ind + 3, "}");
+    kl_(e, ind + 1, "}");
+    kl_(e, ind + 1, "for (int p = 0; p < %" PRId64 "; p++) {", np);
+    kl_(e, ind + 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow0 + p;", c->HO, c->WO);
+    kl_(e, ind + 2, "for (int ff = 0; ff < %" PRId64 "; ff++) {", nf);
+    kl_(e, ind + 3, "const int f = %s + ff;", f0);
+    kl_(e, ind + 3, "%s[o * %" PRId64 " + f] = %s;", yn, c->F, epi ? epi->expr(e, epi->ctx, "o", "f", "acc[p][ff]") : "acc[p][ff]");
+    kl_(e, ind + 2, "}");
+    kl_(e, ind + 1, "}");
+    kl_(e, ind, "}");
+}
+
+/* the pixel blocks of one output row for filters f0 .. f0+nf-1 */
+static void conv_block_row_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
+                            int ind, const char *f0, int64_t nf)
+{
+    int64_t full = c->WO / CONV_PIX * CONV_PIX;
+    kl_(e, ind, "for (int ow0 = 0; ow0 < %" PRId64 "; ow0 += %d)", full, CONV_PIX);
+    conv_block_(e, c, xn, wn, yn, epi, ind + 1, f0, CONV_PIX, nf);
+    if (c->WO > full) {
+        kl_(e, ind, "{");
+        kl_(e, ind + 1, "const int ow0 = %" PRId64 ";", full);
+        conv_block_(e, c, xn, wn, yn, epi, ind + 1, f0, c->WO - full, nf);
+        kl_(e, ind, "}");
+    }
+}
+
+static bool conv2d_blocks_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
+{
+    int64_t ffull = c->F / CONV_F * CONV_F;
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c->HO);
+    kl_(e, 2, "for (int f0 = 0; f0 < %" PRId64 "; f0 += %d) {", ffull, CONV_F);
+    conv_block_row_(e, c, xn, wn, yn, epi, 3, "f0", CONV_F);
+    kl_(e, 2, "}");
+    if (c->F > ffull) conv_block_row_(e, c, xn, wn, yn, epi, 2, arena_printf(A_, "%" PRId64, ffull), c->F - ffull);
+    kl_(e, 1, "}");
+    return epi != NULL;
+}
+
 /* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh, ow*sw-pl+kw, c] w[kh,kw,c,f]: each output pixel's
  * F values accumulate in a local array (registers) and are stored once, through the epilogue if any */
 static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
 {
     Value *v = val_(e, id);
     Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
+    if (e->opt->opt_level >= 1 && c.F >= CONV_F) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c.HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
