@@ -10,9 +10,12 @@
  *   - tiles: C in register blocks of TILE_M x TILE_N, for rows of C at least TILE_N wide when k is
  *     short (at most TILED_MAX_K: a first layer; BLAS's packing and scaling of C cost more than the
  *     product) or C is small (A^T B into at most TILED_MAX_C elements: a weight gradient, k the batch);
+ *     A^T B into a narrow, tall C runs as tiles of C^T = B^T A stored transposed;
  *   - BLAS: cblas_sgemm when M*N*K reaches BLAS_MIN_WORK, where its blocking pays for the call (for a
- *     size that depends on the batch, tested at run time: a batch-1 predict runs the loops). The generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining
- *     NNC_NO_BLAS (or building in double) needs no BLAS at all.
+ *     size that depends on the batch, tested at run time: a batch-1 predict runs the loops). The
+ *     generated file keeps the loops too, behind `#if NNC_USE_BLAS`, so defining NNC_NO_BLAS (or
+ *     building in double) needs no BLAS at all; there, wide products run in tiles.
+ * docs/kernels.md has the measurements behind each threshold.
  */
 #include "emit.h"
 
