@@ -110,6 +110,23 @@ static void count_uses_(Fuse *f)
     }
 }
 
+/* the use counts of f->g, and which values must stay materialized */
+static void fuse_open_(Fuse *f)
+{
+    size_t n = (size_t)(f->g->n ? f->g->n : 1);
+    f->uses = xcalloc(n, sizeof(int));
+    f->keep = xcalloc(n, 1);
+    f->need = xcalloc(n, 1);
+    count_uses_(f);
+}
+
+static void fuse_close_(Fuse *f)
+{
+    free(f->uses);
+    free(f->keep);
+    free(f->need);
+}
+
 /* ---- recomputation ---------------------------------------------------------------------------------
  * A cheap elementwise value read by several elementwise ops of its shape, or by reductions, is computed
  * again inside each reader instead of once into memory: a few adds cost less than a store and the loads
@@ -199,10 +216,7 @@ static int recompute_(Rewrite *rw, int old)
 static void recompute_cheap_values_(Graph *g)
 {
     Fuse f = {.g = g};
-    f.uses = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
-    f.keep = xcalloc((size_t)(g->n ? g->n : 1), 1);
-    f.need = xcalloc((size_t)(g->n ? g->n : 1), 1);
-    count_uses_(&f);
+    fuse_open_(&f);
     Recompute r = {.f = &f};
     r.inl = xcalloc((size_t)(g->n ? g->n : 1), 1);
     r.cost = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
@@ -215,9 +229,7 @@ static void recompute_cheap_values_(Graph *g)
     }
     free(r.inl);
     free(r.cost);
-    free(f.uses);
-    free(f.keep);
-    free(f.need);
+    fuse_close_(&f);
 }
 
 /* ---- reductions that share their loops -----------------------------------------------------------
@@ -226,8 +238,6 @@ static void recompute_cheap_values_(Graph *g)
  * gradient of a one-column weight then read their rows once instead of once each. The earlier ones get
  * Value.with = the next one; the whole set is computed where the last one is (plan.c, emit_ops.c). */
 enum { MAX_SHARED = 4, MAX_SHARED_INPUTS = 10 };
-
-static int kernel_id_(const Graph *g, int id) { return g->v[id].group >= 0 ? g->v[id].group : id; }
 
 static int view_base_(const Graph *g, int id)
 {
@@ -246,7 +256,7 @@ static int *first_readers_(Fuse *f)
         if (!f->need[id] || op_has(v->op, F_VIEW) || v->op == OP_ASSIGN) continue;
         for (int k = 0; k < v->nin; k++) {
             int b = view_base_(g, v->in[k]);
-            if (kernel_id_(g, id) < first[b]) first[b] = kernel_id_(g, id);
+            if (graph_kernel_of(g, id) < first[b]) first[b] = graph_kernel_of(g, id);
         }
     }
     return first;
@@ -314,10 +324,7 @@ void pass_fuse(Graph *g)
 {
     recompute_cheap_values_(g);
     Fuse f = {.g = g};
-    f.uses = xcalloc((size_t)(g->n ? g->n : 1), sizeof(int));
-    f.keep = xcalloc((size_t)(g->n ? g->n : 1), 1);
-    f.need = xcalloc((size_t)(g->n ? g->n : 1), 1);
-    count_uses_(&f);
+    fuse_open_(&f);
     for (int id = g->n - 1; id >= 0; id--) {
         Value *v = &g->v[id];
         if (!f.need[id] || v->group >= 0 || op_has(v->op, F_SOURCE | F_VIEW | F_EFFECT)) continue;
@@ -333,7 +340,5 @@ void pass_fuse(Graph *g)
         }
     }
     share_reduction_loops_(&f);
-    free(f.uses);
-    free(f.keep);
-    free(f.need);
+    fuse_close_(&f);
 }

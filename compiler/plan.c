@@ -120,7 +120,6 @@ typedef struct Live {
     int *pos, *last;
 } Live;
 
-static int kernel_of_(const Plan *p, int id) { return p->g->v[id].group >= 0 ? p->g->v[id].group : id; }
 
 static Live liveness_(Plan *p)
 {
@@ -132,7 +131,7 @@ static Live liveness_(Plan *p)
         L.pos[p->order[k]] = L.pos[graph_loops_of(g, p->order[k])];
     for (int id = 0; id < g->n; id++) {
         if (p->store[id].kind == SK_NONE || p->g->v[id].op == OP_ASSIGN) continue;
-        int at = L.pos[kernel_of_(p, id)];
+        int at = L.pos[graph_kernel_of(p->g, id)];
         if (at < 0) continue; /* sources and views: not kernels */
         Value *v = &g->v[id];
         for (int j = 0; j < v->nin; j++) {
@@ -263,8 +262,8 @@ static int last_reader_of_tensor_(Plan *p, const Live *L, int t, int id)
     for (int x = 0; x < g->n; x++) {
         if (p->store[x].kind == SK_NONE || g->v[x].op == OP_ASSIGN) continue;
         Value *v = &g->v[x];
-        int at = L->pos[kernel_of_(p, x)];
-        if (at < 0 || kernel_of_(p, x) == id) continue;
+        int at = L->pos[graph_kernel_of(p->g, x)];
+        if (at < 0 || graph_kernel_of(p->g, x) == id) continue;
         for (int k = 0; k < v->nin; k++) {
             Value *src = &g->v[plan_base(p, v->in[k])];
             if (src->op == OP_TENSOR && src->tensor == t && at > last) last = at;
