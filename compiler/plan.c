@@ -120,7 +120,6 @@ typedef struct Live {
     int *pos, *last;
 } Live;
 
-
 static Live liveness_(Plan *p)
 {
     Graph *g = p->g;
