@@ -92,8 +92,8 @@ typedef struct nnc_safetensors {
  * the file and match shape*dtype size, no overlaps; "__metadata__" is skipped. */
 int nnc_st_read(const char *path, nnc_safetensors *out, char *err, size_t errlen);
 const nnc_st_tensor *nnc_st_find(const nnc_safetensors *st, const char *name);
-/* Atomic: writes PATH.tmp.XXXXXX in the same directory, fsyncs it, renames it over PATH, fsyncs the
- * directory. Tensors are written in the order given; the header keys are sorted as safetensors does. */
+/* Written with nnc_write_file_atomic. Tensors are written in the order given; the header keys are sorted
+ * as safetensors does. */
 int nnc_st_write(const char *path, const nnc_st_tensor *tensors, int count, char *err, size_t errlen);
 void nnc_st_free(nnc_safetensors *st);
 
@@ -127,7 +127,11 @@ enum {
 int nnc_model_load(const nnc_safetensors *st, const char *path, void *model, const nnc_tensor_info *table,
                    int count, int flags, int *loaded, int *unused, char *err, size_t errlen);
 
-/* Write `size` bytes to `path` atomically (temp file in the same directory, fsync, rename, fsync dir). */
+/* Write `size` bytes to `path`. A regular file (or a new one) is replaced atomically: DIR/.NAME.nnc-tmp.PID
+ * next to it, fsync, rename over it, fsync DIR; an existing file keeps its permission bits. A symlink
+ * is followed (chains too) and the file at its end replaced, the temporary in that file's directory.
+ * Devices, FIFOs and /proc/self/fd/N (/dev/stdout) are written directly, never replaced. Temporaries
+ * of the same target left by dead processes (kill -9 during a save) are removed first. */
 int nnc_write_file_atomic(const char *path, const void *data, size_t size, char *err, size_t errlen);
 
 #ifdef __cplusplus

@@ -4,12 +4,15 @@
  * (restated below; change both together); nnc_npy_write output is byte-identical to np.save's and
  * nnc_st_write's follows the safetensors layout byte for byte; every writer round-trips through its
  * reader; every bad_* fixture gives -1, a message naming the file and the problem, and a zeroed output;
- * the atomic writer leaves no temporary file and never clobbers the target when it fails.
+ * the atomic writer leaves no temporary file and never clobbers the target when it fails, writes
+ * devices, FIFOs and /proc/self/fd/N in place, follows symlinks to the file it replaces, and removes
+ * the temporaries of dead processes. Device nodes are copies made with mknod in the scratch directory
+ * (skipped where that is not allowed): the real /dev/null is never at risk.
  * What they do not do: measure speed, or test memory-safety by themselves (run them under valgrind or
  * an ASan/UBSan build for that).
  */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, umask */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* mkdtemp, opendir, umask, mknod, symlink, fork */
 #endif
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,8 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nnc_runtime.h"
@@ -74,18 +80,21 @@ static void spit_(const char *path, const void *data, size_t size)
     assert_int_equal(fclose(f), 0);
 }
 
-/* Entries of the scratch directory whose name contains ".tmp.": what a failed atomic write leaks. */
-static int count_temp_files_(void)
+/* Entries of the scratch directory whose name contains ".nnc-tmp." (or the older ".tmp."): what a failed
+ * atomic write leaks. */
+static int count_temp_files_in_(const char *dir)
 {
-    DIR *d = opendir(tmpdir_);
+    DIR *d = opendir(dir);
     struct dirent *e;
     int n = 0;
     assert_non_null(d);
     while ((e = readdir(d)) != NULL)
-        n += strstr(e->d_name, ".tmp.") != NULL;
+        n += strstr(e->d_name, ".tmp.") != NULL || strstr(e->d_name, ".nnc-tmp.") != NULL;
     closedir(d);
     return n;
 }
+
+static int count_temp_files_(void) { return count_temp_files_in_(tmpdir_); }
 
 static void expect_msg_(const char *err, const char *k1, const char *k2)
 {
@@ -744,13 +753,13 @@ static void test_atomic_write_failures(void **state)
     expect_msg_(err, missing, "temporary file");
     assert_int_equal(stat(missing, &sb), -1);
 
-    /* The target is a non-empty directory: rename fails after the temp file was written. */
+    /* The target is a non-empty directory: refused before anything is written. */
     tmp_path_(dir, sizeof dir, "target");
     tmp_path_(inner, sizeof inner, "target/inside");
     assert_int_equal(mkdir(dir, 0755), 0);
     spit_(inner, "keep", 4);
     assert_int_equal(nnc_write_file_atomic(dir, "x", 1, err, sizeof err), -1);
-    expect_msg_(err, dir, "rename");
+    expect_msg_(err, dir, "is a directory");
     assert_int_equal(stat(inner, &sb), 0);
     assert_int_equal(sb.st_size, 4);
     assert_int_equal(count_temp_files_(), 0);
@@ -790,6 +799,251 @@ static void test_atomic_write_fails_midway(void **state)
     free(kept);
     unlink(path);
     assert_int_equal(count_temp_files_(), 0);
+}
+
+
+/* A character device node in the scratch directory with the numbers of `model` (/dev/null, /dev/full),
+ * so that a wrong writer destroys only the copy, never the real node. 0, or -1 where mknod is not
+ * allowed or the file system ignores device nodes (nodev): the caller then skips. */
+static int make_device_(char *path, size_t cap, const char *name, const char *model)
+{
+    struct stat sb;
+    int fd;
+    tmp_path_(path, cap, name);
+    if (stat(model, &sb) != 0 || !S_ISCHR(sb.st_mode) || mknod(path, S_IFCHR | 0666, sb.st_rdev) != 0)
+        return -1;
+    if ((fd = open(path, O_WRONLY)) < 0) {
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void expect_type_(const char *path, mode_t type)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        fail_msg("%s: %s", path, strerror(errno));
+    if ((sb.st_mode & S_IFMT) != type)
+        fail_msg("%s has type %o, want %o", path, (unsigned)(sb.st_mode & S_IFMT), (unsigned)type);
+}
+
+static void expect_contents_(const char *path, const char *want)
+{
+    size_t size;
+    char *got = slurp_(path, &size);
+    assert_int_equal(size, strlen(want));
+    assert_memory_equal(got, want, size);
+    free(got);
+}
+
+/* Devices are written in place: a device stays a device, /dev/full's ENOSPC is an error. */
+static void test_atomic_write_device(void **state)
+{
+    char dnull[512], dfull[512], link[512], err[512] = "";
+    (void)state;
+    if (make_device_(dnull, sizeof dnull, "null", "/dev/null") != 0)
+        skip();
+    assert_int_equal(nnc_write_file_atomic(dnull, "data", 4, err, sizeof err), 0);
+    expect_type_(dnull, S_IFCHR);
+    tmp_path_(link, sizeof link, "null_link");
+    assert_int_equal(symlink(dnull, link), 0);
+    assert_int_equal(nnc_write_file_atomic(link, "data", 4, err, sizeof err), 0);
+    expect_type_(link, S_IFLNK);
+    expect_type_(dnull, S_IFCHR);
+    if (make_device_(dfull, sizeof dfull, "full", "/dev/full") == 0) {
+        assert_int_equal(nnc_write_file_atomic(dfull, "data", 4, err, sizeof err), -1);
+        expect_msg_(err, dfull, strerror(ENOSPC));
+        expect_type_(dfull, S_IFCHR);
+        unlink(dfull);
+    }
+    assert_int_equal(count_temp_files_(), 0);
+    unlink(link);
+    unlink(dnull);
+}
+
+/* A FIFO is written into, not replaced: a reader on the other end gets the bytes. */
+static void test_atomic_write_fifo(void **state)
+{
+    char fifo[512], got[512], err[512] = "";
+    int status = -1, rc;
+    pid_t pid;
+    (void)state;
+    tmp_path_(fifo, sizeof fifo, "fifo");
+    tmp_path_(got, sizeof got, "fifo_got");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the reader: copy what comes through the FIFO to fifo_got */
+        char buf[256];
+        ssize_t n = 0;
+        int in, out;
+        alarm(10); /* a writer that replaced the FIFO never opens it: do not wait forever */
+        in = open(fifo, O_RDONLY);
+        out = open(got, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)n) != n)
+                _exit(2);
+        _exit(in < 0 || out < 0 || n < 0);
+    }
+    rc = nnc_write_file_atomic(fifo, "through a pipe", 14, err, sizeof err);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (rc != 0)
+        fail_msg("writing the FIFO failed: %s", err);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    expect_type_(fifo, S_IFIFO);
+    expect_contents_(got, "through a pipe");
+    assert_int_equal(count_temp_files_(), 0);
+    unlink(got);
+    unlink(fifo);
+}
+
+/* The PID of a process that has just exited (its number is free again, so it names no live process
+ * unless the kernel hands it out anew within this test). */
+static long dead_pid_(void)
+{
+    int status;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return (long)pid;
+}
+
+/* Symlinks (a chain, relative and absolute) are followed; the file at the end is replaced, keeping its
+ * mode, and the temporary lives in its directory (shown by the stale temporary cleared there). */
+static void test_atomic_write_symlinks(void **state)
+{
+    char sub[512], real[512], l1[512], l2[512], stale[512], dang[512], made[512], la[512], lb[512];
+    char name[64], err[512] = "";
+    struct stat sb;
+    (void)state;
+    tmp_path_(sub, sizeof sub, "links");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    tmp_path_(real, sizeof real, "links/real.bin");
+    spit_(real, "old", 3);
+    assert_int_equal(chmod(real, 0600), 0);
+    tmp_path_(l1, sizeof l1, "link1");
+    assert_int_equal(symlink("links/real.bin", l1), 0);
+    tmp_path_(l2, sizeof l2, "link2");
+    assert_int_equal(symlink(l1, l2), 0);
+    snprintf(name, sizeof name, "links/.real.bin.nnc-tmp.%ld", dead_pid_());
+    tmp_path_(stale, sizeof stale, name);
+    spit_(stale, "stale", 5);
+    assert_int_equal(nnc_write_file_atomic(l2, "new!", 4, err, sizeof err), 0);
+    expect_type_(l1, S_IFLNK);
+    expect_type_(l2, S_IFLNK);
+    expect_type_(real, S_IFREG);
+    expect_contents_(real, "new!");
+    assert_int_equal(stat(real, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(count_temp_files_in_(sub), 0);
+    assert_int_equal(count_temp_files_(), 0);
+
+    /* A dangling link creates its target. */
+    tmp_path_(dang, sizeof dang, "dangling");
+    tmp_path_(made, sizeof made, "links/made.bin");
+    assert_int_equal(symlink("links/made.bin", dang), 0);
+    assert_int_equal(nnc_write_file_atomic(dang, "made", 4, err, sizeof err), 0);
+    expect_type_(dang, S_IFLNK);
+    expect_contents_(made, "made");
+
+    /* A loop is an error, and nothing is created. */
+    tmp_path_(la, sizeof la, "loopA");
+    tmp_path_(lb, sizeof lb, "loopB");
+    assert_int_equal(symlink("loopB", la), 0);
+    assert_int_equal(symlink("loopA", lb), 0);
+    assert_int_equal(nnc_write_file_atomic(la, "x", 1, err, sizeof err), -1);
+    expect_msg_(err, la, strerror(ELOOP));
+    expect_type_(la, S_IFLNK);
+    expect_type_(lb, S_IFLNK);
+    assert_int_equal(count_temp_files_(), 0);
+    unlink(la), unlink(lb), unlink(dang), unlink(made), unlink(l2), unlink(l1), unlink(real);
+    rmdir(sub);
+}
+
+/* /dev/stdout and /proc/self/fd/N lead to open files, not to names to replace: written in place. */
+static void test_atomic_write_proc_fd(void **state)
+{
+    char path[512], fdpath[64], err[512] = "", buf[16] = "";
+    struct stat before, after;
+    int fd, p[2];
+    (void)state;
+    if (access("/proc/self/fd", F_OK) != 0)
+        skip();
+    tmp_path_(path, sizeof path, "via_fd.txt");
+    spit_(path, "old contents", 12);
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &before), 0);
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+    assert_int_equal(nnc_write_file_atomic(fdpath, "new", 3, err, sizeof err), 0);
+    assert_int_equal(fstat(fd, &after), 0);
+    assert_int_equal(after.st_ino, before.st_ino); /* the same file, not a replacement */
+    close(fd);
+    expect_contents_(path, "new");
+
+    assert_int_equal(pipe(p), 0);
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", p[1]);
+    assert_int_equal(nnc_write_file_atomic(fdpath, "piped", 5, err, sizeof err), 0);
+    close(p[1]);
+    assert_int_equal(read(p[0], buf, sizeof buf), 5);
+    assert_memory_equal(buf, "piped", 5);
+    close(p[0]);
+    assert_int_equal(count_temp_files_(), 0);
+    unlink(path);
+}
+
+/* Temporaries of the same target left by dead processes go; a live process's, another target's and
+ * files that only look similar stay. */
+static void test_atomic_stale_temporaries(void **state)
+{
+    static const char *const keep[] = {".stale.bin.nnc-tmp.1", ".other.bin.nnc-tmp.%ld", ".stale.bin.nnc-tmp.%ldx",
+                                       ".stale.bin.nnc-tmp.", "stale.bin.tmp.Ab12Cd"};
+    static const char *const drop[] = {".stale.bin.nnc-tmp.%ld", ".stale.bin.nnc-tmp.%ld-2"};
+    char path[512], name[128], err[512] = "";
+    long dead = dead_pid_();
+    (void)state;
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, keep[i], dead); /* unused arguments are allowed */
+        spit_(tmp_path_(path, sizeof path, name), "k", 1);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, drop[i], dead);
+        spit_(tmp_path_(path, sizeof path, name), "d", 1);
+    }
+    assert_int_equal(nnc_write_file_atomic(tmp_path_(path, sizeof path, "stale.bin"), "x", 1, err, sizeof err),
+                     0);
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, keep[i], dead);
+        if (access(tmp_path_(path, sizeof path, name), F_OK) != 0)
+            fail_msg("%s was removed", name);
+        unlink(path);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, drop[i], dead);
+        if (access(tmp_path_(path, sizeof path, name), F_OK) == 0)
+            fail_msg("stale %s was left", name);
+    }
+    unlink(tmp_path_(path, sizeof path, "stale.bin"));
+}
+
+/* A name near NAME_MAX still gets a temporary (its name cut to fit), and the write succeeds. */
+static void test_atomic_write_long_name(void **state)
+{
+    char name[256], path[512], err[512] = "";
+    (void)state;
+    memset(name, 'n', 250);
+    strcpy(name + 250, ".bin");
+    tmp_path_(path, sizeof path, name);
+    assert_int_equal(nnc_write_file_atomic(path, "one", 3, err, sizeof err), 0);
+    assert_int_equal(nnc_write_file_atomic(path, "two", 3, err, sizeof err), 0);
+    expect_contents_(path, "two");
+    assert_int_equal(count_temp_files_(), 0);
+    unlink(path);
 }
 
 /* ---- error reporting ------------------------------------------------------------------------- */
@@ -865,6 +1119,12 @@ int main(void)
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_atomic_write_failures),
         cmocka_unit_test(test_atomic_write_fails_midway),
+        cmocka_unit_test(test_atomic_write_device),
+        cmocka_unit_test(test_atomic_write_fifo),
+        cmocka_unit_test(test_atomic_write_symlinks),
+        cmocka_unit_test(test_atomic_write_proc_fd),
+        cmocka_unit_test(test_atomic_stale_temporaries),
+        cmocka_unit_test(test_atomic_write_long_name),
         cmocka_unit_test(test_err_buffer_limits),
     };
     return cmocka_run_group_tests(tests, setup_tmpdir_, teardown_tmpdir_);
