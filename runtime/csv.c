@@ -4,7 +4,8 @@
  * else runs of spaces/tabs (so .tsv and whitespace-aligned .txt work too). With ',' or ';' every
  * separator starts a field, so "1,,3" and "1,2," hold an empty field, which is not a number. The first
  * non-empty line is a header (skipped, its fields not counted) if any field is not a number; after it
- * every field must be a number and every row as wide as the first data row.
+ * every field must be a number and every row as wide as the first data row. A UTF-8 byte-order mark at
+ * the start of the file is skipped.
  * What it does not do: quoting, comments, decimal commas, or locale-dependent parsing (strtod runs in
  * whatever LC_NUMERIC the program set; nnc itself never calls setlocale, so that is "C").
  */
@@ -177,9 +178,13 @@ static int csv_parse_row_(CsvReader *r, const char *s, const char *end, char *er
     return 0;
 }
 
+/* A UTF-8 byte-order mark (Excel's "CSV UTF-8" starts with one) is not part of the first field: left
+ * there it made the first data row look like a header, which was then dropped. */
 static int csv_parse_(CsvReader *r, const char *text, size_t len, char *err, size_t errlen)
 {
     const char *s = text, *end = text + len;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        s += 3;
     while (s < end) {
         const char *nl = memchr(s, '\n', (size_t)(end - s)), *eol = nl ? nl : end, *b = s;
         r->line++;

@@ -131,6 +131,10 @@ CSV_FILES = {
     "one_column.csv": "value of y\n1\n2\n3",
     # [2, 3]: the header is separated by spaces, the data by commas; the data decides.
     "header_spaced.csv": "x y label\n1,2,3\n4,5,6\n",
+    # [3, 2]: a UTF-8 byte-order mark and no header; the first row is data, not a header.
+    "bom_noheader.csv": "\ufeff1,2\n3,4\n5,6\n",
+    # [1, 2]: a byte-order mark before a header.
+    "bom_header.csv": "\ufeffa,b\n7,8\n",
     "bad_ragged.csv": "a,b,c\n1,2,3\n4,5,6\n7,8\n",
     "bad_nonnumeric.csv": "a,b\n1,2\n3,x7\n",
     "bad_empty_field.csv": "1,2,3\n4,,6\n",

@@ -451,13 +451,15 @@ static void test_csv_read(void **state)
     static const double header[9] = {1.5, 2, 0, -3, 4.25, 1, 1000, 0.5, 2};
     static const double semi[6] = {1, 2, 3, 4, 5, -6};
     static const double ws[6] = {1, 2, 3, 4, 5, 6};
-    static const double col[3] = {1, 2, 3};
+    static const double col[3] = {1, 2, 3}, bom_header[2] = {7, 8};
     (void)state;
     read_expect_(nnc_csv_read, FX("with_header.csv"), NNC_F64, 2, SHAPE(3, 3), header);
     read_expect_(nnc_csv_read, FX("semicolon.csv"), NNC_F64, 2, SHAPE(3, 2), semi);
     read_expect_(nnc_csv_read, FX("whitespace.txt"), NNC_F64, 2, SHAPE(2, 3), ws);
     read_expect_(nnc_csv_read, FX("one_column.csv"), NNC_F64, 2, SHAPE(3, 1), col);
     read_expect_(nnc_csv_read, FX("header_spaced.csv"), NNC_F64, 2, SHAPE(2, 3), ws);
+    read_expect_(nnc_csv_read, FX("bom_noheader.csv"), NNC_F64, 2, SHAPE(3, 2), ws);
+    read_expect_(nnc_csv_read, FX("bom_header.csv"), NNC_F64, 2, SHAPE(1, 2), bom_header);
 }
 
 static void test_csv_bad(void **state)
