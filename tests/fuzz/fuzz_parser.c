@@ -1,4 +1,6 @@
-/* fuzz_parser.c: libFuzzer target for the front end: bytes -> source -> parse -> check.
+/* fuzz_parser.c: libFuzzer targets for the front end: bytes -> source -> parse -> check (fuzz_parser), and
+ * the same followed, for inputs that check cleanly, by the whole compiler to a C text in memory: lowering,
+ * autodiff, passes, memory plan, C emission (fuzz_compile: this file built with -DNNC_FUZZ_COMPILE_ALL).
  *
  *   cmake -S . -B build-fuzz -DNNC_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
  *   cmake --build build-fuzz --target fuzz_parser
@@ -23,6 +25,8 @@
 #include "nnc.h"
 #include "pipeline.h"
 
+#include "fuzz_file.h"
+
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,7 +37,6 @@ typedef struct Job {
 } Job;
 
 static bool compile_too;
-static char compile_path[64];
 
 /* The source table has no way to drop a source; free the text of this one so a long run stays small. */
 static void source_drop_(int src)
@@ -48,14 +51,12 @@ static void source_drop_(int src)
     s->nlines = 1;
 }
 
+/* The options vary with the input's length, so that one corpus reaches every level and --inference. */
 static void compile_(const uint8_t *data, size_t size, int src)
 {
-    FILE *f = fopen(compile_path, "wb");
-    if (!f) return;
-    fwrite(data, 1, size, f);
-    fclose(f);
     diag_reset();
-    CompileOptions co = {.model_path = compile_path, .opt_level = 2, .line_directives = true,
+    CompileOptions co = {.model_path = fuzz_file_path(data, size), .opt_level = (int)(size % 3),
+                         .inference_only = size % 7 == 3, .line_directives = true,
                          .c_path = "fuzz.c", .h_name = "fuzz.h", .command = "nnc fuzz"};
     compiled_free(compile_model(&co, true));
     source_drop_(src + 1); /* the copy compile_model loaded */
@@ -86,7 +87,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     diag_set_quiet(true);
     const char *c = getenv("NNC_FUZZ_COMPILE");
     compile_too = c && c[0] == '1';
-    snprintf(compile_path, sizeof compile_path, "/tmp/nnc_fuzz_%d.nn", (int)getpid());
+#ifdef NNC_FUZZ_COMPILE_ALL
+    compile_too = true;
+#endif
     return 0;
 }
 
