@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # tests/cmake/run_consumer.sh: builds tests/cmake/consumer, a project outside nnc, with nnc_add_model,
 # both ways a user gets nnc, and runs it:
-#   1. add_subdirectory: the consumer builds nnc from SOURCE_DIR itself (without the LLVM plugin, to
-#      save time; NNC_BUILD_TESTS off as a consumer would);
+#   1. add_subdirectory: the consumer builds nnc from SOURCE_DIR itself, setting no NNC_* option and no
+#      CMAKE_BUILD_TYPE: nnc must then build only what nnc_add_model needs (no test, example or LLVM
+#      plugin target; `ctest -N` lists the consumer's one test) and leave CMAKE_BUILD_TYPE empty;
 #   2. find_package: nnc installed by `cmake --install` into WORK_DIR/prefix, from NNC_BUILD_DIR (an
 #      already built nnc tree, e.g. the one running ctest), else from a fresh build in WORK_DIR;
 # and in each build checks regeneration: a no-op rebuild does not rerun nnc, editing the .nn file
 # changes the generated header, and a newer nnc executable regenerates.
 # Everything is written under WORK_DIR (deleted first); the source tree is only read.
 #
-# usage: run_consumer.sh SOURCE_DIR WORK_DIR [NNC_BUILD_DIR]     (env CMAKE: the cmake to use)
+# usage: run_consumer.sh SOURCE_DIR WORK_DIR [NNC_BUILD_DIR]   (env CMAKE, CTEST: the cmake and ctest to use)
 set -euo pipefail
 
 SRC=$(cd "$1" && pwd)
 WORK=$2
 NNC_BUILD=${3:-}
 CMAKE=${CMAKE:-cmake}
+CTEST=${CTEST:-ctest}
 JOBS=$(nproc 2>/dev/null || echo 2)
 CONSUMER=$SRC/tests/cmake/consumer
 
@@ -69,14 +71,29 @@ check_regeneration() {
     [[ $b/regress.h -nt $b/marker ]] || fail "a newer $exe did not regenerate regress.h"
 }
 
+# A consumer configured in $1 with add_subdirectory(nnc) and no NNC_* option: nnc added no test,
+# example or plugin target, and did not set the consumer's CMAKE_BUILD_TYPE.
+check_subproject() {
+    grep -q "^-- consumer: CMAKE_BUILD_TYPE after add_subdirectory: ''\$" "$1.configure.log" ||
+        { grep "CMAKE_BUILD_TYPE" "$1.configure.log" >&2; fail "nnc set the parent's CMAKE_BUILD_TYPE"; }
+    grep -q '^CMAKE_BUILD_TYPE:[A-Z]*=$' "$1/CMakeCache.txt" ||
+        { grep '^CMAKE_BUILD_TYPE' "$1/CMakeCache.txt" >&2; fail "nnc wrote CMAKE_BUILD_TYPE into the cache"; }
+    for d in tests examples runtime/jit_llvm; do
+        [ ! -e "$1/nnc/$d" ] || fail "as a subproject nnc added $d/ (its targets are built with the consumer)"
+    done
+    total=$(cd "$1" && "$CTEST" -N | sed -n 's/^Total Tests: //p')
+    [ "$total" = 1 ] || { (cd "$1" && "$CTEST" -N) >&2; fail "ctest -N lists $total tests, not the consumer's 1"; }
+}
+
 # ---- 1. add_subdirectory ------------------------------------------------------------------------
 step "add_subdirectory: configure and build (nnc included)"
 A=$WORK/subdir
 mkdir -p "$WORK/model-a"
 cp "$CONSUMER/models.nn" "$WORK/model-a/models.nn"
-"$CMAKE" -S "$CONSUMER" -B "$A" -DNNC_SOURCE_DIR="$SRC" -DNNC_WITH_LLVM=OFF \
+"$CMAKE" -S "$CONSUMER" -B "$A" -DNNC_SOURCE_DIR="$SRC" \
     -DCONSUMER_MODEL="$WORK/model-a/models.nn" >"$A.configure.log" 2>&1 ||
     { cat "$A.configure.log" >&2; fail "configure with add_subdirectory"; }
+check_subproject "$A"
 build "$A"
 step "add_subdirectory: run"
 run_consumer "$A"
