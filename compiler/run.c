@@ -136,23 +136,38 @@ static void array_shape_text_(const nnc_array *a, char *buf, size_t n)
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
-static bool load_one_(const IOSlot *io, const char *path, nnc_array *out)
+static bool shape_fits_or_report_(const IOSlot *io, const char *path, const nnc_array *a)
 {
-    char err[1024], want[96], have[96];
-    if (nnc_data_read(path, out, err, sizeof err) != 0) {
-        diag_fatal("%s", err);
-        return false;
-    }
+    char want[96], have[96];
     Shape per = io->shape;
-    if (out->rank < 1 || !sample_shape_fits_(out, per)) {
+    if (a->rank < 1 || !sample_shape_fits_(a, per)) {
         Shape ps = {.rank = per.rank - 1}; /* the per-sample shape */
         for (int i = 1; i < per.rank; i++) ps.d[i - 1] = per.d[i];
         char *w = shape_str(ps, want, sizeof want);
-        array_shape_text_(out, have, sizeof have);
+        array_shape_text_(a, have, sizeof have);
         diag_fatal("%s: '%s' takes samples of shape %s (a file of shape [N, ...] with that per-sample shape), but the file has shape %s",
                    path, io->name, w, have);
         return false;
     }
+    return true;
+}
+
+/* The header first: a file of the wrong shape is refused before its data is read or decompressed. */
+static bool load_one_(const IOSlot *io, const char *path, nnc_array *out)
+{
+    char err[1024];
+    if (nnc_data_read_header(path, out, err, sizeof err) != 0) {
+        diag_fatal("%s", err);
+        return false;
+    }
+    bool fits = shape_fits_or_report_(io, path, out);
+    nnc_array_free(out);
+    if (!fits) return false;
+    if (nnc_data_read(path, out, err, sizeof err) != 0) {
+        diag_fatal("%s", err);
+        return false;
+    }
+    if (!shape_fits_or_report_(io, path, out)) return false; /* the file changed since its header was read */
     nnc_dtype to = io->dtype == DT_I32 ? NNC_I32 : NNC_F32;
     if (nnc_array_convert(out, to, path, err, sizeof err) != 0) {
         diag_fatal("%s", err);

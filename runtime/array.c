@@ -48,19 +48,25 @@ const char *nnc_dtype_name(nnc_dtype t)
     return "?";
 }
 
-/* Readers call this on shapes taken from files, so it must not overflow: -1 flags a bad shape. */
+/* Readers call this on shapes taken from files, so it must not overflow: -1 flags a bad shape. The
+ * product of the non-zero dimensions must fit too, so that [0, 2^32, 2^32] is refused rather than
+ * letting a caller's per-sample product (2^64) overflow. */
 int64_t nnc_array_count(const nnc_array *a)
 {
-    int64_t n = 1;
+    int64_t nonzero = 1;
+    int empty = 0;
     if (a->rank < 0 || a->rank > NNC_MAX_RANK)
         return -1;
     for (int i = 0; i < a->rank; i++) {
         int64_t d = a->shape[i];
-        if (d < 0 || (d > 0 && n > INT64_MAX / d))
+        if (d < 0 || (d > 0 && nonzero > INT64_MAX / d))
             return -1;
-        n *= d;
+        if (d == 0)
+            empty = 1;
+        else
+            nonzero *= d;
     }
-    return n;
+    return empty ? 0 : nonzero;
 }
 
 void nnc_array_free(nnc_array *a)
@@ -208,7 +214,8 @@ static DataKind data_kind_by_magic_(const unsigned char *m, size_t n)
     return KIND_UNKNOWN;
 }
 
-int nnc_data_read(const char *path, nnc_array *out, char *err, size_t errlen)
+/* The whole array, or only its header (data NULL). */
+static int data_read_(const char *path, nnc_array *out, int with_data, char *err, size_t errlen)
 {
     unsigned char magic[6];
     size_t got;
@@ -223,11 +230,21 @@ int nnc_data_read(const char *path, nnc_array *out, char *err, size_t errlen)
     if (kind == KIND_UNKNOWN)
         kind = data_kind_by_name_(path);
     switch (kind) {
-    case KIND_NPY: return nnc_npy_read(path, out, err, errlen);
-    case KIND_IDX: return nnc_idx_read(path, out, err, errlen);
-    case KIND_CSV: return nnc_csv_read(path, out, err, errlen);
+    case KIND_NPY: return (with_data ? nnc_npy_read : nnc_npy_read_header)(path, out, err, errlen);
+    case KIND_IDX: return (with_data ? nnc_idx_read : nnc_idx_read_header)(path, out, err, errlen);
+    case KIND_CSV: return (with_data ? nnc_csv_read : nnc_csv_read_header)(path, out, err, errlen);
     case KIND_UNKNOWN: break;
     }
     return fail_(err, errlen, "%s: unknown data file kind (expected .npy, .csv/.txt/.tsv, or IDX: .idx, "
                  "*-ubyte, optionally .gz)", path);
+}
+
+int nnc_data_read(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return data_read_(path, out, 1, err, errlen);
+}
+
+int nnc_data_read_header(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return data_read_(path, out, 0, err, errlen);
 }

@@ -35,6 +35,7 @@ typedef struct CsvReader {
     long line;         /* 1-based number of the line being parsed */
     long first_data_line;
     int64_t rows, cols;
+    int count_only;    /* parse and check every field, but keep no values (nnc_csv_read_header) */
     double *vals;
     size_t nvals, cap;
 } CsvReader;
@@ -126,6 +127,10 @@ static int csv_parse_number_(const char *fs, const char *fe, double *v)
 
 static int csv_push_(CsvReader *r, double v)
 {
+    if (r->count_only) {
+        r->nvals++;
+        return 0;
+    }
     if (r->nvals == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 1024;
         double *grown = cap > SIZE_MAX / sizeof *grown ? NULL : realloc(r->vals, cap * sizeof *grown);
@@ -203,8 +208,9 @@ static int csv_parse_(CsvReader *r, const char *text, size_t len, char *err, siz
     return 0;
 }
 
-/* On failure *out is left zeroed. */
-int nnc_csv_read(const char *path, nnc_array *out, char *err, size_t errlen)
+/* The whole array, or only its shape (data NULL; the file is still parsed and checked whole, since the
+ * shape is its rows). On failure *out is left zeroed. */
+static int csv_read_(const char *path, nnc_array *out, int with_data, char *err, size_t errlen)
 {
     CsvReader r;
     char *text = NULL;
@@ -212,6 +218,7 @@ int nnc_csv_read(const char *path, nnc_array *out, char *err, size_t errlen)
     memset(out, 0, sizeof *out);
     memset(&r, 0, sizeof r);
     r.path = path;
+    r.count_only = !with_data;
     if (csv_slurp_(path, &text, &len, err, errlen))
         return -1;
     if (csv_parse_(&r, text, len, err, errlen)) {
@@ -224,6 +231,16 @@ int nnc_csv_read(const char *path, nnc_array *out, char *err, size_t errlen)
     out->rank = 2;
     out->shape[0] = r.rows;
     out->shape[1] = r.cols;
-    out->data = r.vals; /* non-NULL: a non-blank line has at least one field */
+    out->data = r.vals; /* with data, non-NULL: a non-blank line has at least one field */
     return 0;
+}
+
+int nnc_csv_read(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return csv_read_(path, out, 1, err, errlen);
+}
+
+int nnc_csv_read_header(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return csv_read_(path, out, 0, err, errlen);
 }

@@ -3,6 +3,8 @@
  * Layout: 0x00 0x00 TYPE RANK, RANK big-endian u32 dimensions, then big-endian data. zlib's gzread
  * reads gzip and plain files alike (it looks at the magic bytes, not the name), so one path serves both.
  * u8 stays u8, i8 and i16 widen to i32, i32/f32/f64 are byte-swapped in place after a single read.
+ * The header is read, and every size check made, before any data is decompressed (nnc_idx_read_header
+ * stops there), and gzip failures (bad deflate data, CRC, a cut stream) are reported as such.
  * What it does not do: write IDX (nnc writes .npy), or run on a big-endian host (rejected at compile
  * time, since the swap below is unconditional).
  */
@@ -83,6 +85,32 @@ static const char *idx_gz_reason_(gzFile g, const char *path)
     return strncmp(msg, path, n) == 0 && strncmp(msg + n, ": ", 2) == 0 ? msg + n + 2 : msg;
 }
 
+/* A gzip-level failure (bad deflate data, CRC or length check, a cut stream) as its own message, rather
+ * than as the IDX error it would otherwise turn into; 0 if zlib reports no error. */
+static int idx_gz_failed_(gzFile g, const char *path, char *err, size_t errlen)
+{
+    int code;
+    gzerror(g, &code);
+    if (code == Z_OK || code == Z_STREAM_END)
+        return 0;
+    if (code == Z_BUF_ERROR) /* zlib's "unexpected end of file": the gzip stream is cut short */
+        fail_(err, errlen, "%s: truncated gzip file (%s)", path, idx_gz_reason_(g, path));
+    else
+        fail_(err, errlen, "%s: corrupt gzip file (%s)", path, idx_gz_reason_(g, path));
+    return 1;
+}
+
+/* After the payload of a gzip file: one more read makes zlib reach the end of the stream and check its
+ * CRC and length (a read that stops exactly at the payload's end need not have). Bytes after the
+ * payload are allowed and left unread. */
+static int idx_gz_check_end_(gzFile g, const char *path, char *err, size_t errlen)
+{
+    unsigned char extra;
+    if (gzdirect(g) || gzread(g, &extra, 1) == 1)
+        return 0;
+    return idx_gz_failed_(g, path, err, errlen) ? -1 : 0;
+}
+
 static void idx_swap_(void *data, size_t size, int64_t n)
 {
     unsigned char *p = data;
@@ -116,7 +144,9 @@ static const IdxType *idx_read_header_(gzFile g, const char *path, nnc_array *ou
     unsigned char m[4], d[4 * NNC_MAX_RANK];
     size_t got;
     const IdxType *t;
-    if (idx_gzread_all_(g, m, 4, &got) || m[0] || m[1] || !(t = idx_find_type_(m[2]))) {
+    if (idx_gzread_all_(g, m, 4, &got) && idx_gz_failed_(g, path, err, errlen))
+        return NULL;
+    if (got < 4 || m[0] || m[1] || !(t = idx_find_type_(m[2]))) {
         fail_(err, errlen, "%s: not an IDX file (magic %02x %02x %02x %02x; expected 00 00 TYPE RANK)", path,
               got > 0 ? m[0] : 0, got > 1 ? m[1] : 0, got > 2 ? m[2] : 0, got > 3 ? m[3] : 0);
         return NULL;
@@ -127,7 +157,13 @@ static const IdxType *idx_read_header_(gzFile g, const char *path, nnc_array *ou
     }
     out->rank = m[3];
     if (idx_gzread_all_(g, d, 4 * (size_t)out->rank, &got)) {
-        fail_(err, errlen, "%s: truncated: %d dimensions announced, %s", path, out->rank, idx_gz_reason_(g, path));
+        int code;
+        gzerror(g, &code);
+        if (code == Z_OK || code == Z_STREAM_END || code == Z_BUF_ERROR)
+            fail_(err, errlen, "%s: truncated: %d dimensions announced, %s", path, out->rank,
+                  idx_gz_reason_(g, path));
+        else
+            idx_gz_failed_(g, path, err, errlen);
         return NULL;
     }
     for (int i = 0; i < out->rank; i++)
@@ -152,18 +188,44 @@ static int idx_check_plain_size_(gzFile g, const char *path, size_t nbytes, int 
     return 0;
 }
 
-static int idx_read_data_(gzFile g, const char *path, const IdxType *t, nnc_array *out, char *err,
-                          size_t errlen)
+/* The dimensions as "[a, b, c]" for messages. */
+static void idx_format_shape_(const nnc_array *a, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < a->rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)a->shape[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
+/* Header, then every check that needs no data: the element count and byte size representable, a plain
+ * file long enough. Nothing is decompressed past the header. */
+static const IdxType *idx_read_head_(gzFile g, const char *path, nnc_array *out, size_t *nbytes, char *err,
+                                     size_t errlen)
+{
+    const IdxType *t = idx_read_header_(g, path, out, err, errlen);
+    int64_t n;
+    char shape[160];
+    if (!t)
+        return NULL;
+    out->dtype = t->dtype;
+    n = nnc_array_count(out);
+    if (n < 0 || (uint64_t)n > SIZE_MAX / 8) {
+        idx_format_shape_(out, shape, sizeof shape);
+        fail_(err, errlen, "%s: IDX dimensions %s are too large (their product overflows)", path, shape);
+        return NULL;
+    }
+    *nbytes = (size_t)n * t->file_size;
+    return idx_check_plain_size_(g, path, *nbytes, out->rank, err, errlen) ? NULL : t;
+}
+
+static int idx_read_data_(gzFile g, const char *path, const IdxType *t, size_t nbytes, nnc_array *out,
+                          char *err, size_t errlen)
 {
     int64_t n = nnc_array_count(out);
-    size_t nbytes, got;
+    size_t got;
     int widen = t->file_size != nnc_dtype_size(t->dtype);
     void *raw;
-    if (n < 0 || (uint64_t)n > SIZE_MAX / 8)
-        return fail_(err, errlen, "%s: IDX dimensions are too large", path);
-    nbytes = (size_t)n * t->file_size;
-    if (idx_check_plain_size_(g, path, nbytes, out->rank, err, errlen))
-        return -1;
     out->data = malloc(n ? (size_t)n * nnc_dtype_size(t->dtype) : 1);
     raw = widen ? malloc(nbytes ? nbytes : 1) : out->data;
     if (!out->data || !raw) {
@@ -171,9 +233,14 @@ static int idx_read_data_(gzFile g, const char *path, const IdxType *t, nnc_arra
             free(raw);
         return fail_(err, errlen, "%s: out of memory for %lld elements", path, (long long)n);
     }
-    if (idx_gzread_all_(g, raw, nbytes, &got)) {
-        fail_(err, errlen, "%s: truncated: the dimensions need %zu bytes of data, got %zu (%s)", path, nbytes,
-              got, idx_gz_reason_(g, path));
+    if (idx_gzread_all_(g, raw, nbytes, &got) || idx_gz_check_end_(g, path, err, errlen)) {
+        int code;
+        gzerror(g, &code);
+        if (got < nbytes && (code == Z_OK || code == Z_STREAM_END || code == Z_BUF_ERROR))
+            fail_(err, errlen, "%s: truncated: the dimensions need %zu bytes of data, got %zu (%s)", path,
+                  nbytes, got, idx_gz_reason_(g, path));
+        else if (got < nbytes)
+            idx_gz_failed_(g, path, err, errlen);
         if (widen)
             free(raw);
         return -1;
@@ -184,10 +251,11 @@ static int idx_read_data_(gzFile g, const char *path, const IdxType *t, nnc_arra
     return 0;
 }
 
-/* On failure *out is left zeroed. */
-int nnc_idx_read(const char *path, nnc_array *out, char *err, size_t errlen)
+/* The whole array, or only its header (data NULL). On failure *out is left zeroed. */
+static int idx_read_(const char *path, nnc_array *out, int with_data, char *err, size_t errlen)
 {
     const IdxType *t;
+    size_t nbytes = 0;
     int rc = -1;
     gzFile g;
     memset(out, 0, sizeof *out);
@@ -195,14 +263,22 @@ int nnc_idx_read(const char *path, nnc_array *out, char *err, size_t errlen)
     g = gzopen(path, "rb");
     if (!g)
         return fail_(err, errlen, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-    gzbuffer(g, 1u << 17); /* fewer, larger reads for 47 MB MNIST images */
-    t = idx_read_header_(g, path, out, err, errlen);
-    if (t) {
-        out->dtype = t->dtype;
-        rc = idx_read_data_(g, path, t, out, err, errlen);
-    }
+    gzbuffer(g, with_data ? 1u << 17 : 1u << 12); /* large reads for 47 MB MNIST images; small to peek */
+    t = idx_read_head_(g, path, out, &nbytes, err, errlen);
+    if (t)
+        rc = with_data ? idx_read_data_(g, path, t, nbytes, out, err, errlen) : 0;
     gzclose(g);
     if (rc)
         nnc_array_free(out);
     return rc;
+}
+
+int nnc_idx_read(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return idx_read_(path, out, 1, err, errlen);
+}
+
+int nnc_idx_read_header(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return idx_read_(path, out, 0, err, errlen);
 }

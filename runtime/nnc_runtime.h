@@ -44,7 +44,8 @@ typedef struct nnc_array {
 } nnc_array;
 
 /* Product of the shape (1 for rank 0); -1 if the rank is outside 0..NNC_MAX_RANK, a dimension is
- * negative, or the product overflows int64 (readers rely on this for shapes taken from files). */
+ * negative, or the product of the non-zero dimensions overflows int64 (readers rely on this for shapes
+ * taken from files). */
 int64_t nnc_array_count(const nnc_array *a);
 void nnc_array_free(nnc_array *a);
 /* Convert in place to `to` (f32 <-> f64 <-> i32 <-> i64 <-> u8). Converting a non-integral float to an
@@ -60,7 +61,8 @@ int nnc_npy_write(const char *path, const nnc_array *a, char *err, size_t errlen
 /* IDX (http://yann.lecun.com/exdb/mnist/ format): magic 0x00 0x00 TYPE RANK, big-endian u32 dims, then
  * big-endian data. TYPE 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64. Gzip-compressed files
  * (by their magic bytes, whatever the name) are decompressed transparently with zlib. u8 data stays
- * NNC_U8; i8/i16 become NNC_I32. */
+ * NNC_U8; i8/i16 become NNC_I32. A corrupt or truncated gzip stream (deflate error, CRC) is reported as
+ * such, not as a bad IDX header. */
 int nnc_idx_read(const char *path, nnc_array *out, char *err, size_t errlen);
 
 /* CSV: numbers separated by commas (or by whitespace, or semicolons), one sample per row; an optional
@@ -71,6 +73,16 @@ int nnc_csv_read(const char *path, nnc_array *out, char *err, size_t errlen);
 /* Any of the above, chosen by extension and magic bytes: .npy (magic \x93NUMPY), .csv/.txt/.tsv,
  * IDX (.idx, *-ubyte, *.idxN-ubyte, and their .gz). Unknown kinds are an error naming the file. */
 int nnc_data_read(const char *path, nnc_array *out, char *err, size_t errlen);
+
+/* Only the header: dtype, rank and shape exactly as the matching read would give them, data NULL, and
+ * every check that needs no data (a size that overflows, a plain file too short for its shape). For .npy
+ * and IDX nothing past the header is read or decompressed, so a caller can refuse a file of the wrong
+ * shape before paying for it (a small .idx.gz may declare gigabytes); a CSV is parsed whole, keeping no
+ * values. Free with nnc_array_free like any array (a no-op here). */
+int nnc_data_read_header(const char *path, nnc_array *out, char *err, size_t errlen);
+int nnc_npy_read_header(const char *path, nnc_array *out, char *err, size_t errlen);
+int nnc_idx_read_header(const char *path, nnc_array *out, char *err, size_t errlen);
+int nnc_csv_read_header(const char *path, nnc_array *out, char *err, size_t errlen);
 
 /* safetensors: 8-byte little-endian header length N, N bytes of JSON, then raw little-endian data.
  * Readable dtypes: F32, F64, I32, I64, U8 (F64/I64 kept as such; callers convert). */

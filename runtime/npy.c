@@ -318,7 +318,8 @@ static int npy_read_data_(FILE *f, const char *path, const NpyType *t, nnc_array
     return 0;
 }
 
-static int npy_read_file_(FILE *f, const char *path, nnc_array *out, char *err, size_t errlen)
+static int npy_read_file_(FILE *f, const char *path, nnc_array *out, int with_data, char *err,
+                          size_t errlen)
 {
     struct stat st;
     NpyHeader h;
@@ -344,12 +345,12 @@ static int npy_read_file_(FILE *f, const char *path, nnc_array *out, char *err, 
     if ((uint64_t)n * t->file_size > (uint64_t)have)
         return fail_(err, errlen, "%s: truncated: shape %s of '%s' needs %llu bytes of data, file has %lld",
                      path, shape, h.descr, (unsigned long long)n * t->file_size, (long long)have);
-    return npy_read_data_(f, path, t, out, (size_t)n * t->file_size, err, errlen);
+    return with_data ? npy_read_data_(f, path, t, out, (size_t)n * t->file_size, err, errlen) : 0;
 }
 
 /* Trailing bytes after the data are allowed, as np.load allows them (several arrays saved to one
- * stream). On failure *out is left zeroed. */
-int nnc_npy_read(const char *path, nnc_array *out, char *err, size_t errlen)
+ * stream). The whole array, or only its header (data NULL). On failure *out is left zeroed. */
+static int npy_read_(const char *path, nnc_array *out, int with_data, char *err, size_t errlen)
 {
     FILE *f;
     int rc;
@@ -357,11 +358,21 @@ int nnc_npy_read(const char *path, nnc_array *out, char *err, size_t errlen)
     f = fopen(path, "rb");
     if (!f)
         return fail_(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    rc = npy_read_file_(f, path, out, err, errlen);
+    rc = npy_read_file_(f, path, out, with_data, err, errlen);
     fclose(f);
     if (rc)
         nnc_array_free(out);
     return rc;
+}
+
+int nnc_npy_read(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return npy_read_(path, out, 1, err, errlen);
+}
+
+int nnc_npy_read_header(const char *path, nnc_array *out, char *err, size_t errlen)
+{
+    return npy_read_(path, out, 0, err, errlen);
 }
 
 /* ---- writing -------------------------------------------------------------------------------- */

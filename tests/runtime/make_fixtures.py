@@ -118,6 +118,16 @@ def make_idx():
     put("bad_rank.idx", b"\x00\x00\x08\x09" + b"\x00\x00\x00\x01" * 9 + b"\x07")
     put("bad_truncated-idx3-ubyte", images[:4 + 12 + 10])
     put("bad_truncated.idx.gz", gzip.compress(images, mtime=0)[:30])
+    # [2^31-1, 1] declared, 64 bytes present: the header alone reads fine, the data is truncated.
+    put("huge_header.idx.gz", gzip.compress(b"\x00\x00\x08\x02" + struct.pack(">II", 2**31 - 1, 1)
+                                            + bytes(64), mtime=0))
+    # [2^32-1, 2^32-1, 2^32-1] u8: the element count overflows int64.
+    put("bad_overflow.idx", b"\x00\x00\x08\x03" + b"\xff\xff\xff\xff" * 3 + bytes(8))
+    good = gzip.compress(images, mtime=0)
+    # the gzip trailer's CRC-32 flipped: the data inflates fine, the check fails.
+    put("bad_crc.idx.gz", good[:-8] + bytes(b ^ 0xFF for b in good[-8:-4]) + good[-4:])
+    # the deflate stream starts with a reserved block type (BTYPE 11): corrupt from the first byte.
+    put("bad_deflate.idx.gz", good[:10] + b"\x07" + good[11:])
 
 
 CSV_FILES = {

@@ -184,6 +184,8 @@ static void test_array_count(void **state)
     assert_true(nnc_array_count(&a) == -1);
     a.rank = 2, a.shape[0] = (int64_t)1 << 32, a.shape[1] = (int64_t)1 << 32;
     assert_true(nnc_array_count(&a) == -1); /* 2^64 overflows */
+    a.rank = 3, a.shape[0] = (int64_t)1 << 32, a.shape[1] = 0, a.shape[2] = (int64_t)1 << 32;
+    assert_true(nnc_array_count(&a) == -1); /* empty, but its other axes hold 2^64 per sample */
     a.rank = NNC_MAX_RANK + 1;
     assert_true(nnc_array_count(&a) == -1);
 }
@@ -437,11 +439,58 @@ static void test_idx_bad(void **state)
         {FX("bad_rank.idx"), "rank 9", NULL},
         {FX("bad_truncated-idx3-ubyte"), "truncated", "24 bytes"},
         {FX("bad_truncated.idx.gz"), "truncated", "unexpected end of file"},
+        {FX("bad_crc.idx.gz"), "corrupt gzip file", "incorrect data check"},
+        {FX("bad_deflate.idx.gz"), "corrupt gzip file", "invalid block type"},
+        {FX("bad_overflow.idx"), "[4294967295, 4294967295, 4294967295] are too large", NULL},
+        {FX("huge_header.idx.gz"), "truncated", "2147483647 bytes"},
         {FX("f32_v1.npy"), "not an IDX file", NULL},
         {FX("no_such_file.idx"), "cannot open", NULL},
     };
     (void)state;
     read_expect_bad_(nnc_idx_read, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* The header readers give the shape and dtype of the full read, data NULL, without reading the data:
+ * a gzip IDX that declares 2^31-1 samples (and holds 64 bytes) is answered at once. */
+static void test_read_header(void **state)
+{
+    static const struct {
+        ReadFn rd;
+        const char *path;
+        nnc_dtype t;
+        int rank;
+        int64_t shape[3];
+    } cases[] = {
+        {nnc_idx_read_header, FX("huge_header.idx.gz"), NNC_U8, 2, {2147483647, 1}},
+        {nnc_data_read_header, FX("huge_header.idx.gz"), NNC_U8, 2, {2147483647, 1}},
+        {nnc_idx_read_header, FX("images-idx3-ubyte"), NNC_U8, 3, {2, 3, 4}},
+        {nnc_data_read_header, FX("i16.idx.gz"), NNC_I32, 1, {3}},
+        {nnc_npy_read_header, FX("f32_v1.npy"), NNC_F32, 2, {3, 4}},
+        {nnc_data_read_header, FX("f2.npy"), NNC_F32, 1, {5}},
+        {nnc_csv_read_header, FX("with_header.csv"), NNC_F64, 2, {3, 3}},
+        {nnc_data_read_header, FX("bom_noheader.csv"), NNC_F64, 2, {3, 2}},
+    };
+    static const BadCase bad[] = {
+        {FX("bad_truncated.npy"), "truncated", "needs 48 bytes"},
+        {FX("bad_truncated-idx3-ubyte"), "truncated", "24 bytes"},
+        {FX("bad_overflow.idx"), "too large", NULL},
+        {FX("bad_ragged.csv"), "line 4", NULL},
+        {FX("bad_deflate.idx.gz"), "corrupt gzip file", NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nnc_array a;
+        char err[512];
+        if (cases[i].rd(cases[i].path, &a, err, sizeof err) != 0)
+            fail_msg("reading the header of %s failed: %s", cases[i].path, err);
+        assert_null(a.data);
+        assert_int_equal(a.dtype, cases[i].t);
+        assert_int_equal(a.rank, cases[i].rank);
+        for (int k = 0; k < a.rank; k++)
+            assert_int_equal(a.shape[k], cases[i].shape[k]);
+        nnc_array_free(&a);
+    }
+    read_expect_bad_(nnc_data_read_header, bad, sizeof bad / sizeof bad[0]);
 }
 
 /* ---- csv.c ----------------------------------------------------------------------------------- */
@@ -1109,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_npy_write_rejects),
         cmocka_unit_test(test_idx_read),
         cmocka_unit_test(test_idx_bad),
+        cmocka_unit_test(test_read_header),
         cmocka_unit_test(test_csv_read),
         cmocka_unit_test(test_csv_bad),
         cmocka_unit_test(test_data_read_dispatch),
