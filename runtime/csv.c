@@ -49,7 +49,7 @@ static int csv_slurp_(const char *path, char **text, size_t *len, char *err, siz
     if (!f)
         return fail_(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     for (;;) {
-        char *grown = realloc(buf, cap + 1);
+        char *grown = cap < SIZE_MAX / 2 ? realloc(buf, cap + 1) : NULL; /* cap doubles below */
         if (!grown) {
             free(buf);
             fclose(f);

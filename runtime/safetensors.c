@@ -115,8 +115,8 @@ static char *st_read_header_text_(FILE *f, const char *path, int64_t fsize, uint
             fail_(err, errlen, "%s: header length %" PRIu64 " exceeds the 100 MB limit (not a safetensors "
                   "file?)", path, *hlen);
         else
-            fail_(err, errlen, "%s: truncated: header length %" PRIu64 ", but only %lld bytes follow it",
-                  path, *hlen, (long long)(fsize - 8));
+            fail_(err, errlen, "%s: header length %" PRIu64 " exceeds the file: only %lld bytes follow it "
+                  "(truncated file?)", path, *hlen, (long long)(fsize - 8));
         return NULL;
     }
     text = malloc((size_t)*hlen + 1);
@@ -134,7 +134,7 @@ static char *st_read_header_text_(FILE *f, const char *path, int64_t fsize, uint
  * writer pads with spaces). */
 static cJSON *st_parse_header_(const char *path, const char *text, uint64_t hlen, char *err, size_t errlen)
 {
-    const char *end = NULL;
+    const char *end = NULL, *jend;
     cJSON *root;
     if (text[0] != '{') {
         fail_(err, errlen, "%s: invalid JSON header: it does not start with '{'", path);
@@ -146,11 +146,19 @@ static cJSON *st_parse_header_(const char *path, const char *text, uint64_t hlen
               end ? (long)(end - text) : 0L, hlen);
         return NULL;
     }
+    if (!cJSON_IsObject(root)) {
+        fail_(err, errlen, "%s: invalid JSON header: not a JSON object", path);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    jend = end;
     while (end < text + hlen && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
-    if (end != text + hlen || !cJSON_IsObject(root)) {
-        fail_(err, errlen, "%s: invalid JSON header: %s", path,
-              cJSON_IsObject(root) ? "junk after the JSON object" : "not a JSON object");
+    if (end != text + hlen) {
+        /* Text after the object: usually a header length that runs past the header into the data. */
+        fail_(err, errlen, "%s: header length %" PRIu64 " runs past the end of the JSON header, which ends "
+              "after %ld bytes (a wrong header length, or junk after the JSON object)", path, hlen,
+              (long)(jend - text));
         cJSON_Delete(root);
         return NULL;
     }
@@ -193,6 +201,16 @@ static int st_parse_offsets_(const cJSON *jo, StSlot *s)
     return s->begin <= s->end ? 0 : -1;
 }
 
+/* "[2, 3]" for messages. */
+static void st_format_shape_(const nnc_st_tensor *t, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < t->rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
 /* One header entry: the three fields, and data_offsets agreeing with shape*dtype and the data size. */
 static int st_parse_entry_(const cJSON *e, StSlot *s, uint64_t data_size, const char *path, char *err,
                            size_t errlen)
@@ -215,7 +233,13 @@ static int st_parse_entry_(const cJSON *e, StSlot *s, uint64_t data_size, const 
         return fail_(err, errlen, "%s: tensor '%s': missing or bad \"data_offsets\" (two non-negative "
                      "integers, begin <= end)", path, name);
     need = st_tensor_bytes_(s->t->dtype, s->t->rank, s->t->shape);
-    if (need < 0 || (uint64_t)need != s->end - s->begin)
+    if (need < 0) {
+        char shape[200];
+        st_format_shape_(s->t, shape, sizeof shape);
+        return fail_(err, errlen, "%s: tensor '%s': shape %s is too large (its size in bytes overflows)", path,
+                     name, shape);
+    }
+    if ((uint64_t)need != s->end - s->begin)
         return fail_(err, errlen, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
                      " bytes but its shape and dtype %s need %lld", path, name, s->begin, s->end,
                      s->end - s->begin, jd->valuestring, (long long)need);

@@ -85,6 +85,14 @@ def make_npy():
     put("bad_bigendian.npy", npy_bytes(np.array([1.0, 2.0], dtype=">f4")))
     put("bad_fortran.npy", npy_bytes(np.asfortranarray(F32[:2, :3])))
     put("bad_complex.npy", npy_bytes(np.array([1 + 2j], dtype="<c8")))
+    # the element count overflows int64; the byte count overflows (2^62 f32 elements)
+    put("bad_overflow.npy", npy_handmade("{'descr': '<f4', 'fortran_order': False, "
+                                         "'shape': (4294967296, 4294967296), }", bytes(8)))
+    put("bad_huge.npy", npy_handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904,), }",
+                                     bytes(8)))
+    # a dimension past int64
+    put("bad_dim_range.npy", npy_handmade("{'descr': '<f4', 'fortran_order': False, "
+                                          "'shape': (99999999999999999999,), }", bytes(8)))
     put("bad_header.npy", npy_handmade("{'descr': '<f4', 'fortran_order': False, 'shape': [3, 4], }",
                                        F32.tobytes()))
 
@@ -202,6 +210,11 @@ def make_safetensors():
     put("bad_short.safetensors", b"\x10\x00\x00\x00\x00")
     put("bad_hugelen.safetensors", struct.pack("<Q", 1 << 40) + b"{}")
     put("bad_len_past_end.safetensors", struct.pack("<Q", 1000) + b"{}" + two)
+    # the length covers the data too: the JSON object ends 8 bytes before it
+    text = ('{"a":{%s}}' % ENTRY).encode()
+    put("bad_len_into_data.safetensors", struct.pack("<Q", len(text) + 8) + text + two)
+    put("bad_bigshape.safetensors",
+        st_raw('{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}', two))
     put("bad_json.safetensors", st_raw('{"a":{"dtype":"F32",', two))
     put("bad_not_object.safetensors", st_raw("[1, 2]  ", two))
     put("bad_junk.safetensors", st_raw('{"a":{%s}} xx' % ENTRY, two))

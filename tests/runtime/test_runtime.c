@@ -332,6 +332,9 @@ static void test_npy_bad(void **state)
         {FX("bad_fortran.npy"), "fortran_order", NULL},
         {FX("bad_complex.npy"), "unsupported dtype", "'<c8'"},
         {FX("bad_header.npy"), "shape is not a tuple", NULL},
+        {FX("bad_overflow.npy"), "shape (4294967296, 4294967296) is too large", NULL},
+        {FX("bad_huge.npy"), "shape (4611686018427387904,) is too large", NULL},
+        {FX("bad_dim_range.npy"), "shape dimension out of range", NULL},
         {FX("images-idx3-ubyte"), "not a .npy file", NULL},
         {FX("no_such_file.npy"), "cannot open", NULL},
     };
@@ -616,7 +619,9 @@ static void test_st_bad(void **state)
     static const BadCase cases[] = {
         {FX("bad_short.safetensors"), "too short", NULL},
         {FX("bad_hugelen.safetensors"), "header length 1099511627776", "100 MB"},
-        {FX("bad_len_past_end.safetensors"), "header length 1000", "truncated"},
+        {FX("bad_len_past_end.safetensors"), "header length 1000 exceeds the file", "only 10 bytes"},
+        {FX("bad_len_into_data.safetensors"), "header length 62 runs past the end of the JSON header", "54 bytes"},
+        {FX("bad_bigshape.safetensors"), "'a'", "shape [4294967296, 4294967296] is too large"},
         {FX("bad_json.safetensors"), "invalid JSON", NULL},
         {FX("bad_not_object.safetensors"), "invalid JSON", "'{'"},
         {FX("bad_junk.safetensors"), "junk after", NULL},
