@@ -1,9 +1,9 @@
-/* builtins.c: the functions of the .nn language (SPEC §2) and what each one builds.
+/* builtins.c: the functions of the .nn language (docs/language.md §6) and what each one builds.
  *
  * Each builtin declares its parameters (name, kind, default) in one table; bind_args_ in check.c matches
  * a call against it and reports unknown, missing and duplicate arguments. A handler then validates the
  * values and builds graph values through graph_add. Layers create their parameters here and name them by
- * the rules of SPEC §2 (check_layer_name).
+ * the rules of docs/language.md §7 (check_layer_name).
  *
  * Composite layers are written with primitive ops (dense = matmul + add + activation; lstm unrolled over
  * time), so their gradients come from the primitives' rules. Losses pick the numerically stable fused

@@ -1,6 +1,6 @@
 /* check.c: from the syntax tree to the model's source graph.
  *
- * One walk does name resolution, `def` inlining with the naming rules of SPEC §2, constant evaluation, and
+ * One walk does name resolution, `def` inlining with the naming rules of docs/language.md §7, constant evaluation, and
  * type and shape inference (every value is built through graph_add, whose shape rules check as they go).
  * Errors are reported where they are found and the walk goes on with an error value, so one file yields
  * every independent error (up to 20) and no cascade of follow-on errors.

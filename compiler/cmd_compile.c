@@ -7,7 +7,7 @@
 
 int cmd_check(const Options *o)
 {
-    diag_set_warnings(false); /* SPEC: check prints nothing for a valid model */
+    diag_set_warnings(false); /* docs/cli.md: check prints nothing for a valid model */
     Arena a = {0};
     Model *m = front_end(o->model_path, o->model_name, &a);
     int rc = m ? EXIT_OK : EXIT_INPUT;

@@ -1,4 +1,4 @@
-/* commands.h: the subcommands of the nnc command line and the options they share (SPEC §1).
+/* commands.h: the subcommands of the nnc command line and the options they share (docs/cli.md).
  * main.c parses the command line into Options; each cmd_* runs one subcommand and returns the exit code:
  * 0 success, 1 the model, data or a file is wrong, 2 the command line is wrong, 3 training diverged. */
 #ifndef NNC_COMMANDS_H

@@ -1,4 +1,4 @@
-/* main.c: the nnc command line (SPEC §1): parse the arguments, run one subcommand.
+/* main.c: the nnc command line (docs/cli.md): parse the arguments, run one subcommand.
  *
  * The work runs on a thread with a large stack, so that no input, however deeply nested, can exhaust it.
  * Command-line mistakes exit 2 with a one-line reason and a pointer to --help.

@@ -1,4 +1,4 @@
-/* optim.c: optimizer state and the parameter update of the train step (SPEC §5).
+/* optim.c: optimizer state and the parameter update of the train step (docs/language.md §6.9).
  *
  * optim_declare adds to the model, for every trainable parameter P, its gradient buffer (grad_P, in the
  * struct, not saved) and its optimizer state (saved, so training can resume): "opt.v.P" for sgd with

@@ -1,4 +1,4 @@
-/* parser.y: the grammar of the .nn language (SPEC §2).
+/* parser.y: the grammar of the .nn language (docs/language.md).
  *
  * Statements end at a newline or ';'. A newline does not end a statement inside ( ) or [ ], after a token
  * that cannot end an expression (an operator, '=', ',', '|>'), or before a line that starts with one

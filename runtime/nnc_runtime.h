@@ -1,6 +1,6 @@
 /* nnc_runtime.h: the small host runtime that nnc and user programs link against.
  *
- * What it is: readers and writers for the file formats of SPEC §4 (safetensors, .npy, IDX with optional
+ * What it is: readers and writers for the file formats of docs/cli.md (safetensors, .npy, IDX with optional
  * gzip, CSV), used by `nnc train` / `nnc predict` and by user programs that drive a generated model.
  * What it is not: it never touches a model struct directly (the generated tensor table does that) and it
  * is not needed by generated code itself; firmware (`--target mcu`) links none of it.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh: command-line behaviour of nnc (SPEC §1; STYLE.md "Tests", after chibicc's driver.sh).
+# run.sh: command-line behaviour of nnc (docs/cli.md; STYLE.md "Tests", after chibicc's driver.sh).
 #
 #   tests/cli/run.sh path/to/nnc
 #
@@ -229,7 +229,7 @@ want "--model first --emit ir" rc=0 err= "out~input x : f32\[B,3\]"
 run two_models.nn -o out.c
 want "compile of two models without --model" rc=1 out= "err~--model" nofile:out.c
 run tiny.nn -o out.c --max-ram 16
-want "--max-ram below the model's size fails (SPEC §1)" rc=1 out= "err~--max-ram 16" "err~p\.weight" nofile:out.c nofile:out.h
+want "--max-ram below the model's size fails (docs/cli.md)" rc=1 out= "err~--max-ram 16" "err~p\.weight" nofile:out.c nofile:out.h
 run tiny.nn -o out.c --max-ram 1M
 want "--max-ram above the model's size" rc=0 out= err= file:out.c
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# smoke.sh: the parser fuzz smoke test: nnc never crashes, hangs or asserts on any input file (SPEC §1).
+# smoke.sh: the parser fuzz smoke test: nnc never crashes, hangs or asserts on any input file (docs/cli.md).
 #
 #   tests/fuzz/smoke.sh path/to/nnc path/to/mutate [MUTANTS_PER_MODEL]     (default 100)
 #

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh: every model gives the same results at -O0, -O1 and -O2, and with each optimizing pass alone
-# (SPEC §1: "the output of every level must agree numerically"; STYLE.md "Tests").
+# (docs/kernels.md, numerics: the optimization levels agree; STYLE.md "Tests").
 #
 #   tests/levels/run.sh NNC LEVELS CC blas|noblas MODEL.nn...
 #

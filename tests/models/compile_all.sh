@@ -1,6 +1,6 @@
 #!/bin/sh
 # compile_all.sh: every models/*.nn file through nnc, then its C through gcc and clang with every warning
-# as an error (SPEC §3), in the default float build, in double, without BLAS, and inference-only; and
+# as an error (docs/c-api.md), in the default float build, in double, without BLAS, and inference-only; and
 # the generation twice, byte for byte the same.
 #
 #   compile_all.sh NNC MODELS_DIR

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""make_fixtures.py: the per-operator forward tests of nnc (SPEC §2 operators, predict mode).
+"""make_fixtures.py: the per-operator forward tests of nnc (docs/language.md §6 builtins, predict mode).
 
     python3 tests/ops/make_fixtures.py        (needs NumPy and PyTorch; run from anywhere)
 
-Each case is a tiny .nn model written by the letter of SPEC §2, seeded random inputs, weights under the
-SPEC's parameter names, and the outputs computed here, independently of nnc, with NumPy (float64) or
+Each case is a tiny .nn model written by the letter of docs/language.md, seeded random inputs, weights under the
+documented parameter names, and the outputs computed here, independently of nnc, with NumPy (float64) or
 PyTorch (float64). Where the rule is subtle (TensorFlow 'same' padding, pooling that excludes padding,
 the LSTM gate order) the reference is written out in NumPy and, where PyTorch has the same operator, the
 two references are checked against each other before anything is written.
@@ -188,7 +188,7 @@ def lstm_np(x, w, r, b):
 
 
 def lstm_ref(x, w, r, b, return_sequences=False):
-    """torch.nn.LSTM (gate order i, f, g, o, like the SPEC) with the weights transposed into it."""
+    """torch.nn.LSTM (gate order i, f, g, o, like docs/language.md) with the weights transposed into it."""
     u = r.shape[0]
     m = torch.nn.LSTM(x.shape[2], u, batch_first=True, dtype=torch.float64)
     m.weight_ih_l0.copy_(t64(w).T)
@@ -590,7 +590,7 @@ def reduce_keepdims(g):
 
 @case
 def reduce_all_axes(g):
-    # No axis: every axis, batch included (SPEC §2); all samples fit one batch here.
+    # No axis: every axis, batch included (docs/language.md §4); all samples fit one batch here.
     x = g.x(3, 2)
     return model("""
         input x: f32[3, 2]
@@ -1092,7 +1092,7 @@ DEF_BLOCK = """
 
 @case
 def def_block_naming(g):
-    # SPEC's own example: h1 = block(x, 32) creates h1.d.weight; name= and nested defs nest the prefix.
+    # docs/language.md's example: h1 = block(x, 32) creates h1.d.weight; name= and nested defs nest the prefix.
     x = g.x(5)
     w = {}
     for p, (i, o) in {"h1.d": (5, 4), "second.d": (4, 3), "o.a.d": (3, 2), "o.b.d": (2, 2),
@@ -1322,7 +1322,7 @@ def reduce_logsumexp(g):
 # Not a case: nnc keeps the batch axis first in every value (docs/language.md, "Shapes"), so a transpose
 # that moves axis 0 is a diagnostic (tests/diag), even when a second transpose would move it back.
 def shape_transpose_batch_axis(g):
-    # SPEC §2: axes count from the batch axis; a perm may move it, as long as the output has it first.
+    # docs/language.md §4: axes count from the batch axis; a perm may move it, as long as the output has it first.
     x = g.x(3, 4)
     return model("""
         input x: f32[3, 4]
@@ -1425,7 +1425,7 @@ def outputs_aliasing(g):
 
 @case
 def data_conversion(g):
-    # SPEC §4: <f8, <i8 and |u1 data converted to the declared type; a flattened per-sample shape is accepted.
+    # docs/cli.md, data binding: <f8, <i8 and |u1 data converted to the declared type; a flattened per-sample shape is accepted.
     x = g.rng.standard_normal((g.n, 4))
     idx = g.rng.integers(-100, 100, (g.n, 2)).astype(np.int64)
     u = g.rng.integers(0, 256, (g.n, 3)).astype(np.uint8)

@@ -4,9 +4,9 @@
 #   run_case.sh NNC NPYCMP CASE_DIR
 #
 # Runs `nnc predict CASE_DIR/model.nn --weights CASE_DIR/weights.safetensors --data ... -o NAME=FILE ...`
-# into a temporary directory, once per optimization level in $NNC_OPS_LEVELS (default "-O2 -O0": SPEC §1
+# into a temporary directory, once per optimization level in $NNC_OPS_LEVELS (default "-O2 -O0": docs/kernels.md
 # says every level agrees), and compares every output with CASE_DIR/expected_NAME.npy using npycmp at
-# SPEC §5's forward tolerance. Prints each failure; exits 0 when all pass, 1 otherwise.
+# the forward tolerance of docs/kernels.md (numerics). Prints each failure; exits 0 when all pass, 1 otherwise.
 # What it does not do: regenerate fixtures (make_fixtures.py) or judge which side is wrong.
 set -u
 

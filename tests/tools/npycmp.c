@@ -4,7 +4,7 @@
  *
  * Passes (exit 0) when both have the same shape and the same kind of dtype (float: f32/f64; integer:
  * i32/i64/u8) and every element satisfies |got - expected| <= atol + rtol * |expected| (floats; NaN only
- * matches NaN, an infinity only the same infinity) or is equal (integers). Defaults are SPEC §5's forward
+ * matches NaN, an infinity only the same infinity) or is equal (integers). Defaults are docs/kernels.md's forward
  * tolerance, rtol 1e-4 and atol 1e-5. On a mismatch it prints how many elements are off and the worst one
  * (index, both values, the difference and what was allowed) and exits 1; exit 2 for bad usage or an
  * unreadable file. What it does not do: convert between float and integer data, or broadcast.

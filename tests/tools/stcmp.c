@@ -5,7 +5,7 @@
  * Passes (exit 0) when every tensor of EXPECTED is in ACTUAL under the same name, with the same shape and
  * the same kind of dtype (float: F32/F64; integer: I32/I64/U8), and every element satisfies
  * |actual - expected| <= atol + rtol * |expected| (floats; NaN only matches NaN, an infinity only the same
- * infinity) or is equal (integers). Defaults are SPEC §5's tolerance for training, rtol 1e-3 and atol 1e-4.
+ * infinity) or is equal (integers). Defaults are the training tolerance of docs/kernels.md, rtol 1e-3 and atol 1e-4.
  * Tensors only in ACTUAL are ignored, except those whose name starts with a --no-extra PREFIX: those are
  * failures (e.g. `--no-extra opt.`: optimizer state for a frozen parameter). On failure it prints one line
  * per bad tensor (how many elements are off, the worst one: index, both values, difference, what was

@@ -1,5 +1,5 @@
 #!/bin/sh
-# cli.sh: the behaviour of `nnc train` beyond the numbers (SPEC §1 training options, exit codes, progress).
+# cli.sh: the behaviour of `nnc train` beyond the numbers (docs/cli.md: training options, exit codes, progress).
 #
 #   tests/train/cli.sh path/to/nnc
 #
@@ -110,7 +110,7 @@ run train net.nn $data --seed 3 --steps 6 --weights "$tmp/four_steps.safetensors
     --save "$tmp/four_six.safetensors" --quiet
 want "resume: 4 + 6 steps across an epoch boundary equal 10 in one run" rc=0 same:four_six.safetensors:ten.safetensors
 
-# ---- data formats: <f8 and <i8 .npy, CSV with and without a header, converted to f32 / i32 (SPEC §4) -------
+# ---- data formats: <f8 and <i8 .npy, CSV with and without a header, converted to f32 / i32 (docs/cli.md) -------
 run train net.nn $data --seed 2 --steps 3 --save "$tmp/fmt_ref.safetensors" --quiet $fast
 want "formats: reference run (f32, i32 .npy)" rc=0 file:fmt_ref.safetensors
 run train net.nn --data x=x_f64.npy --data label=label_i64.npy --seed 2 --steps 3 \

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""make_fixtures.py: the whole-model training tests of nnc (SPEC §1 `nnc train`, §2 layers and losses, §5).
+"""make_fixtures.py: the whole-model training tests of nnc (docs/cli.md `nnc train`, docs/language.md layers, losses and optimizers, docs/kernels.md numerics).
 
     python3 tests/train/make_fixtures.py        (needs NumPy and PyTorch; run from anywhere)
 
 Each case is a small .nn model, its initial weights, its data, and the weights PyTorch reaches after K
 optimizer steps taken the way `nnc train --steps K --no-shuffle --batch B` takes them: batches in file
 order, a partial last batch is a step of its own, and after the last batch the next epoch starts again at
-sample 0. The reference is written with explicit tensor ops by the letter of the SPEC, in float64, from the
+sample 0. The reference is written with explicit tensor ops by the letter of docs/language.md, in float64, from the
 float32 initial values:
   - dense weights are [in, out] (torch.nn.Linear's transpose), conv weights HWIO, NHWC activations, and
     'same' padding as TensorFlow (the odd pixel at the bottom/right);
@@ -14,7 +14,7 @@ float32 initial values:
     moving = momentum*moving + (1-momentum)*batch for both statistics (Keras, not torch.nn.BatchNorm);
   - lstm is written out gate by gate (i, f, g, o; one bias) and checked against torch.nn.LSTM;
   - a sigmoid/softmax feeding a cross-entropy is the fused, stable form on its logits;
-  - the optimizer update is SPEC §5's formula, and the whole run is repeated with torch.optim
+  - the optimizer update is the formula of docs/language.md §6.9, and the whole run is repeated with torch.optim
     (SGD, Adam, AdamW, RMSprop with eps given explicitly, alpha = rho) and must agree to 1e-10.
 Before a case is written two more checks run: the same reference in float32 must agree with the float64
 one to a tenth of the tolerance (else float32 rounding could decide the test: the case is ill-conditioned),
@@ -52,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "cases")
 CLI = os.path.join(HERE, "cli")
 f32, i32, f64 = np.float32, np.int32, np.float64
-RTOL, ATOL = 1e-3, 1e-4  # SPEC §5, one training step
+RTOL, ATOL = 1e-3, 1e-4  # docs/kernels.md numerics, one training step
 torch.use_deterministic_algorithms(True)
 
 # ---- file writers ------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def npy_write(path, arr):
     np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
 
 
-# ---- the reference's building blocks (torch tensors in, torch tensors out; NHWC, SPEC layouts) ----------
+# ---- the reference's building blocks (torch tensors in, torch tensors out; NHWC, nnc layouts) ----------
 
 
 def dense(x, P, name, act=None):
@@ -129,7 +129,7 @@ def flatten(x):
 
 def batchnorm(x, P, S, name, momentum=0.99, eps=1e-3):
     """Training mode: batch statistics over every axis but the last, biased variance; moving statistics
-    updated Keras-style with the biased variance (SPEC §2)."""
+    updated Keras-style with the biased variance (docs/language.md §6.5)."""
     axes = tuple(range(x.dim() - 1))
     mean = x.mean(dim=axes)
     var = ((x - mean) ** 2).mean(dim=axes)
@@ -231,11 +231,11 @@ def check_blocks():
     assert np.allclose(y.numpy(), want, rtol=1e-12, atol=1e-12)
 
 
-# ---- optimizers: SPEC §5 by hand, and torch.optim as a second reference -------------------------------
+# ---- optimizers: docs/language.md §6.9 by hand, and torch.optim as a second reference -------------------------------
 
 
 class SpecOpt:
-    """SPEC §5's update, written out; state named as nnc saves it."""
+    """The update of docs/language.md §6.9, written out; state named as nnc saves it."""
 
     def __init__(self, kind, hp, names):
         self.kind, self.hp, self.t = kind, hp, 0
@@ -595,7 +595,7 @@ def clipped_scce(z, label):
 
 def saturated_case(name, head, loss_nn, loss_fn, clipped_fn, nclass, target, data_y):
     """Logits of +-20..60: the sigmoid/softmax saturates in float32 (p = 1 or 0 exactly), so only the fused
-    form (SPEC §2) gives the right loss and gradient; a clipped log(p) would give a zero gradient."""
+    form (docs/language.md §6.6) gives the right loss and gradient; a clipped log(p) would give a zero gradient."""
     g = Gen(name)
     P = {"out.weight": g.normal(4, nclass, scale=20), "out.bias": g.normal(nclass)}
     x = g.normal(24, 4, scale=2)
@@ -764,7 +764,7 @@ def lstm_forecaster():
     name = "lstm_forecaster"
     g = Gen(name)
     P = {"h.weight": g.kernel(3, 32), "h.recurrent": g.kernel(8, 32), "h.bias": g.normal(32, scale=0.1)}
-    P["h.bias"][8:16] += 1  # forget gate bias 1, as the SPEC's initialiser
+    P["h.bias"][8:16] += 1  # forget gate bias 1, as nnc's initialiser
     g.dense(P, "forecast", 8, 1)
     series = np.cumsum(g.normal(30 + 5, 3, scale=0.3), 0).astype(f32)
     x = np.stack([series[i:i + 4] for i in range(30)]).astype(f32)
@@ -1021,7 +1021,7 @@ def write_cli():
     npy_write(os.path.join(CLI, "label.npy"), lab)
     npy_write(os.path.join(CLI, "val_x.npy"), g.normal(20, 6))
     npy_write(os.path.join(CLI, "val_label.npy"), g.ints(0, 3, 20))
-    # the same data in other formats, converted to the declared types (SPEC §4): training must not notice
+    # the same data in other formats, converted to the declared types (docs/cli.md): training must not notice
     npy_write(os.path.join(CLI, "x_f64.npy"), x.astype(f64))
     npy_write(os.path.join(CLI, "label_i64.npy"), lab.astype(np.int64))
     with open(os.path.join(CLI, "x.csv"), "w") as f:

@@ -5,9 +5,9 @@
 #
 # Runs `nnc train CASE_DIR/model.nn --weights CASE_DIR/init.safetensors --data NAME=FILE ... --steps K
 # --no-shuffle --batch B --save OUT --quiet` in a temporary directory, once per optimization level in
-# $NNC_TRAIN_LEVELS (default "-O2 -O0": SPEC §1 says every level agrees), and compares OUT with
+# $NNC_TRAIN_LEVELS (default "-O2 -O0": docs/kernels.md says every level agrees), and compares OUT with
 # CASE_DIR/expected.safetensors (PyTorch's weights, state and optimizer state after K steps) using stcmp at
-# SPEC §5's training tolerance. Optimizer state in OUT that the reference lacks is a failure too (a frozen
+# the training tolerance of docs/kernels.md (numerics). Optimizer state in OUT that the reference lacks is a failure too (a frozen
 # parameter has none). Prints the worst element of each run; exits 0 when all pass, 1 otherwise.
 # What it does not do: regenerate fixtures (make_fixtures.py) or judge which side is wrong.
 set -u
