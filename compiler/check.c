@@ -15,7 +15,9 @@
 #include <math.h>
 #include <string.h>
 
-enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64, MAX_VALUES = 1 << 18 };
+/* MAX_DEF_WORK bounds the expressions evaluated inside def calls, all calls together: each call is inlined
+ * anew, so defs that call another def twice double the work at every level (2^40 for 40 levels). */
+enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64, MAX_VALUES = 1 << 18, MAX_DEF_WORK = 1 << 20 };
 
 typedef enum SymKind { SYM_VALUE, SYM_CONST, SYM_DEF } SymKind;
 
@@ -26,11 +28,16 @@ typedef struct Sym {
     CVal val;
     Item *def;
     Loc loc;
-    struct Sym *next;
+    struct Sym *decl; /* an older declared binding of the same name in the same scope, or NULL */
+    struct Sym *next; /* every binding of the scope, newest first (for suggestions) */
 } Sym;
 
+/* A scope maps each name to its newest binding through an open-addressing table, so that a lookup costs
+ * the same with 10 names as with 100,000. */
 struct Scope {
-    Sym *syms;
+    Sym **tab; /* newest binding per name; NULL empty */
+    int cap, n;
+    Sym *syms; /* every binding, newest first */
     Scope *parent;
 };
 
@@ -151,19 +158,58 @@ static Scope *scope_push_(Check *c, Scope *parent)
     return s;
 }
 
+static uint64_t name_hash_(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33; /* mix the high bits into the low ones that pick the slot (names differ in their tails) */
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+/* the slot of name in s's table: its binding, or the empty slot where it would go (s->cap > 0) */
+static int scope_slot_(const Scope *s, const char *name)
+{
+    int mask = s->cap - 1, k = (int)(name_hash_(name) & (uint64_t)mask);
+    while (s->tab[k] && !str_eq(s->tab[k]->name, name)) k = (k + 1) & mask;
+    return k;
+}
+
+static Sym *scope_find_local_(const Scope *s, const char *name)
+{
+    return s->cap ? s->tab[scope_slot_(s, name)] : NULL;
+}
+
 static Sym *scope_find_(Scope *s, const char *name)
 {
-    for (; s; s = s->parent)
-        for (Sym *y = s->syms; y; y = y->next)
-            if (str_eq(y->name, name)) return y;
+    for (; s; s = s->parent) {
+        Sym *y = scope_find_local_(s, name);
+        if (y) return y;
+    }
     return NULL;
+}
+
+static void scope_grow_(Check *c, Scope *s)
+{
+    Sym **old = s->tab;
+    int oldcap = s->cap;
+    s->cap = oldcap ? 2 * oldcap : 8;
+    s->tab = arena_alloc(c->arena, sizeof(Sym *) * (size_t)s->cap);
+    for (int i = 0; i < oldcap; i++)
+        if (old[i]) s->tab[scope_slot_(s, old[i]->name)] = old[i];
 }
 
 static Sym *scope_bind_(Check *c, Scope *s, const char *name, SymKind kind, CVal v, Loc loc)
 {
+    if (2 * (s->n + 1) > s->cap) scope_grow_(c, s);
     Sym *y = arena_alloc(c->arena, sizeof *y);
     *y = (Sym){.name = name, .kind = kind, .val = v, .loc = loc, .next = s->syms};
     s->syms = y;
+    int k = scope_slot_(s, name);
+    Sym *old = s->tab[k];
+    if (old) y->decl = old->declared ? old : old->decl;
+    else s->n++;
+    s->tab[k] = y;
     return y;
 }
 
@@ -221,37 +267,55 @@ const char *suggest_among(const char *name, const char *const *cands, int n)
 }
 
 /* ---- names of layers and def calls ---------------------------------------------------------------- */
-static uint64_t name_hash_(const char *s)
+/* NameMap: an open-addressing map from strings to ints (keys are not copied; hashes are kept for growing) */
+static int namemap_slot_(const NameMap *m, const char *key, uint64_t h)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    int mask = m->cap - 1, k = (int)(h & (uint64_t)mask);
+    while (m->keys[k] && (m->hashes[k] != h || !str_eq(m->keys[k], key))) k = (k + 1) & mask;
+    return k;
 }
 
-static bool name_taken_(Check *c, const char *full)
+static int *namemap_get_(NameMap *m, const char *key)
 {
-    if (!c->captaken) return false;
-    for (uint64_t k = name_hash_(full) & (uint64_t)(c->captaken - 1); c->taken[k]; k = (k + 1) & (uint64_t)(c->captaken - 1))
-        if (str_eq(c->taken[k], full)) return true;
-    return false;
+    if (!m->cap) return NULL;
+    int k = namemap_slot_(m, key, name_hash_(key));
+    return m->keys[k] ? &m->vals[k] : NULL;
 }
 
-static void name_take_(Check *c, const char *full)
+static void namemap_put_(NameMap *m, const char *key, int val)
 {
-    if (2 * (c->ntaken + 1) > c->captaken) {
-        const char **old = c->taken;
-        int oldcap = c->captaken;
-        c->captaken = oldcap ? 2 * oldcap : 256;
-        c->taken = xcalloc((size_t)c->captaken, sizeof(char *));
-        c->ntaken = 0;
-        for (int i = 0; i < oldcap; i++)
-            if (old[i]) name_take_(c, old[i]);
-        free(old);
+    if (2 * (m->n + 1) > m->cap) {
+        NameMap old = *m;
+        m->cap = old.cap ? 2 * old.cap : 256;
+        m->keys = xcalloc((size_t)m->cap, sizeof *m->keys);
+        m->vals = xcalloc((size_t)m->cap, sizeof *m->vals);
+        m->hashes = xcalloc((size_t)m->cap, sizeof *m->hashes);
+        for (int i = 0; i < old.cap; i++)
+            if (old.keys[i]) {
+                int k = (int)(old.hashes[i] & (uint64_t)(m->cap - 1));
+                while (m->keys[k]) k = (k + 1) & (m->cap - 1);
+                m->keys[k] = old.keys[i];
+                m->vals[k] = old.vals[i];
+                m->hashes[k] = old.hashes[i];
+            }
+        free(old.keys);
+        free(old.vals);
+        free(old.hashes);
     }
-    uint64_t k = name_hash_(full) & (uint64_t)(c->captaken - 1);
-    while (c->taken[k]) k = (k + 1) & (uint64_t)(c->captaken - 1);
-    c->taken[k] = full;
-    c->ntaken++;
+    uint64_t h = name_hash_(key);
+    int k = namemap_slot_(m, key, h);
+    if (!m->keys[k]) m->n++;
+    m->keys[k] = key;
+    m->vals[k] = val;
+    m->hashes[k] = h;
+}
+
+static void namemap_free_(NameMap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    free(m->hashes);
+    *m = (NameMap){0};
 }
 
 static int counter_next_(Check *c, const char *op)
@@ -273,8 +337,15 @@ const char *check_layer_name(Check *c, Expr *call, const char *given, const char
                        : call == c->bind_expr && c->bind_name ? c->bind_name
                                                               : arena_printf(c->arena, "%s_%d", opname, k);
     const char *full = arena_printf(c->arena, "%s%s", c->prefix, base);
-    for (int i = 2; name_taken_(c, full); i++) full = arena_printf(c->arena, "%s%s_%d", c->prefix, base, i);
-    name_take_(c, full);
+    int *next = namemap_get_(&c->taken, full); /* taken: try BASE_2, BASE_3, ... from where the last search ended */
+    if (next) {
+        int i = *next;
+        const char *cand;
+        while (namemap_get_(&c->taken, cand = arena_printf(c->arena, "%s%s_%d", c->prefix, base, i))) i++;
+        *next = i + 1;
+        full = cand;
+    }
+    namemap_put_(&c->taken, full, 2);
     return full;
 }
 
@@ -295,9 +366,9 @@ void check_add_layer_row(Check *c, const char *name, const char *op, int value, 
 {
     if (value < 0) return;
     Layer row = {.name = name, .op = op, .value = value, .loc = loc};
-    for (int i = 0; i < c->model->tensors.len; i++)
-        if (c->model->tensors.data[i].layer == c->model->layers.len)
-            row.params += shape_count(c->model->tensors.data[i].shape, 1);
+    /* the layer's tensors are the last ones added (check_add_param marks them with this row's index) */
+    for (int i = c->model->tensors.len - 1; i >= 0 && c->model->tensors.data[i].layer == c->model->layers.len; i--)
+        row.params += shape_count(c->model->tensors.data[i].shape, 1);
     vec_push(&c->model->layers, row);
 }
 
@@ -354,8 +425,10 @@ static CVal fold_binary_(Expr *e, CVal a, CVal b)
         if (ints && b.i >= 0) {
             double approx = pow(x, y);
             if (fabs(approx) >= 9.0e18) return int_result_(e, approx, 0);
-            int64_t r = 1;
-            for (int64_t k = 0; k < b.i && r != 0; k++) r *= a.i;
+            if (a.i == 0 || a.i == 1) return cv_int(b.i == 0 ? 1 : a.i, e->loc); /* any exponent, no loop */
+            if (a.i == -1) return cv_int(b.i % 2 ? -1 : 1, e->loc);
+            int64_t r = 1; /* |a| >= 2 and the result fits: b < 63 */
+            for (int64_t k = 0; k < b.i; k++) r *= a.i;
             return cv_int(r, e->loc);
         }
         return (CVal){.kind = CV_FLOAT, .f = pow(a.f, b.f), .loc = e->loc};
@@ -454,9 +527,21 @@ static CVal eval_list_(Check *c, Expr *e)
     return v;
 }
 
+/* false (reported once) when the def calls of the model have evaluated MAX_DEF_WORK expressions */
+static bool def_work_ok_(Check *c)
+{
+    if (c->depth == 0 || ++c->def_work <= MAX_DEF_WORK) return true;
+    if (c->def_work == MAX_DEF_WORK + 1)
+        diag_error(c->def_call->loc,
+                   "'%s': inlining the def calls of this model evaluates more than %d expressions; every call of a "
+                   "def is inlined anew, so a def that calls another def twice doubles the work at each level",
+                   c->def_call->str, MAX_DEF_WORK);
+    return false;
+}
+
 static CVal eval_(Check *c, Expr *e)
 {
-    if (diag_too_many()) return cv_error();
+    if (diag_too_many() || !def_work_ok_(c)) return cv_error();
     if (++c->expr_depth > MAX_EXPR_DEPTH) {
         c->expr_depth--;
         diag_error(e->loc, "expression nested too deeply (more than %d levels)", MAX_EXPR_DEPTH);
@@ -791,6 +876,8 @@ static CVal call_def_(Check *c, Item *def, Expr *call)
     c->ncounters = 0;
     c->scope = s;
     c->depth++;
+    Expr *saved_call = c->def_call;
+    c->def_call = call;
     int errors = diag_error_count();
     CVal r = run_def_body_(c, def, call);
     /* the call chain of an error, like clang's instantiation notes: the innermost call and the 3 outermost */
@@ -799,6 +886,7 @@ static CVal call_def_(Check *c, Item *def, Expr *call)
     c->noted_inner = diag_error_count() > errors;
     if (c->depth == 1) c->noted_inner = false;
     c->depth--;
+    c->def_call = saved_call;
     c->scope = saved;
     c->prefix = saved_prefix;
     c->bind_name = saved_bind;
@@ -872,7 +960,9 @@ static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s
         if (v.kind == CV_FLOAT && v.f == floor(v.f) && fabs(v.f) < 1e15) v = cv_int((int64_t)v.f, v.loc);
         if (v.kind == CV_TENSOR) v = const_value_(c, v, t->dims[i]->loc, "a dimension");
         if (v.kind != CV_INT || v.i < 1 || v.i > ((int64_t)1 << 31)) {
-            if (v.kind != CV_ERROR) diag_error(t->dims[i]->loc, "a dimension must be a positive integer");
+            if (v.kind == CV_INT && v.i > ((int64_t)1 << 31))
+                diag_error(t->dims[i]->loc, "a dimension is at most 2147483648 (2^31), found %" PRId64, v.i);
+            else if (v.kind != CV_ERROR) diag_error(t->dims[i]->loc, "a dimension must be a positive integer");
             ok = false;
             continue;
         }
@@ -889,13 +979,12 @@ static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s
  * assignments may rebind any name, the newest binding wins. */
 static bool name_free_(Check *c, const char *name, Loc loc)
 {
-    for (Sym *y = c->scope->syms; y; y = y->next)
-        if (str_eq(y->name, name) && y->declared) {
-            diag_error(loc, "'%s' is already declared", name);
-            diag_note(y->loc, "previous declaration is here");
-            return false;
-        }
-    return true;
+    Sym *y = scope_find_local_(c->scope, name);
+    if (y && !y->declared) y = y->decl;
+    if (!y) return true;
+    diag_error(loc, "'%s' is already declared", name);
+    diag_note(y->loc, "previous declaration is here");
+    return false;
 }
 
 static void stmt_io_(Check *c, Stmt *s)
@@ -903,15 +992,7 @@ static void stmt_io_(Check *c, Stmt *s)
     DType dt;
     Shape sh;
     if (!name_free_(c, s->name, s->name_loc)) return;
-    Model *m = c->model;
-    for (int i = 0; i < m->inputs.len + m->targets.len; i++) {
-        IOSlot *o = i < m->inputs.len ? &m->inputs.data[i] : &m->targets.data[i - m->inputs.len];
-        if (str_eq(o->name, s->name)) {
-            diag_error(s->name_loc, "'%s' is already declared", s->name);
-            diag_note(o->loc, "previous declaration is here");
-            return;
-        }
-    }
+    Model *m = c->model; /* inputs and targets are declared in the model's scope: name_free_ saw them */
     if (s->kind == ST_INPUT) c->input_decls++;
     if (!check_type_(c, s->type, true, &dt, &sh)) {
         scope_bind_(c, c->scope, s->name, SYM_CONST, cv_error(), s->name_loc)->declared = true; /* no follow-on errors */
@@ -996,26 +1077,37 @@ static double ew_double_(OpKind op, const Attr *a, double x, double y, double z)
     }
 }
 
-/* the elements of a constant-only value, or NULL (a source other than a constant, or an op we do not
- * evaluate here: then the value is not a compile-time constant) */
-static double *const_eval_(Check *c, int id, int depth)
+/* Folding a constant: each value's elements are computed once (memoized by id for the whole check, since
+ * values never change) and a failure keeps its reason, so that the message says why. */
+enum { FOLD_MAX_ELEMS = 1 << 20, FOLD_MAX_DEPTH = 10000 };
+
+static FoldMemo *fold_memo_(Check *c, int id)
 {
-    Value *v = &c->g->v[id];
-    if (depth > 10000 || shape_batched(v->shape)) return NULL;
-    int64_t n = shape_count(v->shape, 1);
-    if (n > 1 << 20) return NULL;
+    while (c->fold.len < c->g->n) vec_push(&c->fold, ((FoldMemo){0}));
+    return &c->fold.data[id];
+}
+
+static double *fold_fail_(Check *c, int id, FoldState why, int culprit)
+{
+    FoldMemo *f = fold_memo_(c, id);
+    f->state = why;
+    f->culprit = culprit;
+    return NULL;
+}
+
+/* the failure of input `in` becomes id's */
+static double *fold_fail_as_(Check *c, int id, int in)
+{
+    FoldMemo f = *fold_memo_(c, in);
+    return fold_fail_(c, id, f.state, f.culprit);
+}
+
+static double *const_eval_(Check *c, int id, int depth);
+
+/* elementwise op over folded inputs, with broadcasting */
+static double *fold_ew_(Check *c, Value *v, double *const in[3], int64_t n)
+{
     double *r = arena_alloc(c->arena, sizeof(double) * (size_t)(n ? n : 1));
-    if (v->op == OP_CONST) {
-        for (int64_t i = 0; i < n; i++)
-            r[i] = !v->attr.data ? v->attr.f[0]
-                   : v->dtype == DT_I32 ? ((const int32_t *)v->attr.data)[i] : ((const float *)v->attr.data)[i];
-        return r;
-    }
-    if (v->op == OP_RESHAPE) return const_eval_(c, v->in[0], depth + 1);
-    if (!op_has(v->op, F_EW)) return NULL;
-    double *in[3] = {0};
-    for (int k = 0; k < v->nin; k++)
-        if (!(in[k] = const_eval_(c, v->in[k], depth + 1))) return NULL;
     for (int64_t o = 0; o < n; o++) {
         double x[3] = {0};
         for (int k = 0; k < v->nin; k++) {
@@ -1035,13 +1127,74 @@ static double *const_eval_(Check *c, int id, int depth)
     return r;
 }
 
+/* the elements of a value computed from constants only, or NULL with the reason in c->fold[id] */
+static double *const_eval_(Check *c, int id, int depth)
+{
+    FoldMemo *memo = fold_memo_(c, id);
+    if (memo->state == FOLD_OK) return memo->d;
+    if (memo->state != FOLD_UNKNOWN) return NULL;
+    Value *v = &c->g->v[id];
+    if (shape_batched(v->shape) || v->op == OP_INPUT || v->op == OP_TENSOR) return fold_fail_(c, id, FOLD_SOURCE, id);
+    if (depth > FOLD_MAX_DEPTH) return fold_fail_(c, id, FOLD_DEEP, id);
+    double *in[3] = {0};
+    for (int k = 0; k < v->nin; k++) {
+        double *d = const_eval_(c, v->in[k], depth + 1);
+        if (!d) return fold_fail_as_(c, id, v->in[k]);
+        if (k < 3) in[k] = d;
+    }
+    int64_t n = shape_count(v->shape, 1);
+    if (n > FOLD_MAX_ELEMS) return fold_fail_(c, id, FOLD_BIG, id);
+    double *r = NULL;
+    if (v->op == OP_CONST) {
+        r = arena_alloc(c->arena, sizeof(double) * (size_t)(n ? n : 1));
+        for (int64_t i = 0; i < n; i++)
+            r[i] = !v->attr.data ? v->attr.f[0]
+                   : v->dtype == DT_I32 ? ((const int32_t *)v->attr.data)[i] : ((const float *)v->attr.data)[i];
+    } else if (v->op == OP_RESHAPE) {
+        r = in[0];
+    } else if (op_has(v->op, F_EW) && v->nin <= 3) {
+        r = fold_ew_(c, v, in, n);
+    } else {
+        return fold_fail_(c, id, FOLD_OP, id);
+    }
+    memo = fold_memo_(c, id);
+    memo->state = FOLD_OK;
+    memo->d = r;
+    return r;
+}
+
+static void fold_report_(Check *c, int id, Loc loc, const char *name)
+{
+    FoldMemo f = *fold_memo_(c, id);
+    Value *v = &c->g->v[f.culprit];
+    char buf[160];
+    switch (f.state) {
+    case FOLD_BIG:
+        diag_error(loc, "'%s' is too large to fold at compile time: it computes a value of shape %s (%" PRId64
+                        " elements), and constants are folded up to %d elements",
+                   name, shape_str(v->shape, buf, sizeof buf), shape_count(v->shape, 1), FOLD_MAX_ELEMS);
+        break;
+    case FOLD_OP:
+        diag_error(loc, "'%s' is not a compile-time constant: constants are folded through elementwise operations "
+                        "and reshapes, not '%s'", name, op_info[v->op].name);
+        break;
+    case FOLD_DEEP:
+        diag_error(loc, "'%s' is too deep to fold at compile time (a chain of more than %d operations)", name,
+                   FOLD_MAX_DEPTH);
+        break;
+    default:
+        diag_error(loc, "'%s' is not a compile-time constant (it depends on an input or a parameter)", name);
+        break;
+    }
+}
+
 /* `const NAME = EXPR`: a number, a list, or a value computed from numbers only (folded here) */
 static CVal const_value_(Check *c, CVal v, Loc loc, const char *name)
 {
     if (v.kind != CV_TENSOR) return v;
     double *d = const_eval_(c, v.id, 0);
     if (!d) {
-        diag_error(loc, "'%s' is not a compile-time constant (it depends on an input or a parameter)", name);
+        fold_report_(c, v.id, loc, name);
         return cv_error();
     }
     Value *x = &c->g->v[v.id];
@@ -1088,12 +1241,12 @@ static int scalar_of_(Check *c, Stmt *s, const char *what)
 static void stmt_output_(Check *c, Stmt *s)
 {
     Model *m = c->model;
-    for (int i = 0; i < m->outputs.len; i++)
-        if (str_eq(m->outputs.data[i].name, s->name)) {
-            diag_error(s->name_loc, "output '%s' is declared twice", s->name);
-            diag_note(m->outputs.data[i].loc, "previous declaration is here");
-            return;
-        }
+    int *prev = namemap_get_(&c->outputs_seen, s->name);
+    if (prev) {
+        diag_error(s->name_loc, "output '%s' is declared twice", s->name);
+        diag_note(m->outputs.data[*prev].loc, "previous declaration is here");
+        return;
+    }
     int id;
     if (s->expr) {
         stmt_assign_(c, s, SYM_VALUE);
@@ -1122,17 +1275,17 @@ static void stmt_output_(Check *c, Stmt *s)
         return;
     }
     IOSlot o = {.name = s->name, .dtype = v->dtype, .shape = v->shape, .loc = s->name_loc, .value = id};
+    namemap_put_(&c->outputs_seen, s->name, m->outputs.len);
     vec_push(&m->outputs, o);
 }
 
 static void stmt_metric_(Check *c, Stmt *s)
 {
     Model *m = c->model;
-    for (int i = 0; i < m->metrics.len; i++)
-        if (str_eq(m->metrics.data[i].name, s->name)) {
-            diag_error(s->name_loc, "metric '%s' is declared twice", s->name);
-            return;
-        }
+    if (namemap_get_(&c->metrics_seen, s->name)) {
+        diag_error(s->name_loc, "metric '%s' is declared twice", s->name);
+        return;
+    }
     if (str_eq(s->name, "loss")) {
         diag_error(s->name_loc, "a metric cannot be called 'loss' (the loss is always reported)");
         return;
@@ -1144,6 +1297,7 @@ static void stmt_metric_(Check *c, Stmt *s)
     c->bind_expr = NULL;
     if (id < 0) return;
     IOSlot o = {.name = s->name, .dtype = DT_F32, .shape = shape_scalar(), .loc = s->name_loc, .value = id};
+    namemap_put_(&c->metrics_seen, s->name, m->metrics.len);
     vec_push(&m->metrics, o);
 }
 
@@ -1326,7 +1480,7 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
         if (model_name ? str_eq(it->name, model_name) : !chosen) chosen = it, index = i;
     }
     if (!chosen) {
-        const char *path = source_get(p->nitems ? p->items[0]->loc.src : 0) ? source_get(p->items[0]->loc.src)->path : "the file";
+        const char *path = source_get(p->src) ? source_get(p->src)->path : "the file";
         char list[512] = "";
         for (int i = 0; i < nmodels && i < 16; i++) {
             if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
@@ -1355,7 +1509,10 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
     declare_defs_(&c, p);
     declare_globals_(&c, p, index);
     check_model_(&c, chosen);
-    free(c.taken);
+    namemap_free_(&c.taken);
+    vec_free(&c.fold);
+    namemap_free_(&c.outputs_seen);
+    namemap_free_(&c.metrics_seen);
     vec_free(&c.dep_target);
     return c.model;
 }

@@ -38,6 +38,22 @@ struct CVal {
 typedef struct Scope Scope;
 typedef struct Check Check;
 
+/* constant folding (check.c): what is known of a value's elements */
+typedef enum FoldState { FOLD_UNKNOWN, FOLD_OK, FOLD_SOURCE, FOLD_BIG, FOLD_OP, FOLD_DEEP } FoldState;
+typedef struct FoldMemo {
+    FoldState state;
+    int culprit;  /* the value that could not be folded */
+    double *d;    /* FOLD_OK: the elements */
+} FoldMemo;
+
+/* strings to ints, open addressing (check.c) */
+typedef struct NameMap {
+    const char **keys;
+    int *vals;
+    uint64_t *hashes;
+    int n, cap;
+} NameMap;
+
 /* A builtin's parameters: name, kind, default (NULL: required). */
 typedef enum ArgKind {
     A_TENSOR,  /* a value (numbers and lists become constants) */
@@ -88,10 +104,13 @@ struct Check {
     const char *prefix;  /* "h1." inside a def called as h1 */
     const char *bind_name; /* the name the current statement binds, for layer names */
     Expr *bind_expr;     /* the statement's whole right-hand side */
-    const char **taken;      /* full layer/def-call names used so far: an open-addressing set */
-    int ntaken, captaken;
+    NameMap taken;       /* full layer/def-call names used so far -> the next _K suffix to try after it */
+    NameMap outputs_seen, metrics_seen; /* names -> index in the model's outputs / metrics */
     VEC(uint8_t) dep_target; /* per source-graph value: depends on a target */
     int depth;           /* def inlining depth */
+    Expr *def_call;      /* the innermost def call being inlined */
+    int64_t def_work;    /* expressions evaluated inside def calls so far (check.c: MAX_DEF_WORK) */
+    VEC(FoldMemo) fold;  /* per source-graph value, grown on demand */
     bool too_big;        /* MAX_VALUES reported */
     bool noted_inner;    /* the innermost def call of the current error has its note */
     int input_decls;     /* input statements seen, valid or not */

@@ -51,6 +51,26 @@ int64_t shape_count(Shape s, int64_t batch)
 
 int64_t shape_per_sample(Shape s) { return shape_count(s, 1); }
 
+int64_t shape_per_sample_sat(Shape s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.rank; i++) {
+        int64_t d = s.d[i] == DIM_B ? 1 : s.d[i];
+        if (d <= 0) return 0;
+        if (n > INT64_MAX / d) return INT64_MAX;
+        n *= d;
+    }
+    return n;
+}
+
+bool shape_fits(Shape s)
+{
+    if (s.rank < 0 || s.rank > MAX_RANK) return false;
+    for (int i = 0; i < s.rank; i++)
+        if (s.d[i] < 1 && !(i == 0 && s.d[i] == DIM_B)) return false;
+    return shape_per_sample_sat(s) <= MAX_ELEMS;
+}
+
 char *shape_str(Shape s, char *buf, size_t n)
 {
     size_t k = (size_t)snprintf(buf, n, "[");
@@ -183,6 +203,19 @@ static int append_(Graph *g, Value *v)
     return id;
 }
 
+/* a result over MAX_ELEMS: the shape rules compute dimensions from inputs that fit, so each dimension is
+ * below 2^63 and only the count needs saturating arithmetic */
+static void too_big_(Value *v)
+{
+    char buf[160], count[32] = "more than 9.2e18";
+    int64_t n = shape_per_sample_sat(v->shape);
+    if (n < INT64_MAX) snprintf(count, sizeof count, "%" PRId64, n);
+    diag_error(v->loc, "%s: the result %s would have %s elements per sample; a tensor holds at most %" PRId64
+                       " (2^31 - 1)",
+               shape_error_context ? shape_error_context : op_info[v->op].name, shape_str(v->shape, buf, sizeof buf),
+               count, MAX_ELEMS);
+}
+
 int graph_add(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, Loc loc)
 {
     for (int i = 0; i < nin; i++)
@@ -191,6 +224,10 @@ int graph_add(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, Loc
     if (attr) v.attr = *attr;
     NNC_ASSERT(op_info[op].arity < 0 ? nin >= 1 : nin == op_info[op].arity);
     if (!shape_rules[op](g, &v)) return -1;
+    if (!shape_fits(v.shape)) {
+        too_big_(&v);
+        return -1;
+    }
     return append_(g, &v);
 }
 
@@ -283,6 +320,52 @@ Model *model_new(Arena *a)
     return m;
 }
 
+/* ---- the tensor indexes: names and C names to tensor indexes, so that adding and finding a tensor
+ * takes constant time (a model of 100k layers must not be quadratic) */
+static uint64_t str_hash_(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33; /* mix the high bits into the low ones that pick the slot (names differ in their tails) */
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static const char *key_(const Model *m, int t, bool cname)
+{
+    return cname ? m->tensors.data[t].cname : m->tensors.data[t].name;
+}
+
+/* the slot holding key, or the empty slot where it would go */
+static int index_slot_(const Model *m, const int *tab, const char *key, bool cname)
+{
+    int mask = m->index_cap - 1, k = (int)(str_hash_(key) & (uint64_t)mask);
+    while (tab[k] >= 0 && !str_eq(key_(m, tab[k], cname), key)) k = (k + 1) & mask;
+    return k;
+}
+
+static void index_put_(Model *m, int t) /* the first tensor of a name is the one found */
+{
+    int k = index_slot_(m, m->by_name, m->tensors.data[t].name, false);
+    if (m->by_name[k] < 0) m->by_name[k] = t;
+    k = index_slot_(m, m->by_cname, m->tensors.data[t].cname, true);
+    if (m->by_cname[k] < 0) m->by_cname[k] = t;
+}
+
+/* room for one more tensor (the load stays under a half) */
+static void index_reserve_(Model *m)
+{
+    if (2 * (m->tensors.len + 1) <= m->index_cap) return;
+    m->index_cap = m->index_cap ? 2 * m->index_cap : 256;
+    m->by_name = arena_alloc(m->arena, sizeof(int) * (size_t)m->index_cap);
+    m->by_cname = arena_alloc(m->arena, sizeof(int) * (size_t)m->index_cap);
+    memset(m->by_name, -1, sizeof(int) * (size_t)m->index_cap);
+    memset(m->by_cname, -1, sizeof(int) * (size_t)m->index_cap);
+    for (int t = 0; t < m->tensors.len; t++) index_put_(m, t);
+}
+
+static bool cname_taken_(const Model *m, const char *c) { return m->by_cname[index_slot_(m, m->by_cname, c, true)] >= 0; }
+
 static const char *cname_for_(Model *m, const char *name)
 {
     char *c = arena_strdup(m->arena, name);
@@ -290,28 +373,25 @@ static const char *cname_for_(Model *m, const char *name)
         if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
             *p = '_';
     const char *base = c;
-    for (int k = 2;; k++) {
-        bool taken = false;
-        for (int i = 0; i < m->tensors.len; i++) taken |= str_eq(m->tensors.data[i].cname, c);
-        if (!taken) return c;
-        c = arena_printf(m->arena, "%s_%d", base, k);
-    }
+    for (int k = 2; cname_taken_(m, c); k++) c = arena_printf(m->arena, "%s_%d", base, k);
+    return c;
 }
 
 int model_add_tensor(Model *m, const char *name, TensorKind kind, DType dt, Shape s, Init init, Loc loc)
 {
+    index_reserve_(m);
     Tensor t = {.name = name, .kind = kind, .dtype = dt, .shape = s, .init = init, .loc = loc,
                 .grad = -1, .opt_state = {-1, -1}, .layer = -1, .trainable = kind == TK_PARAM};
     t.cname = cname_for_(m, name);
     vec_push(&m->tensors, t);
+    index_put_(m, m->tensors.len - 1);
     return m->tensors.len - 1;
 }
 
 int model_find_tensor(const Model *m, const char *name)
 {
-    for (int i = 0; i < m->tensors.len; i++)
-        if (str_eq(m->tensors.data[i].name, name)) return i;
-    return -1;
+    if (!m->index_cap) return -1;
+    return m->by_name[index_slot_(m, m->by_name, name, false)];
 }
 
 int64_t model_param_count(const Model *m, bool trainable_only)

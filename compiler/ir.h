@@ -17,6 +17,12 @@
 
 enum { MAX_RANK = 8, DIM_B = -1 };
 
+/* The largest tensor: at most MAX_ELEMS elements per sample (all of them for a value without a batch
+ * axis), so that the generated code's per-sample offsets fit a signed 32-bit index. Every value the front
+ * end builds is within it (graph_add checks each result); a batched value has at most MAX_RANK - 1
+ * per-sample axes. */
+#define MAX_ELEMS INT64_C(2147483647)
+
 typedef enum DType { DT_VOID = 0, DT_F32 = 1, DT_I32 = 2 } DType;
 
 typedef struct Shape {
@@ -158,6 +164,8 @@ typedef struct Model {
     int max_batch;
     int step_tensor; /* the optimizer's step counter, or -1 */
     Arena *arena;
+    int *by_name, *by_cname; /* hash indexes of tensors (ir.c): open addressing, -1 empty */
+    int index_cap;
 } Model;
 
 /* ---- graphs ------------------------------------------------------------------------------------ */
@@ -229,6 +237,10 @@ bool shape_eq(Shape a, Shape b);
 bool shape_batched(Shape s);
 int64_t shape_count(Shape s, int64_t batch); /* elements, with B = batch */
 int64_t shape_per_sample(Shape s);           /* elements per batch entry (all of them if not batched) */
+/* shape_per_sample without overflow: saturates at INT64_MAX (for checking shapes not yet known to fit) */
+int64_t shape_per_sample_sat(Shape s);
+/* every dimension positive (or B) and at most MAX_ELEMS elements per sample */
+bool shape_fits(Shape s);
 char *shape_str(Shape s, char *buf, size_t n); /* "[B,28,28,1]" */
 const char *dtype_name(DType t);
 /* NumPy broadcasting of a and b; false if incompatible. */
