@@ -109,6 +109,7 @@ typedef struct Item {
 typedef struct Program {
     Item **items;
     int nitems;
+    int src; /* the source it was parsed from (diag.c), to name the file in messages */
 } Program;
 
 /* ---- constructors: the parser's actions call only these ---------------------------------------- */

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+enum { SOURCE_MAX_BYTES = 16 << 20 }; /* a model file is at most 16 MiB (docs/language.md) */
+
 static VEC(Source) sources;
 static int error_count;
 static bool too_many_reported;
@@ -26,44 +28,76 @@ static void sources_init_(void)
     if (sources.len == 0) vec_push(&sources, ((Source){.path = "<none>", .text = "", .len = 0}));
 }
 
+/* The text as the scanner sees it: a leading UTF-8 byte-order mark is dropped, and a CR alone (old Mac
+ * line endings) becomes a newline; a CR before a newline stays (the scanner skips it as a blank). */
+static size_t source_normalize_(char *to, const char *text, size_t len)
+{
+    static const char bom[] = "\xef\xbb\xbf";
+    size_t i = len >= 3 && memcmp(text, bom, 3) == 0 ? 3 : 0, k = 0;
+    for (; i < len; i++) to[k++] = text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n') ? '\n' : text[i];
+    to[k] = 0;
+    return k;
+}
+
 int source_add(const char *path, const char *text, size_t len)
 {
     sources_init_();
-    Source s = {.path = xstrdup(path), .len = len};
+    Source s = {.path = xstrdup(path)};
     s.text = xmalloc(len + 1);
-    memcpy(s.text, text, len);
-    s.text[len] = 0;
+    s.len = len = source_normalize_(s.text, text, len);
     int lines = 1;
-    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < len; i++) lines += s.text[i] == '\n';
     s.line_start = xmalloc(sizeof(int) * (size_t)(lines + 2));
     s.line_start[0] = 0;
     s.line_start[1] = 0;
     int k = 2;
     for (size_t i = 0; i < len; i++)
-        if (text[i] == '\n') s.line_start[k++] = (int)(i + 1);
+        if (s.text[i] == '\n') s.line_start[k++] = (int)(i + 1);
     s.nlines = lines;
     vec_push(&sources, s);
     return sources.len - 1;
 }
 
+/* The whole file, at most SOURCE_MAX_BYTES: an endless stream (/dev/zero, a FIFO fed by `yes`) is read
+ * only up to one byte past the limit. NULL after a message. */
+static char *source_read_(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_fatal("cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    bool fits = true;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        diag_fatal("cannot read '%s': it is a directory", path);
+        return NULL;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > SOURCE_MAX_BYTES) fits = false;
+    char *text = fits ? xmalloc((size_t)SOURCE_MAX_BYTES + 2) : NULL;
+    size_t n = 0, got = 1;
+    while (fits && got > 0 && n <= SOURCE_MAX_BYTES) {
+        got = fread(text + n, 1, (size_t)SOURCE_MAX_BYTES + 1 - n, f);
+        n += got;
+    }
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    fclose(f);
+    if (err || n > SOURCE_MAX_BYTES || !fits) {
+        free(text);
+        if (err) diag_fatal("cannot read '%s': %s", path, strerror(err));
+        else diag_fatal("'%s' is too large for a model file (the limit is %d MiB)", path, SOURCE_MAX_BYTES >> 20);
+        return NULL;
+    }
+    *len = n;
+    return text;
+}
+
 int source_load(const char *path)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        diag_fatal("cannot read '%s': it is a directory", path);
-        return 0;
-    }
     size_t len = 0;
-    char *text = read_whole_file(path, &len);
-    if (!text) {
-        diag_fatal("cannot read '%s': %s", path, strerror(errno));
-        return 0;
-    }
-    if (len > (size_t)1 << 30) {
-        free(text);
-        diag_fatal("'%s' is too large for a model file (%zu bytes)", path, len);
-        return 0;
-    }
+    char *text = source_read_(path, &len);
+    if (!text) return 0;
     int id = source_add(path, text, len);
     free(text);
     return id;
@@ -87,35 +121,69 @@ const char *source_line(int src, int line, int *len)
     return s->text + start;
 }
 
-/* The source line, then a caret under the token: tabs are kept so the caret lines up. A very long line is
+/* The length of the UTF-8 sequence at s (at most n bytes), or 0 if it is not valid UTF-8 (overlong forms,
+ * surrogates and code points past U+10FFFF included). */
+static int utf8_len_(const unsigned char *s, int n)
+{
+    if (s[0] < 0x80) return 1;
+    int k = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (k == 0 || k > n) return 0;
+    for (int i = 1; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
+        (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return k;
+}
+
+/* The source line, then a caret under the token: tabs are kept so the caret lines up, a UTF-8 character
+ * takes one column, control bytes show as spaces and bytes that are not UTF-8 as '?'. A very long line is
  * shown as a window around the caret. One buffered write. */
 static void print_snippet_(Loc loc)
 {
     enum { WINDOW = 100 };
     int len;
-    const char *text = source_line(loc.src, loc.line, &len);
-    if (!text) return;
+    const char *line = source_line(loc.src, loc.line, &len);
+    if (!line) return;
+    const unsigned char *text = (const unsigned char *)line;
     int col = loc.col < 1 ? 1 : loc.col;
     int from = 0, to = len;
     if (len > 2 * WINDOW) {
         from = col - 1 > WINDOW ? col - 1 - WINDOW : 0;
         to = from + 2 * WINDOW < len ? from + 2 * WINDOW : len;
+        while (from > 0 && (text[from] & 0xc0) == 0x80) from--; /* never start inside a character */
     }
-    StrBuf b = {0};
-    sb_printf(&b, "%5d | %s", loc.line, from > 0 ? "..." : "");
-    for (int i = from; i < to; i++) {
-        unsigned char c = (unsigned char)text[i];
-        sb_putc(&b, c == '\t' || c >= 32 ? (char)c : ' ');
+    int width = snprintf(NULL, 0, "%d", loc.line);
+    width = width < 5 ? 5 : width;
+    StrBuf b = {0}, caret = {0};
+    sb_printf(&b, "%*d | %s", width, loc.line, from > 0 ? "..." : "");
+    sb_printf(&caret, "%*s | %s", width, "", from > 0 ? "   " : "");
+    bool marked = false;
+    int tilde = 0;
+    for (int i = from; i < to;) {
+        int k = utf8_len_(text + i, to - i);
+        if (k > 1) {
+            sb_printf(&b, "%.*s", k, line + i);
+        } else {
+            sb_putc(&b, text[i] == '\t' || (text[i] >= 32 && text[i] < 127) ? line[i] : text[i] < 128 ? ' ' : '?');
+            k = 1;
+        }
+        if (i + k <= col - 1) {
+            sb_putc(&caret, text[i] == '\t' ? '\t' : ' ');
+        } else if (!marked) {
+            sb_putc(&caret, '^');
+            marked = true;
+        } else if (i < col - 1 + loc.len && tilde < 200) {
+            sb_putc(&caret, '~');
+            tilde++;
+        }
+        i += k;
     }
-    sb_printf(&b, "%s\n      | %s", to < len ? "..." : "", from > 0 ? "   " : "");
-    for (int i = from; i < col - 1 && i < len; i++) sb_putc(&b, text[i] == '\t' ? '\t' : ' ');
-    sb_putc(&b, '^');
-    int tilde = loc.len - 1;
-    if (col - 1 + loc.len > to) tilde = to - col;
-    for (int i = 0; i < tilde && i < 200; i++) sb_putc(&b, '~');
-    sb_putc(&b, '\n');
+    if (!marked) sb_putc(&caret, '^');
+    sb_printf(&b, "%s\n%s\n", to < len ? "..." : "", caret.s);
     fwrite(b.s, 1, b.len, stderr);
     sb_free(&b);
+    sb_free(&caret);
 }
 
 static void vreport_(Loc loc, const char *kind, const char *fmt, va_list ap)

@@ -4,12 +4,15 @@
 #include "parser.h"
 #include "lexer.h"
 
+#include <stdlib.h>
+
 Program *parse_source(Arena *a, int src)
 {
     const Source *s = source_get(src);
     if (!s) return NULL;
     ParseCtx ctx = {.arena = a, .src = src, .line = 1, .col = 1, .prev_kind = SEP};
     ctx.prog = arena_alloc(a, sizeof(Program));
+    ctx.prog->src = src;
     yyscan_t scanner;
     if (nnlxlex_init_extra(&ctx, &scanner) != 0) {
         diag_fatal("cannot start the scanner");
@@ -17,10 +20,9 @@ Program *parse_source(Arena *a, int src)
     }
     ctx.scanner = scanner;
     YY_BUFFER_STATE buf = nnlx_scan_bytes(s->text, (int)s->len, scanner);
-    int rc = nnparse(&ctx);
-    if (rc == 2) diag_error((Loc){.src = src, .line = ctx.line, .col = ctx.col, .len = 1},
-                           "the model is nested too deeply for the parser");
+    nnparse(&ctx); /* errors, a stack overflow included, are reported as they are found */
     nnlx_delete_buffer(buf, scanner);
     nnlxlex_destroy(scanner);
+    free(ctx.open);
     return ctx.prog;
 }

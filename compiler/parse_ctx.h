@@ -13,7 +13,11 @@ typedef struct RawTok {
     double fval;
 } RawTok;
 
-enum { PARSE_MAX_OPEN = 64 };
+typedef struct OpenBracket {
+    int kind; /* '(' '[' '{' */
+    Loc loc;
+} OpenBracket;
+
 enum { SEP_NEWLINE, SEP_SEMICOLON, SEP_BRACE, SEP_EOF }; /* what the last separator stands for */
 
 typedef struct ParseCtx {
@@ -29,9 +33,9 @@ typedef struct ParseCtx {
     int depth;          /* ( and [ nesting: newlines inside are not separators */
     Loc last_loc;
     int sep_from;
-    int nopen;          /* open brackets, the innermost PARSE_MAX_OPEN remembered, for "to match this '('" */
-    int open_kind[PARSE_MAX_OPEN];
-    Loc open_loc[PARSE_MAX_OPEN];
+    OpenBracket *open;  /* the brackets open now, innermost last, for "to match this '('" (malloc'd) */
+    int nopen, open_cap;
+    bool eof_reported;  /* an error at the end of the file was reported: later ones there are echoes */
 } ParseCtx;
 
 int lex_raw(RawTok *tok, void *scanner);

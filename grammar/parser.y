@@ -258,10 +258,12 @@ static Loc L(NNLTYPE l)
     return (Loc){.src = l.src, .line = l.first_line, .col = l.first_column, .len = l.len > 0 ? l.len : 1};
 }
 
+/* With parse.error custom, bison calls this only when its stack is full ("memory exhausted"). */
 static void nnerror(NNLTYPE *lloc, ParseCtx *ctx, const char *msg)
 {
     (void)ctx;
-    diag_error(L(*lloc), "%s", msg);
+    (void)msg;
+    diag_error(L(*lloc), "the model is nested too deeply for the parser");
 }
 
 /* what the offending token is, in words: a separator the filter made is named by what it stands for */
@@ -280,8 +282,8 @@ static const char *found_(ParseCtx *ctx, yysymbol_kind_t got)
 /* the closer of the innermost open bracket, if the parser would take it here: ")" etc., else NULL */
 static const char *closer_expected_(ParseCtx *ctx, const yysymbol_kind_t *exp, int n)
 {
-    if (ctx->nopen == 0 || ctx->nopen > PARSE_MAX_OPEN) return NULL;
-    int top = ctx->open_kind[ctx->nopen - 1];
+    if (ctx->nopen == 0) return NULL;
+    int top = ctx->open[ctx->nopen - 1].kind;
     const char *closer = top == '(' ? "')'" : top == '[' ? "']'" : "'}'";
     for (int i = 0; i < n; i++)
         if (strcmp(yysymbol_name(exp[i]), closer) == 0) return closer;
@@ -291,8 +293,20 @@ static const char *closer_expected_(ParseCtx *ctx, const yysymbol_kind_t *exp, i
 /* "to match this '('", when the bracket was opened on another line */
 static void note_unclosed_(ParseCtx *ctx, Loc at)
 {
-    Loc open = ctx->open_loc[ctx->nopen - 1];
-    if (open.line != at.line) diag_note(open, "to match this '%c'", ctx->open_kind[ctx->nopen - 1]);
+    OpenBracket open = ctx->open[ctx->nopen - 1];
+    if (open.loc.line != at.line) diag_note(open.loc, "to match this '%c'", open.kind);
+}
+
+/* An error at the end of the file inside a block that is never closed: say so, and where it opens (after
+ * this error bison stops at the end of the file, so the missing '}' would go unreported). */
+static void report_unclosed_block_(ParseCtx *ctx, Loc at)
+{
+    for (int i = ctx->nopen - 1; i >= 0; i--)
+        if (ctx->open[i].kind == '{') {
+            diag_error(at, "expected '}', found end of file");
+            diag_note(ctx->open[i].loc, "to match this '{'");
+            return;
+        }
 }
 
 /* "expected ')'", "expected an expression", ... in clang's words, from what the parser can shift. */
@@ -302,6 +316,9 @@ static int yyreport_syntax_error(const yypcontext_t *pctx, ParseCtx *ctx)
     int n = yypcontext_expected_tokens(pctx, all, YYNTOKENS);
     yysymbol_kind_t got = yypcontext_token(pctx);
     Loc loc = L(*yypcontext_location(pctx));
+    bool at_eof = got == YYSYMBOL_YYEOF || (got == YYSYMBOL_SEP && ctx->sep_from == SEP_EOF);
+    if (at_eof && ctx->eof_reported) return 0;
+    ctx->eof_reported = at_eof;
     const char *found = found_(ctx, got);
     bool expr_start = false, sep = false, ident = false;
     for (int i = 0; i < n; i++)
@@ -309,6 +326,9 @@ static int yyreport_syntax_error(const yypcontext_t *pctx, ParseCtx *ctx)
     const char *closer = n > 0 ? closer_expected_(ctx, all, n) : NULL;
     if (expr_start) {
         diag_error(loc, "expected an expression, found %s", found);
+    } else if (closer && closer[1] == '}' && ident && !at_eof) {
+        diag_error(loc, "expected a statement, found %s", found); /* where a statement or the '}' can start */
+        closer = NULL;
     } else if (closer && n > 4) {
         diag_error(loc, "expected %s, found %s", closer, found);
     } else if (sep && n > 4 && (got == YYSYMBOL_IDENT || got == YYSYMBOL_INT || got == YYSYMBOL_FLOAT ||
@@ -328,6 +348,7 @@ static int yyreport_syntax_error(const yypcontext_t *pctx, ParseCtx *ctx)
         diag_error(loc, "expected %s, found %s", buf, found);
     }
     if (closer) note_unclosed_(ctx, loc);
+    if (at_eof && !(closer && closer[1] == '}')) report_unclosed_block_(ctx, loc);
     return 0;
 }
 
@@ -361,17 +382,17 @@ static void next_raw_(ParseCtx *ctx, RawTok *t)
 static void track_brackets_(ParseCtx *ctx, const RawTok *t)
 {
     if (t->kind == '(' || t->kind == '[' || t->kind == '{') {
-        if (ctx->nopen < PARSE_MAX_OPEN) {
-            ctx->open_kind[ctx->nopen] = t->kind;
-            ctx->open_loc[ctx->nopen] = t->loc;
+        if (ctx->nopen == ctx->open_cap) {
+            ctx->open_cap = ctx->open_cap ? 2 * ctx->open_cap : 64;
+            ctx->open = xrealloc(ctx->open, sizeof *ctx->open * (size_t)ctx->open_cap);
         }
-        ctx->nopen++;
-    } else if ((t->kind == ')' || t->kind == ']' || t->kind == '}') && ctx->nopen > 0) {
-        ctx->nopen--;
-        if (t->kind == '}')
-            while (ctx->nopen > 0 && ctx->open_kind[ctx->nopen - 1 < PARSE_MAX_OPEN ? ctx->nopen - 1 : 0] != '{') ctx->nopen--;
+        ctx->open[ctx->nopen++] = (OpenBracket){.kind = t->kind, .loc = t->loc};
+    } else if ((t->kind == ')' || t->kind == ']') && ctx->nopen > 0 && ctx->open[ctx->nopen - 1].kind != '{') {
+        ctx->nopen--; /* a stray ')' does not close a block */
+    } else if (t->kind == '}') { /* closes its block and any bracket left open inside it */
+        while (ctx->nopen > 0 && ctx->open[--ctx->nopen].kind != '{') {
+        }
     }
-    if (ctx->nopen > PARSE_MAX_OPEN) ctx->nopen = PARSE_MAX_OPEN; /* only the innermost are remembered */
 }
 
 static int give_(ParseCtx *ctx, RawTok *t, NNSTYPE *lval, NNLTYPE *lloc)
