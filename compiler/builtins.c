@@ -45,18 +45,24 @@ static int apply_activation_(Check *c, int x, const char *act, Loc loc)
     NNC_UNREACHABLE();
 }
 
-static bool activation_ok_(CVal v)
+static const char *const activation_names_[] = {"none", "linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+enum { N_ACTIVATIONS = sizeof activation_names_ / sizeof activation_names_[0] };
+
+bool check_activation_known(const char *name)
 {
-    static const char *const names[] = {"none", "linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
-    if (v.kind == CV_NONE) return true;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (str_eq(v.s, names[i])) return true;
-    const char *hint = suggest_among(v.s, names, 7);
-    if (hint)
-        diag_error(v.loc, "unknown activation '%s'; did you mean '%s'?", v.s, hint);
-    else
-        diag_error(v.loc, "unknown activation '%s' (none, relu, sigmoid, tanh, softmax, leaky_relu)", v.s);
+    for (int i = 0; i < N_ACTIVATIONS; i++)
+        if (str_eq(name, activation_names_[i])) return true;
     return false;
+}
+
+/* one message for a mistyped activation, wherever it is written (activation=, a def's argument) */
+void check_report_activation(Loc loc, const char *name)
+{
+    const char *hint = suggest_among(name, activation_names_, N_ACTIVATIONS);
+    if (hint)
+        diag_error(loc, "unknown activation '%s'; did you mean '%s'?", name, hint);
+    else
+        diag_error(loc, "unknown activation '%s' (none, relu, sigmoid, tanh, softmax, leaky_relu)", name);
 }
 
 /* ---- elementwise -------------------------------------------------------------------------------------- */
@@ -182,8 +188,9 @@ static CVal b_reshape(Check *c, const Builtin *b, Expr *call, CVal *a)
     bool batched = shape_batched(s);
     if (batched) r.d[r.rank++] = DIM_B;
     int infer = -1;
-    if (a[1].n + r.rank > MAX_RANK - 1) {
-        diag_error(a[1].loc, "reshape: too many axes");
+    if (a[1].n + r.rank > MAX_RANK) {
+        diag_error(a[1].loc, "reshape: too many axes: %d (at most %d%s)", a[1].n, MAX_RANK - r.rank,
+                   batched ? " per sample, besides the batch axis" : "");
         return cv_error();
     }
     for (int i = 0; i < a[1].n; i++) {
@@ -191,16 +198,17 @@ static CVal b_reshape(Check *c, const Builtin *b, Expr *call, CVal *a)
         if (d == -1 && infer < 0) {
             infer = r.rank;
             d = 1;
-        } else if (d < 1) {
-            diag_error(a[1].loc, "reshape: dimensions must be positive (one may be -1)");
+        } else if (d < 1 || d > MAX_ELEMS) {
+            diag_error(a[1].loc, "reshape: dimensions must be positive integers up to %" PRId64 " (one may be -1), found %" PRId64,
+                       MAX_ELEMS, d);
             return cv_error();
         }
         r.d[r.rank++] = d;
     }
-    int64_t have = shape_per_sample(s), want = shape_per_sample(r);
+    int64_t have = shape_per_sample(s), want = shape_per_sample_sat(r); /* saturates: no overflow */
     char b1[96], b2[96];
     if (infer >= 0) {
-        if (want == 0 || have % want) {
+        if (want > have || have % want) {
             diag_error(a[1].loc, "reshape: cannot reshape %s (%" PRId64 " values per sample) into %s", sh_(s, b1), have,
                        sh_(r, b2));
             return cv_error();
@@ -209,8 +217,10 @@ static CVal b_reshape(Check *c, const Builtin *b, Expr *call, CVal *a)
         want = have;
     }
     if (have != want) {
-        diag_error(a[1].loc, "reshape: cannot reshape %s (%" PRId64 " values per sample) into %s (%" PRId64 ")",
-                   sh_(s, b1), have, sh_(r, b2), want);
+        char count[32] = "more than 9.2e18";
+        if (want < INT64_MAX) snprintf(count, sizeof count, "%" PRId64, want);
+        diag_error(a[1].loc, "reshape: cannot reshape %s (%" PRId64 " values per sample) into %s (%s)",
+                   sh_(s, b1), have, sh_(r, b2), count);
         return cv_error();
     }
     int y = ir_reshape(c->g, x, r, call->loc);
@@ -250,6 +260,10 @@ static CVal b_concat(Check *c, const Builtin *b, Expr *call, CVal *a)
     int nextra = a[MAX_PARAMS].n;
     VEC(int) ins = {0};
     if (a[0].kind == CV_LIST && a[1].kind == CV_NONE && nextra == 0) {
+        if (a[0].n == 0) {
+            diag_error(a[0].loc, "concat: the list is empty; concat needs at least one value");
+            return cv_error();
+        }
         for (int i = 0; i < a[0].n; i++) vec_push(&ins, cv_to_tensor(c, a[0].items[i], DT_F32, b->name));
     } else {
         vec_push(&ins, cv_to_tensor(c, a[0], DT_F32, b->name));
@@ -305,7 +319,10 @@ static const Init ones_ = {.kind = INIT_ONES};
 static bool positive_(CVal v, const char *fn, const char *what)
 {
     if (v.i >= 1 && v.i <= ((int64_t)1 << 24)) return true;
-    diag_error(v.loc, "%s: '%s' must be a positive integer, found %" PRId64, fn, what, v.i);
+    if (v.i < 1)
+        diag_error(v.loc, "%s: '%s' must be a positive integer, found %" PRId64, fn, what, v.i);
+    else
+        diag_error(v.loc, "%s: '%s' must be at most 16777216 (2^24), found %" PRId64, fn, what, v.i);
     return false;
 }
 
@@ -313,7 +330,7 @@ static bool positive_(CVal v, const char *fn, const char *what)
 static CVal b_dense(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
-    if (x < 0 || !positive_(a[1], b->name, "units") || !activation_ok_(a[2])) return cv_error();
+    if (x < 0 || !positive_(a[1], b->name, "units")) return cv_error(); /* the activation: bind_args_ */
     Shape s = val_(c, x)->shape;
     char buf[96];
     if (s.rank == 0 || s.d[s.rank - 1] == DIM_B) {
@@ -383,7 +400,11 @@ static bool positive2_(CVal v, const char *fn, const char *what)
     int64_t k[2];
     int2_(v, k);
     if (k[0] >= 1 && k[1] >= 1 && k[0] < 65536 && k[1] < 65536) return true;
-    diag_error(v.loc, "%s: '%s' must be positive", fn, what);
+    int64_t bad = k[0] >= 1 && k[0] < 65536 ? k[1] : k[0];
+    if (bad < 1)
+        diag_error(v.loc, "%s: '%s' must be positive, found %" PRId64, fn, what, bad);
+    else
+        diag_error(v.loc, "%s: '%s' must be at most 65535, found %" PRId64, fn, what, bad);
     return false;
 }
 
@@ -391,11 +412,12 @@ static bool positive2_(CVal v, const char *fn, const char *what)
 static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
-    bool same;
-    if (x < 0 || !rank4_(c, x, a[0], b->name) || !positive_(a[1], b->name, "filters") ||
-        !positive2_(a[2], b->name, "kernel") || !positive2_(a[3], b->name, "stride") ||
-        !padding_same_(a[4], b->name, &same) || !activation_ok_(a[5]))
-        return cv_error();
+    bool same = false, ok = x >= 0 && rank4_(c, x, a[0], b->name); /* every argument is checked */
+    ok &= positive_(a[1], b->name, "filters");
+    ok &= positive2_(a[2], b->name, "kernel");
+    ok &= positive2_(a[3], b->name, "stride");
+    ok &= padding_same_(a[4], b->name, &same);
+    if (!ok) return cv_error();
     Shape s = val_(c, x)->shape;
     int64_t k[2], st[2], in[2] = {s.d[1], s.d[2]};
     int2_(a[2], k);
@@ -422,10 +444,11 @@ static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
 static CVal b_pool(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
-    bool same;
-    if (x < 0 || !rank4_(c, x, a[0], b->name) || !positive2_(a[1], b->name, "pool") ||
-        (a[2].kind != CV_NONE && !positive2_(a[2], b->name, "stride")) || !padding_same_(a[3], b->name, &same))
-        return cv_error();
+    bool same = false, ok = x >= 0 && rank4_(c, x, a[0], b->name); /* every argument is checked */
+    ok &= positive2_(a[1], b->name, "pool");
+    ok &= a[2].kind == CV_NONE || positive2_(a[2], b->name, "stride");
+    ok &= padding_same_(a[3], b->name, &same);
+    if (!ok) return cv_error();
     Shape s = val_(c, x)->shape;
     int64_t k[2], st[2], in[2] = {s.d[1], s.d[2]};
     int2_(a[1], k);
@@ -497,7 +520,8 @@ static int slice_(Check *c, int x, int axis, int64_t start, int64_t len, Loc loc
 static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
-    if (x < 0 || !positive_(a[1], b->name, "units")) return cv_error();
+    bool ok = positive_(a[1], b->name, "units");
+    if (x < 0 || !ok) return cv_error();
     Shape s = val_(c, x)->shape;
     char buf[96];
     if (s.rank != 3 || !shape_batched(s)) {
@@ -509,6 +533,7 @@ static CVal b_lstm(Check *c, const Builtin *b, Expr *call, CVal *a)
     const char *name = check_layer_name(c, call, str_or_null_(a[3]), b->name);
     int w = check_add_param(c, name, "weight", TK_PARAM, (Shape){2, {s.d[2], 4 * u}}, glorot_, loc);
     int r = check_add_param(c, name, "recurrent", TK_PARAM, (Shape){2, {u, 4 * u}}, glorot_, loc);
+    if (w < 0 || r < 0) return cv_error();
     float *fb = arena_alloc(c->arena, sizeof(float) * (size_t)(4 * u));
     for (int64_t i = u; i < 2 * u; i++) fb[i] = 1; /* forget-gate bias starts at 1 */
     Init binit = {.kind = INIT_VALUES, .values = fb};
@@ -568,11 +593,26 @@ static int sum_last_(Check *c, int x, Loc loc)
     return ir_reduce(c->g, OP_SUM, x, (uint64_t)1 << (rank - 1), false, loc);
 }
 
+/* from_logits=true on a prediction that already holds probabilities (the output of a softmax or a sigmoid)
+ * applies the activation twice: legal, and almost always a mistake, so a warning (Keras warns too). */
+static void warn_not_logits_(Check *c, int p, CVal pred, CVal from_logits, const char *fn)
+{
+    if (p < 0 || from_logits.kind != CV_BOOL || !from_logits.i) return;
+    Value *v = val_(c, p);
+    while (v->op == OP_RESHAPE || v->op == OP_CAST) v = val_(c, v->in[0]);
+    if (v->op != OP_SOFTMAX && v->op != OP_SIGMOID) return;
+    const char *act = v->op == OP_SOFTMAX ? "softmax" : "sigmoid";
+    diag_warning(pred.loc, "%s: from_logits=true, but the prediction is the output of a %s: it holds probabilities, "
+                           "not logits; remove the %s or pass from_logits=false", fn, act, act);
+    diag_note(v->loc, "the %s is applied here", act);
+}
+
 /* binary_crossentropy: logits z (given, or under a sigmoid): mean(softplus(z) - z t);
  * probabilities p: clipped to [1e-7, 1-1e-7] as Keras does. */
 static CVal b_bce(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int p = tensor_(c, a[0], b->name), t = tensor_(c, a[1], b->name);
+    warn_not_logits_(c, p, a[0], a[2], b->name);
     if (p < 0 || t < 0 || !match_pred_target_(c, &p, &t, b->name, call->loc)) return cv_error();
     Loc loc = call->loc;
     Graph *g = c->g;
@@ -624,6 +664,7 @@ static bool class_axis_(Check *c, int p, const char *fn, Loc loc)
 static CVal b_cce(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int p = tensor_(c, a[0], b->name), t = tensor_(c, a[1], b->name);
+    warn_not_logits_(c, p, a[0], a[2], b->name);
     if (p < 0 || t < 0 || !class_axis_(c, p, b->name, call->loc)) return cv_error();
     char b1[96], b2[96];
     if (!shape_eq(val_(c, p)->shape, val_(c, t)->shape)) {
@@ -666,6 +707,7 @@ static int class_indices_(Check *c, int p, CVal targ, const char *fn, Loc loc)
 static CVal b_scce(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int p = tensor_(c, a[0], b->name);
+    warn_not_logits_(c, p, a[0], a[2], b->name);
     if (p < 0 || !class_axis_(c, p, b->name, call->loc)) return cv_error();
     int t = class_indices_(c, p, a[1], b->name, call->loc);
     if (t < 0) return cv_error();
@@ -745,11 +787,12 @@ static CVal b_init(Check *c, const Builtin *b, Expr *call, CVal *a)
     return r;
 }
 
+/* the list's values in out (NULL: only compare the list with the shape) */
 static bool list_to_values_(CVal v, Shape s, float *out, int64_t *k, int depth)
 {
     if (depth == s.rank) {
         if (v.kind != CV_INT && v.kind != CV_FLOAT) return false;
-        out[(*k)++] = (float)v.f;
+        if (out) out[(*k)++] = (float)v.f;
         return true;
     }
     if (v.kind != CV_LIST || v.n != s.d[depth]) return false;
@@ -785,13 +828,14 @@ static Init init_from_(Check *c, CVal v, Loc loc, Shape s, bool *ok)
     case CV_INT:
     case CV_FLOAT: return (Init){.kind = INIT_CONSTANT, .a = v.f};
     case CV_LIST: {
-        float *vals = arena_alloc(c->arena, sizeof(float) * (size_t)shape_count(s, 1));
         int64_t k = 0;
-        if (!list_to_values_(v, s, vals, &k, 0)) {
+        if (!list_to_values_(v, s, NULL, &k, 0)) { /* before allocating what the shape says */
             diag_error(loc, "the initial values do not have the parameter's shape %s", sh_(s, buf));
             *ok = false;
             return init;
         }
+        float *vals = arena_alloc(c->arena, sizeof(float) * (size_t)shape_count(s, 1));
+        list_to_values_(v, s, vals, &k, 0);
         return (Init){.kind = INIT_VALUES, .values = vals};
     }
     case CV_ERROR: *ok = false; return init;

@@ -352,9 +352,10 @@ const char *check_layer_name(Check *c, Expr *call, const char *given, const char
 int check_add_param(Check *c, const char *layer, const char *what, TensorKind kind, Shape s, Init init, Loc loc)
 {
     const char *name = arena_printf(c->arena, "%s.%s", layer, what);
-    if (shape_count(s, 1) > ((int64_t)1 << 30)) {
-        char buf[96];
-        diag_error(loc, "'%s' would be %s: more than 2^30 values in one tensor", name, shape_str(s, buf, sizeof buf));
+    if (!shape_fits(s)) {
+        char buf[160];
+        diag_error(loc, "'%s' would be %s: more than %" PRId64 " (2^31 - 1) values in one tensor", name,
+                   shape_str(s, buf, sizeof buf), MAX_ELEMS);
         return -1;
     }
     int t = model_add_tensor(c->model, name, kind, DT_F32, s, init, loc);
@@ -509,7 +510,9 @@ static CVal eval_name_(Check *c, Expr *e)
     if (str_eq(e->str, "none")) return (CVal){.kind = CV_NONE, .loc = e->loc};
     if (builtin_find(e->str)) return (CVal){.kind = CV_FUNC, .s = e->str, .loc = e->loc};
     const char *hint = suggest_(c, e->str);
-    if (hint)
+    if (hint && check_activation_known(hint) && !scope_find_(c->scope, hint))
+        check_report_activation(e->loc, e->str); /* act=sofmax in a def call: as activation=sofmax says it */
+    else if (hint)
         diag_error(e->loc, "use of undeclared name '%s'; did you mean '%s'?", e->str, hint);
     else
         diag_error(e->loc, "use of undeclared name '%s'", e->str);
@@ -659,6 +662,14 @@ static bool coerce_arg_(Check *c, const Builtin *b, const ParamSpec *p, CVal *v)
         want = "a list of integers";
         break;
     case A_ACT:
+        if (v->kind == CV_STRING && !check_activation_known(v->s)) {
+            /* reported here, whatever else is wrong with the call; the call goes on without an activation
+             * (which changes no shape), so that the builtin still reports its own errors */
+            check_report_activation(v->loc, v->s);
+            *v = (CVal){.kind = CV_NONE, .loc = v->loc};
+            return true;
+        }
+        /* fall through */
     case A_PADDING:
     case A_STRING:
         if (v->kind == CV_STRING || v->kind == CV_NONE) return true;
@@ -941,6 +952,27 @@ static CVal call_(Check *c, Expr *e)
 /* ---- statements ------------------------------------------------------------------------------------ */
 static CVal const_value_(Check *c, CVal v, Loc loc, const char *name);
 
+/* one dimension of a declared type: a positive integer up to MAX_ELEMS (reported, -1, when not) */
+static int64_t check_dim_(Check *c, Expr *e)
+{
+    CVal v = eval_(c, e);
+    if (v.kind == CV_FLOAT && v.f == floor(v.f) && fabs(v.f) < 1e15) v = cv_int((int64_t)v.f, v.loc);
+    if (v.kind == CV_TENSOR) v = const_value_(c, v, e->loc, "a dimension");
+    if (v.kind == CV_ERROR) return -1;
+    if (v.kind == CV_INT && v.i >= 1 && v.i <= MAX_ELEMS) return v.i;
+    if (v.kind == CV_INT && v.i > MAX_ELEMS)
+        diag_error(e->loc, "a dimension must be at most %" PRId64 " (2^31 - 1), found %" PRId64, MAX_ELEMS, v.i);
+    else if (v.kind == CV_INT)
+        diag_error(e->loc, "a dimension must be a positive integer, found %" PRId64, v.i);
+    else if (v.kind == CV_FLOAT)
+        diag_error(e->loc, "a dimension must be a positive integer, found %g", v.f);
+    else
+        diag_error(e->loc, "a dimension must be a positive integer, found %s", cv_kind_name_(v.kind));
+    return -1;
+}
+
+/* f32[...] / i32[...]: a batched type (input, target) has at most MAX_RANK - 1 axes, for the batch axis;
+ * a parameter at most MAX_RANK; either at most MAX_ELEMS elements (per sample) */
 static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s)
 {
     if (t->dtype == 0) {
@@ -950,26 +982,27 @@ static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s
     *dt = (DType)t->dtype;
     *s = (Shape){0};
     if (batched) s->d[s->rank++] = DIM_B;
-    if (t->ndims + s->rank > MAX_RANK - 1) {
-        diag_error(t->loc, "too many axes (at most %d)", MAX_RANK - 1 - (batched ? 1 : 0));
+    int max_axes = batched ? MAX_RANK - 1 : MAX_RANK;
+    if (t->ndims > max_axes) {
+        diag_error(t->loc, "too many axes: %d (at most %d%s)", t->ndims, max_axes,
+                   batched ? " per sample, besides the batch axis" : "");
         return false;
     }
     bool ok = true;
     for (int i = 0; i < t->ndims; i++) {
-        CVal v = eval_(c, t->dims[i]);
-        if (v.kind == CV_FLOAT && v.f == floor(v.f) && fabs(v.f) < 1e15) v = cv_int((int64_t)v.f, v.loc);
-        if (v.kind == CV_TENSOR) v = const_value_(c, v, t->dims[i]->loc, "a dimension");
-        if (v.kind != CV_INT || v.i < 1 || v.i > ((int64_t)1 << 31)) {
-            if (v.kind == CV_INT && v.i > ((int64_t)1 << 31))
-                diag_error(t->dims[i]->loc, "a dimension is at most 2147483648 (2^31), found %" PRId64, v.i);
-            else if (v.kind != CV_ERROR) diag_error(t->dims[i]->loc, "a dimension must be a positive integer");
-            ok = false;
-            continue;
-        }
-        s->d[s->rank++] = v.i;
+        int64_t d = check_dim_(c, t->dims[i]);
+        ok &= d > 0;
+        s->d[s->rank++] = d;
     }
-    if (ok && shape_count(*s, 1) > ((int64_t)1 << 31)) {
-        diag_error(t->loc, "the tensor is too large (%" PRId64 " elements)", shape_count(*s, 1));
+    int64_t n = ok ? shape_per_sample_sat(*s) : 0;
+    if (n > MAX_ELEMS) {
+        char buf[160], count[32] = "more than 9.2e18";
+        if (n < INT64_MAX) snprintf(count, sizeof count, "%" PRId64, n);
+        Shape written = *s; /* as written: without the batch axis */
+        if (batched) written = shape_make(s->rank - 1, s->d + 1);
+        diag_error(t->loc, "%s%s has %s elements%s; a tensor holds at most %" PRId64 " (2^31 - 1)",
+                   dtype_name(*dt), shape_str(written, buf, sizeof buf), count, batched ? " per sample" : "",
+                   MAX_ELEMS);
         ok = false;
     }
     return ok;

@@ -22,6 +22,7 @@ static bool too_many_reported;
 static bool quiet;
 static bool warnings = true;
 static Loc last_error; /* notes never repeat the place of their error */
+static bool muted;     /* the last warning was not shown (warnings off): nor are its notes */
 
 static void sources_init_(void)
 {
@@ -208,6 +209,7 @@ void diag_error(Loc loc, const char *fmt, ...)
     }
     error_count++;
     last_error = loc;
+    muted = false;
     va_list ap;
     va_start(ap, fmt);
     vreport_(loc, "error", fmt, ap);
@@ -216,6 +218,7 @@ void diag_error(Loc loc, const char *fmt, ...)
 
 void diag_warning(Loc loc, const char *fmt, ...)
 {
+    muted = !warnings;
     if (!warnings) return;
     va_list ap;
     va_start(ap, fmt);
@@ -227,7 +230,7 @@ void diag_note(Loc loc, const char *fmt, ...)
 {
     static Loc last;
     static int last_errors = -1;
-    if (too_many_reported) return;
+    if (too_many_reported || muted) return;
     /* one note per place for one error: a recursive def's calls all sit on one line */
     if (last_errors == error_count && last.src == loc.src && last.line == loc.line && last.col == loc.col) return;
     if (last_error.src == loc.src && last_error.line == loc.line && last_error.col == loc.col) return;

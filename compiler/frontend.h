@@ -141,6 +141,8 @@ bool check_bind_builtin(Check *c, const Builtin *b, Expr *call, CVal *out);
 const char *suggest_among(const char *name, const char *const *cands, int n);
 
 /* builtins.c services for check.c */
+bool check_activation_known(const char *name);
+void check_report_activation(Loc loc, const char *name); /* unknown activation, with "did you mean" */
 Init check_init(Check *c, Expr *e, Shape s, bool *ok);
 void check_optimizer(Check *c, Stmt *s);
 void check_train_cfg(Check *c, Stmt *s);
