@@ -340,7 +340,7 @@ static int atomic_replace_(const char *path, const AtomicTarget *t, const char *
     free(prefix);
     if (fd < 0)
         return fail_(err, errlen, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
-    if (t->exists && fchmod(fd, t->old.st_mode & 07777) != 0)
+    if (t->exists && fchmod(fd, t->old.st_mode & 0777) != 0) /* not set-id bits: new contents */
         step = "chmod";
     else if (atomic_write_all_(fd, data, size) != 0)
         step = "write";
