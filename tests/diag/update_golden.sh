@@ -1,5 +1,6 @@
 #!/bin/sh
-# update_golden.sh: regenerate the expected stderr of every tests/diag/errors/*.nn from the current nnc.
+# update_golden.sh: regenerate the expected stderr of every tests/diag/errors/*.nn (and warnings/*.nn) from
+# the current nnc.
 #
 #   tests/diag/update_golden.sh [path/to/nnc] [NAME...]     (default nnc: build/nnc; default: every file)
 #
@@ -16,9 +17,10 @@ nnc=${1:-$here/../../build/nnc}
 case $nnc in /*) ;; *) nnc=$(pwd)/$nnc ;; esac
 [ -x "$nnc" ] || { echo "update_golden.sh: no nnc at $nnc" >&2; exit 2; }
 
-cd "$here/errors" || exit 2
-if [ $# -gt 0 ]; then files=$(for n in "$@"; do echo "${n%.nn}.nn"; done); else files=$(ls -- *.nn); fi
 status=0
+for dir in errors warnings; do
+cd "$here/$dir" || exit 2
+if [ $# -gt 0 ]; then files=$(for n in "$@"; do [ -f "${n%.nn}.nn" ] && echo "${n%.nn}.nn"; done); else files=$(ls -- *.nn); fi
 for f in $files; do
     name=${f%.nn}
     if grep -Eq "^$name([[:space:]]|\$)" ../known_bugs.txt 2>/dev/null; then
@@ -26,14 +28,17 @@ for f in $files; do
         continue
     fi
     args=$(sed -n 's/^# args: //p' "$f" | head -n 1)
+    cmd=check want=1
+    [ $dir = warnings ] && cmd=summary want=0 # check hides warnings
     # shellcheck disable=SC2086
-    timeout 20 "$nnc" check $args "$f" >/dev/null 2>"$name.stderr"
+    timeout 20 "$nnc" $cmd $args "$f" >/dev/null 2>"$name.stderr"
     rc=$?
-    if [ $rc -ne 1 ]; then
-        echo "FAIL  $name: exit $rc, expected 1" >&2
+    if [ $rc -ne $want ]; then
+        echo "FAIL  $name: exit $rc, expected $want" >&2
         status=1
     else
         echo "wrote $name.stderr"
     fi
+done
 done
 exit $status
