@@ -4,6 +4,7 @@
 #include "pipeline.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 int cmd_check(const Options *o)
 {
@@ -57,20 +58,52 @@ static bool write_text_(const char *path, const char *text)
 bool target_supported(const Options *o)
 {
     if (str_eq(o->target, "c")) return true;
-    diag_fatal("--target %s is not available in this version of nnc (only --target c)", o->target);
+    diag_fatal("--target %s is not yet implemented (only --target c)", o->target); /* main.c refuses it first */
     return false;
+}
+
+static bool want_ir_or_stdout_(const Options *o, bool to_stdout) { return to_stdout || (o->emit && str_eq(o->emit, "ir")); }
+
+/* two paths that name the same existing regular file (through links) */
+static bool same_file_(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+static bool refuse_(const Options *o, const char *what, const char *path, const char *input)
+{
+    fprintf(stderr, "nnc: error: %s %s is %s; nnc never writes over its input\n(see 'nnc %s --help')\n", what,
+            path, input, o->command);
+    return false;
+}
+
+bool output_allowed(const Options *o, const char *what, const char *path)
+{
+    if (str_eq(path, "-")) return true;
+    if (same_file_(path, o->model_path)) return refuse_(o, what, path, "the model file");
+    if (o->weights && same_file_(path, o->weights) && !(str_eq(o->command, "train") && str_eq(what, "--save")))
+        return refuse_(o, what, path, "the --weights file");
+    for (int i = 0; i < o->data.len; i++)
+        if (same_file_(path, o->data.data[i].path)) return refuse_(o, what, path, "a --data file");
+    for (int i = 0; i < o->val.len; i++)
+        if (same_file_(path, o->val.data[i].path)) return refuse_(o, what, path, "a --val file");
+    return true;
 }
 
 int cmd_compile(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_INPUT;
-    if (o->emit && str_eq(o->emit, "cuda")) {
-        diag_fatal("--emit cuda is not available in this version of nnc");
-        return EXIT_INPUT;
-    }
+    if (!target_supported(o)) return EXIT_USAGE;
     bool to_stdout = (o->out && str_eq(o->out, "-")) || (o->emit && str_eq(o->emit, "c"));
     char *out = o->out && !str_eq(o->out, "-") ? xstrdup(o->out) : default_out_(o->model_path);
     char *hpath = header_path_(out);
+    if (!want_ir_or_stdout_(o, to_stdout) &&
+        (!output_allowed(o, o->out ? "-o" : "the output (no -o)", out) || !output_allowed(o, "the header", hpath))) {
+        free(out);
+        free(hpath);
+        return EXIT_USAGE;
+    }
     CompileOptions co = {.model_path = o->model_path,
                          .model_name = o->model_name,
                          .batch = o->batch,

@@ -11,28 +11,59 @@ typedef struct Outputs {
     const char *path[16];
 } Outputs;
 
-/* -o FILE: the first output; -o NAME=FILE: that output */
-static bool choose_outputs_(const Options *o, const Model *m, Outputs *out)
+static const char see_[] = "(see 'nnc predict --help')\n";
+
+static const char *outputs_list_(const Model *m)
+{
+    static char buf[512];
+    buf[0] = 0;
+    for (int k = 0; k < m->outputs.len; k++) {
+        if (k) strncat(buf, ", ", sizeof buf - strlen(buf) - 1);
+        strncat(buf, m->outputs.data[k].name, sizeof buf - strlen(buf) - 1);
+    }
+    return buf;
+}
+
+/* -o FILE: the first output; -o NAME=FILE: that output. EXIT_USAGE for an output the model lacks, one
+ * given twice, or two outputs into one file. */
+static int choose_outputs_(const Options *o, const Model *m, Outputs *out)
 {
     memset(out, 0, sizeof *out);
     out->n = m->outputs.len;
     if (out->n > 16) {
         diag_fatal("the model has more than 16 outputs");
-        return false;
+        return EXIT_INPUT;
     }
     if (o->out) out->path[0] = o->out;
     for (int i = 0; i < o->outs.len; i++) {
+        const Binding *b = &o->outs.data[i];
         int k = -1;
         for (int j = 0; j < m->outputs.len; j++)
-            if (str_eq(m->outputs.data[j].name, o->outs.data[i].name)) k = j;
+            if (str_eq(m->outputs.data[j].name, b->name)) k = j;
         if (k < 0) {
-            diag_fatal("-o %s=%s: the model has no output named '%s'", o->outs.data[i].name, o->outs.data[i].path,
-                       o->outs.data[i].name);
-            return false;
+            diag_fatal("-o %s=%s: the model has no output named '%s' (it has %s)", b->name, b->path, b->name,
+                       outputs_list_(m));
+            fputs(see_, stderr);
+            return EXIT_USAGE;
         }
-        out->path[k] = o->outs.data[i].path;
+        if (out->path[k]) {
+            diag_fatal("-o %s and -o %s=%s both write output '%s'", out->path[k], b->name, b->path, b->name);
+            fputs(see_, stderr);
+            return EXIT_USAGE;
+        }
+        out->path[k] = b->path;
     }
-    return true;
+    for (int k = 0; k < out->n; k++)
+        for (int j = 0; j < k; j++)
+            if (out->path[k] && out->path[j] && str_eq(out->path[k], out->path[j])) {
+                diag_fatal("outputs '%s' and '%s' are both written to %s", m->outputs.data[j].name,
+                           m->outputs.data[k].name, out->path[k]);
+                fputs(see_, stderr);
+                return EXIT_USAGE;
+            }
+    for (int k = 0; k < out->n; k++)
+        if (out->path[k] && !output_allowed(o, "-o", out->path[k])) return EXIT_USAGE;
+    return EXIT_OK;
 }
 
 static void alloc_outputs_(const Model *m, int64_t count, Outputs *out)
@@ -63,7 +94,7 @@ static void run_batches_(Runner *r, const Model *m, const DataSet *ds, Outputs *
 
 int cmd_predict(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_INPUT;
+    if (!target_supported(o)) return EXIT_USAGE;
     if (!o->out && o->outs.len == 0) {
         fprintf(stderr, "nnc: error: predict needs -o OUT.npy (or -o NAME=FILE)\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;
@@ -87,9 +118,16 @@ int cmd_predict(const Options *o)
     Runner r = {0};
     DataSet ds = {0};
     Outputs out = {0};
+    rc = choose_outputs_(o, c->m, &out);
+    if (rc == EXIT_OK && !o->builtin_fashion && !data_bindings_ok(c->m, o->data.data, o->data.len, false, "--data")) {
+        fputs("(see 'nnc predict --help')\n", stderr);
+        rc = EXIT_USAGE;
+    }
+    if (rc != EXIT_OK) goto done;
+    rc = EXIT_INPUT;
     bool bound = o->builtin_fashion ? data_fashion_mnist(c->m, "t10k", false, &ds) /* the test images */
                                     : data_bind(c->m, o->data.data, o->data.len, false, "--data", &ds);
-    if (!choose_outputs_(o, c->m, &out) || !bound) goto done;
+    if (!bound) goto done;
     if (!runner_open(&r, c, o->opt_level)) goto done;
     r.init(r.model, 0);
     if (!runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) goto done;

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,13 +178,38 @@ static bool weights_finite_(const Runner *r, const char **bad)
     return true;
 }
 
-static int32_t st_int_(const nnc_safetensors *st, const char *name)
+/* A position entry ("train.epoch", "train.batch") of a checkpoint: absent, or one i32 (or i64) from 0 to
+ * INT32_MAX. Reports a bad one, naming the file. */
+static bool st_position_(const nnc_safetensors *st, const char *path, const char *name, bool *present, int64_t *v)
 {
     const nnc_st_tensor *t = nnc_st_find(st, name);
-    if (!t || t->nbytes < 4) return 0;
-    if (t->dtype == NNC_I32) return *(const int32_t *)t->data;
-    if (t->dtype == NNC_I64) return (int32_t) * (const int64_t *)t->data;
-    return 0;
+    *present = t != NULL, *v = 0;
+    if (!t) return true;
+    int64_t count = 1;
+    for (int i = 0; i < t->rank; i++) count *= t->shape[i];
+    size_t size = t->dtype == NNC_I32 ? 4 : t->dtype == NNC_I64 ? 8 : 0;
+    if (!size || count != 1 || t->nbytes != size) {
+        diag_fatal("%s: '%s' must be one integer (an i32: where training stood), but it is not", path, name);
+        return false;
+    }
+    if (size == 4) {
+        int32_t x;
+        memcpy(&x, t->data, 4);
+        *v = x;
+    } else {
+        memcpy(v, t->data, 8);
+    }
+    if (*v < 0 || *v > INT32_MAX) {
+        diag_fatal("%s: '%s' is %" PRId64 "; a position must be from 0 to %d", path, name, *v, INT32_MAX);
+        return false;
+    }
+    return true;
+}
+
+static bool same_path_(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return str_eq(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
 }
 
 static char *default_save_(const char *model)
@@ -333,47 +359,65 @@ out:
     return rc;
 }
 
-static bool bind_data_(Train *t)
+/* EXIT_OK, EXIT_USAGE for bindings the model cannot take, EXIT_INPUT for a bad file */
+static int bind_data_(Train *t)
 {
     const Options *o = t->o;
+    if ((!o->builtin_fashion && !data_bindings_ok(t->m, o->data.data, o->data.len, true, "--data")) ||
+        (o->val.len && !data_bindings_ok(t->m, o->val.data, o->val.len, true, "--val"))) {
+        fputs("(see 'nnc train --help')\n", stderr);
+        return EXIT_USAGE;
+    }
     if (o->builtin_fashion) {
-        if (o->data.len) {
-            diag_fatal("--data fashion-mnist binds every input and target; do not add other --data");
-            return false;
-        }
-        if (!data_fashion_mnist(t->m, "train", true, &t->data)) return false;
+        if (!data_fashion_mnist(t->m, "train", true, &t->data)) return EXIT_INPUT;
         t->has_val = o->val.len == 0;
-        if (t->has_val && !data_fashion_mnist(t->m, "t10k", true, &t->val)) return false;
+        if (t->has_val && !data_fashion_mnist(t->m, "t10k", true, &t->val)) return EXIT_INPUT;
     } else if (!data_bind(t->m, o->data.data, o->data.len, true, "--data", &t->data)) {
-        return false;
+        return EXIT_INPUT;
     }
     if (o->val.len) {
         t->has_val = true;
-        if (!data_bind(t->m, o->val.data, o->val.len, true, "--val", &t->val)) return false;
+        if (!data_bind(t->m, o->val.data, o->val.len, true, "--val", &t->val)) return EXIT_INPUT;
     }
+    return EXIT_OK;
+}
+
+/* the saved position, checked against this run's data and batch: a bad one is an error, never ignored */
+static bool resume_position_(Train *t, const nnc_safetensors *st)
+{
+    const char *path = t->o->weights;
+    bool has_epoch, has_batch;
+    int64_t epoch, batch, nb = (t->data.count + t->batch - 1) / t->batch;
+    if (!st_position_(st, path, "train.epoch", &has_epoch, &epoch) || !st_position_(st, path, "train.batch", &has_batch, &batch))
+        return false;
+    if (has_epoch != has_batch) {
+        diag_fatal("%s: has '%s' but no '%s': the saved position is incomplete", path,
+                   has_epoch ? "train.epoch" : "train.batch", has_epoch ? "train.batch" : "train.epoch");
+        return false;
+    }
+    if (batch >= nb) {
+        diag_fatal("%s: 'train.batch' is %" PRId64 ", but an epoch of these %" PRId64 " samples at batch %d has only %" PRId64
+                   " batches (was it saved with other data or another --batch?)", path, batch, t->data.count, t->batch, nb);
+        return false;
+    }
+    t->start_epoch = (int)epoch, t->start_batch = (int)batch;
     return true;
 }
 
-static bool resume_(Train *t)
+/* --weights: read the file and its position before the model is built, so that a bad one fails fast */
+static bool resume_read_(Train *t, nnc_safetensors *st)
 {
-    nnc_safetensors st = {0};
-    if (!runner_load_weights(&t->r, t->o->weights, NNC_LOAD_PARAMS | NNC_LOAD_OPTIONAL, &st)) return false;
-    t->start_epoch = st_int_(&st, "train.epoch");
-    t->start_batch = st_int_(&st, "train.batch");
-    int64_t nb = (t->data.count + t->batch - 1) / t->batch;
-    if (t->start_batch < 0 || t->start_batch >= nb || t->start_epoch < 0) t->start_epoch = 0, t->start_batch = 0;
-    nnc_st_free(&st);
-    return true;
+    char err[1024];
+    if (nnc_st_read(t->o->weights, st, err, sizeof err) != 0) {
+        diag_fatal("%s", err);
+        return false;
+    }
+    return resume_position_(t, st);
 }
 
 int cmd_train(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_INPUT;
-    if (o->inference) {
-        fprintf(stderr, "nnc: error: train needs the training entry points; --inference leaves them out\n"
-                        "(see 'nnc train --help')\n");
-        return EXIT_USAGE;
-    }
+    if (!target_supported(o)) return EXIT_USAGE;
     if (o->data.len == 0 && !o->builtin_fashion) {
         fprintf(stderr, "nnc: error: train needs --data NAME=FILE for every input and target (or --data fashion-mnist)\n"
                         "(see 'nnc train --help')\n");
@@ -387,6 +431,7 @@ int cmd_train(const Options *o)
         return EXIT_INPUT;
     }
     Train t = {.o = o, .m = c->m, .batch = c->max_batch};
+    nnc_safetensors st = {0};
     int rc = EXIT_INPUT;
     const Model *m = c->m;
     if (m->loss < 0 || m->opt.kind == OPT_NONE) {
@@ -397,12 +442,31 @@ int cmd_train(const Options *o)
     t.epochs = o->epochs ? o->epochs : m->train.epochs ? m->train.epochs : 1;
     t.shuffle = !o->no_shuffle && m->train.shuffle;
     t.save_path = o->save ? xstrdup(o->save) : default_save_(o->model_path);
-    if (!bind_data_(&t) || !runner_open(&t.r, c, o->opt_level)) goto done;
+    if (!output_allowed(o, o->save ? "--save" : "the default --save", t.save_path) ||
+        (o->log && !output_allowed(o, "--log", o->log))) {
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (o->log && same_path_(o->log, t.save_path)) {
+        fprintf(stderr, "nnc: error: --log %s is also where the weights are saved\n(see 'nnc train --help')\n", o->log);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if ((rc = bind_data_(&t)) != EXIT_OK) goto done;
+    rc = EXIT_INPUT;
+    if (o->weights && !resume_read_(&t, &st)) goto done;
+    if (!runner_open(&t.r, c, o->opt_level)) goto done;
     t.r.init(t.r.model, o->seed);
-    if (o->weights && !resume_(&t)) goto done;
+    if (o->weights && !runner_load_st(&t.r, &st, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_OPTIONAL)) goto done;
+    nnc_st_free(&st);
     if (o->steps && !o->epochs) { /* --steps alone: as many epochs as the steps need */
         int64_t nb = (t.data.count + t.batch - 1) / t.batch;
         t.epochs = (int)((o->steps + t.start_batch + nb - 1) / nb);
+    }
+    if (t.start_epoch > INT32_MAX - t.epochs) {
+        diag_fatal("%s: 'train.epoch' is %d; %d more epoch%s would go past epoch %d", o->weights, t.start_epoch, t.epochs,
+                   t.epochs == 1 ? "" : "s", INT32_MAX);
+        goto done;
     }
     if (o->log && !(t.log = fopen(o->log, "w"))) {
         diag_fatal("cannot write the log '%s'", o->log);
@@ -412,6 +476,9 @@ int cmd_train(const Options *o)
         fprintf(stderr, "training %s on %" PRId64 " samples%s, batch %d, %d epoch%s (%s)\n", m->name, t.data.count,
                 t.has_val ? arena_printf(&c->arena, ", validating on %" PRId64, t.val.count) : "", t.batch, t.epochs,
                 t.epochs == 1 ? "" : "s", nnc_jit_backend(t.r.jit));
+    if (!o->quiet && (t.start_epoch || t.start_batch))
+        fprintf(stderr, "resuming from %s at epoch %d, batch %d of %" PRId64 "\n", o->weights, t.start_epoch + 1,
+                t.start_batch + 1, (t.data.count + t.batch - 1) / t.batch);
     struct sigaction sa = {.sa_handler = on_sigint_}, old;
     sigaction(SIGINT, &sa, &old);
     rc = train_loop_(&t);
@@ -424,6 +491,7 @@ int cmd_train(const Options *o)
         fprintf(stderr, "validation (%" PRId64 " samples): %s\n", t.val.count, buf + 2);
     }
 done:
+    nnc_st_free(&st);
     if (t.log) fclose(t.log);
     data_free(&t.data);
     data_free(&t.val);

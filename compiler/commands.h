@@ -46,6 +46,10 @@ typedef struct Options {
 } Options;
 
 bool target_supported(const Options *o); /* reports when not */
+/* Whether `path`, an output given by option `what` ("-o", "--save"), may be written: never over the
+ * model file, a --data/--val file or the --weights (except train's --save, which may continue a
+ * checkpoint in place). Reports a command-line error (exit 2) when not. */
+bool output_allowed(const Options *o, const char *what, const char *path);
 int cmd_compile(const Options *o);
 int cmd_check(const Options *o);
 int cmd_summary(const Options *o);

@@ -31,13 +31,32 @@ static void *sym_(Runner *r, const char *name)
     return p;
 }
 
-/* OpenBLAS (loaded by the JIT for large products) uses NNC_THREADS threads, default 1: on the small
- * models nnc is for, a second thread costs more than it brings. */
-static void set_threads_(void)
+bool run_threads(int *n)
 {
     const char *env = getenv("NNC_THREADS");
-    int n = env ? atoi(env) : 1;
-    if (n < 1) n = 1;
+    *n = 1;
+    if (!env) return true;
+    int v = 0;
+    bool ok = *env != 0;
+    for (const char *p = env; *p && ok; p++) {
+        ok = *p >= '0' && *p <= '9';
+        v = ok && v <= RUN_MAX_THREADS ? v * 10 + (*p - '0') : v;
+    }
+    if (!ok || v < 1 || v > RUN_MAX_THREADS) {
+        fprintf(stderr, "nnc: error: NNC_THREADS must be a whole number from 1 to %d, not '%.40s%s'\n", RUN_MAX_THREADS,
+                env, strlen(env) > 40 ? "..." : "");
+        return false;
+    }
+    *n = v;
+    return true;
+}
+
+/* OpenBLAS (loaded by the JIT for large products) uses NNC_THREADS threads, default 1: on the small
+ * models nnc is for, a second thread costs more than it brings. main.c has refused a bad value. */
+static void set_threads_(void)
+{
+    int n;
+    if (!run_threads(&n)) n = 1;
     void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
     if (set) set(n);
 }
@@ -76,6 +95,15 @@ void runner_close(Runner *r)
     memset(r, 0, sizeof *r);
 }
 
+bool runner_load_st(Runner *r, const nnc_safetensors *st, const char *path, int flags)
+{
+    char err[1024];
+    int loaded = 0, unused = 0;
+    bool ok = nnc_model_load(st, path, r->model, r->tensors, r->ntensors, flags, &loaded, &unused, err, sizeof err) == 0;
+    if (!ok) diag_fatal("%s", err);
+    return ok;
+}
+
 bool runner_load_weights(Runner *r, const char *path, int flags, nnc_safetensors *keep)
 {
     char err[1024];
@@ -84,9 +112,7 @@ bool runner_load_weights(Runner *r, const char *path, int flags, nnc_safetensors
         diag_fatal("%s", err);
         return false;
     }
-    int loaded = 0, unused = 0;
-    bool ok = nnc_model_load(&st, path, r->model, r->tensors, r->ntensors, flags, &loaded, &unused, err, sizeof err) == 0;
-    if (!ok) diag_fatal("%s", err);
+    bool ok = runner_load_st(r, &st, path, flags);
     if (keep)
         *keep = st;
     else
@@ -203,16 +229,15 @@ static const char *names_list_(const Model *m, bool targets)
     return buf;
 }
 
-bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const char *what, DataSet *ds)
+/* the file of each slot (inputs, then targets) from the bindings; reports a binding the model cannot take */
+static bool bind_paths_(const Model *m, const Binding *b, int nb, bool targets, const char *what, const char **paths)
 {
-    memset(ds, 0, sizeof *ds);
     int slots = m->inputs.len + (targets ? m->targets.len : 0);
     if (slots > 16) {
         diag_fatal("the model has more than 16 inputs and targets");
         return false;
     }
-    ds->n = slots;
-    const char *paths[16] = {0};
+    for (int k = 0; k < slots; k++) paths[k] = NULL;
     for (int i = 0; i < nb; i++) {
         int hit = -1;
         if (!b[i].name) {
@@ -232,8 +257,9 @@ bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const cha
                        targets ? "input or target" : "input", b[i].name, names_list_(m, targets));
             return false;
         }
+        bool t;
         if (paths[hit]) {
-            diag_fatal("%s: '%s' is bound twice", what, b[i].name);
+            diag_fatal("%s: '%s' is bound twice ('%s' and '%s')", what, slot_(m, hit, &t)->name, paths[hit], b[i].path);
             return false;
         }
         paths[hit] = b[i].path;
@@ -243,9 +269,28 @@ bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const cha
         const IOSlot *io = slot_(m, k, &t);
         if (!paths[k]) {
             diag_fatal("%s: no data for %s '%s' (use %s %s=FILE)", what, t ? "target" : "input", io->name, what, io->name);
-            data_free(ds);
             return false;
         }
+    }
+    return true;
+}
+
+bool data_bindings_ok(const Model *m, const Binding *b, int nb, bool targets, const char *what)
+{
+    const char *paths[16];
+    return bind_paths_(m, b, nb, targets, what, paths);
+}
+
+bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const char *what, DataSet *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    const char *paths[16];
+    if (!bind_paths_(m, b, nb, targets, what, paths)) return false;
+    int slots = m->inputs.len + (targets ? m->targets.len : 0);
+    ds->n = slots;
+    for (int k = 0; k < slots; k++) {
+        bool t;
+        const IOSlot *io = slot_(m, k, &t);
         ds->path[k] = paths[k];
         if (!load_one_(io, paths[k], &ds->arr[k]) || !check_classes_(io, &ds->arr[k], paths[k])) {
             data_free(ds);

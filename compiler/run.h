@@ -27,6 +27,8 @@ void runner_close(Runner *r);
 /* Load weights; flags as nnc_model_load. Reports and returns false on failure. `keep` (may be NULL)
  * receives the file's tensors for the caller to read more from (then nnc_st_free it). */
 bool runner_load_weights(Runner *r, const char *path, int flags, nnc_safetensors *keep);
+/* The same from tensors already read from `path`. */
+bool runner_load_st(Runner *r, const nnc_safetensors *st, const char *path, int flags);
 
 /* Arrays bound to a model's inputs (then its targets), converted to their dtype, all with `count`
  * samples. */
@@ -38,6 +40,10 @@ typedef struct DataSet {
     const char *path[16];
 } DataSet;
 
+/* Whether every input (and target when `targets`) gets exactly one file from the bindings, and every
+ * binding names one of them: the command line's part of data_bind, checked before any file is read.
+ * Reports and returns false when not (a command-line error: exit 2). */
+bool data_bindings_ok(const Model *m, const Binding *b, int nb, bool targets, const char *what);
 /* Bind files to the model's inputs (and targets when `targets`). `what` names the set in messages
  * ("--data", "--val"). Checks names, shapes, dtypes, equal sample counts and class-index ranges. */
 bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const char *what, DataSet *ds);
@@ -45,6 +51,11 @@ bool data_bind(const Model *m, const Binding *b, int nb, bool targets, const cha
  * when `targets` (as class indices, or one-hot for an f32[10] target). */
 bool data_fashion_mnist(const Model *m, const char *split, bool targets, DataSet *ds);
 void data_free(DataSet *ds);
+
+/* NNC_THREADS, the threads OpenBLAS may use: unset means 1, else a whole number from 1 to
+ * RUN_MAX_THREADS. Reports (nnc: error: ...) and returns false for anything else. */
+enum { RUN_MAX_THREADS = 256 };
+bool run_threads(int *n);
 
 /* Compile options for running in-process. */
 CompileOptions run_compile_options(const Options *o, bool inference_only);

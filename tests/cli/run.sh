@@ -21,14 +21,19 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 pass=0 fail=0 xfail=0
 
 # run ARGS...: nnc in a fresh work directory holding copies of the fixtures; sets $rc, $tmp/out, $tmp/err.
+# $setup (a shell command) runs in the work directory first; $nnc_env (VAR=VALUE words) is nnc's extra
+# environment.
+setup=: nnc_env=
 run() {
-    rm -rf "$tmp/work" && cp -R "$fix" "$tmp/work" || exit 2
-    (cd "$tmp/work" && timeout 120 "$nnc" "$@" >"$tmp/out" 2>"$tmp/err")
+    [ "$setup" = : ] && [ -n "${keep_work:-}" ] && [ -d "$tmp/work" ] || { rm -rf "$tmp/work" && cp -R "$fix" "$tmp/work"; } || exit 2
+    # shellcheck disable=SC2086 # $nnc_env is a list of words on purpose
+    (cd "$tmp/work" && eval "$setup" && env $nnc_env timeout 120 "$nnc" "$@" >"$tmp/out" 2>"$tmp/err")
     rc=$?
-    cmdline="nnc $*"
+    cmdline="${nnc_env:+$nnc_env }nnc $*"
 }
 
-# holds COND: rc=N | out= | err= (empty) | out~ERE | err~ERE | out!ERE (absent) | file:PATH | nofile:PATH
+# holds COND: rc=N | out= | err= (empty) | out~ERE | err~ERE | out!ERE (absent) | file:PATH | nofile:PATH |
+# same:PATH (the work copy of fixture PATH is unchanged)
 holds() {
     case $1 in
     rc=*) [ "$rc" -eq "${1#rc=}" ] ;;
@@ -39,6 +44,7 @@ holds() {
     out!*) ! grep -Eq -- "${1#out!}" "$tmp/out" ;;
     file:*) [ -s "$tmp/work/${1#file:}" ] ;;
     nofile:*) [ ! -e "$tmp/work/${1#nofile:}" ] ;;
+    same:*) cmp -s "$tmp/work/${1#same:}" "$fix/${1#same:}" ;;
     *) echo "run.sh: bad condition '$1'" >&2; exit 2 ;;
     esac
 }
@@ -249,7 +255,7 @@ want "predict --data FILE binds the only input" rc=0 file:p.npy
 run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o p=named.npy
 want "predict -o NAME=FILE" rc=0 file:named.npy
 run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o q=named.npy
-want "predict -o of an unknown output" rc=1 "err~'q'" nofile:named.npy
+want "predict -o of an unknown output is a command-line error" rc=2 "err~'q'" "err~it has p" nofile:named.npy
 run predict tiny.nn --weights missing.safetensors --data x=x.npy -o p.npy
 want "predict with a missing weights file" rc=1 out= "err~missing\.safetensors" nofile:p.npy
 run predict tiny.nn --weights tiny_missing_bias.safetensors --data x=x.npy -o p.npy
@@ -266,13 +272,193 @@ want "data with the wrong per-sample shape" rc=1 out= "err~x_wrong_shape\.npy" "
 run predict tiny.nn --weights tiny.safetensors --data x=missing.npy -o p.npy
 want "missing data file" rc=1 out= "err~missing\.npy" nofile:p.npy
 run predict tiny.nn --weights tiny.safetensors --data y=x.npy -o p.npy
-want "unknown data binding" rc=1 out= "err~'y'" nofile:p.npy
+want "unknown data binding is a command-line error" rc=2 out= "err~'y'" "err~it has x" nofile:p.npy
 run predict tiny.nn --weights tiny.safetensors --data x=tiny.nn -o p.npy
 want "data file of an unknown format" rc=1 out= "err~tiny\.nn" nofile:p.npy
 run predict bad.nn --weights tiny.safetensors --data x=x.npy -o p.npy
 want "predict of a bad model" rc=1 out= "err~^bad\.nn:4:22: error" nofile:p.npy
 run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o sub/dir/p.npy
 want "predict into a missing directory" rc=1 out= "err~sub/dir/p\.npy"
+
+# ---- issue 9: hostile and mistyped command lines ---------------------------------------------------------
+# numbers: digits only, in range; nan, inf, signs, spaces, exponents, hex, overflow and junk exit 2
+for v in nan inf -1 0 "" 1e3 0x10 " 5" 5x 12Q 1G 1KB 1.1K 0.5 99999999999999999999M 1125899906842625; do
+    run tiny.nn -o - --max-ram "$v"
+    want "--max-ram '$v' is refused" rc=2 out= "err~--max-ram needs a (positive number|value)"
+done
+for v in 65536 256K 1.5M 0.5K; do
+    run tiny.nn -o out.c --max-ram "$v"
+    want "--max-ram $v" rc=0 file:out.c
+done
+for v in nan inf +5 " 5" 1e3 0x10 1048577; do
+    run tiny.nn -o - --batch "$v"
+    want "--batch '$v' is refused" rc=2 out= "err~--batch needs a positive integer"
+done
+for opt in --epochs --steps; do
+    for v in nan -1 +1 2147483648 1e2 3x; do
+        run train tiny.nn --data x=x.npy $opt "$v"
+        want "$opt '$v' is refused" rc=2 out= "err~$opt needs a positive integer"
+    done
+done
+for v in nan -1 +1 " 1" 18446744073709551616 1.0; do
+    run train tiny.nn --data x=x.npy --seed "$v"
+    want "--seed '$v' is refused" rc=2 out= "err~--seed needs a non-negative integer"
+done
+run bench tiny.nn --iters nan
+want "--iters nan is refused" rc=2 out= "err~--iters needs a positive integer"
+
+# an option given twice, a name bound twice
+run tiny.nn -o a.c -o b.c
+want "-o given twice" rc=2 out= "err~-o is given twice \('a\.c' and 'b\.c'\)" nofile:a.c nofile:b.c
+run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o p=a.npy -o p=b.npy
+want "predict -o p=a -o p=b" rc=2 out= "err~-o binds 'p' twice" nofile:a.npy nofile:b.npy
+run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o a.npy -o p=b.npy
+want "predict -o FILE and -o NAME=FILE of the first output" rc=2 out= "err~both write output 'p'" nofile:a.npy nofile:b.npy
+run predict tiny.nn --weights tiny.safetensors --data x=x.npy --data x=x.npy -o p.npy
+want "--data x=a --data x=b" rc=2 out= "err~--data binds 'x' twice" nofile:p.npy
+run predict tiny.nn --weights tiny.safetensors --data x.npy --data x=x.npy -o p.npy
+want "--data FILE --data x=FILE bind the one input twice" rc=2 out= "err~'x' is bound twice" nofile:p.npy
+run predict tiny.nn --weights tiny.safetensors --data x.npy --data x.npy -o p.npy
+want "--data FILE twice" rc=2 out= "err~--data is given twice without a name" nofile:p.npy
+run train tiny.nn --data x=x.npy --val x=x.npy --val x=x.npy
+want "--val x=a --val x=b" rc=2 out= "err~--val binds 'x' twice"
+run train tiny.nn --data fashion-mnist --data fashion-mnist
+want "--data fashion-mnist twice" rc=2 out= "err~fashion-mnist is given twice"
+run predict tiny.nn --weights tiny.safetensors --data fashion-mnist --data x=x.npy -o p.npy
+want "--data fashion-mnist with another --data" rc=2 out= "err~do not add" nofile:p.npy
+for dup in "--batch 3 --batch 4" "--model tiny --model tiny" "--inference --inference" "--max-ram 1M --max-ram 2M"; do
+    # shellcheck disable=SC2086
+    run tiny.nn -o - $dup
+    want "$dup" rc=2 out= "err~${dup%% *} is given twice"
+done
+run tiny.nn -o - -O0 -O2
+want "-O given twice: the last counts" rc=0 "out~void tiny_predict"
+
+# empty and odd values
+run ""
+want "an empty model file name" rc=2 out= "err~model file name is empty"
+for opt in -o --model --weights --target --emit --passes; do
+    run tiny.nn $opt ""
+    want "$opt ''" rc=2 out= "err~$opt"
+done
+run tiny.nn -o ""
+want "-o '' says the value is empty" rc=2 "err~-o needs a value, not an empty string" nofile:tiny.c
+for b in "" = x= =x.npy "==x.npy"; do
+    run predict tiny.nn --weights tiny.safetensors --data "$b" -o p.npy
+    want "--data '$b'" rc=2 out= "err~--data needs NAME=FILE" nofile:p.npy
+done
+long=$(printf '%0500d' 0 | tr 0 a)
+run tiny.nn "--$long"
+want "a 500-character option" rc=2 out= "err~unknown option"
+run predict tiny.nn --weights tiny.safetensors --data "$long=x.npy" -o p.npy
+want "a 500-character input name" rc=2 out= "err~no input named" nofile:p.npy
+run "$long.nn"
+want "a 500-character model file name" rc=1 out= "err~cannot read"
+
+# never write over an input: the model, through a link, the header, the weights, the data
+run tiny.nn -o tiny.nn
+want "-o MODEL is refused" rc=2 out= "err~-o tiny\.nn is the model file" same:tiny.nn nofile:tiny.nn.h
+setup='ln -s tiny.nn link.c'
+run tiny.nn -o link.c
+want "-o a link to the model is refused" rc=2 out= "err~is the model file" same:tiny.nn
+setup='cp tiny.nn m.h'
+run m.h -o m.c
+want "a header that would be the model is refused" rc=2 out= "err~m\.h is the model file" same:tiny.nn nofile:m.c
+setup='cp tiny.nn m.c'
+run m.c
+want "the default output that would be the model is refused" rc=2 out= "err~m\.c is the model file" "err~no -o"
+setup=:
+for o in tiny.nn x.npy tiny.safetensors p=tiny.nn; do
+    run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o $o
+    want "predict -o $o (an input) is refused" rc=2 out= "err~never writes over its input" same:tiny.nn same:x.npy \
+        same:tiny.safetensors
+done
+run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o nodir/p.npy
+want "predict -o into a missing directory" rc=1 out= "err~nodir" nofile:nodir
+
+# NNC_THREADS: unset or 1 to 256; anything else exits 2 before any work
+for v in -1 abc 0 "" 257 2x 0x2 99999999999999999999; do
+    nnc_env="NNC_THREADS=$v"
+    run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o p.npy
+    want "NNC_THREADS='$v' is refused" rc=2 out= "err~NNC_THREADS must be a whole number from 1 to 256" nofile:p.npy
+done
+nnc_env=NNC_THREADS=2
+run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o p.npy
+want "NNC_THREADS=2" rc=0 file:p.npy
+nnc_env=NNC_THREADS=abc
+run tiny.nn -o -
+want "NNC_THREADS only matters where nnc runs the model" rc=0
+nnc_env=
+
+# targets and stages not yet implemented: said in the help, refused with exit 2
+run --help
+want "--help says cuda and mcu are not yet implemented" "out~--target c\|cuda\|mcu .*not yet implemented" \
+    "out~--emit ir\|c\|cuda .*\(cuda: not yet implemented\)"
+for a in "--target cuda" "--target mcu" "--emit cuda" "--target=cuda"; do
+    # shellcheck disable=SC2086
+    run tiny.nn $a -o out.c
+    want "$a is refused" rc=2 out= "err~not yet implemented" nofile:out.c
+done
+run summary tiny.nn --target mcu
+want "summary --target mcu is refused" rc=2 out= "err~not yet implemented"
+
+# suggestions, and `nnc help`
+run chek tiny.nn
+want "nnc chek: did you mean check" rc=2 out= "err~unknown command 'chek'; did you mean 'check'\?"
+run trian
+want "nnc trian: did you mean train" rc=2 out= "err~did you mean 'train'\?"
+run frobnicate tiny.nn
+want "an unknown command before a model" rc=2 out= "err~unknown command 'frobnicate'"
+run import m.onnx -o m.nn
+want "nnc import is not yet implemented" rc=2 out= "err~not yet implemented"
+run train tiny.nn --epoch 3
+want "--epoch: did you mean --epochs" rc=2 out= "err~unknown option '--epoch'; did you mean '--epochs'\?"
+run tiny.nn --inferenc -o -
+want "--inferenc: did you mean --inference" rc=2 out= "err~did you mean '--inference'\?"
+run predict tiny.nn -weights w
+want "-weights: did you mean --weights" rc=2 out= "err~did you mean '--weights'\?"
+run check tiny.nn --epochs 3
+want "an option of another command says which takes it" rc=2 out= "err~does not take --epochs \(train takes it\)"
+run help
+want "nnc help" rc=0 err= "out~^usage: nnc" "out~nnc check"
+for cmd in check summary train predict bench compile; do
+    run $cmd --help
+    cp "$tmp/out" "$tmp/help_$cmd"
+    run help $cmd
+    cmp -s "$tmp/out" "$tmp/help_$cmd"
+    rc=$?; want "nnc help $cmd is nnc $cmd --help" rc=0
+done
+run help chek
+want "nnc help chek" rc=2 out= "err~did you mean 'check'\?"
+
+# every option a command's --help lists is accepted, and every other option is refused with "does not take"
+# (nnc writes nothing here, so the work directory is reused: keep_work)
+all=
+for cmd in check summary train predict bench compile; do
+    run $cmd --help
+    opts=$(sed -n 's/^  \(-[-a-zA-Z0-9]*\).*/\1/p' "$tmp/out" | sort -u)
+    eval "opts_$cmd=\$opts"
+    all="$all $opts"
+done
+all=$(printf '%s\n' $all | sort -u)
+keep_work=1
+for cmd in check summary train predict bench compile; do
+    eval "mine=\$opts_$cmd"
+    for opt in $all; do
+        case $opt in
+        -o) val=p.npy ;; --model) val=tiny ;; --batch|--epochs|--steps|--seed|--iters) val=2 ;; --target) val=c ;;
+        --max-ram) val=1M ;; --weights) val=tiny.safetensors ;; --emit) val=ir ;; --passes) val=fold ;;
+        --data|--val) val=x=x.npy ;; --save) val=s.safetensors ;; --log) val=l.csv ;; *) val= ;;
+        esac
+        run $cmd missing.nn $opt $val --zz-last # accepted: the parser reaches --zz-last
+        if printf '%s\n' $mine | grep -qx -- "$opt"; then
+            want "$cmd --help lists $opt, and $cmd takes it" rc=2 "err~unknown option '--zz-last'"
+        else
+            want "$cmd --help omits $opt, and $cmd refuses it" rc=2 "err~does not take $opt"
+        fi
+    done
+done
+keep_work=
 
 echo "cli: $pass passed, $fail failed, $xfail known bugs"
 [ $fail -eq 0 ]

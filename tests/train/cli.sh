@@ -162,5 +162,74 @@ want "progress without --val: no val_ metrics" \
 run train net.nn $data $val --epochs 2 --save "$tmp/log.safetensors" --quiet $fast
 want "--quiet: no progress" rc=0 "lines:$err:^epoch:0"
 
+# ---- issue 9: a bad resume position is an error naming the file and the value, never ignored ---------------
+# st_patch FILE ENTRY BYTES: overwrite the data of safetensors entry ENTRY (printf escapes, little-endian);
+# st_rename FILE OLD NEW: replace text of the same length in the JSON header
+st_header_len() { head -c 8 "$1" | od -An -tu8 | tr -d ' \n'; }
+st_patch() {
+    n=$(st_header_len "$1")
+    off=$(head -c $((8 + n)) "$1" | tail -c "$n" | sed -n "s/.*\"$2\":{[^}]*\"data_offsets\":\[\([0-9]*\),.*/\1/p")
+    # shellcheck disable=SC2059 # the bytes are printf escapes on purpose
+    printf "$3" | dd of="$1" bs=1 seek=$((8 + n + off)) conv=notrunc 2>/dev/null
+}
+st_rename() {
+    n=$(st_header_len "$1")
+    { head -c 8 "$1"; head -c $((8 + n)) "$1" | tail -c "$n" | sed "s/$2/$3/"; tail -c +$((9 + n)) "$1"; } >"$1.new" &&
+        mv "$1.new" "$1"
+}
+run train net.nn $data --seed 3 --epochs 1 --save "$tmp/pos.safetensors" --quiet $fast
+want "resume position: a checkpoint" rc=0 file:pos.safetensors
+resume_bad() { # DESCRIPTION EDIT ARGS... then conditions on the run
+    cp "$tmp/pos.safetensors" "$tmp/bad_pos.safetensors" && "$@"
+    run train net.nn $data --epochs 1 --weights "$tmp/bad_pos.safetensors" --save "$tmp/resumed.safetensors" --quiet $fast
+}
+resume_bad st_patch "$tmp/bad_pos.safetensors" train.epoch '\377\377\377\177'
+want "resume position: train.epoch = INT_MAX cannot take one more epoch" rc=1 'err~bad_pos\.safetensors' \
+    "err~'train\.epoch' is 2147483647" nofile:resumed.safetensors
+resume_bad st_patch "$tmp/bad_pos.safetensors" train.epoch '\377\377\377\377'
+want "resume position: a negative train.epoch" rc=1 'err~bad_pos\.safetensors' "err~'train\.epoch' is -1" \
+    nofile:resumed.safetensors
+resume_bad st_patch "$tmp/bad_pos.safetensors" train.batch '\007\000\000\000'
+want "resume position: train.batch past the end of the epoch (7 batches)" rc=1 'err~bad_pos\.safetensors' \
+    "err~'train\.batch' is 7" 'err~7 batches' nofile:resumed.safetensors
+resume_bad st_rename "$tmp/bad_pos.safetensors" '"train.epoch":{"dtype":"I32"' '"train.epoch":{"dtype":"F32"'
+want "resume position: a float train.epoch" rc=1 'err~bad_pos\.safetensors' "err~'train\.epoch' must be one integer" \
+    nofile:resumed.safetensors
+resume_bad st_rename "$tmp/bad_pos.safetensors" '"train.batch"' '"train.bxtch"'
+want "resume position: train.epoch without train.batch" rc=1 'err~bad_pos\.safetensors' "err~no 'train\.batch'" \
+    nofile:resumed.safetensors
+resume_bad st_patch "$tmp/bad_pos.safetensors" train.epoch '\376\377\377\177'
+want "resume position: the last possible epoch trains, numbered 2147483647" rc=0 file:resumed.safetensors
+rm -f "$tmp/resumed.safetensors"
+run train net.nn $data --epochs 1 --weights "$tmp/pos.safetensors" --save "$tmp/resumed.safetensors" $fast
+want "resume position: the run says where it resumes" rc=0 'err~resuming from .*pos\.safetensors at epoch 2, batch 1 of 7' \
+    'err~^epoch 2/2 '
+
+# ---- issue 9: bindings the model cannot take are command-line errors (exit 2), found before any work --------
+run train net.nn --data x=x.npy --save "$tmp/bind.safetensors" --quiet
+want "bindings: a target left without --data exits 2" rc=2 "err~no data for target 'label'" nofile:bind.safetensors
+run train net.nn $data --data z=x.npy --save "$tmp/bind.safetensors" --quiet
+want "bindings: a name the model lacks exits 2" rc=2 "err~no input or target named 'z'" nofile:bind.safetensors
+run train net.nn $data --val x=val_x.npy --save "$tmp/bind.safetensors" --quiet
+want "bindings: a --val set without its target exits 2" rc=2 "err~--val: no data for target 'label'" \
+    nofile:bind.safetensors
+
+# ---- issue 9: never write over an input ------------------------------------------------------------------
+cp "$fix/net.nn" "$tmp/net_copy.nn" && cp "$fix/x.npy" "$tmp/x_copy.npy"
+run train "$tmp/net_copy.nn" $data --save "$tmp/net_copy.nn" --quiet
+want "outputs: --save MODEL is refused" rc=2 "err~is the model file"
+cmp -s "$tmp/net_copy.nn" "$fix/net.nn"
+rc=$?; want "outputs: the model is unchanged" rc=0
+run train net.nn --data x="$tmp/x_copy.npy" --data label=label.npy --log "$tmp/x_copy.npy" --quiet
+want "outputs: --log over a --data file is refused" rc=2 "err~is a --data file"
+cmp -s "$tmp/x_copy.npy" "$fix/x.npy"
+rc=$?; want "outputs: the data file is unchanged" rc=0
+run train net.nn $data --save "$tmp/same.out" --log "$tmp/same.out" --quiet
+want "outputs: --log and --save the same file" rc=2 "err~--log .*same\.out is also where the weights are saved"
+cp "$tmp/pos.safetensors" "$tmp/inplace.safetensors"
+run train net.nn $data --epochs 1 --weights "$tmp/inplace.safetensors" --save "$tmp/inplace.safetensors" --quiet $fast
+want "outputs: --save over its own --weights continues the checkpoint in place" rc=0 \
+    differ:inplace.safetensors:pos.safetensors
+
 echo "train cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
