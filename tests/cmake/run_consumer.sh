@@ -5,7 +5,8 @@
 #      CMAKE_BUILD_TYPE: nnc must then build only what nnc_add_model needs (no test, example or LLVM
 #      plugin target; `ctest -N` lists the consumer's one test) and leave CMAKE_BUILD_TYPE empty;
 #   2. find_package: nnc installed by `cmake --install` into WORK_DIR/prefix, from NNC_BUILD_DIR (an
-#      already built nnc tree, e.g. the one running ctest), else from a fresh build in WORK_DIR;
+#      already built nnc tree, e.g. the one running ctest), else from a fresh build in WORK_DIR; the
+#      installed nnc must train (with the installed LLVM plugin when the tree built one);
 # and in each build checks regeneration: a no-op rebuild does not rerun nnc, editing the .nn file
 # changes the generated header, and a newer nnc executable regenerates.
 # Everything is written under WORK_DIR (deleted first); the source tree is only read.
@@ -85,6 +86,31 @@ check_subproject() {
     [ "$total" = 1 ] || { (cd "$1" && "$CTEST" -N) >&2; fail "ctest -N lists $total tests, not the consumer's 1"; }
 }
 
+# The nnc installed from build dir $1 into prefix $2 trains: with the LLVM plugin built, the install
+# has it and `nnc train` loads that copy (not the build tree's), from a directory outside both trees.
+check_installed_train() {
+    d=$WORK/train
+    mkdir -p "$d"
+    awk 'BEGIN { for (i = 0; i < 64; i++) { s = 0; r = ""
+                 for (j = 0; j < 10; j++) { v = ((i * 7 + j * 13) % 17) / 8 - 1; s += v; r = r (j ? "," : "") v }
+                 print r > "x.csv"; print s / 10 > "y.csv" } }' </dev/null
+    mv x.csv y.csv "$d/"
+    jit=cc
+    if [ -f "$1/libnnc_jit_llvm.so" ]; then
+        plugin=$(find "$2" -name libnnc_jit_llvm.so | head -n 1)
+        [ -n "$plugin" ] || fail "cmake --install did not install the LLVM plugin that nnc train loads"
+        jit=llvm
+    fi
+    (cd "$d" && NNC_JIT=$jit LD_DEBUG=files "$2/bin/nnc" train "$SRC/models/ffn.nn" --data x=x.csv \
+        --data y=y.csv --epochs 1 --save "$d/ffn.safetensors") >"$d/train.log" 2>&1 ||
+        { cat "$d/train.log" >&2; fail "the installed nnc does not train (NNC_JIT=$jit)"; }
+    [ -s "$d/ffn.safetensors" ] || fail "the installed nnc train saved nothing"
+    if [ "$jit" = llvm ] && ! grep -q "file=$2/.*libnnc_jit_llvm.so" "$d/train.log"; then
+        grep "libnnc_jit_llvm" "$d/train.log" >&2; fail "the installed nnc did not load the installed plugin"
+    fi
+    grep "^epoch\|^training" "$d/train.log" | sed 's/^/    /'
+}
+
 # ---- 1. add_subdirectory ------------------------------------------------------------------------
 step "add_subdirectory: configure and build (nnc included)"
 A=$WORK/subdir
@@ -113,6 +139,7 @@ step "install $NNC_BUILD into $WORK/prefix"
     { cat "$WORK/install.log" >&2; fail "cmake --install"; }
 CONFIG=$(find "$WORK/prefix" -name nncConfig.cmake | head -n 1)
 [ -n "$CONFIG" ] || fail "the install has no nncConfig.cmake"
+check_installed_train "$NNC_BUILD" "$WORK/prefix"
 
 step "find_package: configure and build"
 B=$WORK/package
