@@ -392,7 +392,10 @@ static int st_check_tensor_(const nnc_st_tensor *t, const char *path, char *err,
     if (!st_dtype_name_(t->dtype))
         return fail_(err, errlen, "%s: tensor '%s': invalid dtype %d", path, name, (int)t->dtype);
     need = st_tensor_bytes_(t->dtype, t->rank, t->shape);
-    if (need < 0 || (uint64_t)need != (uint64_t)t->nbytes)
+    if (need < 0)
+        return fail_(err, errlen, "%s: tensor '%s': invalid or too large shape (rank %d; its size in bytes "
+                     "overflows)", path, name, t->rank);
+    if ((uint64_t)need != (uint64_t)t->nbytes)
         return fail_(err, errlen, "%s: tensor '%s': nbytes is %zu but rank %d shape and %s need %lld", path,
                      name, t->nbytes, t->rank, st_dtype_name_(t->dtype), (long long)need);
     if (t->nbytes && !t->data)
@@ -459,6 +462,7 @@ static const nnc_st_tensor **st_sorted_tensors_(const nnc_st_tensor *tensors, in
                                                 char *err, size_t errlen)
 {
     const nnc_st_tensor **sorted = malloc((count > 0 ? (size_t)count : 1) * sizeof *sorted);
+    uint64_t total = 0;
     if (!sorted) {
         fail_(err, errlen, "%s: out of memory", path);
         return NULL;
@@ -467,6 +471,12 @@ static const nnc_st_tensor **st_sorted_tensors_(const nnc_st_tensor *tensors, in
         sorted[i] = &tensors[i];
         if (st_check_tensor_(&tensors[i], path, err, errlen))
             goto bad;
+        if (tensors[i].nbytes > (uint64_t)INT64_MAX - total) { /* the offsets are int64 sums */
+            fail_(err, errlen, "%s: tensor '%s': the tensors hold more than 2^63 bytes together", path,
+                  tensors[i].name);
+            goto bad;
+        }
+        total += tensors[i].nbytes;
     }
     qsort(sorted, (size_t)count, sizeof *sorted, st_cmp_tensor_name_);
     for (int i = 1; i < count; i++)

@@ -770,6 +770,20 @@ static void test_st_write_rejects(void **state)
     t[1].name = NULL;
     st_write_expect_refused_(t, 3, "(null)", NULL);
     st_write_expect_refused_(t, -1, "count -1", NULL);
+    st_make_abc_(t);
+    t[1].shape[0] = (int64_t)1 << 62, t[1].nbytes = 0; /* 2^62 I32 elements: 2^64 bytes */
+    st_write_expect_refused_(t, 3, "'a'", "too large shape");
+    {
+        /* sizes that are each valid (under 2^60 bytes) but overflow the int64 offsets together */
+        static const char *const names[9] = {"t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"};
+        nnc_st_tensor big[9];
+        memset(big, 0, sizeof big);
+        for (int i = 0; i < 9; i++) {
+            big[i].name = (char *)names[i], big[i].dtype = NNC_U8, big[i].rank = 1, big[i].data = (void *)st_b_;
+            big[i].shape[0] = ((int64_t)1 << 60) - 1, big[i].nbytes = ((size_t)1 << 60) - 1;
+        }
+        st_write_expect_refused_(big, 9, "'t8'", "more than 2^63 bytes");
+    }
 }
 
 /* ---- atomic_file.c --------------------------------------------------------------------------- */
