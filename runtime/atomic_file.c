@@ -137,6 +137,7 @@ static int atomic_in_proc_(const char *link)
 static int atomic_resolve_chain_(const char *path, AtomicTarget *t, char *err, size_t errlen)
 {
     char *cur = atomic_strndup_(path, strlen(path));
+    int e;
     for (int hops = 0; cur; hops++) {
         struct stat st;
         char *next;
@@ -168,8 +169,9 @@ static int atomic_resolve_chain_(const char *path, AtomicTarget *t, char *err, s
         free(cur);
         cur = next;
     }
+    e = errno;
     free(cur);
-    return fail_(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return fail_(err, errlen, "%s: cannot write: %s", path, strerror(e));
 }
 
 static int atomic_resolve_(const char *path, AtomicTarget *t, char *err, size_t errlen)
