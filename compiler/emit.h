@@ -52,6 +52,9 @@ typedef struct KArgs {
 
 struct Emit {
     Model *m;
+    const char *mname;   /* the model's name in C (c_ident) */
+    const char **member; /* per model tensor: its struct member */
+    const char **in_name, **tgt_name, **out_name; /* the entry points' parameters */
     const EmitOptions *opt;
     const Target *t;
     StrBuf kernels; /* static functions, in schedule order */

@@ -45,37 +45,37 @@ char *c_literal(Emit *e, int id)
     return c_float(e, v->attr.data ? *(const float *)v->attr.data : v->attr.f[0]);
 }
 
-static const char *const c_keywords_[] = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
-    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "m", "n",
-    "A", "Ai", "metrics", "NULL", "errno", "exp", "log", "sqrt", "tanh", "fabs", "pow", "memcpy", "memset",
-};
-
-/* an input or output's parameter name: its .nn name unless that would clash with C or our own names */
-static const char *c_param_name_(Emit *e, const char *name)
+/* Every name from the model file that reaches C as an identifier goes through c_ident (util.c): the
+ * model's name, each tensor's struct member, each input, target and output parameter. */
+static void names_init_(Emit *e)
 {
-    for (size_t i = 0; i < sizeof c_keywords_ / sizeof c_keywords_[0]; i++)
-        if (str_eq(name, c_keywords_[i]) || strncmp(name, "nnc_", 4) == 0 || (name[0] == 'k' && isdigit((unsigned char)name[1])))
-            return arena_printf(A_, "%s_", name);
-    return name;
-}
-
-/* an output's parameter name: as an input's, with _out when an input has the same name (rebinding) */
-static const char *output_param_name_(Emit *e, int k)
-{
-    const char *name = e->m->outputs.data[k].name;
-    for (int i = 0; i < e->m->inputs.len; i++)
-        if (str_eq(e->m->inputs.data[i].name, name)) return c_param_name_(e, arena_printf(A_, "%s_out", name));
-    return c_param_name_(e, name);
+    Model *m = e->m;
+    e->mname = c_ident(A_, m->name, C_ID_MODEL);
+    NameSet members = {0}, params = {0};
+    e->member = arena_alloc(A_, sizeof(char *) * (size_t)(m->tensors.len + 1));
+    for (int i = 0; i < m->tensors.len; i++)
+        e->member[i] = name_set_unique(&members, A_, c_ident(A_, m->tensors.data[i].cname, C_ID_MEMBER));
+    e->in_name = arena_alloc(A_, sizeof(char *) * (size_t)(m->inputs.len + 1));
+    e->tgt_name = arena_alloc(A_, sizeof(char *) * (size_t)(m->targets.len + 1));
+    e->out_name = arena_alloc(A_, sizeof(char *) * (size_t)(m->outputs.len + 1));
+    for (int i = 0; i < m->inputs.len; i++)
+        e->in_name[i] = name_set_unique(&params, A_, c_ident(A_, m->inputs.data[i].name, C_ID_PARAM));
+    for (int i = 0; i < m->targets.len; i++)
+        e->tgt_name[i] = name_set_unique(&params, A_, c_ident(A_, m->targets.data[i].name, C_ID_PARAM));
+    for (int k = 0; k < m->outputs.len; k++) { /* an output that rebinds an input's name: name_out */
+        const char *name = m->outputs.data[k].name;
+        for (int i = 0; i < m->inputs.len; i++)
+            if (str_eq(m->inputs.data[i].name, name)) name = arena_printf(A_, "%s_out", name);
+        e->out_name[k] = name_set_unique(&params, A_, c_ident(A_, name, C_ID_PARAM));
+    }
+    name_set_free(&members);
+    name_set_free(&params);
 }
 
 static const char *io_name_(Emit *e, int id)
 {
     Value *v = &e->g->v[id];
-    Model *m = e->m;
-    const IOSlot *io = v->attr.i[0] ? &m->targets.data[v->tensor] : &m->inputs.data[v->tensor];
-    return c_param_name_(e, io->name);
+    return v->attr.i[0] ? e->tgt_name[v->tensor] : e->in_name[v->tensor];
 }
 
 /* a static const array for a constant, made on first use */
@@ -107,7 +107,7 @@ char *c_buffer(Emit *e, int id)
     switch (s->kind) {
     case SK_ARENA: return arena_printf(A_, "%s + %" PRId64, v->dtype == DT_I32 ? "Ai" : "A", s->offset);
     case SK_INPUT: return (char *)io_name_(e, base);
-    case SK_TENSOR: return arena_printf(A_, "m->%s", e->m->tensors.data[s->tensor].cname);
+    case SK_TENSOR: return arena_printf(A_, "m->%s", e->member[s->tensor]);
     case SK_CONST: return (char *)const_array_(e, base);
     default: NNC_UNREACHABLE();
     }
@@ -149,6 +149,12 @@ static void shape_note_(Emit *e, StrBuf *b, int id)
     sb_printf(b, "%s%s", dtype_name(v->dtype), shape_str(v->shape, buf, sizeof buf));
 }
 
+/* #line "PATH" is a string literal: none when a path is longer than C99 lets one be */
+static bool line_directives_(Emit *e)
+{
+    return e->opt->line_directives && c_string_fits(e->opt->model_path) && c_string_fits(e->opt->c_path);
+}
+
 void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
 {
     Value *v = &e->g->v[id];
@@ -161,7 +167,10 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     e->cur_start = b->len;
     const Source *src = source_get(v->loc.src);
     sb_printf(b, "\n/* k%d %s", k, op);
-    if (v->name) sb_printf(b, "  %s", v->name);
+    if (v->name) {
+        sb_puts(b, "  ");
+        sb_c_comment(b, v->name);
+    }
     sb_puts(b, ": ");
     for (int i = 1; i < a->n; i++) {
         if (a->id[i] < 0) continue;
@@ -187,7 +196,11 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     }
     if (first) sb_puts(b, "void");
     sb_puts(b, ")\n{\n");
-    if (e->opt->line_directives && src) sb_printf(b, "#line %d \"%s\"\n", v->loc.line, e->opt->model_path);
+    if (line_directives_(e) && src) {
+        sb_printf(b, "#line %d ", v->loc.line);
+        sb_c_string(b, e->opt->model_path);
+        sb_putc(b, '\n');
+    }
 }
 
 static uint64_t fnv1a_(const char *s)
@@ -224,8 +237,11 @@ void kernel_end(Emit *e)
     const KArgs *a = &e->cur;
     sb_puts(b, "}\n");
     kernel_dedup_(e);
-    if (e->cur_k == e->kseq && e->opt->line_directives && source_get(e->g->v[e->cur_id].loc.src))
-        sb_printf(b, "#line @@ \"%s\"\n", e->opt->c_path);
+    if (e->cur_k == e->kseq && line_directives_(e) && source_get(e->g->v[e->cur_id].loc.src)) {
+        sb_puts(b, "#line @@ ");
+        sb_c_string(b, e->opt->c_path);
+        sb_putc(b, '\n');
+    }
     bool parts = false;
     for (int i = 0; i < a->n; i++) parts |= a->id[i] == -2;
     int indent = 1;
@@ -315,12 +331,23 @@ static void helper_mark_(bool *used, const char *name)
         }
 }
 
-/* the helpers `code` calls, in table order (each after what it needs) */
+static bool ident_char_(char c) { return c == '_' || isalnum((unsigned char)c); }
+
+/* the helpers `code` calls, in table order (each after what it needs); names in comments do not count */
 static void emit_helpers_(StrBuf *b, const char *code)
 {
     bool used[NHELPERS] = {0};
-    for (int i = 0; i < NHELPERS; i++)
-        if (strstr(code, helpers_[i].name)) helper_mark_(used, helpers_[i].name);
+    for (const char *p = code; *p; p++) {
+        if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            if (!end) break;
+            p = end + 1;
+            continue;
+        }
+        if (p[0] != 'n' || strncmp(p, "nnc_", 4) != 0 || (p > code && ident_char_(p[-1]))) continue;
+        for (int i = 0; i < NHELPERS; i++)
+            if (strncmp(p, helpers_[i].name, strlen(helpers_[i].name)) == 0) helper_mark_(used, helpers_[i].name);
+    }
     for (int i = 0; i < NHELPERS; i++)
         if (used[i]) sb_puts(b, helpers_[i].code);
 }
@@ -354,8 +381,11 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
     double fi, fo;
     fans_(t->shape, &fi, &fo);
     char sh[96];
-    sb_printf(b, "    /* %s %s: %s */\n", t->name, shape_str(t->shape, sh, sizeof sh), init_name_(t->init.kind));
-    const char *dst = arena_printf(A_, "m->%s[i]", t->cname);
+    sb_puts(b, "    /* ");
+    sb_c_comment(b, t->name);
+    sb_printf(b, " %s: %s */\n", shape_str(t->shape, sh, sizeof sh), init_name_(t->init.kind));
+    const char *member = e->member[t - e->m->tensors.data];
+    const char *dst = arena_printf(A_, "m->%s[i]", member);
     const double trunc = 0.87962566103423978;
     const char *loop = arena_printf(A_, "    for (int i = 0; i < %" PRId64 "; i++) ", count);
     switch (t->init.kind) {
@@ -388,7 +418,7 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
     case INIT_VALUES: {
         sb_printf(b, "    {\n        static const nnc_real v[%" PRId64 "] = {", count);
         for (int64_t i = 0; i < count; i++) sb_printf(b, "%s%s", i ? ", " : "", c_float(e, t->init.values[i]));
-        sb_printf(b, "};\n        memcpy(m->%s, v, sizeof v);\n    }\n", t->cname);
+        sb_printf(b, "};\n        memcpy(m->%s, v, sizeof v);\n    }\n", member);
         break;
     }
     }
@@ -398,7 +428,7 @@ static void emit_init_(Emit *e, StrBuf *b)
 {
     Model *m = e->m;
     sb_printf(b, "\n/* parameters and state from their initialisers; optimizer state, gradients and scratch zero */\n");
-    sb_printf(b, "void %s_init(%s *m, uint64_t seed)\n{\n", m->name, m->name);
+    sb_printf(b, "void %s_init(%s *m, uint64_t seed)\n{\n", e->mname, e->mname);
     sb_puts(b, "    memset(m, 0, sizeof *m);\n    nnc_seed(m->rng, seed);\n");
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
@@ -412,15 +442,15 @@ static void entry_signature_(Emit *e, StrBuf *b, EntryKind k, bool with_metrics,
 {
     Model *m = e->m;
     const char *ret = k == ENTRY_PREDICT ? "void" : "nnc_real";
-    sb_printf(b, "%s %s_%s%s(%s *m, int n", ret, m->name, entry_names[k], suffix, m->name);
+    sb_printf(b, "%s %s_%s%s(%s *m, int n", ret, e->mname, entry_names[k], suffix, e->mname);
     for (int i = 0; i < m->inputs.len; i++)
-        sb_printf(b, ", const %s *%s", c_type(m->inputs.data[i].dtype), c_param_name_(e, m->inputs.data[i].name));
+        sb_printf(b, ", const %s *%s", c_type(m->inputs.data[i].dtype), e->in_name[i]);
     if (k == ENTRY_PREDICT) {
         for (int i = 0; i < m->outputs.len; i++)
-            sb_printf(b, ", %s *%s", c_type(m->outputs.data[i].dtype), output_param_name_(e, i));
+            sb_printf(b, ", %s *%s", c_type(m->outputs.data[i].dtype), e->out_name[i]);
     } else {
         for (int i = 0; i < m->targets.len; i++)
-            sb_printf(b, ", const %s *%s", c_type(m->targets.data[i].dtype), c_param_name_(e, m->targets.data[i].name));
+            sb_printf(b, ", const %s *%s", c_type(m->targets.data[i].dtype), e->tgt_name[i]);
     }
     if (with_metrics) sb_puts(b, ", nnc_real *metrics");
     sb_puts(b, ")");
@@ -448,10 +478,29 @@ static void emit_assigns_(Emit *e, StrBuf *b)
             const Tensor *t = &e->m->tensors.data[v->tensor];
             int64_t count = shape_count(t->shape, 1);
             if (s->kind == SK_CONST && s->literal)
-                sb_printf(b, "    for (int i = 0; i < %" PRId64 "; i++) m->%s[i] = %s;\n", count, t->cname, c_literal(e, src));
+                sb_printf(b, "    for (int i = 0; i < %" PRId64 "; i++) m->%s[i] = %s;\n", count, e->member[v->tensor], c_literal(e, src));
             else
-                sb_printf(b, "    memcpy(m->%s, %s, sizeof m->%s);\n", t->cname, c_buffer(e, src), t->cname);
+                sb_printf(b, "    memcpy(m->%s, %s, sizeof m->%s);\n", e->member[v->tensor], c_buffer(e, src), e->member[v->tensor]);
         }
+}
+
+/* `word` as an identifier of its own in entry-point code ("A + 64", "A[3]"; not m->dA[0]) */
+static bool uses_word_(const char *code, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = code ? strstr(code, word) : NULL; p; p = strstr(p + 1, word))
+        if ((p == code || (!ident_char_(p[-1]) && p[-1] != '>')) && !ident_char_(p[n])) return true;
+    return false;
+}
+
+/* (void)x; for a parameter the code never reads: an identity model's m, an input no output needs */
+static void unused_params_(Emit *e, StrBuf *b, EntryKind k, const char *body, const char *tail, bool arena)
+{
+    if (!arena && !uses_word_(body, "m") && !uses_word_(tail, "m")) sb_puts(b, "    (void)m;\n");
+    for (int i = 0; i < e->m->inputs.len; i++)
+        if (!uses_word_(body, e->in_name[i]) && !uses_word_(tail, e->in_name[i])) sb_printf(b, "    (void)%s;\n", e->in_name[i]);
+    for (int i = 0; i < e->m->targets.len && k != ENTRY_PREDICT; i++)
+        if (!uses_word_(body, e->tgt_name[i]) && !uses_word_(tail, e->tgt_name[i])) sb_printf(b, "    (void)%s;\n", e->tgt_name[i]);
 }
 
 static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
@@ -475,7 +524,7 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
         Root r = e->g->roots.data[i];
         if (r.kind == ROOT_OUTPUT) {
             const IOSlot *o = &m->outputs.data[r.index];
-            sb_printf(&tail, "    memcpy(%s, %s, sizeof(%s) * (size_t)(%s));\n", output_param_name_(e, r.index), c_buffer(e, r.id),
+            sb_printf(&tail, "    memcpy(%s, %s, sizeof(%s) * (size_t)(%s));\n", e->out_name[r.index], c_buffer(e, r.id),
                       c_type(o->dtype), c_count(e, o->shape));
         }
         if (r.kind == ROOT_METRIC) sb_printf(&tail, "    if (metrics) metrics[%d] = %s;\n", r.index, c_scalar_(e, r.id));
@@ -487,14 +536,15 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     emit_assigns_(e, &tail);
     if (loss >= 0) sb_puts(&tail, "    return loss;\n");
     const char *body = e->body.s ? e->body.s : "";
-    bool uses_a = strstr(body, "A + ") || (tail.s && (strstr(tail.s, "A + ") || strstr(tail.s, "A[")));
-    bool uses_ai = strstr(body, "Ai + ") || (tail.s && (strstr(tail.s, "Ai + ") || strstr(tail.s, "Ai[")));
+    bool uses_a = uses_word_(body, "A") || uses_word_(tail.s, "A");
+    bool uses_ai = uses_word_(body, "Ai") || uses_word_(tail.s, "Ai");
     if (uses_a) sb_puts(b, "    nnc_real *A = m->arena;\n");
     if (uses_ai) sb_puts(b, "    int32_t *Ai = m->arena_i;\n");
     char up[256];
-    upper_(up, m->name, sizeof up);
+    upper_(up, e->mname, sizeof up);
     sb_printf(b, "    if (n < 1 || n > %s_MAX_BATCH) return%s;\n", up, ec->kind == ENTRY_PREDICT ? "" : " NAN");
     if (metrics && m->metrics.len == 0) sb_puts(b, "    (void)metrics;\n");
+    unused_params_(e, b, ec->kind, body, tail.s, uses_a || uses_ai);
     sb_puts(b, body);
     if (tail.s) sb_puts(b, tail.s);
     sb_free(&tail);
@@ -502,9 +552,9 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     if (ec->kind == ENTRY_TRAIN) {
         sb_puts(b, "\n");
         entry_signature_(e, b, ENTRY_TRAIN, false, "");
-        sb_printf(b, "\n{\n    return %s_train_step_metrics(m, n", m->name);
-        for (int i = 0; i < m->inputs.len; i++) sb_printf(b, ", %s", c_param_name_(e, m->inputs.data[i].name));
-        for (int i = 0; i < m->targets.len; i++) sb_printf(b, ", %s", c_param_name_(e, m->targets.data[i].name));
+        sb_printf(b, "\n{\n    return %s_train_step_metrics(m, n", e->mname);
+        for (int i = 0; i < m->inputs.len; i++) sb_printf(b, ", %s", e->in_name[i]);
+        for (int i = 0; i < m->targets.len; i++) sb_printf(b, ", %s", e->tgt_name[i]);
         sb_puts(b, ", NULL);\n}\n");
     }
     free(e->const_id);
@@ -514,35 +564,64 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
 /* ---- the tensor table -------------------------------------------------------------------------------------- */
 static bool tensor_in_table_(const Tensor *t) { return t->kind != TK_GRAD; }
 
-static void emit_table_(Emit *e, StrBuf *b)
+/* a name as a C string: a literal, or (longer than C99 lets a literal be) a char array declared in `decls` */
+static void c_name_(Emit *e, StrBuf *decls, StrBuf *b, const char *s, int *nlong)
+{
+    (void)e;
+    if (c_string_fits(s)) {
+        sb_c_string(b, s);
+        return;
+    }
+    sb_printf(decls, "static const char nnc_name%d[] = ", *nlong);
+    sb_c_char_array(decls, s);
+    sb_puts(decls, ";\n");
+    sb_printf(b, "nnc_name%d", (*nlong)++);
+}
+
+static void emit_table_(Emit *e, StrBuf *out)
 {
     Model *m = e->m;
+    StrBuf decls = {0}, tb = {0};
+    StrBuf *b = &tb;
+    int nlong = 0;
     sb_printf(b, "\n/* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */\n");
-    sb_printf(b, "const nnc_tensor_info %s_tensors[] = {\n", m->name);
+    sb_printf(b, "const nnc_tensor_info %s_tensors[] = {\n", e->mname);
     int count = 0;
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
         if (!tensor_in_table_(t)) continue;
-        sb_printf(b, "    {\"%s\", %d, {", t->name, t->shape.rank);
+        sb_puts(b, "    {");
+        c_name_(e, &decls, b, t->name, &nlong);
+        sb_printf(b, ", %d, {", t->shape.rank);
         for (int k = 0; k < 8; k++) sb_printf(b, "%s%" PRId64, k ? ", " : "", k < t->shape.rank ? t->shape.d[k] : 0);
-        sb_printf(b, "}, offsetof(struct %s, %s), %d, %d, %d},\n", m->name, t->cname, t->trainable, t->dtype == DT_I32,
+        sb_printf(b, "}, offsetof(struct %s, %s), %d, %d, %d},\n", e->mname, e->member[i], t->trainable, t->dtype == DT_I32,
                   t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
         count++;
     }
-    sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2},\n", m->name);
+    sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2},\n", e->mname);
     count++;
     sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},\n};\n");
-    sb_printf(b, "const int %s_num_tensors = %d;\n", m->name, count);
-    sb_printf(b, "const char *const %s_metric_names[] = {", m->name);
-    for (int i = 0; i < m->metrics.len; i++) sb_printf(b, "\"%s\", ", m->metrics.data[i].name);
+    sb_printf(b, "const int %s_num_tensors = %d;\n", e->mname, count);
+    sb_printf(b, "const char *const %s_metric_names[] = {", e->mname);
+    for (int i = 0; i < m->metrics.len; i++) {
+        c_name_(e, &decls, b, m->metrics.data[i].name, &nlong);
+        sb_puts(b, ", ");
+    }
     sb_puts(b, "NULL};\n");
+    if (decls.s) {
+        sb_puts(out, "\n/* names longer than a C99 string literal may be */\n");
+        sb_puts(out, decls.s);
+    }
+    sb_puts(out, tb.s);
+    sb_free(&decls);
+    sb_free(&tb);
 }
 
 /* ---- the JIT shim: the same signatures for every model ---------------------------------------------------- */
 static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
 {
     Model *m = e->m;
-    const char *nm = m->name;
+    const char *nm = e->mname;
     sb_printf(b, "\n/* for nnc train/predict/bench: one calling convention for every model */\n");
     sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(struct %s); }\n", nm);
     sb_printf(b, "void nnc_jit_init(void *m, uint64_t seed) { %s_init((struct %s *)m, seed); }\n", nm, nm);
@@ -588,8 +667,9 @@ static void emit_struct_members_(Emit *e, StrBuf *b, TensorKind kind, const char
         if (t->kind != kind) continue;
         if (!any) sb_printf(b, "    /* %s */\n", title);
         any = true;
-        sb_printf(b, "    %s %s[%" PRId64 "]; /* %s %s */\n", c_type(t->dtype), t->cname, shape_count(t->shape, 1), t->name,
-                  shape_str(t->shape, sh, sizeof sh));
+        sb_printf(b, "    %s %s[%" PRId64 "]; /* ", c_type(t->dtype), e->member[i], shape_count(t->shape, 1));
+        sb_c_comment(b, t->name);
+        sb_printf(b, " %s */\n", shape_str(t->shape, sh, sizeof sh));
     }
 }
 
@@ -597,7 +677,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
 {
     Model *m = e->m;
     char up[256], sh[96];
-    upper_(up, m->name, sizeof up);
+    upper_(up, e->mname, sizeof up);
     sb_printf(b, "#ifndef NNC_MODEL_%s_H\n#define NNC_MODEL_%s_H\n\n", up, up);
     sb_puts(b, "#include <stddef.h>\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     sb_puts(b, "/* nnc_real is float unless NNC_REAL says otherwise (tests build models in double) */\n");
@@ -617,7 +697,10 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     sb_printf(b, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n#define %s_NUM_TARGETS %d\n", up, m->inputs.len, up,
               m->outputs.len, up, m->targets.len);
     sb_printf(b, "#define %s_NUM_METRICS %d /* the length of M_eval's metrics array:", up, m->metrics.len);
-    for (int i = 0; i < m->metrics.len; i++) sb_printf(b, " %s", m->metrics.data[i].name);
+    for (int i = 0; i < m->metrics.len; i++) {
+        sb_putc(b, ' ');
+        sb_c_comment(b, m->metrics.data[i].name);
+    }
     sb_puts(b, " */\n");
     int64_t pbytes = 0, sbytes = 0, obytes = 0, gbytes = 0;
     for (int i = 0; i < m->tensors.len; i++) {
@@ -633,8 +716,8 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     for (int i = 0; i < nentries; i++)
         sb_printf(b, "#define %s_ARENA_BYTES_%s %" PRId64 "\n", up, entry_upper_[entries[i].kind],
                   (entries[i].plan->arena_f + entries[i].plan->arena_i) * 4);
-    sb_printf(b, "\ntypedef struct %s %s;\n", m->name, m->name);
-    sb_printf(b, "\n/* the whole model: `static %s m;` needs no malloc */\nstruct %s {\n", m->name, m->name);
+    sb_printf(b, "\ntypedef struct %s %s;\n", e->mname, e->mname);
+    sb_printf(b, "\n/* the whole model: `static %s m;` needs no malloc */\nstruct %s {\n", e->mname, e->mname);
     emit_struct_members_(e, b, TK_PARAM, "parameters");
     emit_struct_members_(e, b, TK_STATE, "state");
     emit_struct_members_(e, b, TK_OPT, "optimizer state");
@@ -644,15 +727,15 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     if (arena_i) sb_printf(b, "    int32_t arena_i[%" PRId64 "];\n", arena_i);
     sb_puts(b, "};\n\n");
     /* prototypes */
-    sb_printf(b, "void %s_init(%s *m, uint64_t seed);\n", m->name, m->name);
+    sb_printf(b, "void %s_init(%s *m, uint64_t seed);\n", e->mname, e->mname);
     for (int i = 0; i < nentries; i++) {
         if (entries[i].kind == ENTRY_PREDICT) {
             sb_puts(b, "/* 1 <= n <= MAX_BATCH; inputs");
             for (int k = 0; k < m->inputs.len; k++)
-                sb_printf(b, " %s %s", m->inputs.data[k].name, shape_str(m->inputs.data[k].shape, sh, sizeof sh));
+                sb_printf(b, " %s %s", e->in_name[k], shape_str(m->inputs.data[k].shape, sh, sizeof sh));
             sb_puts(b, "; outputs");
             for (int k = 0; k < m->outputs.len; k++)
-                sb_printf(b, " %s %s", m->outputs.data[k].name, shape_str(m->outputs.data[k].shape, sh, sizeof sh));
+                sb_printf(b, " %s %s", e->out_name[k], shape_str(m->outputs.data[k].shape, sh, sizeof sh));
             sb_puts(b, " */\n");
         }
         if (entries[i].kind == ENTRY_TRAIN) {
@@ -664,8 +747,8 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
         }
         sb_puts(b, ";\n");
     }
-    sb_printf(b, "extern const nnc_tensor_info %s_tensors[];\nextern const int %s_num_tensors;\n", m->name, m->name);
-    sb_printf(b, "extern const char *const %s_metric_names[]; /* NUM_METRICS names, then NULL */\n", m->name);
+    sb_printf(b, "extern const nnc_tensor_info %s_tensors[];\nextern const int %s_num_tensors;\n", e->mname, e->mname);
+    sb_printf(b, "extern const char *const %s_metric_names[]; /* NUM_METRICS names, then NULL */\n", e->mname);
     sb_printf(b, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* NNC_MODEL_%s_H */\n", up);
 }
 
@@ -691,9 +774,28 @@ static char *fix_line_directives_(char *text)
     return sb_take(&out);
 }
 
+/* ": generated by nnc V from PATH; do not edit.", then the command line: text for inside a comment */
+static void file_comment_(StrBuf *b, const EmitOptions *opt)
+{
+    sb_printf(b, "%sgenerated by nnc %s from ", b->len && b->s[b->len - 1] == '*' ? " " : ": ", NNC_VERSION);
+    sb_c_comment(b, opt->model_path);
+    sb_puts(b, "; do not edit.\n *   ");
+    sb_c_comment(b, opt->command ? opt->command : "");
+}
+
+/* #include "NAME" takes no escapes: only names of printable characters other than " \ ' and without / */
+static bool header_name_ok_(const char *name)
+{
+    if (!name || !*name || !c_string_fits(name)) return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\' || *p == '\'' || *p == '/') return false;
+    return true;
+}
+
 void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out, char **h_out)
 {
     Emit e = {.m = m, .opt = opt, .t = &target_c};
+    names_init_(&e);
     StrBuf entry_code = {0};
     int64_t arena_f = 0, arena_i = 0;
     bool has_train = false, has_eval = false;
@@ -705,16 +807,18 @@ void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions 
         emit_entry_(&e, &entry_code, &entries[i]);
     }
     StrBuf h = {0}, c = {0};
-    sb_printf(&h, "/* %s: generated by nnc %s from %s; do not edit.\n *   %s\n */\n", opt->h_name ? opt->h_name : "model.h",
-              NNC_VERSION, opt->model_path, opt->command ? opt->command : "");
+    sb_puts(&h, "/* ");
+    sb_c_comment(&h, opt->h_name ? opt->h_name : "model.h");
+    file_comment_(&h, opt);
+    sb_puts(&h, "\n */\n");
     emit_header_(&e, &h, entries, nentries, arena_f, arena_i);
-    sb_printf(&c, "/* generated by nnc %s from %s; do not edit.\n *   %s\n *\n", NNC_VERSION, opt->model_path,
-              opt->command ? opt->command : "");
-    sb_printf(&c, " * model %s: %d kernels; scratch %" PRId64 " bytes. Each kernel is headed by its op, its value\n"
+    sb_puts(&c, "/*");
+    file_comment_(&c, opt);
+    sb_printf(&c, "\n *\n * model %s: %d kernels; scratch %" PRId64 " bytes. Each kernel is headed by its op, its value\n"
                   " * and the model line it comes from; the entry points at the bottom call them in order.\n */\n",
-              m->name, e.kseq, (arena_f + arena_i) * 4);
-    if (opt->amalgamate)
-        sb_puts(&c, h.s);
+              e.mname, e.kseq, (arena_f + arena_i) * 4);
+    if (opt->amalgamate || !header_name_ok_(opt->h_name))
+        sb_puts(&c, h.s); /* a header name #include cannot spell: its text instead */
     else
         sb_printf(&c, "#include \"%s\"\n", opt->h_name);
     sb_puts(&c, "\n#include <string.h>\n#include <tgmath.h>\n\n");

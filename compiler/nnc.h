@@ -118,6 +118,22 @@ void diag_set_warnings(bool on);  /* nnc check prints nothing for a valid model 
 /* Float formatting that survives exactly: a hex float, with the decimal in a comment when asked. */
 void fmt_float_c(char *buf, size_t n, float v, bool with_comment);
 bool str_eq(const char *a, const char *b);
+
+/* ---- text that reaches the generated C (util.c; the rule: docs/c-api.md) ------------------------------ */
+typedef enum CIdentKind { C_ID_MODEL, C_ID_PARAM, C_ID_MEMBER } CIdentKind;
+/* `name` as a C identifier: other bytes become _, a leading digit or _ gets v_ / v, a clash gets a _ */
+const char *c_ident(Arena *a, const char *name, CIdentKind kind);
+void sb_c_string(StrBuf *b, const char *s);     /* "s", escaped: \" \\ \n \? and octal for other bytes */
+bool c_string_fits(const char *s);              /* within C99's 4095 characters for a string literal */
+void sb_c_char_array(StrBuf *b, const char *s); /* {'s', ..., '\000'}: any length */
+void sb_c_comment(StrBuf *b, const char *s);    /* for inside a comment: no * /, newline, ??, \ or non-ASCII */
+/* identifiers given out in one C namespace: a taken one gets _2, _3, ... (in the order of the calls) */
+typedef struct NameSet {
+    const char **slot;
+    int len, cap;
+} NameSet;
+const char *name_set_unique(NameSet *ns, Arena *a, const char *ident);
+void name_set_free(NameSet *ns);
 char *read_whole_file(const char *path, size_t *len); /* NULL on failure, errno set */
 
 #endif

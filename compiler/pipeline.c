@@ -5,6 +5,7 @@
 #include "verify.h"
 #include "nnc_runtime.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 Model *front_end(const char *path, const char *model_name, Arena *a)
@@ -134,6 +135,59 @@ static bool bake_weights_(Model *m, const char *path)
     return ok;
 }
 
+/* ---- sizes the generated C can index ------------------------------------------------------------------
+ * The kernels index a value's elements with `int` (n * PER and the loops over them): the fast paths stay
+ * 32-bit. So every value, at the maximum batch, has at most C_INDEX_MAX elements (a margin below INT_MAX
+ * for the loops that step by 16 past the last full block). Offsets into the arena and the struct are
+ * 64-bit constants; above 1 GiB of them the model is only warned about. docs/c-api.md, "Size limits". */
+#define C_INDEX_MAX (INT64_C(2147483647) - 64)
+#define RAM_WARN_BYTES (INT64_C(1) << 30)
+
+static int64_t count_at_(Shape s, int batch)
+{
+    int64_t per = shape_per_sample_sat(s);
+    if (!shape_batched(s)) return per;
+    return per > INT64_MAX / batch ? INT64_MAX : per * batch;
+}
+
+static bool size_error_(Loc loc, const char *what, Shape s, DType dt, int batch)
+{
+    int64_t count = count_at_(s, batch), per = shape_per_sample_sat(s);
+    if (count <= C_INDEX_MAX) return false;
+    char sh[96], fits[64] = "";
+    if (shape_batched(s) && per <= C_INDEX_MAX) snprintf(fits, sizeof fits, " (--batch %" PRId64 " or less fits)", C_INDEX_MAX / per);
+    diag_error(loc, "%s would have %" PRId64 " elements (%s%s at batch %d), more than the %" PRId64
+               " the generated C can index%s", what, count, dtype_name(dt), shape_str(s, sh, sizeof sh), batch, C_INDEX_MAX, fits);
+    return true;
+}
+
+/* every value of an entry graph and every model tensor within C_INDEX_MAX; one error at most */
+static bool sizes_fit_(Model *m, Graph *g, int batch)
+{
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        const char *what = arena_printf(m->arena, "tensor '%s'", t->name);
+        if (size_error_(t->loc, what, t->shape, t->dtype, batch)) return false;
+    }
+    for (int id = 0; id < g->n; id++) {
+        const Value *v = &g->v[id];
+        if (v->dtype == DT_VOID) continue;
+        const char *what = v->name ? arena_printf(m->arena, "'%s' (%s)", v->name, op_info[v->op].name)
+                                   : arena_printf(m->arena, "the result of %s", op_info[v->op].name);
+        if (size_error_(v->loc, what, v->shape, v->dtype, batch)) return false;
+    }
+    return true;
+}
+
+/* a warning when the struct (tensors, arena, generator) is over 1 GiB */
+static void ram_warning_(const Compiled *c)
+{
+    int64_t bytes = compiled_ram_bytes(c);
+    if (bytes <= RAM_WARN_BYTES) return;
+    diag_warning(c->m->loc, "model '%s' needs %" PRId64 " bytes (%.1f GiB) of memory at batch %d, in one struct", c->m->name,
+                 bytes, (double)bytes / (double)RAM_WARN_BYTES, c->max_batch);
+}
+
 static int default_batch_(const CompileOptions *o, const Model *m)
 {
     if (o->batch > 0) return o->batch;
@@ -166,15 +220,20 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     if (train) kinds[n++] = ENTRY_TRAIN;
     for (int i = 0; i < n; i++) {
         Graph *g = build_entry_(o, m, kinds[i]);
+        c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g};
+        if (!sizes_fit_(m, g, c->max_batch)) {
+            compiled_free(c);
+            return NULL;
+        }
         Pass reuse = {"reuse", NULL, 1}, memplan = {"memplan", NULL, 2};
         int level = pass_selected_(o, &memplan) ? 2 : pass_selected_(o, &reuse) ? 1 : 0;
-        Plan *plan = plan_entry(g, c->max_batch, level);
-        c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g, .plan = plan};
+        c->entries[c->nentries - 1].plan = plan_entry(g, c->max_batch, level);
     }
     if (diag_error_count()) {
         compiled_free(c);
         return NULL;
     }
+    ram_warning_(c);
     if (emit) {
         const char *base = strrchr(o->model_path, '/');
         EmitOptions eo = {.model_path = o->model_path,

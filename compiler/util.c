@@ -214,3 +214,212 @@ char *read_whole_file(const char *path, size_t *len)
     *len = b.len;
     return sb_take(&b);
 }
+
+/* ---- text that reaches the generated C --------------------------------------------------------------
+ * Every emitter writes model-file text (names, paths, the command line) through these three, so that no
+ * byte of it can change the program: docs/c-api.md, "Names and text in the generated C", states the rule. */
+
+/* the longest string literal C99 requires compilers to accept (5.2.4.1) */
+enum { C_STRING_MAX_ = 4095 };
+
+void sb_c_string(StrBuf *b, const char *s)
+{
+    sb_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            sb_putc(b, '\\');
+            sb_putc(b, (char)c);
+        } else if (c == '\n') {
+            sb_puts(b, "\\n");
+        } else if (c == '?' && p > (const unsigned char *)s && p[-1] == '?') {
+            sb_puts(b, "\\?"); /* no trigraph: ??/ would be a backslash */
+        } else if (c < 0x20 || c > 0x7e) {
+            sb_printf(b, "\\%03o", c); /* three digits: a digit after it cannot join the escape */
+        } else {
+            sb_putc(b, (char)c);
+        }
+    }
+    sb_putc(b, '"');
+}
+
+bool c_string_fits(const char *s) { return strlen(s) <= C_STRING_MAX_; }
+
+void sb_c_char_array(StrBuf *b, const char *s)
+{
+    sb_putc(b, '{');
+    for (const unsigned char *p = (const unsigned char *)s;; p++) {
+        unsigned c = *p;
+        if ((p - (const unsigned char *)s) % 16 == 0) sb_puts(b, "\n    ");
+        if (c == '\'' || c == '\\')
+            sb_printf(b, "'\\%c', ", (char)c);
+        else if (c >= 0x20 && c <= 0x7e && c != '?')
+            sb_printf(b, "'%c', ", (char)c);
+        else
+            sb_printf(b, "'\\%03o', ", c);
+        if (!c) break;
+    }
+    sb_puts(b, "\n}");
+}
+
+void sb_c_comment(StrBuf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned c = *p;
+        bool star_slash = c == '/' && ((p > (const unsigned char *)s && p[-1] == '*') || p[1] == '*');
+        bool trigraph = c == '?' && p > (const unsigned char *)s && p[-1] == '?';
+        if (c < 0x20 || c > 0x7e || c == '\\' || star_slash || trigraph)
+            sb_printf(b, "\\x%02x", c); /* never a backslash at the end: two hex digits follow it */
+        else
+            sb_putc(b, (char)c);
+    }
+}
+
+/* sorted (strcmp): C and C++ keywords and the lowercase macros of the headers the generated C includes */
+static const char *const c_keywords_[] = {
+    "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
+    "char", "char16_t", "char32_t", "char8_t", "class", "co_await", "co_return", "co_yield", "compl", "complex",
+    "concept", "const", "const_cast", "consteval", "constexpr", "constinit", "continue", "decltype", "default",
+    "delete", "do", "double", "dynamic_cast", "else", "enum", "errno", "explicit", "export", "extern", "false",
+    "float", "for", "friend", "goto", "i386", "if", "imaginary", "inline", "int", "linux", "long",
+    "math_errhandling", "mutable", "namespace", "new", "noexcept", "noreturn", "not", "not_eq", "nullptr",
+    "offsetof", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+    "requires", "restrict", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast",
+    "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename",
+    "typeof", "typeof_unqual", "union", "unix", "unsigned", "using", "virtual", "void", "volatile", "while", "xor",
+    "xor_eq",
+};
+
+/* sorted: what the entry points call their own parameters and locals, and the functions they call */
+static const char *const c_param_names_[] = {
+    "A", "Ai", "i", "loss", "m", "memcpy", "memset", "metrics", "n",
+};
+
+/* sorted: the struct members that are not tensors */
+static const char *const c_member_names_[] = {
+    "arena", "arena_i", "rng",
+};
+
+/* sorted: functions that <string.h>, <math.h> and <complex.h> may declare (a model's name is a typedef
+ * at file scope); a trailing f or l (float, long double variants) is stripped before the look-up */
+static const char *const c_library_[] = {
+    "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "basename", "bcmp", "bcopy", "bzero", "cabs",
+    "cacos", "cacosh", "carg", "casin", "casinh", "catan", "catanh", "cbrt", "ccos", "ccosh", "ceil", "cexp",
+    "cimag", "clog", "conj", "copysign", "cos", "cosh", "cpow", "cproj", "creal", "csin", "csinh", "csqrt", "ctan",
+    "ctanh", "drem", "erf", "erfc", "exp", "exp10", "exp2", "explicit_bzero", "expm1", "fabs", "fdim", "ffs",
+    "ffsl", "ffsll", "finite", "floor", "fma", "fmax", "fmin", "fmod", "fpclassify", "frexp", "gamma", "hypot",
+    "ilogb", "index", "isfinite", "isgreater", "isgreaterequal", "isinf", "isless", "islessequal", "islessgreater",
+    "isnan", "isnormal", "isunordered", "j0", "j1", "jn", "ldexp", "lgamma", "llrint", "llround", "log", "log10",
+    "log1p", "log2", "logb", "lrint", "lround", "memccpy", "memchr", "memcmp", "memcpy", "memfrob", "memmem",
+    "memmove", "mempcpy", "memrchr", "memset", "modf", "nan", "nearbyint", "nextafter", "nexttoward", "pow",
+    "pow10", "rawmemchr", "remainder", "remquo", "rindex", "rint", "round", "scalb", "scalbln", "scalbn", "signbit",
+    "significand", "sin", "sincos", "sinh", "sqrt", "stpcpy", "stpncpy", "strcasecmp", "strcasestr", "strcat",
+    "strchr", "strchrnul", "strcmp", "strcoll", "strcpy", "strcspn", "strdup", "strerror", "strfry", "strlcat",
+    "strlcpy", "strlen", "strncasecmp", "strncat", "strncmp", "strncpy", "strndup", "strnlen", "strpbrk", "strrchr",
+    "strsep", "strsignal", "strspn", "strstr", "strtok", "strtok_r", "strverscmp", "strxfrm", "tan", "tanh",
+    "tgamma", "trunc", "y0", "y1", "yn",
+};
+
+static int cmp_str_(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static bool in_list_(const char *s, const char *const *list, size_t n)
+{
+    return bsearch(&s, list, n, sizeof *list, cmp_str_) != NULL;
+}
+
+static bool c_library_name_(const char *s)
+{
+    enum { N = sizeof c_library_ / sizeof c_library_[0] };
+    if (in_list_(s, c_library_, N)) return true;
+    size_t len = strlen(s);
+    if (len < 2 || (s[len - 1] != 'f' && s[len - 1] != 'l') || len > 64) return false;
+    char base[64];
+    memcpy(base, s, len - 1);
+    base[len - 1] = 0;
+    return in_list_(base, c_library_, N);
+}
+
+/* sorted: the upper-case macros of those headers that a model's name could be */
+static const char *const c_macros_[] = {
+    "CMPLX", "CMPLXF", "CMPLXL", "EOF", "HUGE_VAL", "HUGE_VALF", "HUGE_VALL", "I", "INFINITY", "MATH_ERREXCEPT",
+    "MATH_ERRNO", "NAN", "NULL",
+};
+
+static bool ends_with_(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+static bool c_ident_clashes_(const char *s, CIdentKind kind)
+{
+    bool lower = false;
+    for (const char *p = s; *p; p++) lower |= *p >= 'a' && *p <= 'z';
+    if (!lower && kind != C_ID_MODEL) return true; /* possibly a macro (NAN, I, EOF) */
+    if (!lower) /* a model may be MNIST, but not a macro's name */
+        return in_list_(s, c_macros_, sizeof c_macros_ / sizeof c_macros_[0]) || strncmp(s, "FP_", 3) == 0 ||
+               strncmp(s, "M_", 2) == 0 || ends_with_(s, "_MAX") || ends_with_(s, "_MIN") || ends_with_(s, "_C") ||
+               ends_with_(s, "_WIDTH") || strncmp(s, "NNC", 3) == 0;
+    if (ends_with_(s, "_t")) return true; /* size_t, int32_t: types */
+    if (strncmp(s, "nnc", 3) == 0 || strncmp(s, "NNC", 3) == 0) return true;
+    if (in_list_(s, c_keywords_, sizeof c_keywords_ / sizeof c_keywords_[0])) return true;
+    if (kind == C_ID_PARAM && (in_list_(s, c_param_names_, sizeof c_param_names_ / sizeof c_param_names_[0]) ||
+                               (s[0] == 'k' && s[1] >= '0' && s[1] <= '9'))) /* kernels: k12_add */
+        return true;
+    if (kind == C_ID_MEMBER && in_list_(s, c_member_names_, sizeof c_member_names_ / sizeof c_member_names_[0])) return true;
+    return kind == C_ID_MODEL && c_library_name_(s);
+}
+
+const char *c_ident(Arena *a, const char *name, CIdentKind kind)
+{
+    char *s = arena_strdup(a, name);
+    for (char *p = s; *p; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) *p = '_';
+    if (!*s || (*s >= '0' && *s <= '9') || *s == '_') s = arena_printf(a, "v%s%s", *s == '_' ? "" : "_", s);
+    if (c_ident_clashes_(s, kind)) s = arena_printf(a, "%s_", s);
+    return strcmp(s, name) == 0 ? name : s;
+}
+
+/* ---- a set of the identifiers given out in one C namespace ------------------------------------------ */
+static uint64_t name_hash_(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static bool name_set_add_(NameSet *ns, const char *s)
+{
+    if (2 * (ns->len + 1) > ns->cap) {
+        NameSet bigger = {.cap = ns->cap ? 2 * ns->cap : 64};
+        bigger.slot = xcalloc((size_t)bigger.cap, sizeof *bigger.slot);
+        for (int i = 0; i < ns->cap; i++)
+            if (ns->slot[i]) name_set_add_(&bigger, ns->slot[i]);
+        free(ns->slot);
+        *ns = bigger;
+    }
+    size_t mask = (size_t)ns->cap - 1;
+    for (size_t i = name_hash_(s) & mask;; i = (i + 1) & mask) {
+        if (!ns->slot[i]) {
+            ns->slot[i] = s;
+            ns->len++;
+            return true;
+        }
+        if (strcmp(ns->slot[i], s) == 0) return false;
+    }
+}
+
+const char *name_set_unique(NameSet *ns, Arena *a, const char *ident)
+{
+    if (name_set_add_(ns, ident)) return ident;
+    for (int k = 2;; k++) {
+        const char *s = arena_printf(a, "%s_%d", ident, k);
+        if (name_set_add_(ns, s)) return s;
+    }
+}
+
+void name_set_free(NameSet *ns)
+{
+    free(ns->slot);
+    *ns = (NameSet){0};
+}
