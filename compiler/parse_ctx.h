@@ -13,6 +13,10 @@ typedef struct RawTok {
     double fval;
 } RawTok;
 
+/* A file of at most 16 MiB (diag.c) could still hold 8M tokens, and ~100 bytes of syntax tree each: past
+ * this many tokens the parser stops, so the tree stays under ~400 MB. */
+enum { PARSE_MAX_TOKENS = 1 << 22 };
+
 typedef struct OpenBracket {
     int kind; /* '(' '[' '{' */
     Loc loc;
@@ -35,6 +39,8 @@ typedef struct ParseCtx {
     int sep_from;
     OpenBracket *open;  /* the brackets open now, innermost last, for "to match this '('" (malloc'd) */
     int nopen, open_cap;
+    int ntokens;        /* handed to the parser, separators excepted */
+    bool stopped;       /* past PARSE_MAX_TOKENS: the rest of the file reads as its end */
     bool eof_reported;  /* an error at the end of the file was reported: later ones there are echoes */
 } ParseCtx;
 

@@ -375,7 +375,12 @@ static void next_raw_(ParseCtx *ctx, RawTok *t)
         return;
     }
     memset(t, 0, sizeof *t);
-    t->kind = diag_too_many() ? 0 : lex_raw(t, ctx->scanner);
+    t->kind = diag_too_many() || ctx->stopped ? 0 : lex_raw(t, ctx->scanner);
+    if (t->kind != 0 && t->kind != NEWLINE && t->kind != ';' && ++ctx->ntokens > PARSE_MAX_TOKENS) {
+        diag_error(t->loc, "the model is too large for the parser (more than %d tokens)", PARSE_MAX_TOKENS);
+        ctx->stopped = ctx->eof_reported = true; /* the errors the cut causes at the 'end' are not news */
+        t->kind = 0;
+    }
     if (t->kind == 0) t->loc = (Loc){.src = ctx->src, .line = ctx->line, .col = ctx->col, .len = 1};
 }
 

@@ -118,6 +118,10 @@ expect long_integer longint.nn 1 "error: integer literal '7777777777777777777777
   printf ')\n}\n'; } >longbad.nn
 expect long_bad_number longbad.nn 1 "error: invalid number '1xxxxxxxxxxxxxxxxxxxxxxxx...'"
 [ "$(wc -c <long_bad_number.err)" -lt 2000 ] && ok || bad long_bad_number_size "the message repeats a megabyte" long_bad_number
+awk 'BEGIN { printf "model m {\n    input x: f32[10]\n    output p = dense(x, 1"; for (i = 0; i < 2100000; i++) printf "+1"
+            printf ")\n}\n" }' >tokens.nn
+expect too_many_tokens tokens.nn 1 "tokens.nn:3:4194312: error: the model is too large for the parser (more than 4194304 tokens)"
+[ "$(grep -c ': error: ' too_many_tokens.err)" -eq 1 ] && ok || bad too_many_tokens_count "expected exactly one error" too_many_tokens
 awk 'BEGIN { printf "model m {\n    input x: f32[10]\n"; for (i = 0; i < 100000; i++) printf "    h = x )\n"; printf "}\n" }' >many.nn
 expect many_errors many.nn 1 "nnc: fatal error: too many errors emitted, stopping now"
 n=$(grep -c ': error: ' many_errors.err)
