@@ -1134,6 +1134,9 @@ static bool anchor_body_(Emit *e, Fused *f)
 {
     Value *root = val_(e, f->root), *av = val_(e, f->anchor);
     bool rows = root->shape.rank >= 1;
+    /* a vector on the right of a product ([..., K] @ [K]) drops the product's column axis: the result's
+     * last axis is not the GEMM's (row, col), so the tail runs after the product */
+    if (av->op == OP_MATMUL && val_(e, av->in[1])->shape.rank == 1) rows = false;
     for (int k = 0; k < f->next && rows; k++) rows = (f->pattern[k] = pattern_(val_(e, f->ext[k])->shape, root->shape)) != PAT_OTHER;
     f->ncols = root->shape.rank ? root->shape.d[root->shape.rank - 1] : 1;
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
