@@ -28,7 +28,7 @@
 #define OPT_PASSES_                                                                                              \
     "  --passes LIST       run exactly these passes, for tests: fold,simplify,cse,dce,fuse (IR) and\n"          \
     "                      reuse,memplan (memory plan)\n"
-#define OPT_COMPILING_ OPT_MODEL_ OPT_BATCH_ OPT_TARGET_ OPT_MAX_RAM_ OPT_LEVEL_ OPT_PASSES_ OPT_DUMP_IR_
+#define OPT_COMPILING_ OPT_MODEL_ OPT_TARGET_ OPT_MAX_RAM_ OPT_LEVEL_ OPT_PASSES_ OPT_DUMP_IR_ /* and --batch */
 
 static const char usage_main[] =
     "usage: nnc MODEL.nn -o OUT.c [options]          compile to C (OUT.c and OUT.h)\n"
@@ -66,7 +66,7 @@ static const char usage_summary[] =
     "FLOPs per sample (forward, and forward+backward), the number of kernels, and the scratch (arena)\n"
     "bytes of predict and of a train step at the chosen batch.\n"
     "  --json              print one JSON object instead\n"
-    OPT_INFERENCE_ OPT_COMPILING_;
+    OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
 
 static const char usage_train[] =
     "usage: nnc train MODEL.nn --data NAME=FILE... [options]\n"
@@ -99,7 +99,7 @@ static const char usage_predict[] =
     "  -o FILE             write the first output\n"
     "  -o NAME=FILE        write the output NAME (repeatable, once per name)\n"
     "  --quiet             accepted as for train (predict prints nothing when it succeeds)\n"
-    OPT_COMPILING_;
+    OPT_BATCH_ OPT_COMPILING_;
 
 static const char usage_bench[] =
     "usage: nnc bench MODEL.nn [options]\n"
@@ -108,7 +108,7 @@ static const char usage_bench[] =
     "  --json              print one JSON object instead\n"
     "  --iters N           take exactly N samples (default: 15, within about 3 seconds)\n"
     "  --quiet             accepted as for train (the results are printed all the same)\n"
-    OPT_INFERENCE_ OPT_COMPILING_;
+    OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
 
 static const char usage_compile[] =
     "usage: nnc MODEL.nn -o OUT.c [options]\n"
@@ -120,7 +120,7 @@ static const char usage_compile[] =
     "  --weights FILE      bake these weights into M_init\n"
     "  --shim              also emit nnc_jit_model_size/init/predict/train_step/eval/tensors: the same\n"
     "                      signatures for every model (what nnc train/predict/bench call)\n"
-    OPT_INFERENCE_ OPT_COMPILING_;
+    OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
 
 static int usage_error_(const Options *o, const char *fmt, ...) NNC_PRINTF(2, 3);
 static int usage_error_(const Options *o, const char *fmt, ...)

@@ -437,6 +437,9 @@ all=
 for cmd in check summary train predict bench compile; do
     run $cmd --help
     opts=$(sed -n 's/^  \(-[-a-zA-Z0-9]*\).*/\1/p' "$tmp/out" | sort -u)
+    twice=$(sed -n 's/^  \(-[-a-zA-Z0-9]*\).*/\1/p' "$tmp/out" | sort | uniq -d | grep -vx -e --data -e -o)
+    [ -z "$twice" ]
+    rc=$?; want "$cmd --help describes each option once (not:$twice)" rc=0
     eval "opts_$cmd=\$opts"
     all="$all $opts"
 done
