@@ -8,8 +8,10 @@
  * compiled by `nnc MODEL.nn -o NAME.c --shim` with the shim's functions renamed NAME_jit_* (run.sh includes
  * the C from a wrapper that #defines them), so that one library may hold many models. REF is built with
  * -DNNC_REAL=double, TEST and ALT in float; ALT (-O0 in float) is given for a second look at a model that
- * failed: when TEST agrees with ALT, the difference is float rounding that -O0 has too (a kink, a tie or an
- * ill-conditioned model), not a bug of the optimizations, and the model counts as unstable, not failed.
+ * failed: when TEST agrees with ALT, the difference is float rounding that -O0 has too (a kink, a tie), not
+ * a bug of the optimizations; when ALT differs from REF too, and TEST differs from REF by no more than ILL
+ * times as much, the model is ill-conditioned (a gradient that is zero but for rounding, which Adam or
+ * RMSprop turn into whole steps): either way the model counts as unstable, not failed.
  *
  * The interface comes from the model's `#%` lines (gen.py writes them). Each build is run the same way, in a
  * child process (a crash or a hang of one model is reported as such and the others go on):
@@ -46,6 +48,7 @@ typedef struct nnc_tensor_info {
 
 enum { MAX_SLOTS = 16, MAX_METRICS = 32, STEPS = 3, SHOW = 4, HANG_S = 60 };
 static const double RTOL = 1e-3, ATOL = 1e-4;
+static const double ILL = 10; /* see check_model_ */
 static const double SENTINEL = 12345.0;
 
 typedef struct Slot {
@@ -393,11 +396,18 @@ static int check_model_(const char *name, const char *nn, const char *ref_so, co
             printf("FAIL %s: -O0 in float failed\n", name);
             return 1;
         }
-        Cmp ca;
+        Cmp ca, cr;
         if (compare_runs_(&sp, &alt, &test, 1, &ca) == 0) {
             printf("UNSTABLE %s: -O2 differs from the double reference (worst %s: %.3g times the tolerance) but agrees "
                    "with -O0 in float (worst %.2g): float rounding, not the optimizations\n",
                    name, c.worst_what, c.worst, ca.worst);
+            return 3;
+        }
+        /* ill-conditioned: -O0 in float is as far from the reference (within a factor of ILL) */
+        if (compare_runs_(&sp, &ref, &alt, 1, &cr) > 0 && c.worst <= ILL * cr.worst) {
+            printf("UNSTABLE %s: -O2 differs from the double reference (worst %s: %.3g times the tolerance), and so "
+                   "does -O0 in float (worst %s: %.3g): an ill-conditioned model, where float rounding decides\n",
+                   name, c.worst_what, c.worst, cr.worst_what, cr.worst);
             return 3;
         }
     }

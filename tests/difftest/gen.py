@@ -97,6 +97,12 @@ class Gen:
 
     def bind(self, expr, dims, **kw):
         name = self.fresh()
+        if self.vals and self.chance(0.08):
+            # rebind an existing name (an input too): the old value is no longer reachable
+            old = self.pick(self.vals)
+            if old.name.startswith("v") or old.name.startswith("x"):
+                self.vals.remove(old)
+                name = old.name
         self.emit("%s = %s" % (name, expr))
         v = Val(name, dims, **kw)
         self.vals.append(v)
@@ -277,11 +283,17 @@ class Gen:
                 return None
             v = self.bind("reshape(%s, [1])" % v.name, (1,), batched=True, distinct=v.distinct, mag=v.mag)
         v = self.tame(v)
+        fixed = units is not None
         units = units or (self.r.randint(1, 6) if self.chance(0.8) else self.r.randint(16, 24))
         act = act or self.pick(ACTS)
         if act in ("relu", "softmax") and self.chance(0.5):
             act = "tanh"
         args = [v.name, str(units)]
+        if not fixed and getattr(self, "width", None) and self.chance(0.3):
+            units = self.width[1] * 2
+            args[1] = "2 * %s" % self.width[0]
+        elif self.chance(0.15):
+            args[1] = "units=%s" % args[1]
         if act != "none" or self.chance(0.3):
             args.append("activation=%s" % act)
         use_bias = self.chance(0.85)
@@ -692,6 +704,8 @@ class Gen:
 
     def make_optimizer(self):
         k = self.pick(["sgd", "sgd", "adam", "adamw", "rmsprop"])
+        if self.has_bn and self.chance(0.7):
+            k = "sgd"  # batchnorm makes gradients that are zero but for rounding, which adam and rmsprop amplify
         args = []
         if k == "sgd":
             args.append("lr=%s" % self.pick(["0.05", "0.1", "0.01"]) if self.chance(0.7) else "learning_rate=0.05")
@@ -718,10 +732,12 @@ class Gen:
 
     def generate(self):
         self.make_defs()
+        self.width = None
         if self.chance(0.3):
-            self.top.append("const width%d = %d" % (self.seed % 7, self.r.randint(2, 5)))
+            self.width = ("width%d" % (self.seed % 7), self.r.randint(2, 5))
+            self.top.append("const %s = %d" % self.width)
         self.make_inputs()
-        for _ in range(self.r.randint(2, 10)):
+        for _ in range(self.r.randint(3, 14)):
             try_ = self.step()
             if try_ is None:
                 self.step()
