@@ -187,16 +187,41 @@ static void print_snippet_(Loc loc)
     sb_free(&caret);
 }
 
+/* A message quotes names and tokens as written: a run of more than 200 bytes without a blank (a name of a
+ * megabyte) is shown as its first 100 bytes, "...", and its closing punctuation. */
+static void put_message_(StrBuf *b, const char *msg)
+{
+    enum { LONG = 200, SHOWN = 100 };
+    for (const char *p = msg; *p;) {
+        size_t run = strcspn(p, " \n");
+        if (run > LONG) {
+            size_t head = SHOWN, tail = 0;
+            while (head > 0 && ((unsigned char)p[head] & 0xc0) == 0x80) head--; /* not inside a character */
+            while (tail < 3 && strchr("'\"),;:?", p[run - 1 - tail])) tail++;
+            sb_printf(b, "%.*s...%.*s", (int)head, p, (int)tail, p + run - tail);
+        } else {
+            sb_printf(b, "%.*s", (int)run, p);
+        }
+        p += run;
+        while (*p == ' ' || *p == '\n') sb_putc(b, *p++);
+    }
+}
+
 static void vreport_(Loc loc, const char *kind, const char *fmt, va_list ap)
 {
     if (quiet) return;
     const Source *s = source_get(loc.src);
+    StrBuf msg = {0}, b = {0};
     if (s)
-        fprintf(stderr, "%s:%d:%d: %s: ", s->path, loc.line, loc.col, kind);
+        sb_printf(&b, "%s:%d:%d: %s: ", s->path, loc.line, loc.col, kind);
     else
-        fprintf(stderr, "nnc: %s: ", kind);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+        sb_printf(&b, "nnc: %s: ", kind);
+    sb_vprintf(&msg, fmt, ap);
+    put_message_(&b, msg.s ? msg.s : "");
+    sb_putc(&b, '\n');
+    fwrite(b.s, 1, b.len, stderr);
+    sb_free(&msg);
+    sb_free(&b);
     if (s) print_snippet_(loc);
 }
 

@@ -118,6 +118,10 @@ expect long_integer longint.nn 1 "error: integer literal '7777777777777777777777
   printf ')\n}\n'; } >longbad.nn
 expect long_bad_number longbad.nn 1 "error: invalid number '1xxxxxxxxxxxxxxxxxxxxxxxx...'"
 [ "$(wc -c <long_bad_number.err)" -lt 2000 ] && ok || bad long_bad_number_size "the message repeats a megabyte" long_bad_number
+{ printf 'model m {\n    input x: f32[10]\n    output p = dense(x, 1) + '; head -c 1000000 /dev/zero | tr '\0' 'a'
+  printf '\n}\n'; } >longname.nn
+expect long_name longname.nn 1 "longname.nn:3:30: error: use of undeclared name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'"
+[ "$(wc -c <long_name.err)" -lt 2000 ] && ok || bad long_name_size "the message repeats a megabyte of name" long_name
 awk 'BEGIN { printf "model m {\n    input x: f32[10]\n    output p = dense(x, 1"; for (i = 0; i < 2100000; i++) printf "+1"
             printf ")\n}\n" }' >tokens.nn
 expect too_many_tokens tokens.nn 1 "tokens.nn:3:4194312: error: the model is too large for the parser (more than 4194304 tokens)"
