@@ -119,8 +119,11 @@ int cv_to_tensor(Check *c, CVal v, DType prefer, const char *what)
     case CV_FLOAT:
     case CV_BOOL: {
         if (prefer == DT_I32 && v.kind != CV_FLOAT) {
-            static int32_t one;
-            (void)one;
+            if (v.i < INT32_MIN || v.i > INT32_MAX) { /* never wrapped silently (NumPy 2 refuses it too) */
+                diag_error(v.loc, "%s: the integer %" PRId64 " does not fit in i32, the type of the other operand "
+                                  "(-2147483648 to 2147483647)", what, v.i);
+                return -1;
+            }
             int32_t *d = arena_alloc(c->arena, sizeof(int32_t));
             *d = (int32_t)v.i;
             Attr a = {.data = d};
@@ -624,7 +627,12 @@ static bool coerce_arg_(Check *c, const Builtin *b, const ParamSpec *p, CVal *v)
         want = "an integer";
         break;
     case A_NUM:
-        if (is_number_(*v)) return true;
+        if (is_number_(*v) && isfinite(v->f)) return true;
+        if (is_number_(*v)) { /* inf and nan come from arithmetic (1e308 * 10): no hyperparameter takes them */
+            diag_error(v->loc, "%s: argument '%s' must be a finite number, found %s", b->name, p->name,
+                       isnan(v->f) ? "nan" : v->f > 0 ? "inf" : "-inf");
+            return false;
+        }
         want = "a number";
         break;
     case A_BOOL:
@@ -1233,7 +1241,7 @@ static CVal const_value_(Check *c, CVal v, Loc loc, const char *name)
     Value *x = &c->g->v[v.id];
     int64_t n = shape_count(x->shape, 1);
     if (x->shape.rank == 0) {
-        if (x->dtype == DT_I32) return cv_int((int64_t)d[0], loc);
+        if (x->dtype == DT_I32 && fabs(d[0]) < 9.0e18) return cv_int((int64_t)d[0], loc);
         return (CVal){.kind = CV_FLOAT, .f = (double)(float)d[0], .loc = loc};
     }
     float *f = arena_alloc(c->arena, sizeof(float) * (size_t)n);
