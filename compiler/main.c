@@ -302,7 +302,10 @@ static int apply_binding_(Options *o, const char *name, const char *val)
 
 static int apply_out_(Options *o, const char *val)
 {
-    if (str_eq(o->command, "predict") && strchr(val, '=')) {
+    bool predict = str_eq(o->command, "predict");
+    if (predict && (str_eq(val, "-") || (strchr(val, '=') && str_eq(strchr(val, '=') + 1, "-"))))
+        return usage_error_(o, "predict writes .npy files; -o - (stdout) is only for the C of nnc MODEL.nn -o -");
+    if (predict && strchr(val, '=')) {
         Binding b = binding_(val);
         int rc = binding_add_(o, "-o", o->outs.data, o->outs.len, b);
         if (rc) return rc;
@@ -370,6 +373,8 @@ static int apply_flag_(Options *o, const char *name, const char *val)
         o->passes = val;
     } else if (str_eq(name, "--json")) o->json = true;
     else if (str_eq(name, "--no-shuffle")) o->no_shuffle = true;
+    else if ((str_eq(name, "--save") || str_eq(name, "--log")) && str_eq(val, "-"))
+        return usage_error_(o, "%s needs a file name; '-' (stdout) is not supported", name);
     else if (str_eq(name, "--save")) o->save = val;
     else if (str_eq(name, "--log")) o->log = val;
     else if (str_eq(name, "--quiet")) o->quiet = true;

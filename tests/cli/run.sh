@@ -373,6 +373,14 @@ for o in tiny.nn x.npy tiny.safetensors p=tiny.nn; do
     want "predict -o $o (an input) is refused" rc=2 out= "err~never writes over its input" same:tiny.nn same:x.npy \
         same:tiny.safetensors
 done
+for o in - p=-; do
+    run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o $o
+    want "predict -o $o (stdout) is refused" rc=2 out= "err~-o - \(stdout\)" nofile:-
+done
+for opt in --save --log; do
+    run train tiny.nn --data x=x.npy $opt -
+    want "train $opt - (stdout) is refused" rc=2 out= "err~$opt needs a file name" nofile:-
+done
 run predict tiny.nn --weights tiny.safetensors --data x=x.npy -o nodir/p.npy
 want "predict -o into a missing directory" rc=1 out= "err~nodir" nofile:nodir
 
