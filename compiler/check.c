@@ -133,6 +133,10 @@ int cv_to_tensor(Check *c, CVal v, DType prefer, const char *what)
     }
     case CV_LIST: {
         Shape s = {0};
+        if (v.n == 0) {
+            diag_error(v.loc, "%s: an empty list is not a tensor (a tensor has no axis of length 0)", what);
+            return -1;
+        }
         if (!list_shape_(v, &s, 0)) {
             diag_error(v.loc, "%s: a list used as a tensor must be a rectangular list of numbers", what);
             return -1;
