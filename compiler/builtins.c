@@ -248,7 +248,9 @@ static CVal b_transpose(Check *c, const Builtin *b, Expr *call, CVal *a)
             at.i[i] = ax;
         }
     }
-    int y = graph_add(c->g, OP_TRANSPOSE, &x, 1, &at, call->loc);
+    bool identity = true; /* rank 0 and 1 included: no transpose op at all (its kernel had no loops) */
+    for (int i = 0; i < rank; i++) identity &= at.i[i] == i;
+    int y = identity ? x : graph_add(c->g, OP_TRANSPOSE, &x, 1, &at, call->loc);
     check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
     return done_(c, y, call->loc);
 }

@@ -6,7 +6,8 @@
 A model whose input has 7 per-sample axes (rank 8 with the batch axis) and a parameter of rank 8 is
 checked, compiled to C, and run by `nnc predict` on data written here; relu, a broadcast product,
 softmax, a transpose of all 8 axes, a sum over 6 axes and a reshape are compared with a reference
-computed here in Python (no NumPy needed). Exits 1 on any difference.
+computed here in Python (no NumPy needed). Edge shapes ride along: a reduction over an empty axis list
+and the transpose of a scalar (which generated C that did not compile). Exits 1 on any difference.
 """
 import ast, itertools, math, os, struct, subprocess, sys, tempfile
 
@@ -17,6 +18,7 @@ MODEL = """model r7 {
     output y = transpose(softmax(h), [0, 7, 6, 5, 4, 3, 2, 1])
     output s = sum(x, axis=[2, 3, 4, 5, 6, 7])
     output f = reshape(x, [3, 2, 2, 1, 1, 1, 2])
+    output e = sum(x, axis=[]) * transpose(mean(x), [])
 }
 """
 SHAPE = (3, 2, 1, 3, 1, 2, 1, 2)  # 3 samples
@@ -64,7 +66,9 @@ def reference(x):
         y.append(sm[sum(a * b for a, b in zip(src, strides))])
     per = len(x) // SHAPE[0]
     s = [sum(x[b * per + j * per // 2:b * per + (j + 1) * per // 2]) for b in range(SHAPE[0]) for j in range(2)]
-    return {"y": (ys, y), "s": ((SHAPE[0], 2), s), "f": ((SHAPE[0], 3, 2, 2, 1, 1, 1, 2), x)}
+    m = sum(x) / len(x)
+    return {"y": (ys, y), "s": ((SHAPE[0], 2), s), "f": ((SHAPE[0], 3, 2, 2, 1, 1, 1, 2), x),
+            "e": (SHAPE, [v * m for v in x])}
 
 
 def run(cmd, cwd):
@@ -86,7 +90,7 @@ def main():
         run([nnc, "check", "r7.nn"], d)
         run([nnc, "compile", "r7.nn", "-o", "r7.c"], d)
         run([nnc, "predict", "r7.nn", "--weights", "w.safetensors", "--data", "x=x.npy",
-             "-o", "y=y.npy", "-o", "s=s.npy", "-o", "f=f.npy"], d)
+             "-o", "y=y.npy", "-o", "s=s.npy", "-o", "f=f.npy", "-o", "e=e.npy"], d)
         bad = 0
         for name, (shape, want) in reference(x).items():
             gs, got = npy_read(os.path.join(d, name + ".npy"))
