@@ -459,12 +459,13 @@ static int unknown_command_(Options *o, int argc, char **argv)
 static int parse_option_(Options *o, int argc, char **argv, int *i, const char **seen)
 {
     const char *a = argv[*i];
-    if (a[1] == 'O' && a[2] && !a[3]) {
+    if (a[1] == 'O') {
         if (str_eq(o->command, "check")) return usage_error_(o, "'nnc check' does not take %s", a);
-        if (a[2] < '0' || a[2] > '2') return usage_error_(o, "unknown optimization level '%s' (-O0, -O1 or -O2)", a);
+        if (a[2] < '0' || a[2] > '2' || a[3]) return usage_error_(o, "unknown optimization level '%s' (-O0, -O1 or -O2)", a);
         o->opt_level = a[2] - '0';
         return EXIT_OK;
     }
+    if (a[1] == 'o' && a[2]) return usage_error_(o, "unknown option '%s' (write -o FILE)", a);
     char name[64];
     const char *eq = strchr(a, '=');
     size_t len = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);

@@ -331,6 +331,12 @@ for dup in "--batch 3 --batch 4" "--model tiny --model tiny" "--inference --infe
     run tiny.nn -o - $dup
     want "$dup" rc=2 out= "err~${dup%% *} is given twice"
 done
+for a in -O -O10 -O3x; do
+    run tiny.nn -o - $a
+    want "$a" rc=2 out= "err~unknown optimization level '$a' \(-O0, -O1 or -O2\)"
+done
+run tiny.nn -o=out.c
+want "-o=FILE" rc=2 out= "err~write -o FILE" nofile:=out.c nofile:out.c
 run tiny.nn -o - -O0 -O2
 want "-O given twice: the last counts" rc=0 "out~void tiny_predict"
 
