@@ -1,7 +1,9 @@
 /* main.c: the nnc command line (docs/cli.md): parse the arguments, run one subcommand.
  *
  * The work runs on a thread with a large stack, so that no input, however deeply nested, can exhaust it.
- * Command-line mistakes exit 2 with a one-line reason and a pointer to --help.
+ * Command-line mistakes exit 2 with a one-line reason (and a "did you mean" for a mistyped command or
+ * option) and a pointer to --help. Numbers are digits only and in range; every option is given once
+ * (-O: the last counts; --data, --val and predict's -o NAME=FILE once per name).
  */
 #include "commands.h"
 #include "frontend.h"
