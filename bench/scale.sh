@@ -5,9 +5,9 @@
 #   bench/scale.sh [path/to/nnc] [N...]        (default nnc: build/nnc; default N: 10000 100000)
 #
 # For each kind of tests/scale/gen.sh (rebind: one name rebound N times; names: N distinct names;
-# consts: N constants; layers: N dense layers; defcalls: N calls of a def) and each N, generates the file
-# and prints the wall-clock and CPU (user + system) seconds and the peak memory of `nnc check`, and the exit code. Then
-# the doubling defs (expand, 20 and 40 levels), which must stop with an error instead of growing 2^N.
+# consts: N constants; layers: N dense layers; defcalls: N calls of a def; freeze: N layers frozen by one
+# statement) and each N, generates the file and prints the wall-clock and CPU (user + system) seconds and
+# the peak memory of `nnc check`, and the exit code. Then the doubling defs (expand, 20 and 40 levels), which must stop with an error instead of growing 2^N.
 # Times are for this machine: run it on an idle one. Needs /usr/bin/time for the memory column.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +40,7 @@ measure() {
 
 printf '%-9s %8s %9s %10s %10s %11s %5s\n' kind N lines wall cpu "peak RSS" exit
 for n in "$@"; do
-    for kind in rebind names consts layers defcalls; do measure "$kind" "$n"; done
+    for kind in rebind names consts layers defcalls freeze; do measure "$kind" "$n"; done
 done
 for n in 20 40; do measure expand "$n"; done
 echo "(expand: exit 1 with \"inlining the def calls of this model evaluates more than ...\" is the expected result)"

@@ -1346,25 +1346,39 @@ static void stmt_metric_(Check *c, Stmt *s)
     vec_push(&m->metrics, o);
 }
 
+/* freeze NAME finds the parameters named NAME or NAME.…: every parameter is filed under its full name and
+ * each dotted prefix of it ("a.b.weight": "a", "a.b", "a.b.weight"), added as the freeze statements come,
+ * so that freezing N names among T parameters costs O(N + T) rather than O(N T) */
+static void freeze_index_(Check *c)
+{
+    Model *m = c->model;
+    for (; c->frozen_upto < m->tensors.len; c->frozen_upto++) {
+        const Tensor *t = &m->tensors.data[c->frozen_upto];
+        if (t->kind != TK_PARAM) continue;
+        for (const char *p = t->name;; p++) {
+            if (*p != '.' && *p != 0) continue;
+            const char *key = arena_strndup(c->arena, t->name, (size_t)(p - t->name));
+            int *head = namemap_get_(&c->freeze_names, key);
+            FreezeLink link = {.tensor = c->frozen_upto, .next = head ? *head : -1};
+            vec_push(&c->freeze_links, link);
+            if (head) *head = c->freeze_links.len - 1;
+            else namemap_put_(&c->freeze_names, key, c->freeze_links.len - 1);
+            if (*p == 0) break;
+        }
+    }
+}
+
 static void stmt_freeze_(Check *c, Stmt *s)
 {
     Model *m = c->model;
+    freeze_index_(c);
     for (int k = 0; k < s->nnames; k++) {
         const char *name = s->names[k].name;
         const char *full = c->prefix[0] ? arena_printf(c->arena, "%s%s", c->prefix, name) : name;
-        int hits = 0;
-        size_t len = strlen(full);
-        for (int i = 0; i < m->tensors.len; i++) {
-            Tensor *t = &m->tensors.data[i];
-            if (t->kind != TK_PARAM) continue;
-            bool whole = str_eq(t->name, full);
-            bool layer = strncmp(t->name, full, len) == 0 && t->name[len] == '.';
-            if (whole || layer) {
-                t->trainable = false;
-                hits++;
-            }
-        }
-        if (!hits) diag_error(s->names[k].loc, "freeze: no parameter or layer named '%s' (declared so far)", full);
+        int *head = namemap_get_(&c->freeze_names, full);
+        for (int i = head ? *head : -1; i >= 0; i = c->freeze_links.data[i].next)
+            m->tensors.data[c->freeze_links.data[i].tensor].trainable = false;
+        if (!head) diag_error(s->names[k].loc, "freeze: no parameter or layer named '%s' (declared so far)", full);
     }
 }
 
@@ -1555,6 +1569,8 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
     declare_globals_(&c, p, index);
     check_model_(&c, chosen);
     namemap_free_(&c.taken);
+    namemap_free_(&c.freeze_names);
+    vec_free(&c.freeze_links);
     vec_free(&c.fold);
     namemap_free_(&c.outputs_seen);
     namemap_free_(&c.metrics_seen);

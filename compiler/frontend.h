@@ -40,6 +40,10 @@ typedef struct Check Check;
 
 /* constant folding (check.c): what is known of a value's elements */
 typedef enum FoldState { FOLD_UNKNOWN, FOLD_OK, FOLD_SOURCE, FOLD_BIG, FOLD_OP, FOLD_DEEP } FoldState;
+typedef struct FreezeLink {
+    int tensor, next; /* next: the next link of the same name, or -1 */
+} FreezeLink;
+
 typedef struct FoldMemo {
     FoldState state;
     int culprit;  /* the value that could not be folded */
@@ -111,6 +115,9 @@ struct Check {
     Expr *def_call;      /* the innermost def call being inlined */
     int64_t def_work;    /* expressions evaluated inside def calls so far (check.c: MAX_DEF_WORK) */
     VEC(FoldMemo) fold;  /* per source-graph value, grown on demand */
+    NameMap freeze_names; /* a parameter's name and each dotted prefix -> the head of its list in freeze_links */
+    VEC(FreezeLink) freeze_links;
+    int frozen_upto;     /* tensors filed in freeze_names so far */
     bool too_big;        /* MAX_VALUES reported */
     bool noted_inner;    /* the innermost def call of the current error has its note */
     int input_decls;     /* input statements seen, valid or not */

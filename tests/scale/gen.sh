@@ -9,13 +9,14 @@
 #   consts   N statements `const cI = I`, then an output that uses the last one
 #   layers   N statements `h = dense(h, 4)`: 2N parameters
 #   defcalls N statements `h = blk(h)` calling a one-line def
+#   freeze   N statements `lI = dense(x, 2)`, then `freeze l1, ..., lN` (was N x 2N name comparisons)
 #   expand   N defs `def hI(x) { return hJ(x) + hJ(x) }` (J = I+1) called once on a constant: 2^N calls
 #            if each call is inlined anew (nnc must stop it with an error, not hang)
 set -eu
 kind=${1:?usage: gen.sh KIND N}
 n=${2:?usage: gen.sh KIND N}
 case $kind in
-rebind | names | consts | layers | defcalls | expand) ;;
+rebind | names | consts | layers | defcalls | freeze | expand) ;;
 *) echo "gen.sh: unknown kind '$kind'" >&2; exit 2 ;;
 esac
 awk -v kind="$kind" -v n="$n" 'BEGIN {
@@ -32,7 +33,13 @@ awk -v kind="$kind" -v n="$n" 'BEGIN {
         else if (kind == "names") printf "    v%d = h + %d\n", i, i
         else if (kind == "consts") printf "    const c%d = %d\n", i, i
         else if (kind == "layers") print "    h = dense(h, 4)"
+        else if (kind == "freeze") printf "    l%d = dense(x, 2)\n", i
         else print "    h = blk(h)"
+    }
+    if (kind == "freeze") {
+        printf "    freeze l1"
+        for (i = 2; i <= n; i++) printf ", l%d", i
+        print ""
     }
     if (kind == "names") printf "    h = v%d\n", n
     if (kind == "consts") printf "    h = h * c%d\n", n
