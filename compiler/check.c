@@ -17,7 +17,7 @@
 
 /* MAX_DEF_WORK bounds the expressions evaluated inside def calls, all calls together: each call is inlined
  * anew, so defs that call another def twice double the work at every level (2^40 for 40 levels). */
-enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64, MAX_VALUES = 1 << 18, MAX_DEF_WORK = 1 << 20 };
+enum { MAX_EXPR_DEPTH = 100000, MAX_DEF_DEPTH = 64, MAX_VALUES = 1 << 18, MAX_DEF_WORK = 1 << 20, MAX_DEF_PARAMS = 64 };
 
 typedef enum SymKind { SYM_VALUE, SYM_CONST, SYM_DEF } SymKind;
 
@@ -819,13 +819,10 @@ static CVal call_def_(Check *c, Item *def, Expr *call)
     }
     /* bind arguments in the caller's scope */
     Scope *s = scope_push_(c, c->globals);
-    bool bound[64] = {0}, ok = true, seen_kw = false;
+    bool bound[MAX_DEF_PARAMS] = {0}, ok = true, seen_kw = false;
     const char *given_name = NULL;
     int pos = 0;
-    if (def->nparams > 64) {
-        diag_error(def->loc, "'%s' has too many parameters", def->name);
-        return cv_error();
-    }
+    if (def->nparams > MAX_DEF_PARAMS) return cv_error(); /* reported at the def (declare_defs_) */
     for (int k = 0; k < call->nargs; k++) {
         Arg *a = &call->args[k];
         int i = -1;
@@ -1469,6 +1466,11 @@ static void declare_defs_(Check *c, Program *p)
         if (builtin_find(it->name)) diag_warning(it->name_loc, "def '%s' hides the builtin of the same name", it->name);
         Sym *y = scope_bind_(c, c->globals, it->name, SYM_DEF, (CVal){.kind = CV_FUNC, .s = it->name}, it->name_loc);
         y->def = it;
+        if (it->nparams > MAX_DEF_PARAMS) { /* reported here, once, and the quadratic check below stays small */
+            diag_error(it->name_loc, "def '%s' has %d parameters; at most %d are allowed", it->name, it->nparams,
+                       MAX_DEF_PARAMS);
+            continue;
+        }
         for (int j = 0; j < it->nparams; j++)
             for (int k = 0; k < j; k++)
                 if (str_eq(it->params[j].name, it->params[k].name))
@@ -1531,13 +1533,16 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
     for (int i = 0; i < p->nitems; i++) {
         Item *it = p->items[i];
         if (it->kind != IT_MODEL) continue;
-        for (int j = 0; j < i; j++)
-            if (p->items[j]->kind == IT_MODEL && str_eq(p->items[j]->name, it->name)) {
-                diag_error(it->name_loc, "model '%s' is defined twice", it->name);
-                diag_note(p->items[j]->name_loc, "previous definition is here");
-            }
+        int *first = namemap_get_(&c.models_seen, it->name);
+        if (first) {
+            diag_error(it->name_loc, "model '%s' is defined twice", it->name);
+            diag_note(p->items[*first]->name_loc, "previous definition is here");
+        } else {
+            namemap_put_(&c.models_seen, it->name, i);
+        }
         if (model_name ? str_eq(it->name, model_name) : !chosen) chosen = it, index = i;
     }
+    namemap_free_(&c.models_seen);
     if (!chosen) {
         const char *path = source_get(p->src) ? source_get(p->src)->path : "the file";
         char list[512] = "";

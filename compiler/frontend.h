@@ -110,6 +110,7 @@ struct Check {
     Expr *bind_expr;     /* the statement's whole right-hand side */
     NameMap taken;       /* full layer/def-call names used so far -> the next _K suffix to try after it */
     NameMap outputs_seen, metrics_seen; /* names -> index in the model's outputs / metrics */
+    NameMap models_seen; /* model names -> item index (duplicates) */
     VEC(uint8_t) dep_target; /* per source-graph value: depends on a target */
     int depth;           /* def inlining depth */
     Expr *def_call;      /* the innermost def call being inlined */
