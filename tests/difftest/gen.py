@@ -354,8 +354,13 @@ class Gen:
         padt = "" if pad == "valid" and self.chance(0.5) else ", padding=%s" % (pad if self.chance(0.5) else '"%s"' % pad)
         use_bias = self.chance(0.8)
         name = self.fresh()
-        self.emit("%s = conv2d(%s, %d, %s%s%s, activation=%s%s)" % (name, v.name, f, kern, stride, padt, act,
-                                                                   "" if use_bias else ", use_bias=false"))
+        extra = "" if use_bias else ", use_bias=false"
+        if self.chance(0.2):
+            extra += ", kernel_init=%s" % self.pick(INITS_W)
+        if self.chance(0.2):
+            self.emit("%s = %s |> conv2d(filters=%d, kernel=%s%s%s, activation=%s%s)" % (name, v.name, f, kern, stride, padt, act, extra))
+        else:
+            self.emit("%s = conv2d(%s, %d, %s%s%s, activation=%s%s)" % (name, v.name, f, kern, stride, padt, act, extra))
         self.params.append(name)
         self.has_params = True
         dims = (self.out_size(h, kh, sh, pad), self.out_size(w, kw, sw, pad), f)
@@ -443,7 +448,11 @@ class Gen:
             n = self.r.randint(1, 6)
             j = self.r.randint(0, 3)
             if j == 0:
-                return self.bind("%s @ %s" % (v.name, self.param((kdim, n), init=self.pick(INITS_W))), v.dims[:-1] + (n,),
+                if self.chance(0.3):  # a transposed parameter
+                    w = "transpose(%s)" % self.param((n, kdim), init=self.pick(INITS_W))
+                else:
+                    w = self.param((kdim, n), init=self.pick(INITS_W))
+                return self.bind("%s @ %s" % (v.name, w), v.dims[:-1] + (n,),
                                  batched=v.batched, mag=1.5 * v.mag + 1, distinct=v.distinct)
             if j == 1:
                 return self.bind("%s @ %s" % (v.name, self.const_list((kdim,))), v.dims[:-1], batched=v.batched, mag=v.mag * kdim)
@@ -580,7 +589,10 @@ class Gen:
             # an i32 input, used as f32 (converted)
             d = (self.r.randint(1, 4),)
             self.inputs.append(("ix", "i32", d, 4))
-            v = self.bind("ix * 0.25 + %s" % self.const_list(d), d, mag=2, biased=True)
+            if self.chance(0.5):
+                v = self.bind("ix * 0.25 + %s" % self.const_list(d), d, mag=2, biased=True)
+            else:
+                v = self.bind("maximum(ix, 1) - ix / 4 + %s" % self.const_list(d), d, mag=4, biased=True)
 
     def step(self):
         live = self.f32_vals()
