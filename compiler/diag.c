@@ -94,6 +94,20 @@ static char *source_read_(const char *path, size_t *len)
     return text;
 }
 
+/* A NUL byte means binary data (a weights or data file given as the model): one error, not twenty about
+ * its bytes. */
+static bool source_is_text_(int id)
+{
+    const Source *s = source_get(id);
+    const char *nul = memchr(s->text, 0, s->len);
+    if (!nul) return true;
+    int off = (int)(nul - s->text), line = 1;
+    while (line < s->nlines && s->line_start[line + 1] <= off) line++;
+    diag_error((Loc){.src = id, .line = line, .col = off - s->line_start[line] + 1, .len = 1},
+               "unexpected byte 0x00: this is binary data, not a model");
+    return false;
+}
+
 int source_load(const char *path)
 {
     size_t len = 0;
@@ -101,7 +115,7 @@ int source_load(const char *path)
     if (!text) return 0;
     int id = source_add(path, text, len);
     free(text);
-    return id;
+    return source_is_text_(id) ? id : 0;
 }
 
 const Source *source_get(int src)

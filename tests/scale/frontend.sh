@@ -88,12 +88,16 @@ expect bom_twice bom2.nn 1 "bom2.nn:1:1: error: unexpected character U+FEFF"
 
 # --- bytes that are not text ---------------------------------------------------------------------------
 printf 'model m {\n    input x: f32[10]\0\n    output p = dense(x, 1)\n}\n' >nul.nn
-expect nul_byte nul.nn 1 "nul.nn:2:21: error: unexpected byte 0x00"
+expect nul_byte nul.nn 1 "nul.nn:2:21: error: unexpected byte 0x00: this is binary data, not a model"
+printf '\223NUMPY\001\000v\000{"descr": "<f4", "shape": (2,)}\n\0\0\200?\0\0\0@' >data.npy
+exact binary_file data.npy 1 "data.npy:1:8: error: unexpected byte 0x00: this is binary data, not a model
+    1 | ?NUMPY  v {\"descr\": \"<f4\", \"shape\": (2,)}
+      |        ^"
 printf 'model m {\n    input x: f32[10] \377\n    output p = dense(x, 1)\n}\n' >ff.nn
 expect invalid_utf8 ff.nn 1 "ff.nn:2:22: error: unexpected byte 0xff (not UTF-8 text)"
 if LC_ALL=C grep -q "$(printf '\377')" invalid_utf8.err; then bad invalid_utf8_echo "the raw byte 0xff is echoed" invalid_utf8; else ok; fi
-printf 'model m {\n    input x: f32[10]\n    output p = dense(x, 1, name="a\0b")\n}\n' >nul_string.nn
-expect nul_in_string nul_string.nn 1 "nul_string.nn:3:35: error: unexpected control byte 0x00 in a string"
+printf 'model m {\n    input x: f32[10]\n    output p = dense(x, 1, name="a\033b")\n}\n' >esc_string.nn
+expect control_in_string esc_string.nn 1 "esc_string.nn:3:35: error: unexpected control byte 0x1b in a string"
 printf 'model m {\n    input x: f32[10]\n    output p = dense(x, 1, name="caf\351")\n}\n' >latin1.nn
 expect latin1_string latin1.nn 1 "latin1.nn:3:37: error: unexpected byte 0xe9 in a string (not UTF-8 text)"
 head -c 200000 /dev/zero | tr '\0' '\001' >ctl.nn
