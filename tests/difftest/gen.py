@@ -80,6 +80,7 @@ class Gen:
         self.defs = []
         self.dropout_live = False
         self.uid = 0
+        self.rebind = True    # names may be rebound while the body is generated, not after
 
     # ---- helpers --------------------------------------------------------------------------------------------
     def fresh(self, prefix="v"):
@@ -97,10 +98,12 @@ class Gen:
 
     def bind(self, expr, dims, **kw):
         name = self.fresh()
-        if self.vals and self.chance(0.08):
-            # rebind an existing name (an input too): the old value is no longer reachable
+        if self.rebind and self.vals and self.chance(0.08):
+            # rebind an existing name (an input too) of the same shape: the old value is no longer reachable
+            # (a Val still held by the op being built keeps a valid shape)
             old = self.pick(self.vals)
-            if old.name.startswith("v") or old.name.startswith("x"):
+            if (old.name.startswith("v") or old.name.startswith("x")) and old.dims == tuple(dims) and \
+                    old.batched == kw.get("batched", True) and old.dtype == "f32":
                 self.vals.remove(old)
                 name = old.name
         self.emit("%s = %s" % (name, expr))
@@ -755,6 +758,7 @@ class Gen:
                 self.step()
         if not any(w.batched for w in self.f32_vals()):
             self.op_dense(self.vals[0])
+        self.rebind = False
         out, kind = self.make_loss()
         self.make_outputs(out)
         self.make_metrics(out, kind)
