@@ -1,4 +1,4 @@
-/* difftest.c: the driver of the differential test (tests/difftest/run.sh, docs/testing.md): one random model
+/* difftest.c: the driver of the differential test (tests/difftest/run.sh, docs/testing-differential.md): one random model
  * compiled twice — at -O0 and built in double precision (the reference), at -O2 and built in float (the
  * build under test) — must give the same numbers.
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen.py: random, well-typed .nn models for differential testing (tests/difftest, docs/testing.md).
+"""gen.py: random, well-typed .nn models for differential testing (tests/difftest, docs/testing-differential.md).
 
     gen.py --seed S [--count N] --dir DIR
 

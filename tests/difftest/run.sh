@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh: differential testing of the compiler (docs/testing.md). Random, well-typed models (gen.py), each
+# run.sh: differential testing of the compiler (docs/testing-differential.md). Random, well-typed models (gen.py), each
 # compiled at -O0 and built in double precision (the reference) and at -O2 and built in float; their
 # predict, eval and train steps must agree (rtol 1e-3, atol 1e-4; difftest.c says exactly what is compared).
 #

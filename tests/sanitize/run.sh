@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh: the generated C of test models under AddressSanitizer and UndefinedBehaviorSanitizer
-# (docs/testing.md). Every model of every file given (a file with several models: each of them) is compiled
+# (docs/testing-differential.md). Every model of every file given (a file with several models: each of them) is compiled
 # by nnc at each level of --levels, as a training build and as an --inference build, built with
 # `CC -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all`, and run by sanitize.c: init, train
 # steps, eval and predict at the maximum batch and at n = 1, out-of-range n, in buffers of exactly their

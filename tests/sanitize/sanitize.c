@@ -1,5 +1,5 @@
 /* sanitize.c: runs generated models built with -fsanitize=address,undefined (tests/sanitize/run.sh,
- * docs/testing.md), so that any out-of-bounds access, use of freed memory or undefined behaviour in the
+ * docs/testing-differential.md), so that any out-of-bounds access, use of freed memory or undefined behaviour in the
  * generated C stops the run.
  *
  *   sanitize LIST
