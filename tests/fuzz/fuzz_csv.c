@@ -4,6 +4,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_read_array(nnc_csv_read, data, size);
+    fuzz_read_array(nnc_csv_read, nnc_csv_read_header, data, size);
     return 0;
 }

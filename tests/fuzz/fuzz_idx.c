@@ -5,6 +5,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_read_array(nnc_idx_read, data, size);
+    fuzz_read_array(nnc_idx_read, nnc_idx_read_header, data, size);
     return 0;
 }

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > (1u << 20)) return 0;
     unsigned mode = data[0];
     if (mode == 1) {
-        fuzz_read_array(nnc_idx_read, data + 1, size - 1);
+        fuzz_read_array(nnc_idx_read, nnc_idx_read_header, data + 1, size - 1);
         return 0;
     }
     uint8_t *gz;
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = len * mode / 128;
     else if (mode >= 128)
         gz[len * (mode - 128) / 128] ^= 0x5a;
-    fuzz_read_array(nnc_idx_read, gz, len);
+    fuzz_read_array(nnc_idx_read, nnc_idx_read_header, gz, len);
     free(gz);
     return 0;
 }

@@ -4,6 +4,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fuzz_read_array(nnc_npy_read, data, size);
+    fuzz_read_array(nnc_npy_read, nnc_npy_read_header, data, size);
     return 0;
 }
