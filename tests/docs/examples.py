@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""examples.py: the ```nn examples of docs/*.md are what the docs say they are.
+"""examples.py: the ```nn examples of docs/*.md are what the docs say they are, and links resolve.
 
-  examples.py NNC DOCS_DIR
+  examples.py NNC SOURCE_DIR
 
 Every ```nn block must pass `nnc check` silently (exit 0, no output), except
   - a block followed, before the next code block, by "`nnc check NAME.nn` prints" and a ```text block:
     written as NAME.nn, `nnc check NAME.nn` must print exactly that text and exit 1;
   - a file of several models (`the file defines N models`): each model must pass with --model NAME.
-Prints each failure; exits 0 when every block holds, 1 otherwise. What it does not check: code blocks
-of other languages (C, shell), or messages quoted in prose.
+Every relative link of README.md, examples/README.md, bench/README.md and docs/*.md must name a file of
+the tree, and a `#anchor` a heading of that file (GitHub's rule: lower case, punctuation dropped, spaces
+made hyphens). Prints each failure; exits 0 when every block and link holds, 1 otherwise. What it does
+not check: code blocks of other languages (C, shell), messages quoted in prose, or web links.
 """
 import os
 import re
@@ -32,8 +34,41 @@ def check(nnc, cwd, name, *args):
     return r.returncode, r.stdout + r.stderr
 
 
-def main(nnc, docs):
+def slug(heading):
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def prose(path):
+    """The text of a markdown file without its fenced code blocks."""
+    text = open(path, encoding="utf-8").read()
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
+def check_links(src):
     failures = 0
+    docs = [os.path.join("docs", f) for f in sorted(os.listdir(os.path.join(src, "docs"))) if f.endswith(".md")]
+    for doc in ["README.md", "examples/README.md", "bench/README.md"] + docs:
+        if not os.path.exists(os.path.join(src, doc)):
+            continue
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose(os.path.join(src, doc))):
+            if re.match(r"\w+:", target):
+                continue
+            name, _, anchor = target.partition("#")
+            path = os.path.normpath(os.path.join(src, os.path.dirname(doc), name)) if name else os.path.join(src, doc)
+            if not os.path.exists(path):
+                print("FAIL  %s: link to a missing file: %s" % (doc, target))
+                failures += 1
+            elif anchor and path.endswith(".md"):
+                heads = {slug(h) for h in re.findall(r"^#+ (.*)$", prose(path), flags=re.M)}
+                if anchor not in heads:
+                    print("FAIL  %s: link to a missing heading: %s" % (doc, target))
+                    failures += 1
+    return failures
+
+
+def main(nnc, src):
+    docs = os.path.join(src, "docs")
+    failures = check_links(src)
     count = 0
     with tempfile.TemporaryDirectory(prefix="nnc_docs_") as tmp:
         for doc in sorted(f for f in os.listdir(docs) if f.endswith(".md")):
@@ -63,11 +98,11 @@ def main(nnc, docs):
     if count == 0:
         print("FAIL  no ```nn examples in %s" % docs)
         return 1
-    print("%d nn examples, %d failures" % (count, failures))
+    print("%d nn examples; %d failures (links included)" % (count, failures))
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: examples.py NNC DOCS_DIR")
+        sys.exit("usage: examples.py NNC SOURCE_DIR")
     sys.exit(main(os.path.abspath(sys.argv[1]), sys.argv[2]))
