@@ -301,7 +301,8 @@ static const char *const c_member_names_[] = {
 };
 
 /* sorted: functions that <string.h>, <math.h> and <complex.h> may declare (a model's name is a typedef
- * at file scope); a trailing f or l (float, long double variants) is stripped before the look-up */
+ * at file scope; a parameter would hide one in the entry point); a trailing f or l (the float and long
+ * double variants) is stripped before the look-up */
 static const char *const c_library_[] = {
     "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "basename", "bcmp", "bcopy", "bzero", "cabs",
     "cacos", "cacosh", "carg", "casin", "casinh", "catan", "catanh", "cbrt", "ccos", "ccosh", "ceil", "cexp",
@@ -367,7 +368,7 @@ static bool c_ident_clashes_(const char *s, CIdentKind kind)
                                (s[0] == 'k' && s[1] >= '0' && s[1] <= '9'))) /* kernels: k12_add */
         return true;
     if (kind == C_ID_MEMBER && in_list_(s, c_member_names_, sizeof c_member_names_ / sizeof c_member_names_[0])) return true;
-    return kind == C_ID_MODEL && c_library_name_(s);
+    return kind != C_ID_MEMBER && c_library_name_(s);
 }
 
 const char *c_ident(Arena *a, const char *name, CIdentKind kind)

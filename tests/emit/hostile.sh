@@ -7,7 +7,7 @@
 #   hostile.sh NNC TESTS_EMIT_DIR
 set -u
 nnc=${1:?usage: hostile.sh NNC DIR}
-dir=${2:?usage: hostile.sh NNC DIR}
+dir=$(cd "${2:?usage: hostile.sh NNC DIR}" && pwd) || exit 2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nnc_emit.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 status=0
@@ -73,12 +73,13 @@ model net {
     input I: f32[3]
     input linux: f32[3]
     input k1: f32[3]
+    input sinf: f32[3]
     target NAN: f32[3]
     param rng: f32[3] = ones
     param arena: f32[3] = ones
     param size_t: f32[3] = ones
     param EOF: f32[3] = ones
-    output n = I * rng + linux * arena + k1 * size_t + EOF
+    output n = I * rng + linux * arena + k1 * size_t + EOF + sinf
     output m = n * 2
     loss mse(n, NAN)
     optimizer sgd(lr=0.1)
