@@ -359,6 +359,11 @@ void emit_transpose(Emit *e, int id)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
     kernel_begin(e, id, "transpose", &ka);
+    if (xs.rank == 0) { /* a scalar (an empty permutation): a copy */
+        kl_(e, 1, "y[0] = a[0];");
+        kernel_end(e);
+        return;
+    }
     int64_t xstride[MAX_RANK];
     xstride[xs.rank - 1] = 1;
     for (int i = xs.rank - 2; i >= 0; i--) xstride[i] = xstride[i + 1] * (xs.d[i + 1] == DIM_B ? 1 : xs.d[i + 1]);
