@@ -256,6 +256,10 @@ class Gen:
         keep = self.chance(0.3)
         if self.chance(0.08):
             return self.bind("%s(%s)" % (op, v.name), (), batched=False, mag=v.mag * 4, distinct=False)
+        if self.chance(0.04):  # an empty axis list is the identity; a scalar transposes with []
+            if self.chance(0.5):
+                return self.bind("%s(%s, axis=[])" % (op, v.name), v.dims, batched=v.batched, mag=v.mag, distinct=v.distinct)
+            return self.bind("transpose(mean(%s), [])" % v.name, (), batched=False, mag=v.mag)
         lo = 1 if v.batched else 0
         if rank - lo < 1:
             return None
@@ -402,6 +406,8 @@ class Gen:
         if k == "flatten" and v.batched and len(v.dims) >= 1:
             return self.bind("flatten(%s)" % v.name if self.chance(0.6) else "%s |> flatten()" % v.name,
                              (prod(v.dims),), distinct=v.distinct, mag=v.mag, biased=v.biased)
+        if k == "reshape" and v.batched and prod(v.dims) == 1 and self.chance(0.5):
+            return self.bind("reshape(%s, [])" % v.name, (), mag=v.mag, distinct=v.distinct)
         if k == "reshape" and v.dims:
             n = prod(v.dims)
             divs = [d for d in range(1, n + 1) if n % d == 0]
@@ -543,10 +549,13 @@ class Gen:
             if self.chance(0.5):
                 self.emit("%s = %s |> %s(%d%s)" % (name, v.name, dname, u, extra))
             else:
-                self.emit("%s = %s(%s, %d%s%s)" % (name, dname, v.name, u, extra, ', name="c%s"' % name if self.chance(0.3) else ""))
+                named = self.chance(0.3)
+                self.emit("%s = %s(%s, %d%s%s)" % (name, dname, v.name, u, extra, ', name="c%s"' % name if named else ""))
+                if named:
+                    name = "c" + name
             self.params.append(name)
             self.has_params = True
-            out = Val(name, v.dims[:-1] + (u,), mag=2.0)
+            out = Val(self.lines[-1].split()[0], v.dims[:-1] + (u,), mag=2.0)
             self.vals.append(out)
             return out
         return self.bind("%s(%s)" % (dname, v.name), v.dims, mag=v.mag * 2 + 1)
