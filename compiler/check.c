@@ -1293,6 +1293,8 @@ static void stmt_output_(Check *c, Stmt *s)
     if (s->expr) {
         stmt_assign_(c, s, SYM_VALUE);
         Sym *y = scope_find_(c->scope, s->name);
+        if (y && y->val.kind == CV_ERROR && diag_error_count() == 0) /* never an output silently dropped */
+            diag_error(s->name_loc, "internal error: output '%s' has no value, and no error says why", s->name);
         if (!y || y->val.kind == CV_ERROR) return;
         id = cv_to_tensor(c, y->val, DT_F32, "output");
     } else {
