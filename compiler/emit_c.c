@@ -731,11 +731,17 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     for (int i = 0; i < nentries; i++) {
         if (entries[i].kind == ENTRY_PREDICT) {
             sb_puts(b, "/* 1 <= n <= MAX_BATCH; inputs");
-            for (int k = 0; k < m->inputs.len; k++)
-                sb_printf(b, " %s %s", e->in_name[k], shape_str(m->inputs.data[k].shape, sh, sizeof sh));
+            for (int k = 0; k < m->inputs.len; k++) {
+                sb_putc(b, ' ');
+                sb_c_comment(b, m->inputs.data[k].name);
+                sb_printf(b, " %s", shape_str(m->inputs.data[k].shape, sh, sizeof sh));
+            }
             sb_puts(b, "; outputs");
-            for (int k = 0; k < m->outputs.len; k++)
-                sb_printf(b, " %s %s", e->out_name[k], shape_str(m->outputs.data[k].shape, sh, sizeof sh));
+            for (int k = 0; k < m->outputs.len; k++) {
+                sb_putc(b, ' ');
+                sb_c_comment(b, m->outputs.data[k].name);
+                sb_printf(b, " %s", shape_str(m->outputs.data[k].shape, sh, sizeof sh));
+            }
             sb_puts(b, " */\n");
         }
         if (entries[i].kind == ENTRY_TRAIN) {
