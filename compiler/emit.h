@@ -15,6 +15,7 @@ typedef struct Target {
     const char *name;          /* "c" */
     const char *kernel_prefix; /* "static void" */
     const char *restrict_kw;   /* "restrict" */
+    int64_t index_max;         /* the most elements one value may have: C's kernels index with int */
 } Target;
 
 extern const Target target_c;

@@ -12,7 +12,9 @@
 #include <math.h>
 #include <string.h>
 
-const Target target_c = {.name = "c", .kernel_prefix = "NNC_KERNEL void", .restrict_kw = "restrict"};
+/* index_max: int loops, less a margin for the loops that step in blocks of 16 past the last full block */
+const Target target_c = {.name = "c", .kernel_prefix = "NNC_KERNEL void", .restrict_kw = "restrict",
+                         .index_max = INT64_C(2147483647) - 64};
 
 #define A_ (e->m->arena)
 

@@ -137,10 +137,10 @@ static bool bake_weights_(Model *m, const char *path)
 
 /* ---- sizes the generated C can index ------------------------------------------------------------------
  * The kernels index a value's elements with `int` (n * PER and the loops over them): the fast paths stay
- * 32-bit. So every value, at the maximum batch, has at most C_INDEX_MAX elements (a margin below INT_MAX
- * for the loops that step by 16 past the last full block). Offsets into the arena and the struct are
- * 64-bit constants; above 1 GiB of them the model is only warned about. docs/c-api.md, "Size limits". */
-#define C_INDEX_MAX (INT64_C(2147483647) - 64)
+ * 32-bit. So every value, at the maximum batch, has at most the target's index_max elements. Offsets into
+ * the arena and the struct are 64-bit constants; above 1 GiB of them the model is only warned about.
+ * docs/c-api.md §9. */
+#define C_INDEX_MAX (target_c.index_max)
 #define RAM_WARN_BYTES (INT64_C(1) << 30)
 
 static int64_t count_at_(Shape s, int batch)
