@@ -23,7 +23,7 @@ def main():
     header, ir = open(sys.argv[1]).read(), open(sys.argv[2]).read()
     inference = "--inference" in sys.argv[3:]
     batch = re.search(r"#define \w+_MAX_BATCH (\d+)", header).group(1)
-    m = re.search(r"/\* 1 <= n <= MAX_BATCH; inputs (.*?); outputs (.*?) \*/\n[^\n]*_predict\(([^)]*)\)", header)
+    m = re.search(r"/\* 1 <= n <= MAX_BATCH; inputs (.*?); outputs(.*?) \*/\n[^\n]*_predict\(([^)]*)\)", header)
     if not m:
         sys.exit("spec.py: no predict in %s" % sys.argv[1])
     pairs = lambda s: re.findall(r"(\S+) \[([^\]]*)\]", s)
