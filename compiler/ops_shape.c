@@ -294,7 +294,11 @@ bool shape_matmul(Graph *g, Value *v)
     Shape s = batch;
     if (!va) s.d[s.rank++] = m;
     if (!vb) s.d[s.rank++] = n;
-    if (s.rank > MAX_RANK) return false;
+    if (s.rank > MAX_RANK) { /* unreachable while operands have at most MAX_RANK axes; never silent */
+        shape_error(g, v, "the result would have %d axes, more than %d: %s @ %s", s.rank, MAX_RANK, sh_(a, sa),
+                    sh_(b, sb));
+        return false;
+    }
     for (int i = 1; i < s.rank; i++)
         if (s.d[i] == DIM_B) {
             shape_error(g, v, "the batch axis would not come first: %s @ %s", sh_(a, sa), sh_(b, sb));
