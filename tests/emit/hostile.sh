@@ -68,6 +68,16 @@ printf '1,2\n3,4\n' > t.csv
 "$nnc" predict hostile.nn --weights w.safetensors --data x=x.csv -o p.npy || fail "predict from the saved names"
 [ -e PWNED ] && fail "a layer name ran code: PWNED exists"
 
+# ---- a working exploit of the unescaped emitter: its name must not run, and must come back whole ----
+cp "$dir/exploit.nn" exploit.nn
+printf '1,2,3,4\n3,4,5,6\n' > t4.csv
+"$nnc" train exploit.nn --data x=x.csv --data t=t4.csv --steps 1 --save e.safetensors --quiet || fail "nnc train exploit.nn"
+[ -e PWNED ] && fail "exploit.nn ran code: PWNED exists"
+"$nnc" exploit.nn -o e.c || fail "nnc exploit.nn"
+strict e.c
+$cc -std=c99 -DMODEL_H='"e.h"' -I. "$dir/names_driver.c" e.c -lm -o e_names 2> cc.log || { fail "exploit names driver:"; cat cc.log; }
+./e_names | grep -qx "222f2a2a2f0a2369666e6465662050310a23646566696e652050310a23656c69662021646566696e6564285032290a23646566696e652050320a23656c69662021646566696e6564285033290a23646566696e652050330a7b2065787465726e20696e742073797374656d28636f6e73742063686172202a293b2073797374656d2822746f7563682050574e454422293b207d0a23656c73650a2c20322c207b332c20347d2c20302c20312c20302c20307d2c0a23656e6469660a23756e646566204a0a23646566696e65204a202e776569676874" || fail "the tensor table lost exploit.nn's name"
+
 # ---- names that clash with C: keywords, macros, library functions, the generated code's own names ----
 cat > ids.nn <<'X'
 model net {
