@@ -14,7 +14,8 @@
  *
  * Every input must come back: no crash, no sanitizer report, no "internal error" (NNC_ASSERT aborts, and
  * libFuzzer reports the abort). With NNC_FUZZ_COMPILE=1 in the environment, inputs that check cleanly also
- * go through the rest of the compiler (lowering, autodiff, passes, memory plan, C emission).
+ * go through the rest of the compiler (lowering, autodiff, passes, memory plan, C emission), and the C text
+ * must pass the oracle of fuzz_ctext.h (no model-file text that escaped its comment or string).
  *
  * Like nnc's main(), the work runs on a thread with a large stack: the checker recurses once per level of
  * expression nesting, and nnc promises no stack overflow only with the stack main() gives it.
@@ -25,6 +26,7 @@
 #include "nnc.h"
 #include "pipeline.h"
 
+#include "fuzz_ctext.h"
 #include "fuzz_file.h"
 
 #include <pthread.h>
@@ -58,7 +60,12 @@ static void compile_(const uint8_t *data, size_t size, int src)
     CompileOptions co = {.model_path = fuzz_file_path(data, size), .opt_level = (int)(size % 3),
                          .inference_only = size % 7 == 3, .line_directives = true,
                          .c_path = "fuzz.c", .h_name = "fuzz.h", .command = "nnc fuzz"};
-    compiled_free(compile_model(&co, true));
+    Compiled *c = compile_model(&co, true);
+    if (c) {
+        fuzz_check_ctext(c->c_text);
+        fuzz_check_ctext(c->h_text);
+    }
+    compiled_free(c);
     source_drop_(src + 1); /* the copy compile_model loaded */
 }
 
