@@ -517,7 +517,7 @@ static CVal eval_name_(Check *c, Expr *e)
     if (str_eq(e->str, "none")) return (CVal){.kind = CV_NONE, .loc = e->loc};
     if (builtin_find(e->str)) return (CVal){.kind = CV_FUNC, .s = e->str, .loc = e->loc};
     const char *hint = suggest_(c, e->str);
-    if (hint && check_activation_known(hint) && !scope_find_(c->scope, hint))
+    if (hint && e == c->def_arg && check_activation_known(hint) && !scope_find_(c->scope, hint))
         check_report_activation(e->loc, e->str); /* act=sofmax in a def call: as activation=sofmax says it */
     else if (hint)
         diag_error(e->loc, "use of undeclared name '%s'; did you mean '%s'?", e->str, hint);
@@ -864,7 +864,9 @@ static CVal call_def_(Check *c, Item *def, Expr *call)
                 continue;
             }
         }
+        c->def_arg = a->value; /* a bare word here may be meant as an activation (act=relu) */
         CVal v = eval_(c, a->value);
+        c->def_arg = NULL;
         if (v.kind == CV_ERROR) ok = false;
         scope_bind_(c, s, def->params[i].name, SYM_VALUE, v, def->params[i].loc);
         bound[i] = true;

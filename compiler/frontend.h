@@ -114,6 +114,7 @@ struct Check {
     VEC(uint8_t) dep_target; /* per source-graph value: depends on a target */
     int depth;           /* def inlining depth */
     Expr *def_call;      /* the innermost def call being inlined */
+    Expr *def_arg;       /* the argument of a def call being evaluated */
     int64_t def_work;    /* expressions evaluated inside def calls so far (check.c: MAX_DEF_WORK) */
     VEC(FoldMemo) fold;  /* per source-graph value, grown on demand */
     NameMap freeze_names; /* a parameter's name and each dotted prefix -> the head of its list in freeze_links */
