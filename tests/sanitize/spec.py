@@ -44,14 +44,18 @@ def main():
         if tm:
             tparams = [p.strip() for p in tm.group(1).split(",")[2 + len(ins):]]
             tparams = [p for p in tparams if not p.endswith("*metrics")]
-            shapes = dict(re.findall(r"= input (\S+) : [fi]32\[([^\]]*)\]", ir))
-            for p in tparams:
-                name = p.split("*")[-1].strip()
+            # the targets: the IR's inputs that are not inputs of predict, in order (C names may be mangled)
+            seen, order = {}, []
+            for name, shape in re.findall(r"= input (\S+) : [fi]32\[([^\]]*)\]", ir):
+                if name not in seen:
+                    seen[name] = shape
+                    order.append(name)
+            tnames = [n for n in order if n not in {i for i, _ in ins}]
+            if len(tnames) != len(tparams):
+                sys.exit("spec.py: %d targets in the header, %d in the IR" % (len(tparams), len(tnames)))
+            for p, name in zip(tparams, tnames):
                 t = "i32" if "int32_t" in p else "f32"
-                shape = shapes.get(name)
-                if shape is None:
-                    sys.exit("spec.py: no shape for target %s" % name)
-                lines.append("target %s %s %d %d" % (name, t, count(shape), hi))
+                lines.append("target %s %s %d %d" % (name, t, count(seen[name]), hi))
     print("\n".join(lines))
 
 
