@@ -573,8 +573,9 @@ class Gen:
             else:
                 name = "ew%d" % i
                 c = fmt(self.r.uniform(0.2, 0.9))
+                inner = [d for d, kind in self.defs if kind == "ew"]
                 self.top += ["def %s(x, k=%s) {" % (name, c),
-                             "    y = tanh(x) * k",
+                             "    y = tanh(%s) * k" % ("%s(x)" % inner[0] if inner and self.chance(0.7) else "x"),
                              "    return y + x * (1 - k)" if self.chance(0.5) else "    return sigmoid(y) - 0.5 + x",
                              "}"]
                 self.defs.append((name, "ew"))
