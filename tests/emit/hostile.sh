@@ -135,4 +135,5 @@ nl_name=$(printf 'new\nline.nn')
 cp ids.nn "$nl_name"
 "$nnc" "$nl_name" -o nl.c || fail "nnc with a newline in the path"
 strict nl.c
+[ $status -eq 0 ] && echo "ok: no model-file text changed the generated C; every name came back whole"
 exit $status
