@@ -65,6 +65,7 @@ struct Emit {
     Plan *p;
     int kseq;
     int *const_id; /* per value of the current graph: its const array number, or -1 */
+    int *kernel_lo; /* per value of the current graph: the lowest id computed in the kernel it roots */
     int nconst;
     KArgs cur; /* the kernel being written */
     int cur_id;

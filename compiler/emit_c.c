@@ -505,6 +505,19 @@ static void unused_params_(Emit *e, StrBuf *b, EntryKind k, const char *body, co
         if (!uses_word_(body, e->tgt_name[i]) && !uses_word_(tail, e->tgt_name[i])) sb_printf(b, "    (void)%s;\n", e->tgt_name[i]);
 }
 
+/* per value: the lowest id among the values its kernel computes (members of its group, reductions in its
+ * loops and their members), so that gathering a kernel's members scans [lo, root], not the graph */
+static int *kernel_lows_(const Graph *g)
+{
+    int *lo = xmalloc(sizeof(int) * (size_t)(g->n ? g->n : 1));
+    for (int id = 0; id < g->n; id++) lo[id] = id;
+    for (int id = 0; id < g->n; id++) {
+        int k = graph_loops_of(g, graph_kernel_of(g, id));
+        if (id < lo[k]) lo[k] = id;
+    }
+    return lo;
+}
+
 static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
 {
     Model *m = e->m;
@@ -512,6 +525,7 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     e->p = ec->plan;
     e->const_id = xmalloc(sizeof(int) * (size_t)(e->g->n ? e->g->n : 1));
     for (int i = 0; i < e->g->n; i++) e->const_id[i] = -1;
+    e->kernel_lo = kernel_lows_(e->g);
     e->body.len = 0;
     if (e->body.s) e->body.s[0] = 0;
     for (int k = 0; k < e->p->norder; k++) emit_node(e, e->p->order[k]);
@@ -561,6 +575,8 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     }
     free(e->const_id);
     e->const_id = NULL;
+    free(e->kernel_lo);
+    e->kernel_lo = NULL;
 }
 
 /* ---- the tensor table -------------------------------------------------------------------------------------- */

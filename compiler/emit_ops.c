@@ -1214,12 +1214,13 @@ static bool fused_members_(Emit *e, int root, Fused *f)
     memset(f, 0, sizeof *f);
     f->root = root;
     f->anchor = -1;
-    for (int id = 0; id <= root; id++)
+    int lo = e->kernel_lo ? e->kernel_lo[root] : 0;
+    for (int id = lo; id <= root; id++)
         if (id == root || (val_(e, id)->with >= 0 && graph_loops_of(e->g, id) == root)) {
             NNC_ASSERT(f->nroots < MAX_OUTS);
             f->roots[f->nroots++] = id;
         }
-    for (int id = 0; id <= root; id++) {
+    for (int id = lo; id <= root; id++) {
         if (!in_group_(e, f, id)) continue;
         NNC_ASSERT(f->nmembers < 63);
         f->members[f->nmembers++] = id;

@@ -295,17 +295,18 @@ typedef struct Item {
     int start, end;
 } Item;
 
-/* an elementwise kernel may write over an input of its own shape that dies at it */
-static int in_place_input_(Plan *p, const Live *L, int id, const int *owner)
+/* an elementwise kernel may write over an input of its own shape that dies at it; its members have ids
+ * in [lo[id], id] */
+static int in_place_input_(Plan *p, const Live *L, int id, const int *owner, const int *lo)
 {
     Graph *g = p->g;
     Value *root = &g->v[id];
     if (!op_has(root->op, F_EW | F_INPLACE) || !op_has(root->op, F_INPLACE)) return -1;
-    for (int m = 0; m <= id; m++) {
+    for (int m = lo[id]; m <= id; m++) {
         if (m != id && g->v[m].group != id) continue;
         if (!op_has(g->v[m].op, F_EW)) return -1; /* an anchored kernel writes before it has read */
     }
-    for (int m = 0; m <= id; m++) {
+    for (int m = lo[id]; m <= id; m++) {
         if (m != id && g->v[m].group != id) continue;
         Value *v = &g->v[m];
         for (int k = 0; k < v->nin; k++) {
@@ -333,18 +334,60 @@ static int cmp_off_(const void *a, const void *b)
     return (*x)->off < (*y)->off ? -1 : (*x)->off > (*y)->off;
 }
 
+/* Placed items by lifetime, to find those that overlap a new one without scanning them all (a model of
+ * 20k layers spent seconds in that scan): a segment tree over kernel positions holds each item in the
+ * O(log T) nodes that cover its lifetime exactly, and a list per start position. The items live at s
+ * are those on the path from the root to leaf s; those overlapping [s, e] are these and the ones that
+ * start in (s, e]. Each is found once. */
+typedef VEC(Item *) ItemList;
+typedef struct Placed {
+    ItemList *node;     /* 4T segment-tree nodes over [0, T) */
+    ItemList *by_start; /* T lists */
+    int t;
+} Placed;
+
+static void placed_insert_(Placed *pl, int x, int lo, int hi, Item *it)
+{
+    if (it->end < lo || hi < it->start) return;
+    if (it->start <= lo && hi <= it->end) {
+        vec_push(&pl->node[x], it);
+        return;
+    }
+    int mid = lo + (hi - lo) / 2;
+    placed_insert_(pl, 2 * x, lo, mid, it);
+    placed_insert_(pl, 2 * x + 1, mid + 1, hi, it);
+}
+
+/* the placed items whose lifetime overlaps it's, into near; returns their count */
+static int placed_overlapping_(const Placed *pl, const Item *it, Item **near)
+{
+    int nn = 0, x = 1, lo = 0, hi = pl->t - 1;
+    for (;;) {
+        for (int j = 0; j < pl->node[x].len; j++) near[nn++] = pl->node[x].data[j];
+        if (lo == hi) break;
+        int mid = lo + (hi - lo) / 2;
+        if (it->start <= mid) x = 2 * x, hi = mid;
+        else x = 2 * x + 1, lo = mid + 1;
+    }
+    for (int k = it->start + 1; k <= it->end; k++)
+        for (int j = 0; j < pl->by_start[k].len; j++) near[nn++] = pl->by_start[k].data[j];
+    return nn;
+}
+
+/* greedy by size (largest first), each at the lowest gap among the items live with it */
 static int64_t greedy_by_size_(Item *items, int n)
 {
     qsort(items, (size_t)n, sizeof(Item), cmp_items_);
-    Item **placed = xmalloc(sizeof(Item *) * (size_t)(n ? n : 1));
+    Placed pl = {.t = 1};
+    for (int i = 0; i < n; i++)
+        if (items[i].end + 1 > pl.t) pl.t = items[i].end + 1;
+    pl.node = xcalloc((size_t)pl.t * 4, sizeof(ItemList));
+    pl.by_start = xcalloc((size_t)pl.t, sizeof(ItemList));
     Item **near = xmalloc(sizeof(Item *) * (size_t)(n ? n : 1));
-    int np = 0;
     int64_t top = 0;
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
-        int nn = 0;
-        for (int j = 0; j < np; j++)
-            if (placed[j]->start <= it->end && it->start <= placed[j]->end) near[nn++] = placed[j];
+        int nn = placed_overlapping_(&pl, it, near);
         qsort(near, (size_t)nn, sizeof(Item *), cmp_off_);
         int64_t off = 0, best = -1, best_gap = INT64_MAX;
         for (int j = 0; j < nn; j++) {
@@ -354,9 +397,13 @@ static int64_t greedy_by_size_(Item *items, int n)
         }
         it->off = best >= 0 ? best : off;
         if (it->off + it->size > top) top = it->off + it->size;
-        placed[np++] = it;
+        placed_insert_(&pl, 1, 0, pl.t - 1, it);
+        vec_push(&pl.by_start[it->start], it);
     }
-    free(placed);
+    for (int x = 0; x < pl.t * 4; x++) vec_free(&pl.node[x]);
+    for (int k = 0; k < pl.t; k++) vec_free(&pl.by_start[k]);
+    free(pl.node);
+    free(pl.by_start);
     free(near);
     return top;
 }
@@ -381,13 +428,17 @@ static void allocate_greedy_(Plan *p, const Live *L, DType dt, int64_t *top)
 {
     Graph *g = p->g;
     int *owner = xmalloc(sizeof(int) * (size_t)g->n); /* in-place chains share their first buffer */
-    for (int id = 0; id < g->n; id++) owner[id] = id;
+    int *lo = xmalloc(sizeof(int) * (size_t)g->n);      /* the lowest id in each kernel */
+    for (int id = 0; id < g->n; id++) owner[id] = lo[id] = id;
+    for (int id = 0; id < g->n; id++)
+        if (g->v[id].group >= 0 && id < lo[g->v[id].group]) lo[g->v[id].group] = id;
     for (int k = 0; k < p->norder; k++) {
         int id = p->order[k];
         if (p->store[id].kind != SK_ARENA || g->v[id].dtype != dt) continue;
-        int b = in_place_input_(p, L, id, owner);
+        int b = in_place_input_(p, L, id, owner, lo);
         if (b >= 0) owner[id] = owner[b];
     }
+    free(lo);
     Item *items = xmalloc(sizeof(Item) * (size_t)(p->norder ? p->norder : 1));
     int *index = xmalloc(sizeof(int) * (size_t)g->n);
     int n = 0;
