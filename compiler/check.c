@@ -265,6 +265,7 @@ const char *suggest_among(const char *name, const char *const *cands, int n)
 {
     const char *best = NULL;
     int bestd = (int)strlen(name) / 3 + 1;
+    if (strlen(name) > 40) return NULL; /* edit_distance_ stops there: no suggestion rather than any */
     for (int i = 0; i < n; i++) {
         if (!cands[i]) continue;
         int d = edit_distance_(name, cands[i]);

@@ -62,6 +62,13 @@ bool target_supported(const Options *o)
     return false;
 }
 
+/* an existing path that is not a regular file or a directory: a device or a FIFO (`-o /dev/null`) */
+static bool special_file_(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 static bool want_ir_or_stdout_(const Options *o, bool to_stdout) { return to_stdout || (o->emit && str_eq(o->emit, "ir")); }
 
 /* two paths that name the same existing regular file (through links) */
@@ -96,10 +103,14 @@ int cmd_compile(const Options *o)
 {
     if (!target_supported(o)) return EXIT_USAGE;
     bool to_stdout = (o->out && str_eq(o->out, "-")) || (o->emit && str_eq(o->emit, "c"));
+    /* `-o /dev/null` (a device or FIFO): the C goes there as one translation unit, like `-o -`; no
+     * `/dev/null.h` is created beside it */
+    bool to_device = !to_stdout && o->out && special_file_(o->out);
     char *out = o->out && !str_eq(o->out, "-") ? xstrdup(o->out) : default_out_(o->model_path);
     char *hpath = header_path_(out);
     if (!want_ir_or_stdout_(o, to_stdout) &&
-        (!output_allowed(o, o->out ? "-o" : "the output (no -o)", out) || !output_allowed(o, "the header", hpath))) {
+        (!output_allowed(o, o->out ? "-o" : "the output (no -o)", out) ||
+         (!to_device && !output_allowed(o, "the header", hpath)))) {
         free(out);
         free(hpath);
         return EXIT_USAGE;
@@ -115,7 +126,7 @@ int cmd_compile(const Options *o)
                          .shim = o->shim,
                          .weights = o->weights,
                          .c_path = to_stdout ? "<stdout>" : basename_(out),
-                         .h_name = to_stdout ? NULL : basename_(hpath),
+                         .h_name = to_stdout || to_device ? NULL : basename_(hpath),
                          .command = o->cmdline};
     bool want_ir = o->emit && str_eq(o->emit, "ir");
     Compiled *c = compile_model(&co, !want_ir);
@@ -133,7 +144,7 @@ int cmd_compile(const Options *o)
             }
         } else if (to_stdout) {
             fputs(c->c_text, stdout);
-        } else if (!write_text_(out, c->c_text) || !write_text_(hpath, c->h_text)) {
+        } else if (!write_text_(out, c->c_text) || (!to_device && !write_text_(hpath, c->h_text))) {
             rc = EXIT_INPUT;
         }
     }

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -580,6 +581,9 @@ static void *run_(void *arg)
 int main(int argc, char **argv)
 {
     Job job = {.argc = argc, .argv = argv};
+    /* a FIFO or pipe whose reader goes away is a write error (EPIPE) that the writer reports, not a
+     * silent death by SIGPIPE */
+    signal(SIGPIPE, SIG_IGN);
     pthread_attr_t attr;
     pthread_t th;
     pthread_attr_init(&attr);

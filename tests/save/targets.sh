@@ -72,6 +72,7 @@ if mkdev null /dev/null; then
     run compile tiny.nn -o "$tmp/null"
     ok "compile -o into a device"
     check "compile -o leaves the device a device" -c "$tmp/null"
+    check "compile -o into a device writes no header beside it" ! -e "$tmp/null.h"
     ln -s null "$tmp/null_link"
     train --save "$tmp/null_link"
     ok "train --save through a link to a device"
@@ -120,6 +121,15 @@ ok "predict -o into a FIFO"
 wait $reader
 check "the reader got the prediction" -n "$(same "$tmp/fifo_out" "$tmp/ref.npy")"
 check "the FIFO stays a FIFO" -p "$tmp/fifo"
+# a reader that goes away early: a write error (exit 1, EPIPE named), not death by SIGPIPE (exit 141)
+mkfifo "$tmp/fifo_short"
+(timeout 30 head -c 1 "$tmp/fifo_short" >/dev/null) &
+reader=$!
+sh "$here/../scale/gen.sh" layers 2000 >"$tmp/wide.nn" # about 2 MB of C: more than a pipe holds
+run compile "$tmp/wide.nn" -o "$tmp/fifo_short"
+wait $reader
+check "compile -o into a FIFO whose reader left exits 1" "$rc" -eq 1
+check "the message says the pipe broke" -n "$(grep -i "broken pipe" "$err")"
 (cd "$here" && timeout 60 "$nnc" predict tiny.nn --weights "$tmp/ref.safetensors" --data x=x.csv -O0 \
     -o /proc/self/fd/1 >"$tmp/stdout.npy" 2>"$err")
 rc=$? cmdline="nnc predict -o /proc/self/fd/1"
