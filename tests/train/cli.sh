@@ -220,7 +220,8 @@ run train "$tmp/net_copy.nn" $data --save "$tmp/net_copy.nn" --quiet
 want "outputs: --save MODEL is refused" rc=2 "err~is the model file"
 cmp -s "$tmp/net_copy.nn" "$fix/net.nn"
 rc=$?; want "outputs: the model is unchanged" rc=0
-run train net.nn --data x="$tmp/x_copy.npy" --data label=label.npy --log "$tmp/x_copy.npy" --quiet
+run train net.nn --data x="$tmp/x_copy.npy" --data label=label.npy --log "$tmp/x_copy.npy" \
+    --save "$tmp/log_refused.safetensors" --quiet
 want "outputs: --log over a --data file is refused" rc=2 "err~is a --data file"
 cmp -s "$tmp/x_copy.npy" "$fix/x.npy"
 rc=$?; want "outputs: the data file is unchanged" rc=0
