@@ -40,7 +40,7 @@ for t in "$@"; do
     "$exe" -dict="$here/$dict" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "$tmp/$t" >"$tmp/$t.log" 2>&1
     rc=$?
-    stats=$(grep -E "^#[0-9]+ +DONE" "$tmp/$t.log" | tail -n 1)
+    stats=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$tmp/$t.log" | tail -n 1 | tr -s "[:space:]" " ")
     if [ $rc -eq 0 ]; then
         echo "ok   $t: $stats"
     else
