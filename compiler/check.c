@@ -165,19 +165,11 @@ static Scope *scope_push_(Check *c, Scope *parent)
     return s;
 }
 
-static uint64_t name_hash_(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    h ^= h >> 33; /* mix the high bits into the low ones that pick the slot (names differ in their tails) */
-    h *= 0xff51afd7ed558ccdull;
-    return h ^ (h >> 33);
-}
 
 /* the slot of name in s's table: its binding, or the empty slot where it would go (s->cap > 0) */
 static int scope_slot_(const Scope *s, const char *name)
 {
-    int mask = s->cap - 1, k = (int)(name_hash_(name) & (uint64_t)mask);
+    int mask = s->cap - 1, k = (int)(str_hash(name) & (uint64_t)mask);
     while (s->tab[k] && !str_eq(s->tab[k]->name, name)) k = (k + 1) & mask;
     return k;
 }
@@ -286,7 +278,7 @@ static int namemap_slot_(const NameMap *m, const char *key, uint64_t h)
 static int *namemap_get_(NameMap *m, const char *key)
 {
     if (!m->cap) return NULL;
-    int k = namemap_slot_(m, key, name_hash_(key));
+    int k = namemap_slot_(m, key, str_hash(key));
     return m->keys[k] ? &m->vals[k] : NULL;
 }
 
@@ -310,7 +302,7 @@ static void namemap_put_(NameMap *m, const char *key, int val)
         free(old.vals);
         free(old.hashes);
     }
-    uint64_t h = name_hash_(key);
+    uint64_t h = str_hash(key);
     int k = namemap_slot_(m, key, h);
     if (!m->keys[k]) m->n++;
     m->keys[k] = key;

@@ -205,13 +205,6 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     }
 }
 
-static uint64_t fnv1a_(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* A kernel whose signature and body (its number aside) equal an earlier one's is not written again:
  * the entry points share the forward kernels they have in common. */
 static void kernel_dedup_(Emit *e)
@@ -219,7 +212,7 @@ static void kernel_dedup_(Emit *e)
     StrBuf *b = &e->kernels;
     const char *sig = b->s + e->cur_sig;
     const char *key = strchr(sig, '_'); /* after "static void k12" */
-    uint64_t h = fnv1a_(key);
+    uint64_t h = str_hash(key);
     for (int i = 0; i < e->seen.len; i++)
         if (e->seen.data[i].hash == h && strcmp(e->seen.data[i].key, key) == 0) {
             e->cur_k = e->seen.data[i].k;

@@ -322,14 +322,6 @@ Model *model_new(Arena *a)
 
 /* ---- the tensor indexes: names and C names to tensor indexes, so that adding and finding a tensor
  * takes constant time (a model of 100k layers must not be quadratic) */
-static uint64_t str_hash_(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    h ^= h >> 33; /* mix the high bits into the low ones that pick the slot (names differ in their tails) */
-    h *= 0xff51afd7ed558ccdull;
-    return h ^ (h >> 33);
-}
 
 static const char *key_(const Model *m, int t, bool cname)
 {
@@ -339,7 +331,7 @@ static const char *key_(const Model *m, int t, bool cname)
 /* the slot holding key, or the empty slot where it would go */
 static int index_slot_(const Model *m, const int *tab, const char *key, bool cname)
 {
-    int mask = m->index_cap - 1, k = (int)(str_hash_(key) & (uint64_t)mask);
+    int mask = m->index_cap - 1, k = (int)(str_hash(key) & (uint64_t)mask);
     while (tab[k] >= 0 && !str_eq(key_(m, tab[k], cname), key)) k = (k + 1) & mask;
     return k;
 }

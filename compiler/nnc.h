@@ -118,6 +118,7 @@ void diag_set_warnings(bool on);  /* nnc check prints nothing for a valid model 
 /* Float formatting that survives exactly: a hex float, with the decimal in a comment when asked. */
 void fmt_float_c(char *buf, size_t n, float v, bool with_comment);
 bool str_eq(const char *a, const char *b);
+uint64_t str_hash(const char *s); /* for open-addressing tables of names */
 
 /* ---- text that reaches the generated C (util.c; the rule: docs/c-api.md) ------------------------------ */
 typedef enum CIdentKind { C_ID_MODEL, C_ID_PARAM, C_ID_MEMBER } CIdentKind;

@@ -171,6 +171,17 @@ char *sb_take(StrBuf *b)
 }
 
 /* ---- misc ---------------------------------------------------------------------------------------- */
+/* FNV-1a, then a final mix of the high bits into the low ones that pick a slot (names differ in their
+ * tails): the one string hash of the scopes, the tensor indexes and the C name sets */
+uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33; /* mix the high bits into the low ones that pick the slot (names differ in their tails) */
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
 bool str_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 /* Hex floats round-trip exactly; the decimal comment (9 significant digits) is for people. */
@@ -382,12 +393,6 @@ const char *c_ident(Arena *a, const char *name, CIdentKind kind)
 }
 
 /* ---- a set of the identifiers given out in one C namespace ------------------------------------------ */
-static uint64_t name_hash_(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static bool name_set_add_(NameSet *ns, const char *s)
 {
@@ -400,7 +405,7 @@ static bool name_set_add_(NameSet *ns, const char *s)
         *ns = bigger;
     }
     size_t mask = (size_t)ns->cap - 1;
-    for (size_t i = name_hash_(s) & mask;; i = (i + 1) & mask) {
+    for (size_t i = str_hash(s) & mask;; i = (i + 1) & mask) {
         if (!ns->slot[i]) {
             ns->slot[i] = s;
             ns->len++;
