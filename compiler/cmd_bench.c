@@ -105,6 +105,12 @@ int cmd_bench(const Options *o)
     const Model *m = c->m;
     int batch = c->max_batch;
     r.init(r.model, 0);
+    /* --weights: time the trained model (the values matter where subnormals or saturation slow a kernel) */
+    if (o->weights && !runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) {
+        runner_close(&r);
+        compiled_free(c);
+        return EXIT_INPUT;
+    }
     void *snapshot = xmalloc(r.size);
     memcpy(snapshot, r.model, r.size);
     void *data[32], *io[32];

@@ -111,6 +111,7 @@ static const char usage_bench[] =
     "  --json              print one JSON object instead\n"
     "  --iters N           take exactly N samples (default: 15, within about 3 seconds)\n"
     "  --quiet             accepted as for train (the results are printed all the same)\n"
+    "  --weights FILE      time the model with these weights (default: initialised with seed 0)\n"
     OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
 
 static const char usage_compile[] =
@@ -198,7 +199,7 @@ static const Flag flags_[] = {
     {"-o", "compile predict", true},      {"--model", "compile check summary train predict bench", true},
     {"--batch", COMPILING_, true},        {"--target", COMPILING_, true},
     {"--inference", "compile summary bench", false}, {"--max-ram", COMPILING_, true},
-    {"--weights", "compile train predict", true}, {"--emit", "compile", true},
+    {"--weights", "compile train predict bench", true}, {"--emit", "compile", true},
     {"--dump-ir", COMPILING_, false},     {"--passes", COMPILING_, true},
     {"--shim", "compile", false},         {"--json", "summary bench", false},
     {"--epochs", "train", true},          {"--steps", "train", true},

@@ -140,6 +140,11 @@ run train tiny.nn --seed -1
 want "--seed -1" rc=2 out= "err~--seed"
 run bench tiny.nn --iters 0
 want "--iters 0" rc=2 out= "err~--iters"
+# bench takes --weights, as every command that compiles does (it was refused for a while)
+run bench tiny.nn --weights tiny.safetensors --iters 1
+want "bench --weights" rc=0 "out~predict .* us"
+run bench tiny.nn --weights tiny_missing_bias.safetensors --iters 1
+want "bench --weights missing a tensor" rc=1 out= "err~missing parameter 'p.bias'"
 run tiny.nn -o - --max-ram 12Q
 want "--max-ram 12Q" rc=2 out= "err~--max-ram"
 run tiny.nn -o - -O3
