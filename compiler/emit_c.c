@@ -56,7 +56,7 @@ static void names_init_(Emit *e)
     NameSet members = {0}, params = {0};
     e->member = arena_alloc(A_, sizeof(char *) * (size_t)(m->tensors.len + 1));
     for (int i = 0; i < m->tensors.len; i++)
-        e->member[i] = name_set_unique(&members, A_, c_ident(A_, m->tensors.data[i].cname, C_ID_MEMBER));
+        e->member[i] = name_set_unique(&members, A_, c_ident(A_, m->tensors.data[i].name, C_ID_MEMBER));
     e->in_name = arena_alloc(A_, sizeof(char *) * (size_t)(m->inputs.len + 1));
     e->tgt_name = arena_alloc(A_, sizeof(char *) * (size_t)(m->targets.len + 1));
     e->out_name = arena_alloc(A_, sizeof(char *) * (size_t)(m->outputs.len + 1));

@@ -320,28 +320,21 @@ Model *model_new(Arena *a)
     return m;
 }
 
-/* ---- the tensor indexes: names and C names to tensor indexes, so that adding and finding a tensor
- * takes constant time (a model of 100k layers must not be quadratic) */
+/* ---- the tensor index: names to tensor indexes, so that adding and finding a tensor takes constant
+ * time (a model of 100k layers must not be quadratic) */
 
-static const char *key_(const Model *m, int t, bool cname)
+/* the slot holding name, or the empty slot where it would go */
+static int index_slot_(const Model *m, const char *name)
 {
-    return cname ? m->tensors.data[t].cname : m->tensors.data[t].name;
-}
-
-/* the slot holding key, or the empty slot where it would go */
-static int index_slot_(const Model *m, const int *tab, const char *key, bool cname)
-{
-    int mask = m->index_cap - 1, k = (int)(str_hash(key) & (uint64_t)mask);
-    while (tab[k] >= 0 && !str_eq(key_(m, tab[k], cname), key)) k = (k + 1) & mask;
+    int mask = m->index_cap - 1, k = (int)(str_hash(name) & (uint64_t)mask);
+    while (m->by_name[k] >= 0 && !str_eq(m->tensors.data[m->by_name[k]].name, name)) k = (k + 1) & mask;
     return k;
 }
 
 static void index_put_(Model *m, int t) /* the first tensor of a name is the one found */
 {
-    int k = index_slot_(m, m->by_name, m->tensors.data[t].name, false);
+    int k = index_slot_(m, m->tensors.data[t].name);
     if (m->by_name[k] < 0) m->by_name[k] = t;
-    k = index_slot_(m, m->by_cname, m->tensors.data[t].cname, true);
-    if (m->by_cname[k] < 0) m->by_cname[k] = t;
 }
 
 /* room for one more tensor (the load stays under a half) */
@@ -350,23 +343,8 @@ static void index_reserve_(Model *m)
     if (2 * (m->tensors.len + 1) <= m->index_cap) return;
     m->index_cap = m->index_cap ? 2 * m->index_cap : 256;
     m->by_name = arena_alloc(m->arena, sizeof(int) * (size_t)m->index_cap);
-    m->by_cname = arena_alloc(m->arena, sizeof(int) * (size_t)m->index_cap);
     memset(m->by_name, -1, sizeof(int) * (size_t)m->index_cap);
-    memset(m->by_cname, -1, sizeof(int) * (size_t)m->index_cap);
     for (int t = 0; t < m->tensors.len; t++) index_put_(m, t);
-}
-
-static bool cname_taken_(const Model *m, const char *c) { return m->by_cname[index_slot_(m, m->by_cname, c, true)] >= 0; }
-
-static const char *cname_for_(Model *m, const char *name)
-{
-    char *c = arena_strdup(m->arena, name);
-    for (char *p = c; *p; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
-            *p = '_';
-    const char *base = c;
-    for (int k = 2; cname_taken_(m, c); k++) c = arena_printf(m->arena, "%s_%d", base, k);
-    return c;
 }
 
 int model_add_tensor(Model *m, const char *name, TensorKind kind, DType dt, Shape s, Init init, Loc loc)
@@ -374,7 +352,6 @@ int model_add_tensor(Model *m, const char *name, TensorKind kind, DType dt, Shap
     index_reserve_(m);
     Tensor t = {.name = name, .kind = kind, .dtype = dt, .shape = s, .init = init, .loc = loc,
                 .grad = -1, .opt_state = {-1, -1}, .layer = -1, .trainable = kind == TK_PARAM};
-    t.cname = cname_for_(m, name);
     vec_push(&m->tensors, t);
     index_put_(m, m->tensors.len - 1);
     return m->tensors.len - 1;
@@ -383,7 +360,7 @@ int model_add_tensor(Model *m, const char *name, TensorKind kind, DType dt, Shap
 int model_find_tensor(const Model *m, const char *name)
 {
     if (!m->index_cap) return -1;
-    return m->by_name[index_slot_(m, m->by_name, name, false)];
+    return m->by_name[index_slot_(m, name)];
 }
 
 int64_t model_param_count(const Model *m, bool trainable_only)

@@ -99,8 +99,8 @@ typedef struct Init {
 } Init;
 
 typedef struct Tensor {
-    const char *name;  /* "dense_1.weight": checkpoints, summary, the tensor table */
-    const char *cname; /* "dense_1_weight": the struct member */
+    const char *name;  /* "dense_1.weight": checkpoints, summary, the tensor table (emit_c.c makes its
+                          struct member, dense_1_weight, with c_ident) */
     TensorKind kind;
     DType dtype;
     Shape shape;
@@ -164,7 +164,7 @@ typedef struct Model {
     int max_batch;
     int step_tensor; /* the optimizer's step counter, or -1 */
     Arena *arena;
-    int *by_name, *by_cname; /* hash indexes of tensors (ir.c): open addressing, -1 empty */
+    int *by_name; /* tensor names -> indexes (ir.c): open addressing, -1 empty */
     int index_cap;
 } Model;
 
