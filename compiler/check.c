@@ -267,57 +267,6 @@ const char *suggest_among(const char *name, const char *const *cands, int n)
 }
 
 /* ---- names of layers and def calls ---------------------------------------------------------------- */
-/* NameMap: an open-addressing map from strings to ints (keys are not copied; hashes are kept for growing) */
-static int namemap_slot_(const NameMap *m, const char *key, uint64_t h)
-{
-    int mask = m->cap - 1, k = (int)(h & (uint64_t)mask);
-    while (m->keys[k] && (m->hashes[k] != h || !str_eq(m->keys[k], key))) k = (k + 1) & mask;
-    return k;
-}
-
-static int *namemap_get_(NameMap *m, const char *key)
-{
-    if (!m->cap) return NULL;
-    int k = namemap_slot_(m, key, str_hash(key));
-    return m->keys[k] ? &m->vals[k] : NULL;
-}
-
-static void namemap_put_(NameMap *m, const char *key, int val)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        NameMap old = *m;
-        m->cap = old.cap ? 2 * old.cap : 256;
-        m->keys = xcalloc((size_t)m->cap, sizeof *m->keys);
-        m->vals = xcalloc((size_t)m->cap, sizeof *m->vals);
-        m->hashes = xcalloc((size_t)m->cap, sizeof *m->hashes);
-        for (int i = 0; i < old.cap; i++)
-            if (old.keys[i]) {
-                int k = (int)(old.hashes[i] & (uint64_t)(m->cap - 1));
-                while (m->keys[k]) k = (k + 1) & (m->cap - 1);
-                m->keys[k] = old.keys[i];
-                m->vals[k] = old.vals[i];
-                m->hashes[k] = old.hashes[i];
-            }
-        free(old.keys);
-        free(old.vals);
-        free(old.hashes);
-    }
-    uint64_t h = str_hash(key);
-    int k = namemap_slot_(m, key, h);
-    if (!m->keys[k]) m->n++;
-    m->keys[k] = key;
-    m->vals[k] = val;
-    m->hashes[k] = h;
-}
-
-static void namemap_free_(NameMap *m)
-{
-    free(m->keys);
-    free(m->vals);
-    free(m->hashes);
-    *m = (NameMap){0};
-}
-
 static int counter_next_(Check *c, const char *op)
 {
     for (int i = 0; i < c->ncounters; i++)
@@ -337,15 +286,15 @@ const char *check_layer_name(Check *c, Expr *call, const char *given, const char
                        : call == c->bind_expr && c->bind_name ? c->bind_name
                                                               : arena_printf(c->arena, "%s_%d", opname, k);
     const char *full = arena_printf(c->arena, "%s%s", c->prefix, base);
-    int *next = namemap_get_(&c->taken, full); /* taken: try BASE_2, BASE_3, ... from where the last search ended */
+    int *next = namemap_get(&c->taken, full); /* taken: try BASE_2, BASE_3, ... from where the last search ended */
     if (next) {
         int i = *next;
         const char *cand;
-        while (namemap_get_(&c->taken, cand = arena_printf(c->arena, "%s%s_%d", c->prefix, base, i))) i++;
+        while (namemap_get(&c->taken, cand = arena_printf(c->arena, "%s%s_%d", c->prefix, base, i))) i++;
         *next = i + 1;
         full = cand;
     }
-    namemap_put_(&c->taken, full, 2);
+    namemap_put(&c->taken, full, 2);
     return full;
 }
 
@@ -1278,7 +1227,7 @@ static int scalar_of_(Check *c, Stmt *s, const char *what)
 static void stmt_output_(Check *c, Stmt *s)
 {
     Model *m = c->model;
-    int *prev = namemap_get_(&c->outputs_seen, s->name);
+    int *prev = namemap_get(&c->outputs_seen, s->name);
     if (prev) {
         diag_error(s->name_loc, "output '%s' is declared twice", s->name);
         diag_note(m->outputs.data[*prev].loc, "previous declaration is here");
@@ -1314,14 +1263,14 @@ static void stmt_output_(Check *c, Stmt *s)
         return;
     }
     IOSlot o = {.name = s->name, .dtype = v->dtype, .shape = v->shape, .loc = s->name_loc, .value = id};
-    namemap_put_(&c->outputs_seen, s->name, m->outputs.len);
+    namemap_put(&c->outputs_seen, s->name, m->outputs.len);
     vec_push(&m->outputs, o);
 }
 
 static void stmt_metric_(Check *c, Stmt *s)
 {
     Model *m = c->model;
-    if (namemap_get_(&c->metrics_seen, s->name)) {
+    if (namemap_get(&c->metrics_seen, s->name)) {
         diag_error(s->name_loc, "metric '%s' is declared twice", s->name);
         return;
     }
@@ -1336,7 +1285,7 @@ static void stmt_metric_(Check *c, Stmt *s)
     c->bind_expr = NULL;
     if (id < 0) return;
     IOSlot o = {.name = s->name, .dtype = DT_F32, .shape = shape_scalar(), .loc = s->name_loc, .value = id};
-    namemap_put_(&c->metrics_seen, s->name, m->metrics.len);
+    namemap_put(&c->metrics_seen, s->name, m->metrics.len);
     vec_push(&m->metrics, o);
 }
 
@@ -1352,11 +1301,11 @@ static void freeze_index_(Check *c)
         for (const char *p = t->name;; p++) {
             if (*p != '.' && *p != 0) continue;
             const char *key = arena_strndup(c->arena, t->name, (size_t)(p - t->name));
-            int *head = namemap_get_(&c->freeze_names, key);
+            int *head = namemap_get(&c->freeze_names, key);
             FreezeLink link = {.tensor = c->frozen_upto, .next = head ? *head : -1};
             vec_push(&c->freeze_links, link);
             if (head) *head = c->freeze_links.len - 1;
-            else namemap_put_(&c->freeze_names, key, c->freeze_links.len - 1);
+            else namemap_put(&c->freeze_names, key, c->freeze_links.len - 1);
             if (*p == 0) break;
         }
     }
@@ -1369,7 +1318,7 @@ static void stmt_freeze_(Check *c, Stmt *s)
     for (int k = 0; k < s->nnames; k++) {
         const char *name = s->names[k].name;
         const char *full = c->prefix[0] ? arena_printf(c->arena, "%s%s", c->prefix, name) : name;
-        int *head = namemap_get_(&c->freeze_names, full);
+        int *head = namemap_get(&c->freeze_names, full);
         for (int i = head ? *head : -1; i >= 0; i = c->freeze_links.data[i].next)
             m->tensors.data[c->freeze_links.data[i].tensor].trainable = false;
         if (!head) diag_error(s->names[k].loc, "freeze: no parameter or layer named '%s' (declared so far)", full);
@@ -1530,16 +1479,16 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
     for (int i = 0; i < p->nitems; i++) {
         Item *it = p->items[i];
         if (it->kind != IT_MODEL) continue;
-        int *first = namemap_get_(&c.models_seen, it->name);
+        int *first = namemap_get(&c.models_seen, it->name);
         if (first) {
             diag_error(it->name_loc, "model '%s' is defined twice", it->name);
             diag_note(p->items[*first]->name_loc, "previous definition is here");
         } else {
-            namemap_put_(&c.models_seen, it->name, i);
+            namemap_put(&c.models_seen, it->name, i);
         }
         if (model_name ? str_eq(it->name, model_name) : !chosen) chosen = it, index = i;
     }
-    namemap_free_(&c.models_seen);
+    namemap_free(&c.models_seen);
     if (!chosen) {
         const char *path = source_get(p->src) ? source_get(p->src)->path : "the file";
         char list[512] = "";
@@ -1570,12 +1519,12 @@ Model *check_program(Program *p, const char *model_name, Arena *a)
     declare_defs_(&c, p);
     declare_globals_(&c, p, index);
     check_model_(&c, chosen);
-    namemap_free_(&c.taken);
-    namemap_free_(&c.freeze_names);
+    namemap_free(&c.taken);
+    namemap_free(&c.freeze_names);
     vec_free(&c.freeze_links);
     vec_free(&c.fold);
-    namemap_free_(&c.outputs_seen);
-    namemap_free_(&c.metrics_seen);
+    namemap_free(&c.outputs_seen);
+    namemap_free(&c.metrics_seen);
     vec_free(&c.dep_target);
     return c.model;
 }

@@ -53,7 +53,7 @@ static void names_init_(Emit *e)
 {
     Model *m = e->m;
     e->mname = c_ident(A_, m->name, C_ID_MODEL);
-    NameSet members = {0}, params = {0};
+    NameMap members = {0}, params = {0};
     e->member = arena_alloc(A_, sizeof(char *) * (size_t)(m->tensors.len + 1));
     for (int i = 0; i < m->tensors.len; i++)
         e->member[i] = name_set_unique(&members, A_, c_ident(A_, m->tensors.data[i].name, C_ID_MEMBER));
@@ -70,8 +70,8 @@ static void names_init_(Emit *e)
             if (str_eq(m->inputs.data[i].name, name)) name = arena_printf(A_, "%s_out", name);
         e->out_name[k] = name_set_unique(&params, A_, c_ident(A_, name, C_ID_PARAM));
     }
-    name_set_free(&members);
-    name_set_free(&params);
+    namemap_free(&members);
+    namemap_free(&params);
 }
 
 static const char *io_name_(Emit *e, int id)

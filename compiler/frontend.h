@@ -50,14 +50,6 @@ typedef struct FoldMemo {
     double *d;    /* FOLD_OK: the elements */
 } FoldMemo;
 
-/* strings to ints, open addressing (check.c) */
-typedef struct NameMap {
-    const char **keys;
-    int *vals;
-    uint64_t *hashes;
-    int n, cap;
-} NameMap;
-
 /* A builtin's parameters: name, kind, default (NULL: required). */
 typedef enum ArgKind {
     A_TENSOR,  /* a value (numbers and lists become constants) */

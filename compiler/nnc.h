@@ -128,13 +128,19 @@ void sb_c_string(StrBuf *b, const char *s);     /* "s", escaped: \" \\ \n \? and
 bool c_string_fits(const char *s);              /* within C99's 4095 characters for a string literal */
 void sb_c_char_array(StrBuf *b, const char *s); /* {'s', ..., '\000'}: any length */
 void sb_c_comment(StrBuf *b, const char *s);    /* for inside a comment: no * /, newline, ??, \ or non-ASCII */
-/* identifiers given out in one C namespace: a taken one gets _2, _3, ... (in the order of the calls) */
-typedef struct NameSet {
-    const char **slot;
-    int len, cap;
-} NameSet;
-const char *name_set_unique(NameSet *ns, Arena *a, const char *ident);
-void name_set_free(NameSet *ns);
+/* NameMap: strings to ints, open addressing; keys are not copied (util.c) */
+typedef struct NameMap {
+    const char **keys;
+    int *vals;
+    uint64_t *hashes;
+    int n, cap;
+} NameMap;
+int *namemap_get(NameMap *m, const char *key); /* the value of key, or NULL */
+void namemap_put(NameMap *m, const char *key, int val);
+void namemap_free(NameMap *m);
+/* identifiers given out in one C namespace (a NameMap used as a set): a taken one gets _2, _3, ... (in
+ * the order of the calls) */
+const char *name_set_unique(NameMap *ns, Arena *a, const char *ident);
 char *read_whole_file(const char *path, size_t *len); /* NULL on failure, errno set */
 
 #endif

@@ -392,40 +392,62 @@ const char *c_ident(Arena *a, const char *name, CIdentKind kind)
     return strcmp(s, name) == 0 ? name : s;
 }
 
+/* ---- NameMap: strings to ints, open addressing (hashes are kept for growing) ---------------------------- */
+static int namemap_slot_(const NameMap *m, const char *key, uint64_t h)
+{
+    int mask = m->cap - 1, k = (int)(h & (uint64_t)mask);
+    while (m->keys[k] && (m->hashes[k] != h || !str_eq(m->keys[k], key))) k = (k + 1) & mask;
+    return k;
+}
+
+int *namemap_get(NameMap *m, const char *key)
+{
+    if (!m->cap) return NULL;
+    int k = namemap_slot_(m, key, str_hash(key));
+    return m->keys[k] ? &m->vals[k] : NULL;
+}
+
+void namemap_put(NameMap *m, const char *key, int val)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        NameMap old = *m;
+        m->cap = old.cap ? 2 * old.cap : 256;
+        m->keys = xcalloc((size_t)m->cap, sizeof *m->keys);
+        m->vals = xcalloc((size_t)m->cap, sizeof *m->vals);
+        m->hashes = xcalloc((size_t)m->cap, sizeof *m->hashes);
+        for (int i = 0; i < old.cap; i++)
+            if (old.keys[i]) {
+                int k = (int)(old.hashes[i] & (uint64_t)(m->cap - 1));
+                while (m->keys[k]) k = (k + 1) & (m->cap - 1);
+                m->keys[k] = old.keys[i];
+                m->vals[k] = old.vals[i];
+                m->hashes[k] = old.hashes[i];
+            }
+        free(old.keys);
+        free(old.vals);
+        free(old.hashes);
+    }
+    uint64_t h = str_hash(key);
+    int k = namemap_slot_(m, key, h);
+    if (!m->keys[k]) m->n++;
+    m->keys[k] = key;
+    m->vals[k] = val;
+    m->hashes[k] = h;
+}
+
+void namemap_free(NameMap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    free(m->hashes);
+    *m = (NameMap){0};
+}
+
 /* ---- a set of the identifiers given out in one C namespace ------------------------------------------ */
-
-static bool name_set_add_(NameSet *ns, const char *s)
+const char *name_set_unique(NameMap *ns, Arena *a, const char *ident)
 {
-    if (2 * (ns->len + 1) > ns->cap) {
-        NameSet bigger = {.cap = ns->cap ? 2 * ns->cap : 64};
-        bigger.slot = xcalloc((size_t)bigger.cap, sizeof *bigger.slot);
-        for (int i = 0; i < ns->cap; i++)
-            if (ns->slot[i]) name_set_add_(&bigger, ns->slot[i]);
-        free(ns->slot);
-        *ns = bigger;
-    }
-    size_t mask = (size_t)ns->cap - 1;
-    for (size_t i = str_hash(s) & mask;; i = (i + 1) & mask) {
-        if (!ns->slot[i]) {
-            ns->slot[i] = s;
-            ns->len++;
-            return true;
-        }
-        if (strcmp(ns->slot[i], s) == 0) return false;
-    }
-}
-
-const char *name_set_unique(NameSet *ns, Arena *a, const char *ident)
-{
-    if (name_set_add_(ns, ident)) return ident;
-    for (int k = 2;; k++) {
-        const char *s = arena_printf(a, "%s_%d", ident, k);
-        if (name_set_add_(ns, s)) return s;
-    }
-}
-
-void name_set_free(NameSet *ns)
-{
-    free(ns->slot);
-    *ns = (NameSet){0};
+    const char *s = ident;
+    for (int k = 2; namemap_get(ns, s); k++) s = arena_printf(a, "%s_%d", ident, k);
+    namemap_put(ns, s, 1);
+    return s;
 }
