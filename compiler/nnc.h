@@ -141,6 +141,5 @@ void namemap_free(NameMap *m);
 /* identifiers given out in one C namespace (a NameMap used as a set): a taken one gets _2, _3, ... (in
  * the order of the calls) */
 const char *name_set_unique(NameMap *ns, Arena *a, const char *ident);
-char *read_whole_file(const char *path, size_t *len); /* NULL on failure, errno set */
 
 #endif

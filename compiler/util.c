@@ -202,30 +202,6 @@ void fmt_float_c(char *buf, size_t n, float v, bool with_comment)
     }
 }
 
-char *read_whole_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    StrBuf b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        sb_reserve_(&b, n);
-        memcpy(b.s + b.len, chunk, n);
-        b.len += n;
-        b.s[b.len] = 0;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        sb_free(&b);
-        errno = EIO;
-        return NULL;
-    }
-    *len = b.len;
-    return sb_take(&b);
-}
-
 /* ---- text that reaches the generated C --------------------------------------------------------------
  * Every emitter writes model-file text (names, paths, the command line) through these three, so that no
  * byte of it can change the program: docs/c-api.md, "Names and text in the generated C", states the rule. */
