@@ -217,10 +217,9 @@ static CVal b_reshape(Check *c, const Builtin *b, Expr *call, CVal *a)
         want = have;
     }
     if (have != want) {
-        char count[32] = "more than 9.2e18";
-        if (want < INT64_MAX) snprintf(count, sizeof count, "%" PRId64, want);
+        char count[32];
         diag_error(a[1].loc, "reshape: cannot reshape %s (%" PRId64 " values per sample) into %s (%s)",
-                   sh_(s, b1), have, sh_(r, b2), count);
+                   sh_(s, b1), have, sh_(r, b2), count_str_sat(want, count));
         return cv_error();
     }
     int y = ir_reshape(c->g, x, r, call->loc);

@@ -949,12 +949,11 @@ static bool check_type_(Check *c, TypeExpr *t, bool batched, DType *dt, Shape *s
     }
     int64_t n = ok ? shape_per_sample_sat(*s) : 0;
     if (n > MAX_ELEMS) {
-        char buf[160], count[32] = "more than 9.2e18";
-        if (n < INT64_MAX) snprintf(count, sizeof count, "%" PRId64, n);
+        char buf[160], count[32];
         Shape written = *s; /* as written: without the batch axis */
         if (batched) written = shape_make(s->rank - 1, s->d + 1);
         diag_error(t->loc, "%s%s has %s elements%s; a tensor holds at most %" PRId64 " (2^31 - 1)",
-                   dtype_name(*dt), shape_str(written, buf, sizeof buf), count, batched ? " per sample" : "",
+                   dtype_name(*dt), shape_str(written, buf, sizeof buf), count_str_sat(n, count), batched ? " per sample" : "",
                    MAX_ELEMS);
         ok = false;
     }

@@ -63,6 +63,13 @@ int64_t shape_per_sample_sat(Shape s)
     return n;
 }
 
+const char *count_str_sat(int64_t n, char buf[32])
+{
+    if (n == INT64_MAX) return "more than 9.2e18";
+    snprintf(buf, 32, "%" PRId64, n);
+    return buf;
+}
+
 bool shape_fits(Shape s)
 {
     if (s.rank < 0 || s.rank > MAX_RANK) return false;
@@ -207,13 +214,11 @@ static int append_(Graph *g, Value *v)
  * below 2^63 and only the count needs saturating arithmetic */
 static void too_big_(Value *v)
 {
-    char buf[160], count[32] = "more than 9.2e18";
-    int64_t n = shape_per_sample_sat(v->shape);
-    if (n < INT64_MAX) snprintf(count, sizeof count, "%" PRId64, n);
+    char buf[160], count[32];
     diag_error(v->loc, "%s: the result %s would have %s elements per sample; a tensor holds at most %" PRId64
                        " (2^31 - 1)",
                shape_error_context ? shape_error_context : op_info[v->op].name, shape_str(v->shape, buf, sizeof buf),
-               count, MAX_ELEMS);
+               count_str_sat(shape_per_sample_sat(v->shape), count), MAX_ELEMS);
 }
 
 int graph_add(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, Loc loc)

@@ -239,6 +239,8 @@ int64_t shape_count(Shape s, int64_t batch); /* elements, with B = batch */
 int64_t shape_per_sample(Shape s);           /* elements per batch entry (all of them if not batched) */
 /* shape_per_sample without overflow: saturates at INT64_MAX (for checking shapes not yet known to fit) */
 int64_t shape_per_sample_sat(Shape s);
+/* a saturated count for messages: "12", or "more than 9.2e18" for INT64_MAX */
+const char *count_str_sat(int64_t n, char buf[32]);
 /* every dimension positive (or B) and at most MAX_ELEMS elements per sample */
 bool shape_fits(Shape s);
 char *shape_str(Shape s, char *buf, size_t n); /* "[B,28,28,1]" */
