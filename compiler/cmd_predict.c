@@ -120,7 +120,7 @@ int cmd_predict(const Options *o)
     Outputs out = {0};
     rc = choose_outputs_(o, c->m, &out);
     if (rc == EXIT_OK && !o->builtin_fashion && !data_bindings_ok(c->m, o->data.data, o->data.len, false, "--data")) {
-        fputs("(see 'nnc predict --help')\n", stderr);
+        fputs(see_, stderr);
         rc = EXIT_USAGE;
     }
     if (rc != EXIT_OK) goto done;

@@ -150,15 +150,13 @@ static int64_t count_at_(Shape s, int batch)
     return per > INT64_MAX / batch ? INT64_MAX : per * batch;
 }
 
-static bool size_error_(Loc loc, const char *what, Shape s, DType dt, int batch)
+static void size_error_(Loc loc, const char *what, Shape s, DType dt, int batch)
 {
     int64_t count = count_at_(s, batch), per = shape_per_sample_sat(s);
-    if (count <= C_INDEX_MAX) return false;
     char sh[96], fits[64] = "";
     if (shape_batched(s) && per <= C_INDEX_MAX) snprintf(fits, sizeof fits, " (--batch %" PRId64 " or less fits)", C_INDEX_MAX / per);
     diag_error(loc, "%s would have %" PRId64 " elements (%s%s at batch %d), more than the %" PRId64
                " the generated C can index%s", what, count, dtype_name(dt), shape_str(s, sh, sizeof sh), batch, C_INDEX_MAX, fits);
-    return true;
 }
 
 /* every value of an entry graph and every model tensor within C_INDEX_MAX; one error at most */
@@ -166,15 +164,17 @@ static bool sizes_fit_(Model *m, Graph *g, int batch)
 {
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
-        const char *what = arena_printf(m->arena, "tensor '%s'", t->name);
-        if (size_error_(t->loc, what, t->shape, t->dtype, batch)) return false;
+        if (count_at_(t->shape, batch) <= C_INDEX_MAX) continue;
+        size_error_(t->loc, arena_printf(m->arena, "tensor '%s'", t->name), t->shape, t->dtype, batch);
+        return false;
     }
     for (int id = 0; id < g->n; id++) {
         const Value *v = &g->v[id];
-        if (v->dtype == DT_VOID) continue;
+        if (v->dtype == DT_VOID || count_at_(v->shape, batch) <= C_INDEX_MAX) continue;
         const char *what = v->name ? arena_printf(m->arena, "'%s' (%s)", v->name, op_info[v->op].name)
                                    : arena_printf(m->arena, "the result of %s", op_info[v->op].name);
-        if (size_error_(v->loc, what, v->shape, v->dtype, batch)) return false;
+        size_error_(v->loc, what, v->shape, v->dtype, batch);
+        return false;
     }
     return true;
 }
