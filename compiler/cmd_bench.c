@@ -89,7 +89,6 @@ static Timing time_calls_(Runner *r, CallFn fn, int n, void **io, int iters, con
 
 int cmd_bench(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_USAGE;
     CompileOptions co = run_compile_options(o, false);
     Compiled *c = compile_model(&co, true);
     if (!c) return EXIT_INPUT;

@@ -55,13 +55,6 @@ static bool write_text_(const char *path, const char *text)
     return true;
 }
 
-bool target_supported(const Options *o)
-{
-    if (str_eq(o->target, "c")) return true;
-    diag_fatal("--target %s is not yet implemented (only --target c)", o->target); /* main.c refuses it first */
-    return false;
-}
-
 /* an existing path that is not a regular file or a directory: a device or a FIFO (`-o /dev/null`) */
 static bool special_file_(const char *path)
 {
@@ -101,7 +94,6 @@ bool output_allowed(const Options *o, const char *what, const char *path)
 
 int cmd_compile(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_USAGE;
     bool to_stdout = (o->out && str_eq(o->out, "-")) || (o->emit && str_eq(o->emit, "c"));
     /* `-o /dev/null` (a device or FIFO): the C goes there as one translation unit, like `-o -`; no
      * `/dev/null.h` is created beside it */

@@ -94,7 +94,6 @@ static void run_batches_(Runner *r, const Model *m, const DataSet *ds, Outputs *
 
 int cmd_predict(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_USAGE;
     if (!o->out && o->outs.len == 0) {
         fprintf(stderr, "nnc: error: predict needs -o OUT.npy (or -o NAME=FILE)\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;

@@ -145,7 +145,6 @@ static void print_json_(const Compiled *c, const Totals *t)
 
 int cmd_summary(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_USAGE;
     CompileOptions co = {.model_path = o->model_path,
                          .model_name = o->model_name,
                          .batch = o->batch,

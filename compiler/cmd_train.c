@@ -417,7 +417,6 @@ static bool resume_read_(Train *t, nnc_safetensors *st)
 
 int cmd_train(const Options *o)
 {
-    if (!target_supported(o)) return EXIT_USAGE;
     if (o->data.len == 0 && !o->builtin_fashion) {
         fprintf(stderr, "nnc: error: train needs --data NAME=FILE for every input and target (or --data fashion-mnist)\n"
                         "(see 'nnc train --help')\n");

@@ -20,7 +20,7 @@ typedef struct Options {
     const char *out;           /* -o */
     VEC(Binding) outs;         /* predict: -o NAME=FILE */
     int batch;
-    const char *target;        /* c | cuda | mcu */
+    const char *target;        /* c (main.c refuses cuda and mcu, not yet implemented) */
     bool inference;
     int64_t max_ram;           /* 0: no limit */
     const char *weights;
@@ -45,7 +45,6 @@ typedef struct Options {
     const char *cmdline;       /* the whole command line, for generated file headers */
 } Options;
 
-bool target_supported(const Options *o); /* reports when not */
 /* Whether `path`, an output given by option `what` ("-o", "--save"), may be written: never over the
  * model file, a --data/--val file or the --weights (except train's --save, which may continue a
  * checkpoint in place). Reports a command-line error (exit 2) when not. */
