@@ -1,5 +1,5 @@
 #!/bin/sh
-# data_cli.sh: the data readers as `nnc train` and `nnc predict` use them (compiler/run.c over runtime/).
+# data_cli.sh: the data readers as `nnc train` and `nnc predict` use them (compiler/driver/run.c over runtime/).
 #
 #   tests/runtime/data_cli.sh path/to/nnc
 #
