@@ -28,17 +28,18 @@ static void dump_(const CompileOptions *o, Graph *g, EntryKind k, const char *af
 typedef struct Pass {
     const char *name;
     void (*run)(Graph *g);
-    int level; /* the lowest -O that runs it */
+    void (*run_limited)(Graph *g, const FusionLimits *lim); /* a pass that takes the target's limits */
+    int level;                                              /* the lowest -O that runs it */
 } Pass;
 
 /* the optimizing passes, in order */
 static const Pass passes_[] = {
-    {"fold", pass_fold, 1},
-    {"simplify", pass_simplify, 1},
-    {"cse", pass_cse, 1},
-    {"fold", pass_fold, 1},
-    {"dce", pass_dce, 1},
-    {"fuse", pass_fuse, 2},
+    {"fold", pass_fold, NULL, 1},
+    {"simplify", pass_simplify, NULL, 1},
+    {"cse", pass_cse, NULL, 1},
+    {"fold", pass_fold, NULL, 1},
+    {"dce", pass_dce, NULL, 1},
+    {"fuse", NULL, pass_fuse, 2},
 };
 
 /* every name --passes accepts */
@@ -61,6 +62,8 @@ bool passes_valid(const char *list, char *bad, size_t n)
     return true;
 }
 
+static const Target *target_of_(const CompileOptions *o) { return o->target ? o->target : &target_host; }
+
 static bool pass_selected_(const CompileOptions *o, const Pass *p)
 {
     if (!o->passes) return o->opt_level >= p->level;
@@ -73,7 +76,10 @@ static void optimize_(const CompileOptions *o, Graph *g, EntryKind k)
 {
     for (size_t i = 0; i < sizeof passes_ / sizeof passes_[0]; i++) {
         if (!pass_selected_(o, &passes_[i])) continue;
-        passes_[i].run(g);
+        if (passes_[i].run_limited)
+            passes_[i].run_limited(g, &target_of_(o)->fuse);
+        else
+            passes_[i].run(g);
         dump_(o, g, k, passes_[i].name);
         verify_graph(g);
     }
@@ -81,7 +87,7 @@ static void optimize_(const CompileOptions *o, Graph *g, EntryKind k)
 
 static Graph *build_entry_(const CompileOptions *o, Model *m, EntryKind k)
 {
-    Pass cse = {"cse", pass_cse, 1};
+    Pass cse = {"cse", pass_cse, NULL, 1};
     Graph *g = lower_entry(m, k, pass_selected_(o, &cse)); /* hash-consing as values are built is CSE too */
     dump_(o, g, k, "lowering");
     verify_graph(g);
@@ -140,7 +146,6 @@ static bool bake_weights_(Model *m, const char *path)
  * 32-bit. So every value, at the maximum batch, has at most the target's index_max elements. Offsets into
  * the arena and the struct are 64-bit constants; above 1 GiB of them the model is only warned about.
  * docs/c-api.md §9. */
-#define C_INDEX_MAX (target_c.index_max)
 #define RAM_WARN_BYTES (INT64_C(1) << 30)
 
 static int64_t count_at_(Shape s, int batch)
@@ -150,30 +155,30 @@ static int64_t count_at_(Shape s, int batch)
     return per > INT64_MAX / batch ? INT64_MAX : per * batch;
 }
 
-static void size_error_(Loc loc, const char *what, Shape s, DType dt, int batch)
+static void size_error_(Loc loc, const char *what, Shape s, DType dt, int batch, int64_t index_max)
 {
     int64_t count = count_at_(s, batch), per = shape_per_sample_sat(s);
     char sh[96], fits[64] = "";
-    if (shape_batched(s) && per <= C_INDEX_MAX) snprintf(fits, sizeof fits, " (--batch %" PRId64 " or less fits)", C_INDEX_MAX / per);
+    if (shape_batched(s) && per <= index_max) snprintf(fits, sizeof fits, " (--batch %" PRId64 " or less fits)", index_max / per);
     diag_error(loc, "%s would have %" PRId64 " elements (%s%s at batch %d), more than the %" PRId64
-               " the generated C can index%s", what, count, dtype_name(dt), shape_str(s, sh, sizeof sh), batch, C_INDEX_MAX, fits);
+               " the generated C can index%s", what, count, dtype_name(dt), shape_str(s, sh, sizeof sh), batch, index_max, fits);
 }
 
-/* every value of an entry graph and every model tensor within C_INDEX_MAX; one error at most */
-static bool sizes_fit_(Model *m, Graph *g, int batch)
+/* every value of an entry graph and every model tensor within the target's index_max; one error at most */
+static bool sizes_fit_(Model *m, Graph *g, int batch, int64_t index_max)
 {
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
-        if (count_at_(t->shape, batch) <= C_INDEX_MAX) continue;
-        size_error_(t->loc, arena_printf(m->arena, "tensor '%s'", t->name), t->shape, t->dtype, batch);
+        if (count_at_(t->shape, batch) <= index_max) continue;
+        size_error_(t->loc, arena_printf(m->arena, "tensor '%s'", t->name), t->shape, t->dtype, batch, index_max);
         return false;
     }
     for (int id = 0; id < g->n; id++) {
         const Value *v = &g->v[id];
-        if (v->dtype == DT_VOID || count_at_(v->shape, batch) <= C_INDEX_MAX) continue;
+        if (v->dtype == DT_VOID || count_at_(v->shape, batch) <= index_max) continue;
         const char *what = v->name ? arena_printf(m->arena, "'%s' (%s)", v->name, op_info[v->op].name)
                                    : arena_printf(m->arena, "the result of %s", op_info[v->op].name);
-        size_error_(v->loc, what, v->shape, v->dtype, batch);
+        size_error_(v->loc, what, v->shape, v->dtype, batch, index_max);
         return false;
     }
     return true;
@@ -221,11 +226,11 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     for (int i = 0; i < n; i++) {
         Graph *g = build_entry_(o, m, kinds[i]);
         c->entries[c->nentries++] = (EntryCode){.kind = kinds[i], .g = g};
-        if (!sizes_fit_(m, g, c->max_batch)) {
+        if (!sizes_fit_(m, g, c->max_batch, target_of_(o)->index_max)) {
             compiled_free(c);
             return NULL;
         }
-        Pass reuse = {"reuse", NULL, 1}, memplan = {"memplan", NULL, 2};
+        Pass reuse = {"reuse", NULL, NULL, 1}, memplan = {"memplan", NULL, NULL, 2};
         int level = pass_selected_(o, &memplan) ? 2 : pass_selected_(o, &reuse) ? 1 : 0;
         c->entries[c->nentries - 1].plan = plan_entry(g, c->max_batch, level);
     }
@@ -245,10 +250,10 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
                           .inference_only = o->inference_only,
                           .line_directives = o->line_directives,
                           .max_batch = c->max_batch,
-                          .blas = true,
                           .opt_level = o->opt_level};
         (void)base;
-        emit_c_model(m, c->entries, c->nentries, &eo, &c->c_text, &c->h_text);
+        const Target *t = target_of_(o);
+        t->print(t, m, c->entries, c->nentries, &eo, &c->c_text, &c->h_text);
     }
     return c;
 }

@@ -20,6 +20,7 @@ typedef struct CompileOptions {
     const char *h_name;     /* the header's name, included by the .c */
     const char *command;    /* the command line, for the generated file's header comment */
     const char *weights;    /* compile: bake these values into M_init (--weights) */
+    const Target *target;   /* --target; NULL: target_host */
 } CompileOptions;
 
 typedef struct Compiled {

@@ -70,6 +70,12 @@ const char *count_str_sat(int64_t n, char buf[32])
     return buf;
 }
 
+bool pool2d_tiles(const Attr *a, Shape in)
+{
+    return a->i[2] == a->i[0] && a->i[3] == a->i[1] && !a->i[4] && !a->i[5] && !a->i[6] && !a->i[7] &&
+           in.d[1] % a->i[0] == 0 && in.d[2] % a->i[1] == 0;
+}
+
 bool shape_fits(Shape s)
 {
     if (s.rank < 0 || s.rank > MAX_RANK) return false;

@@ -247,6 +247,9 @@ char *shape_str(Shape s, char *buf, size_t n); /* "[B,28,28,1]" */
 const char *dtype_name(DType t);
 /* NumPy broadcasting of a and b; false if incompatible. */
 bool shape_broadcast2(Shape a, Shape b, Shape *out);
+/* pooling windows (attrs of maxpool2d/avgpool2d and their gradients) that tile the NHWC input `in` exactly:
+ * each input cell in exactly one window */
+bool pool2d_tiles(const Attr *a, Shape in);
 
 /* ---- printing ---------------------------------------------------------------------------------- */
 void graph_print(Graph *g, FILE *f);

@@ -9,17 +9,19 @@
  *   - sums and means over the same loops share them (Value.with), when nothing reads the earlier ones
  *     before the last is computed.
  * A value is fused only into its single consumer, never when it is an output, loss, metric or a value
- * written to the model, and a kernel takes at most MAX_MEMBERS values. Fused values get no memory.
+ * written to the model. How much one kernel may hold is the target's (FusionLimits, target.h): members,
+ * values read from memory, the size of a recomputed expression, reductions sharing loops. Fused values get
+ * no memory.
  */
 #include "passes.h"
 #include "rewrite.h"
 
 #include <string.h>
 
-enum { MAX_MEMBERS = 48, MAX_EXTERNALS = 8 }; /* the emitter holds 64 values a kernel */
-
 typedef struct Fuse {
     Graph *g;
+    const FusionLimits *lim;
+    int *scratch; /* lim->members * 4 + lim->shared_inputs + 1 ints for kernel_inputs_ */
     int *uses;
     uint8_t *keep; /* must be materialized: a root, or written to a tensor */
     uint8_t *need;
@@ -29,13 +31,11 @@ typedef struct Fuse {
     bool has_anchor;
 } Fuse;
 
-bool pool_tiles_(const Attr *a, Shape in); /* emit_ops.c */
-
 /* ops whose results can pass through an elementwise tail as they are stored */
 static bool anchor_(const Value *v)
 {
     if (v->op == OP_MATMUL || v->op == OP_CONV2D) return true;
-    return v->op == OP_MAXPOOL2D_BWD && pool_tiles_(&v->attr, v->shape); /* written once per cell */
+    return v->op == OP_MAXPOOL2D_BWD && pool2d_tiles(&v->attr, v->shape); /* written once per cell */
 }
 static bool reduce_op_(OpKind op) { return op == OP_SUM || op == OP_MEAN || op == OP_MAX; }
 
@@ -43,7 +43,7 @@ static bool can_join_(Fuse *f, int u, Shape shape)
 {
     Value *v = &f->g->v[u];
     return f->need[u] && !f->keep[u] && f->uses[u] == 1 && v->group < 0 && shape_eq(v->shape, shape) &&
-           f->members < MAX_MEMBERS && !op_has(v->op, F_SOURCE | F_VIEW | F_EFFECT | F_HIGH);
+           f->members < f->lim->members && !op_has(v->op, F_SOURCE | F_VIEW | F_EFFECT | F_HIGH);
 }
 
 /* add to set[0..n) the distinct values root's kernel reads from memory, counting u (if >= 0) as one of
@@ -71,8 +71,7 @@ static int kernel_inputs_(const Graph *g, int root, int u, int lo, int *set, int
 /* the distinct values root's kernel would read from memory if u joined it */
 static int externals_(Fuse *f, int root, int u)
 {
-    int seen[MAX_MEMBERS * 4];
-    return kernel_inputs_(f->g, root, u, f->lo, seen, 0, MAX_MEMBERS * 4);
+    return kernel_inputs_(f->g, root, u, f->lo, f->scratch, 0, f->lim->members * 4);
 }
 
 /* pull the producers of x into root's kernel: elementwise ones recursively, and one anchor */
@@ -84,7 +83,7 @@ static void absorb_(Fuse *f, int x, int root, Shape shape, bool allow_anchor)
         Value *v = &f->g->v[stack.data[--stack.len]];
         for (int k = 0; k < v->nin; k++) {
             int u = v->in[k];
-            if (!can_join_(f, u, shape) || externals_(f, root, u) > MAX_EXTERNALS) continue;
+            if (!can_join_(f, u, shape) || externals_(f, root, u) > f->lim->externals) continue;
             Value *uv = &f->g->v[u];
             if (op_has(uv->op, F_EW)) {
                 uv->group = root;
@@ -124,6 +123,7 @@ static void fuse_open_(Fuse *f)
     f->uses = xcalloc(n, sizeof(int));
     f->keep = xcalloc(n, 1);
     f->need = xcalloc(n, 1);
+    f->scratch = xmalloc(sizeof(int) * (size_t)(f->lim->members * 4 + f->lim->shared_inputs + 1));
     count_uses_(f);
 }
 
@@ -132,14 +132,13 @@ static void fuse_close_(Fuse *f)
     free(f->uses);
     free(f->keep);
     free(f->need);
+    free(f->scratch);
 }
 
 /* ---- recomputation ---------------------------------------------------------------------------------
  * A cheap elementwise value read by several elementwise ops of its shape, or by reductions, is computed
  * again inside each reader instead of once into memory: a few adds cost less than a store and the loads
  * that follow, and each copy then fuses into its reader. Copies compute bit-identical values. */
-enum { MAX_RECOMPUTE = 8 }; /* ops in one recomputed expression */
-
 typedef struct Recompute {
     Fuse *f;
     uint8_t *inl;   /* may be recomputed in its readers */
@@ -183,7 +182,7 @@ static void mark_inlinable_(Recompute *r)
         int cost = 1;
         for (int k = 0; k < v->nin; k++)
             if (r->inl[v->in[k]]) cost += r->cost[v->in[k]];
-        if (cost > MAX_RECOMPUTE) continue;
+        if (cost > r->f->lim->recompute) continue; /* ops in one recomputed expression */
         r->inl[id] = 1;
         r->cost[id] = cost;
     }
@@ -220,9 +219,9 @@ static int recompute_(Rewrite *rw, int old)
     return id;
 }
 
-static void recompute_cheap_values_(Graph *g)
+static void recompute_cheap_values_(Graph *g, const FusionLimits *lim)
 {
-    Fuse f = {.g = g};
+    Fuse f = {.g = g, .lim = lim};
     fuse_open_(&f);
     Recompute r = {.f = &f};
     r.inl = xcalloc((size_t)(g->n ? g->n : 1), 1);
@@ -244,8 +243,6 @@ static void recompute_cheap_values_(Graph *g)
  * reads the earlier results before the last of them is computed: the loss, a bias gradient and the
  * gradient of a one-column weight then read their rows once instead of once each. The earlier ones get
  * Value.with = the next one; the whole set is computed where the last one is (plan.c, emit_ops.c). */
-enum { MAX_SHARED = 4, MAX_SHARED_INPUTS = 10 };
-
 static int view_base_(const Graph *g, int id)
 {
     while (op_has(g->v[id].op, F_VIEW)) id = g->v[id].in[0];
@@ -292,12 +289,12 @@ static bool can_share_(Fuse *f, int head, int b, const int *chain_first, const i
     Graph *g = f->g;
     Value *h = &g->v[head], *v = &g->v[b];
     if (!shape_eq(g->v[h->in[0]].shape, g->v[v->in[0]].shape) || reduced_axes_(g, head) != reduced_axes_(g, b)) return false;
-    if (chain_first[head] <= b || chain_len[head] >= MAX_SHARED) return false;
-    int set[MAX_SHARED_INPUTS + 1], n = kernel_inputs_(g, b, -1, f->group_lo[b], set, 0, MAX_SHARED_INPUTS + 1);
-    for (int r = head; r >= 0 && n <= MAX_SHARED_INPUTS; r--)
+    if (chain_first[head] <= b || chain_len[head] >= f->lim->shared) return false;
+    int cap = f->lim->shared_inputs + 1, *set = f->scratch, n = kernel_inputs_(g, b, -1, f->group_lo[b], set, 0, cap);
+    for (int r = head; r >= 0 && n <= f->lim->shared_inputs; r--)
         if (r == head || (g->v[r].with >= 0 && graph_loops_of(g, r) == head))
-            n = kernel_inputs_(g, r, -1, f->group_lo[r], set, n, MAX_SHARED_INPUTS + 1);
-    return n <= MAX_SHARED_INPUTS;
+            n = kernel_inputs_(g, r, -1, f->group_lo[r], set, n, cap);
+    return n <= f->lim->shared_inputs;
 }
 
 static void share_reduction_loops_(Fuse *f)
@@ -333,10 +330,10 @@ static void share_reduction_loops_(Fuse *f)
     free(first);
 }
 
-void pass_fuse(Graph *g)
+void pass_fuse(Graph *g, const FusionLimits *lim)
 {
-    recompute_cheap_values_(g);
-    Fuse f = {.g = g};
+    recompute_cheap_values_(g, lim);
+    Fuse f = {.g = g, .lim = lim};
     fuse_open_(&f);
     for (int id = g->n - 1; id >= 0; id--) {
         Value *v = &g->v[id];

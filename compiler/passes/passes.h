@@ -33,6 +33,14 @@ void pass_fold(Graph *g);
 void pass_simplify(Graph *g);
 void pass_cse(Graph *g);
 void pass_dce(Graph *g);
-void pass_fuse(Graph *g);
+/* What one kernel may hold; each target has its own numbers (target.h). */
+typedef struct FusionLimits {
+    int members;       /* values computed in one kernel */
+    int externals;     /* distinct values one elementwise kernel reads from memory */
+    int recompute;     /* ops in one expression recomputed in each reader instead of stored */
+    int shared;        /* reductions that share one set of loops */
+    int shared_inputs; /* values those shared loops read */
+} FusionLimits;
+void pass_fuse(Graph *g, const FusionLimits *lim);
 
 #endif

@@ -8,37 +8,7 @@
 #define NNC_EMIT_H
 
 #include "ops.h"
-#include "passes.h"
-#include "plan.h"
-
-typedef struct Target {
-    const char *name;          /* "c" */
-    const char *kernel_prefix; /* "static void" */
-    const char *restrict_kw;   /* "restrict" */
-    int64_t index_max;         /* the most elements one value may have: C's kernels index with int */
-} Target;
-
-extern const Target target_c;
-
-typedef struct EmitOptions {
-    const char *model_path; /* for #line and the header comment */
-    const char *c_path;     /* the .c file's name as written, for #line back to it */
-    const char *h_name;     /* "m.h", included by the .c */
-    const char *command;    /* the command line, for the header comment */
-    bool amalgamate;        /* one translation unit: header inlined (stdout, JIT) */
-    bool jit_shim;          /* add the generic nnc_jit_* entry points the driver calls */
-    bool inference_only;
-    bool line_directives;
-    int max_batch;
-    int opt_level;
-    bool blas;              /* large GEMMs may call cblas_sgemm (behind #if NNC_USE_BLAS) */
-} EmitOptions;
-
-typedef struct EntryCode {
-    EntryKind kind;
-    Graph *g;
-    Plan *plan;
-} EntryCode;
+#include "target.h"
 
 
 enum { MAX_KARGS = 16 };
@@ -119,6 +89,8 @@ char *c_buffer(Emit *e, int id);
 char *c_literal(Emit *e, int id);
 
 void emit_node(Emit *e, int id);
-void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out, char **h_out);
+/* the C printer of target_host (target.h's PrintModel) */
+void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
+                  char **h_out);
 
 #endif

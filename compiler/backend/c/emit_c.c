@@ -12,10 +12,6 @@
 #include <math.h>
 #include <string.h>
 
-/* index_max: int loops, less a margin for the loops that step in blocks of 16 past the last full block */
-const Target target_c = {.name = "c", .kernel_prefix = "NNC_KERNEL void", .restrict_kw = "restrict",
-                         .index_max = INT64_C(2147483647) - 64};
-
 #define A_ (e->m->arena)
 
 static void upper_(char *dst, const char *src, size_t n);
@@ -809,9 +805,10 @@ static bool header_name_ok_(const char *name)
     return true;
 }
 
-void emit_c_model(Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out, char **h_out)
+void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
+                  char **h_out)
 {
-    Emit e = {.m = m, .opt = opt, .t = &target_c};
+    Emit e = {.m = m, .opt = opt, .t = t};
     names_init_(&e);
     StrBuf entry_code = {0};
     int64_t arena_f = 0, arena_i = 0;

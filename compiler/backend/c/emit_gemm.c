@@ -191,7 +191,7 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     /* A^T B into a small C of few columns but many rows: tiles of C^T = B^T A, stored transposed */
     bool swap = g->ta && !g->tb && !strchr(g->n, 'n') && !wide && atoll(g->n) > 4 && !strchr(g->m, 'n') &&
                 atoll(g->m) >= TILE_N && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
-    bool blas = e->opt->blas && g->work >= BLAS_MIN_WORK && !tiled && !swap;
+    bool blas = e->t->blas && g->work >= BLAS_MIN_WORK && !tiled && !swap;
     /* a size that depends on the batch: BLAS only when this call's batch makes the work worth it (a
      * batch-1 predict would pay for packing a whole weight matrix), else the loops */
     bool by_batch = strchr(g->m, 'n') || strchr(g->n, 'n') || strchr(g->k, 'n');

@@ -820,13 +820,6 @@ void emit_pool2d(Emit *e, int id)
 /* maxpool2d_bwd(x, y, dy): each output's gradient goes to the first cell of its window (row-major order)
  * equal to the forward's maximum y; avgpool2d_bwd(dy): spread evenly over the window's cells inside the
  * input. Both vectorize over the channels. */
-/* windows that tile the input exactly: each input cell in exactly one window */
-bool pool_tiles_(const Attr *a, Shape in)
-{
-    return a->i[2] == a->i[0] && a->i[3] == a->i[1] && !a->i[4] && !a->i[5] && !a->i[6] && !a->i[7] &&
-           in.d[1] % a->i[0] == 0 && in.d[2] % a->i[1] == 0;
-}
-
 /* maxpool2d_bwd over tiling windows, as a gather: every cell of dx is written once, the gradient where
  * the cell is its window's first maximum (row-major window order), else 0; through the epilogue if any */
 static void maxpool_bwd_tiled_(Emit *e, int id, const char *xn, const char *yn, const char *gn, const char *dn,
@@ -867,7 +860,7 @@ void emit_pool2d_bwd(Emit *e, int id)
     }
     kargs_add(e, &ka, "dy", dy, false);
     kernel_begin(e, id, op_info[v->op].name, &ka);
-    if (max && pool_tiles_(&v->attr, v->shape)) {
+    if (max && pool2d_tiles(&v->attr, v->shape)) {
         maxpool_bwd_tiled_(e, id, "x", "y", "dy", "dx", NULL);
         kernel_end(e);
         return;

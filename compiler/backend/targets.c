@@ -1,0 +1,29 @@
+/* targets.c: the rows of the target table (target.h). */
+#include "target.h"
+
+#include <string.h>
+
+void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
+                  char **h_out); /* backend/c/emit_c.c */
+
+/* The fusion limits are what the C printer holds per kernel (64 values, of which 8 read from memory) and
+ * what keeps a recomputed or shared expression cheap; docs/backends.md. */
+const Target target_host = {
+    .name = "c",
+    .summary = "portable C99 for the host (the default)",
+    .kernel_prefix = "NNC_KERNEL void",
+    .restrict_kw = "restrict",
+    .index_max = INT64_C(2147483647) - 64,
+    .blas = true,
+    .fuse = {.members = 48, .externals = 8, .recompute = 8, .shared = 4, .shared_inputs = 10},
+    .print = emit_c_model,
+};
+
+static const Target *const targets_[] = {&target_host};
+
+const Target *target_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof targets_ / sizeof targets_[0]; i++)
+        if (strcmp(targets_[i]->name, name) == 0) return targets_[i];
+    return NULL;
+}
