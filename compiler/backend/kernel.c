@@ -1,0 +1,125 @@
+/* kernel.c: the target-neutral kernel description (kernel.h): loop nests and fused groups. */
+#include "kernel.h"
+
+#include <string.h>
+
+/* full[k][i]: operand k (right-aligned, NumPy style) has dim i of `loop` at full extent */
+LoopNest loop_nest_make(Shape loop, const Shape *ops, int nops)
+{
+    NNC_ASSERT(nops <= KERNEL_MAX_OPERANDS);
+    LoopNest d = {.nops = nops};
+    for (int i = 0; i < loop.rank; i++) {
+        if (loop.d[i] == 1) continue;
+        bool f[KERNEL_MAX_OPERANDS];
+        for (int k = 0; k < nops; k++) {
+            int j = i - (loop.rank - ops[k].rank);
+            f[k] = j >= 0 && ops[k].d[j] == loop.d[i];
+        }
+        bool same = d.rank > 0;
+        for (int k = 0; same && k < nops; k++) same = d.full[k][d.rank - 1] == f[k];
+        if (same) {
+            if (loop.d[i] == DIM_B) d.batch[d.rank - 1] = true; /* cannot happen: the batch axis is first */
+            else d.ext[d.rank - 1] *= loop.d[i];
+            continue;
+        }
+        d.batch[d.rank] = loop.d[i] == DIM_B;
+        d.ext[d.rank] = loop.d[i] == DIM_B ? 1 : loop.d[i];
+        for (int k = 0; k < nops; k++) d.full[k][d.rank] = f[k];
+        d.rank++;
+    }
+    return d;
+}
+
+Index loop_nest_index(const LoopNest *d, int operand)
+{
+    Index x = {0};
+    for (int j = 0; j < d->rank; j++) {
+        if (!d->full[operand][j]) continue;
+        int64_t stride = 1;
+        for (int jj = j + 1; jj < d->rank; jj++)
+            if (d->full[operand][jj]) stride *= d->ext[jj];
+        x.var[x.n] = j;
+        x.stride[x.n++] = stride;
+    }
+    return x;
+}
+
+/* ---- fused groups ---------------------------------------------------------------------------------- */
+bool kernel_fused_has(const Graph *g, const FusedKernel *f, int id)
+{
+    for (int i = 0; i < f->nroots; i++)
+        if (id == f->roots[i] || g->v[id].group == f->roots[i]) return true;
+    return false;
+}
+
+static bool literal_(const Plan *p, int id)
+{
+    const Store *s = &p->store[plan_base(p, id)];
+    return s->kind == SK_CONST && s->literal;
+}
+
+static int ext_slot_(FusedKernel *f, int id)
+{
+    for (int k = 0; k < f->next; k++)
+        if (f->ext[k] == id) return k;
+    NNC_ASSERT(f->next < KERNEL_MAX_OPERANDS - 3);
+    f->ext[f->next] = id;
+    return f->next++;
+}
+
+/* the values the kernel reads: every input of a member that is not itself a member or a literal */
+static void collect_externals_(const Graph *g, const Plan *p, FusedKernel *f)
+{
+    for (int m = 0; m < f->nmembers; m++) {
+        const Value *v = &g->v[f->members[m]];
+        if (f->members[m] == f->anchor) continue;
+        for (int k = 0; k < v->nin; k++)
+            if (!kernel_fused_has(g, f, v->in[k]) && !literal_(p, v->in[k])) ext_slot_(f, v->in[k]);
+    }
+}
+
+/* the values computed in root's kernel, in id order, and its anchor; with the reductions computed in
+ * its loops (Value.with) and their members */
+bool kernel_fused_make(const Graph *g, const Plan *p, int root, int lo, FusedKernel *f)
+{
+    memset(f, 0, sizeof *f);
+    f->root = root;
+    f->anchor = -1;
+    for (int id = lo; id <= root; id++)
+        if (id == root || (g->v[id].with >= 0 && graph_loops_of(g, id) == root)) {
+            NNC_ASSERT(f->nroots < KERNEL_MAX_ROOTS);
+            f->roots[f->nroots++] = id;
+        }
+    for (int id = lo; id <= root; id++) {
+        if (!kernel_fused_has(g, f, id)) continue;
+        NNC_ASSERT(f->nmembers < KERNEL_MAX_MEMBERS - 1);
+        f->members[f->nmembers++] = id;
+        if (!op_has(g->v[id].op, F_EW)) f->anchor = id == root || g->v[id].group < 0 ? f->anchor : id;
+    }
+    if (f->nmembers == 1) return false;
+    f->reduce = !op_has(g->v[root].op, F_EW);
+    collect_externals_(g, p, f);
+    return true;
+}
+
+Expr *kernel_fused_expr(const Graph *g, const Plan *p, const FusedKernel *f, int id, Arena *a)
+{
+    Expr *x = arena_alloc(a, sizeof *x); /* zeroed */
+    x->value = id;
+    if (id == f->anchor) {
+        x->kind = EXPR_ANCHOR;
+    } else if (!kernel_fused_has(g, f, id)) {
+        x->kind = literal_(p, id) ? EXPR_LITERAL : EXPR_LOAD;
+        x->operand = -1;
+        for (int k = 0; k < f->next && x->kind == EXPR_LOAD; k++)
+            if (f->ext[k] == id) x->operand = k;
+        NNC_ASSERT(x->kind == EXPR_LITERAL || x->operand >= 0);
+    } else {
+        const Value *v = &g->v[id];
+        NNC_ASSERT(v->nin <= 4);
+        x->kind = EXPR_OP;
+        x->nargs = v->nin;
+        for (int k = 0; k < v->nin; k++) x->arg[k] = kernel_fused_expr(g, p, f, v->in[k], a);
+    }
+    return x;
+}
