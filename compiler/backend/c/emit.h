@@ -40,9 +40,13 @@ struct Emit {
     KArgs cur; /* the kernel being written */
     int cur_id;
     const char *cur_op;
-    size_t cur_start, cur_sig; /* where its text starts in `kernels`, and its signature */
+    size_t cur_start;          /* where its text starts in `kernels` (the comment) */
+    size_t cur_name_end;       /* the end of its name "k12" in the signature */
+    size_t cur_line, cur_body; /* the #line to the model (empty when none), then the body */
     int cur_k;                 /* the number of the kernel the call uses */
-    VEC(struct KernelKey { uint64_t hash; char *key; int k; }) seen; /* identical kernels are written once */
+    /* identical kernels are written once: key = the signature after the name, then the body without
+     * the #line that says where it came from */
+    VEC(struct KernelKey { uint64_t hash; char *key; int k; }) seen;
     bool uses_blas;
 };
 

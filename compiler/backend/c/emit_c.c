@@ -179,8 +179,9 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     shape_note_(e, b, id);
     if (src) sb_printf(b, "  (line %d)", v->loc.line);
     sb_puts(b, " */\n");
-    e->cur_sig = b->len;
-    sb_printf(b, "%s k%d_%s(", e->t->kernel_prefix, k, op);
+    sb_printf(b, "%s k%d", e->t->kernel_prefix, k);
+    e->cur_name_end = b->len;
+    sb_printf(b, "_%s(", op);
     bool first = true;
     if (a->batched) {
         sb_puts(b, "int n");
@@ -194,30 +195,34 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     }
     if (first) sb_puts(b, "void");
     sb_puts(b, ")\n{\n");
+    e->cur_line = b->len;
     if (line_directives_(e) && src) {
         sb_printf(b, "#line %d ", v->loc.line);
         sb_c_string(b, e->opt->model_path);
         sb_putc(b, '\n');
     }
+    e->cur_body = b->len;
 }
 
-/* A kernel whose signature and body (its number aside) equal an earlier one's is not written again:
- * the entry points share the forward kernels they have in common. */
+/* A kernel whose signature and body equal an earlier one's, its number and the #line to the model aside,
+ * is not written again: the entry points and the layers that compute alike share one kernel. */
 static void kernel_dedup_(Emit *e)
 {
     StrBuf *b = &e->kernels;
-    const char *sig = b->s + e->cur_sig;
-    const char *key = strchr(sig, '_'); /* after "static void k12" */
-    uint64_t h = str_hash(key);
+    StrBuf key = {0};
+    sb_printf(&key, "%.*s", (int)(e->cur_line - e->cur_name_end), b->s + e->cur_name_end);
+    sb_puts(&key, b->s + e->cur_body);
+    uint64_t h = str_hash(key.s);
     for (int i = 0; i < e->seen.len; i++)
-        if (e->seen.data[i].hash == h && strcmp(e->seen.data[i].key, key) == 0) {
+        if (e->seen.data[i].hash == h && strcmp(e->seen.data[i].key, key.s) == 0) {
             e->cur_k = e->seen.data[i].k;
             b->len = e->cur_start;
             b->s[b->len] = 0;
             e->kseq--;
+            sb_free(&key);
             return;
         }
-    struct KernelKey kk = {.hash = h, .key = xstrdup(key), .k = e->cur_k};
+    struct KernelKey kk = {.hash = h, .key = sb_take(&key), .k = e->cur_k};
     vec_push(&e->seen, kk);
 }
 
