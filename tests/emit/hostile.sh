@@ -112,6 +112,38 @@ done
 printf 'model MNIST {\n    input x: f32[3]\n    output y = relu(x)\n}\n' > upper.nn
 "$nnc" upper.nn -o upper.c && grep -q 'void MNIST_predict(MNIST \*m' upper.h || fail "model MNIST: MNIST_predict"
 
+# ---- values named like the entry points' own identifiers: each arena pointer is a distinct local ----
+cat > locals.nn <<'X'
+model locals {
+    input  x: f32[4]
+    target y: f32[2]
+    n = dense(x, 4, activation=relu)
+    m = dense(n, 4, activation=relu)
+    A = dense(m, 4)
+    Ai = relu(A)
+    int = dense(Ai, 4, activation=tanh)
+    k1_matmul_add_relu = sigmoid(int)
+    memcpy = dense(k1_matmul_add_relu, 4)
+    nnc_parts = relu(memcpy)
+    metrics = nnc_parts * 2.0
+    exp = dense(metrics, 4, activation=relu)
+    locals = exp + 1.0
+    t3_matmul = dense(locals, 4)
+    t3_matmul_2 = relu(t3_matmul)
+    output loss = dense(t3_matmul_2, 2)
+    loss mse(loss, y)
+    optimizer sgd(lr=0.01)
+}
+X
+for level in -O0 -O2; do
+    "$nnc" locals.nn $level -o "locals$level.c" || fail "nnc locals.nn $level"
+    strict "locals$level.c"
+    $cc -std=c99 -Wall -Wshadow -Werror -c "locals$level.c" -o locals.o 2> cc.log || { fail "locals.nn $level -Wshadow:"; head -5 cc.log; }
+    for local in n_ m_ Ai_ int_ metrics_ locals_2; do
+        grep -q "^    nnc_real \*$local = A + [0-9]*; /\* " "locals$level.c" || fail "locals.nn $level: no local $local"
+    done
+done
+
 # ---- names longer than a C99 string literal (4095) ----
 long=$(printf '%5000s' '' | tr ' ' 'L')
 printf 'model m {\n    input x: f32[3]\n    output y = dense(x, 2, name="%s")\n    output z = dense(x, 2, name="%s")\n}\n' \

@@ -3,7 +3,8 @@
 silently stopped working). Compiles every models/*.nn at -O0, -O2 and -O2 --inference, cuts each file into
 its kernels (`NNC_KERNEL void kN_op(...)` up to the `}` that closes it at column 0), and reports every pair
 whose text is identical once the kernel's own name kN is abstracted and the #line directives, which only
-say where the code came from, are dropped.
+say where the code came from, are dropped. It also checks that the entry points pass their buffers by
+name: no kernel call takes an arena offset (`A + 128`).
 
     kernels_unique.py NNC MODELS_DIR
 """
@@ -15,6 +16,7 @@ import sys
 import tempfile
 
 SIG = re.compile(r"^NNC_KERNEL void (k\d+)_")
+CALL_OFFSET = re.compile(r"^\s+k\d+_\w+\(.*\bAi? \+ ")
 
 
 def kernels(text):
@@ -53,7 +55,12 @@ def main():
                     status = 1
                     continue
                 with open(out) as f:
-                    ks = kernels(f.read())
+                    text = f.read()
+                ks = kernels(text)
+                for line in text.split("\n"):
+                    if CALL_OFFSET.match(line):
+                        print("FAIL %s: a call passes an offset, not a name: %s" % (what, line.strip()))
+                        status = 1
                 if not ks:
                     print("FAIL", what, ": no kernels found (has the signature changed?)")
                     status = 1

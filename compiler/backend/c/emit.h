@@ -37,6 +37,11 @@ struct Emit {
     int *const_id; /* per value of the current graph: its const array number, or -1 */
     int *kernel_lo; /* per value of the current graph: the lowest id computed in the kernel it roots */
     int nconst;
+    /* what the entry function being written uses, known from the calls written (not from their text) */
+    const char **buf_name; /* per value of the current graph: its local pointer when in the arena, or NULL */
+    VEC(int) bufs;         /* the arena values named, in order of first use */
+    NameMap locals;        /* the entry function's identifiers: its parameters and the buffers' names */
+    bool uses_m, *in_used, *tgt_used;
     KArgs cur; /* the kernel being written */
     int cur_id;
     const char *cur_op;
@@ -87,7 +92,8 @@ const char *c_type(DType t); /* "nnc_real", "int32_t" */
 char *c_count(Emit *e, Shape s);
 char *c_dim(Emit *e, int64_t d); /* "n" for the batch axis, else the number */
 char *c_float(Emit *e, double v); /* hex float with a decimal comment */
-/* Where value id lives, as seen from an entry function: "A + 128", "m->dense_1_weight", "x", "K3". */
+/* Where value id lives, as seen from an entry function: a local pointer into the arena ("h1", "t12_relu"),
+ * "m->dense_1_weight", "x", "nnc_c3"; the entry function declares what this handed out. */
 char *c_buffer(Emit *e, int id);
 /* The scalar literal of a literal constant */
 char *c_literal(Emit *e, int id);

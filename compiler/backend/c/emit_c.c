@@ -96,16 +96,35 @@ static const char *const_array_(Emit *e, int id)
     return arena_printf(A_, "nnc_c%d", e->const_id[id]);
 }
 
+/* the local pointer of arena value `base`: the value's name in the model if it has one, else t<id>_<op>,
+ * made an identifier that no parameter, keyword or other local of the entry function is */
+static const char *arena_name_(Emit *e, int base)
+{
+    if (!e->buf_name[base]) {
+        Value *v = &e->g->v[base];
+        const char *want = v->name ? v->name : arena_printf(A_, "t%d_%s", base, op_info[v->op].name);
+        e->buf_name[base] = name_set_unique(&e->locals, A_, c_ident(A_, want, C_ID_PARAM));
+        vec_push(&e->bufs, base);
+    }
+    return e->buf_name[base];
+}
+
 char *c_buffer(Emit *e, int id)
 {
-    if (id == -1) return "m->rng";
+    if (id == -1) {
+        e->uses_m = true;
+        return "m->rng";
+    }
     Store *s = &e->p->store[plan_base(e->p, id)];
     int base = plan_base(e->p, id);
     Value *v = &e->g->v[base];
     switch (s->kind) {
-    case SK_ARENA: return arena_printf(A_, "%s + %" PRId64, v->dtype == DT_I32 ? "Ai" : "A", s->offset);
-    case SK_INPUT: return (char *)io_name_(e, base);
-    case SK_TENSOR: return arena_printf(A_, "m->%s", e->member[s->tensor]);
+    case SK_ARENA: return (char *)arena_name_(e, base);
+    case SK_INPUT:
+        if (v->attr.i[0]) e->tgt_used[v->tensor] = true;
+        else e->in_used[v->tensor] = true;
+        return (char *)io_name_(e, base);
+    case SK_TENSOR: e->uses_m = true; return arena_printf(A_, "m->%s", e->member[s->tensor]);
     case SK_CONST: return (char *)const_array_(e, base);
     default: NNC_UNREACHABLE();
     }
@@ -456,8 +475,6 @@ static char *c_scalar_(Emit *e, int id)
 {
     Store *s = &e->p->store[plan_base(e->p, id)];
     if (s->kind == SK_CONST && s->literal) return c_literal(e, id);
-    if (s->kind == SK_ARENA)
-        return arena_printf(A_, "%s[%" PRId64 "]", e->g->v[plan_base(e->p, id)].dtype == DT_I32 ? "Ai" : "A", s->offset);
     return arena_printf(A_, "%s[0]", c_buffer(e, id));
 }
 
@@ -473,6 +490,7 @@ static void emit_assigns_(Emit *e, StrBuf *b)
             if (s->kind == SK_TENSOR && s->tensor == v->tensor) continue; /* computed in place */
             const Tensor *t = &e->m->tensors.data[v->tensor];
             int64_t count = shape_count(t->shape, 1);
+            e->uses_m = true;
             if (s->kind == SK_CONST && s->literal)
                 sb_printf(b, "    for (int i = 0; i < %" PRId64 "; i++) m->%s[i] = %s;\n", count, e->member[v->tensor], c_literal(e, src));
             else
@@ -480,23 +498,58 @@ static void emit_assigns_(Emit *e, StrBuf *b)
         }
 }
 
-/* `word` as an identifier of its own in entry-point code ("A + 64", "A[3]"; not m->dA[0]) */
-static bool uses_word_(const char *code, const char *word)
+/* (void)x; for a parameter the code never reads: an identity model's m, an input no output needs */
+static void unused_params_(Emit *e, StrBuf *b, EntryKind k)
 {
-    size_t n = strlen(word);
-    for (const char *p = code ? strstr(code, word) : NULL; p; p = strstr(p + 1, word))
-        if ((p == code || (!ident_char_(p[-1]) && p[-1] != '>')) && !ident_char_(p[n])) return true;
-    return false;
+    if (!e->uses_m) sb_puts(b, "    (void)m;\n");
+    for (int i = 0; i < e->m->inputs.len; i++)
+        if (!e->in_used[i]) sb_printf(b, "    (void)%s;\n", e->in_name[i]);
+    for (int i = 0; i < e->m->targets.len && k != ENTRY_PREDICT; i++)
+        if (!e->tgt_used[i]) sb_printf(b, "    (void)%s;\n", e->tgt_name[i]);
 }
 
-/* (void)x; for a parameter the code never reads: an identity model's m, an input no output needs */
-static void unused_params_(Emit *e, StrBuf *b, EntryKind k, const char *body, const char *tail, bool arena)
+/* the entry function's names start as its parameters and the model's type */
+static void entry_names_begin_(Emit *e)
 {
-    if (!arena && !uses_word_(body, "m") && !uses_word_(tail, "m")) sb_puts(b, "    (void)m;\n");
-    for (int i = 0; i < e->m->inputs.len; i++)
-        if (!uses_word_(body, e->in_name[i]) && !uses_word_(tail, e->in_name[i])) sb_printf(b, "    (void)%s;\n", e->in_name[i]);
-    for (int i = 0; i < e->m->targets.len && k != ENTRY_PREDICT; i++)
-        if (!uses_word_(body, e->tgt_name[i]) && !uses_word_(tail, e->tgt_name[i])) sb_printf(b, "    (void)%s;\n", e->tgt_name[i]);
+    Model *m = e->m;
+    e->buf_name = xcalloc((size_t)(e->g->n ? e->g->n : 1), sizeof *e->buf_name);
+    e->in_used = xcalloc((size_t)m->inputs.len + 1, sizeof(bool));
+    e->tgt_used = xcalloc((size_t)m->targets.len + 1, sizeof(bool));
+    e->uses_m = false;
+    e->bufs.len = 0;
+    namemap_put(&e->locals, e->mname, 1);
+    for (int i = 0; i < m->inputs.len; i++) namemap_put(&e->locals, e->in_name[i], 1);
+    for (int i = 0; i < m->targets.len; i++) namemap_put(&e->locals, e->tgt_name[i], 1);
+    for (int i = 0; i < m->outputs.len; i++) namemap_put(&e->locals, e->out_name[i], 1);
+}
+
+static void entry_names_end_(Emit *e)
+{
+    free(e->buf_name);
+    free(e->in_used);
+    free(e->tgt_used);
+    e->buf_name = NULL;
+    e->in_used = e->tgt_used = NULL;
+    namemap_free(&e->locals);
+}
+
+/* one line per arena value the entry function passes: nnc_real *h1 = A + 512000; then its type, the
+ * model's name for it (else its op) and its line */
+static void arena_decls_(Emit *e, StrBuf *b)
+{
+    for (int i = 0; i < e->bufs.len; i++) {
+        int id = e->bufs.data[i];
+        Value *v = &e->g->v[id];
+        const Store *s = &e->p->store[id];
+        bool ints = v->dtype == DT_I32;
+        sb_printf(b, "    %s *%s = %s + %" PRId64 "; /* ", c_type(v->dtype), e->buf_name[id], ints ? "Ai" : "A", s->offset);
+        shape_note_(e, b, id);
+        sb_putc(b, ' ');
+        if (v->name) sb_c_comment(b, v->name);
+        else sb_puts(b, op_info[v->op].name);
+        if (source_get(v->loc.src)) sb_printf(b, " (line %d)", v->loc.line);
+        sb_puts(b, " */\n");
+    }
 }
 
 /* per value: the lowest id among the values its kernel computes (members of its group, reductions in its
@@ -522,6 +575,7 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     e->kernel_lo = kernel_lows_(e->g);
     e->body.len = 0;
     if (e->body.s) e->body.s[0] = 0;
+    entry_names_begin_(e);
     for (int k = 0; k < e->p->norder; k++) emit_node(e, e->p->order[k]);
     bool metrics = ec->kind != ENTRY_PREDICT;
     const char *suffix = ec->kind == ENTRY_TRAIN ? "_metrics" : "";
@@ -546,15 +600,20 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     emit_assigns_(e, &tail);
     if (loss >= 0) sb_puts(&tail, "    return loss;\n");
     const char *body = e->body.s ? e->body.s : "";
-    bool uses_a = uses_word_(body, "A") || uses_word_(tail.s, "A");
-    bool uses_ai = uses_word_(body, "Ai") || uses_word_(tail.s, "Ai");
+    bool uses_a = false, uses_ai = false;
+    for (int i = 0; i < e->bufs.len; i++) {
+        uses_a |= e->g->v[e->bufs.data[i]].dtype != DT_I32;
+        uses_ai |= e->g->v[e->bufs.data[i]].dtype == DT_I32;
+    }
+    e->uses_m |= uses_a || uses_ai;
     if (uses_a) sb_puts(b, "    nnc_real *A = m->arena;\n");
     if (uses_ai) sb_puts(b, "    int32_t *Ai = m->arena_i;\n");
     char up[256];
     upper_(up, e->mname, sizeof up);
     sb_printf(b, "    if (n < 1 || n > %s_MAX_BATCH) return%s;\n", up, ec->kind == ENTRY_PREDICT ? "" : " NAN");
     if (metrics && m->metrics.len == 0) sb_puts(b, "    (void)metrics;\n");
-    unused_params_(e, b, ec->kind, body, tail.s, uses_a || uses_ai);
+    unused_params_(e, b, ec->kind);
+    arena_decls_(e, b);
     sb_puts(b, body);
     if (tail.s) sb_puts(b, tail.s);
     sb_free(&tail);
@@ -571,6 +630,7 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     e->const_id = NULL;
     free(e->kernel_lo);
     e->kernel_lo = NULL;
+    entry_names_end_(e);
 }
 
 /* ---- the tensor table -------------------------------------------------------------------------------------- */
@@ -867,5 +927,6 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
     sb_free(&e.consts);
     for (int i = 0; i < e.seen.len; i++) free(e.seen.data[i].key);
     vec_free(&e.seen);
+    vec_free(&e.bufs);
     sb_free(&e.body);
 }
