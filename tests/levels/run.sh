@@ -16,7 +16,6 @@
 # configuration. The model's interface (inputs, targets, outputs, batch) is read from its -O0 IR and header.
 # Exit status: 0 all agree, 1 some configuration differs or fails to build, 2 usage.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
 nnc=${1:?usage: run.sh NNC LEVELS CC blas|noblas MODEL.nn...}
 levels=${2:?usage: run.sh NNC LEVELS CC blas|noblas MODEL.nn...}
 cc=${3:?usage: run.sh NNC LEVELS CC blas|noblas MODEL.nn...}
