@@ -109,6 +109,7 @@ int cmd_compile(const Options *o)
     }
     CompileOptions co = {.model_path = o->model_path,
                          .model_name = o->model_name,
+                         .target = target_find(o->target),
                          .batch = o->batch,
                          .opt_level = o->opt_level,
                          .passes = o->passes,

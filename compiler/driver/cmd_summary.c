@@ -147,6 +147,7 @@ int cmd_summary(const Options *o)
 {
     CompileOptions co = {.model_path = o->model_path,
                          .model_name = o->model_name,
+                         .target = target_find(o->target),
                          .batch = o->batch,
                          .opt_level = o->opt_level,
                          .passes = o->passes,

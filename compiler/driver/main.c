@@ -355,8 +355,8 @@ static int apply_flag_(Options *o, const char *name, const char *val)
     else if (str_eq(name, "--target")) {
         if (str_eq(val, "cuda") || str_eq(val, "mcu"))
             return usage_error_(o, "--target %s is not yet implemented (only --target c)", val);
-        if (!str_eq(val, "c")) return usage_error_(o, "--target must be c (cuda and mcu: not yet implemented), not '%s'", val);
-        o->target = val;
+        if (!target_find(val)) return usage_error_(o, "--target must be c (cuda and mcu: not yet implemented), not '%s'", val);
+        o->target = val; /* a row of the table of targets (backend/targets.c) */
     } else if (str_eq(name, "--inference")) o->inference = true;
     else if (str_eq(name, "--max-ram")) {
         if (!parse_bytes_(val, &o->max_ram))

@@ -13,6 +13,7 @@ CompileOptions run_compile_options(const Options *o, bool inference_only)
 {
     return (CompileOptions){.model_path = o->model_path,
                             .model_name = o->model_name,
+                            .target = target_find(o->target),
                             .batch = o->batch,
                             .opt_level = o->opt_level,
                          .passes = o->passes,
