@@ -387,6 +387,41 @@ static bool padding_same_(CVal v, const char *fn, bool *same)
     return false;
 }
 
+/* conv2d's padding: valid, same, or explicit zero padding [top, bottom, left, right] into the op's
+ * attributes top, left, bottom, right (i[4..7]); k: the effective kernel (dilated) */
+static bool conv_padding_(CVal v, const int64_t in[2], const int64_t k[2], const int64_t st[2], int64_t pads[4])
+{
+    if (v.kind != CV_LIST) {
+        if (v.kind != CV_STRING || !(str_eq(v.s, "valid") || str_eq(v.s, "same"))) {
+            diag_error(v.loc, "conv2d: padding must be valid, same or a list [top, bottom, left, right]");
+            return false;
+        }
+        pads_(str_eq(v.s, "same"), in, k, st, pads);
+        return true;
+    }
+    if (v.n != 4) {
+        diag_error(v.loc, "conv2d: explicit padding is a list [top, bottom, left, right] of 4 integers, found %d value%s",
+                   v.n, v.n == 1 ? "" : "s");
+        return false;
+    }
+    static const char *const side[4] = {"top", "bottom", "left", "right"};
+    static const int to_attr[4] = {0, 2, 1, 3}; /* top, bottom, left, right -> top, left, bottom, right */
+    for (int j = 0; j < 4; j++) {
+        CVal p = v.items[j];
+        Loc at = p.loc.line ? p.loc : v.loc;
+        if (p.kind != CV_INT) {
+            diag_error(at, "conv2d: the %s padding must be an integer", side[j]);
+            return false;
+        }
+        if (p.i < 0 || p.i > 65535) {
+            diag_error(at, "conv2d: the %s padding must be between 0 and 65535, found %" PRId64, side[j], p.i);
+            return false;
+        }
+        pads[to_attr[j]] = p.i;
+    }
+    return true;
+}
+
 static bool rank4_(Check *c, int x, CVal arg, const char *fn)
 {
     Shape s = val_(c, x)->shape;
@@ -409,26 +444,49 @@ static bool positive2_(CVal v, const char *fn, const char *what)
     return false;
 }
 
-/* conv2d(x, filters, kernel, stride=1, padding=valid, activation=none, use_bias=true) */
+/* groups divides the input channels and the filters (groups = channels = filters: depthwise) */
+static bool conv_groups_(CVal g, int64_t cin, int64_t filters)
+{
+    if (!positive_(g, "conv2d", "groups")) return false;
+    if (cin % g.i == 0 && filters % g.i == 0) return true;
+    if (cin % g.i)
+        diag_error(g.loc, "conv2d: groups=%" PRId64 " does not divide the %" PRId64 " input channels", g.i, cin);
+    else
+        diag_error(g.loc, "conv2d: groups=%" PRId64 " does not divide the %" PRId64 " filters", g.i, filters);
+    return false;
+}
+
+/* conv2d(x, filters, kernel, stride=1, padding=valid, activation=none, use_bias=true, groups=1, dilation=1):
+ * weight [kh, kw, C/groups, filters]. Attributes (ops.def): i[0..1] kernel, i[2..3] stride, i[4..7] pads
+ * top, left, bottom, right, i[8] groups and i[9..10] dilation, each 0 when 1 (a plain conv's attributes,
+ * and so its IR and C, are what they were before groups and dilation) */
 static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
-    bool same = false, ok = x >= 0 && rank4_(c, x, a[0], b->name); /* every argument is checked */
+    bool ok = x >= 0 && rank4_(c, x, a[0], b->name); /* every argument is checked */
     ok &= positive_(a[1], b->name, "filters");
     ok &= positive2_(a[2], b->name, "kernel");
     ok &= positive2_(a[3], b->name, "stride");
-    ok &= padding_same_(a[4], b->name, &same);
+    ok &= positive2_(a[8], b->name, "dilation");
     if (!ok) return cv_error();
     Shape s = val_(c, x)->shape;
-    int64_t k[2], st[2], in[2] = {s.d[1], s.d[2]};
+    int64_t k[2], st[2], dil[2], keff[2], in[2] = {s.d[1], s.d[2]};
     int2_(a[2], k);
     int2_(a[3], st);
+    int2_(a[8], dil);
+    for (int j = 0; j < 2; j++) keff[j] = (k[j] - 1) * dil[j] + 1;
     Attr at = {.i = {k[0], k[1], st[0], st[1]}};
-    pads_(same, in, k, st, &at.i[4]);
-    Shape ws = {4, {k[0], k[1], s.d[3], a[1].i}}, bs = {1, {a[1].i}};
+    ok &= conv_padding_(a[4], in, keff, st, &at.i[4]);
+    ok &= conv_groups_(a[7], s.d[3], a[1].i);
+    if (!ok) return cv_error();
+    int64_t groups = a[7].i;
+    at.i[8] = groups > 1 ? groups : 0;
+    at.i[9] = dil[0] > 1 ? dil[0] : 0;
+    at.i[10] = dil[1] > 1 ? dil[1] : 0;
+    Shape ws = {4, {k[0], k[1], s.d[3] / groups, a[1].i}}, bs = {1, {a[1].i}};
     Init wi, bi;
-    if (!layer_init_(c, a[8], ws, glorot_, &wi) || !layer_init_(c, a[9], bs, zeros_, &bi)) return cv_error();
-    const char *name = check_layer_name(c, call, str_or_null_(a[7]), b->name);
+    if (!layer_init_(c, a[10], ws, glorot_, &wi) || !layer_init_(c, a[11], bs, zeros_, &bi)) return cv_error();
+    const char *name = check_layer_name(c, call, str_or_null_(a[9]), b->name);
     int w = check_add_param(c, name, "weight", TK_PARAM, ws, wi, call->loc);
     int in2[2] = {x, w};
     int y = graph_add(c->g, OP_CONV2D, in2, 2, &at, call->loc);
@@ -884,7 +942,8 @@ static const Builtin builtins[] = {
     {"dense", BK_LAYER, b_dense, {ARG_X, {"units", A_INT, NULL}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME,
                                   {"kernel_init", A_ANY, "none"}, {"bias_init", A_ANY, "none"}}},
     {"conv2d", BK_LAYER, b_conv2d, {ARG_X, {"filters", A_INT, NULL}, {"kernel", A_INT2, NULL}, {"stride", A_INT2, "1"},
-                                    {"padding", A_PADDING, "valid"}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME,
+                                    {"padding", A_PADDING, "valid"}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"},
+                                    {"groups", A_INT, "1"}, {"dilation", A_INT2, "1"}, ARG_NAME,
                                     {"kernel_init", A_ANY, "none"}, {"bias_init", A_ANY, "none"}}},
     POOL("maxpool2d"), POOL("avgpool2d"),
     {"batchnorm", BK_LAYER, b_batchnorm, {ARG_X, {"momentum", A_NUM, "0.99"}, {"epsilon", A_NUM, "0.001"}, ARG_NAME}},

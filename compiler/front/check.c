@@ -624,11 +624,11 @@ static bool coerce_arg_(Check *c, const Builtin *b, const ParamSpec *p, CVal *v)
             return true;
         }
         /* fall through */
-    case A_PADDING:
+    case A_PADDING: /* valid, same or [top, bottom, left, right]: the builtin checks which it takes */
     case A_STRING:
-        if (v->kind == CV_STRING || v->kind == CV_NONE) return true;
+        if (v->kind == CV_STRING || v->kind == CV_NONE || (p->kind == A_PADDING && v->kind == CV_LIST)) return true;
         want = p->kind == A_ACT ? "an activation (none, relu, sigmoid, tanh, softmax, leaky_relu)"
-               : p->kind == A_PADDING ? "valid or same" : "a string";
+               : p->kind == A_PADDING ? "valid, same or a list [top, bottom, left, right]" : "a string";
         break;
     }
     diag_error(v->loc, "%s: argument '%s' must be %s, found %s", b->name, p->name, want, cv_kind_name_(v->kind));

@@ -61,7 +61,7 @@ typedef enum ArgKind {
     A_AXIS,    /* an int or none */
     A_AXES,    /* an int, a list of ints, or none */
     A_ACT,     /* an activation name or none */
-    A_PADDING, /* valid | same */
+    A_PADDING, /* valid | same, or a list [top, bottom, left, right] (conv2d) */
     A_STRING,
     A_INTS,    /* a list of ints */
 } ArgKind;

@@ -27,4 +27,9 @@ extern const GradRule grad_rules[OP_COUNT];
 void shape_error(Graph *g, Value *v, const char *fmt, ...) NNC_PRINTF(3, 4);
 extern const char *shape_error_context;
 
+/* conv2d's groups (attr i[8]) and dilation (i[9], i[10]): 0 reads as 1, so a plain conv's attributes are
+ * zero there (ops.def) */
+enum { CONV_GROUPS = 8, CONV_DIL_H = 9, CONV_DIL_W = 10 };
+static inline int64_t conv_attr(const Attr *a, int slot) { return a->i[slot] > 1 ? a->i[slot] : 1; }
+
 #endif

@@ -314,7 +314,8 @@ static int64_t conv_out_(int64_t in, int64_t k, int64_t stride, int64_t pad_lo, 
     return (in + pad_lo + pad_hi - k) / stride + 1;
 }
 
-/* conv2d: x [B,H,W,C] * w [kh,kw,C,F] -> [B,H',W',F]; i[2..3] stride, i[4..7] pads t,l,b,r */
+/* conv2d: x [B,H,W,C] * w [kh,kw,C/groups,F] -> [B,H',W',F]; i[2..3] stride, i[4..7] pads t,l,b,r,
+ * i[8] groups, i[9..10] dilation (conv_attr: 0 is 1) */
 bool shape_conv2d(Graph *g, Value *v)
 {
     Shape x = in_(g, v, 0)->shape, w = in_(g, v, 1)->shape;
@@ -324,31 +325,42 @@ bool shape_conv2d(Graph *g, Value *v)
                     sh_(w, sb));
         return false;
     }
-    if (w.d[2] != x.d[3]) {
-        shape_error(g, v, "input has %" PRId64 " channels but the kernel expects %" PRId64, x.d[3], w.d[2]);
+    const Attr *at = &v->attr;
+    const int64_t *a = at->i;
+    int64_t groups = conv_attr(at, CONV_GROUPS), dh = conv_attr(at, CONV_DIL_H), dw = conv_attr(at, CONV_DIL_W);
+    if (w.d[2] * groups != x.d[3] || w.d[3] % groups) {
+        if (groups == 1)
+            shape_error(g, v, "input has %" PRId64 " channels but the kernel expects %" PRId64, x.d[3], w.d[2]);
+        else
+            shape_error(g, v, "input has %" PRId64 " channels and %" PRId64 " filters but the kernel %s expects %" PRId64
+                        " channels in %" PRId64 " groups", x.d[3], w.d[3], sh_(w, sa), w.d[2] * groups, groups);
         return false;
     }
-    const int64_t *a = v->attr.i;
-    int64_t ho = conv_out_(x.d[1], w.d[0], a[2], a[4], a[6]), wo = conv_out_(x.d[2], w.d[1], a[3], a[5], a[7]);
-    if (x.d[1] + a[4] + a[6] < w.d[0] || x.d[2] + a[5] + a[7] < w.d[1] || ho < 1 || wo < 1) {
-        shape_error(g, v, "the %" PRId64 "x%" PRId64 " kernel is larger than the %" PRId64 "x%" PRId64 " input",
-                    w.d[0], w.d[1], x.d[1], x.d[2]);
+    int64_t kh = (w.d[0] - 1) * dh + 1, kw = (w.d[1] - 1) * dw + 1; /* the dilated extent */
+    int64_t ph = x.d[1] + a[4] + a[6], pw = x.d[2] + a[5] + a[7];
+    if (ph < kh || pw < kw) {
+        char kd[160] = "", pd[160] = "";
+        if (dh > 1 || dw > 1)
+            snprintf(kd, sizeof kd, " (%" PRId64 "x%" PRId64 " with dilation [%" PRId64 ", %" PRId64 "])", kh, kw, dh, dw);
+        if (ph != x.d[1] || pw != x.d[2]) snprintf(pd, sizeof pd, " padded to %" PRId64 "x%" PRId64, ph, pw);
+        shape_error(g, v, "the %" PRId64 "x%" PRId64 " kernel%s is larger than the %" PRId64 "x%" PRId64 " input%s",
+                    w.d[0], w.d[1], kd, x.d[1], x.d[2], pd);
         return false;
     }
     v->dtype = DT_F32;
-    v->shape = (Shape){4, {x.d[0], ho, wo, w.d[3]}};
+    v->shape = (Shape){4, {x.d[0], conv_out_(x.d[1], kh, a[2], a[4], a[6]), conv_out_(x.d[2], kw, a[3], a[5], a[7]), w.d[3]}};
     return true;
 }
 
-/* conv2d_bwd_data(dy, w) -> [B, i[0], i[1], C]; conv2d_bwd_filter(x, dy) -> [i[0], i[1], C, F] */
+/* conv2d_bwd_data(dy, w) -> [B, i[0], i[1], C]; conv2d_bwd_filter(x, dy) -> [i[0], i[1], C/groups, F] */
 bool shape_conv2d_bwd(Graph *g, Value *v)
 {
     Shape a = in_(g, v, 0)->shape, b = in_(g, v, 1)->shape;
     v->dtype = DT_F32;
     if (v->op == OP_CONV2D_BWD_DATA)
-        v->shape = (Shape){4, {a.d[0], v->attr.i[0], v->attr.i[1], b.d[2]}};
+        v->shape = (Shape){4, {a.d[0], v->attr.i[0], v->attr.i[1], b.d[2] * conv_attr(&v->attr, CONV_GROUPS)}};
     else
-        v->shape = (Shape){4, {v->attr.i[0], v->attr.i[1], a.d[3], b.d[3]}};
+        v->shape = (Shape){4, {v->attr.i[0], v->attr.i[1], a.d[3] / conv_attr(&v->attr, CONV_GROUPS), b.d[3]}};
     return true;
 }
 

@@ -143,6 +143,50 @@ def conv2d_ref(x, w, b=None, stride=(1, 1), same=False, act="none"):
     return ACT[act](y)
 
 
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv2d_groups_np(x, w, stride, pads, groups, dilation):
+    """NHWC x, HWIO w [kh, kw, C/groups, F], explicit pads (top, bottom, left, right), dilation: written out
+    group by group (group k: channels k*C/groups.., filters k*F/groups..), the second reference."""
+    x, w = d(x), d(w)
+    (kh, kw), (sh, sw), (dh, dw) = w.shape[:2], stride, dilation
+    pt, pb, pl, pr = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    oh = (xp.shape[1] - (kh - 1) * dh - 1) // sh + 1
+    ow = (xp.shape[2] - (kw - 1) * dw - 1) // sw + 1
+    cg, fg = w.shape[2], w.shape[3] // groups
+    y = np.zeros((x.shape[0], oh, ow, w.shape[3]))
+    for k in range(groups):
+        xs, ws = xp[..., k * cg:(k + 1) * cg], w[..., k * fg:(k + 1) * fg]
+        for i in range(oh):
+            for j in range(ow):
+                patch = xs[:, i * sh:i * sh + (kh - 1) * dh + 1:dh, j * sw:j * sw + (kw - 1) * dw + 1:dw, :]
+                y[:, i, j, k * fg:(k + 1) * fg] = np.tensordot(patch, ws, axes=([1, 2, 3], [0, 1, 2]))
+    return y
+
+
+def conv2d_groups_ref(x, w, b=None, stride=1, padding="valid", groups=1, dilation=1, act="none"):
+    """PyTorch conv2d (groups=, dilation=; padding by F.pad: TF 'same' over the dilated kernel, or explicit
+    [top, bottom, left, right]) in float64, cross-checked against conv2d_groups_np."""
+    stride, dilation = pair(stride), pair(dilation)
+    if isinstance(padding, str):
+        keff = [(w.shape[a] - 1) * dilation[a] + 1 for a in (0, 1)]
+        _, pt, pb = tf_pads(x.shape[1], keff[0], stride[0], padding == "same")
+        _, pl, pr = tf_pads(x.shape[2], keff[1], stride[1], padding == "same")
+        pads = (pt, pb, pl, pr)
+    else:
+        pads = tuple(padding)
+    xt = F.pad(t64(x).permute(0, 3, 1, 2), (pads[2], pads[3], pads[0], pads[1]))
+    y = F.conv2d(xt, t64(w).permute(3, 2, 0, 1), stride=stride, dilation=dilation, groups=groups)
+    y = y.permute(0, 2, 3, 1).numpy()
+    assert np.allclose(y, conv2d_groups_np(x, w, stride, pads, groups, dilation), rtol=1e-12, atol=1e-12)
+    if b is not None:
+        y = y + d(b)
+    return ACT[act](y)
+
 def pool2d_ref(x, kind, pool, stride, same):
     """NHWC pooling with TF padding: max ignores the padding, avg divides by the unpadded count."""
     x = d(x)
@@ -909,6 +953,102 @@ def conv_1x1_stride_kwargs(g):
         c = conv2d(x, filters=5, kernel=1, stride=[1, 2], padding=valid)
         output c
     """), {"x": x}, {"c.weight": w, "c.bias": b}, {"c": conv2d_ref(x, w, b, (1, 2), False)}
+
+
+# conv2d with groups (depthwise: groups = channels), dilation and explicit padding [top, bottom, left, right]
+
+
+def conv_groups_case(g, hw, cin, filters, kernel, stride=1, padding="valid", act="none", bias=True, groups=1,
+                     dilation=1):
+    kh, kw = pair(kernel)
+    x, w, b = g.x(*hw, cin), g.normal(kh, kw, cin // groups, filters, scale=0.5), g.normal(filters)
+    opt = [f"stride={stride}" if stride != 1 else "",
+           f"padding={padding}" if padding != "valid" else "",
+           f"activation={act}" if act != "none" else "",
+           "" if bias else "use_bias=false",
+           f"groups={groups}" if groups != 1 else "",
+           f"dilation={dilation}" if dilation != 1 else ""]
+    args = ", ".join([f"conv2d(x, {filters}, {kernel}"] + [o for o in opt if o]) + ")"
+    wts = {"c.weight": w}
+    if bias:
+        wts["c.bias"] = b
+    y = conv2d_groups_ref(x, w, b if bias else None, stride, padding, groups, dilation, act)
+    return model(f"""
+        input x: f32[{hw[0]}, {hw[1]}, {cin}]
+        c = {args}
+        output c
+    """), {"x": x}, wts, {"c": y}
+
+
+@case
+def conv_groups_2(g):
+    return conv_groups_case(g, (6, 5), 4, 6, 3, groups=2)
+
+
+@case
+def conv_groups_4_same_relu(g):
+    return conv_groups_case(g, (5, 6), 8, 12, 3, padding="same", act="relu", groups=4)
+
+
+@case
+def conv_groups_2_wide(g):
+    # 32 filters in 2 groups of 16: the size at which one group uses the 2x16 blocks (-O2)
+    return conv_groups_case(g, (5, 4), 6, 32, [3, 2], padding="same", groups=2)
+
+
+@case
+def conv_groups_same_s2_tanh_nobias(g):
+    return conv_groups_case(g, (7, 6), 4, 6, 3, stride=2, padding="same", act="tanh", bias=False, groups=2)
+
+
+@case
+def conv_depthwise(g):
+    return conv_groups_case(g, (6, 5), 5, 5, 3, padding="same", groups=5)
+
+
+@case
+def conv_depthwise_wide_s2(g):
+    # MobileNet's case: many channels, stride 2, same padding, relu
+    return conv_groups_case(g, (7, 8), 24, 24, 3, stride=2, padding="same", act="relu", groups=24)
+
+
+@case
+def conv_depthwise_multiplier(g):
+    # filters = 2 * channels: each channel feeds two filters
+    return conv_groups_case(g, (5, 6), 3, 6, [3, 2], groups=3)
+
+
+@case
+def conv_dilation_2(g):
+    return conv_groups_case(g, (7, 6), 2, 3, 3, dilation=2)
+
+
+@case
+def conv_dilation_rect_same(g):
+    # dilation [2, 1] with same padding: TensorFlow's padding over the dilated 5x3 extent
+    return conv_groups_case(g, (6, 5), 3, 4, 3, padding="same", dilation=[2, 1])
+
+
+@case
+def conv_dilation_wide_same(g):
+    # 16 filters: the 2x16 blocks (-O2) with dilation and padding
+    return conv_groups_case(g, (7, 7), 3, 16, 3, padding="same", dilation=2, act="relu")
+
+
+@case
+def conv_padding_explicit(g):
+    # asymmetric [top, bottom, left, right]
+    return conv_groups_case(g, (5, 4), 2, 3, 3, stride=[1, 2], padding=[2, 0, 1, 3])
+
+
+@case
+def conv_padding_explicit_wide(g):
+    return conv_groups_case(g, (4, 5), 2, 17, [2, 3], padding=[0, 1, 2, 0], act="sigmoid")
+
+
+@case
+def conv_depthwise_dilated_padded(g):
+    return conv_groups_case(g, (6, 6), 4, 8, 3, stride=2, padding=[1, 2, 3, 0], groups=4, dilation=[1, 2])
 
 
 # -- pooling ----------------------------------------------------------------------------------------------------------

@@ -544,12 +544,21 @@ void emit_matmul(Emit *e, int id)
 /* ---- convolution ----------------------------------------------------------------------------------------- */
 typedef struct Conv {
     int64_t H, W, C, KH, KW, F, HO, WO, sh, sw, pt, pl;
+    int64_t G, Cg, Fg, dh, dw; /* groups, input channels and filters per group, dilation */
 } Conv;
 
 static Conv conv_(const Attr *a, Shape x, Shape w, Shape y)
 {
+    int64_t g = conv_attr(a, CONV_GROUPS);
     return (Conv){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = w.d[0], .KW = w.d[1], .F = w.d[3], .HO = y.d[1],
-                  .WO = y.d[2], .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5]};
+                  .WO = y.d[2], .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5], .G = g, .Cg = w.d[2],
+                  .Fg = w.d[3] / g, .dh = conv_attr(a, CONV_DIL_H), .dw = conv_attr(a, CONV_DIL_W)};
+}
+
+/* the input row or column of tap k: "kh", or "kh * 2" under dilation */
+static const char *conv_tap_(Emit *e, const char *k, int64_t dil)
+{
+    return dil == 1 ? k : arena_printf(A_, "%s * %" PRId64, k, dil);
 }
 
 /* for b, oh, ow, kh, kw inside the input: opens 5 loops (closed by the caller with conv_close_) */
@@ -560,10 +569,10 @@ static void conv_open_(Emit *e, const Conv *c)
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
     kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c->HO, c->WO);
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
-    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c->sh, c->pt);
+    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c->sh, c->pt, conv_tap_(e, "kh", c->dh));
     kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
     kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
-    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + kw;", c->sw, c->pl);
+    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
     kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
     kl_(e, 4, "const int64_t i = ((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw;", c->H, c->W);
     kl_(e, 4, "const int64_t k = (int64_t)kh * %" PRId64 " + kw;", c->KW);
@@ -585,10 +594,11 @@ enum { CONV_PIX = 2, CONV_F = 16 };
 
 static bool conv_padded_(const Conv *c)
 {
-    return c->pt || c->pl || (c->HO - 1) * c->sh + c->KH > c->H + c->pt || (c->WO - 1) * c->sw + c->KW > c->W + c->pl;
+    int64_t kh = (c->KH - 1) * c->dh + 1, kw = (c->KW - 1) * c->dw + 1;
+    return c->pt || c->pl || (c->HO - 1) * c->sh + kh > c->H + c->pt || (c->WO - 1) * c->sw + kw > c->W + c->pl;
 }
 
-/* the block at output column ow0 (pixels ow0 .. ow0+np-1) and filters f0 .. f0+nf-1 */
+/* the block at output column ow0 (pixels ow0 .. ow0+np-1) and filters f0 .. f0+nf-1 (one group) */
 static void conv_block_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
                         int ind, const char *f0, int64_t np, int64_t nf)
 {
@@ -596,7 +606,7 @@ static void conv_block_(Emit *e, const Conv *c, const char *xn, const char *wn, 
     kl_(e, ind, "{");
     kl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", np, nf);
     kl_(e, ind + 1, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
-    kl_(e, ind + 2, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c->sh, c->pt);
+    kl_(e, ind + 2, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c->sh, c->pt, conv_tap_(e, "kh", c->dh));
     if (pad) kl_(e, ind + 2, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
     kl_(e, ind + 2, "const nnc_real *xr = %s + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", xn, c->H, c->W * c->C);
     kl_(e, ind + 2, "for (int kw = 0; kw < %" PRId64 "; kw++)", c->KW);
@@ -604,7 +614,7 @@ static void conv_block_(Emit *e, const Conv *c, const char *xn, const char *wn, 
     kl_(e, ind + 4, "const nnc_real *wk = %s + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 " + %s;", wn,
         c->KW, c->C, c->F, f0);
     kl_(e, ind + 4, "for (int p = 0; p < %" PRId64 "; p++) {", np);
-    kl_(e, ind + 5, "const int iw = (ow0 + p) * %" PRId64 " - %" PRId64 " + kw;", c->sw, c->pl);
+    kl_(e, ind + 5, "const int iw = (ow0 + p) * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
     if (pad)
         kl_(e, ind + 5, "const nnc_real xv = iw >= 0 && iw < %" PRId64 " ? xr[iw * %" PRId64 " + ci] : 0;", c->W, c->C);
     else
@@ -651,13 +661,33 @@ static bool conv2d_blocks_(Emit *e, const Conv *c, const char *xn, const char *w
     return epi != NULL;
 }
 
-/* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh, ow*sw-pl+kw, c] w[kh,kw,c,f]: each output pixel's
- * F values accumulate in a local array (registers) and are stored once, through the epilogue if any */
+/* the taps' sum of one pixel into acc[F] over one group's channels: every channel feeds every filter;
+ * depthwise (one channel per group) each filter reads its own channel, a loop along the filters; other
+ * groups a filter loop over the group's filters per channel */
+static void conv2d_pixel_taps_(Emit *e, const Conv *c)
+{
+    if (c->G == 1) {
+        kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++)", c->C);
+        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xp[ci] * wk[ci * %" PRId64 " + f];", c->F, c->F);
+    } else if (c->Cg == 1) {
+        const char *ch = c->Fg == 1 ? "f" : arena_printf(A_, "f / %" PRId64, c->Fg);
+        kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xp[%s] * wk[f];", c->F, ch);
+    } else {
+        kl_(e, 4, "for (int gi = 0; gi < %" PRId64 "; gi++)", c->G);
+        kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++)", c->Cg);
+        kl_(e, 5, "for (int f = gi * %" PRId64 "; f < (gi + 1) * %" PRId64 "; f++) acc[f] += xp[gi * %" PRId64
+            " + ci] * wk[ci * %" PRId64 " + f];", c->Fg, c->Fg, c->Cg, c->F);
+    }
+}
+
+/* y[b,oh,ow,f] = sum over kh, kw, c of x[b, oh*sh-pt+kh*dh, ow*sw-pl+kw*dw, g*Cg+c] w[kh,kw,c,f] (g: f's
+ * group, c < Cg): each output pixel's F values accumulate in a local array (registers) and are stored
+ * once, through the epilogue if any. Several groups take the one-pixel loop at every level. */
 static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
 {
     Value *v = val_(e, id);
     Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
-    if (e->opt->opt_level >= 1 && c.F >= CONV_F) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
+    if (e->opt->opt_level >= 1 && c.F >= CONV_F && c.G == 1) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c.HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
@@ -666,15 +696,14 @@ static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const 
     kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
     bool pad = c.pt || c.pl || v->attr.i[6] || v->attr.i[7];
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
-    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c.sh, c.pt);
+    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c.sh, c.pt, conv_tap_(e, "kh", c.dh));
     if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
     kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c.KW);
-    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + kw;", c.sw, c.pl);
+    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c.sw, c.pl, conv_tap_(e, "kw", c.dw));
     if (pad) kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
     kl_(e, 4, "const nnc_real *xp = %s + (((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw) * %" PRId64 ";", xn, c.H, c.W, c.C);
-    kl_(e, 4, "const nnc_real *wk = %s + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 ";", wn, c.KW, c.C * c.F);
-    kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++)", c.C);
-    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xp[ci] * wk[ci * %" PRId64 " + f];", c.F, c.F);
+    kl_(e, 4, "const nnc_real *wk = %s + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 ";", wn, c.KW, c.Cg * c.F);
+    conv2d_pixel_taps_(e, &c);
     kl_(e, 3, "}");
     kl_(e, 2, "}");
     kl_(e, 2, "nnc_real *yo = %s + o * %" PRId64 ";", yn, c.F);
@@ -695,7 +724,8 @@ void emit_conv2d(Emit *e, int id)
     kernel_end(e);
 }
 
-/* dx[b,ih,iw,c] += sum over f of dy[b,oh,ow,f] w[kh,kw,c,f] */
+/* dx[b,ih,iw,c] += sum over f of dy[b,oh,ow,f] w[kh,kw,c,f], f over c's group (all filters without groups;
+ * depthwise its own filter, a loop along the channels) */
 void emit_conv2d_bwd_data(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -708,18 +738,55 @@ void emit_conv2d_bwd_data(Emit *e, int id)
     kl_(e, 1, "for (int i = 0; i < %s; i++) dx[i] = 0;", c_count(e, v->shape));
     conv_open_(e, &c);
     kl_(e, 4, "const nnc_real *g = dy + o * %" PRId64 ";", c.F);
+    if (c.G > 1 && c.Cg == 1 && c.Fg == 1) {
+        kl_(e, 4, "const nnc_real *wr = w + k * %" PRId64 ";", c.F);
+        kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) dx[i * %" PRId64 " + ci] += g[ci] * wr[ci];", c.C, c.C);
+        conv_close_(e);
+        kernel_end(e);
+        return;
+    }
     kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
-    kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
-    kl_(e, 5, "nnc_real s = 0;");
-    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) s += g[f] * wr[f];", c.F);
+    if (c.G == 1) {
+        kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
+        kl_(e, 5, "nnc_real s = 0;");
+        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) s += g[f] * wr[f];", c.F);
+    } else {
+        kl_(e, 5, "const int gi = ci / %" PRId64 ";", c.Cg);
+        kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci %% %" PRId64 ") * %" PRId64 ";", c.Cg, c.Cg, c.F);
+        kl_(e, 5, "nnc_real s = 0;");
+        kl_(e, 5, "for (int f = gi * %" PRId64 "; f < (gi + 1) * %" PRId64 "; f++) s += g[f] * wr[f];", c.Fg, c.Fg);
+    }
     kl_(e, 5, "dx[i * %" PRId64 " + ci] += s;", c.C);
     kl_(e, 4, "}");
     conv_close_(e);
     kernel_end(e);
 }
 
-/* dw[kh,kw,c,f] = sum over b, oh, ow of x[b,ih,iw,c] dy[b,oh,ow,f]: one output row of dy at a time (it
- * stays in L1), each (kh, kw, c) summing along the row in registers */
+/* one (kh, kw, ci) of the filter gradient along one output row: acc[f] += x * dy[ow, f] */
+static void conv_bwd_filter_row_(Emit *e, const Conv *c, bool pad)
+{
+    kl_(e, 4, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
+    kl_(e, 5, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
+    if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
+    if (c->G == 1) {
+        kl_(e, 5, "const nnc_real xv = xr[iw * %" PRId64 " + ci];", c->C);
+        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];", c->F, c->F);
+    } else if (c->Cg == 1) {
+        const char *ch = c->Fg == 1 ? "f" : arena_printf(A_, "f / %" PRId64, c->Fg);
+        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xr[iw * %" PRId64 " + %s] * g[ow * %" PRId64 " + f];",
+            c->F, c->C, ch, c->F);
+    } else {
+        kl_(e, 5, "for (int gi = 0; gi < %" PRId64 "; gi++) {", c->G);
+        kl_(e, 6, "const nnc_real xv = xr[iw * %" PRId64 " + gi * %" PRId64 " + ci];", c->C, c->Cg);
+        kl_(e, 6, "for (int f = gi * %" PRId64 "; f < (gi + 1) * %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];",
+            c->Fg, c->Fg, c->F);
+        kl_(e, 5, "}");
+    }
+    kl_(e, 4, "}");
+}
+
+/* dw[kh,kw,c,f] = sum over b, oh, ow of x[b,ih,iw,g*Cg+c] dy[b,oh,ow,f] (g: f's group): one output row of
+ * dy at a time (it stays in L1), each (kh, kw, c) summing along the row in registers */
 void emit_conv2d_bwd_filter(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -735,20 +802,15 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
     kl_(e, 2, "const nnc_real *g = dy + ((int64_t)b * %" PRId64 " + oh) * %" PRId64 ";", c.HO, c.WO * c.F);
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
-    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + kh;", c.sh, c.pt);
+    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c.sh, c.pt, conv_tap_(e, "kh", c.dh));
     if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
     kl_(e, 3, "const nnc_real *xr = x + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", c.H, c.W * c.C);
     kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++)", c.KW);
-    kl_(e, 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+    kl_(e, 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.Cg);
     kl_(e, 4, "nnc_real acc[%" PRId64 "];", c.F);
     kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
-    kl_(e, 4, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
-    kl_(e, 5, "const int iw = ow * %" PRId64 " - %" PRId64 " + kw;", c.sw, c.pl);
-    if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
-    kl_(e, 5, "const nnc_real xv = xr[iw * %" PRId64 " + ci];", c.C);
-    kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];", c.F, c.F);
-    kl_(e, 4, "}");
-    kl_(e, 4, "nnc_real *wr = dw + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 ";", c.KW, c.C, c.F);
+    conv_bwd_filter_row_(e, &c, pad);
+    kl_(e, 4, "nnc_real *wr = dw + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 ";", c.KW, c.Cg, c.F);
     kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) wr[f] += acc[f];", c.F);
     kl_(e, 3, "}");
     kl_(e, 2, "}");
