@@ -97,14 +97,19 @@ def tf_pads(n, k, s, same):
     return total // 2, total - total // 2
 
 
-def conv2d(x, P, name, stride=1, same=False, act=None):
-    """x [B,H,W,C] * weight [kh,kw,C,F] (HWIO) -> [B,H',W',F], by torch on explicitly padded NCHW."""
+def conv2d(x, P, name, stride=1, same=False, act=None, groups=1, dilation=1, pads=None):
+    """x [B,H,W,C] * weight [kh,kw,C/groups,F] (HWIO) -> [B,H',W',F], by torch on explicitly padded NCHW
+    ('same' over the dilated extent; pads: explicit [top, bottom, left, right])."""
     w = P[name + ".weight"]
     s = (stride, stride) if isinstance(stride, int) else tuple(stride)
-    pt, pb = tf_pads(x.shape[1], w.shape[0], s[0], same)
-    pl, pr = tf_pads(x.shape[2], w.shape[1], s[1], same)
+    dl = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    pt, pb = tf_pads(x.shape[1], (w.shape[0] - 1) * dl[0] + 1, s[0], same)
+    pl, pr = tf_pads(x.shape[2], (w.shape[1] - 1) * dl[1] + 1, s[1], same)
+    if pads is not None:
+        pt, pb, pl, pr = pads
     xt = F.pad(x.permute(0, 3, 1, 2), (pl, pr, pt, pb))
-    y = F.conv2d(xt, w.permute(3, 2, 0, 1), P.get(name + ".bias"), stride=s).permute(0, 2, 3, 1)
+    y = F.conv2d(xt, w.permute(3, 2, 0, 1), P.get(name + ".bias"), stride=s, dilation=dl, groups=groups)
+    y = y.permute(0, 2, 3, 1)
     return act(y) if act else y
 
 
@@ -678,6 +683,40 @@ def cnn():
         return scce_logits(dense(torch.cat([flatten(m), flatten(a)], -1), P, "probs"), D["label"])
     return Case(name, nn, P, {"img": x, "label": y}, fwd, ("sgd", {"lr": 0.1, "momentum": 0.9}), batch=8, steps=3)
 
+
+@case
+def cnn_grouped():
+    # a MobileNet-like stack: grouped, depthwise at stride 2, pointwise, then depthwise with 2 filters per
+    # channel, dilated and explicitly padded
+    name = "cnn_grouped"
+    g = Gen(name)
+    P = {"c1.weight": g.kernel(3, 3, 2, 8), "c1.bias": g.normal(8, scale=0.1),
+         "d1.weight": g.kernel(3, 3, 1, 8), "d1.bias": g.normal(8, scale=0.1),
+         "p1.weight": g.kernel(1, 1, 8, 6), "p1.bias": g.normal(6, scale=0.1),
+         "d2.weight": g.kernel(3, 3, 1, 12)}
+    g.dense(P, "probs", 108, 4)
+    x = g.normal(20, 9, 9, 4)
+    y = g.ints(0, 4, 20)
+    nn = model(name, """
+        input  img: f32[9, 9, 4]
+        target label: i32[]
+
+        c1 = conv2d(img, 8, 3, padding=same, groups=2, activation=relu)            # [9, 9, 8]
+        d1 = conv2d(c1, 8, 3, stride=2, padding=same, groups=8, activation=relu)   # depthwise: [5, 5, 8]
+        p1 = conv2d(d1, 6, 1)                                                      # pointwise: [5, 5, 6]
+        d2 = conv2d(p1, 12, 3, groups=6, dilation=2, padding=[1, 1, 2, 0], use_bias=false, activation=tanh) # [3, 3, 12]
+        output probs = dense(flatten(d2), 4, activation=softmax)
+
+        loss sparse_categorical_crossentropy(probs, label)
+        optimizer adam(lr=0.01)
+    """)
+
+    def fwd(P, S, D):
+        c1 = conv2d(D["img"], P, "c1", same=True, act=torch.relu, groups=2)
+        d1 = conv2d(c1, P, "d1", stride=2, same=True, act=torch.relu, groups=8)
+        d2 = conv2d(conv2d(d1, P, "p1"), P, "d2", act=torch.tanh, groups=6, dilation=2, pads=(1, 1, 2, 0))
+        return scce_logits(dense(flatten(d2), P, "probs"), D["label"])
+    return Case(name, nn, P, {"img": x, "label": y}, fwd, ("adam", {"lr": 0.01}), batch=8, steps=3)
 
 def bn_state(g, S, name, n):
     S[name + ".moving_mean"] = g.normal(n, scale=0.3)
