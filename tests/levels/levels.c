@@ -20,11 +20,12 @@
  * real arithmetic and rounding noise (~1e-9) in float, which Adam's g / (sqrt(v) + 1e-7) turns into
  * steps of a good part of lr. Measured (2026-12-06, gcc -O2, NNC_NO_BLAS): the noise of h1.d.bias and
  * h2.d.bias is 5.6e-4 and 7.2e-4, and the levels differ from -O0 there by up to 625 times rtol/atol,
- * within 1.0 times the noise; it reaches their Adam moments, the moving means and the logits (7 arrays,
- * 9900 elements), while the losses, the weights and everything else still agree at rtol 1e-5. In
- * fashion_cnn one element of probs.weight (gradient below 1e-6) differs by 5e-6 (5x rtol/atol) with
- * OpenBLAS, noise 4.2e-6. NOISE_K = 4 leaves room for the noise of a different order of sums to be
- * larger than that of the nudge. The cost: a bug smaller than 4 times the noise in such an array goes
+ * within 1.0 times the noise; it reaches the moving means, the logits and a few elements of the dense
+ * weights (7 arrays, 9900 elements, named in the note), while the losses and everything else still agree
+ * at rtol 1e-5. In fashion_cnn one element of probs.weight (gradient below 1e-6) differs by 5e-6 (5x
+ * rtol/atol) with OpenBLAS, noise 4.2e-6. NOISE_K = 4 leaves room for the noise of a different order of
+ * sums to be larger than that of the nudge (with the OpenBLAS kernels of Prescott, Sandybridge, Haswell,
+ * SkylakeX and Zen, and with clang, the worst was 0.65 of the tolerance). The cost: a bug smaller than 4 times the noise in such an array goes
  * unseen there (tests/levels/models/bn_mlp.nn, batchnorm without the chaotic bias, compares strictly).
  * Every array that agrees only thanks to the noise is named in the "ok" line's note.
  *
@@ -213,6 +214,7 @@ typedef struct Cmp {
     double widened_ratio;  /* the largest |x - ref| / (ATOL + RTOL |ref|) among those */
     char widened_what[96];
     double widened_noise;
+    char widened_names[512]; /* the arrays, comma-separated (cut short with "...") */
 } Cmp;
 
 /* the reference's own rounding noise in one array: max |ref - nudged| over its elements (NaNs aside) */
@@ -264,6 +266,13 @@ static void compare_f_(Cmp *c, const char *what, const float *ref, const float *
     c->bad += (int)(nbad > 0 ? nbad : 0);
     c->widened += nwide;
     c->widened_arrays += nwide > 0;
+    if (nwide > 0) {
+        size_t used = strlen(c->widened_names);
+        if (used + strlen(what) + 8 < sizeof c->widened_names)
+            snprintf(c->widened_names + used, sizeof c->widened_names - used, "%s%s", used ? ", " : "", what);
+        else if (!strstr(c->widened_names, "..."))
+            snprintf(c->widened_names + used, sizeof c->widened_names - used, ", ...");
+    }
 }
 
 static void compare_i_(Cmp *c, const char *what, const int32_t *ref, const int32_t *x, long n)
@@ -321,8 +330,8 @@ static int compare_runs_(const Spec *sp, const Run *ref, const Run *nz, const Ru
     else printf("ok %s (bit-identical)\n", r->label);
     if (c.widened)
         printf("   %ld elements of %d arrays agree only within the reference's noise (largest: %s, %.3g times "
-               "rtol/atol, noise %.3g)\n",
-               c.widened, c.widened_arrays, c.widened_what, c.widened_ratio, c.widened_noise);
+               "rtol/atol, noise %.3g): %s\n",
+               c.widened, c.widened_arrays, c.widened_what, c.widened_ratio, c.widened_noise, c.widened_names);
     return 1;
 }
 
