@@ -1029,37 +1029,18 @@ static void stmt_param_(Check *c, Stmt *s)
 }
 
 /* ---- constants: values computed from numbers only, evaluated in double precision ---------------------- */
+/* one elementwise op, from its scalar definition in ops.def, in double */
 static double ew_double_(OpKind op, const Attr *a, double x, double y, double z)
 {
+    typedef double nnc_real;
+    typedef nnc_real T;
+    const nnc_real a0 = a->f[0], a1 = a->f[1];
+    if (op == OP_CAST) return a->i[0] == DT_I32 ? trunc(x) : x;
     switch (op) {
-    case OP_NEG: return -x;
-    case OP_RELU: return x > 0 ? x : 0;
-    case OP_LEAKY_RELU: return x > 0 ? x : a->f[0] * x;
-    case OP_SIGMOID: return 1 / (1 + exp(-x));
-    case OP_TANH: return tanh(x);
-    case OP_EXP: return exp(x);
-    case OP_LOG: return log(x);
-    case OP_SQRT: return sqrt(x);
-    case OP_ABS: return fabs(x);
-    case OP_SQUARE: return x * x;
-    case OP_SIGN: return (x > 0) - (x < 0);
-    case OP_SOFTPLUS: return (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
-    case OP_CLIP: return x < a->f[0] ? a->f[0] : x > a->f[1] ? a->f[1] : x;
-    case OP_POWC: return pow(x, a->f[0]);
-    case OP_CAST: return a->i[0] == DT_I32 ? trunc(x) : x;
-    case OP_ADD: return x + y;
-    case OP_SUB: return x - y;
-    case OP_MUL: return x * y;
-    case OP_DIV: return x / y;
-    case OP_MAXIMUM: return x >= y ? x : y;
-    case OP_MINIMUM: return x <= y ? x : y;
-    case OP_POW: return pow(x, y);
-    case OP_EQ: return x == y;
-    case OP_GT: return x > y;
-    case OP_GE: return x >= y;
-    case OP_SELECT: return x != 0 ? y : z;
-    default: NNC_UNREACHABLE();
+#include "ops_eval.inc"
+    default: break;
     }
+    NNC_UNREACHABLE();
 }
 
 /* Folding a constant: each value's elements are computed once (memoized by id for the whole check, since

@@ -13,7 +13,7 @@
 #include <string.h>
 
 const GradRule grad_rules[OP_COUNT] = {
-#define OP(id, name, arity, flags, shape, emit, grad, cexpr) [OP_##id] = grad,
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar) [OP_##id] = grad,
 #include "ops.def"
 #undef OP
 };

@@ -11,13 +11,19 @@
 #include <string.h>
 
 const OpInfo op_info[OP_COUNT] = {
-#define OP(id, name, arity, flags, shape, emit, grad, cexpr) [OP_##id] = {name, arity, flags, cexpr},
+#define EW_FN(e) #e, true
+#define EW_INLINE(e) #e, false
+#define EW_NONE NULL, false
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar) [OP_##id] = {name, arity, flags, scalar},
 #include "ops.def"
 #undef OP
+#undef EW_FN
+#undef EW_INLINE
+#undef EW_NONE
 };
 
 const ShapeRule shape_rules[OP_COUNT] = {
-#define OP(id, name, arity, flags, shape, emit, grad, cexpr) [OP_##id] = shape,
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar) [OP_##id] = shape,
 #include "ops.def"
 #undef OP
 };

@@ -42,10 +42,12 @@ enum {
     F_NOGRAD = 1 << 8,
     F_HIGH = 1 << 9,
     F_BATCHDEP = 1 << 10,
+    F_IFOLD = 1 << 11,
+    F_CHEAP = 1 << 12,
 };
 
 typedef enum OpKind {
-#define OP(id, name, arity, flags, shape, emit, grad, cexpr) OP_##id,
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar) OP_##id,
 #include "ops.def"
 #undef OP
     OP_COUNT
@@ -193,7 +195,8 @@ typedef struct OpInfo {
     const char *name;
     int arity;
     unsigned flags;
-    const char *cexpr;
+    const char *scalar; /* the scalar definition as C text (ops.def), NULL if not elementwise */
+    bool scalar_fn;     /* printed as a helper function nnc_<name> rather than inline */
 } OpInfo;
 
 extern const OpInfo op_info[OP_COUNT];

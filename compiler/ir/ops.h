@@ -1,5 +1,5 @@
-/* ops.h: the prototypes of every op's shape rule, C emitter and gradient rule, generated from ops.def,
- * and the three dispatch tables built from the same rows. */
+/* ops.h: the prototypes of every op's shape rule, C emitter, gradient rule and FLOPs rule, generated from
+ * ops.def, and the dispatch tables built from the same rows. */
 #ifndef NNC_OPS_H
 #define NNC_OPS_H
 
@@ -8,16 +8,18 @@
 typedef struct Emit Emit;
 typedef struct AD AD;
 
-#define OP(id, name, arity, flags, shape, emit, grad, cexpr)                                          \
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar)                                  \
     bool shape(Graph *g, Value *v);                                                                \
     void emit(Emit *e, int vid);                                                                   \
-    void grad(AD *ad, int vid, int dy);
+    void grad(AD *ad, int vid, int dy);                                                            \
+    int64_t flops(const Graph *g, const Value *v, int64_t n);
 #include "ops.def"
 #undef OP
 
 typedef bool (*ShapeRule)(Graph *g, Value *v);
 typedef void (*EmitRule)(Emit *e, int vid);
 typedef void (*GradRule)(AD *ad, int vid, int dy);
+typedef int64_t (*FlopsRule)(const Graph *g, const Value *v, int64_t n);
 
 extern const ShapeRule shape_rules[OP_COUNT];
 extern const EmitRule emit_rules[OP_COUNT];

@@ -1,16 +1,18 @@
 /* pass_fold.c: constant folding.
  *
  * Requires: a verified graph. Gives: values whose inputs are all constants, computed at compile time,
- * when doing so cannot change a bit of the result: only IEEE-exact operations (+ - * /, sqrt, comparisons,
- * min/max, selection, casts, data movement: reshape, broadcast, transpose; and sums in the generated
- * loops' order) are folded, in the value's own precision (float32 or int32). exp, log, tanh, pow and friends are left to the target's libm.
+ * when doing so cannot change a bit of the result: only ops flagged F_FOLD in ops.def (IEEE-exact operations:
+ * + - * /, sqrt, comparisons, min/max, selection, casts, data movement: reshape, broadcast, transpose; and
+ * sums in the generated loops' order) are folded, in the value's own precision (float32, or int32 for F_IFOLD
+ * ops), elementwise ones from their scalar definition in ops.def. exp, log, tanh, pow and friends are left to
+ * the target's libm.
  * A result containing NaN is not folded. Results with every element equal become a single number, so
  * folding never writes a large array into the generated C; other results are folded up to 65536 elements.
  */
 #include "passes.h"
 #include "rewrite.h"
 
-#include <math.h>
+#include <tgmath.h>
 #include <string.h>
 
 enum { FOLD_MAX = 65536 };
@@ -37,43 +39,36 @@ static int64_t bcast_index_(Shape in, Shape out, int64_t o)
     return idx;
 }
 
-/* one elementwise op on float32 values, as the generated C computes it */
-static bool ew_f32_(OpKind op, const Attr *a, float x, float y, float z, float *r)
+/* One elementwise op on float32 values, from its scalar definition in ops.def, with float arithmetic and
+ * (through <tgmath.h>) the float math functions, as the generated C computes it. Called only for F_FOLD ops:
+ * their definitions use nothing whose bits depend on a libm. */
+static float ew_f32_(OpKind op, const Attr *at, float x, float y, float z)
 {
+    typedef float nnc_real;
+    typedef nnc_real T;
+    const nnc_real a0 = (float)at->f[0], a1 = (float)at->f[1];
     switch (op) {
-    case OP_NEG: *r = -x; return true;
-    case OP_ABS: *r = fabsf(x); return true;
-    case OP_RELU: *r = x > 0 ? x : 0; return true;
-    case OP_SQUARE: *r = x * x; return true;
-    case OP_SQRT: *r = sqrtf(x); return true;
-    case OP_CLIP: *r = x < (float)a->f[0] ? (float)a->f[0] : x > (float)a->f[1] ? (float)a->f[1] : x; return true;
-    case OP_SIGN: *r = (float)((x > 0) - (x < 0)); return true;
-    case OP_ADD: *r = x + y; return true;
-    case OP_SUB: *r = x - y; return true;
-    case OP_MUL: *r = x * y; return true;
-    case OP_DIV: *r = x / y; return true;
-    case OP_MAXIMUM: *r = x >= y ? x : y; return true;
-    case OP_MINIMUM: *r = x <= y ? x : y; return true;
-    case OP_EQ: *r = x == y ? 1.0f : 0.0f; return true;
-    case OP_GT: *r = x > y ? 1.0f : 0.0f; return true;
-    case OP_GE: *r = x >= y ? 1.0f : 0.0f; return true;
-    case OP_SELECT: *r = x != 0 ? y : z; return true;
-    default: return false;
+#include "ops_eval.inc"
+    default: break;
     }
+    NNC_UNREACHABLE();
 }
 
-static bool ew_i32_(OpKind op, int32_t x, int32_t y, int32_t *r)
+/* the same on int32 values for F_IFOLD ops, in 64 bits (exact for + - * of two int32) */
+static int64_t ew_i64_(OpKind op, int64_t x, int64_t y)
 {
+    typedef int64_t nnc_real;
+    typedef nnc_real T;
+    const nnc_real z = 0, a0 = 0, a1 = 0;
     switch (op) {
-    case OP_NEG: *r = (int32_t)(0u - (uint32_t)x); return true;
-    case OP_ADD: *r = (int32_t)((uint32_t)x + (uint32_t)y); return true;
-    case OP_SUB: *r = (int32_t)((uint32_t)x - (uint32_t)y); return true;
-    case OP_MUL: *r = (int32_t)((uint32_t)x * (uint32_t)y); return true;
-    case OP_MAXIMUM: *r = x >= y ? x : y; return true;
-    case OP_MINIMUM: *r = x <= y ? x : y; return true;
-    default: return false;
+#include "ops_eval.inc"
+    default: break;
     }
+    NNC_UNREACHABLE();
 }
+
+/* wrapped to 32 bits as two's complement, as the generated C's int32 arithmetic */
+static int32_t ew_i32_(OpKind op, int32_t x, int32_t y) { return (int32_t)(uint32_t)(uint64_t)ew_i64_(op, x, y); }
 
 typedef struct Folded {
     DType dtype;
@@ -97,9 +92,10 @@ static bool fold_ew_(Rewrite *rw, int old, const Value *v, Folded *out)
             continue;
         }
         if (v->dtype == DT_I32 && in[0]->dtype == DT_I32) {
-            if (!ew_i32_(v->op, (int32_t)x[0], (int32_t)x[1], &out->i[o])) return false;
-        } else if (!ew_f32_(v->op, &v->attr, (float)x[0], (float)x[1], (float)x[2], &out->f[o])) {
-            return false;
+            if (!op_has(v->op, F_IFOLD)) return false;
+            out->i[o] = ew_i32_(v->op, (int32_t)x[0], (int32_t)x[1]);
+        } else {
+            out->f[o] = ew_f32_(v->op, &v->attr, (float)x[0], (float)x[1], (float)x[2]);
         }
     }
     return true;
@@ -161,10 +157,7 @@ static bool fold_move_(Rewrite *rw, int old, const Value *v, Folded *out)
 
 static bool foldable_op_(const Value *v)
 {
-    if (!op_has(v->op, F_FOLD) || op_has(v->op, F_SOURCE)) return false;
-    if (op_has(v->op, F_EW)) return true;
-    return v->op == OP_SUM || v->op == OP_MEAN || v->op == OP_MAX || v->op == OP_RESHAPE || v->op == OP_BROADCAST ||
-           v->op == OP_TRANSPOSE;
+    return op_has(v->op, F_FOLD);
 }
 
 /* the folded value as a constant: one number when every element is equal */

@@ -145,15 +145,7 @@ typedef struct Recompute {
     int *cost;      /* ops in its expression, counting the inputs recomputed with it */
 } Recompute;
 
-static bool cheap_op_(OpKind op)
-{
-    switch (op) {
-    case OP_NEG: case OP_RELU: case OP_LEAKY_RELU: case OP_ABS: case OP_SQUARE: case OP_SIGN: case OP_CLIP:
-    case OP_CAST: case OP_ADD: case OP_SUB: case OP_MUL: case OP_MAXIMUM: case OP_MINIMUM: case OP_EQ:
-    case OP_GT: case OP_GE: case OP_SELECT: return true;
-    default: return false;
-    }
-}
+static bool cheap_op_(OpKind op) { return op_has(op, F_CHEAP); }
 
 /* every reader of id computes an element of id's shape from the same element of id */
 static void mark_readers_(Recompute *r, uint8_t *ok)

@@ -97,6 +97,10 @@ char *c_float(Emit *e, double v); /* hex float with a decimal comment */
 char *c_buffer(Emit *e, int id);
 /* The scalar literal of a literal constant */
 char *c_literal(Emit *e, int id);
+/* emit_scalar.c: elementwise value id computed from its operands' C expressions, from ops.def's scalar
+ * definition (a call of its helper, or the definition inline); the helper function of an EW_FN op */
+char *c_scalar(Emit *e, int id, char *const *operands);
+void c_scalar_helper(StrBuf *b, OpKind op);
 
 void emit_node(Emit *e, int id);
 /* the C printer of target_host (target.h's PrintModel) */

@@ -283,7 +283,9 @@ void kernel_end(Emit *e)
 }
 
 /* ---- helpers in the generated file -------------------------------------------------------------------- */
-/* Each helper is written only when the code uses it (or a helper that needs it): no unused functions. */
+/* Each helper is written only when the code uses it (or a helper that needs it): no unused functions.
+ * The helpers of elementwise ops (nnc_relu, nnc_sigmoid...) come from ops.def (emit_scalar.c), these from
+ * the table below. */
 typedef struct Helper {
     const char *name; /* as called: "nnc_relu(" */
     const char *needs;
@@ -291,18 +293,6 @@ typedef struct Helper {
 } Helper;
 
 static const Helper helpers_[] = {
-    {"nnc_relu(", NULL, "static nnc_real nnc_relu(nnc_real x) { return x > 0 ? x : 0; }\n"},
-    {"nnc_leaky_relu(", NULL, "static nnc_real nnc_leaky_relu(nnc_real x, nnc_real a) { return x > 0 ? x : a * x; }\n"},
-    {"nnc_sigmoid(", NULL, "static nnc_real nnc_sigmoid(nnc_real x) { return 1 / (1 + exp(-x)); }\n"},
-    {"nnc_square(", NULL, "static nnc_real nnc_square(nnc_real x) { return x * x; }\n"},
-    {"nnc_sign(", NULL, "static nnc_real nnc_sign(nnc_real x) { return (nnc_real)((x > 0) - (x < 0)); }\n"},
-    {"nnc_softplus(", NULL,
-     "/* log(1 + exp(x)) without overflow */\n"
-     "static nnc_real nnc_softplus(nnc_real x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }\n"},
-    {"nnc_clip(", NULL, "static nnc_real nnc_clip(nnc_real x, nnc_real lo, nnc_real hi) { return x < lo ? lo : x > hi ? hi : x; }\n"},
-    {"nnc_powc(", NULL, "static nnc_real nnc_powc(nnc_real x, nnc_real p) { return pow(x, p); }\n"},
-    {"nnc_max(", NULL, "static nnc_real nnc_max(nnc_real a, nnc_real b) { return a >= b ? a : b; }\n"},
-    {"nnc_min(", NULL, "static nnc_real nnc_min(nnc_real a, nnc_real b) { return a <= b ? a : b; }\n"},
     {"nnc_rotl(", NULL,
      "/* xoshiro128** seeded by splitmix64: one generator for init and dropout, its state in the struct */\n"
      "static uint32_t nnc_rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }\n"},
@@ -351,7 +341,7 @@ static bool ident_char_(char c) { return c == '_' || isalnum((unsigned char)c); 
 /* the helpers `code` calls, in table order (each after what it needs); names in comments do not count */
 static void emit_helpers_(StrBuf *b, const char *code)
 {
-    bool used[NHELPERS] = {0};
+    bool used[NHELPERS] = {0}, used_op[OP_COUNT] = {0};
     for (const char *p = code; *p; p++) {
         if (p[0] == '/' && p[1] == '*') {
             const char *end = strstr(p + 2, "*/");
@@ -362,7 +352,13 @@ static void emit_helpers_(StrBuf *b, const char *code)
         if (p[0] != 'n' || strncmp(p, "nnc_", 4) != 0 || (p > code && ident_char_(p[-1]))) continue;
         for (int i = 0; i < NHELPERS; i++)
             if (strncmp(p, helpers_[i].name, strlen(helpers_[i].name)) == 0) helper_mark_(used, helpers_[i].name);
+        for (int op = 0; op < OP_COUNT; op++) {
+            size_t len = strlen(op_info[op].name);
+            used_op[op] |= op_info[op].scalar_fn && strncmp(p + 4, op_info[op].name, len) == 0 && p[4 + len] == '(';
+        }
     }
+    for (int op = 0; op < OP_COUNT; op++)
+        if (used_op[op]) c_scalar_helper(b, (OpKind)op);
     for (int i = 0; i < NHELPERS; i++)
         if (used[i]) sb_puts(b, helpers_[i].code);
 }

@@ -1,6 +1,6 @@
 /* emit_ops.c: the C kernel of every op (ops.def column 6).
  *
- * Elementwise ops share one emitter driven by the C expression templates of ops.def; every other op has
+ * Elementwise ops share one emitter driven by the scalar definitions of ops.def; every other op has
  * its own function. A kernel is a static function over plain arrays; its loops are written for the
  * compile-time shapes, with the runtime batch n as the only variable bound. Loops run in memory order so
  * the C compiler can vectorize the innermost one.
@@ -204,28 +204,6 @@ static void reduce_close_(Emit *e, int id, const char *y, Shape in, const char *
 }
 
 /* ---- elementwise ---------------------------------------------------------------------------------- */
-/* Substitute $0.. (operands), $a $b (float attributes) and $T (result type) in an op's C template. */
-static char *expand_template_(Emit *e, int id, char **operands)
-{
-    Value *v = val_(e, id);
-    const char *t = op_info[v->op].cexpr;
-    StrBuf b = {0};
-    for (; *t; t++) {
-        if (*t != '$') {
-            sb_putc(&b, *t);
-            continue;
-        }
-        t++;
-        if (*t >= '0' && *t <= '9') sb_puts(&b, operands[*t - '0']);
-        else if (*t == 'a') sb_puts(&b, c_float(e, v->attr.f[0]));
-        else if (*t == 'b') sb_puts(&b, c_float(e, v->attr.f[1]));
-        else if (*t == 'T') sb_puts(&b, c_type(v->dtype));
-    }
-    char *s = arena_strdup(A_, b.s);
-    sb_free(&b);
-    return s;
-}
-
 void emit_ew(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -250,7 +228,7 @@ void emit_ew(Emit *e, int id)
                                   : arena_printf(A_, "%s[%s]", names[k], dim_index_(e, &d, slot[k]));
     kernel_begin(e, id, op_info[v->op].name, &ka);
     loops_open_(e, &d);
-    kl_(e, 1 + d.r, "y[%s] = %s;", dim_index_(e, &d, nops), expand_template_(e, id, operands));
+    kl_(e, 1 + d.r, "y[%s] = %s;", dim_index_(e, &d, nops), c_scalar(e, id, operands));
     kernel_end(e);
 }
 
@@ -1149,11 +1127,11 @@ static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
     char *ops[4];
     for (int k = 0; k < v->nin && k < 4; k++) {
         char *sub = fused_expr_(e, f, v->in[k], out_slot);
-        ops[k] = op_info[val_(e, v->in[k])->op].cexpr && in_group_(e, f, v->in[k]) && v->in[k] != f->anchor
+        ops[k] = op_info[val_(e, v->in[k])->op].scalar && in_group_(e, f, v->in[k]) && v->in[k] != f->anchor
                      ? arena_printf(A_, "(%s)", sub)
                      : sub;
     }
-    return expand_template_(e, id, ops);
+    return c_scalar(e, id, ops);
 }
 
 
@@ -1287,7 +1265,7 @@ static bool fused_members_(Emit *e, int root, Fused *f)
 }
 
 const EmitRule emit_rules[OP_COUNT] = {
-#define OP(id, name, arity, flags, shape, emit, grad, cexpr) [OP_##id] = emit,
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar) [OP_##id] = emit,
 #include "ops.def"
 #undef OP
 };
