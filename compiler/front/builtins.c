@@ -13,6 +13,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ARG_X {"x", A_TENSOR, NULL}
@@ -30,22 +32,88 @@ static char *sh_(Shape s, char *buf) { return shape_str(s, buf, 96); }
 
 static CVal done_(Check *c, int id, Loc loc) { return cv_tensor(c, id, loc); }
 
-/* ---- activations ------------------------------------------------------------------------------------ */
+/* ---- elementwise functions of one tensor, and the activations --------------------------------------- */
+/* One row per function: its name, its op (ops.def), whether it is also an activation= value, and its one
+ * optional keyword argument:
+ *   NO_ARG                     f(x)
+ *   NUM_ARG(name, default)     f(x, name=default): a number, the op's attribute a0
+ *   BOOL_ARG(name, default, op) f(x, name=default): a flag choosing `op` when true (gelu's approximate)
+ * builtins[], the activation list and its messages are built from these rows: adding a row is all it takes. */
+#define EW_FUNCTIONS(X)                                                                 \
+    X("relu", OP_RELU, ACT, NO_ARG)                                                     \
+    X("sigmoid", OP_SIGMOID, ACT, NO_ARG)                                               \
+    X("tanh", OP_TANH, ACT, NO_ARG)                                                     \
+    X("exp", OP_EXP, FN, NO_ARG)                                                        \
+    X("log", OP_LOG, FN, NO_ARG)                                                        \
+    X("sqrt", OP_SQRT, FN, NO_ARG)                                                      \
+    X("abs", OP_ABS, FN, NO_ARG)                                                        \
+    X("square", OP_SQUARE, FN, NO_ARG)                                                  \
+    X("leaky_relu", OP_LEAKY_RELU, ACT, NUM_ARG("alpha", "0.01"))
+
+typedef struct EwFunction {
+    const char *name;
+    OpKind op;
+    bool activation;
+    ParamSpec arg;   /* the optional keyword argument ({0}: none) */
+    OpKind op_true;  /* BOOL_ARG: the op when the flag is true */
+} EwFunction;
+
+#define NO_ARG {0}, OP_COUNT
+#define NUM_ARG(n, d) {n, A_NUM, d}, OP_COUNT
+#define BOOL_ARG(n, d, op) {n, A_BOOL, d}, op
+#define ACT true
+#define FN false
+#define ROW_(name, op, act, arg) {name, op, act, arg},
+static const EwFunction ew_functions_[] = {EW_FUNCTIONS(ROW_)};
+#undef ROW_
+#undef NO_ARG
+#undef NUM_ARG
+#undef BOOL_ARG
+#undef ACT
+#undef FN
+enum { N_EW_FUNCTIONS = sizeof ew_functions_ / sizeof ew_functions_[0] };
+
+static const EwFunction *ew_function_(const char *name)
+{
+    for (int i = 0; i < N_EW_FUNCTIONS; i++)
+        if (str_eq(ew_functions_[i].name, name)) return &ew_functions_[i];
+    return NULL;
+}
+
+/* f(x) with its argument given (arg: the number or flag; ignored without one) */
+static int ew_apply_(Check *c, const EwFunction *f, int x, CVal arg, Loc loc)
+{
+    if (f->arg.kind == A_NUM) return ir_op1f(c->g, f->op, x, arg.f, 0, loc);
+    if (f->arg.kind == A_BOOL) return ir_unary(c->g, arg.i ? f->op_true : f->op, x, loc);
+    return ir_unary(c->g, f->op, x, loc);
+}
+
+/* its argument's default, as check.c would bind it */
+static CVal ew_default_(const EwFunction *f)
+{
+    if (f->arg.kind == A_NUM) return (CVal){.kind = CV_FLOAT, .f = strtod(f->arg.dflt, NULL)};
+    return (CVal){.kind = CV_BOOL, .i = f->arg.dflt && str_eq(f->arg.dflt, "true")};
+}
+
 static int apply_activation_(Check *c, int x, const char *act, Loc loc)
 {
     if (x < 0 || !act || str_eq(act, "none") || str_eq(act, "linear")) return x;
-    if (str_eq(act, "relu")) return ir_unary(c->g, OP_RELU, x, loc);
-    if (str_eq(act, "sigmoid")) return ir_unary(c->g, OP_SIGMOID, x, loc);
-    if (str_eq(act, "tanh")) return ir_unary(c->g, OP_TANH, x, loc);
-    if (str_eq(act, "leaky_relu")) return ir_op1f(c->g, OP_LEAKY_RELU, x, 0.01, 0, loc);
     if (str_eq(act, "softmax")) {
         Attr a = {.i = {val_(c, x)->shape.rank - 1}};
         return graph_add(c->g, OP_SOFTMAX, &x, 1, &a, loc);
     }
-    NNC_UNREACHABLE();
+    const EwFunction *f = ew_function_(act);
+    NNC_ASSERT(f && f->activation);
+    return ew_apply_(c, f, x, ew_default_(f), loc);
 }
 
-static const char *const activation_names_[] = {"none", "linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+#define ACT_NAME_ACT(n) n,
+#define ACT_NAME_FN(n)
+#define ACT_NAME_(name, op, act, arg) ACT_NAME_##act(name)
+static const char *const activation_names_[] = {"none", "linear", EW_FUNCTIONS(ACT_NAME_) "softmax"};
+#undef ACT_NAME_
+#undef ACT_NAME_ACT
+#undef ACT_NAME_FN
 enum { N_ACTIVATIONS = sizeof activation_names_ / sizeof activation_names_[0] };
 
 bool check_activation_known(const char *name)
@@ -55,6 +123,18 @@ bool check_activation_known(const char *name)
     return false;
 }
 
+const char *check_activation_list(void)
+{
+    static char list[512];
+    if (!list[0]) { /* "none, relu, ...": every name but linear (a synonym of none) */
+        size_t len = 0;
+        for (int i = 0; i < N_ACTIVATIONS; i++)
+            if (!str_eq(activation_names_[i], "linear"))
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", activation_names_[i]);
+    }
+    return list;
+}
+
 /* one message for a mistyped activation, wherever it is written (activation=, a def's argument) */
 void check_report_activation(Loc loc, const char *name)
 {
@@ -62,36 +142,19 @@ void check_report_activation(Loc loc, const char *name)
     if (hint)
         diag_error(loc, "unknown activation '%s'; did you mean '%s'?", name, hint);
     else
-        diag_error(loc, "unknown activation '%s' (none, relu, sigmoid, tanh, softmax, leaky_relu)", name);
+        diag_error(loc, "unknown activation '%s' (%s)", name, check_activation_list());
 }
 
 /* ---- elementwise -------------------------------------------------------------------------------------- */
-static OpKind unary_op_(const char *name)
+/* f(x), f(x, arg) for each row of EW_FUNCTIONS; args: x, [arg,] name */
+static CVal b_ew(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
-    static const struct { const char *name; OpKind op; } map[] = {
-        {"relu", OP_RELU}, {"sigmoid", OP_SIGMOID}, {"tanh", OP_TANH}, {"exp", OP_EXP}, {"log", OP_LOG},
-        {"sqrt", OP_SQRT}, {"abs", OP_ABS}, {"square", OP_SQUARE},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (str_eq(map[i].name, name)) return map[i].op;
-    NNC_UNREACHABLE();
-}
-
-static CVal b_unary(Check *c, const Builtin *b, Expr *call, CVal *a)
-{
+    const EwFunction *f = ew_function_(b->name);
     int x = tensor_(c, a[0], b->name);
     if (x < 0) return cv_error();
-    int y = ir_unary(c->g, unary_op_(b->name), x, call->loc);
-    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[1]), b->name), b->name, y, call->loc);
-    return done_(c, y, call->loc);
-}
-
-static CVal b_leaky_relu(Check *c, const Builtin *b, Expr *call, CVal *a)
-{
-    int x = tensor_(c, a[0], b->name);
-    if (x < 0) return cv_error();
-    int y = ir_op1f(c->g, OP_LEAKY_RELU, x, a[1].f, 0, call->loc);
-    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[2]), b->name), b->name, y, call->loc);
+    int has_arg = f->arg.name != NULL;
+    int y = ew_apply_(c, f, x, a[1], call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[1 + has_arg]), b->name), b->name, y, call->loc);
     return done_(c, y, call->loc);
 }
 
@@ -917,7 +980,10 @@ static bool layer_init_(Check *c, CVal v, Shape s, Init dflt, Init *out)
 }
 
 /* ---- the table ---------------------------------------------------------------------------------------------------- */
-#define UNARY(n) {n, BK_OP, b_unary, {ARG_X, ARG_NAME}}
+#define NO_ARG
+#define NUM_ARG(n, d) {n, A_NUM, d},
+#define BOOL_ARG(n, d, op) {n, A_BOOL, d},
+#define EW_BUILTIN_(name, op, act, arg) {name, BK_OP, b_ew, {ARG_X, arg ARG_NAME}},
 #define REDUCE(n) {n, BK_OP, b_reduce, {ARG_X, {"axis", A_AXES, "none"}, {"keepdims", A_BOOL, "false"}, ARG_NAME}}
 #define POOL(n) {n, BK_LAYER, b_pool, {ARG_X, {"pool", A_INT2, "2"}, {"stride", A_INT2, "none"}, {"padding", A_PADDING, "valid"}, ARG_NAME}}
 #define LOSS2(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}}}
@@ -925,9 +991,7 @@ static bool layer_init_(Check *c, CVal v, Shape s, Init dflt, Init *out)
 #define INIT0(n) {n, BK_INIT, b_init, {{0}}}
 
 static const Builtin builtins[] = {
-    UNARY("relu"), UNARY("sigmoid"), UNARY("tanh"), UNARY("exp"), UNARY("log"), UNARY("sqrt"), UNARY("abs"),
-    UNARY("square"),
-    {"leaky_relu", BK_OP, b_leaky_relu, {ARG_X, {"alpha", A_NUM, "0.01"}, ARG_NAME}},
+    EW_FUNCTIONS(EW_BUILTIN_)
     {"clip", BK_OP, b_clip, {ARG_X, {"lo", A_NUM, NULL}, {"hi", A_NUM, NULL}, ARG_NAME}},
     {"maximum", BK_OP, b_binary, {{"a", A_TENSOR, NULL}, {"b", A_TENSOR, NULL}, ARG_NAME}},
     {"minimum", BK_OP, b_binary, {{"a", A_TENSOR, NULL}, {"b", A_TENSOR, NULL}, ARG_NAME}},
@@ -970,6 +1034,10 @@ static const Builtin builtins[] = {
                                      {"learning_rate", A_NUM, "none"}}},
     {"train", BK_OPTIMIZER, NULL, {{"epochs", A_INT, "none"}, {"batch", A_INT, "none"}, {"shuffle", A_BOOL, "true"}}},
 };
+#undef EW_BUILTIN_
+#undef NO_ARG
+#undef NUM_ARG
+#undef BOOL_ARG
 
 const Builtin *builtin_find(const char *name)
 {

@@ -627,7 +627,7 @@ static bool coerce_arg_(Check *c, const Builtin *b, const ParamSpec *p, CVal *v)
     case A_PADDING: /* valid, same or [top, bottom, left, right]: the builtin checks which it takes */
     case A_STRING:
         if (v->kind == CV_STRING || v->kind == CV_NONE || (p->kind == A_PADDING && v->kind == CV_LIST)) return true;
-        want = p->kind == A_ACT ? "an activation (none, relu, sigmoid, tanh, softmax, leaky_relu)"
+        want = p->kind == A_ACT ? arena_printf(c->arena, "an activation (%s)", check_activation_list())
                : p->kind == A_PADDING ? "valid, same or a list [top, bottom, left, right]" : "a string";
         break;
     }

@@ -143,6 +143,8 @@ const char *suggest_among(const char *name, const char *const *cands, int n);
 
 /* builtins.c services for check.c */
 bool check_activation_known(const char *name);
+/* "none, relu, sigmoid, ...": the activation= values, for messages */
+const char *check_activation_list(void);
 void check_report_activation(Loc loc, const char *name); /* unknown activation, with "did you mean" */
 Init check_init(Check *c, Expr *e, Shape s, bool *ok);
 void check_optimizer(Check *c, Stmt *s);
