@@ -44,6 +44,17 @@ Index loop_nest_index(const LoopNest *d, int operand)
     return x;
 }
 
+Reduction kernel_reduction(const Graph *g, int id, Shape in)
+{
+    const Value *v = &g->v[id];
+    NNC_ASSERT(v->op == OP_SUM || v->op == OP_MEAN || v->op == OP_MAX);
+    Shape red = {0};
+    for (int i = 0; i < in.rank; i++)
+        if ((uint64_t)v->attr.i[0] >> i & 1) red.d[red.rank++] = in.d[i];
+    return (Reduction){.op = v->op, .max = v->op == OP_MAX, .mean = v->op == OP_MEAN, .outputs = extent_count(v->shape),
+                       .count = extent_count(red)};
+}
+
 /* ---- fused groups ---------------------------------------------------------------------------------- */
 bool kernel_fused_has(const Graph *g, const FusedKernel *f, int id)
 {
@@ -102,22 +113,22 @@ bool kernel_fused_make(const Graph *g, const Plan *p, int root, int lo, FusedKer
     return true;
 }
 
-Expr *kernel_fused_expr(const Graph *g, const Plan *p, const FusedKernel *f, int id, Arena *a)
+KExpr *kernel_fused_expr(const Graph *g, const Plan *p, const FusedKernel *f, int id, Arena *a)
 {
-    Expr *x = arena_alloc(a, sizeof *x); /* zeroed */
+    KExpr *x = arena_alloc(a, sizeof *x); /* zeroed */
     x->value = id;
     if (id == f->anchor) {
-        x->kind = EXPR_ANCHOR;
+        x->kind = KEXPR_ANCHOR;
     } else if (!kernel_fused_has(g, f, id)) {
-        x->kind = literal_(p, id) ? EXPR_LITERAL : EXPR_LOAD;
+        x->kind = literal_(p, id) ? KEXPR_LITERAL : KEXPR_LOAD;
         x->operand = -1;
-        for (int k = 0; k < f->next && x->kind == EXPR_LOAD; k++)
+        for (int k = 0; k < f->next && x->kind == KEXPR_LOAD; k++)
             if (f->ext[k] == id) x->operand = k;
-        NNC_ASSERT(x->kind == EXPR_LITERAL || x->operand >= 0);
+        NNC_ASSERT(x->kind == KEXPR_LITERAL || x->operand >= 0);
     } else {
         const Value *v = &g->v[id];
         NNC_ASSERT(v->nin <= 4);
-        x->kind = EXPR_OP;
+        x->kind = KEXPR_OP;
         x->nargs = v->nin;
         for (int k = 0; k < v->nin; k++) x->arg[k] = kernel_fused_expr(g, p, f, v->in[k], a);
     }

@@ -14,6 +14,41 @@
 
 enum { KERNEL_MAX_OPERANDS = 16, KERNEL_MAX_ROOTS = 4, KERNEL_MAX_MEMBERS = 64 };
 
+/* A size known at compile time up to the batch: per, or per * n when batch (n the call's batch). */
+typedef struct Extent {
+    int64_t per;
+    bool batch;
+} Extent;
+
+static inline Extent extent_fixed(int64_t k) { return (Extent){.per = k}; }
+/* a dimension of a shape: DIM_B is n */
+static inline Extent extent_dim(int64_t d) { return d == DIM_B ? (Extent){.per = 1, .batch = true} : extent_fixed(d); }
+/* the elements of a shape */
+static inline Extent extent_count(Shape s) { return (Extent){.per = shape_per_sample(s), .batch = shape_batched(s)}; }
+
+/* A reduction (sum, mean, max over the axes of its attribute): outputs start at the identity, every
+ * input element is accumulated into its output; a mean then divides by the elements each output took. */
+typedef struct Reduction {
+    OpKind op;       /* OP_SUM, OP_MEAN or OP_MAX */
+    bool max;        /* identity -infinity and accumulation by maximum; else 0 and addition */
+    bool mean;       /* divide by count at the end */
+    Extent outputs;  /* output elements */
+    Extent count;    /* input elements per output */
+} Reduction;
+
+/* the reduction value id (of input shape `in`) computes */
+Reduction kernel_reduction(const Graph *g, int id, Shape in);
+
+/* A matrix product C[m,n] = op(A) op(B), row-major, op a transpose when ta/tb; ld* the row strides of
+ * A, B, C (per 0: dense, the stored row length). work: m * n * k at the maximum batch. A printer chooses the
+ * algorithm from these numbers (docs/kernels.md for the C printer's). */
+typedef struct GemmShape {
+    Extent m, n, k;
+    Extent lda, ldb, ldc;
+    int ta, tb;
+    int64_t work;
+} GemmShape;
+
 /* Loops over a shape: extents of 1 dropped, neighbouring dimensions that every operand treats alike
  * merged. Loop j runs over ext[j] (ext[j] * n when batch[j]: the batch axis, always loop 0). */
 typedef struct LoopNest {
@@ -36,20 +71,20 @@ LoopNest loop_nest_make(Shape loop, const Shape *ops, int nops);
 Index loop_nest_index(const LoopNest *d, int operand);
 
 /* ---- fused groups ---------------------------------------------------------------------------------- */
-typedef enum ExprKind {
-    EXPR_LOAD,    /* operand `operand` of the kernel (a value in memory) at the current position */
-    EXPR_LITERAL, /* the scalar literal constant `value` */
-    EXPR_ANCHOR,  /* the anchor's result at the current position */
-    EXPR_OP,      /* op of value `value` (its scalar definition in ops.def) applied to args */
-} ExprKind;
+typedef enum KExprKind {
+    KEXPR_LOAD,    /* operand `operand` of the kernel (a value in memory) at the current position */
+    KEXPR_LITERAL, /* the scalar literal constant `value` */
+    KEXPR_ANCHOR,  /* the anchor's result at the current position */
+    KEXPR_OP,      /* op of value `value` (its scalar definition in ops.def) applied to args */
+} KExprKind;
 
-typedef struct Expr {
-    ExprKind kind;
+typedef struct KExpr {
+    KExprKind kind;
     int value;   /* the IR value this node computes or reads */
-    int operand; /* EXPR_LOAD */
+    int operand; /* KEXPR_LOAD */
     int nargs;
-    struct Expr *arg[4];
-} Expr;
+    struct KExpr *arg[4];
+} KExpr;
 
 typedef struct FusedKernel {
     int root;                            /* the value the kernel is named after: the last computed */
@@ -65,6 +100,6 @@ bool kernel_fused_make(const Graph *g, const Plan *p, int root, int lo, FusedKer
 /* value id is computed inside f */
 bool kernel_fused_has(const Graph *g, const FusedKernel *f, int id);
 /* The expression of value id inside f (for a reduction root: pass its input); nodes from arena a. */
-Expr *kernel_fused_expr(const Graph *g, const Plan *p, const FusedKernel *f, int id, Arena *a);
+KExpr *kernel_fused_expr(const Graph *g, const Plan *p, const FusedKernel *f, int id, Arena *a);
 
 #endif
