@@ -8,6 +8,7 @@
 #define NNC_EMIT_H
 
 #include "ops.h"
+#include "kernel.h"
 #include "target.h"
 
 
@@ -65,12 +66,10 @@ typedef struct Epilogue {
     void *ctx;
 } Epilogue;
 
+/* a product (kernel.h's GemmShape) on arrays the C expressions a, b, c point at */
 typedef struct Gemm {
-    const char *m, *n, *k;
+    GemmShape s;
     const char *a, *b, *c;
-    const char *lda, *ldb, *ldc; /* row strides; NULL: dense (the stored row length) */
-    int ta, tb;
-    int64_t work;
     const Epilogue *epi; /* may be NULL */
     bool store_t;        /* tiles of C^T = B^T A: stored transposed, epilogue in C's coordinates */
 } Gemm;
@@ -91,6 +90,7 @@ const char *c_type(DType t); /* "nnc_real", "int32_t" */
 /* Elements of a shape at the runtime batch: "n * 50", "50", "n". */
 char *c_count(Emit *e, Shape s);
 char *c_dim(Emit *e, int64_t d); /* "n" for the batch axis, else the number */
+const char *c_extent(Emit *e, Extent x); /* "50", "n", "n * 4" */
 char *c_float(Emit *e, double v); /* hex float with a decimal comment */
 /* Where value id lives, as seen from an entry function: a local pointer into the arena ("h1", "t12_relu"),
  * "m->dense_1_weight", "x", "nnc_c3"; the entry function declares what this handed out. */

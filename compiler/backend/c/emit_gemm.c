@@ -38,17 +38,27 @@ static void gl_(Emit *e, int indent, const char *fmt, ...)
     sb_putc(&e->kernels, '\n');
 }
 
+/* a size as C: "50", "n", "n * 4" */
+static const char *x_(Emit *e, Extent x) { return c_extent(e, x); }
+
+/* a size known at compile time, else 0 */
+static int64_t num_(Extent x) { return x.batch ? 0 : x.per; }
+
 /* "(n * 4)" but "50" */
 static const char *p_(Emit *e, const char *x) { return strchr(x, ' ') ? arena_printf(A_, "(%s)", x) : x; }
 
 /* row strides: given, or the stored row length */
-static const char *lda_(Emit *e, const Gemm *g) { return p_(e, g->lda ? g->lda : g->ta ? g->m : g->k); }
-static const char *ldb_(Emit *e, const Gemm *g) { return p_(e, g->ldb ? g->ldb : g->tb ? g->k : g->n); }
-static const char *ldc_(Emit *e, const Gemm *g) { return p_(e, g->ldc ? g->ldc : g->n); }
+static bool given_(Extent x) { return x.per != 0; }
+static Extent lda_x_(const Gemm *g) { return given_(g->s.lda) ? g->s.lda : g->s.ta ? g->s.m : g->s.k; }
+static Extent ldb_x_(const Gemm *g) { return given_(g->s.ldb) ? g->s.ldb : g->s.tb ? g->s.k : g->s.n; }
+static Extent ldc_x_(const Gemm *g) { return given_(g->s.ldc) ? g->s.ldc : g->s.n; }
+static const char *lda_(Emit *e, const Gemm *g) { return p_(e, x_(e, lda_x_(g))); }
+static const char *ldb_(Emit *e, const Gemm *g) { return p_(e, x_(e, ldb_x_(g))); }
+static const char *ldc_(Emit *e, const Gemm *g) { return p_(e, x_(e, ldc_x_(g))); }
 
 static const char *a_at_(Emit *e, const Gemm *g, const char *i, const char *k)
 {
-    return g->ta ? arena_printf(A_, "%s[%s * %s + %s]", g->a, k, lda_(e, g), i)
+    return g->s.ta ? arena_printf(A_, "%s[%s * %s + %s]", g->a, k, lda_(e, g), i)
                  : arena_printf(A_, "%s[%s * %s + %s]", g->a, i, lda_(e, g), k);
 }
 
@@ -60,12 +70,12 @@ static const char *out_(Emit *e, const Gemm *g, const char *val)
 
 static void gemm_naive_(Emit *e, int ind, const Gemm *g)
 {
-    gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", g->n);
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
     gl_(e, ind + 2, "nnc_real s = 0;");
-    gl_(e, ind + 2, "for (int k = 0; k < %s; k++)", g->k);
+    gl_(e, ind + 2, "for (int k = 0; k < %s; k++)", x_(e, g->s.k));
     gl_(e, ind + 3, "s += %s * %s[%s];", a_at_(e, g, "i", "k"), g->b,
-        g->tb ? arena_printf(A_, "j * %s + k", ldb_(e, g)) : arena_printf(A_, "k * %s + j", ldb_(e, g)));
+        g->s.tb ? arena_printf(A_, "j * %s + k", ldb_(e, g)) : arena_printf(A_, "k * %s + j", ldb_(e, g)));
     gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
@@ -73,21 +83,21 @@ static void gemm_naive_(Emit *e, int ind, const Gemm *g)
 /* C row by row: each row of C accumulates a[i,k] times row k of B (contiguous, vectorizes) */
 static void gemm_rows_(Emit *e, int ind, const Gemm *g)
 {
-    gl_(e, ind, "for (int i = 0; i < %s; i++) {", g->m);
+    gl_(e, ind, "for (int i = 0; i < %s; i++) {", x_(e, g->s.m));
     gl_(e, ind + 1, "nnc_real *crow = %s + i * %s;", g->c, ldc_(e, g));
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", g->n);
-    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", g->k);
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", x_(e, g->s.n));
+    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", x_(e, g->s.k));
     gl_(e, ind + 2, "const nnc_real aik = %s;", a_at_(e, g, "i", "k"));
     gl_(e, ind + 2, "const nnc_real *brow = %s + k * %s;", g->b, ldb_(e, g));
-    gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", g->n);
+    gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", x_(e, g->s.n));
     gl_(e, ind + 1, "}");
-    if (g->epi) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = %s;", g->n, out_(e, g, "crow[j]"));
+    if (g->epi) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = %s;", x_(e, g->s.n), out_(e, g, "crow[j]"));
     gl_(e, ind, "}");
 }
 
 static const char *b_at_(Emit *e, const Gemm *g, const char *k, const char *j)
 {
-    return g->tb ? arena_printf(A_, "%s[%s * %s + %s]", g->b, j, ldb_(e, g), k)
+    return g->s.tb ? arena_printf(A_, "%s[%s * %s + %s]", g->b, j, ldb_(e, g), k)
                  : arena_printf(A_, "%s[%s * %s + %s]", g->b, k, ldb_(e, g), j);
 }
 
@@ -96,15 +106,15 @@ static const char *b_at_(Emit *e, const Gemm *g, const char *k, const char *j)
  * for narrow outputs (a few columns), where a row of C is too short to vectorize along */
 static void gemm_dots_(Emit *e, int ind, const Gemm *g)
 {
-    gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", g->n);
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
     gl_(e, ind + 2, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
     gl_(e, ind + 2, "int k8 = 0;");
-    gl_(e, ind + 2, "for (; k8 + 8 <= %s; k8 += 8)", g->k);
+    gl_(e, ind + 2, "for (; k8 + 8 <= %s; k8 += 8)", x_(e, g->s.k));
     gl_(e, ind + 3, "for (int l = 0; l < 8; l++) acc[l] += %s * %s;", a_at_(e, g, "i", "(k8 + l)"),
         b_at_(e, g, "(k8 + l)", "j"));
     gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
-    gl_(e, ind + 2, "for (int k = k8; k < %s; k++) s += %s * %s;", g->k, a_at_(e, g, "i", "k"), b_at_(e, g, "k", "j"));
+    gl_(e, ind + 2, "for (int k = k8; k < %s; k++) s += %s * %s;", x_(e, g->s.k), a_at_(e, g, "i", "k"), b_at_(e, g, "k", "j"));
     gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
     gl_(e, ind + 1, "}");
 }
@@ -116,7 +126,7 @@ static void tile_(Emit *e, int ind, const Gemm *g, const char *i0, const char *j
 {
     gl_(e, ind, "{");
     gl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", mr, nr);
-    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", g->k);
+    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", x_(e, g->s.k));
     gl_(e, ind + 2, "const nnc_real *bk = %s + k * %s + %s;", g->b, ldb_(e, g), j0);
     gl_(e, ind + 2, "for (int ii = 0; ii < %" PRId64 "; ii++) {", mr);
     gl_(e, ind + 3, "const nnc_real aik = %s;", a_at_(e, g, arena_printf(A_, "(%s + ii)", i0), "k"));
@@ -141,7 +151,7 @@ enum { TILE_M = 5, TILE_N = 16 };
 
 static void tile_row_(Emit *e, int ind, const Gemm *g, const char *i0, int64_t mr)
 {
-    int64_t N = atoll(g->n), nr = N < TILE_N ? N : TILE_N, nfull = N / nr * nr;
+    int64_t N = num_(g->s.n), nr = N < TILE_N ? N : TILE_N, nfull = N / nr * nr;
     gl_(e, ind, "for (int j0 = 0; j0 < %" PRId64 "; j0 += %" PRId64 ")", nfull, nr);
     tile_(e, ind + 1, g, i0, "j0", mr, nr);
     if (N > nfull) tile_(e, ind, g, i0, arena_printf(A_, "%" PRId64, nfull), mr, N - nfull);
@@ -149,15 +159,15 @@ static void tile_row_(Emit *e, int ind, const Gemm *g, const char *i0, int64_t m
 
 static void gemm_tiles_(Emit *e, int ind, const Gemm *g)
 {
-    bool mconst = !strchr(g->m, 'n');
-    int64_t M = mconst ? atoll(g->m) : 0, mr = mconst && M < TILE_M ? M : TILE_M;
+    bool mconst = !g->s.m.batch;
+    int64_t M = mconst ? num_(g->s.m) : 0, mr = mconst && M < TILE_M ? M : TILE_M;
     gl_(e, ind, "{");
     gl_(e, ind + 1, "int i0 = 0;");
-    gl_(e, ind + 1, "for (; i0 + %" PRId64 " <= %s; i0 += %" PRId64 ") {", mr, g->m, mr);
+    gl_(e, ind + 1, "for (; i0 + %" PRId64 " <= %s; i0 += %" PRId64 ") {", mr, x_(e, g->s.m), mr);
     tile_row_(e, ind + 2, g, "i0", mr);
     gl_(e, ind + 1, "}");
     if (!mconst) {
-        gl_(e, ind + 1, "for (; i0 < %s; i0++) {", g->m);
+        gl_(e, ind + 1, "for (; i0 < %s; i0++) {", x_(e, g->s.m));
         tile_row_(e, ind + 2, g, "i0", 1);
         gl_(e, ind + 1, "}");
     } else if (M % mr) {
@@ -169,11 +179,11 @@ static void gemm_tiles_(Emit *e, int ind, const Gemm *g)
 static void gemm_blas_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, 0.0f, %s, %s);",
-        g->ta ? "CblasTrans" : "CblasNoTrans", g->tb ? "CblasTrans" : "CblasNoTrans", g->m, g->n, g->k, g->a,
+        g->s.ta ? "CblasTrans" : "CblasNoTrans", g->s.tb ? "CblasTrans" : "CblasNoTrans", x_(e, g->s.m), x_(e, g->s.n), x_(e, g->s.k), g->a,
         lda_(e, g), g->b, ldb_(e, g), g->c, ldc_(e, g));
     if (!g->epi) return;
-    gl_(e, ind, "for (int i = 0; i < %s; i++)", g->m);
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[i * %s + j] = %s;", g->n, g->c, ldc_(e, g),
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[i * %s + j] = %s;", x_(e, g->s.n), g->c, ldc_(e, g),
         out_(e, g, arena_printf(A_, "%s[i * %s + j]", g->c, ldc_(e, g))));
 }
 
@@ -185,22 +195,22 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     }
     /* register blocks, for rows of C at least a tile wide: A^T B into a small C, or a k short enough
      * that packing does not pay */
-    bool wide = !strchr(g->n, 'n') && atoll(g->n) >= TILE_N, short_k = !strchr(g->k, 'n') && atoll(g->k) <= TILED_MAX_K;
-    bool small_c = g->ta && !strchr(g->m, 'n') && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
-    bool tiled = !g->tb && wide && (small_c || short_k);
+    bool wide = !g->s.n.batch && num_(g->s.n) >= TILE_N, short_k = !g->s.k.batch && num_(g->s.k) <= TILED_MAX_K;
+    bool small_c = g->s.ta && !g->s.m.batch && num_(g->s.m) * num_(g->s.n) <= TILED_MAX_C;
+    bool tiled = !g->s.tb && wide && (small_c || short_k);
     /* A^T B into a small C of few columns but many rows: tiles of C^T = B^T A, stored transposed */
-    bool swap = g->ta && !g->tb && !strchr(g->n, 'n') && !wide && atoll(g->n) > 4 && !strchr(g->m, 'n') &&
-                atoll(g->m) >= TILE_N && atoll(g->m) * atoll(g->n) <= TILED_MAX_C;
-    bool blas = e->t->blas && g->work >= BLAS_MIN_WORK && !tiled && !swap;
+    bool swap = g->s.ta && !g->s.tb && !g->s.n.batch && !wide && num_(g->s.n) > 4 && !g->s.m.batch &&
+                num_(g->s.m) >= TILE_N && num_(g->s.m) * num_(g->s.n) <= TILED_MAX_C;
+    bool blas = e->t->blas && g->s.work >= BLAS_MIN_WORK && !tiled && !swap;
     /* a size that depends on the batch: BLAS only when this call's batch makes the work worth it (a
      * batch-1 predict would pay for packing a whole weight matrix), else the loops */
-    bool by_batch = strchr(g->m, 'n') || strchr(g->n, 'n') || strchr(g->k, 'n');
+    bool by_batch = g->s.m.batch || g->s.n.batch || g->s.k.batch;
     int lind = ind;
     if (blas) {
         e->uses_blas = true;
         sb_puts(&e->kernels, "#if NNC_USE_BLAS\n");
         if (by_batch) {
-            gl_(e, ind, "if ((int64_t)%s * %s * %s >= %d) {", p_(e, g->m), p_(e, g->n), p_(e, g->k), BLAS_MIN_WORK);
+            gl_(e, ind, "if ((int64_t)%s * %s * %s >= %d) {", p_(e, x_(e, g->s.m)), p_(e, x_(e, g->s.n)), p_(e, x_(e, g->s.k)), BLAS_MIN_WORK);
             gemm_blas_(e, ind + 1, g);
             gl_(e, ind, "} else");
             sb_puts(&e->kernels, "#endif\n");
@@ -212,14 +222,15 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         }
     }
     /* a row of C shorter than a vector: dot products along k instead */
-    bool narrow = !strchr(g->n, 'n') && atoll(g->n) <= 4 && (strchr(g->k, 'n') || atoll(g->k) >= 32);
+    bool narrow = !g->s.n.batch && num_(g->s.n) <= 4 && (g->s.k.batch || num_(g->s.k) >= 32);
     /* behind BLAS (a build without it), wide products in tiles too: the portable blocked GEMM */
-    if ((tiled || (blas && wide && !g->tb)) && !narrow)
+    if ((tiled || (blas && wide && !g->s.tb)) && !narrow)
         gemm_tiles_(e, lind, g);
     else if (swap)
-        gemm_tiles_(e, lind, &(Gemm){.m = g->n, .n = g->m, .k = g->k, .a = g->b, .b = g->a, .c = g->c, .lda = ldb_(e, g),
-                                     .ldb = lda_(e, g), .ldc = ldc_(e, g), .ta = 1, .work = g->work, .epi = g->epi, .store_t = true});
-    else if (g->tb || narrow)
+        gemm_tiles_(e, lind, &(Gemm){.s = {.m = g->s.n, .n = g->s.m, .k = g->s.k, .lda = ldb_x_(g), .ldb = lda_x_(g), .ldc = ldc_x_(g),
+                                           .ta = 1, .work = g->s.work},
+                                     .a = g->b, .b = g->a, .c = g->c, .epi = g->epi, .store_t = true});
+    else if (g->s.tb || narrow)
         gemm_dots_(e, lind, g);
     else
         gemm_rows_(e, lind, g);
