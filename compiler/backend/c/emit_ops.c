@@ -8,6 +8,7 @@
  * What it does not do: choose storage (plan.c) or fuse ops (the fusion pass).
  */
 #include "emit.h"
+#include "kernel.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -33,76 +34,44 @@ void emit_none(Emit *e, int id)
     NNC_UNREACHABLE(); /* sources and views have no code; high-level ops are lowered first */
 }
 
-/* ---- dimensions: drop extents of 1, merge neighbours that every operand treats alike ------------- */
-enum { MAX_OPS = 16 };
-
-typedef struct Dims {
-    int r;
-    int64_t ext[MAX_RANK]; /* per-sample extent (batch: the factor multiplying n) */
-    bool batch[MAX_RANK];
-    bool full[MAX_OPS][MAX_RANK]; /* operand k indexes this dim (else it is broadcast along it) */
-    int nops;
-} Dims;
-
-/* full[k][i]: operand k (right-aligned, NumPy style) has dim i of `out` at full extent */
-static Dims dims_make_(Shape out, const Shape *ops, int nops)
+const char *c_extent(Emit *e, Extent x)
 {
-    NNC_ASSERT(nops <= MAX_OPS);
-    Dims d = {.nops = nops};
-    for (int i = 0; i < out.rank; i++) {
-        if (out.d[i] == 1) continue;
-        bool f[MAX_OPS];
-        for (int k = 0; k < nops; k++) {
-            int j = i - (out.rank - ops[k].rank);
-            f[k] = j >= 0 && ops[k].d[j] == out.d[i];
-        }
-        bool same = d.r > 0;
-        for (int k = 0; same && k < nops; k++) same = d.full[k][d.r - 1] == f[k];
-        if (same) {
-            if (out.d[i] == DIM_B) d.batch[d.r - 1] = true; /* cannot happen: the batch axis is first */
-            else d.ext[d.r - 1] *= out.d[i];
-            continue;
-        }
-        d.batch[d.r] = out.d[i] == DIM_B;
-        d.ext[d.r] = out.d[i] == DIM_B ? 1 : out.d[i];
-        for (int k = 0; k < nops; k++) d.full[k][d.r] = f[k];
-        d.r++;
-    }
-    return d;
+    if (!x.batch) return arena_printf(A_, "%" PRId64, x.per);
+    return x.per == 1 ? "n" : arena_printf(A_, "n * %" PRId64, x.per);
 }
 
-static char *dim_extent_(Emit *e, const Dims *d, int j)
+/* ---- loop nests (kernel.h): printed as C for loops and index expressions ------------------------- */
+enum { MAX_OPS = KERNEL_MAX_OPERANDS };
+
+static char *dim_extent_(Emit *e, const LoopNest *d, int j)
 {
     if (!d->batch[j]) return arena_printf(A_, "%" PRId64, d->ext[j]);
     return d->ext[j] == 1 ? "n" : arena_printf(A_, "n * %" PRId64, d->ext[j]);
 }
 
 /* the flat index of operand k at loop variables i0..i(r-1) */
-static char *dim_index_(Emit *e, const Dims *d, int k)
+static char *dim_index_(Emit *e, const LoopNest *d, int k)
 {
+    Index x = loop_nest_index(d, k);
     StrBuf b = {0};
-    for (int j = 0; j < d->r; j++) {
-        if (!d->full[k][j]) continue;
-        int64_t stride = 1;
-        for (int jj = j + 1; jj < d->r; jj++)
-            if (d->full[k][jj]) stride *= d->ext[jj];
+    for (int t = 0; t < x.n; t++) {
         if (b.len) sb_puts(&b, " + ");
-        if (stride == 1)
-            sb_printf(&b, "i%d", j);
+        if (x.stride[t] == 1)
+            sb_printf(&b, "i%d", x.var[t]);
         else
-            sb_printf(&b, "i%d * %" PRId64, j, stride);
+            sb_printf(&b, "i%d * %" PRId64, x.var[t], x.stride[t]);
     }
     char *s = arena_strdup(A_, b.len ? b.s : "0");
     sb_free(&b);
     return s;
 }
 
-static void loops_open_n_(Emit *e, const Dims *d, int count)
+static void loops_open_n_(Emit *e, const LoopNest *d, int count)
 {
     for (int j = 0; j < count; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, dim_extent_(e, d, j), j);
 }
 
-static void loops_open_(Emit *e, const Dims *d) { loops_open_n_(e, d, d->r); }
+static void loops_open_(Emit *e, const LoopNest *d) { loops_open_n_(e, d, d->rank); }
 
 /* ---- reductions: shared by plain and fused kernels -------------------------------------------------- */
 enum { MAX_OUTS = 4 }; /* reductions computed in one set of loops (pass_fuse's Value.with) */
@@ -113,11 +82,11 @@ static const char *acc_name_(Emit *e, int nout, int i) { return nout == 1 ? "acc
  * when the innermost loop runs along a reduced axis, with sixteen partial results (so it vectorizes
  * without reassociation flags: clang's SLP vectorizer makes two clean 8-lane chains of sixteen, where
  * eight with a fused prologue defeat it). max takes one output. */
-static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, int nout, const char *const *y,
+static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int nout, const char *const *y,
                           char *const *x)
 {
     NNC_ASSERT(nout >= 1 && nout <= MAX_OUTS && (op != OP_MAX || nout == 1));
-    int r = d->r;
+    int r = d->rank;
     char *yi = dim_index_(e, d, out_slot);
     bool lanes = r > 0 && !d->full[out_slot][r - 1] && (d->batch[r - 1] || d->ext[r - 1] >= 32);
     if (!lanes) {
@@ -184,23 +153,21 @@ static void reduce_loops_(Emit *e, const Dims *d, int out_slot, OpKind op, int n
     kl_(e, ind, "}");
 }
 
-static void reduce_open_(Emit *e, int id, const char *y, const char **count)
+/* the outputs of reduction id (input shape `in`) at its identity */
+static void reduce_open_(Emit *e, int id, Shape in, const char *y)
 {
-    Value *v = val_(e, id);
-    *count = c_count(e, v->shape);
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", *count);
-    kl_(e, 2, "%s[o] = %s;", y, v->op == OP_MAX ? "-INFINITY" : "0");
+    Reduction r = kernel_reduction(e->g, id, in);
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", c_extent(e, r.outputs));
+    kl_(e, 2, "%s[o] = %s;", y, r.max ? "-INFINITY" : "0");
 }
 
-static void reduce_close_(Emit *e, int id, const char *y, Shape in, const char *count)
+/* a mean's division by the elements each output took */
+static void reduce_close_(Emit *e, int id, Shape in, const char *y)
 {
-    Value *v = val_(e, id);
-    if (v->op != OP_MEAN) return;
-    Shape red = {0};
-    for (int i = 0; i < in.rank; i++)
-        if ((uint64_t)v->attr.i[0] >> i & 1) red.d[red.rank++] = in.d[i];
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
-    kl_(e, 2, "%s[o] /= (%s)(%s);", y, c_type(v->dtype), c_count(e, red));
+    Reduction r = kernel_reduction(e->g, id, in);
+    if (!r.mean) return;
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", c_extent(e, r.outputs));
+    kl_(e, 2, "%s[o] /= (%s)(%s);", y, c_type(val_(e, id)->dtype), c_extent(e, r.count));
 }
 
 /* ---- elementwise ---------------------------------------------------------------------------------- */
@@ -221,14 +188,14 @@ void emit_ew(Emit *e, int id)
         shapes[nops++] = val_(e, x)->shape;
     }
     shapes[nops] = v->shape; /* the output, full everywhere */
-    Dims d = dims_make_(v->shape, shapes, nops + 1);
+    LoopNest d = loop_nest_make(v->shape, shapes, nops + 1);
     char *operands[MAX_OPS];
     for (int k = 0; k < v->nin; k++)
         operands[k] = slot[k] < 0 ? c_literal(e, v->in[k])
                                   : arena_printf(A_, "%s[%s]", names[k], dim_index_(e, &d, slot[k]));
     kernel_begin(e, id, op_info[v->op].name, &ka);
     loops_open_(e, &d);
-    kl_(e, 1 + d.r, "y[%s] = %s;", dim_index_(e, &d, nops), c_scalar(e, id, operands));
+    kl_(e, 1 + d.rank, "y[%s] = %s;", dim_index_(e, &d, nops), c_scalar(e, id, operands));
     kernel_end(e);
 }
 
@@ -240,10 +207,10 @@ void emit_broadcast(Emit *e, int id)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
     Shape shapes[2] = {val_(e, v->in[0])->shape, v->shape};
-    Dims d = dims_make_(v->shape, shapes, 2);
+    LoopNest d = loop_nest_make(v->shape, shapes, 2);
     kernel_begin(e, id, "broadcast", &ka);
     loops_open_(e, &d);
-    kl_(e, 1 + d.r, "y[%s] = a[%s];", dim_index_(e, &d, 1), dim_index_(e, &d, 0));
+    kl_(e, 1 + d.rank, "y[%s] = a[%s];", dim_index_(e, &d, 1), dim_index_(e, &d, 0));
     kernel_end(e);
 }
 
@@ -285,13 +252,13 @@ void emit_reduce(Emit *e, int id)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", x, false);
     Shape shapes[2] = {xs, kept};
-    Dims d = dims_make_(xs, shapes, 2);
+    LoopNest d = loop_nest_make(xs, shapes, 2);
     kernel_begin(e, id, op_info[v->op].name, &ka);
-    const char *count, *y = "y";
-    reduce_open_(e, id, y, &count);
+    const char *y = "y";
+    reduce_open_(e, id, xs, y);
     char *elem = arena_printf(A_, "a[%s]", dim_index_(e, &d, 0));
     reduce_loops_(e, &d, 1, v->op, 1, &y, &elem);
-    reduce_close_(e, id, y, xs, count);
+    reduce_close_(e, id, xs, y);
     kernel_end(e);
 }
 
@@ -435,10 +402,10 @@ void emit_one_hot(Emit *e, int id)
 /* ---- matmul ------------------------------------------------------------------------------------------------- */
 
 /* the product of one matrix pair (emit_gemm.c chooses how) */
-static void gemm_(Emit *e, int ind, const char *M, const char *N, const char *K, const char *a, const char *b,
-                  const char *c, int ta, int tb, int64_t work, const Epilogue *epi)
+static void gemm_(Emit *e, int ind, Extent M, Extent N, Extent K, const char *a, const char *b, const char *c, int ta,
+                  int tb, int64_t work, const Epilogue *epi)
 {
-    Gemm g = {.m = M, .n = N, .k = K, .a = a, .b = b, .c = c, .ta = ta, .tb = tb, .work = work, .epi = epi};
+    Gemm g = {.s = {.m = M, .n = N, .k = K, .ta = ta, .tb = tb, .work = work}, .a = a, .b = b, .c = c, .epi = epi};
     gemm_emit(e, ind, &g);
 }
 
@@ -475,11 +442,11 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     if (sa.rank == 1) sa = (Shape){2, {1, sa.d[0]}}, ta = 0;
     if (sb.rank == 1) sb = (Shape){2, {sb.d[0], 1}}, tb = 0;
     int64_t M = sa.d[sa.rank - (ta ? 1 : 2)], K = sa.d[sa.rank - (ta ? 2 : 1)], N = sb.d[sb.rank - (tb ? 2 : 1)];
-    char *Ms = c_dim(e, M), *Ns = c_dim(e, N), *Ks = c_dim(e, K);
+    Extent Ms = extent_dim(M), Ns = extent_dim(N), Ks = extent_dim(K);
     if (sb.rank == 2 && !ta) {
         Shape rows = sa;
         rows.rank--;
-        gemm_(e, 1, c_count(e, rows), Ns, Ks, an, bn, yn, 0, tb, shape_count(rows, e->opt->max_batch) * N * at_max_(e, K), epi);
+        gemm_(e, 1, extent_count(rows), Ns, Ks, an, bn, yn, 0, tb, shape_count(rows, e->opt->max_batch) * N * at_max_(e, K), epi);
         return epi != NULL;
     }
     /* batch axes: the output's leading axes; each operand broadcasts into them */
@@ -494,9 +461,9 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
         return epi != NULL;
     }
     Shape shapes[3] = {ba, bb, bo};
-    Dims d = dims_make_(bo, shapes, 3);
+    LoopNest d = loop_nest_make(bo, shapes, 3);
     loops_open_(e, &d);
-    int ind = 1 + d.r;
+    int ind = 1 + d.rank;
     int64_t m1 = M == DIM_B ? 1 : M, k1 = K == DIM_B ? 1 : K;
     kl_(e, ind, "{");
     kl_(e, ind + 1, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
@@ -988,10 +955,10 @@ void emit_lstm_seq(Emit *e, int id)
     kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
     kl_(e, 2, "nnc_real *st = s + t * %" PRId64 ";", 6 * u);
     kl_(e, 2, "if (t > 0) {");
-    Gemm g = {.m = "n", .n = c_dim(e, 4 * u), .k = c_dim(e, u), .b = "r", .c = "st"};
+    Gemm g = {.s = {.m = extent_dim(DIM_B), .n = extent_fixed(4 * u), .k = extent_fixed(u)}, .b = "r", .c = "st"};
     g.a = arena_printf(A_, "(st - %" PRId64 ")", u); /* h[t-1] sits at st - 6u + 5u */
-    g.lda = g.ldc = c_dim(e, T * 6 * u);
-    g.work = at_max_(e, DIM_B) * 4 * u * u;
+    g.s.lda = g.s.ldc = extent_fixed(T * 6 * u);
+    g.s.work = at_max_(e, DIM_B) * 4 * u * u;
     gemm_emit(e, 3, &g);
     kl_(e, 2, "}");
     kl_(e, 2, "for (int b = 0; b < n; b++) {");
@@ -1043,10 +1010,11 @@ void emit_lstm_seq_bwd(Emit *e, int id)
     kl_(e, 3, "}");
     kl_(e, 2, "}");
     kl_(e, 2, "if (t > 0) {");
-    Gemm g = {.m = "n", .n = c_dim(e, u), .k = c_dim(e, 4 * u), .a = arena_printf(A_, "(dz + t * %" PRId64 ")", 4 * u),
-              .b = "r", .c = arena_printf(A_, "(dz + (t - 1) * %" PRId64 ")", 4 * u), .tb = 1};
-    g.lda = g.ldc = c_dim(e, T * 4 * u);
-    g.work = at_max_(e, DIM_B) * 4 * u * u;
+    Gemm g = {.s = {.m = extent_dim(DIM_B), .n = extent_fixed(u), .k = extent_fixed(4 * u), .tb = 1},
+              .a = arena_printf(A_, "(dz + t * %" PRId64 ")", 4 * u), .b = "r",
+              .c = arena_printf(A_, "(dz + (t - 1) * %" PRId64 ")", 4 * u)};
+    g.s.lda = g.s.ldc = extent_fixed(T * 4 * u);
+    g.s.work = at_max_(e, DIM_B) * 4 * u * u;
     gemm_emit(e, 3, &g);
     kl_(e, 2, "}");
     kl_(e, 1, "}");
@@ -1059,14 +1027,11 @@ void emit_assign(Emit *e, int id) { emit_none(e, id); }
 /* ---- fused kernels (pass_fuse) ------------------------------------------------------------------------ */
 enum { PAT_FULL, PAT_LAST, PAT_ONE, PAT_OTHER };
 
+/* a fused group (kernel.h) as the C printer writes it */
 typedef struct Fused {
-    int root, anchor;
-    int roots[MAX_OUTS], nroots; /* reductions sharing the loops: each with its members; root is the last */
-    int members[64], nmembers;
-    int ext[MAX_KARGS], next; /* values read from memory, in first-use order */
-    const char *ext_name[MAX_KARGS];
-    Dims d;
-    bool reduce; /* a reduction root with an elementwise prologue */
+    FusedKernel k;
+    const char *ext_name[MAX_KARGS]; /* the C parameter of each external */
+    LoopNest d;
     /* row mode: the tail applied inside the anchor's loops, to result `aval` at (row, col) */
     bool row_mode;
     int pattern[MAX_KARGS]; /* how each external is indexed from (row, col) */
@@ -1074,39 +1039,12 @@ typedef struct Fused {
     const char *row, *col, *aval;
 } Fused;
 
-static bool in_group_(Emit *e, const Fused *f, int id)
+/* the parameter names of the values a fused kernel reads: names no kernel uses for a local variable */
+static void fused_names_(Fused *f)
 {
-    for (int i = 0; i < f->nroots; i++)
-        if (id == f->roots[i] || val_(e, id)->group == f->roots[i]) return true;
-    return false;
-}
-
-static int ext_slot_(Fused *f, int id)
-{
-    for (int k = 0; k < f->next; k++)
-        if (f->ext[k] == id) return k;
-    NNC_ASSERT(f->next < MAX_KARGS - 3);
-    f->ext[f->next] = id;
-    return f->next++;
-}
-
-/* the values a fused kernel reads: every input of a member that is not itself a member or a literal */
-static void fused_collect_(Emit *e, Fused *f)
-{
-    /* names no kernel uses for a local variable */
     static const char *names[] = {"in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7", "in8", "in9", "in10",
                                   "in11", "in12"};
-    for (int m = 0; m < f->nmembers; m++) {
-        Value *v = val_(e, f->members[m]);
-        if (f->members[m] == f->anchor) continue;
-        for (int k = 0; k < v->nin; k++) {
-            int x = v->in[k];
-            Store *s = &e->p->store[plan_base(e->p, x)];
-            if (in_group_(e, f, x) || (s->kind == SK_CONST && s->literal)) continue;
-            ext_slot_(f, x);
-        }
-    }
-    for (int k = 0; k < f->next; k++) f->ext_name[k] = names[k];
+    for (int k = 0; k < f->k.next; k++) f->ext_name[k] = names[k];
 }
 
 /* external k indexed from (row, col) in row mode */
@@ -1119,33 +1057,37 @@ static char *row_index_(Emit *e, Fused *f, int k)
     }
 }
 
-/* the scalar expression of value id inside the loop (index strings from f->d, or row mode) */
-static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
+/* the C text of an expression inside the loop (index strings from f->d, or row mode); an operand that is
+ * itself an op is parenthesized */
+static char *expr_c_(Emit *e, Fused *f, const KExpr *x, int out_slot)
 {
-    if (id == f->anchor) return f->row_mode ? (char *)f->aval : arena_printf(A_, "y[%s]", dim_index_(e, &f->d, out_slot));
-    if (!in_group_(e, f, id)) {
-        Store *s = &e->p->store[plan_base(e->p, id)];
-        if (s->kind == SK_CONST && s->literal) return c_literal(e, id);
-        int k = ext_slot_(f, id);
-        return arena_printf(A_, "%s[%s]", f->ext_name[k], f->row_mode ? row_index_(e, f, k) : dim_index_(e, &f->d, k));
+    switch (x->kind) {
+    case KEXPR_ANCHOR: return f->row_mode ? (char *)f->aval : arena_printf(A_, "y[%s]", dim_index_(e, &f->d, out_slot));
+    case KEXPR_LITERAL: return c_literal(e, x->value);
+    case KEXPR_LOAD:
+        return arena_printf(A_, "%s[%s]", f->ext_name[x->operand],
+                            f->row_mode ? row_index_(e, f, x->operand) : dim_index_(e, &f->d, x->operand));
+    case KEXPR_OP: break;
     }
-    Value *v = val_(e, id);
     char *ops[4];
-    for (int k = 0; k < v->nin && k < 4; k++) {
-        char *sub = fused_expr_(e, f, v->in[k], out_slot);
-        ops[k] = op_info[val_(e, v->in[k])->op].scalar && in_group_(e, f, v->in[k]) && v->in[k] != f->anchor
-                     ? arena_printf(A_, "(%s)", sub)
-                     : sub;
+    for (int k = 0; k < x->nargs; k++) {
+        char *sub = expr_c_(e, f, x->arg[k], out_slot);
+        ops[k] = x->arg[k]->kind == KEXPR_OP ? arena_printf(A_, "(%s)", sub) : sub;
     }
-    return c_scalar(e, id, ops);
+    return c_scalar(e, x->value, ops);
 }
 
+/* the scalar expression of value id inside the loop */
+static char *fused_expr_(Emit *e, Fused *f, int id, int out_slot)
+{
+    return expr_c_(e, f, kernel_fused_expr(e->g, e->p, &f->k, id, A_), out_slot);
+}
 
 static const char *fused_name_(Emit *e, const Fused *f)
 {
     StrBuf b = {0};
-    for (int m = 0; m < f->nmembers && m < 4; m++) sb_printf(&b, "%s%s", m ? "_" : "", op_info[val_(e, f->members[m])->op].name);
-    if (f->nmembers > 4) sb_puts(&b, "_etc");
+    for (int m = 0; m < f->k.nmembers && m < 4; m++) sb_printf(&b, "%s%s", m ? "_" : "", op_info[val_(e, f->k.members[m])->op].name);
+    if (f->k.nmembers > 4) sb_puts(&b, "_etc");
     char *s = arena_strdup(A_, b.s);
     sb_free(&b);
     return s;
@@ -1167,7 +1109,7 @@ static char *epilogue_expr_(Emit *e, void *ctx, const char *row, const char *col
     Fused *f = ctx;
     f->row_mode = true;
     f->row = row, f->col = col, f->aval = val;
-    char *x = fused_expr_(e, f, f->root, -1);
+    char *x = fused_expr_(e, f, f->k.root, -1);
     f->row_mode = false;
     return x;
 }
@@ -1176,98 +1118,81 @@ static char *epilogue_expr_(Emit *e, void *ctx, const char *row, const char *col
  * returns false when the tail still has to be applied */
 static bool anchor_body_(Emit *e, Fused *f)
 {
-    Value *root = val_(e, f->root), *av = val_(e, f->anchor);
+    Value *root = val_(e, f->k.root), *av = val_(e, f->k.anchor);
     bool rows = root->shape.rank >= 1;
     /* a vector on the right of a product ([..., K] @ [K]) drops the product's column axis: the result's
      * last axis is not the GEMM's (row, col), so the tail runs after the product */
     if (av->op == OP_MATMUL && val_(e, av->in[1])->shape.rank == 1) rows = false;
-    for (int k = 0; k < f->next && rows; k++) rows = (f->pattern[k] = pattern_(val_(e, f->ext[k])->shape, root->shape)) != PAT_OTHER;
+    for (int k = 0; k < f->k.next && rows; k++) rows = (f->pattern[k] = pattern_(val_(e, f->k.ext[k])->shape, root->shape)) != PAT_OTHER;
     f->ncols = root->shape.rank ? root->shape.d[root->shape.rank - 1] : 1;
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
     const Epilogue *ep = rows ? &epi : NULL;
-    if (av->op == OP_CONV2D) return conv2d_body_(e, f->anchor, "x", "w", "y", ep);
+    if (av->op == OP_CONV2D) return conv2d_body_(e, f->k.anchor, "x", "w", "y", ep);
     if (av->op == OP_MAXPOOL2D_BWD) {
-        maxpool_bwd_tiled_(e, f->anchor, "px", "py", "pg", "y", ep);
+        maxpool_bwd_tiled_(e, f->k.anchor, "px", "py", "pg", "y", ep);
         return ep != NULL;
     }
-    return matmul_body_(e, f->anchor, "a", "b", "y", ep);
+    return matmul_body_(e, f->k.anchor, "a", "b", "y", ep);
 }
 
 static void emit_fused_(Emit *e, Fused *f)
 {
-    Value *root = val_(e, f->root);
-    fused_collect_(e, f);
+    Value *root = val_(e, f->k.root);
+    fused_names_(f);
     KArgs ka = {0};
-    for (int i = 0; i < f->nroots; i++)
-        kargs_add(e, &ka, f->nroots == 1 ? "y" : arena_printf(A_, "y%d", i), f->roots[i], true);
+    for (int i = 0; i < f->k.nroots; i++)
+        kargs_add(e, &ka, f->k.nroots == 1 ? "y" : arena_printf(A_, "y%d", i), f->k.roots[i], true);
     const char *an[3] = {"a", "b", NULL};
-    if (f->anchor >= 0) {
-        Value *av = val_(e, f->anchor);
+    if (f->k.anchor >= 0) {
+        Value *av = val_(e, f->k.anchor);
         if (av->op == OP_CONV2D) an[0] = "x", an[1] = "w";
         if (av->op == OP_MAXPOOL2D_BWD) an[0] = "px", an[1] = "py", an[2] = "pg";
         for (int k = 0; k < av->nin; k++) kargs_add(e, &ka, an[k], av->in[k], false);
     }
-    Shape loop = f->reduce ? val_(e, root->in[0])->shape : root->shape, shapes[MAX_KARGS + 1];
-    for (int k = 0; k < f->next; k++) {
-        shapes[k] = val_(e, f->ext[k])->shape;
+    Shape loop = f->k.reduce ? val_(e, root->in[0])->shape : root->shape, shapes[MAX_KARGS + 1];
+    for (int k = 0; k < f->k.next; k++) {
+        shapes[k] = val_(e, f->k.ext[k])->shape;
         /* updated in place (p = p - lr * g): read through y, so that every pointer can be restrict */
-        if (!f->reduce && f->anchor < 0 && shape_eq(shapes[k], root->shape) && plan_identical(e->p, f->ext[k], f->root))
+        if (!f->k.reduce && f->k.anchor < 0 && shape_eq(shapes[k], root->shape) && plan_identical(e->p, f->k.ext[k], f->k.root))
             f->ext_name[k] = "y";
         else
-            kargs_add(e, &ka, f->ext_name[k], f->ext[k], false);
+            kargs_add(e, &ka, f->ext_name[k], f->k.ext[k], false);
     }
     Shape out = root->shape;
-    if (f->reduce) {
+    if (f->k.reduce) {
         out = loop;
         for (int i = 0; i < loop.rank; i++)
             if ((uint64_t)root->attr.i[0] >> i & 1) out.d[i] = 1;
     }
-    shapes[f->next] = out;
-    f->d = dims_make_(loop, shapes, f->next + 1);
-    kernel_begin(e, f->root, fused_name_(e, f), &ka);
-    if (f->anchor >= 0 && anchor_body_(e, f)) {
+    shapes[f->k.next] = out;
+    f->d = loop_nest_make(loop, shapes, f->k.next + 1);
+    kernel_begin(e, f->k.root, fused_name_(e, f), &ka);
+    if (f->k.anchor >= 0 && anchor_body_(e, f)) {
         kernel_end(e);
         return;
     }
-    if (f->reduce) {
-        const char *count[MAX_OUTS], *y[MAX_OUTS];
+    if (f->k.reduce) {
+        const char *y[MAX_OUTS];
         char *x[MAX_OUTS];
-        for (int i = 0; i < f->nroots; i++) {
-            y[i] = f->nroots == 1 ? "y" : arena_printf(A_, "y%d", i);
-            reduce_open_(e, f->roots[i], y[i], &count[i]);
-            x[i] = fused_expr_(e, f, val_(e, f->roots[i])->in[0], f->next);
+        for (int i = 0; i < f->k.nroots; i++) {
+            y[i] = f->k.nroots == 1 ? "y" : arena_printf(A_, "y%d", i);
+            reduce_open_(e, f->k.roots[i], loop, y[i]);
+            x[i] = fused_expr_(e, f, val_(e, f->k.roots[i])->in[0], f->k.next);
         }
-        reduce_loops_(e, &f->d, f->next, root->op, f->nroots, y, x);
-        for (int i = 0; i < f->nroots; i++) reduce_close_(e, f->roots[i], y[i], loop, count[i]);
+        reduce_loops_(e, &f->d, f->k.next, root->op, f->k.nroots, y, x);
+        for (int i = 0; i < f->k.nroots; i++) reduce_close_(e, f->k.roots[i], loop, y[i]);
     } else {
         loops_open_(e, &f->d);
-        kl_(e, 1 + f->d.r, "y[%s] = %s;", dim_index_(e, &f->d, f->next), fused_expr_(e, f, f->root, f->next));
+        kl_(e, 1 + f->d.rank, "y[%s] = %s;", dim_index_(e, &f->d, f->k.next), fused_expr_(e, f, f->k.root, f->k.next));
     }
     kernel_end(e);
 }
 
-/* the values computed in root's kernel, in id order, and its anchor; with the reductions computed in
- * its loops (Value.with) and their members */
+/* the values computed in root's kernel (kernel.h) */
 static bool fused_members_(Emit *e, int root, Fused *f)
 {
     memset(f, 0, sizeof *f);
-    f->root = root;
-    f->anchor = -1;
-    int lo = e->kernel_lo ? e->kernel_lo[root] : 0;
-    for (int id = lo; id <= root; id++)
-        if (id == root || (val_(e, id)->with >= 0 && graph_loops_of(e->g, id) == root)) {
-            NNC_ASSERT(f->nroots < MAX_OUTS);
-            f->roots[f->nroots++] = id;
-        }
-    for (int id = lo; id <= root; id++) {
-        if (!in_group_(e, f, id)) continue;
-        NNC_ASSERT(f->nmembers < 63);
-        f->members[f->nmembers++] = id;
-        if (!op_has(val_(e, id)->op, F_EW)) f->anchor = id == root || val_(e, id)->group < 0 ? f->anchor : id;
-    }
-    if (f->nmembers == 1) return false;
-    f->reduce = !op_has(val_(e, root)->op, F_EW);
-    return true;
+    return kernel_fused_make(e->g, e->p, root, e->kernel_lo ? e->kernel_lo[root] : 0, &f->k);
 }
 
 const EmitRule emit_rules[OP_COUNT] = {
