@@ -1036,6 +1036,12 @@ def conv_dilation_wide_same(g):
 
 
 @case
+def conv_dilation_s2_same_groups(g):
+    # stride 2 with same padding over the dilated 5x5 extent, in 2 groups
+    return conv_groups_case(g, (9, 8), 4, 6, 3, stride=2, padding="same", groups=2, dilation=2, act="relu")
+
+
+@case
 def conv_padding_explicit(g):
     # asymmetric [top, bottom, left, right]
     return conv_groups_case(g, (5, 4), 2, 3, 3, stride=[1, 2], padding=[2, 0, 1, 3])
