@@ -48,7 +48,12 @@ static CVal done_(Check *c, int id, Loc loc) { return cv_tensor(c, id, loc); }
     X("sqrt", OP_SQRT, FN, NO_ARG)                                                      \
     X("abs", OP_ABS, FN, NO_ARG)                                                        \
     X("square", OP_SQUARE, FN, NO_ARG)                                                  \
-    X("leaky_relu", OP_LEAKY_RELU, ACT, NUM_ARG("alpha", "0.01"))
+    X("leaky_relu", OP_LEAKY_RELU, ACT, NUM_ARG("alpha", "0.01"))                       \
+    X("gelu", OP_GELU, ACT, BOOL_ARG("approximate", "false", OP_GELU_TANH))             \
+    X("silu", OP_SILU, ACT, NO_ARG)                                                     \
+    X("softplus", OP_SOFTPLUS, ACT, NO_ARG)                                             \
+    X("elu", OP_ELU, ACT, NUM_ARG("alpha", "1.0"))                                      \
+    X("erf", OP_ERF, FN, NO_ARG)
 
 typedef struct EwFunction {
     const char *name;

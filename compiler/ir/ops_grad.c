@@ -65,6 +65,60 @@ void grad_softplus(AD *ad, int id, int dy) /* sigmoid(x), exact at x = 0 too */
     ad_accum(ad, x, mul_(ad, dy, ir_unary(G, OP_SIGMOID, x, loc), loc));
 }
 
+static int add_(AD *ad, int a, int b, Loc loc) { return ir_binary(G, OP_ADD, a, b, loc); }
+
+void grad_gelu(AD *ad, int id, int dy) /* Phi(x) + x phi(x) = (1 + erf(x / sqrt 2)) / 2 + x e^(-x^2/2) / sqrt(2 pi) */
+{
+    Loc loc = V(id)->loc;
+    int x = in_(ad, id, 0);
+    int erf = ir_unary(G, OP_ERF, mul_(ad, x, k_(ad, 0.70710678118654752, loc), loc), loc);
+    int cdf = add_(ad, k_(ad, 0.5, loc), mul_(ad, erf, k_(ad, 0.5, loc), loc), loc);
+    int pdf = mul_(ad, ir_unary(G, OP_EXP, mul_(ad, ir_unary(G, OP_SQUARE, x, loc), k_(ad, -0.5, loc), loc), loc),
+                   k_(ad, 0.39894228040143268, loc), loc);
+    ad_accum(ad, x, mul_(ad, dy, add_(ad, cdf, mul_(ad, x, pdf, loc), loc), loc));
+}
+
+/* y = x s, s = sigmoid(2u), 2u = c (x + k x^3): s + x s (1 - s) c (1 + 3k x^2) */
+void grad_gelu_tanh(AD *ad, int id, int dy)
+{
+    Loc loc = V(id)->loc;
+    int x = in_(ad, id, 0);
+    const double c = 1.5957691216057308, k = 0.044715;
+    int x2 = ir_unary(G, OP_SQUARE, x, loc);
+    int u2 = mul_(ad, k_(ad, c, loc), add_(ad, x, mul_(ad, k_(ad, k, loc), mul_(ad, x2, x, loc), loc), loc), loc);
+    int s = ir_unary(G, OP_SIGMOID, u2, loc);
+    int ds = mul_(ad, s, ir_binary(G, OP_SUB, k_(ad, 1, loc), s, loc), loc);
+    int du = mul_(ad, k_(ad, c, loc), add_(ad, k_(ad, 1, loc), mul_(ad, k_(ad, 3 * k, loc), x2, loc), loc), loc);
+    ad_accum(ad, x, mul_(ad, dy, add_(ad, s, mul_(ad, x, mul_(ad, ds, du, loc), loc), loc), loc));
+}
+
+void grad_silu(AD *ad, int id, int dy) /* s (1 + x (1 - s)), s = sigmoid(x) */
+{
+    Loc loc = V(id)->loc;
+    int x = in_(ad, id, 0);
+    int s = ir_unary(G, OP_SIGMOID, x, loc);
+    int d = mul_(ad, s, add_(ad, k_(ad, 1, loc), mul_(ad, x, ir_binary(G, OP_SUB, k_(ad, 1, loc), s, loc), loc), loc), loc);
+    ad_accum(ad, x, mul_(ad, dy, d, loc));
+}
+
+void grad_elu(AD *ad, int id, int dy) /* 1 above 0, alpha e^x at and below (as PyTorch) */
+{
+    Loc loc = V(id)->loc;
+    int x = in_(ad, id, 0);
+    double alpha = V(id)->attr.f[0];
+    int in[3] = {ir_binary(G, OP_GT, x, k_(ad, 0, loc), loc), k_(ad, 1, loc),
+                 mul_(ad, k_(ad, alpha, loc), ir_unary(G, OP_EXP, x, loc), loc)};
+    ad_accum(ad, x, mul_(ad, dy, graph_add(G, OP_SELECT, in, 3, NULL, loc), loc));
+}
+
+void grad_erf(AD *ad, int id, int dy) /* 2 / sqrt(pi) e^(-x^2) */
+{
+    Loc loc = V(id)->loc;
+    int x = in_(ad, id, 0);
+    int e = ir_unary(G, OP_EXP, ir_unary(G, OP_NEG, ir_unary(G, OP_SQUARE, x, loc), loc), loc);
+    ad_accum(ad, x, mul_(ad, dy, mul_(ad, e, k_(ad, 1.1283791670955126, loc), loc), loc));
+}
+
 void grad_exp(AD *ad, int id, int dy) { ad_accum(ad, in_(ad, id, 0), mul_(ad, dy, id, V(id)->loc)); }
 
 void grad_log(AD *ad, int id, int dy)

@@ -383,6 +383,124 @@ def ew_clip(g):
     """), {"x": x}, {}, {"a": np.clip(d(x), -0.5, 0.75), "b": np.clip(d(x), 0, 1), "c": np.clip(d(x), -1e-3, 2)}
 
 
+# gelu, silu, softplus, elu, erf: PyTorch float64 references, with far tails (|x| 30, 100, 1000) where a
+# naive formula overflows or cancels
+SMOOTH_TAILS = [-1000, -100, -30, -8, -1e-3, 0, 1e-3, 8, 30, 100, 1000]
+
+
+def smooth_x(g, cols):
+    x = g.x(len(SMOOTH_TAILS), scale=3)
+    x[0] = SMOOTH_TAILS
+    return x[:, :cols] if cols < len(SMOOTH_TAILS) else x
+
+
+def gelu_ref(x, approximate=False):
+    return F.gelu(t64(x), approximate="tanh" if approximate else "none").numpy()
+
+
+def silu_ref(x):
+    return F.silu(t64(x)).numpy()
+
+
+def softplus_ref(x):
+    return F.softplus(t64(x)).numpy()
+
+
+def elu_ref(x, alpha=1.0):
+    return F.elu(t64(x), alpha=alpha).numpy()
+
+
+def erf_ref(x):
+    return torch.erf(t64(x)).numpy()
+
+
+ACT.update({"gelu": gelu_ref, "silu": silu_ref, "softplus": softplus_ref, "elu": elu_ref})
+
+
+@case
+def ew_gelu(g):
+    x = smooth_x(g, 11)
+    return model("""
+        input x: f32[11]
+        output a = gelu(x)
+        output b = gelu(x, approximate=true)
+        output c = x |> gelu()
+        output t = x |> gelu(approximate=true)
+        output f = gelu(x, false)
+    """), {"x": x}, {}, {"a": gelu_ref(x), "b": gelu_ref(x, True), "c": gelu_ref(x), "t": gelu_ref(x, True),
+                         "f": gelu_ref(x)}
+
+
+@case
+def ew_silu(g):
+    x = smooth_x(g, 11)
+    return model("""
+        input x: f32[11]
+        output y = silu(x)
+        output p = x |> silu()
+    """), {"x": x}, {}, {"y": silu_ref(x), "p": silu_ref(x)}
+
+
+@case
+def ew_softplus(g):
+    x = smooth_x(g, 11)
+    return model("""
+        input x: f32[11]
+        output y = softplus(x)
+        output p = x * 2 |> softplus()
+    """), {"x": x}, {}, {"y": softplus_ref(x), "p": softplus_ref(d(x) * 2)}
+
+
+@case
+def ew_elu(g):
+    x = smooth_x(g, 11)
+    return model("""
+        input x: f32[11]
+        output a = elu(x)
+        output b = elu(x, alpha=0.5)
+        output c = elu(x, 2)
+        output p = x |> elu(alpha=1.5)
+    """), {"x": x}, {}, {"a": elu_ref(x), "b": elu_ref(x, 0.5), "c": elu_ref(x, 2.0), "p": elu_ref(x, 1.5)}
+
+
+@case
+def ew_erf(g):
+    x = smooth_x(g, 11)
+    return model("""
+        input x: f32[11]
+        output y = erf(x)
+        output p = x / 4 |> erf()
+    """), {"x": x}, {}, {"y": erf_ref(x), "p": erf_ref(d(x) / 4)}
+
+
+@case
+def dense_activations_smooth(g):
+    # activation= gelu, silu, softplus, elu on dense, on conv2d, and through a def's argument
+    x = g.x(4, scale=2)
+    wts, outs, lines = {}, {}, ["input x: f32[4]", "input im: f32[4, 4, 2]"]
+    im = g.x(4, 4, 2)
+    for act in ["gelu", "silu", "softplus", "elu"]:
+        w, b = g.normal(4, 3, scale=2), g.normal(3)
+        wts[f"d_{act}.weight"], wts[f"d_{act}.bias"] = w, b
+        lines.append(f"output d_{act} = dense(x, 3, activation={act})")
+        outs[f"d_{act}"] = dense_ref(x, w, b, act)
+        cw, cb = g.normal(3, 3, 2, 2), g.normal(2)
+        wts[f"c_{act}.weight"], wts[f"c_{act}.bias"] = cw, cb
+        lines.append(f"output c_{act} = conv2d(im, 2, 3, activation={act})")
+        outs[f"c_{act}"] = conv2d_ref(im, cw, cb, act=act)
+    w, b = g.normal(4, 3), g.normal(3)
+    wts["h.d.weight"], wts["h.d.bias"] = w, b
+    lines.append("output h = layer(x, gelu)")
+    outs["h"] = dense_ref(x, w, b, "gelu")
+    defs = """
+    def layer(x, act) {
+        d = dense(x, 3, activation=act)
+        return d
+    }
+    """
+    return model("\n".join(lines), defs), {"x": x, "im": im}, wts, outs
+
+
 @case
 def ew_per_sample_scalar(g):
     s, t = g.x(), g.away(g.n)

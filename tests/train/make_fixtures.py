@@ -1029,6 +1029,43 @@ def ops_elementwise_mix():
     return Case(name, nn, P, {"x": x, "y": y}, fwd, ("sgd", {"lr": 0.1, "momentum": 0.5}), batch=6, steps=3)
 
 
+@case
+def ops_smooth_activations():
+    # gelu (both forms), silu, elu, softplus as activation= values and functions, and erf, trained with adam
+    name = "ops_smooth_activations"
+    g = Gen(name)
+    P = {}
+    g.dense(P, "h1", 6, 8)
+    g.dense(P, "h2", 8, 8)
+    g.dense(P, "h3", 8, 8)
+    g.dense(P, "pred", 8, 2)
+    x = g.normal(20, 6)
+    y = g.normal(20, 2)
+    nn = model(name, """
+        input  x: f32[6]
+        target y: f32[2]
+
+        h1 = dense(x, 8, activation=gelu)
+        h2 = dense(h1, 8, activation=silu)
+        h3 = dense(h2, 8, activation=elu)
+        a = softplus(h3) + gelu(h3, approximate=true) + 0.5 * erf(h2) + elu(h1, alpha=0.5) + (h3 |> dense(8, activation=softplus, name="s"))
+        output pred = dense(a, 2)
+
+        loss mse(pred, y)
+        optimizer adam(lr=0.01)
+    """)
+    g.dense(P, "s", 8, 8)
+
+    def fwd(P, S, D):
+        h1 = dense(D["x"], P, "h1", F.gelu)
+        h2 = dense(h1, P, "h2", F.silu)
+        h3 = dense(h2, P, "h3", F.elu)
+        a = (F.softplus(h3) + F.gelu(h3, approximate="tanh") + 0.5 * torch.erf(h2) + F.elu(h1, alpha=0.5)
+             + dense(h3, P, "s", F.softplus))
+        return mse(dense(a, P, "pred"), D["y"])
+    return Case(name, nn, P, {"x": x, "y": y}, fwd, ("adam", {"lr": 0.01}), batch=8, steps=3)
+
+
 # ---- cli.sh's fixtures ---------------------------------------------------------------------------------------------
 
 
