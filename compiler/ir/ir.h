@@ -44,6 +44,8 @@ enum {
     F_BATCHDEP = 1 << 10,
     F_IFOLD = 1 << 11,
     F_CHEAP = 1 << 12,
+    F_REDUCE = 1 << 13,
+    F_EPILOGUE = 1 << 14,
 };
 
 typedef enum OpKind {

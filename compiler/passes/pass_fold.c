@@ -194,8 +194,8 @@ static int fold_value_(Rewrite *rw, int old)
     r.f = xcalloc((size_t)n, sizeof(float));
     r.i = xcalloc((size_t)n, sizeof(int32_t));
     bool ok = op_has(v->op, F_EW) ? fold_ew_(rw, old, v, &r)
-              : v->op == OP_RESHAPE || v->op == OP_BROADCAST || v->op == OP_TRANSPOSE ? fold_move_(rw, old, v, &r)
-                                                              : fold_reduce_(rw, old, v, &r);
+              : op_has(v->op, F_REDUCE) ? fold_reduce_(rw, old, v, &r)
+                                        : fold_move_(rw, old, v, &r);
     for (int64_t i = 0; ok && v->dtype == DT_F32 && i < n; i++) ok = !isnan(r.f[i]);
     int id = ok ? make_const_(rw, v, &r) : rw_copy(rw, old);
     free(r.f);

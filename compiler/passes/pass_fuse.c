@@ -31,13 +31,13 @@ typedef struct Fuse {
     bool has_anchor;
 } Fuse;
 
-/* ops whose results can pass through an elementwise tail as they are stored */
+/* ops whose results can pass through an elementwise tail as they are stored (F_EPILOGUE) */
 static bool anchor_(const Value *v)
 {
-    if (v->op == OP_MATMUL || v->op == OP_CONV2D) return true;
-    return v->op == OP_MAXPOOL2D_BWD && pool2d_tiles(&v->attr, v->shape); /* written once per cell */
+    if (!op_has(v->op, F_EPILOGUE)) return false;
+    return v->op != OP_MAXPOOL2D_BWD || pool2d_tiles(&v->attr, v->shape); /* written once per cell */
 }
-static bool reduce_op_(OpKind op) { return op == OP_SUM || op == OP_MEAN || op == OP_MAX; }
+static bool reduce_op_(OpKind op) { return op_has(op, F_REDUCE); }
 
 static bool can_join_(Fuse *f, int u, Shape shape)
 {
