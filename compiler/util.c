@@ -420,10 +420,20 @@ void namemap_free(NameMap *m)
 }
 
 /* ---- a set of the identifiers given out in one C namespace ------------------------------------------ */
+/* A base name's value in the map is the next suffix to try for it: names are never removed, so every
+ * suffix below it is taken, and a name asked for n times costs one lookup each, not n. */
 const char *name_set_unique(NameMap *ns, Arena *a, const char *ident)
 {
-    const char *s = ident;
-    for (int k = 2; namemap_get(ns, s); k++) s = arena_printf(a, "%s_%d", ident, k);
-    namemap_put(ns, s, 1);
+    int *next = namemap_get(ns, ident);
+    if (!next) {
+        namemap_put(ns, ident, 2);
+        return ident;
+    }
+    int k = *next < 2 ? 2 : *next;
+    const char *s;
+    do s = arena_printf(a, "%s_%d", ident, k++);
+    while (namemap_get(ns, s));
+    namemap_put(ns, ident, k);
+    namemap_put(ns, s, 2);
     return s;
 }
