@@ -445,31 +445,22 @@ static void pads_(bool same, const int64_t in[2], const int64_t k[2], const int6
     }
 }
 
-static bool padding_same_(CVal v, const char *fn, bool *same)
-{
-    if (v.kind == CV_STRING && (str_eq(v.s, "valid") || str_eq(v.s, "same"))) {
-        *same = str_eq(v.s, "same");
-        return true;
-    }
-    diag_error(v.loc, "%s: padding must be valid or same", fn);
-    return false;
-}
-
-/* conv2d's padding: valid, same, or explicit zero padding [top, bottom, left, right] into the op's
- * attributes top, left, bottom, right (i[4..7]); k: the effective kernel (dilated) */
-static bool conv_padding_(CVal v, const int64_t in[2], const int64_t k[2], const int64_t st[2], int64_t pads[4])
+/* the padding of conv2d and pooling (fn): valid, same, or explicit padding [top, bottom, left, right] into
+ * the op's attributes top, left, bottom, right (i[4..7]); k: the effective kernel (dilated) */
+static bool conv_padding_(CVal v, const char *fn, const int64_t in[2], const int64_t k[2], const int64_t st[2],
+                          int64_t pads[4])
 {
     if (v.kind != CV_LIST) {
         if (v.kind != CV_STRING || !(str_eq(v.s, "valid") || str_eq(v.s, "same"))) {
-            diag_error(v.loc, "conv2d: padding must be valid, same or a list [top, bottom, left, right]");
+            diag_error(v.loc, "%s: padding must be valid, same or a list [top, bottom, left, right]", fn);
             return false;
         }
         pads_(str_eq(v.s, "same"), in, k, st, pads);
         return true;
     }
     if (v.n != 4) {
-        diag_error(v.loc, "conv2d: explicit padding is a list [top, bottom, left, right] of 4 integers, found %d value%s",
-                   v.n, v.n == 1 ? "" : "s");
+        diag_error(v.loc, "%s: explicit padding is a list [top, bottom, left, right] of 4 integers, found %d value%s",
+                   fn, v.n, v.n == 1 ? "" : "s");
         return false;
     }
     static const char *const side[4] = {"top", "bottom", "left", "right"};
@@ -478,11 +469,11 @@ static bool conv_padding_(CVal v, const int64_t in[2], const int64_t k[2], const
         CVal p = v.items[j];
         Loc at = p.loc.line ? p.loc : v.loc;
         if (p.kind != CV_INT) {
-            diag_error(at, "conv2d: the %s padding must be an integer", side[j]);
+            diag_error(at, "%s: the %s padding must be an integer", fn, side[j]);
             return false;
         }
         if (p.i < 0 || p.i > 65535) {
-            diag_error(at, "conv2d: the %s padding must be between 0 and 65535, found %" PRId64, side[j], p.i);
+            diag_error(at, "%s: the %s padding must be between 0 and 65535, found %" PRId64, fn, side[j], p.i);
             return false;
         }
         pads[to_attr[j]] = p.i;
@@ -544,7 +535,7 @@ static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
     int2_(a[8], dil);
     for (int j = 0; j < 2; j++) keff[j] = (k[j] - 1) * dil[j] + 1;
     Attr at = {.i = {k[0], k[1], st[0], st[1]}};
-    ok &= conv_padding_(a[4], in, keff, st, &at.i[4]);
+    ok &= conv_padding_(a[4], b->name, in, keff, st, &at.i[4]);
     ok &= conv_groups_(a[7], s.d[3], a[1].i);
     if (!ok) return cv_error();
     int64_t groups = a[7].i;
@@ -567,22 +558,46 @@ static CVal b_conv2d(Check *c, const Builtin *b, Expr *call, CVal *a)
     return done_(c, y, call->loc);
 }
 
-/* maxpool2d / avgpool2d (x, pool=2, stride=pool, padding=valid) */
+/* explicit pooling padding is smaller than the window on each side, so that every window holds a cell of the
+ * input (a max over padding alone would be -inf, a mean 0/0); same padding always is */
+static bool pool_pads_fit_(CVal v, const char *fn, const int64_t k[2], const int64_t pads[4])
+{
+    if (v.kind != CV_LIST) return true;
+    static const char *const side[4] = {"top", "bottom", "left", "right"};
+    static const int to_attr[4] = {0, 2, 1, 3};
+    for (int j = 0; j < 4; j++) {
+        int64_t p = pads[to_attr[j]], w = k[j / 2];
+        if (p < w) continue;
+        Loc at = v.items[j].loc.line ? v.items[j].loc : v.loc;
+        diag_error(at, "%s: the %s padding (%" PRId64 ") must be smaller than the window's %s (%" PRId64 ")", fn,
+                   side[j], p, j < 2 ? "height" : "width", w);
+        return false;
+    }
+    return true;
+}
+
+/* maxpool2d / avgpool2d (x, pool=2, stride=pool, padding=valid), avgpool2d also count_include_pad=false.
+ * Attributes (ops.def): i[0..1] window, i[2..3] stride, i[4..7] pads top, left, bottom, right, and
+ * i[POOL_COUNT_PAD] 1 when an average divides by the whole window, padding included (0 when unpadded,
+ * where both divide alike, so the IR and C of a model without padding are what they were) */
 static CVal b_pool(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
-    bool same = false, ok = x >= 0 && rank4_(c, x, a[0], b->name); /* every argument is checked */
+    bool avg = str_eq(b->name, "avgpool2d");
+    bool ok = x >= 0 && rank4_(c, x, a[0], b->name); /* every argument is checked */
     ok &= positive2_(a[1], b->name, "pool");
     ok &= a[2].kind == CV_NONE || positive2_(a[2], b->name, "stride");
-    ok &= padding_same_(a[3], b->name, &same);
     if (!ok) return cv_error();
     Shape s = val_(c, x)->shape;
     int64_t k[2], st[2], in[2] = {s.d[1], s.d[2]};
     int2_(a[1], k);
     int2_(a[a[2].kind == CV_NONE ? 1 : 2], st);
     Attr at = {.i = {k[0], k[1], st[0], st[1]}};
-    pads_(same, in, k, st, &at.i[4]);
-    int y = graph_add(c->g, str_eq(b->name, "maxpool2d") ? OP_MAXPOOL2D : OP_AVGPOOL2D, &x, 1, &at, call->loc);
+    if (!conv_padding_(a[3], b->name, in, k, st, &at.i[4]) || !pool_pads_fit_(a[3], b->name, k, &at.i[4]))
+        return cv_error();
+    bool padded = at.i[4] || at.i[5] || at.i[6] || at.i[7];
+    at.i[POOL_COUNT_PAD] = avg && padded && a[5].i;
+    int y = graph_add(c->g, avg ? OP_AVGPOOL2D : OP_MAXPOOL2D, &x, 1, &at, call->loc);
     check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[4]), b->name), b->name, y, call->loc);
     return done_(c, y, call->loc);
 }
@@ -990,7 +1005,7 @@ static bool layer_init_(Check *c, CVal v, Shape s, Init dflt, Init *out)
 #define BOOL_ARG(n, d, op) {n, A_BOOL, d},
 #define EW_BUILTIN_(name, op, act, arg) {name, BK_OP, b_ew, {ARG_X, arg ARG_NAME}},
 #define REDUCE(n) {n, BK_OP, b_reduce, {ARG_X, {"axis", A_AXES, "none"}, {"keepdims", A_BOOL, "false"}, ARG_NAME}}
-#define POOL(n) {n, BK_LAYER, b_pool, {ARG_X, {"pool", A_INT2, "2"}, {"stride", A_INT2, "none"}, {"padding", A_PADDING, "valid"}, ARG_NAME}}
+#define POOL_ARGS_ ARG_X, {"pool", A_INT2, "2"}, {"stride", A_INT2, "none"}, {"padding", A_PADDING, "valid"}, ARG_NAME
 #define LOSS2(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}}}
 #define LOSS3(n, fn) {n, BK_LOSS, fn, {{"pred", A_TENSOR, NULL}, {"target", A_TENSOR, NULL}, {"from_logits", A_BOOL, "false"}}}
 #define INIT0(n) {n, BK_INIT, b_init, {{0}}}
@@ -1014,7 +1029,8 @@ static const Builtin builtins[] = {
                                     {"padding", A_PADDING, "valid"}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"},
                                     {"groups", A_INT, "1"}, {"dilation", A_INT2, "1"}, ARG_NAME,
                                     {"kernel_init", A_ANY, "none"}, {"bias_init", A_ANY, "none"}}},
-    POOL("maxpool2d"), POOL("avgpool2d"),
+    {"maxpool2d", BK_LAYER, b_pool, {POOL_ARGS_}},
+    {"avgpool2d", BK_LAYER, b_pool, {POOL_ARGS_, {"count_include_pad", A_BOOL, "false"}}},
     {"batchnorm", BK_LAYER, b_batchnorm, {ARG_X, {"momentum", A_NUM, "0.99"}, {"epsilon", A_NUM, "0.001"}, ARG_NAME}},
     {"dropout", BK_LAYER, b_dropout, {ARG_X, {"rate", A_NUM, NULL}, ARG_NAME}},
     {"lstm", BK_LAYER, b_lstm, {ARG_X, {"units", A_INT, NULL}, {"return_sequences", A_BOOL, "false"}, ARG_NAME}},

@@ -34,4 +34,8 @@ extern const char *shape_error_context;
 enum { CONV_GROUPS = 8, CONV_DIL_H = 9, CONV_DIL_W = 10 };
 static inline int64_t conv_attr(const Attr *a, int slot) { return a->i[slot] > 1 ? a->i[slot] : 1; }
 
+/* avgpool2d and avgpool2d_bwd: i[10] 1 when the average divides by the whole window, padding included
+ * (count_include_pad=true); avgpool2d_bwd keeps the input's height and width in i[8..9] */
+enum { POOL_COUNT_PAD = 10 };
+
 #endif

@@ -364,7 +364,8 @@ bool shape_conv2d_bwd(Graph *g, Value *v)
     return true;
 }
 
-/* pooling: x [B,H,W,C] -> [B,H',W',C]; i[0..1] window, i[2..3] stride, i[4..7] pads */
+/* pooling: x [B,H,W,C] -> [B,H',W',C]; i[0..1] window, i[2..3] stride, i[4..7] pads t,l,b,r, avgpool2d's
+ * i[POOL_COUNT_PAD] (ops.h) */
 bool shape_pool2d(Graph *g, Value *v)
 {
     Shape x = in_(g, v, 0)->shape;
@@ -375,9 +376,12 @@ bool shape_pool2d(Graph *g, Value *v)
     }
     const int64_t *a = v->attr.i;
     int64_t ho = conv_out_(x.d[1], a[0], a[2], a[4], a[6]), wo = conv_out_(x.d[2], a[1], a[3], a[5], a[7]);
-    if (x.d[1] + a[4] + a[6] < a[0] || x.d[2] + a[5] + a[7] < a[1] || ho < 1 || wo < 1) {
-        shape_error(g, v, "the %" PRId64 "x%" PRId64 " window is larger than the %" PRId64 "x%" PRId64 " input",
-                    a[0], a[1], x.d[1], x.d[2]);
+    int64_t ph = x.d[1] + a[4] + a[6], pw = x.d[2] + a[5] + a[7];
+    if (ph < a[0] || pw < a[1] || ho < 1 || wo < 1) {
+        char pd[96] = "";
+        if (ph != x.d[1] || pw != x.d[2]) snprintf(pd, sizeof pd, " padded to %" PRId64 "x%" PRId64, ph, pw);
+        shape_error(g, v, "the %" PRId64 "x%" PRId64 " window is larger than the %" PRId64 "x%" PRId64 " input%s",
+                    a[0], a[1], x.d[1], x.d[2], pd);
         return false;
     }
     v->dtype = DT_F32;

@@ -1257,6 +1257,109 @@ def pool_rect(g):
         "mx": pool2d_ref(x, "max", (2, 3), (2, 1), False), "av": pool2d_ref(x, "avg", (3, 2), (1, 2), True)}
 
 
+def pool2d_pad_ref(x, kind, pool, stride, pads, count_pad=False):
+    """NHWC pooling with explicit padding (top, bottom, left, right), written out in NumPy: max over the
+    window's input cells, avg over them divided by their count, or by the whole window with count_pad.
+    Cross-checked with PyTorch on NCHW: max over F.pad(-inf), the padded mean as a ratio of sum pools of
+    F.pad(x, 0) and F.pad(ones, 0), and F.avg_pool2d(padding=) itself where the padding is symmetric."""
+    x = d(x)
+    (ph, pw), (sh, sw), (pt, pb, pl, pr) = pool, stride, pads
+    oh, ow = (x.shape[1] + pt + pb - ph) // sh + 1, (x.shape[2] + pl + pr - pw) // sw + 1
+    y = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * sh - pt, j * sw - pl
+            win = x[:, max(r0, 0):min(r0 + ph, x.shape[1]), max(c0, 0):min(c0 + pw, x.shape[2]), :]
+            if kind == "max":
+                y[:, i, j, :] = win.max(axis=(1, 2))
+            else:
+                y[:, i, j, :] = win.sum(axis=(1, 2)) / (ph * pw if count_pad else win.shape[1] * win.shape[2])
+    xt = t64(x).permute(0, 3, 1, 2)
+    fp = (pl, pr, pt, pb)
+    if kind == "max":
+        yt = F.max_pool2d(F.pad(xt, fp, value=float("-inf")), (ph, pw), (sh, sw))
+    else:
+        total = F.avg_pool2d(F.pad(xt, fp), (ph, pw), (sh, sw), divisor_override=1)
+        count = F.avg_pool2d(F.pad(torch.ones_like(xt), fp), (ph, pw), (sh, sw), divisor_override=1)
+        yt = total / (ph * pw if count_pad else count)
+        if pt == pb and pl == pr and 2 * pt <= ph and 2 * pl <= pw:
+            ys = F.avg_pool2d(xt, (ph, pw), (sh, sw), padding=(pt, pl), count_include_pad=count_pad)
+            assert np.allclose(y, ys.permute(0, 2, 3, 1).numpy(), rtol=1e-12, atol=1e-12)
+    assert np.allclose(y, yt.permute(0, 2, 3, 1).numpy(), rtol=1e-12, atol=1e-12)
+    return y
+
+
+def pool_pad_case(g, kind, hw, c, call, pool, stride, pads, count_pad=False, shift=0.0):
+    x = g.x(*hw, c) + np.float32(shift)
+    return model(f"""
+        input x: f32[{hw[0]}, {hw[1]}, {c}]
+        output y = {call}
+    """), {"x": x}, {}, {"y": pool2d_pad_ref(x, kind, pool, stride, pads, count_pad)}
+
+
+@case
+def maxpool_pad_list(g):
+    # all values negative: a zero from the padding would win
+    return pool_pad_case(g, "max", (6, 5), 3, "maxpool2d(x, 3, stride=2, padding=[1, 2, 0, 1])", (3, 3), (2, 2),
+                         (1, 2, 0, 1), shift=-10)
+
+
+@case
+def maxpool_pad_list_rect(g):
+    return pool_pad_case(g, "max", (5, 7), 17, "maxpool2d(x, [2, 3], stride=[1, 2], padding=[1, 0, 2, 2])", (2, 3),
+                         (1, 2), (1, 0, 2, 2), shift=-10)
+
+
+@case
+def maxpool_pad_list_odd(g):
+    # a 2x2 pool over an odd image, padded at the bottom/right to keep the last row and column
+    return pool_pad_case(g, "max", (5, 5), 2, "maxpool2d(x, 2, padding=[0, 1, 0, 1])", (2, 2), (2, 2), (0, 1, 0, 1),
+                         shift=-10)
+
+
+@case
+def avgpool_pad_list(g):
+    # shifted so that counting the padding in the divisor would be visible
+    return pool_pad_case(g, "avg", (6, 5), 3, "avgpool2d(x, 3, stride=2, padding=[2, 1, 1, 0])", (3, 3), (2, 2),
+                         (2, 1, 1, 0), shift=5)
+
+
+@case
+def avgpool_pad_list_count_pad(g):
+    return pool_pad_case(g, "avg", (6, 5), 3,
+                         "avgpool2d(x, 3, stride=2, padding=[2, 1, 1, 0], count_include_pad=true)", (3, 3), (2, 2),
+                         (2, 1, 1, 0), count_pad=True, shift=5)
+
+
+@case
+def avgpool_pad_list_rect_count_pad(g):
+    return pool_pad_case(g, "avg", (5, 7), 17,
+                         "avgpool2d(x, [2, 3], stride=[1, 2], padding=[1, 0, 2, 2], count_include_pad=true)", (2, 3),
+                         (1, 2), (1, 0, 2, 2), count_pad=True, shift=5)
+
+
+@case
+def avgpool_count_pad(g):
+    # symmetric padding (checked against F.avg_pool2d(padding=) itself), 'same' (tf: a value named 'same'
+    # would shadow the word) and no padding, with and without count_include_pad; without padding both
+    # divide by the whole window
+    x = g.x(5, 6, 2) + np.float32(5)
+    _, st, sb = tf_pads(5, 3, 1, True)
+    _, sl, sr = tf_pads(6, 3, 1, True)
+    return model("""
+        input x: f32[5, 6, 2]
+        output sym = avgpool2d(x, 3, stride=1, padding=[1, 1, 1, 1])
+        output sym_cp = avgpool2d(x, 3, stride=1, padding=[1, 1, 1, 1], count_include_pad=true)
+        output tf = avgpool2d(x, 3, stride=1, padding=same)
+        output tf_cp = avgpool2d(x, 3, stride=1, padding=same, count_include_pad=true)
+        output valid_cp = avgpool2d(x, 2, count_include_pad=true)
+    """), {"x": x}, {}, {
+        "sym": pool2d_pad_ref(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1)),
+        "sym_cp": pool2d_pad_ref(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1), True),
+        "tf": pool2d_ref(x, "avg", (3, 3), (1, 1), True),
+        "tf_cp": pool2d_pad_ref(x, "avg", (3, 3), (1, 1), (st, sb, sl, sr), True),
+        "valid_cp": pool2d_ref(x, "avg", (2, 2), (2, 2), False)}
+
 # -- batchnorm, dropout --------------------------------------------------------------------------------------------------
 
 

@@ -800,8 +800,18 @@ static char *pool_x_index_(Emit *e, const Pool *p)
     return arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w) * %" PRId64, p->H, p->W, p->C);
 }
 
+/* an average's 1 / count: the window's cells inside the input, or all of them with count_include_pad */
+static void pool_avg_inv_(Emit *e, const Attr *a, const Pool *p)
+{
+    if (a->i[POOL_COUNT_PAD])
+        kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)%" PRId64 ";", p->KH * p->KW);
+    else
+        kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0));");
+}
+
 /* max: the largest value in the window (padding never wins); avg: the mean of the window's cells inside
- * the input (padding is not counted, as TensorFlow does) */
+ * the input (padding is not counted, as TensorFlow does), or with count_include_pad the sum over the
+ * whole window, padded cells as zeros (PyTorch's count_include_pad=True) */
 void emit_pool2d(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -823,7 +833,7 @@ void emit_pool2d(Emit *e, int id)
         kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) yo[c] += xp[c];", p.C);
     kl_(e, 3, "}");
     if (!max) {
-        kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0));");
+        pool_avg_inv_(e, &v->attr, &p);
         kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) yo[c] *= inv;", p.C);
     }
     kl_(e, 1, "}");
@@ -858,7 +868,7 @@ static void maxpool_bwd_tiled_(Emit *e, int id, const char *xn, const char *yn, 
 
 /* maxpool2d_bwd(x, y, dy): each output's gradient goes to the first cell of its window (row-major order)
  * equal to the forward's maximum y; avgpool2d_bwd(dy): spread evenly over the window's cells inside the
- * input. Both vectorize over the channels. */
+ * input (times 1 / the whole window with count_include_pad). Both vectorize over the channels. */
 void emit_pool2d_bwd(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -895,7 +905,7 @@ void emit_pool2d_bwd(Emit *e, int id)
         kl_(e, 4, "}");
         kl_(e, 3, "}");
     } else {
-        kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0));");
+        pool_avg_inv_(e, &v->attr, &p);
         kl_(e, 2, "for (int h = h0; h < h1; h++)");
         kl_(e, 3, "for (int w = w0; w < w1; w++) {");
         kl_(e, 4, "nnc_real *dp = dx + %s;", pool_x_index_(e, &p));
