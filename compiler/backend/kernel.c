@@ -47,7 +47,7 @@ Index loop_nest_index(const LoopNest *d, int operand)
 Reduction kernel_reduction(const Graph *g, int id, Shape in)
 {
     const Value *v = &g->v[id];
-    NNC_ASSERT(v->op == OP_SUM || v->op == OP_MEAN || v->op == OP_MAX);
+    NNC_ASSERT(op_has(v->op, F_REDUCE));
     Shape red = {0};
     for (int i = 0; i < in.rank; i++)
         if ((uint64_t)v->attr.i[0] >> i & 1) red.d[red.rank++] = in.d[i];
