@@ -1360,6 +1360,28 @@ def avgpool_count_pad(g):
         "tf_cp": pool2d_pad_ref(x, "avg", (3, 3), (1, 1), (st, sb, sl, sr), True),
         "valid_cp": pool2d_ref(x, "avg", (2, 2), (2, 2), False)}
 
+
+@case
+def pool_pad_edges(g):
+    # a stride larger than the window, a 1x1 input whose every window is mostly padding, and a window as
+    # large as the padded input
+    x = g.x(5, 6, 3) - np.float32(3)
+    small = g.x(1, 1, 2) + np.float32(2)
+    return model("""
+        input x: f32[5, 6, 3]
+        input small: f32[1, 1, 2]
+        output mx = maxpool2d(x, 3, stride=4, padding=[2, 2, 1, 1])
+        output one = avgpool2d(small, 2, padding=[1, 0, 0, 1])
+        output one_cp = avgpool2d(small, 2, padding=[1, 0, 0, 1], count_include_pad=true)
+        output one_mx = maxpool2d(small - 5, 2, padding=[0, 1, 1, 0])
+        output whole = avgpool2d(x, [6, 7], padding=[1, 0, 0, 1], count_include_pad=true)
+    """), {"x": x, "small": small}, {}, {
+        "mx": pool2d_pad_ref(x, "max", (3, 3), (4, 4), (2, 2, 1, 1)),
+        "one": pool2d_pad_ref(small, "avg", (2, 2), (2, 2), (1, 0, 0, 1)),
+        "one_cp": pool2d_pad_ref(small, "avg", (2, 2), (2, 2), (1, 0, 0, 1), True),
+        "one_mx": pool2d_pad_ref(small - np.float32(5), "max", (2, 2), (2, 2), (0, 1, 1, 0)),
+        "whole": pool2d_pad_ref(x, "avg", (6, 7), (1, 1), (1, 0, 0, 1), True)}
+
 # -- batchnorm, dropout --------------------------------------------------------------------------------------------------
 
 
