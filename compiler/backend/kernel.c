@@ -1,5 +1,6 @@
 /* kernel.c: the target-neutral kernel description (kernel.h): loop nests and fused groups. */
 #include "kernel.h"
+#include "ops.h"
 
 #include <string.h>
 
@@ -42,6 +43,14 @@ Index loop_nest_index(const LoopNest *d, int operand)
         x.stride[x.n++] = stride;
     }
     return x;
+}
+
+ConvShape kernel_conv_shape(const Attr *a, Shape x, Shape w, Shape y)
+{
+    int64_t g = conv_attr(a, CONV_GROUPS);
+    return (ConvShape){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = w.d[0], .KW = w.d[1], .F = w.d[3], .HO = y.d[1],
+                       .WO = y.d[2], .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5], .G = g, .Cg = w.d[2],
+                       .Fg = w.d[3] / g, .dh = conv_attr(a, CONV_DIL_H), .dw = conv_attr(a, CONV_DIL_W)};
 }
 
 Reduction kernel_reduction(const Graph *g, int id, Shape in)

@@ -49,6 +49,17 @@ typedef struct GemmShape {
     int64_t work;
 } GemmShape;
 
+/* A 2-D convolution's geometry, NHWC input x [B,H,W,C], HWIO weights w [KH,KW,C/G,F], output [B,HO,WO,F]:
+ * strides sh, sw; padding top pt and left pl (the rest is implied by HO, WO); G groups of Cg input
+ * channels and Fg filters; dilation dh, dw. The same numbers describe both gradients. */
+typedef struct ConvShape {
+    int64_t H, W, C, KH, KW, F, HO, WO, sh, sw, pt, pl;
+    int64_t G, Cg, Fg, dh, dw;
+} ConvShape;
+
+/* from a conv2d's (or its gradients') attributes and the shapes of x, w and y */
+ConvShape kernel_conv_shape(const Attr *a, Shape x, Shape w, Shape y);
+
 /* Loops over a shape: extents of 1 dropped, neighbouring dimensions that every operand treats alike
  * merged. Loop j runs over ext[j] (ext[j] * n when batch[j]: the batch axis, always loop 0). */
 typedef struct LoopNest {

@@ -487,19 +487,6 @@ void emit_matmul(Emit *e, int id)
 }
 
 /* ---- convolution ----------------------------------------------------------------------------------------- */
-typedef struct Conv {
-    int64_t H, W, C, KH, KW, F, HO, WO, sh, sw, pt, pl;
-    int64_t G, Cg, Fg, dh, dw; /* groups, input channels and filters per group, dilation */
-} Conv;
-
-static Conv conv_(const Attr *a, Shape x, Shape w, Shape y)
-{
-    int64_t g = conv_attr(a, CONV_GROUPS);
-    return (Conv){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = w.d[0], .KW = w.d[1], .F = w.d[3], .HO = y.d[1],
-                  .WO = y.d[2], .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5], .G = g, .Cg = w.d[2],
-                  .Fg = w.d[3] / g, .dh = conv_attr(a, CONV_DIL_H), .dw = conv_attr(a, CONV_DIL_W)};
-}
-
 /* the input row or column of tap k: "kh", or "kh * 2" under dilation */
 static const char *conv_tap_(Emit *e, const char *k, int64_t dil)
 {
@@ -507,7 +494,7 @@ static const char *conv_tap_(Emit *e, const char *k, int64_t dil)
 }
 
 /* for b, oh, ow, kh, kw inside the input: opens 5 loops (closed by the caller with conv_close_) */
-static void conv_open_(Emit *e, const Conv *c)
+static void conv_open_(Emit *e, const ConvShape *c)
 {
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c->HO);
@@ -537,14 +524,14 @@ static void conv_close_(Emit *e)
  * Two pixels, not more: the kernel is mostly bound by storing its output, and larger blocks spill. */
 enum { CONV_PIX = 2, CONV_F = 16 };
 
-static bool conv_padded_(const Conv *c)
+static bool conv_padded_(const ConvShape *c)
 {
     int64_t kh = (c->KH - 1) * c->dh + 1, kw = (c->KW - 1) * c->dw + 1;
     return c->pt || c->pl || (c->HO - 1) * c->sh + kh > c->H + c->pt || (c->WO - 1) * c->sw + kw > c->W + c->pl;
 }
 
 /* the block at output column ow0 (pixels ow0 .. ow0+np-1) and filters f0 .. f0+nf-1 (one group) */
-static void conv_block_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
+static void conv_block_(Emit *e, const ConvShape *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
                         int ind, const char *f0, int64_t np, int64_t nf)
 {
     bool pad = conv_padded_(c);
@@ -579,7 +566,7 @@ static void conv_block_(Emit *e, const Conv *c, const char *xn, const char *wn, 
 }
 
 /* the pixel blocks of one output row for filters f0 .. f0+nf-1 */
-static void conv_block_row_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
+static void conv_block_row_(Emit *e, const ConvShape *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi,
                             int ind, const char *f0, int64_t nf)
 {
     int64_t full = c->WO / CONV_PIX * CONV_PIX;
@@ -593,7 +580,7 @@ static void conv_block_row_(Emit *e, const Conv *c, const char *xn, const char *
     }
 }
 
-static bool conv2d_blocks_(Emit *e, const Conv *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
+static bool conv2d_blocks_(Emit *e, const ConvShape *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
 {
     int64_t ffull = c->F / CONV_F * CONV_F;
     kl_(e, 1, "for (int b = 0; b < n; b++)");
@@ -610,7 +597,7 @@ static bool conv2d_blocks_(Emit *e, const Conv *c, const char *xn, const char *w
  * (one channel and one filter per group) filter f reads channel f, a loop along the filters; other groups
  * (a channel multiplier included) a loop over each group's filters, of a constant count (the C compiler
  * vectorizes it; f / m indexing or group bounds computed from f ran 3 to 20 times slower) */
-static void conv2d_pixel_taps_(Emit *e, const Conv *c)
+static void conv2d_pixel_taps_(Emit *e, const ConvShape *c)
 {
     if (c->G == 1) {
         kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++)", c->C);
@@ -633,7 +620,7 @@ static void conv2d_pixel_taps_(Emit *e, const Conv *c)
 static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
 {
     Value *v = val_(e, id);
-    Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
+    ConvShape c = kernel_conv_shape(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
     if (e->opt->opt_level >= 1 && c.F >= CONV_F && c.G == 1) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c.HO);
@@ -676,7 +663,7 @@ void emit_conv2d(Emit *e, int id)
 void emit_conv2d_bwd_data(Emit *e, int id)
 {
     Value *v = val_(e, id);
-    Conv c = conv_(&v->attr, v->shape, val_(e, v->in[1])->shape, val_(e, v->in[0])->shape);
+    ConvShape c = kernel_conv_shape(&v->attr, v->shape, val_(e, v->in[1])->shape, val_(e, v->in[0])->shape);
     KArgs ka = {0};
     kargs_add(e, &ka, "dx", id, true);
     kargs_add(e, &ka, "dy", v->in[0], false);
@@ -714,7 +701,7 @@ void emit_conv2d_bwd_data(Emit *e, int id)
 }
 
 /* one (kh, kw, ci) of the filter gradient along one output row: acc[f] += x * dy[ow, f] */
-static void conv_bwd_filter_row_(Emit *e, const Conv *c, bool pad)
+static void conv_bwd_filter_row_(Emit *e, const ConvShape *c, bool pad)
 {
     kl_(e, 4, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
     kl_(e, 5, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
@@ -741,7 +728,7 @@ static void conv_bwd_filter_row_(Emit *e, const Conv *c, bool pad)
 void emit_conv2d_bwd_filter(Emit *e, int id)
 {
     Value *v = val_(e, id);
-    Conv c = conv_(&v->attr, val_(e, v->in[0])->shape, v->shape, val_(e, v->in[1])->shape);
+    ConvShape c = kernel_conv_shape(&v->attr, val_(e, v->in[0])->shape, v->shape, val_(e, v->in[1])->shape);
     bool pad = c.pt || c.pl || v->attr.i[6] || v->attr.i[7];
     KArgs ka = {0};
     kargs_add(e, &ka, "dw", id, true);
