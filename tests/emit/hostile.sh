@@ -140,7 +140,7 @@ for level in -O0 -O2; do
     strict "locals$level.c"
     $cc -std=c99 -Wall -Wshadow -Werror -c "locals$level.c" -o locals.o 2> cc.log || { fail "locals.nn $level -Wshadow:"; head -5 cc.log; }
     for local in n_ m_ Ai_ int_ metrics_ locals_2; do
-        grep -q "^    nnc_real \*$local = A + [0-9]*; /\* " "locals$level.c" || fail "locals.nn $level: no local $local"
+        grep -q "^    nnc_real \*$local = A\( + [0-9]*\)\{0,1\}; /\* " "locals$level.c" || fail "locals.nn $level: no local $local"
     done
 done
 

@@ -76,6 +76,11 @@ typedef struct Gemm {
 
 void gemm_emit(Emit *e, int ind, const Gemm *g);
 
+/* A product of at least this much work (M*N*K multiply-adds) calls cblas_sgemm, whose packing and
+ * blocking pay for the call from there on (measured on x86-64 with OpenBLAS); the generated C names it
+ * NNC_BLAS_MIN_WORK where the choice waits for the batch size. */
+enum { BLAS_MIN_WORK = 64 * 64 * 64 };
+
 /* ---- kernels: a static function per scheduled value and the call that runs it ------------------- */
 
 /* Start kernel `op` for value id with the given named arguments (the output first); writes the header
@@ -92,6 +97,8 @@ char *c_count(Emit *e, Shape s);
 char *c_dim(Emit *e, int64_t d); /* "n" for the batch axis, else the number */
 const char *c_extent(Emit *e, Extent x); /* "50", "n", "n * 4" */
 char *c_float(Emit *e, double v); /* hex float with a decimal comment */
+/* index arithmetic: "a + b", or the other operand where one is "0" */
+char *c_add(Emit *e, const char *a, const char *b);
 /* Where value id lives, as seen from an entry function: a local pointer into the arena ("h1", "t12_relu"),
  * "m->dense_1_weight", "x", "nnc_c3"; the entry function declares what this handed out. */
 char *c_buffer(Emit *e, int id);
@@ -103,6 +110,9 @@ char *c_scalar(Emit *e, int id, char *const *operands);
 void c_scalar_helper(StrBuf *b, OpKind op);
 
 void emit_node(Emit *e, int id);
+/* a scalar tensor that adds a literal to itself (the optimizer's step counter) as a statement of the
+ * entry point, m->opt_step[0] += 1, instead of a kernel; false (nothing written) for anything else */
+bool entry_increment(Emit *e, int id);
 /* the C printer of target_host (target.h's PrintModel) */
 void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
                   char **h_out);

@@ -29,6 +29,13 @@ char *c_count(Emit *e, Shape s)
     return k == 1 ? "n" : arena_printf(A_, "n * %" PRId64, k);
 }
 
+char *c_add(Emit *e, const char *a, const char *b)
+{
+    if (str_eq(b, "0")) return (char *)a;
+    if (str_eq(a, "0")) return (char *)b;
+    return arena_printf(A_, "%s + %s", a, b);
+}
+
 char *c_float(Emit *e, double v)
 {
     char buf[96];
@@ -128,6 +135,25 @@ char *c_buffer(Emit *e, int id)
     case SK_CONST: return (char *)const_array_(e, base);
     default: NNC_UNREACHABLE();
     }
+}
+
+bool entry_increment(Emit *e, int id)
+{
+    Value *v = &e->g->v[id];
+    if (v->op != OP_ADD || v->nin != 2 || shape_batched(v->shape) || shape_count(v->shape, 1) != 1) return false;
+    const Store *out = &e->p->store[plan_base(e->p, id)];
+    if (out->kind != SK_TENSOR) return false;
+    int self = -1, lit = -1;
+    for (int k = 0; k < 2; k++) {
+        int base = plan_base(e->p, v->in[k]);
+        const Store *s = &e->p->store[base];
+        if (s->kind == SK_TENSOR && s->tensor == out->tensor && self < 0) self = k;
+        else if (s->kind == SK_CONST && shape_count(e->g->v[base].shape, 1) == 1) lit = base;
+    }
+    if (self < 0 || lit < 0) return false;
+    e->uses_m = true;
+    sb_printf(&e->body, "    m->%s[0] += %s;\n", e->member[out->tensor], c_literal(e, lit));
+    return true;
 }
 
 /* ---- kernels ------------------------------------------------------------------------------------------ */
@@ -529,7 +555,7 @@ static void entry_names_end_(Emit *e)
     namemap_free(&e->locals);
 }
 
-/* one line per arena value the entry function passes: nnc_real *h1 = A + 512000; then its type, the
+/* one line per arena value the entry function passes, nnc_real *h1 = A + 512000; then its type, the
  * model's name for it (else its op) and its line */
 static void arena_decls_(Emit *e, StrBuf *b)
 {
@@ -538,7 +564,9 @@ static void arena_decls_(Emit *e, StrBuf *b)
         Value *v = &e->g->v[id];
         const Store *s = &e->p->store[id];
         bool ints = v->dtype == DT_I32;
-        sb_printf(b, "    %s *%s = %s + %" PRId64 "; /* ", c_type(v->dtype), e->buf_name[id], ints ? "Ai" : "A", s->offset);
+        sb_printf(b, "    %s *%s = %s", c_type(v->dtype), e->buf_name[id], ints ? "Ai" : "A");
+        if (s->offset) sb_printf(b, " + %" PRId64, s->offset);
+        sb_puts(b, "; /* ");
         shape_note_(e, b, id);
         sb_putc(b, ' ');
         if (v->name) sb_c_comment(b, v->name);
@@ -723,7 +751,10 @@ static void upper_(char *dst, const char *src, size_t n)
     dst[i] = 0;
 }
 
-static int64_t tensor_bytes_(const Tensor *t) { return shape_count(t->shape, 1) * 4; }
+/* bytes of one element as the generated struct stores it (nnc_real is float unless a test says double) */
+static int64_t elem_bytes_(DType t) { return t == DT_I32 ? (int64_t)sizeof(int32_t) : (int64_t)sizeof(float); }
+static int64_t tensor_bytes_(const Tensor *t) { return shape_count(t->shape, 1) * elem_bytes_(t->dtype); }
+static int64_t arena_bytes_(int64_t nf, int64_t ni) { return nf * elem_bytes_(DT_F32) + ni * elem_bytes_(DT_I32); }
 
 static void emit_struct_members_(Emit *e, StrBuf *b, TensorKind kind, const char *title)
 {
@@ -778,12 +809,12 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     }
     sb_printf(b, "#define %s_PARAM_BYTES %" PRId64 "\n#define %s_STATE_BYTES %" PRId64 "\n", up, pbytes, up, sbytes);
     sb_printf(b, "#define %s_OPTIMIZER_BYTES %" PRId64 "\n#define %s_GRAD_BYTES %" PRId64 "\n", up, obytes, up, gbytes);
-    sb_printf(b, "#define %s_ARENA_BYTES %" PRId64 "\n", up, (arena_f + arena_i) * 4);
+    sb_printf(b, "#define %s_ARENA_BYTES %" PRId64 "\n", up, arena_bytes_(arena_f, arena_i));
     sb_printf(b, "#define %s_RAM_BYTES %" PRId64 " /* all of the above and the generator: the struct's data */\n", up,
-              pbytes + sbytes + obytes + gbytes + (arena_f + arena_i) * 4 + 16);
+              pbytes + sbytes + obytes + gbytes + arena_bytes_(arena_f, arena_i) + 4 * (int64_t)sizeof(uint32_t));
     for (int i = 0; i < nentries; i++)
         sb_printf(b, "#define %s_ARENA_BYTES_%s %" PRId64 "\n", up, entry_upper_[entries[i].kind],
-                  (entries[i].plan->arena_f + entries[i].plan->arena_i) * 4);
+                  arena_bytes_(entries[i].plan->arena_f, entries[i].plan->arena_i));
     sb_printf(b, "\ntypedef struct %s %s;\n", e->mname, e->mname);
     sb_printf(b, "\n/* the whole model: `static %s m;` needs no malloc */\nstruct %s {\n", e->mname, e->mname);
     emit_struct_members_(e, b, TK_PARAM, "parameters");
@@ -891,7 +922,7 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
     file_comment_(&c, opt);
     sb_printf(&c, "\n *\n * model %s: %d kernels; scratch %" PRId64 " bytes. Each kernel is headed by its op, its value\n"
                   " * and the model line it comes from; the entry points at the bottom call them in order.\n */\n",
-              e.mname, e.kseq, (arena_f + arena_i) * 4);
+              e.mname, e.kseq, arena_bytes_(arena_f, arena_i));
     if (opt->amalgamate || !header_name_ok_(opt->h_name))
         sb_puts(&c, h.s); /* a header name #include cannot spell: its text instead */
     else
@@ -901,11 +932,14 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
                 " * for no gain (each kernel runs once per call). */\n"
                 "#if defined(__GNUC__)\n#define NNC_KERNEL static __attribute__((noinline))\n#else\n"
                 "#define NNC_KERNEL static\n#endif\n\n");
-    if (e.uses_blas)
+    if (e.uses_blas) {
         sb_puts(&c, "/* large products call OpenBLAS; define NNC_NO_BLAS to build without it (plain loops) */\n"
                     "#ifndef NNC_USE_BLAS\n#if defined(NNC_NO_BLAS) || !defined(NNC_REAL_IS_FLOAT)\n"
                     "#define NNC_USE_BLAS 0\n#else\n#define NNC_USE_BLAS 1\n#endif\n#endif\n"
-                    "#if NNC_USE_BLAS\n#include <cblas.h>\n#endif\n\n");
+                    "#if NNC_USE_BLAS\n#include <cblas.h>\n#endif\n");
+        sb_printf(&c, "/* a product of at least this many multiply-adds (M*N*K) calls cblas_sgemm, a smaller one loops */\n"
+                      "#define NNC_BLAS_MIN_WORK %d\n\n", BLAS_MIN_WORK);
+    }
     StrBuf code = {0}; /* everything that may call a helper */
     if (e.consts.len) sb_printf(&code, "\n%s", e.consts.s);
     if (e.kernels.len) sb_puts(&code, e.kernels.s);

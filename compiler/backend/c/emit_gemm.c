@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BLAS_MIN_WORK = 64 * 64 * 64, TILED_MAX_C = 64 * 64, TILED_MAX_K = 128 };
+enum { TILED_MAX_C = 64 * 64, TILED_MAX_K = 128 };
 
 #define A_ (e->m->arena)
 
@@ -56,28 +56,60 @@ static const char *lda_(Emit *e, const Gemm *g) { return p_(e, x_(e, lda_x_(g)))
 static const char *ldb_(Emit *e, const Gemm *g) { return p_(e, x_(e, ldb_x_(g))); }
 static const char *ldc_(Emit *e, const Gemm *g) { return p_(e, x_(e, ldc_x_(g))); }
 
+/* a size of exactly one (a single row, column or term): no loop over it */
+static bool one_(Extent x) { return !x.batch && x.per == 1; }
+
+/* the flat index of (row, col) with row stride ld: "i * 50 + k"; "i + k" for a stride of 1, "i * 50" in
+ * column 0, "k" in row 0 */
+static const char *rc_(Emit *e, const char *row, const char *ld, const char *col)
+{
+    if (str_eq(row, "0")) return col;
+    return c_add(e, str_eq(ld, "1") ? row : arena_printf(A_, "%s * %s", row, ld), col);
+}
+
 static const char *a_at_(Emit *e, const Gemm *g, const char *i, const char *k)
 {
-    return g->s.ta ? arena_printf(A_, "%s[%s * %s + %s]", g->a, k, lda_(e, g), i)
-                 : arena_printf(A_, "%s[%s * %s + %s]", g->a, i, lda_(e, g), k);
+    return g->s.ta ? arena_printf(A_, "%s[%s]", g->a, rc_(e, k, lda_(e, g), i))
+                   : arena_printf(A_, "%s[%s]", g->a, rc_(e, i, lda_(e, g), k));
+}
+
+static const char *b_at_(Emit *e, const Gemm *g, const char *k, const char *j)
+{
+    return g->s.tb ? arena_printf(A_, "%s[%s]", g->b, rc_(e, j, ldb_(e, g), k))
+                   : arena_printf(A_, "%s[%s]", g->b, rc_(e, k, ldb_(e, g), j));
 }
 
 /* the value stored for result `val` at (i, j): the epilogue's expression, or val */
-static const char *out_(Emit *e, const Gemm *g, const char *val)
+static const char *out_(Emit *e, const Gemm *g, const char *val) { return g->epi ? g->epi->expr(e, g->epi->ctx, "i", "j", val) : val; }
+/* the same at (i, j), either of which may be the constant 0 of a one-row or one-column product */
+static const char *out_at_(Emit *e, const Gemm *g, const char *i, const char *j, const char *val)
 {
-    return g->epi ? g->epi->expr(e, g->epi->ctx, "i", "j", val) : val;
+    return g->epi ? g->epi->expr(e, g->epi->ctx, i, j, val) : val;
 }
 
+/* s = the dot product of row i of A and column j of B: a sum over k, the single product when K is 1 */
+static void dot_(Emit *e, int ind, const Gemm *g, const char *i, const char *j)
+{
+    if (one_(g->s.k)) {
+        gl_(e, ind, "const nnc_real s = %s * %s;", a_at_(e, g, i, "0"), b_at_(e, g, "0", j));
+        return;
+    }
+    gl_(e, ind, "nnc_real s = 0;");
+    gl_(e, ind, "for (int k = 0; k < %s; k++)", x_(e, g->s.k));
+    gl_(e, ind + 1, "s += %s * %s;", a_at_(e, g, i, "k"), b_at_(e, g, "k", j));
+}
+
+/* a single row or column: no loop over it, its index the constant 0 */
 static void gemm_naive_(Emit *e, int ind, const Gemm *g)
 {
-    gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
-    gl_(e, ind + 2, "nnc_real s = 0;");
-    gl_(e, ind + 2, "for (int k = 0; k < %s; k++)", x_(e, g->s.k));
-    gl_(e, ind + 3, "s += %s * %s[%s];", a_at_(e, g, "i", "k"), g->b,
-        g->s.tb ? arena_printf(A_, "j * %s + k", ldb_(e, g)) : arena_printf(A_, "k * %s + j", ldb_(e, g)));
-    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
-    gl_(e, ind + 1, "}");
+    bool one_i = one_(g->s.m), one_j = one_(g->s.n);
+    const char *i = one_i ? "0" : "i", *j = one_j ? "0" : "j";
+    int in = ind;
+    if (!one_i) gl_(e, in++, "for (int i = 0; i < %s; i++)%s", x_(e, g->s.m), one_j ? " {" : "");
+    if (!one_j) gl_(e, in++, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
+    dot_(e, in, g, i, j);
+    gl_(e, in, "%s[%s] = %s;", g->c, rc_(e, i, ldc_(e, g), j), out_at_(e, g, i, j, "s"));
+    if (!one_i || !one_j) gl_(e, in - 1, "}");
 }
 
 /* C row by row: each row of C accumulates a[i,k] times row k of B (contiguous, vectorizes) */
@@ -95,52 +127,57 @@ static void gemm_rows_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind, "}");
 }
 
-static const char *b_at_(Emit *e, const Gemm *g, const char *k, const char *j)
-{
-    return g->s.tb ? arena_printf(A_, "%s[%s * %s + %s]", g->b, j, ldb_(e, g), k)
-                 : arena_printf(A_, "%s[%s * %s + %s]", g->b, k, ldb_(e, g), j);
-}
-
 /* Each C[i,j] a dot product along k, with eight partial sums so that it vectorizes (or at least runs
  * eight independent chains) without reassociation flags: for a transposed B (both rows contiguous) and
  * for narrow outputs (a few columns), where a row of C is too short to vectorize along */
 static void gemm_dots_(Emit *e, int ind, const Gemm *g)
 {
-    gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
-    gl_(e, ind + 2, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
-    gl_(e, ind + 2, "int k8 = 0;");
-    gl_(e, ind + 2, "for (; k8 + 8 <= %s; k8 += 8)", x_(e, g->s.k));
-    gl_(e, ind + 3, "for (int l = 0; l < 8; l++) acc[l] += %s * %s;", a_at_(e, g, "i", "(k8 + l)"),
-        b_at_(e, g, "(k8 + l)", "j"));
-    gl_(e, ind + 2, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
-    gl_(e, ind + 2, "for (int k = k8; k < %s; k++) s += %s * %s;", x_(e, g->s.k), a_at_(e, g, "i", "k"), b_at_(e, g, "k", "j"));
-    gl_(e, ind + 2, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "s"));
-    gl_(e, ind + 1, "}");
+    bool one = one_(g->s.n); /* a single column (a matrix-vector product): no loop over it */
+    const char *j = one ? "0" : "j";
+    int in = one ? ind + 1 : ind + 2;
+    gl_(e, ind, "for (int i = 0; i < %s; i++)%s", x_(e, g->s.m), one ? " {" : "");
+    if (!one) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
+    if (!g->s.k.batch && num_(g->s.k) < 8) { /* shorter than the eight partial sums: one plain sum */
+        dot_(e, in, g, "i", j);
+    } else {
+        gl_(e, in, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
+        gl_(e, in, "int k8 = 0;");
+        gl_(e, in, "for (; k8 + 8 <= %s; k8 += 8)", x_(e, g->s.k));
+        gl_(e, in + 1, "for (int l = 0; l < 8; l++) acc[l] += %s * %s;", a_at_(e, g, "i", "(k8 + l)"), b_at_(e, g, "(k8 + l)", j));
+        gl_(e, in, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
+        gl_(e, in, "for (int k = k8; k < %s; k++) s += %s * %s;", x_(e, g->s.k), a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
+    }
+    gl_(e, in, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, "s"));
+    gl_(e, in - 1, "}");
 }
 
 /* One MR x NR block of C held in registers while k runs: each step reads MR elements of A and NR of a
  * row of B and does MR * NR multiply-adds. The sizes are constants, so the compiler unrolls the block
  * and keeps acc in vector registers. */
-static void tile_(Emit *e, int ind, const Gemm *g, const char *i0, const char *j0, int64_t mr, int64_t nr)
+/* `open`: the line that opens its block ("for (...) {", or "{" for a tile of its own) */
+static void tile_(Emit *e, int ind, const Gemm *g, const char *i0, const char *j0, int64_t mr, int64_t nr, const char *open)
 {
-    gl_(e, ind, "{");
+    gl_(e, ind, "%s", open);
     gl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", mr, nr);
     gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", x_(e, g->s.k));
     gl_(e, ind + 2, "const nnc_real *bk = %s + k * %s + %s;", g->b, ldb_(e, g), j0);
-    gl_(e, ind + 2, "for (int ii = 0; ii < %" PRId64 "; ii++) {", mr);
-    gl_(e, ind + 3, "const nnc_real aik = %s;", a_at_(e, g, arena_printf(A_, "(%s + ii)", i0), "k"));
-    gl_(e, ind + 3, "for (int jj = 0; jj < %" PRId64 "; jj++) acc[ii][jj] += aik * bk[jj];", nr);
-    gl_(e, ind + 2, "}");
+    /* a tile of one row (the rows left over): row i0 itself, no loop over ii */
+    int one = mr == 1;
+    const char *ii = one ? "0" : "ii", *ri = one ? i0 : arena_printf(A_, "(%s + ii)", i0);
+    if (!one) gl_(e, ind + 2, "for (int ii = 0; ii < %" PRId64 "; ii++) {", mr);
+    gl_(e, ind + 3 - one, "const nnc_real aik = %s;", a_at_(e, g, ri, "k"));
+    gl_(e, ind + 3 - one, "for (int jj = 0; jj < %" PRId64 "; jj++) acc[%s][jj] += aik * bk[jj];", nr, ii);
+    if (!one) gl_(e, ind + 2, "}");
     gl_(e, ind + 1, "}");
-    gl_(e, ind + 1, "for (int ii = 0; ii < %" PRId64 "; ii++)", mr);
-    gl_(e, ind + 2, "for (int jj = 0; jj < %" PRId64 "; jj++) {", nr);
+    if (!one) gl_(e, ind + 1, "for (int ii = 0; ii < %" PRId64 "; ii++)", mr);
+    gl_(e, ind + 2 - one, "for (int jj = 0; jj < %" PRId64 "; jj++) {", nr);
+    const char *ti = c_add(e, i0, ii);
     if (g->store_t)
-        gl_(e, ind + 3, "const int i = %s + jj, j = %s + ii;", j0, i0);
+        gl_(e, ind + 3 - one, "const int i = %s + jj, j = %s;", j0, ti);
     else
-        gl_(e, ind + 3, "const int i = %s + ii, j = %s + jj;", i0, j0);
-    gl_(e, ind + 3, "%s[i * %s + j] = %s;", g->c, ldc_(e, g), out_(e, g, "acc[ii][jj]"));
-    gl_(e, ind + 2, "}");
+        gl_(e, ind + 3 - one, "const int i = %s, j = %s + jj;", ti, j0);
+    gl_(e, ind + 3 - one, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), "j"), out_(e, g, arena_printf(A_, "acc[%s][jj]", ii)));
+    gl_(e, ind + 2 - one, "}");
     gl_(e, ind, "}");
 }
 
@@ -152,16 +189,17 @@ enum { TILE_M = 5, TILE_N = 16 };
 static void tile_row_(Emit *e, int ind, const Gemm *g, const char *i0, int64_t mr)
 {
     int64_t N = num_(g->s.n), nr = N < TILE_N ? N : TILE_N, nfull = N / nr * nr;
-    gl_(e, ind, "for (int j0 = 0; j0 < %" PRId64 "; j0 += %" PRId64 ")", nfull, nr);
-    tile_(e, ind + 1, g, i0, "j0", mr, nr);
-    if (N > nfull) tile_(e, ind, g, i0, arena_printf(A_, "%" PRId64, nfull), mr, N - nfull);
+    tile_(e, ind, g, i0, "j0", mr, nr, arena_printf(A_, "for (int j0 = 0; j0 < %" PRId64 "; j0 += %" PRId64 ") {", nfull, nr));
+    if (N > nfull) tile_(e, ind, g, i0, arena_printf(A_, "%" PRId64, nfull), mr, N - nfull, "{");
 }
 
-static void gemm_tiles_(Emit *e, int ind, const Gemm *g)
+/* `block`: a block of their own to scope i0, unless the caller's (BLAS's else, the kernel's body) does */
+static void gemm_tiles_(Emit *e, int ind, const Gemm *g, bool block)
 {
     bool mconst = !g->s.m.batch;
     int64_t M = mconst ? num_(g->s.m) : 0, mr = mconst && M < TILE_M ? M : TILE_M;
-    gl_(e, ind, "{");
+    if (block) gl_(e, ind, "{");
+    else ind--;
     gl_(e, ind + 1, "int i0 = 0;");
     gl_(e, ind + 1, "for (; i0 + %" PRId64 " <= %s; i0 += %" PRId64 ") {", mr, x_(e, g->s.m), mr);
     tile_row_(e, ind + 2, g, "i0", mr);
@@ -173,7 +211,7 @@ static void gemm_tiles_(Emit *e, int ind, const Gemm *g)
     } else if (M % mr) {
         tile_row_(e, ind + 1, g, "i0", M % mr);
     }
-    gl_(e, ind, "}");
+    if (block) gl_(e, ind, "}");
 }
 
 static void gemm_blas_(Emit *e, int ind, const Gemm *g)
@@ -183,8 +221,8 @@ static void gemm_blas_(Emit *e, int ind, const Gemm *g)
         lda_(e, g), g->b, ldb_(e, g), g->c, ldc_(e, g));
     if (!g->epi) return;
     gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[i * %s + j] = %s;", x_(e, g->s.n), g->c, ldc_(e, g),
-        out_(e, g, arena_printf(A_, "%s[i * %s + j]", g->c, ldc_(e, g))));
+    const char *ij = rc_(e, "i", ldc_(e, g), "j");
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[%s] = %s;", x_(e, g->s.n), g->c, ij, out_(e, g, arena_printf(A_, "%s[%s]", g->c, ij)));
 }
 
 void gemm_emit(Emit *e, int ind, const Gemm *g)
@@ -210,7 +248,7 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         e->uses_blas = true;
         sb_puts(&e->kernels, "#if NNC_USE_BLAS\n");
         if (by_batch) {
-            gl_(e, ind, "if ((int64_t)%s * %s * %s >= %d) {", p_(e, x_(e, g->s.m)), p_(e, x_(e, g->s.n)), p_(e, x_(e, g->s.k)), BLAS_MIN_WORK);
+            gl_(e, ind, "if ((int64_t)%s * %s * %s >= NNC_BLAS_MIN_WORK) {", p_(e, x_(e, g->s.m)), p_(e, x_(e, g->s.n)), p_(e, x_(e, g->s.k)));
             gemm_blas_(e, ind + 1, g);
             gl_(e, ind, "} else");
             sb_puts(&e->kernels, "#endif\n");
@@ -225,11 +263,12 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
     bool narrow = !g->s.n.batch && num_(g->s.n) <= 4 && (g->s.k.batch || num_(g->s.k) >= 32);
     /* behind BLAS (a build without it), wide products in tiles too: the portable blocked GEMM */
     if ((tiled || (blas && wide && !g->s.tb)) && !narrow)
-        gemm_tiles_(e, lind, g);
+        gemm_tiles_(e, lind, g, lind == ind && ind > 1);
     else if (swap)
         gemm_tiles_(e, lind, &(Gemm){.s = {.m = g->s.n, .n = g->s.m, .k = g->s.k, .lda = ldb_x_(g), .ldb = lda_x_(g), .ldc = ldc_x_(g),
                                            .ta = 1, .work = g->s.work},
-                                     .a = g->b, .b = g->a, .c = g->c, .epi = g->epi, .store_t = true});
+                                     .a = g->b, .b = g->a, .c = g->c, .epi = g->epi, .store_t = true},
+                    lind == ind && ind > 1);
     else if (g->s.tb || narrow)
         gemm_dots_(e, lind, g);
     else

@@ -28,6 +28,13 @@ static void kl_(Emit *e, int indent, const char *fmt, ...)
 
 static Value *val_(Emit *e, int id) { return &e->g->v[id]; }
 
+/* index arithmetic as a reader writes it: "k * 10" but "k" for a stride of 1; "x - 2" but "x" for 0 */
+static char *times_(Emit *e, const char *i, int64_t k) { return k == 1 ? (char *)i : arena_printf(A_, "%s * %" PRId64, i, k); }
+static char *plus_(Emit *e, const char *x, int64_t k)
+{
+    return k == 0 ? (char *)x : arena_printf(A_, "%s %c %" PRId64, x, k < 0 ? '-' : '+', k < 0 ? -k : k);
+}
+
 void emit_none(Emit *e, int id)
 {
     (void)e, (void)id;
@@ -103,8 +110,10 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
         return;
     }
     loops_open_n_(e, d, r - 1);
-    int ind = r;
-    kl_(e, ind, "{");
+    /* a block for the partial results inside the outer loops; none at the kernel's top level */
+    bool block = r > 1;
+    int ind = block ? r : r - 1;
+    if (block) kl_(e, ind, "{");
     for (int i = 0; i < nout; i++) {
         const char *acc = acc_name_(e, nout, i);
         if (op == OP_MAX) {
@@ -150,14 +159,19 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
         else
             kl_(e, ind + 1, "%s[%s] += %s[0];", y[i], yi, acc_name_(e, nout, i));
     }
-    kl_(e, ind, "}");
+    if (block) kl_(e, ind, "}");
 }
 
 /* the outputs of reduction id (input shape `in`) at its identity */
 static void reduce_open_(Emit *e, int id, Shape in, const char *y)
 {
     Reduction r = kernel_reduction(e->g, id, in);
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", c_extent(e, r.outputs));
+    const char *count = c_extent(e, r.outputs);
+    if (str_eq(count, "1")) { /* one output: no loop over it */
+        kl_(e, 1, "%s[0] = %s;", y, r.max ? "-INFINITY" : "0");
+        return;
+    }
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
     kl_(e, 2, "%s[o] = %s;", y, r.max ? "-INFINITY" : "0");
 }
 
@@ -166,7 +180,12 @@ static void reduce_close_(Emit *e, int id, Shape in, const char *y)
 {
     Reduction r = kernel_reduction(e->g, id, in);
     if (!r.mean) return;
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", c_extent(e, r.outputs));
+    const char *count = c_extent(e, r.outputs);
+    if (str_eq(count, "1")) {
+        kl_(e, 1, "%s[0] /= (%s)(%s);", y, c_type(val_(e, id)->dtype), c_extent(e, r.count));
+        return;
+    }
+    kl_(e, 1, "for (int o = 0; o < %s; o++)", count);
     kl_(e, 2, "%s[o] /= (%s)(%s);", y, c_type(val_(e, id)->dtype), c_extent(e, r.count));
 }
 
@@ -284,14 +303,17 @@ void emit_argmax(Emit *e, int id)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", x, false);
     kernel_begin(e, id, "argmax", &ka);
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
-    kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
-    kl_(e, 3, "const nnc_real *p = a + o * %" PRId64 " + i;", len * inner);
-    kl_(e, 3, "int32_t best = 0;");
-    kl_(e, 3, "for (int k = 1; k < %" PRId64 "; k++)", len);
-    kl_(e, 4, "if (p[k * %" PRId64 "] > p[best * %" PRId64 "]) best = k;", inner, inner);
-    kl_(e, 3, "y[o * %" PRId64 " + i] = best;", inner);
-    kl_(e, 2, "}");
+    /* one position across the axis: no loop over it, and "o" where "o * 1 + i" would be */
+    int ind = inner > 1 ? 3 : 2;
+    const char *at = inner > 1 ? " + i" : "";
+    kl_(e, 1, "for (int o = 0; o < %s; o++)%s", outer, inner > 1 ? "" : " {");
+    if (inner > 1) kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    kl_(e, ind, "const nnc_real *p = a + o * %" PRId64 "%s;", len * inner, at);
+    kl_(e, ind, "int32_t best = 0;");
+    kl_(e, ind, "for (int k = 1; k < %" PRId64 "; k++)", len);
+    kl_(e, ind + 1, "if (p[%s] > p[%s]) best = k;", times_(e, "k", inner), times_(e, "best", inner));
+    kl_(e, ind, "y[%s%s] = best;", times_(e, "o", inner), at);
+    kl_(e, ind - 1, "}");
     kernel_end(e);
 }
 
@@ -317,8 +339,9 @@ void emit_transpose(Emit *e, int id)
     for (int j = 0; j < ys.rank; j++) {
         int64_t ystride = 1;
         for (int jj = j + 1; jj < ys.rank; jj++) ystride *= ys.d[jj];
-        sb_printf(&yi, "%si%d * %" PRId64, j ? " + " : "", j, ystride);
-        sb_printf(&xi, "%si%d * %" PRId64, j ? " + " : "", j, xstride[v->attr.i[j]]);
+        const char *ij = arena_printf(A_, "i%d", j);
+        sb_printf(&yi, "%s%s", j ? " + " : "", times_(e, ij, ystride));
+        sb_printf(&xi, "%s%s", j ? " + " : "", times_(e, ij, xstride[v->attr.i[j]]));
     }
     kl_(e, 1 + ys.rank, "y[%s] = a[%s];", yi.s, xi.s);
     sb_free(&yi);
@@ -347,8 +370,8 @@ void emit_concat(Emit *e, int id)
     for (int k = 0; k < v->nin; k++) {
         int64_t w = val_(e, v->in[k])->shape.d[axis] * inner;
         const char *src = direct ? names[k] : arena_printf(A_, "parts[%d]", k);
-        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + %" PRId64 " + i] = %s[o * %" PRId64 " + i];",
-            w, len * inner, off, src, w);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[%s + i] = %s[o * %" PRId64 " + i];", w,
+            plus_(e, arena_printf(A_, "o * %" PRId64, len * inner), off), src, w);
         off += w;
     }
     kl_(e, 1, "}");
@@ -373,12 +396,12 @@ static void slice_copy_(Emit *e, int id, bool unslice)
     if (unslice) {
         kl_(e, 1, "for (int i = 0; i < %s; i++) y[i] = 0;", c_count(e, v->shape));
         kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
-        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + %" PRId64 " + i] = a[o * %" PRId64 " + i];",
-            slen * inner, blen * inner, start * inner, slen * inner);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[%s + i] = a[o * %" PRId64 " + i];", slen * inner,
+            plus_(e, arena_printf(A_, "o * %" PRId64, blen * inner), start * inner), slen * inner);
     } else {
         kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
-        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + i] = a[o * %" PRId64 " + %" PRId64 " + i];",
-            slen * inner, slen * inner, blen * inner, start * inner);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + i] = a[%s + i];", slen * inner, slen * inner,
+            plus_(e, arena_printf(A_, "o * %" PRId64, blen * inner), start * inner));
     }
     kernel_end(e);
 }
@@ -774,7 +797,7 @@ static void pool_open_(Emit *e, const Pool *p)
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p->HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p->WO);
-    kl_(e, 2, "const int hs = oh * %" PRId64 " - %" PRId64 ", ws = ow * %" PRId64 " - %" PRId64 ";", p->sh, p->pt, p->sw, p->pl);
+    kl_(e, 2, "const int hs = %s, ws = %s;", plus_(e, times_(e, "oh", p->sh), -p->pt), plus_(e, times_(e, "ow", p->sw), -p->pl));
     kl_(e, 2, "const int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;");
     kl_(e, 2, "const int h1 = hs + %" PRId64 " > %" PRId64 " ? %" PRId64 " : hs + %" PRId64 ";", p->KH, p->H, p->H, p->KH);
     kl_(e, 2, "const int w1 = ws + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ws + %" PRId64 ";", p->KW, p->W, p->W, p->KW);
@@ -784,7 +807,7 @@ static void pool_open_(Emit *e, const Pool *p)
 /* the first element (channel 0) of input pixel (b, h, w) */
 static char *pool_x_index_(Emit *e, const Pool *p)
 {
-    return arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w) * %" PRId64, p->H, p->W, p->C);
+    return times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w)", p->H, p->W), p->C);
 }
 
 /* an average's 1 / count: the window's cells inside the input, or all of them with count_include_pad */
@@ -916,24 +939,27 @@ void emit_softmax(Emit *e, int id)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
     kernel_begin(e, id, op_info[v->op].name, &ka);
-    kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
-    kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
-    kl_(e, 3, "const nnc_real *x = a + o * %" PRId64 " + i;", len * inner);
-    kl_(e, 3, "nnc_real *z = y + o * %" PRId64 " + i;", len * inner);
-    kl_(e, 3, "nnc_real mx = x[0], sum = 0;");
-    kl_(e, 3, "for (int k = 1; k < %" PRId64 "; k++) if (x[k * %" PRId64 "] > mx) mx = x[k * %" PRId64 "];", len, inner, inner);
+    /* one position across the axis (the usual last axis): no loop over it */
+    int ind = inner > 1 ? 3 : 2;
+    const char *at = inner > 1 ? " + i" : "", *k = times_(e, "k", inner);
+    kl_(e, 1, "for (int o = 0; o < %s; o++)%s", outer, inner > 1 ? "" : " {");
+    if (inner > 1) kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    kl_(e, ind, "const nnc_real *x = a + o * %" PRId64 "%s;", len * inner, at);
+    kl_(e, ind, "nnc_real *z = y + o * %" PRId64 "%s;", len * inner, at);
+    kl_(e, ind, "nnc_real mx = x[0], sum = 0;");
+    kl_(e, ind, "for (int k = 1; k < %" PRId64 "; k++) if (x[%s] > mx) mx = x[%s];", len, k, k);
     if (logsm) {
-        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) sum += exp(x[k * %" PRId64 "] - mx);", len, inner);
-        kl_(e, 3, "const nnc_real lse = mx + log(sum);");
-        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) z[k * %" PRId64 "] = x[k * %" PRId64 "] - lse;", len, inner, inner);
+        kl_(e, ind, "for (int k = 0; k < %" PRId64 "; k++) sum += exp(x[%s] - mx);", len, k);
+        kl_(e, ind, "const nnc_real lse = mx + log(sum);");
+        kl_(e, ind, "for (int k = 0; k < %" PRId64 "; k++) z[%s] = x[%s] - lse;", len, k, k);
     } else {
-        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) {", len);
-        kl_(e, 4, "z[k * %" PRId64 "] = exp(x[k * %" PRId64 "] - mx);", inner, inner);
-        kl_(e, 4, "sum += z[k * %" PRId64 "];", inner);
-        kl_(e, 3, "}");
-        kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) z[k * %" PRId64 "] /= sum;", len, inner);
+        kl_(e, ind, "for (int k = 0; k < %" PRId64 "; k++) {", len);
+        kl_(e, ind + 1, "z[%s] = exp(x[%s] - mx);", k, k);
+        kl_(e, ind + 1, "sum += z[%s];", k);
+        kl_(e, ind, "}");
+        kl_(e, ind, "for (int k = 0; k < %" PRId64 "; k++) z[%s] /= sum;", len, k);
     }
-    kl_(e, 2, "}");
+    kl_(e, ind - 1, "}");
     kernel_end(e);
 }
 
@@ -1048,7 +1074,7 @@ static void fused_names_(Fused *f)
 static char *row_index_(Emit *e, Fused *f, int k)
 {
     switch (f->pattern[k]) {
-    case PAT_FULL: return arena_printf(A_, "%s * %" PRId64 " + %s", f->row, f->ncols, f->col);
+    case PAT_FULL: return c_add(e, times_(e, f->row, f->ncols), f->col);
     case PAT_LAST: return (char *)f->col;
     default: return "0";
     }
@@ -1204,6 +1230,6 @@ void emit_node(Emit *e, int id)
     Fused f;
     if (fused_members_(e, id, &f))
         emit_fused_(e, &f);
-    else
+    else if (!entry_increment(e, id))
         emit_rules[e->g->v[id].op](e, id);
 }
