@@ -63,8 +63,10 @@ static bool one_(Extent x) { return !x.batch && x.per == 1; }
  * column 0, "k" in row 0 */
 static const char *rc_(Emit *e, const char *row, const char *ld, const char *col)
 {
-    if (str_eq(row, "0")) return col;
-    return c_add(e, str_eq(ld, "1") ? row : arena_printf(A_, "%s * %s", row, ld), col);
+    const char *x = str_eq(row, "0") ? col : c_add(e, str_eq(ld, "1") ? row : arena_printf(A_, "%s * %s", row, ld), col);
+    size_t n = strlen(x);
+    if (x[0] == '(' && x[n - 1] == ')' && !strchr(x + 1, '(')) return arena_printf(A_, "%.*s", (int)n - 2, x + 1); /* b[k8 + l] */
+    return x;
 }
 
 static const char *a_at_(Emit *e, const Gemm *g, const char *i, const char *k)
