@@ -516,6 +516,13 @@ static const char *conv_tap_(Emit *e, const char *k, int64_t dil)
     return dil == 1 ? k : arena_printf(A_, "%s * %" PRId64, k, dil);
 }
 
+/* the input coordinate of output coordinate o and tap: "o * s - pad + tap", without "* 1" or "- 0" */
+static const char *conv_coord_(Emit *e, const char *o, int64_t s, int64_t pad, const char *tap)
+{
+    return arena_printf(A_, "%s + %s", plus_(e, times_(e, o, s), -pad), tap);
+}
+
+
 /* for b, oh, ow, kh, kw inside the input: opens 5 loops (closed by the caller with conv_close_) */
 static void conv_open_(Emit *e, const ConvShape *c)
 {
@@ -524,10 +531,10 @@ static void conv_open_(Emit *e, const ConvShape *c)
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
     kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c->HO, c->WO);
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
-    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c->sh, c->pt, conv_tap_(e, "kh", c->dh));
+    kl_(e, 3, "const int ih = %s;", conv_coord_(e, "oh", c->sh, c->pt, conv_tap_(e, "kh", c->dh)));
     kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
     kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
-    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
+    kl_(e, 4, "const int iw = %s;", conv_coord_(e, "ow", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
     kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
     kl_(e, 4, "const int64_t i = ((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw;", c->H, c->W);
     kl_(e, 4, "const int64_t k = (int64_t)kh * %" PRId64 " + kw;", c->KW);
@@ -561,19 +568,19 @@ static void conv_block_(Emit *e, const ConvShape *c, const char *xn, const char 
     kl_(e, ind, "{");
     kl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", np, nf);
     kl_(e, ind + 1, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
-    kl_(e, ind + 2, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c->sh, c->pt, conv_tap_(e, "kh", c->dh));
+    kl_(e, ind + 2, "const int ih = %s;", conv_coord_(e, "oh", c->sh, c->pt, conv_tap_(e, "kh", c->dh)));
     if (pad) kl_(e, ind + 2, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
     kl_(e, ind + 2, "const nnc_real *xr = %s + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", xn, c->H, c->W * c->C);
     kl_(e, ind + 2, "for (int kw = 0; kw < %" PRId64 "; kw++)", c->KW);
     kl_(e, ind + 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c->C);
-    kl_(e, ind + 4, "const nnc_real *wk = %s + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 " + %s;", wn,
-        c->KW, c->C, c->F, f0);
+    kl_(e, ind + 4, "const nnc_real *wk = %s + (%s + ci) * %" PRId64 " + %s;", wn,
+        times_(e, arena_printf(A_, "((int64_t)kh * %" PRId64 " + kw)", c->KW), c->C), c->F, f0);
     kl_(e, ind + 4, "for (int p = 0; p < %" PRId64 "; p++) {", np);
-    kl_(e, ind + 5, "const int iw = (ow0 + p) * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
+    kl_(e, ind + 5, "const int iw = %s;", conv_coord_(e, c->sw == 1 ? "ow0 + p" : "(ow0 + p)", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
     if (pad)
-        kl_(e, ind + 5, "const nnc_real xv = iw >= 0 && iw < %" PRId64 " ? xr[iw * %" PRId64 " + ci] : 0;", c->W, c->C);
+        kl_(e, ind + 5, "const nnc_real xv = iw >= 0 && iw < %" PRId64 " ? xr[%s + ci] : 0;", c->W, times_(e, "iw", c->C));
     else
-        kl_(e, ind + 5, "const nnc_real xv = xr[iw * %" PRId64 " + ci];", c->C);
+        kl_(e, ind + 5, "const nnc_real xv = xr[%s + ci];", times_(e, "iw", c->C));
     kl_(e, ind + 5, "for (int f = 0; f < %" PRId64 "; f++) acc[p][f] += xv * wk[f];", nf);
     kl_(e, ind + 4, "}");
     kl_(e, ind + 3, "}");
@@ -653,12 +660,13 @@ static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const 
     kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
     bool pad = c.pt || c.pl || v->attr.i[6] || v->attr.i[7];
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
-    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c.sh, c.pt, conv_tap_(e, "kh", c.dh));
+    kl_(e, 3, "const int ih = %s;", conv_coord_(e, "oh", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
     if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
     kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c.KW);
-    kl_(e, 4, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c.sw, c.pl, conv_tap_(e, "kw", c.dw));
+    kl_(e, 4, "const int iw = %s;", conv_coord_(e, "ow", c.sw, c.pl, conv_tap_(e, "kw", c.dw)));
     if (pad) kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
-    kl_(e, 4, "const nnc_real *xp = %s + (((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw) * %" PRId64 ";", xn, c.H, c.W, c.C);
+    kl_(e, 4, "const nnc_real *xp = %s + %s;", xn,
+        times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw)", c.H, c.W), c.C));
     kl_(e, 4, "const nnc_real *wk = %s + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 ";", wn, c.KW, c.Cg * c.F);
     conv2d_pixel_taps_(e, &c);
     kl_(e, 3, "}");
@@ -727,10 +735,10 @@ void emit_conv2d_bwd_data(Emit *e, int id)
 static void conv_bwd_filter_row_(Emit *e, const ConvShape *c, bool pad)
 {
     kl_(e, 4, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
-    kl_(e, 5, "const int iw = ow * %" PRId64 " - %" PRId64 " + %s;", c->sw, c->pl, conv_tap_(e, "kw", c->dw));
+    kl_(e, 5, "const int iw = %s;", conv_coord_(e, "ow", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
     if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
     if (c->G == 1) {
-        kl_(e, 5, "const nnc_real xv = xr[iw * %" PRId64 " + ci];", c->C);
+        kl_(e, 5, "const nnc_real xv = xr[%s + ci];", times_(e, "iw", c->C));
         kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];", c->F, c->F);
     } else if (c->Cg == 1 && c->Fg == 1) {
         kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xr[iw * %" PRId64 " + f] * g[ow * %" PRId64 " + f];",
@@ -763,7 +771,7 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
     kl_(e, 2, "const nnc_real *g = dy + ((int64_t)b * %" PRId64 " + oh) * %" PRId64 ";", c.HO, c.WO * c.F);
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
-    kl_(e, 3, "const int ih = oh * %" PRId64 " - %" PRId64 " + %s;", c.sh, c.pt, conv_tap_(e, "kh", c.dh));
+    kl_(e, 3, "const int ih = %s;", conv_coord_(e, "oh", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
     if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
     kl_(e, 3, "const nnc_real *xr = x + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", c.H, c.W * c.C);
     kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++)", c.KW);
@@ -771,7 +779,8 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kl_(e, 4, "nnc_real acc[%" PRId64 "];", c.F);
     kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
     conv_bwd_filter_row_(e, &c, pad);
-    kl_(e, 4, "nnc_real *wr = dw + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + ci) * %" PRId64 ";", c.KW, c.Cg, c.F);
+    kl_(e, 4, "nnc_real *wr = dw + (%s + ci) * %" PRId64 ";",
+        times_(e, arena_printf(A_, "((int64_t)kh * %" PRId64 " + kw)", c.KW), c.Cg), c.F);
     kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) wr[f] += acc[f];", c.F);
     kl_(e, 3, "}");
     kl_(e, 2, "}");

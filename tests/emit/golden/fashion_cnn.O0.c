@@ -65,10 +65,10 @@ NNC_KERNEL void k1_conv2d(int n, nnc_real *restrict y, const nnc_real *restrict 
         nnc_real acc[32];
         for (int f = 0; f < 32; f++) acc[f] = 0;
         for (int kh = 0; kh < 3; kh++) {
-            const int ih = oh * 1 - 0 + kh;
+            const int ih = oh + kh;
             for (int kw = 0; kw < 3; kw++) {
-                const int iw = ow * 1 - 0 + kw;
-                const nnc_real *xp = x + (((int64_t)b * 28 + ih) * 28 + iw) * 1;
+                const int iw = ow + kw;
+                const nnc_real *xp = x + (((int64_t)b * 28 + ih) * 28 + iw);
                 const nnc_real *wk = w + ((int64_t)kh * 3 + kw) * 32;
                 for (int ci = 0; ci < 1; ci++)
                     for (int f = 0; f < 32; f++) acc[f] += xp[ci] * wk[ci * 32 + f];
@@ -438,18 +438,18 @@ NNC_KERNEL void k30_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_re
     for (int oh = 0; oh < 26; oh++) {
         const nnc_real *g = dy + ((int64_t)b * 26 + oh) * 832;
         for (int kh = 0; kh < 3; kh++) {
-            const int ih = oh * 1 - 0 + kh;
+            const int ih = oh + kh;
             const nnc_real *xr = x + ((int64_t)b * 28 + ih) * 28;
             for (int kw = 0; kw < 3; kw++)
             for (int ci = 0; ci < 1; ci++) {
                 nnc_real acc[32];
                 for (int f = 0; f < 32; f++) acc[f] = 0;
                 for (int ow = 0; ow < 26; ow++) {
-                    const int iw = ow * 1 - 0 + kw;
-                    const nnc_real xv = xr[iw * 1 + ci];
+                    const int iw = ow + kw;
+                    const nnc_real xv = xr[iw + ci];
                     for (int f = 0; f < 32; f++) acc[f] += xv * g[ow * 32 + f];
                 }
-                nnc_real *wr = dw + (((int64_t)kh * 3 + kw) * 1 + ci) * 32;
+                nnc_real *wr = dw + (((int64_t)kh * 3 + kw) + ci) * 32;
                 for (int f = 0; f < 32; f++) wr[f] += acc[f];
             }
         }

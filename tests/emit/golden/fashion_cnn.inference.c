@@ -71,14 +71,14 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
                 {
                     nnc_real acc[2][16] = {{0}};
                     for (int kh = 0; kh < 3; kh++) {
-                        const int ih = oh * 1 - 0 + kh;
+                        const int ih = oh + kh;
                         const nnc_real *xr = x + ((int64_t)b * 28 + ih) * 28;
                         for (int kw = 0; kw < 3; kw++)
                             for (int ci = 0; ci < 1; ci++) {
-                                const nnc_real *wk = w + (((int64_t)kh * 3 + kw) * 1 + ci) * 32 + f0;
+                                const nnc_real *wk = w + (((int64_t)kh * 3 + kw) + ci) * 32 + f0;
                                 for (int p = 0; p < 2; p++) {
-                                    const int iw = (ow0 + p) * 1 - 0 + kw;
-                                    const nnc_real xv = xr[iw * 1 + ci];
+                                    const int iw = ow0 + p + kw;
+                                    const nnc_real xv = xr[iw + ci];
                                     for (int f = 0; f < 16; f++) acc[p][f] += xv * wk[f];
                                 }
                             }
