@@ -1090,7 +1090,8 @@ static char *row_index_(Emit *e, Fused *f, int k)
 }
 
 /* the C text of an expression inside the loop (index strings from f->d, or row mode); an operand that is
- * itself an op is parenthesized */
+ * itself an inline op is parenthesized where it is substituted into another inline op (a helper call's
+ * arguments need none) */
 static char *expr_c_(Emit *e, Fused *f, const KExpr *x, int out_slot)
 {
     switch (x->kind) {
@@ -1102,9 +1103,12 @@ static char *expr_c_(Emit *e, Fused *f, const KExpr *x, int out_slot)
     case KEXPR_OP: break;
     }
     char *ops[4];
+    bool inline_use = !op_info[val_(e, x->value)->op].scalar_fn;
     for (int k = 0; k < x->nargs; k++) {
-        char *sub = expr_c_(e, f, x->arg[k], out_slot);
-        ops[k] = x->arg[k]->kind == KEXPR_OP ? arena_printf(A_, "(%s)", sub) : sub;
+        const KExpr *a = x->arg[k];
+        char *sub = expr_c_(e, f, a, out_slot);
+        bool wrap = inline_use && a->kind == KEXPR_OP && !op_info[val_(e, a->value)->op].scalar_fn;
+        ops[k] = wrap ? arena_printf(A_, "(%s)", sub) : sub;
     }
     return c_scalar(e, x->value, ops);
 }

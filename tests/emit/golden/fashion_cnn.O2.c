@@ -88,7 +88,7 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
                         const int64_t o = ((int64_t)b * 26 + oh) * 26 + ow0 + p;
                         for (int ff = 0; ff < 16; ff++) {
                             const int f = f0 + ff;
-                            y[o * 32 + f] = nnc_relu((acc[p][ff] + in0[f]));
+                            y[o * 32 + f] = nnc_relu(acc[p][ff] + in0[f]);
                         }
                     }
                 }
@@ -452,7 +452,7 @@ NNC_KERNEL void k24_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "fashion_cnn.nn"
     for (int i0 = 0; i0 < 288; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 458 "fashion_cnn.O2.c"
 
@@ -479,7 +479,7 @@ NNC_KERNEL void k27_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "fashion_cnn.nn"
     for (int i0 = 0; i0 < 32; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 485 "fashion_cnn.O2.c"
 
@@ -506,7 +506,7 @@ NNC_KERNEL void k30_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "fashion_cnn.nn"
     for (int i0 = 0; i0 < 54080; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 512 "fashion_cnn.O2.c"
 
@@ -533,7 +533,7 @@ NNC_KERNEL void k33_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "fashion_cnn.nn"
     for (int i0 = 0; i0 < 10; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 539 "fashion_cnn.O2.c"
 

@@ -87,7 +87,7 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
                         const int64_t o = ((int64_t)b * 26 + oh) * 26 + ow0 + p;
                         for (int ff = 0; ff < 16; ff++) {
                             const int f = f0 + ff;
-                            y[o * 32 + f] = nnc_relu((acc[p][ff] + in0[f]));
+                            y[o * 32 + f] = nnc_relu(acc[p][ff] + in0[f]);
                         }
                     }
                 }

@@ -65,7 +65,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             for (int ii = 0; ii < 5; ii++)
                 for (int jj = 0; jj < 16; jj++) {
                     const int i = i0 + ii, j = j0 + jj;
-                    y[i * 50 + j] = nnc_relu((acc[ii][jj] + in0[j]));
+                    y[i * 50 + j] = nnc_relu(acc[ii][jj] + in0[j]);
                 }
         }
         {
@@ -80,7 +80,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             for (int ii = 0; ii < 5; ii++)
                 for (int jj = 0; jj < 2; jj++) {
                     const int i = i0 + ii, j = 48 + jj;
-                    y[i * 50 + j] = nnc_relu((acc[ii][jj] + in0[j]));
+                    y[i * 50 + j] = nnc_relu(acc[ii][jj] + in0[j]);
                 }
         }
     }
@@ -94,7 +94,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             }
             for (int jj = 0; jj < 16; jj++) {
                 const int i = i0, j = j0 + jj;
-                y[i * 50 + j] = nnc_relu((acc[0][jj] + in0[j]));
+                y[i * 50 + j] = nnc_relu(acc[0][jj] + in0[j]);
             }
         }
         {
@@ -106,7 +106,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             }
             for (int jj = 0; jj < 2; jj++) {
                 const int i = i0, j = 48 + jj;
-                y[i * 50 + j] = nnc_relu((acc[0][jj] + in0[j]));
+                y[i * 50 + j] = nnc_relu(acc[0][jj] + in0[j]);
             }
         }
     }
@@ -155,13 +155,13 @@ NNC_KERNEL void k4_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_re
     for (; b16 + 16 <= n; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
-            acc[l] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+            acc[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         }
     /* the partial results, then the rest of the axis */
     for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
     acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (int i0 = b16; i0 < n; i0++) {
-        acc[0] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+        acc[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
     }
     y[0] += acc[0];
     y[0] /= (nnc_real)(n);
@@ -205,7 +205,7 @@ NNC_KERNEL void k8_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     for (; b16 + 16 <= n; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
-            acc0[l] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+            acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
             acc1[l] += in3[i0];
         }
     /* the partial results, then the rest of the axis */
@@ -214,7 +214,7 @@ NNC_KERNEL void k8_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     for (int l = 0; l < 8; l++) acc1[l] += acc1[l + 8];
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
     for (int i0 = b16; i0 < n; i0++) {
-        acc0[0] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+        acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += in3[i0];
     }
     y0[0] += acc0[0];

@@ -64,7 +64,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             for (int ii = 0; ii < 5; ii++)
                 for (int jj = 0; jj < 16; jj++) {
                     const int i = i0 + ii, j = j0 + jj;
-                    y[i * 50 + j] = nnc_relu((acc[ii][jj] + in0[j]));
+                    y[i * 50 + j] = nnc_relu(acc[ii][jj] + in0[j]);
                 }
         }
         {
@@ -79,7 +79,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             for (int ii = 0; ii < 5; ii++)
                 for (int jj = 0; jj < 2; jj++) {
                     const int i = i0 + ii, j = 48 + jj;
-                    y[i * 50 + j] = nnc_relu((acc[ii][jj] + in0[j]));
+                    y[i * 50 + j] = nnc_relu(acc[ii][jj] + in0[j]);
                 }
         }
     }
@@ -93,7 +93,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             }
             for (int jj = 0; jj < 16; jj++) {
                 const int i = i0, j = j0 + jj;
-                y[i * 50 + j] = nnc_relu((acc[0][jj] + in0[j]));
+                y[i * 50 + j] = nnc_relu(acc[0][jj] + in0[j]);
             }
         }
         {
@@ -105,7 +105,7 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
             }
             for (int jj = 0; jj < 2; jj++) {
                 const int i = i0, j = 48 + jj;
-                y[i * 50 + j] = nnc_relu((acc[0][jj] + in0[j]));
+                y[i * 50 + j] = nnc_relu(acc[0][jj] + in0[j]);
             }
         }
     }

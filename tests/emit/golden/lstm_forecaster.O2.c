@@ -221,7 +221,7 @@ NNC_KERNEL void k7_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     for (; b16 + 16 <= n; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
-            acc0[l] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+            acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
             acc1[l] += fabs(((in0[i0] + in1[0]) - in2[i0]));
         }
     /* the partial results, then the rest of the axis */
@@ -230,7 +230,7 @@ NNC_KERNEL void k7_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     for (int l = 0; l < 8; l++) acc1[l] += acc1[l + 8];
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
     for (int i0 = b16; i0 < n; i0++) {
-        acc0[0] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+        acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += fabs(((in0[i0] + in1[0]) - in2[i0]));
     }
     y0[0] += acc0[0];
@@ -279,7 +279,7 @@ NNC_KERNEL void k11_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_re
     for (; b16 + 16 <= n; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
-            acc0[l] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+            acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
             acc1[l] += fabs(((in0[i0] + in1[0]) - in2[i0]));
             acc2[l] += in3[i0];
         }
@@ -291,7 +291,7 @@ NNC_KERNEL void k11_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_re
     for (int l = 0; l < 8; l++) acc2[l] += acc2[l + 8];
     acc2[0] = ((acc2[0] + acc2[4]) + (acc2[1] + acc2[5])) + ((acc2[2] + acc2[6]) + (acc2[3] + acc2[7]));
     for (int i0 = b16; i0 < n; i0++) {
-        acc0[0] += nnc_square(((in0[i0] + in1[0]) - in2[i0]));
+        acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += fabs(((in0[i0] + in1[0]) - in2[i0]));
         acc2[0] += in3[i0];
     }
@@ -480,7 +480,7 @@ NNC_KERNEL void k25_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 11 "lstm_forecaster.nn"
     for (int i0 = 0; i0 < 384; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 486 "lstm_forecaster.O2.c"
 
@@ -507,7 +507,7 @@ NNC_KERNEL void k28_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 11 "lstm_forecaster.nn"
     for (int i0 = 0; i0 < 4096; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 513 "lstm_forecaster.O2.c"
 
@@ -534,7 +534,7 @@ NNC_KERNEL void k31_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 11 "lstm_forecaster.nn"
     for (int i0 = 0; i0 < 128; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 540 "lstm_forecaster.O2.c"
 
@@ -561,7 +561,7 @@ NNC_KERNEL void k34_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 11 "lstm_forecaster.nn"
     for (int i0 = 0; i0 < 32; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 567 "lstm_forecaster.O2.c"
 
@@ -586,7 +586,7 @@ NNC_KERNEL void k36_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
 NNC_KERNEL void k37_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
 {
 #line 11 "lstm_forecaster.nn"
-    y[0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[0]);
+    y[0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[0]);
 }
 #line 592 "lstm_forecaster.O2.c"
 

@@ -88,7 +88,7 @@ NNC_KERNEL void k2_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
             for (int ii = 0; ii < 5; ii++)
                 for (int jj = 0; jj < 16; jj++) {
                     const int i = i0 + ii, j = j0 + jj;
-                    y[i * 256 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j])))));
+                    y[i * 256 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j]))));
                 }
         }
     }
@@ -102,7 +102,7 @@ NNC_KERNEL void k2_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
             }
             for (int jj = 0; jj < 16; jj++) {
                 const int i = i0, j = j0 + jj;
-                y[i * 256 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j])))));
+                y[i * 256 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j]))));
             }
         }
     }
@@ -126,7 +126,7 @@ NNC_KERNEL void k4_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
     if ((int64_t)n * 128 * 256 >= NNC_BLAS_MIN_WORK) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 128, 256, 1.0f, a, 256, b, 128, 0.0f, y, 128);
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < 128; j++) y[i * 128 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((y[i * 128 + j] + in0[j]) - in1[j])))));
+            for (int j = 0; j < 128; j++) y[i * 128 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((y[i * 128 + j] + in0[j]) - in1[j]))));
     } else
 #endif
     {
@@ -144,7 +144,7 @@ NNC_KERNEL void k4_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
                 for (int ii = 0; ii < 5; ii++)
                     for (int jj = 0; jj < 16; jj++) {
                         const int i = i0 + ii, j = j0 + jj;
-                        y[i * 128 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j])))));
+                        y[i * 128 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j]))));
                     }
             }
         }
@@ -158,7 +158,7 @@ NNC_KERNEL void k4_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
                 }
                 for (int jj = 0; jj < 16; jj++) {
                     const int i = i0, j = j0 + jj;
-                    y[i * 128 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j])))));
+                    y[i * 128 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j]))));
                 }
             }
         }
@@ -336,7 +336,7 @@ NNC_KERNEL void k13_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_r
         y[o] = 0;
     for (int i0 = 0; i0 < n; i0++)
         for (int i1 = 0; i1 < 256; i1++)
-            y[i1] += nnc_square(((in0[i0 * 256 + i1] + in1[i1]) - in2[i1]));
+            y[i1] += nnc_square((in0[i0 * 256 + i1] + in1[i1]) - in2[i1]);
     for (int o = 0; o < 256; o++)
         y[o] /= (nnc_real)(n);
 }
@@ -385,7 +385,7 @@ NNC_KERNEL void k18_add_sub_mul_mul_etc(int n, nnc_real *restrict y, const nnc_r
 #line 5 "mlp_bn.nn"
     for (int i0 = 0; i0 < n; i0++)
         for (int i1 = 0; i1 < 256; i1++)
-            y[i0 * 256 + i1] = (nnc_relu((in5[i1] + (in4[i1] * (((in0[i0 * 256 + i1] + in1[i1]) - in2[i1]) * in3[i1]))))) * (((in6[i0 * 256 + i1] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */);
+            y[i0 * 256 + i1] = nnc_relu(in5[i1] + (in4[i1] * (((in0[i0 * 256 + i1] + in1[i1]) - in2[i1]) * in3[i1]))) * (((in6[i0 * 256 + i1] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */);
 }
 #line 391 "mlp_bn.O2.c"
 
@@ -457,7 +457,7 @@ NNC_KERNEL void k21_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_r
         y[o] = 0;
     for (int i0 = 0; i0 < n; i0++)
         for (int i1 = 0; i1 < 128; i1++)
-            y[i1] += nnc_square(((in0[i0 * 128 + i1] + in1[i1]) - in2[i1]));
+            y[i1] += nnc_square((in0[i0 * 128 + i1] + in1[i1]) - in2[i1]);
     for (int o = 0; o < 128; o++)
         y[o] /= (nnc_real)(n);
 }
@@ -506,7 +506,7 @@ NNC_KERNEL void k26_add_sub_mul_mul_etc(int n, nnc_real *restrict y, const nnc_r
 #line 5 "mlp_bn.nn"
     for (int i0 = 0; i0 < n; i0++)
         for (int i1 = 0; i1 < 128; i1++)
-            y[i0 * 128 + i1] = (nnc_relu((in5[i1] + (in4[i1] * (((in0[i0 * 128 + i1] + in1[i1]) - in2[i1]) * in3[i1]))))) * (0x1.6db6dcp+0f /* 1.42857146 */ * ((in6[i0 * 128 + i1] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)));
+            y[i0 * 128 + i1] = nnc_relu(in5[i1] + (in4[i1] * (((in0[i0 * 128 + i1] + in1[i1]) - in2[i1]) * in3[i1]))) * (0x1.6db6dcp+0f /* 1.42857146 */ * ((in6[i0 * 128 + i1] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)));
 }
 #line 512 "mlp_bn.O2.c"
 
@@ -602,7 +602,7 @@ NNC_KERNEL void k34_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc
     if ((int64_t)n * 128 * 10 >= NNC_BLAS_MIN_WORK) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 128, 10, 1.0f, a, 10, b, 10, 0.0f, y, 128);
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < 128; j++) y[i * 128 + j] = ((0x1.6db6dcp+0f /* 1.42857146 */ * ((in0[i * 128 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f))) * y[i * 128 + j]) * (((nnc_relu((in6[j] + (in5[j] * (((in1[i * 128 + j] + in2[j]) - in3[j]) * in4[j]))))) > 0.0f ? 1.0f : 0.0f));
+            for (int j = 0; j < 128; j++) y[i * 128 + j] = ((0x1.6db6dcp+0f /* 1.42857146 */ * ((in0[i * 128 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f))) * y[i * 128 + j]) * ((nnc_relu(in6[j] + (in5[j] * (((in1[i * 128 + j] + in2[j]) - in3[j]) * in4[j]))) > 0.0f ? 1.0f : 0.0f));
     } else
 #endif
     {
@@ -614,7 +614,7 @@ NNC_KERNEL void k34_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc
                     for (int l = 0; l < 8; l++) acc[l] += a[i * 10 + (k8 + l)] * b[j * 10 + (k8 + l)];
                 nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
                 for (int k = k8; k < 10; k++) s += a[i * 10 + k] * b[j * 10 + k];
-                y[i * 128 + j] = ((0x1.6db6dcp+0f /* 1.42857146 */ * ((in0[i * 128 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f))) * s) * (((nnc_relu((in6[j] + (in5[j] * (((in1[i * 128 + j] + in2[j]) - in3[j]) * in4[j]))))) > 0.0f ? 1.0f : 0.0f));
+                y[i * 128 + j] = ((0x1.6db6dcp+0f /* 1.42857146 */ * ((in0[i * 128 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f))) * s) * ((nnc_relu(in6[j] + (in5[j] * (((in1[i * 128 + j] + in2[j]) - in3[j]) * in4[j]))) > 0.0f ? 1.0f : 0.0f));
             }
     }
 }
@@ -744,7 +744,7 @@ NNC_KERNEL void k42_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc
     if ((int64_t)n * 256 * 128 >= NNC_BLAS_MIN_WORK) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 256, 128, 1.0f, a, 128, b, 128, 0.0f, y, 256);
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < 256; j++) y[i * 256 + j] = ((((in0[i * 256 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */) * y[i * 256 + j]) * (((nnc_relu((in6[j] + (in5[j] * (((in1[i * 256 + j] + in2[j]) - in3[j]) * in4[j]))))) > 0.0f ? 1.0f : 0.0f));
+            for (int j = 0; j < 256; j++) y[i * 256 + j] = ((((in0[i * 256 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */) * y[i * 256 + j]) * ((nnc_relu(in6[j] + (in5[j] * (((in1[i * 256 + j] + in2[j]) - in3[j]) * in4[j]))) > 0.0f ? 1.0f : 0.0f));
     } else
 #endif
     {
@@ -756,7 +756,7 @@ NNC_KERNEL void k42_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc
                     for (int l = 0; l < 8; l++) acc[l] += a[i * 128 + (k8 + l)] * b[j * 128 + (k8 + l)];
                 nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
                 for (int k = k8; k < 128; k++) s += a[i * 128 + k] * b[j * 128 + k];
-                y[i * 256 + j] = ((((in0[i * 256 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */) * s) * (((nnc_relu((in6[j] + (in5[j] * (((in1[i * 256 + j] + in2[j]) - in3[j]) * in4[j]))))) > 0.0f ? 1.0f : 0.0f));
+                y[i * 256 + j] = ((((in0[i * 256 + j] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */) * s) * ((nnc_relu(in6[j] + (in5[j] * (((in1[i * 256 + j] + in2[j]) - in3[j]) * in4[j]))) > 0.0f ? 1.0f : 0.0f));
             }
     }
 }
@@ -896,7 +896,7 @@ NNC_KERNEL void k53_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "mlp_bn.nn"
     for (int i0 = 0; i0 < 25600; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 902 "mlp_bn.O2.c"
 
@@ -923,7 +923,7 @@ NNC_KERNEL void k56_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "mlp_bn.nn"
     for (int i0 = 0; i0 < 256; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 929 "mlp_bn.O2.c"
 
@@ -952,7 +952,7 @@ NNC_KERNEL void k59_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "mlp_bn.nn"
     for (int i0 = 0; i0 < 32768; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 958 "mlp_bn.O2.c"
 
@@ -979,7 +979,7 @@ NNC_KERNEL void k62_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "mlp_bn.nn"
     for (int i0 = 0; i0 < 128; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 985 "mlp_bn.O2.c"
 
@@ -1008,7 +1008,7 @@ NNC_KERNEL void k65_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "mlp_bn.nn"
     for (int i0 = 0; i0 < 1280; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 1014 "mlp_bn.O2.c"
 
@@ -1035,7 +1035,7 @@ NNC_KERNEL void k68_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
 {
 #line 18 "mlp_bn.nn"
     for (int i0 = 0; i0 < 10; i0++)
-        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * (nnc_square(in0[i0]))) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
+        y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
 #line 1041 "mlp_bn.O2.c"
 

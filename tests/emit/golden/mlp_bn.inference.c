@@ -87,7 +87,7 @@ NNC_KERNEL void k2_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
             for (int ii = 0; ii < 5; ii++)
                 for (int jj = 0; jj < 16; jj++) {
                     const int i = i0 + ii, j = j0 + jj;
-                    y[i * 256 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j])))));
+                    y[i * 256 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j]))));
                 }
         }
     }
@@ -101,7 +101,7 @@ NNC_KERNEL void k2_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
             }
             for (int jj = 0; jj < 16; jj++) {
                 const int i = i0, j = j0 + jj;
-                y[i * 256 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j])))));
+                y[i * 256 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j]))));
             }
         }
     }
@@ -125,7 +125,7 @@ NNC_KERNEL void k4_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
     if ((int64_t)n * 128 * 256 >= NNC_BLAS_MIN_WORK) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 128, 256, 1.0f, a, 256, b, 128, 0.0f, y, 128);
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < 128; j++) y[i * 128 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((y[i * 128 + j] + in0[j]) - in1[j])))));
+            for (int j = 0; j < 128; j++) y[i * 128 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((y[i * 128 + j] + in0[j]) - in1[j]))));
     } else
 #endif
     {
@@ -143,7 +143,7 @@ NNC_KERNEL void k4_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
                 for (int ii = 0; ii < 5; ii++)
                     for (int jj = 0; jj < 16; jj++) {
                         const int i = i0 + ii, j = j0 + jj;
-                        y[i * 128 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j])))));
+                        y[i * 128 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[ii][jj] + in0[j]) - in1[j]))));
                     }
             }
         }
@@ -157,7 +157,7 @@ NNC_KERNEL void k4_matmul_add_sub_mul_etc(int n, nnc_real *restrict y, const nnc
                 }
                 for (int jj = 0; jj < 16; jj++) {
                     const int i = i0, j = j0 + jj;
-                    y[i * 128 + j] = nnc_relu((in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j])))));
+                    y[i * 128 + j] = nnc_relu(in4[j] + (in3[j] * (in2[j] * ((acc[0][jj] + in0[j]) - in1[j]))));
                 }
             }
         }
