@@ -1,5 +1,5 @@
-/* levels.c: the same model at every optimization level, and one pass at a time (STYLE.md "Tests",
- * SPEC §1 "the output of every level must agree numerically").
+/* levels.c: the same model at every optimization level, and one pass at a time: the output of every level
+ * must agree numerically (docs/passes.md, docs/testing.md).
  *
  *   levels SPEC LABEL=MODEL.so [LABEL=MODEL.so ...]
  *
