@@ -33,27 +33,14 @@ static char *sh_(Shape s, char *buf) { return shape_str(s, buf, 96); }
 static CVal done_(Check *c, int id, Loc loc) { return cv_tensor(c, id, loc); }
 
 /* ---- elementwise functions of one tensor, and the activations --------------------------------------- */
-/* One row per function: its name, its op (ops.def), whether it is also an activation= value, and its one
- * optional keyword argument:
+/* One row per function, NN_FUNCTION(name, op, use, arg) in ops.def beside its op: its name, its op, whether
+ * it is also an activation= value (ACT) or only a function (FN), and its one optional keyword argument:
  *   NO_ARG                     f(x)
  *   NUM_ARG(name, default)     f(x, name=default): a number, the op's attribute a0
  *   BOOL_ARG(name, default, op) f(x, name=default): a flag choosing `op` when true (gelu's approximate)
- * builtins[], the activation list and its messages are built from these rows: adding a row is all it takes. */
-#define EW_FUNCTIONS(X)                                                                 \
-    X("relu", OP_RELU, ACT, NO_ARG)                                                     \
-    X("sigmoid", OP_SIGMOID, ACT, NO_ARG)                                               \
-    X("tanh", OP_TANH, ACT, NO_ARG)                                                     \
-    X("exp", OP_EXP, FN, NO_ARG)                                                        \
-    X("log", OP_LOG, FN, NO_ARG)                                                        \
-    X("sqrt", OP_SQRT, FN, NO_ARG)                                                      \
-    X("abs", OP_ABS, FN, NO_ARG)                                                        \
-    X("square", OP_SQUARE, FN, NO_ARG)                                                  \
-    X("leaky_relu", OP_LEAKY_RELU, ACT, NUM_ARG("alpha", "0.01"))                       \
-    X("gelu", OP_GELU, ACT, BOOL_ARG("approximate", "false", OP_GELU_TANH))             \
-    X("silu", OP_SILU, ACT, NO_ARG)                                                     \
-    X("softplus", OP_SOFTPLUS, ACT, NO_ARG)                                             \
-    X("elu", OP_ELU, ACT, NUM_ARG("alpha", "1.0"))                                      \
-    X("erf", OP_ERF, FN, NO_ARG)
+ * builtins[], the activation list and its messages are built from these rows: adding a row is all it takes.
+ * Each use includes ops.def with OP() empty and its own NN_FUNCTION. */
+#define OP(id, name, arity, flags, shape, emit, grad, flops, scalar)
 
 typedef struct EwFunction {
     const char *name;
@@ -68,9 +55,11 @@ typedef struct EwFunction {
 #define BOOL_ARG(n, d, op) {n, A_BOOL, d}, op
 #define ACT true
 #define FN false
-#define ROW_(name, op, act, arg) {name, op, act, arg},
-static const EwFunction ew_functions_[] = {EW_FUNCTIONS(ROW_)};
-#undef ROW_
+#define NN_FUNCTION(name, op, act, arg) {name, op, act, arg},
+static const EwFunction ew_functions_[] = {
+#include "ops.def"
+};
+#undef NN_FUNCTION
 #undef NO_ARG
 #undef NUM_ARG
 #undef BOOL_ARG
@@ -114,9 +103,11 @@ static int apply_activation_(Check *c, int x, const char *act, Loc loc)
 
 #define ACT_NAME_ACT(n) n,
 #define ACT_NAME_FN(n)
-#define ACT_NAME_(name, op, act, arg) ACT_NAME_##act(name)
-static const char *const activation_names_[] = {"none", "linear", EW_FUNCTIONS(ACT_NAME_) "softmax"};
-#undef ACT_NAME_
+#define NN_FUNCTION(name, op, act, arg) ACT_NAME_##act(name)
+static const char *const activation_names_[] = {"none", "linear",
+#include "ops.def"
+                                                "softmax"};
+#undef NN_FUNCTION
 #undef ACT_NAME_ACT
 #undef ACT_NAME_FN
 enum { N_ACTIVATIONS = sizeof activation_names_ / sizeof activation_names_[0] };
@@ -151,7 +142,7 @@ void check_report_activation(Loc loc, const char *name)
 }
 
 /* ---- elementwise -------------------------------------------------------------------------------------- */
-/* f(x), f(x, arg) for each row of EW_FUNCTIONS; args: x, [arg,] name */
+/* f(x), f(x, arg) for each NN_FUNCTION row of ops.def; args: x, [arg,] name */
 static CVal b_ew(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     const EwFunction *f = ew_function_(b->name);
@@ -1011,7 +1002,9 @@ static bool layer_init_(Check *c, CVal v, Shape s, Init dflt, Init *out)
 #define INIT0(n) {n, BK_INIT, b_init, {{0}}}
 
 static const Builtin builtins[] = {
-    EW_FUNCTIONS(EW_BUILTIN_)
+#define NN_FUNCTION EW_BUILTIN_
+#include "ops.def"
+#undef NN_FUNCTION
     {"clip", BK_OP, b_clip, {ARG_X, {"lo", A_NUM, NULL}, {"hi", A_NUM, NULL}, ARG_NAME}},
     {"maximum", BK_OP, b_binary, {{"a", A_TENSOR, NULL}, {"b", A_TENSOR, NULL}, ARG_NAME}},
     {"minimum", BK_OP, b_binary, {{"a", A_TENSOR, NULL}, {"b", A_TENSOR, NULL}, ARG_NAME}},
@@ -1056,6 +1049,7 @@ static const Builtin builtins[] = {
     {"train", BK_OPTIMIZER, NULL, {{"epochs", A_INT, "none"}, {"batch", A_INT, "none"}, {"shuffle", A_BOOL, "true"}}},
 };
 #undef EW_BUILTIN_
+#undef OP /* the empty OP() of the NN_FUNCTION includes */
 #undef NO_ARG
 #undef NUM_ARG
 #undef BOOL_ARG
