@@ -523,6 +523,9 @@ static const char *conv_coord_(Emit *e, const char *o, int64_t s, int64_t pad, c
 }
 
 
+/* "x + ci", or x alone where there is one input channel per group and so no loop over ci */
+static const char *with_ci_(Emit *e, const char *x, bool one) { return one ? x : arena_printf(A_, "%s + ci", x); }
+
 /* for b, oh, ow, kh, kw inside the input: opens 5 loops (closed by the caller with conv_close_) */
 static void conv_open_(Emit *e, const ConvShape *c)
 {
@@ -571,19 +574,22 @@ static void conv_block_(Emit *e, const ConvShape *c, const char *xn, const char 
     kl_(e, ind + 2, "const int ih = %s;", conv_coord_(e, "oh", c->sh, c->pt, conv_tap_(e, "kh", c->dh)));
     if (pad) kl_(e, ind + 2, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
     kl_(e, ind + 2, "const nnc_real *xr = %s + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", xn, c->H, c->W * c->C);
-    kl_(e, ind + 2, "for (int kw = 0; kw < %" PRId64 "; kw++)", c->KW);
-    kl_(e, ind + 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c->C);
-    kl_(e, ind + 4, "const nnc_real *wk = %s + (%s + ci) * %" PRId64 " + %s;", wn,
-        times_(e, arena_printf(A_, "((int64_t)kh * %" PRId64 " + kw)", c->KW), c->C), c->F, f0);
-    kl_(e, ind + 4, "for (int p = 0; p < %" PRId64 "; p++) {", np);
-    kl_(e, ind + 5, "const int iw = %s;", conv_coord_(e, c->sw == 1 ? "ow0 + p" : "(ow0 + p)", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
+    bool one = c->C == 1; /* one input channel: no loop over ci */
+    int bi = ind + 4 - one;
+    kl_(e, ind + 2, "for (int kw = 0; kw < %" PRId64 "; kw++)%s", c->KW, one ? " {" : "");
+    if (!one) kl_(e, ind + 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c->C);
+    const char *khkw = arena_printf(A_, "((int64_t)kh * %" PRId64 " + kw)", c->KW);
+    kl_(e, bi, "const nnc_real *wk = %s + %s * %" PRId64 " + %s;", wn,
+        one ? khkw : arena_printf(A_, "(%s + ci)", times_(e, khkw, c->C)), c->F, f0);
+    kl_(e, bi, "for (int p = 0; p < %" PRId64 "; p++) {", np);
+    kl_(e, bi + 1, "const int iw = %s;", conv_coord_(e, c->sw == 1 ? "ow0 + p" : "(ow0 + p)", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
     if (pad)
-        kl_(e, ind + 5, "const nnc_real xv = iw >= 0 && iw < %" PRId64 " ? xr[%s + ci] : 0;", c->W, times_(e, "iw", c->C));
+        kl_(e, bi + 1, "const nnc_real xv = iw >= 0 && iw < %" PRId64 " ? xr[%s] : 0;", c->W, with_ci_(e, times_(e, "iw", c->C), one));
     else
-        kl_(e, ind + 5, "const nnc_real xv = xr[%s + ci];", times_(e, "iw", c->C));
-    kl_(e, ind + 5, "for (int f = 0; f < %" PRId64 "; f++) acc[p][f] += xv * wk[f];", nf);
-    kl_(e, ind + 4, "}");
-    kl_(e, ind + 3, "}");
+        kl_(e, bi + 1, "const nnc_real xv = xr[%s];", with_ci_(e, times_(e, "iw", c->C), one));
+    kl_(e, bi + 1, "for (int f = 0; f < %" PRId64 "; f++) acc[p][f] += xv * wk[f];", nf);
+    kl_(e, bi, "}");
+    kl_(e, bi - 1, "}");
     kl_(e, ind + 1, "}");
     kl_(e, ind + 1, "for (int p = 0; p < %" PRId64 "; p++) {", np);
     kl_(e, ind + 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow0 + p;", c->HO, c->WO);
@@ -629,7 +635,9 @@ static bool conv2d_blocks_(Emit *e, const ConvShape *c, const char *xn, const ch
  * vectorizes it; f / m indexing or group bounds computed from f ran 3 to 20 times slower) */
 static void conv2d_pixel_taps_(Emit *e, const ConvShape *c)
 {
-    if (c->G == 1) {
+    if (c->G == 1 && c->C == 1) {
+        kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xp[0] * wk[f];", c->F);
+    } else if (c->G == 1) {
         kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++)", c->C);
         kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xp[ci] * wk[ci * %" PRId64 " + f];", c->F, c->F);
     } else if (c->Cg == 1 && c->Fg == 1) {
@@ -638,8 +646,12 @@ static void conv2d_pixel_taps_(Emit *e, const ConvShape *c)
         kl_(e, 4, "for (int gi = 0; gi < %" PRId64 "; gi++) {", c->G);
         kl_(e, 5, "nnc_real *ag = acc + gi * %" PRId64 ";", c->Fg);
         kl_(e, 5, "const nnc_real *xg = xp + gi * %" PRId64 ", *wg = wk + gi * %" PRId64 ";", c->Cg, c->Fg);
-        kl_(e, 5, "for (int ci = 0; ci < %" PRId64 "; ci++)", c->Cg);
-        kl_(e, 6, "for (int f = 0; f < %" PRId64 "; f++) ag[f] += xg[ci] * wg[ci * %" PRId64 " + f];", c->Fg, c->F);
+        if (c->Cg == 1) {
+            kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) ag[f] += xg[0] * wg[f];", c->Fg);
+        } else {
+            kl_(e, 5, "for (int ci = 0; ci < %" PRId64 "; ci++)", c->Cg);
+            kl_(e, 6, "for (int f = 0; f < %" PRId64 "; f++) ag[f] += xg[ci] * wg[ci * %" PRId64 " + f];", c->Fg, c->F);
+        }
         kl_(e, 4, "}");
     }
 }
@@ -710,21 +722,22 @@ void emit_conv2d_bwd_data(Emit *e, int id)
         kernel_end(e);
         return;
     }
+    bool one = c.Cg == 1; /* one input channel per group: no loop over ci */
     if (c.G == 1) {
-        kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
-        kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 ";", c.C, c.F);
-        kl_(e, 5, "nnc_real s = 0;");
-        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) s += g[f] * wr[f];", c.F);
-        kl_(e, 5, "dx[i * %" PRId64 " + ci] += s;", c.C);
-        kl_(e, 4, "}");
+        if (!one) kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.C);
+        kl_(e, 5 - one, "const nnc_real *wr = w + %s * %" PRId64 ";", one ? "k" : arena_printf(A_, "(k * %" PRId64 " + ci)", c.C), c.F);
+        kl_(e, 5 - one, "nnc_real s = 0;");
+        kl_(e, 5 - one, "for (int f = 0; f < %" PRId64 "; f++) s += g[f] * wr[f];", c.F);
+        kl_(e, 5 - one, "dx[%s] += s;", with_ci_(e, times_(e, "i", c.C), one));
+        if (!one) kl_(e, 4, "}");
     } else { /* the group's filters: loops of a constant count, which the C compiler vectorizes */
-        kl_(e, 4, "for (int gi = 0; gi < %" PRId64 "; gi++)", c.G);
-        kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.Cg);
-        kl_(e, 5, "const nnc_real *wr = w + (k * %" PRId64 " + ci) * %" PRId64 " + gi * %" PRId64 ", *gg = g + gi * %" PRId64 ";",
-            c.Cg, c.F, c.Fg, c.Fg);
+        kl_(e, 4, "for (int gi = 0; gi < %" PRId64 "; gi++)%s", c.G, one ? " {" : "");
+        if (!one) kl_(e, 4, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.Cg);
+        kl_(e, 5, "const nnc_real *wr = w + %s * %" PRId64 " + gi * %" PRId64 ", *gg = g + gi * %" PRId64 ";",
+            one ? "k" : arena_printf(A_, "(k * %" PRId64 " + ci)", c.Cg), c.F, c.Fg, c.Fg);
         kl_(e, 5, "nnc_real s = 0;");
         kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) s += gg[f] * wr[f];", c.Fg);
-        kl_(e, 5, "dx[i * %" PRId64 " + gi * %" PRId64 " + ci] += s;", c.C, c.Cg);
+        kl_(e, 5, "dx[i * %" PRId64 " + %s] += s;", c.C, with_ci_(e, times_(e, "gi", c.Cg), one));
         kl_(e, 4, "}");
     }
     conv_close_(e);
@@ -732,26 +745,27 @@ void emit_conv2d_bwd_data(Emit *e, int id)
 }
 
 /* one (kh, kw, ci) of the filter gradient along one output row: acc[f] += x * dy[ow, f] */
-static void conv_bwd_filter_row_(Emit *e, const ConvShape *c, bool pad)
+static void conv_bwd_filter_row_(Emit *e, const ConvShape *c, bool pad, int ind)
 {
-    kl_(e, 4, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
-    kl_(e, 5, "const int iw = %s;", conv_coord_(e, "ow", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
-    if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
+    bool one = c->Cg == 1; /* no loop over ci */
+    kl_(e, ind, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
+    kl_(e, ind + 1, "const int iw = %s;", conv_coord_(e, "ow", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
+    if (pad) kl_(e, ind + 1, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
     if (c->G == 1) {
-        kl_(e, 5, "const nnc_real xv = xr[%s + ci];", times_(e, "iw", c->C));
-        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];", c->F, c->F);
+        kl_(e, ind + 1, "const nnc_real xv = xr[%s];", with_ci_(e, times_(e, "iw", c->C), one));
+        kl_(e, ind + 1, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xv * g[ow * %" PRId64 " + f];", c->F, c->F);
     } else if (c->Cg == 1 && c->Fg == 1) {
-        kl_(e, 5, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xr[iw * %" PRId64 " + f] * g[ow * %" PRId64 " + f];",
+        kl_(e, ind + 1, "for (int f = 0; f < %" PRId64 "; f++) acc[f] += xr[iw * %" PRId64 " + f] * g[ow * %" PRId64 " + f];",
             c->F, c->C, c->F);
     } else {
-        kl_(e, 5, "for (int gi = 0; gi < %" PRId64 "; gi++) {", c->G);
-        kl_(e, 6, "const nnc_real xv = xr[iw * %" PRId64 " + gi * %" PRId64 " + ci];", c->C, c->Cg);
-        kl_(e, 6, "nnc_real *ag = acc + gi * %" PRId64 ";", c->Fg);
-        kl_(e, 6, "const nnc_real *gg = g + ow * %" PRId64 " + gi * %" PRId64 ";", c->F, c->Fg);
-        kl_(e, 6, "for (int f = 0; f < %" PRId64 "; f++) ag[f] += xv * gg[f];", c->Fg);
-        kl_(e, 5, "}");
+        kl_(e, ind + 1, "for (int gi = 0; gi < %" PRId64 "; gi++) {", c->G);
+        kl_(e, ind + 2, "const nnc_real xv = xr[iw * %" PRId64 " + %s];", c->C, with_ci_(e, times_(e, "gi", c->Cg), one));
+        kl_(e, ind + 2, "nnc_real *ag = acc + gi * %" PRId64 ";", c->Fg);
+        kl_(e, ind + 2, "const nnc_real *gg = g + ow * %" PRId64 " + gi * %" PRId64 ";", c->F, c->Fg);
+        kl_(e, ind + 2, "for (int f = 0; f < %" PRId64 "; f++) ag[f] += xv * gg[f];", c->Fg);
+        kl_(e, ind + 1, "}");
     }
-    kl_(e, 4, "}");
+    kl_(e, ind, "}");
 }
 
 /* dw[kh,kw,c,f] = sum over b, oh, ow of x[b,ih,iw,g*Cg+c] dy[b,oh,ow,f] (g: f's group): one output row of
@@ -774,13 +788,14 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kl_(e, 3, "const int ih = %s;", conv_coord_(e, "oh", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
     if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
     kl_(e, 3, "const nnc_real *xr = x + ((int64_t)b * %" PRId64 " + ih) * %" PRId64 ";", c.H, c.W * c.C);
-    kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++)", c.KW);
-    kl_(e, 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.Cg);
+    bool one = c.Cg == 1; /* one input channel per group: no loop over ci */
+    kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++)%s", c.KW, one ? " {" : "");
+    if (!one) kl_(e, 3, "for (int ci = 0; ci < %" PRId64 "; ci++) {", c.Cg);
     kl_(e, 4, "nnc_real acc[%" PRId64 "];", c.F);
     kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
-    conv_bwd_filter_row_(e, &c, pad);
-    kl_(e, 4, "nnc_real *wr = dw + (%s + ci) * %" PRId64 ";",
-        times_(e, arena_printf(A_, "((int64_t)kh * %" PRId64 " + kw)", c.KW), c.Cg), c.F);
+    conv_bwd_filter_row_(e, &c, pad, 4);
+    const char *khkw = arena_printf(A_, "((int64_t)kh * %" PRId64 " + kw)", c.KW);
+    kl_(e, 4, "nnc_real *wr = dw + %s * %" PRId64 ";", one ? khkw : arena_printf(A_, "(%s + ci)", times_(e, khkw, c.Cg)), c.F);
     kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) wr[f] += acc[f];", c.F);
     kl_(e, 3, "}");
     kl_(e, 2, "}");

@@ -70,15 +70,14 @@ NNC_KERNEL void k1_conv2d(int n, nnc_real *restrict y, const nnc_real *restrict 
                 const int iw = ow + kw;
                 const nnc_real *xp = x + (((int64_t)b * 28 + ih) * 28 + iw);
                 const nnc_real *wk = w + ((int64_t)kh * 3 + kw) * 32;
-                for (int ci = 0; ci < 1; ci++)
-                    for (int f = 0; f < 32; f++) acc[f] += xp[ci] * wk[ci * 32 + f];
+                for (int f = 0; f < 32; f++) acc[f] += xp[0] * wk[f];
             }
         }
         nnc_real *yo = y + o * 32;
         for (int f = 0; f < 32; f++) yo[f] = acc[f];
     }
 }
-#line 82 "fashion_cnn.O0.c"
+#line 81 "fashion_cnn.O0.c"
 
 /* k2 add: f32[B,26,26,32], f32[32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k2_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -88,7 +87,7 @@ NNC_KERNEL void k2_add(int n, nnc_real *restrict y, const nnc_real *restrict a, 
         for (int i1 = 0; i1 < 32; i1++)
             y[i0 * 32 + i1] = a[i0 * 32 + i1] + b[i1];
 }
-#line 92 "fashion_cnn.O0.c"
+#line 91 "fashion_cnn.O0.c"
 
 /* k3 relu  c: f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k3_relu(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -97,7 +96,7 @@ NNC_KERNEL void k3_relu(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 21632; i0++)
         y[i0] = nnc_relu(a[i0]);
 }
-#line 101 "fashion_cnn.O0.c"
+#line 100 "fashion_cnn.O0.c"
 
 /* k4 maxpool2d  p: f32[B,26,26,32] -> f32[B,13,13,32]  (line 13) */
 NNC_KERNEL void k4_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restrict x)
@@ -120,7 +119,7 @@ NNC_KERNEL void k4_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restri
             }
     }
 }
-#line 124 "fashion_cnn.O0.c"
+#line 123 "fashion_cnn.O0.c"
 
 /* k5 matmul: f32[B,5408], f32[5408,10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k5_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -134,7 +133,7 @@ NNC_KERNEL void k5_matmul(int n, nnc_real *restrict y, const nnc_real *restrict 
             y[i * 10 + j] = s;
         }
 }
-#line 138 "fashion_cnn.O0.c"
+#line 137 "fashion_cnn.O0.c"
 
 /* k6 add: f32[B,10], f32[10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k6_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -144,7 +143,7 @@ NNC_KERNEL void k6_add(int n, nnc_real *restrict y, const nnc_real *restrict a, 
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0 * 10 + i1] + b[i1];
 }
-#line 148 "fashion_cnn.O0.c"
+#line 147 "fashion_cnn.O0.c"
 
 /* k7 softmax  probs: f32[B,10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k7_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -162,8 +161,8 @@ NNC_KERNEL void k7_softmax(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int k = 0; k < 10; k++) z[k] /= sum;
     }
 }
+#line 165 "fashion_cnn.O0.c"
 #line 166 "fashion_cnn.O0.c"
-#line 167 "fashion_cnn.O0.c"
 
 /* k8 one_hot: i32[B] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k8_one_hot(int n, nnc_real *restrict y, const int32_t *restrict a)
@@ -172,7 +171,7 @@ NNC_KERNEL void k8_one_hot(int n, nnc_real *restrict y, const int32_t *restrict 
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 10; c++) y[i * 10 + c] = a[i] == c ? 1 : 0;
 }
-#line 176 "fashion_cnn.O0.c"
+#line 175 "fashion_cnn.O0.c"
 
 /* k9 log_softmax: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k9_log_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -188,7 +187,7 @@ NNC_KERNEL void k9_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
     }
 }
-#line 192 "fashion_cnn.O0.c"
+#line 191 "fashion_cnn.O0.c"
 
 /* k10 mul: f32[B,10], f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k10_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -197,7 +196,7 @@ NNC_KERNEL void k10_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 201 "fashion_cnn.O0.c"
+#line 200 "fashion_cnn.O0.c"
 
 /* k11 sum: f32[B,10] -> f32[B]  (line 16) */
 NNC_KERNEL void k11_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -209,7 +208,7 @@ NNC_KERNEL void k11_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += a[i0 * 10 + i1];
 }
-#line 213 "fashion_cnn.O0.c"
+#line 212 "fashion_cnn.O0.c"
 
 /* k12 neg: f32[B] -> f32[B]  (line 16) */
 NNC_KERNEL void k12_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -218,7 +217,7 @@ NNC_KERNEL void k12_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = -a[i0];
 }
-#line 222 "fashion_cnn.O0.c"
+#line 221 "fashion_cnn.O0.c"
 
 /* k13 mean: f32[B] -> f32[]  (line 16) */
 NNC_KERNEL void k13_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -241,7 +240,7 @@ NNC_KERNEL void k13_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     y[0] += acc[0];
     y[0] /= (nnc_real)(n);
 }
-#line 245 "fashion_cnn.O0.c"
+#line 244 "fashion_cnn.O0.c"
 
 /* k14 argmax: f32[B,10] -> i32[B]  (line 17) */
 NNC_KERNEL void k14_argmax(int n, int32_t *restrict y, const nnc_real *restrict a)
@@ -255,7 +254,7 @@ NNC_KERNEL void k14_argmax(int n, int32_t *restrict y, const nnc_real *restrict 
         y[o] = best;
     }
 }
-#line 259 "fashion_cnn.O0.c"
+#line 258 "fashion_cnn.O0.c"
 
 /* k15 eq: i32[B], i32[B] -> f32[B]  (line 17) */
 NNC_KERNEL void k15_eq(int n, nnc_real *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -264,8 +263,8 @@ NNC_KERNEL void k15_eq(int n, nnc_real *restrict y, const int32_t *restrict a, c
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = (a[i0] == b[i0] ? 1.0f : 0.0f);
 }
+#line 267 "fashion_cnn.O0.c"
 #line 268 "fashion_cnn.O0.c"
-#line 269 "fashion_cnn.O0.c"
 
 /* k16 batch_size:  -> f32[]  (line 16) */
 NNC_KERNEL void k16_batch_size(int n, nnc_real *restrict y)
@@ -273,7 +272,7 @@ NNC_KERNEL void k16_batch_size(int n, nnc_real *restrict y)
 #line 16 "fashion_cnn.nn"
     y[0] = (nnc_real)n;
 }
-#line 277 "fashion_cnn.O0.c"
+#line 276 "fashion_cnn.O0.c"
 
 /* k17 broadcast: f32[1] -> f32[B]  (line 16) */
 NNC_KERNEL void k17_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -282,7 +281,7 @@ NNC_KERNEL void k17_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 286 "fashion_cnn.O0.c"
+#line 285 "fashion_cnn.O0.c"
 
 /* k18 div: f32[B], f32[] -> f32[B]  (line 16) */
 NNC_KERNEL void k18_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -291,7 +290,7 @@ NNC_KERNEL void k18_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 295 "fashion_cnn.O0.c"
+#line 294 "fashion_cnn.O0.c"
 
 /* k19 broadcast: f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k19_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -301,7 +300,7 @@ NNC_KERNEL void k19_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0];
 }
-#line 305 "fashion_cnn.O0.c"
+#line 304 "fashion_cnn.O0.c"
 
 /* k20 exp: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k20_exp(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -310,7 +309,7 @@ NNC_KERNEL void k20_exp(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = exp(a[i0]);
 }
-#line 314 "fashion_cnn.O0.c"
+#line 313 "fashion_cnn.O0.c"
 
 /* k21 mul: f32[B,10], f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k21_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -320,7 +319,7 @@ NNC_KERNEL void k21_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0 * 10 + i1] * b[i0];
 }
-#line 324 "fashion_cnn.O0.c"
+#line 323 "fashion_cnn.O0.c"
 
 /* k22 sub: f32[B,10], f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k22_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -329,7 +328,7 @@ NNC_KERNEL void k22_sub(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 333 "fashion_cnn.O0.c"
+#line 332 "fashion_cnn.O0.c"
 
 /* k23 sum: f32[B,10] -> f32[1,10]  (line 14) */
 NNC_KERNEL void k23_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -341,7 +340,7 @@ NNC_KERNEL void k23_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i1] += a[i0 * 10 + i1];
 }
-#line 345 "fashion_cnn.O0.c"
+#line 344 "fashion_cnn.O0.c"
 
 /* k24 matmul: f32[B,10], f32[5408,10] -> f32[B,5408]  (line 14) */
 NNC_KERNEL void k24_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -355,7 +354,7 @@ NNC_KERNEL void k24_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 5408 + j] = s;
         }
 }
-#line 359 "fashion_cnn.O0.c"
+#line 358 "fashion_cnn.O0.c"
 
 /* k25 matmul: f32[B,5408], f32[B,10] -> f32[5408,10]  (line 14) */
 NNC_KERNEL void k25_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -369,7 +368,7 @@ NNC_KERNEL void k25_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 10 + j] = s;
         }
 }
-#line 373 "fashion_cnn.O0.c"
+#line 372 "fashion_cnn.O0.c"
 
 /* k26 maxpool2d_bwd: f32[B,26,26,32], f32[B,13,13,32], f32[B,13,13,32] -> f32[B,26,26,32]  (line 13) */
 NNC_KERNEL void k26_maxpool2d_bwd(int n, nnc_real *restrict dx, const nnc_real *restrict x, const nnc_real *restrict y, const nnc_real *restrict dy)
@@ -397,7 +396,7 @@ NNC_KERNEL void k26_maxpool2d_bwd(int n, nnc_real *restrict dx, const nnc_real *
             }
     }
 }
-#line 401 "fashion_cnn.O0.c"
+#line 400 "fashion_cnn.O0.c"
 
 /* k27 gt: f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k27_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -406,7 +405,7 @@ NNC_KERNEL void k27_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 21632; i0++)
         y[i0] = (a[i0] > 0.0f ? 1.0f : 0.0f);
 }
-#line 410 "fashion_cnn.O0.c"
+#line 409 "fashion_cnn.O0.c"
 
 /* k28 mul: f32[B,26,26,32], f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k28_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -415,7 +414,7 @@ NNC_KERNEL void k28_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 21632; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 419 "fashion_cnn.O0.c"
+#line 418 "fashion_cnn.O0.c"
 
 /* k29 sum: f32[B,26,26,32] -> f32[1,1,1,32]  (line 12) */
 NNC_KERNEL void k29_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -427,7 +426,7 @@ NNC_KERNEL void k29_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 32; i1++)
             y[i1] += a[i0 * 32 + i1];
 }
-#line 431 "fashion_cnn.O0.c"
+#line 430 "fashion_cnn.O0.c"
 
 /* k30 conv2d_bwd_filter: f32[B,28,28,1], f32[B,26,26,32] -> f32[3,3,1,32]  (line 12) */
 NNC_KERNEL void k30_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_real *restrict x, const nnc_real *restrict dy)
@@ -440,22 +439,21 @@ NNC_KERNEL void k30_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_re
         for (int kh = 0; kh < 3; kh++) {
             const int ih = oh + kh;
             const nnc_real *xr = x + ((int64_t)b * 28 + ih) * 28;
-            for (int kw = 0; kw < 3; kw++)
-            for (int ci = 0; ci < 1; ci++) {
+            for (int kw = 0; kw < 3; kw++) {
                 nnc_real acc[32];
                 for (int f = 0; f < 32; f++) acc[f] = 0;
                 for (int ow = 0; ow < 26; ow++) {
                     const int iw = ow + kw;
-                    const nnc_real xv = xr[iw + ci];
+                    const nnc_real xv = xr[iw];
                     for (int f = 0; f < 32; f++) acc[f] += xv * g[ow * 32 + f];
                 }
-                nnc_real *wr = dw + (((int64_t)kh * 3 + kw) + ci) * 32;
+                nnc_real *wr = dw + ((int64_t)kh * 3 + kw) * 32;
                 for (int f = 0; f < 32; f++) wr[f] += acc[f];
             }
         }
     }
 }
-#line 459 "fashion_cnn.O0.c"
+#line 457 "fashion_cnn.O0.c"
 
 /* k31 add: i32[], i32[] -> i32[]  (line 18) */
 NNC_KERNEL void k31_add(int32_t *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -463,7 +461,7 @@ NNC_KERNEL void k31_add(int32_t *restrict y, const int32_t *restrict a, const in
 #line 18 "fashion_cnn.nn"
     y[0] = a[0] + b[0];
 }
-#line 467 "fashion_cnn.O0.c"
+#line 465 "fashion_cnn.O0.c"
 
 /* k32 cast: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k32_cast(nnc_real *restrict y, const int32_t *restrict a)
@@ -471,7 +469,7 @@ NNC_KERNEL void k32_cast(nnc_real *restrict y, const int32_t *restrict a)
 #line 18 "fashion_cnn.nn"
     y[0] = (nnc_real)a[0];
 }
-#line 475 "fashion_cnn.O0.c"
+#line 473 "fashion_cnn.O0.c"
 
 /* k33 pow: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k33_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -479,7 +477,7 @@ NNC_KERNEL void k33_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = pow(0x1.ccccccp-1f /* 0.899999976 */, b[0]);
 }
-#line 483 "fashion_cnn.O0.c"
+#line 481 "fashion_cnn.O0.c"
 
 /* k34 sub: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k34_sub(nnc_real *restrict y, const nnc_real *restrict b)
@@ -487,7 +485,7 @@ NNC_KERNEL void k34_sub(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = 1.0f - b[0];
 }
-#line 491 "fashion_cnn.O0.c"
+#line 489 "fashion_cnn.O0.c"
 
 /* k35 pow: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k35_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -495,7 +493,7 @@ NNC_KERNEL void k35_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = pow(0x1.ff7ceep-1f /* 0.999000013 */, b[0]);
 }
-#line 499 "fashion_cnn.O0.c"
+#line 497 "fashion_cnn.O0.c"
 
 /* k36 div: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k36_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -503,7 +501,7 @@ NNC_KERNEL void k36_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / b[0];
 }
-#line 507 "fashion_cnn.O0.c"
+#line 505 "fashion_cnn.O0.c"
 
 /* k37 sqrt: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k37_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -511,7 +509,7 @@ NNC_KERNEL void k37_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
 #line 18 "fashion_cnn.nn"
     y[0] = sqrt(a[0]);
 }
-#line 515 "fashion_cnn.O0.c"
+#line 513 "fashion_cnn.O0.c"
 
 /* k38 div: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k38_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -519,7 +517,7 @@ NNC_KERNEL void k38_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = 1.0f / b[0];
 }
-#line 523 "fashion_cnn.O0.c"
+#line 521 "fashion_cnn.O0.c"
 
 /* k39 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k39_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -528,7 +526,7 @@ NNC_KERNEL void k39_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 532 "fashion_cnn.O0.c"
+#line 530 "fashion_cnn.O0.c"
 
 /* k40 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k40_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -537,7 +535,7 @@ NNC_KERNEL void k40_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 541 "fashion_cnn.O0.c"
+#line 539 "fashion_cnn.O0.c"
 
 /* k41 add: f32[3,3,1,32], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k41_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -546,7 +544,7 @@ NNC_KERNEL void k41_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 550 "fashion_cnn.O0.c"
+#line 548 "fashion_cnn.O0.c"
 
 /* k42 square: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k42_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -555,7 +553,7 @@ NNC_KERNEL void k42_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 559 "fashion_cnn.O0.c"
+#line 557 "fashion_cnn.O0.c"
 
 /* k43 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k43_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -564,7 +562,7 @@ NNC_KERNEL void k43_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 568 "fashion_cnn.O0.c"
+#line 566 "fashion_cnn.O0.c"
 
 /* k44 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k44_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -573,7 +571,7 @@ NNC_KERNEL void k44_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 577 "fashion_cnn.O0.c"
+#line 575 "fashion_cnn.O0.c"
 
 /* k45 sqrt: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k45_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -582,7 +580,7 @@ NNC_KERNEL void k45_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 586 "fashion_cnn.O0.c"
+#line 584 "fashion_cnn.O0.c"
 
 /* k46 mul: f32[3,3,1,32], f32[] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k46_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -591,7 +589,7 @@ NNC_KERNEL void k46_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 595 "fashion_cnn.O0.c"
+#line 593 "fashion_cnn.O0.c"
 
 /* k47 add: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k47_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -600,7 +598,7 @@ NNC_KERNEL void k47_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 604 "fashion_cnn.O0.c"
+#line 602 "fashion_cnn.O0.c"
 
 /* k48 div: f32[3,3,1,32], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k48_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -609,7 +607,7 @@ NNC_KERNEL void k48_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 613 "fashion_cnn.O0.c"
+#line 611 "fashion_cnn.O0.c"
 
 /* k49 mul: f32[], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k49_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -618,7 +616,7 @@ NNC_KERNEL void k49_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 622 "fashion_cnn.O0.c"
+#line 620 "fashion_cnn.O0.c"
 
 /* k50 sub: f32[3,3,1,32], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k50_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -627,7 +625,7 @@ NNC_KERNEL void k50_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 631 "fashion_cnn.O0.c"
+#line 629 "fashion_cnn.O0.c"
 
 /* k51 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k51_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -636,7 +634,7 @@ NNC_KERNEL void k51_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 640 "fashion_cnn.O0.c"
+#line 638 "fashion_cnn.O0.c"
 
 /* k52 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k52_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -645,7 +643,7 @@ NNC_KERNEL void k52_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 649 "fashion_cnn.O0.c"
+#line 647 "fashion_cnn.O0.c"
 
 /* k53 add: f32[32], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k53_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -654,7 +652,7 @@ NNC_KERNEL void k53_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 658 "fashion_cnn.O0.c"
+#line 656 "fashion_cnn.O0.c"
 
 /* k54 square: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k54_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -663,7 +661,7 @@ NNC_KERNEL void k54_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 667 "fashion_cnn.O0.c"
+#line 665 "fashion_cnn.O0.c"
 
 /* k55 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k55_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -672,7 +670,7 @@ NNC_KERNEL void k55_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 676 "fashion_cnn.O0.c"
+#line 674 "fashion_cnn.O0.c"
 
 /* k56 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k56_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -681,7 +679,7 @@ NNC_KERNEL void k56_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 685 "fashion_cnn.O0.c"
+#line 683 "fashion_cnn.O0.c"
 
 /* k57 sqrt: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k57_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -690,7 +688,7 @@ NNC_KERNEL void k57_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 694 "fashion_cnn.O0.c"
+#line 692 "fashion_cnn.O0.c"
 
 /* k58 mul: f32[32], f32[] -> f32[32]  (line 18) */
 NNC_KERNEL void k58_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -699,7 +697,7 @@ NNC_KERNEL void k58_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 703 "fashion_cnn.O0.c"
+#line 701 "fashion_cnn.O0.c"
 
 /* k59 add: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k59_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -708,7 +706,7 @@ NNC_KERNEL void k59_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 712 "fashion_cnn.O0.c"
+#line 710 "fashion_cnn.O0.c"
 
 /* k60 div: f32[32], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k60_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -717,7 +715,7 @@ NNC_KERNEL void k60_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 721 "fashion_cnn.O0.c"
+#line 719 "fashion_cnn.O0.c"
 
 /* k61 mul: f32[], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k61_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -726,7 +724,7 @@ NNC_KERNEL void k61_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 730 "fashion_cnn.O0.c"
+#line 728 "fashion_cnn.O0.c"
 
 /* k62 sub: f32[32], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k62_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -735,7 +733,7 @@ NNC_KERNEL void k62_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 739 "fashion_cnn.O0.c"
+#line 737 "fashion_cnn.O0.c"
 
 /* k63 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k63_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -744,7 +742,7 @@ NNC_KERNEL void k63_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 748 "fashion_cnn.O0.c"
+#line 746 "fashion_cnn.O0.c"
 
 /* k64 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k64_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -753,7 +751,7 @@ NNC_KERNEL void k64_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 757 "fashion_cnn.O0.c"
+#line 755 "fashion_cnn.O0.c"
 
 /* k65 add: f32[5408,10], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k65_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -762,7 +760,7 @@ NNC_KERNEL void k65_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 766 "fashion_cnn.O0.c"
+#line 764 "fashion_cnn.O0.c"
 
 /* k66 square: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k66_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -771,7 +769,7 @@ NNC_KERNEL void k66_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 775 "fashion_cnn.O0.c"
+#line 773 "fashion_cnn.O0.c"
 
 /* k67 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k67_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -780,7 +778,7 @@ NNC_KERNEL void k67_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 784 "fashion_cnn.O0.c"
+#line 782 "fashion_cnn.O0.c"
 
 /* k68 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k68_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -789,7 +787,7 @@ NNC_KERNEL void k68_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 793 "fashion_cnn.O0.c"
+#line 791 "fashion_cnn.O0.c"
 
 /* k69 sqrt: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k69_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -798,7 +796,7 @@ NNC_KERNEL void k69_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 802 "fashion_cnn.O0.c"
+#line 800 "fashion_cnn.O0.c"
 
 /* k70 mul: f32[5408,10], f32[] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -807,7 +805,7 @@ NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 811 "fashion_cnn.O0.c"
+#line 809 "fashion_cnn.O0.c"
 
 /* k71 add: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k71_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -816,7 +814,7 @@ NNC_KERNEL void k71_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 820 "fashion_cnn.O0.c"
+#line 818 "fashion_cnn.O0.c"
 
 /* k72 div: f32[5408,10], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k72_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -825,7 +823,7 @@ NNC_KERNEL void k72_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 829 "fashion_cnn.O0.c"
+#line 827 "fashion_cnn.O0.c"
 
 /* k73 mul: f32[], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -834,7 +832,7 @@ NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 838 "fashion_cnn.O0.c"
+#line 836 "fashion_cnn.O0.c"
 
 /* k74 sub: f32[5408,10], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k74_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -843,7 +841,7 @@ NNC_KERNEL void k74_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 847 "fashion_cnn.O0.c"
+#line 845 "fashion_cnn.O0.c"
 
 /* k75 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k75_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -852,7 +850,7 @@ NNC_KERNEL void k75_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 856 "fashion_cnn.O0.c"
+#line 854 "fashion_cnn.O0.c"
 
 /* k76 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k76_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -861,7 +859,7 @@ NNC_KERNEL void k76_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 865 "fashion_cnn.O0.c"
+#line 863 "fashion_cnn.O0.c"
 
 /* k77 add: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k77_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -870,7 +868,7 @@ NNC_KERNEL void k77_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 874 "fashion_cnn.O0.c"
+#line 872 "fashion_cnn.O0.c"
 
 /* k78 square: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k78_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -879,7 +877,7 @@ NNC_KERNEL void k78_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 883 "fashion_cnn.O0.c"
+#line 881 "fashion_cnn.O0.c"
 
 /* k79 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k79_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -888,7 +886,7 @@ NNC_KERNEL void k79_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 892 "fashion_cnn.O0.c"
+#line 890 "fashion_cnn.O0.c"
 
 /* k80 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k80_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -897,7 +895,7 @@ NNC_KERNEL void k80_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 901 "fashion_cnn.O0.c"
+#line 899 "fashion_cnn.O0.c"
 
 /* k81 sqrt: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k81_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -906,7 +904,7 @@ NNC_KERNEL void k81_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 910 "fashion_cnn.O0.c"
+#line 908 "fashion_cnn.O0.c"
 
 /* k82 mul: f32[10], f32[] -> f32[10]  (line 18) */
 NNC_KERNEL void k82_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -915,7 +913,7 @@ NNC_KERNEL void k82_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 919 "fashion_cnn.O0.c"
+#line 917 "fashion_cnn.O0.c"
 
 /* k83 add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k83_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -924,7 +922,7 @@ NNC_KERNEL void k83_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 928 "fashion_cnn.O0.c"
+#line 926 "fashion_cnn.O0.c"
 
 /* k84 div: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k84_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -933,7 +931,7 @@ NNC_KERNEL void k84_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 937 "fashion_cnn.O0.c"
+#line 935 "fashion_cnn.O0.c"
 
 /* k85 mul: f32[], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k85_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -942,7 +940,7 @@ NNC_KERNEL void k85_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 946 "fashion_cnn.O0.c"
+#line 944 "fashion_cnn.O0.c"
 
 /* k86 sub: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k86_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -951,7 +949,7 @@ NNC_KERNEL void k86_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 955 "fashion_cnn.O0.c"
+#line 953 "fashion_cnn.O0.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void fashion_cnn_init(fashion_cnn *m, uint64_t seed)

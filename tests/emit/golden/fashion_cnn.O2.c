@@ -74,15 +74,14 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
                     for (int kh = 0; kh < 3; kh++) {
                         const int ih = oh + kh;
                         const nnc_real *xr = x + ((int64_t)b * 28 + ih) * 28;
-                        for (int kw = 0; kw < 3; kw++)
-                            for (int ci = 0; ci < 1; ci++) {
-                                const nnc_real *wk = w + (((int64_t)kh * 3 + kw) + ci) * 32 + f0;
-                                for (int p = 0; p < 2; p++) {
-                                    const int iw = ow0 + p + kw;
-                                    const nnc_real xv = xr[iw + ci];
-                                    for (int f = 0; f < 16; f++) acc[p][f] += xv * wk[f];
-                                }
+                        for (int kw = 0; kw < 3; kw++) {
+                            const nnc_real *wk = w + ((int64_t)kh * 3 + kw) * 32 + f0;
+                            for (int p = 0; p < 2; p++) {
+                                const int iw = ow0 + p + kw;
+                                const nnc_real xv = xr[iw];
+                                for (int f = 0; f < 16; f++) acc[p][f] += xv * wk[f];
                             }
+                        }
                     }
                     for (int p = 0; p < 2; p++) {
                         const int64_t o = ((int64_t)b * 26 + oh) * 26 + ow0 + p;
@@ -95,7 +94,7 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
         }
     }
 }
-#line 99 "fashion_cnn.O2.c"
+#line 98 "fashion_cnn.O2.c"
 
 /* k2 maxpool2d  p: f32[B,26,26,32] -> f32[B,13,13,32]  (line 13) */
 NNC_KERNEL void k2_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restrict x)
@@ -118,7 +117,7 @@ NNC_KERNEL void k2_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restri
             }
     }
 }
-#line 122 "fashion_cnn.O2.c"
+#line 121 "fashion_cnn.O2.c"
 
 /* k3 matmul_add: f32[B,5408], f32[5408,10], f32[10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k3_matmul_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
@@ -144,7 +143,7 @@ NNC_KERNEL void k3_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
         }
     }
 }
-#line 148 "fashion_cnn.O2.c"
+#line 147 "fashion_cnn.O2.c"
 
 /* k4 softmax  probs: f32[B,10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k4_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -162,8 +161,8 @@ NNC_KERNEL void k4_softmax(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int k = 0; k < 10; k++) z[k] /= sum;
     }
 }
+#line 165 "fashion_cnn.O2.c"
 #line 166 "fashion_cnn.O2.c"
-#line 167 "fashion_cnn.O2.c"
 
 /* k5 one_hot: i32[B] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k5_one_hot(int n, nnc_real *restrict y, const int32_t *restrict a)
@@ -172,7 +171,7 @@ NNC_KERNEL void k5_one_hot(int n, nnc_real *restrict y, const int32_t *restrict 
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 10; c++) y[i * 10 + c] = a[i] == c ? 1 : 0;
 }
-#line 176 "fashion_cnn.O2.c"
+#line 175 "fashion_cnn.O2.c"
 
 /* k6 log_softmax: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k6_log_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -188,7 +187,7 @@ NNC_KERNEL void k6_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
     }
 }
-#line 192 "fashion_cnn.O2.c"
+#line 191 "fashion_cnn.O2.c"
 
 /* k7 mul_sum: f32[B,10], f32[B,10] -> f32[B]  (line 16) */
 NNC_KERNEL void k7_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -200,7 +199,7 @@ NNC_KERNEL void k7_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += in0[i0 * 10 + i1] * in1[i0 * 10 + i1];
 }
-#line 204 "fashion_cnn.O2.c"
+#line 203 "fashion_cnn.O2.c"
 
 /* k8 argmax: f32[B,10] -> i32[B]  (line 17) */
 NNC_KERNEL void k8_argmax(int n, int32_t *restrict y, const nnc_real *restrict a)
@@ -214,7 +213,7 @@ NNC_KERNEL void k8_argmax(int n, int32_t *restrict y, const nnc_real *restrict a
         y[o] = best;
     }
 }
-#line 218 "fashion_cnn.O2.c"
+#line 217 "fashion_cnn.O2.c"
 
 /* k9 neg_mean_eq_mean: f32[], f32[B], i32[B], i32[B] -> f32[]  (line 17) */
 NNC_KERNEL void k9_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const int32_t *restrict in1, const int32_t *restrict in2)
@@ -245,8 +244,8 @@ NNC_KERNEL void k9_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *rest
     y0[0] /= (nnc_real)(n);
     y1[0] /= (nnc_real)(n);
 }
+#line 248 "fashion_cnn.O2.c"
 #line 249 "fashion_cnn.O2.c"
-#line 250 "fashion_cnn.O2.c"
 
 /* k10 batch_size:  -> f32[]  (line 16) */
 NNC_KERNEL void k10_batch_size(int n, nnc_real *restrict y)
@@ -254,7 +253,7 @@ NNC_KERNEL void k10_batch_size(int n, nnc_real *restrict y)
 #line 16 "fashion_cnn.nn"
     y[0] = (nnc_real)n;
 }
-#line 258 "fashion_cnn.O2.c"
+#line 257 "fashion_cnn.O2.c"
 
 /* k11 div_neg: f32[] -> f32[1]  (line 16) */
 NNC_KERNEL void k11_div_neg(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -262,7 +261,7 @@ NNC_KERNEL void k11_div_neg(nnc_real *restrict y, const nnc_real *restrict in0)
 #line 16 "fashion_cnn.nn"
     y[0] = -(1.0f / in0[0]);
 }
-#line 266 "fashion_cnn.O2.c"
+#line 265 "fashion_cnn.O2.c"
 
 /* k12 broadcast: f32[1] -> f32[B]  (line 16) */
 NNC_KERNEL void k12_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -271,7 +270,7 @@ NNC_KERNEL void k12_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 275 "fashion_cnn.O2.c"
+#line 274 "fashion_cnn.O2.c"
 
 /* k13 mul_sum: f32[B,10], f32[B,1] -> f32[B,1]  (line 16) */
 NNC_KERNEL void k13_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -283,7 +282,7 @@ NNC_KERNEL void k13_mul_sum(int n, nnc_real *restrict y, const nnc_real *restric
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += in0[i0 * 10 + i1] * in1[i0];
 }
-#line 287 "fashion_cnn.O2.c"
+#line 286 "fashion_cnn.O2.c"
 
 /* k14 exp_mul_mul_sub: f32[B,1], f32[B,10], f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k14_exp_mul_mul_sub(int n, nnc_real *restrict y, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -293,7 +292,7 @@ NNC_KERNEL void k14_exp_mul_mul_sub(int n, nnc_real *restrict y, const nnc_real 
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = (in2[i0 * 10 + i1] * in3[i0]) - (in1[i0] * (exp(y[i0 * 10 + i1])));
 }
-#line 297 "fashion_cnn.O2.c"
+#line 296 "fashion_cnn.O2.c"
 
 /* k15 sum: f32[B,10] -> f32[1,10]  (line 14) */
 NNC_KERNEL void k15_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -305,7 +304,7 @@ NNC_KERNEL void k15_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i1] += a[i0 * 10 + i1];
 }
-#line 309 "fashion_cnn.O2.c"
+#line 308 "fashion_cnn.O2.c"
 
 /* k16 matmul: f32[B,10], f32[5408,10] -> f32[B,5408]  (line 14) */
 NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -329,7 +328,7 @@ NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             }
     }
 }
-#line 333 "fashion_cnn.O2.c"
+#line 332 "fashion_cnn.O2.c"
 
 /* k17 matmul: f32[B,5408], f32[B,10] -> f32[5408,10]  (line 14) */
 NNC_KERNEL void k17_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -352,7 +351,7 @@ NNC_KERNEL void k17_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 356 "fashion_cnn.O2.c"
+#line 355 "fashion_cnn.O2.c"
 
 /* k18 maxpool2d_bwd_gt_mul: f32[B,26,26,32], f32[B,13,13,32], f32[B,13,13,32], f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k18_maxpool2d_bwd_gt_mul(int n, nnc_real *restrict y, const nnc_real *restrict px, const nnc_real *restrict py, const nnc_real *restrict pg, const nnc_real *restrict in0)
@@ -380,7 +379,7 @@ NNC_KERNEL void k18_maxpool2d_bwd_gt_mul(int n, nnc_real *restrict y, const nnc_
             }
     }
 }
-#line 384 "fashion_cnn.O2.c"
+#line 383 "fashion_cnn.O2.c"
 
 /* k19 sum: f32[B,26,26,32] -> f32[1,1,1,32]  (line 12) */
 NNC_KERNEL void k19_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -392,7 +391,7 @@ NNC_KERNEL void k19_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 32; i1++)
             y[i1] += a[i0 * 32 + i1];
 }
-#line 396 "fashion_cnn.O2.c"
+#line 395 "fashion_cnn.O2.c"
 
 /* k20 conv2d_bwd_filter: f32[B,28,28,1], f32[B,26,26,32] -> f32[3,3,1,32]  (line 12) */
 NNC_KERNEL void k20_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_real *restrict x, const nnc_real *restrict dy)
@@ -405,22 +404,21 @@ NNC_KERNEL void k20_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_re
         for (int kh = 0; kh < 3; kh++) {
             const int ih = oh + kh;
             const nnc_real *xr = x + ((int64_t)b * 28 + ih) * 28;
-            for (int kw = 0; kw < 3; kw++)
-            for (int ci = 0; ci < 1; ci++) {
+            for (int kw = 0; kw < 3; kw++) {
                 nnc_real acc[32];
                 for (int f = 0; f < 32; f++) acc[f] = 0;
                 for (int ow = 0; ow < 26; ow++) {
                     const int iw = ow + kw;
-                    const nnc_real xv = xr[iw + ci];
+                    const nnc_real xv = xr[iw];
                     for (int f = 0; f < 32; f++) acc[f] += xv * g[ow * 32 + f];
                 }
-                nnc_real *wr = dw + (((int64_t)kh * 3 + kw) + ci) * 32;
+                nnc_real *wr = dw + ((int64_t)kh * 3 + kw) * 32;
                 for (int f = 0; f < 32; f++) wr[f] += acc[f];
             }
         }
     }
 }
-#line 424 "fashion_cnn.O2.c"
+#line 422 "fashion_cnn.O2.c"
 
 /* k21 cast_pow_sub_div: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k21_cast_pow_sub_div(nnc_real *restrict y, const int32_t *restrict in0)
@@ -428,7 +426,7 @@ NNC_KERNEL void k21_cast_pow_sub_div(nnc_real *restrict y, const int32_t *restri
 #line 18 "fashion_cnn.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / (1.0f - (pow(0x1.ccccccp-1f /* 0.899999976 */, ((nnc_real)in0[0]))));
 }
-#line 432 "fashion_cnn.O2.c"
+#line 430 "fashion_cnn.O2.c"
 
 /* k22 cast_pow_sub_sqrt_etc: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k22_cast_pow_sub_sqrt_etc(nnc_real *restrict y, const int32_t *restrict in0)
@@ -436,7 +434,7 @@ NNC_KERNEL void k22_cast_pow_sub_sqrt_etc(nnc_real *restrict y, const int32_t *r
 #line 18 "fashion_cnn.nn"
     y[0] = 1.0f / (sqrt((1.0f - (pow(0x1.ff7ceep-1f /* 0.999000013 */, ((nnc_real)in0[0]))))));
 }
-#line 440 "fashion_cnn.O2.c"
+#line 438 "fashion_cnn.O2.c"
 
 /* k23 mul_mul_add: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k23_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -445,7 +443,7 @@ NNC_KERNEL void k23_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 449 "fashion_cnn.O2.c"
+#line 447 "fashion_cnn.O2.c"
 
 /* k24 square_mul_mul_add: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k24_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -454,7 +452,7 @@ NNC_KERNEL void k24_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 458 "fashion_cnn.O2.c"
+#line 456 "fashion_cnn.O2.c"
 
 /* k25 sqrt_mul_add_div_etc: f32[3,3,1,32], f32[], f32[3,3,1,32], f32[] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k25_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -463,7 +461,7 @@ NNC_KERNEL void k25_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 467 "fashion_cnn.O2.c"
+#line 465 "fashion_cnn.O2.c"
 
 /* k26 mul_mul_add: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k26_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -472,7 +470,7 @@ NNC_KERNEL void k26_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 476 "fashion_cnn.O2.c"
+#line 474 "fashion_cnn.O2.c"
 
 /* k27 square_mul_mul_add: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k27_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -481,7 +479,7 @@ NNC_KERNEL void k27_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 485 "fashion_cnn.O2.c"
+#line 483 "fashion_cnn.O2.c"
 
 /* k28 sqrt_mul_add_div_etc: f32[32], f32[], f32[32], f32[] -> f32[32]  (line 18) */
 NNC_KERNEL void k28_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -490,7 +488,7 @@ NNC_KERNEL void k28_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 494 "fashion_cnn.O2.c"
+#line 492 "fashion_cnn.O2.c"
 
 /* k29 mul_mul_add: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k29_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -499,7 +497,7 @@ NNC_KERNEL void k29_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 503 "fashion_cnn.O2.c"
+#line 501 "fashion_cnn.O2.c"
 
 /* k30 square_mul_mul_add: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k30_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -508,7 +506,7 @@ NNC_KERNEL void k30_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 512 "fashion_cnn.O2.c"
+#line 510 "fashion_cnn.O2.c"
 
 /* k31 sqrt_mul_add_div_etc: f32[5408,10], f32[], f32[5408,10], f32[] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k31_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -517,7 +515,7 @@ NNC_KERNEL void k31_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 521 "fashion_cnn.O2.c"
+#line 519 "fashion_cnn.O2.c"
 
 /* k32 mul_mul_add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k32_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -526,7 +524,7 @@ NNC_KERNEL void k32_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 530 "fashion_cnn.O2.c"
+#line 528 "fashion_cnn.O2.c"
 
 /* k33 square_mul_mul_add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k33_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -535,7 +533,7 @@ NNC_KERNEL void k33_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 539 "fashion_cnn.O2.c"
+#line 537 "fashion_cnn.O2.c"
 
 /* k34 sqrt_mul_add_div_etc: f32[10], f32[], f32[10], f32[] -> f32[10]  (line 18) */
 NNC_KERNEL void k34_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -544,7 +542,7 @@ NNC_KERNEL void k34_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 548 "fashion_cnn.O2.c"
+#line 546 "fashion_cnn.O2.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void fashion_cnn_init(fashion_cnn *m, uint64_t seed)

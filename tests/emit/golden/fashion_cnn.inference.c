@@ -73,15 +73,14 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
                     for (int kh = 0; kh < 3; kh++) {
                         const int ih = oh + kh;
                         const nnc_real *xr = x + ((int64_t)b * 28 + ih) * 28;
-                        for (int kw = 0; kw < 3; kw++)
-                            for (int ci = 0; ci < 1; ci++) {
-                                const nnc_real *wk = w + (((int64_t)kh * 3 + kw) + ci) * 32 + f0;
-                                for (int p = 0; p < 2; p++) {
-                                    const int iw = ow0 + p + kw;
-                                    const nnc_real xv = xr[iw + ci];
-                                    for (int f = 0; f < 16; f++) acc[p][f] += xv * wk[f];
-                                }
+                        for (int kw = 0; kw < 3; kw++) {
+                            const nnc_real *wk = w + ((int64_t)kh * 3 + kw) * 32 + f0;
+                            for (int p = 0; p < 2; p++) {
+                                const int iw = ow0 + p + kw;
+                                const nnc_real xv = xr[iw];
+                                for (int f = 0; f < 16; f++) acc[p][f] += xv * wk[f];
                             }
+                        }
                     }
                     for (int p = 0; p < 2; p++) {
                         const int64_t o = ((int64_t)b * 26 + oh) * 26 + ow0 + p;
@@ -94,7 +93,7 @@ NNC_KERNEL void k1_conv2d_add_relu(int n, nnc_real *restrict y, const nnc_real *
         }
     }
 }
-#line 98 "fashion_cnn.inference.c"
+#line 97 "fashion_cnn.inference.c"
 
 /* k2 maxpool2d  p: f32[B,26,26,32] -> f32[B,13,13,32]  (line 13) */
 NNC_KERNEL void k2_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restrict x)
@@ -117,7 +116,7 @@ NNC_KERNEL void k2_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restri
             }
     }
 }
-#line 121 "fashion_cnn.inference.c"
+#line 120 "fashion_cnn.inference.c"
 
 /* k3 matmul_add: f32[B,5408], f32[5408,10], f32[10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k3_matmul_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
@@ -143,7 +142,7 @@ NNC_KERNEL void k3_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
         }
     }
 }
-#line 147 "fashion_cnn.inference.c"
+#line 146 "fashion_cnn.inference.c"
 
 /* k4 softmax  probs: f32[B,10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k4_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -161,7 +160,7 @@ NNC_KERNEL void k4_softmax(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int k = 0; k < 10; k++) z[k] /= sum;
     }
 }
-#line 165 "fashion_cnn.inference.c"
+#line 164 "fashion_cnn.inference.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void fashion_cnn_init(fashion_cnn *m, uint64_t seed)
