@@ -45,6 +45,25 @@ Index loop_nest_index(const LoopNest *d, int operand)
     return x;
 }
 
+Buffer kernel_buffer(const Model *m, const Plan *p, int id)
+{
+    int base = plan_base(p, id);
+    const Store *s = &p->store[base];
+    const Value *v = &p->g->v[base];
+    Buffer b = {.value = base, .tensor = -1, .index = -1};
+    switch (s->kind) {
+    case SK_ARENA: b.space = SPACE_ARENA, b.offset = s->offset; break;
+    case SK_INPUT: b.space = SPACE_INPUT, b.index = v->tensor, b.target = v->attr.i[0] != 0; break;
+    case SK_TENSOR:
+        b.tensor = s->tensor;
+        b.space = m->tensors.data[s->tensor].kind == TK_PARAM ? SPACE_PARAM : SPACE_STATE;
+        break;
+    case SK_CONST: b.space = SPACE_CONST; break;
+    default: NNC_UNREACHABLE(); /* fused values and views have no memory of their own */
+    }
+    return b;
+}
+
 ConvShape kernel_conv_shape(const Attr *a, Shape x, Shape w, Shape y)
 {
     int64_t g = conv_attr(a, CONV_GROUPS);

@@ -26,6 +26,29 @@ static inline Extent extent_dim(int64_t d) { return d == DIM_B ? (Extent){.per =
 /* the elements of a shape */
 static inline Extent extent_count(Shape s) { return (Extent){.per = shape_per_sample(s), .batch = shape_batched(s)}; }
 
+/* Where a kernel's operand lives (docs/backends.md §3): the memory space decides how a printer reaches it
+ * (C: the arena pointer plus offset, a struct member, an entry point's argument, a static const array;
+ * CUDA: a device allocation; mcu: flash for constants and baked weights). */
+typedef enum Space {
+    SPACE_ARENA,  /* scratch: `offset` elements into the arena of its dtype */
+    SPACE_INPUT,  /* an argument of the entry point: input `index` (or target, when `target`) */
+    SPACE_PARAM,  /* a model parameter, tensor `tensor` */
+    SPACE_STATE,  /* a state, optimizer or gradient tensor of the model, tensor `tensor` */
+    SPACE_CONST,  /* a constant folded at compile time */
+} Space;
+
+typedef struct Buffer {
+    int value; /* the value whose memory it is (a view's base) */
+    Space space;
+    int64_t offset; /* SPACE_ARENA */
+    int tensor;     /* SPACE_PARAM, SPACE_STATE */
+    int index;      /* SPACE_INPUT: the input's or target's position */
+    bool target;    /* SPACE_INPUT: a target rather than an input */
+} Buffer;
+
+/* where value id of plan p lives; the value must have memory (not fused away) */
+Buffer kernel_buffer(const Model *m, const Plan *p, int id);
+
 /* A reduction (sum, mean, max over the axes of its attribute): outputs start at the identity, every
  * input element is accumulated into its output; a mean then divides by the elements each output took. */
 typedef struct Reduction {

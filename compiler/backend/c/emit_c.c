@@ -122,19 +122,18 @@ char *c_buffer(Emit *e, int id)
         e->uses_m = true;
         return "m->rng";
     }
-    Store *s = &e->p->store[plan_base(e->p, id)];
-    int base = plan_base(e->p, id);
-    Value *v = &e->g->v[base];
-    switch (s->kind) {
-    case SK_ARENA: return (char *)arena_name_(e, base);
-    case SK_INPUT:
-        if (v->attr.i[0]) e->tgt_used[v->tensor] = true;
-        else e->in_used[v->tensor] = true;
-        return (char *)io_name_(e, base);
-    case SK_TENSOR: e->uses_m = true; return arena_printf(A_, "m->%s", e->member[s->tensor]);
-    case SK_CONST: return (char *)const_array_(e, base);
-    default: NNC_UNREACHABLE();
+    Buffer b = kernel_buffer(e->m, e->p, id);
+    switch (b.space) {
+    case SPACE_ARENA: return (char *)arena_name_(e, b.value);
+    case SPACE_INPUT:
+        if (b.target) e->tgt_used[b.index] = true;
+        else e->in_used[b.index] = true;
+        return (char *)io_name_(e, b.value);
+    case SPACE_PARAM:
+    case SPACE_STATE: e->uses_m = true; return arena_printf(A_, "m->%s", e->member[b.tensor]);
+    case SPACE_CONST: return (char *)const_array_(e, b.value);
     }
+    NNC_UNREACHABLE();
 }
 
 bool entry_increment(Emit *e, int id)
