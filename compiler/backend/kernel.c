@@ -72,6 +72,13 @@ ConvShape kernel_conv_shape(const Attr *a, Shape x, Shape w, Shape y)
                        .Fg = w.d[3] / g, .dh = conv_attr(a, CONV_DIL_H), .dw = conv_attr(a, CONV_DIL_W)};
 }
 
+PoolShape kernel_pool_shape(const Attr *a, Shape x, Shape y)
+{
+    return (PoolShape){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = a->i[0], .KW = a->i[1], .HO = y.d[1], .WO = y.d[2],
+                       .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5],
+                       .count_pad = a->i[POOL_COUNT_PAD] != 0};
+}
+
 Reduction kernel_reduction(const Graph *g, int id, Shape in)
 {
     const Value *v = &g->v[id];

@@ -83,6 +83,16 @@ typedef struct ConvShape {
 /* from a conv2d's (or its gradients') attributes and the shapes of x, w and y */
 ConvShape kernel_conv_shape(const Attr *a, Shape x, Shape w, Shape y);
 
+/* A 2-D pooling window's geometry, NHWC input [B,H,W,C], output [B,HO,WO,C]: window KH x KW, strides sh, sw,
+ * padding top pt and left pl (the rest is implied by HO, WO). The same numbers describe the gradients. */
+typedef struct PoolShape {
+    int64_t H, W, C, KH, KW, HO, WO, sh, sw, pt, pl;
+    bool count_pad; /* an average divides by the whole window, padded cells included */
+} PoolShape;
+
+/* from a pooling op's (or its gradient's) attributes and the shapes of its input x and output y */
+PoolShape kernel_pool_shape(const Attr *a, Shape x, Shape y);
+
 /* Loops over a shape: extents of 1 dropped, neighbouring dimensions that every operand treats alike
  * merged. Loop j runs over ext[j] (ext[j] * n when batch[j]: the batch axis, always loop 0). */
 typedef struct LoopNest {

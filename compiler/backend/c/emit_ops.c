@@ -804,19 +804,9 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
 }
 
 /* ---- pooling ------------------------------------------------------------------------------------------------ */
-typedef struct Pool {
-    int64_t H, W, C, KH, KW, HO, WO, sh, sw, pt, pl;
-} Pool;
-
-static Pool pool_(const Attr *a, Shape x, Shape y)
-{
-    return (Pool){.H = x.d[1], .W = x.d[2], .C = x.d[3], .KH = a->i[0], .KW = a->i[1], .HO = y.d[1], .WO = y.d[2],
-                  .sh = a->i[2], .sw = a->i[3], .pt = a->i[4], .pl = a->i[5]};
-}
-
 /* for b, oh, ow: the window's rows h0..h1, columns w0..w1 clipped to the input; o the output pixel.
  * The channels are the innermost loop everywhere, so pooling vectorizes over them. */
-static void pool_open_(Emit *e, const Pool *p)
+static void pool_open_(Emit *e, const PoolShape *p)
 {
     kl_(e, 1, "for (int b = 0; b < n; b++)");
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p->HO);
@@ -829,15 +819,15 @@ static void pool_open_(Emit *e, const Pool *p)
 }
 
 /* the first element (channel 0) of input pixel (b, h, w) */
-static char *pool_x_index_(Emit *e, const Pool *p)
+static char *pool_x_index_(Emit *e, const PoolShape *p)
 {
     return times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + h) * %" PRId64 " + w)", p->H, p->W), p->C);
 }
 
 /* an average's 1 / count: the window's cells inside the input, or all of them with count_include_pad */
-static void pool_avg_inv_(Emit *e, const Attr *a, const Pool *p)
+static void pool_avg_inv_(Emit *e, const PoolShape *p)
 {
-    if (a->i[POOL_COUNT_PAD])
+    if (p->count_pad)
         kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)%" PRId64 ";", p->KH * p->KW);
     else
         kl_(e, 2, "const nnc_real inv = (nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0));");
@@ -850,7 +840,7 @@ void emit_pool2d(Emit *e, int id)
 {
     Value *v = val_(e, id);
     bool max = v->op == OP_MAXPOOL2D;
-    Pool p = pool_(&v->attr, val_(e, v->in[0])->shape, v->shape);
+    PoolShape p = kernel_pool_shape(&v->attr, val_(e, v->in[0])->shape, v->shape);
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "x", v->in[0], false);
@@ -867,7 +857,7 @@ void emit_pool2d(Emit *e, int id)
         kl_(e, 4, "for (int c = 0; c < %" PRId64 "; c++) yo[c] += xp[c];", p.C);
     kl_(e, 3, "}");
     if (!max) {
-        pool_avg_inv_(e, &v->attr, &p);
+        pool_avg_inv_(e, &p);
         kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) yo[c] *= inv;", p.C);
     }
     kl_(e, 1, "}");
@@ -883,7 +873,7 @@ static void maxpool_bwd_tiled_(Emit *e, int id, const char *xn, const char *yn, 
                                const Epilogue *epi)
 {
     Value *v = val_(e, id);
-    Pool p = pool_(&v->attr, v->shape, val_(e, v->in[2])->shape);
+    PoolShape p = kernel_pool_shape(&v->attr, v->shape, val_(e, v->in[2])->shape);
     pool_open_(e, &p);
     kl_(e, 2, "const nnc_real *g = %s + o, *yo = %s + o;", gn, yn);
     kl_(e, 2, "nnc_real done[%" PRId64 "];", p.C);
@@ -908,7 +898,7 @@ void emit_pool2d_bwd(Emit *e, int id)
     Value *v = val_(e, id);
     bool max = v->op == OP_MAXPOOL2D_BWD;
     int dy = v->in[v->nin - 1];
-    Pool p = pool_(&v->attr, v->shape, val_(e, dy)->shape);
+    PoolShape p = kernel_pool_shape(&v->attr, v->shape, val_(e, dy)->shape);
     KArgs ka = {0};
     kargs_add(e, &ka, "dx", id, true);
     if (max) {
@@ -939,7 +929,7 @@ void emit_pool2d_bwd(Emit *e, int id)
         kl_(e, 4, "}");
         kl_(e, 3, "}");
     } else {
-        pool_avg_inv_(e, &v->attr, &p);
+        pool_avg_inv_(e, &p);
         kl_(e, 2, "for (int h = h0; h < h1; h++)");
         kl_(e, 3, "for (int w = w0; w < w1; w++) {");
         kl_(e, 4, "nnc_real *dp = dx + %s;", pool_x_index_(e, &p));
