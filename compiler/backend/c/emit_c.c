@@ -163,7 +163,9 @@ void kargs_add(Emit *e, KArgs *a, const char *name, int id, bool out)
     a->id[a->n] = id;
     a->out[a->n] = out;
     a->n++;
-    if (id >= 0 && shape_batched(e->g->v[id].shape)) a->batched = true;
+    /* the kernel takes the batch n when a value it touches has the batch axis, or it computes a value
+     * that reads n itself (F_BATCHDEP: batch_size) */
+    if (id >= 0 && (shape_batched(e->g->v[id].shape) || (out && op_has(e->g->v[id].op, F_BATCHDEP)))) a->batched = true;
 }
 
 static bool shares_memory_(Emit *e, const KArgs *a, int k)

@@ -238,7 +238,6 @@ void emit_batch_size(Emit *e, int id)
 {
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
-    ka.batched = true;
     kernel_begin(e, id, "batch_size", &ka);
     kl_(e, 1, "y[0] = (nnc_real)n;");
     kernel_end(e);
