@@ -4,7 +4,8 @@ silently stopped working). Compiles every models/*.nn at -O0, -O2 and -O2 --infe
 its kernels (`NNC_KERNEL void kN_op(...)` up to the `}` that closes it at column 0), and reports every pair
 whose text is identical once the kernel's own name kN is abstracted and the #line directives, which only
 say where the code came from, are dropped. It also checks that the entry points pass their buffers by
-name: no kernel call takes an arena offset (`A + 128`).
+name (no kernel call takes an arena offset, `A + 128`) and that no two #line directives follow each other
+(a dropped repeat of the kernel just before it used to leave a second one).
 
     kernels_unique.py NNC MODELS_DIR
 """
@@ -57,10 +58,15 @@ def main():
                 with open(out) as f:
                     text = f.read()
                 ks = kernels(text)
+                prev = ""
                 for line in text.split("\n"):
                     if CALL_OFFSET.match(line):
                         print("FAIL %s: a call passes an offset, not a name: %s" % (what, line.strip()))
                         status = 1
+                    if line.startswith("#line") and prev.startswith("#line"):
+                        print("FAIL %s: two #line directives in a row: %s / %s" % (what, prev, line))
+                        status = 1
+                    prev = line
                 if not ks:
                     print("FAIL", what, ": no kernels found (has the signature changed?)")
                     status = 1

@@ -252,7 +252,8 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
 
 /* A kernel whose signature and body equal an earlier one's, its number and the #line to the model aside,
  * is not written again: the entry points and the layers that compute alike share one kernel. */
-static void kernel_dedup_(Emit *e)
+/* false when the kernel just written repeats an earlier one: its text is dropped and the call uses that one */
+static bool kernel_dedup_(Emit *e)
 {
     StrBuf *b = &e->kernels;
     StrBuf key = {0};
@@ -266,10 +267,11 @@ static void kernel_dedup_(Emit *e)
             b->s[b->len] = 0;
             e->kseq--;
             sb_free(&key);
-            return;
+            return false;
         }
     struct KernelKey kk = {.hash = h, .key = sb_take(&key), .k = e->cur_k};
     vec_push(&e->seen, kk);
+    return true;
 }
 
 /* closes the kernel and writes its call into the entry function */
@@ -278,8 +280,9 @@ void kernel_end(Emit *e)
     StrBuf *b = &e->kernels;
     const KArgs *a = &e->cur;
     sb_puts(b, "}\n");
-    kernel_dedup_(e);
-    if (e->cur_k == e->kseq && line_directives_(e) && source_get(e->g->v[e->cur_id].loc.src)) {
+    /* the #line back to the .c only after a kernel that was written (a repeat of the kernel just before it
+     * has the same number as the newest, and must not add a second) */
+    if (kernel_dedup_(e) && line_directives_(e) && source_get(e->g->v[e->cur_id].loc.src)) {
         sb_puts(b, "#line @@ ");
         sb_c_string(b, e->opt->c_path);
         sb_putc(b, '\n');

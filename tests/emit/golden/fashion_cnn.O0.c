@@ -162,7 +162,6 @@ NNC_KERNEL void k7_softmax(int n, nnc_real *restrict y, const nnc_real *restrict
     }
 }
 #line 165 "fashion_cnn.O0.c"
-#line 166 "fashion_cnn.O0.c"
 
 /* k8 one_hot: i32[B] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k8_one_hot(int n, nnc_real *restrict y, const int32_t *restrict a)
@@ -171,7 +170,7 @@ NNC_KERNEL void k8_one_hot(int n, nnc_real *restrict y, const int32_t *restrict 
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 10; c++) y[i * 10 + c] = a[i] == c ? 1 : 0;
 }
-#line 175 "fashion_cnn.O0.c"
+#line 174 "fashion_cnn.O0.c"
 
 /* k9 log_softmax: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k9_log_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -187,7 +186,7 @@ NNC_KERNEL void k9_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
     }
 }
-#line 191 "fashion_cnn.O0.c"
+#line 190 "fashion_cnn.O0.c"
 
 /* k10 mul: f32[B,10], f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k10_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -196,7 +195,7 @@ NNC_KERNEL void k10_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 200 "fashion_cnn.O0.c"
+#line 199 "fashion_cnn.O0.c"
 
 /* k11 sum: f32[B,10] -> f32[B]  (line 16) */
 NNC_KERNEL void k11_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -208,7 +207,7 @@ NNC_KERNEL void k11_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += a[i0 * 10 + i1];
 }
-#line 212 "fashion_cnn.O0.c"
+#line 211 "fashion_cnn.O0.c"
 
 /* k12 neg: f32[B] -> f32[B]  (line 16) */
 NNC_KERNEL void k12_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -217,7 +216,7 @@ NNC_KERNEL void k12_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = -a[i0];
 }
-#line 221 "fashion_cnn.O0.c"
+#line 220 "fashion_cnn.O0.c"
 
 /* k13 mean: f32[B] -> f32[]  (line 16) */
 NNC_KERNEL void k13_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -240,7 +239,7 @@ NNC_KERNEL void k13_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     y[0] += acc[0];
     y[0] /= (nnc_real)(n);
 }
-#line 244 "fashion_cnn.O0.c"
+#line 243 "fashion_cnn.O0.c"
 
 /* k14 argmax: f32[B,10] -> i32[B]  (line 17) */
 NNC_KERNEL void k14_argmax(int n, int32_t *restrict y, const nnc_real *restrict a)
@@ -254,7 +253,7 @@ NNC_KERNEL void k14_argmax(int n, int32_t *restrict y, const nnc_real *restrict 
         y[o] = best;
     }
 }
-#line 258 "fashion_cnn.O0.c"
+#line 257 "fashion_cnn.O0.c"
 
 /* k15 eq: i32[B], i32[B] -> f32[B]  (line 17) */
 NNC_KERNEL void k15_eq(int n, nnc_real *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -263,8 +262,7 @@ NNC_KERNEL void k15_eq(int n, nnc_real *restrict y, const int32_t *restrict a, c
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = (a[i0] == b[i0] ? 1.0f : 0.0f);
 }
-#line 267 "fashion_cnn.O0.c"
-#line 268 "fashion_cnn.O0.c"
+#line 266 "fashion_cnn.O0.c"
 
 /* k16 batch_size:  -> f32[]  (line 16) */
 NNC_KERNEL void k16_batch_size(int n, nnc_real *restrict y)
@@ -272,7 +270,7 @@ NNC_KERNEL void k16_batch_size(int n, nnc_real *restrict y)
 #line 16 "fashion_cnn.nn"
     y[0] = (nnc_real)n;
 }
-#line 276 "fashion_cnn.O0.c"
+#line 274 "fashion_cnn.O0.c"
 
 /* k17 broadcast: f32[1] -> f32[B]  (line 16) */
 NNC_KERNEL void k17_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -281,7 +279,7 @@ NNC_KERNEL void k17_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 285 "fashion_cnn.O0.c"
+#line 283 "fashion_cnn.O0.c"
 
 /* k18 div: f32[B], f32[] -> f32[B]  (line 16) */
 NNC_KERNEL void k18_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -290,7 +288,7 @@ NNC_KERNEL void k18_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 294 "fashion_cnn.O0.c"
+#line 292 "fashion_cnn.O0.c"
 
 /* k19 broadcast: f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k19_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -300,7 +298,7 @@ NNC_KERNEL void k19_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0];
 }
-#line 304 "fashion_cnn.O0.c"
+#line 302 "fashion_cnn.O0.c"
 
 /* k20 exp: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k20_exp(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -309,7 +307,7 @@ NNC_KERNEL void k20_exp(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = exp(a[i0]);
 }
-#line 313 "fashion_cnn.O0.c"
+#line 311 "fashion_cnn.O0.c"
 
 /* k21 mul: f32[B,10], f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k21_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -319,7 +317,7 @@ NNC_KERNEL void k21_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0 * 10 + i1] * b[i0];
 }
-#line 323 "fashion_cnn.O0.c"
+#line 321 "fashion_cnn.O0.c"
 
 /* k22 sub: f32[B,10], f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k22_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -328,7 +326,7 @@ NNC_KERNEL void k22_sub(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 332 "fashion_cnn.O0.c"
+#line 330 "fashion_cnn.O0.c"
 
 /* k23 sum: f32[B,10] -> f32[1,10]  (line 14) */
 NNC_KERNEL void k23_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -340,7 +338,7 @@ NNC_KERNEL void k23_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i1] += a[i0 * 10 + i1];
 }
-#line 344 "fashion_cnn.O0.c"
+#line 342 "fashion_cnn.O0.c"
 
 /* k24 matmul: f32[B,10], f32[5408,10] -> f32[B,5408]  (line 14) */
 NNC_KERNEL void k24_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -354,7 +352,7 @@ NNC_KERNEL void k24_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 5408 + j] = s;
         }
 }
-#line 358 "fashion_cnn.O0.c"
+#line 356 "fashion_cnn.O0.c"
 
 /* k25 matmul: f32[B,5408], f32[B,10] -> f32[5408,10]  (line 14) */
 NNC_KERNEL void k25_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -368,7 +366,7 @@ NNC_KERNEL void k25_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 10 + j] = s;
         }
 }
-#line 372 "fashion_cnn.O0.c"
+#line 370 "fashion_cnn.O0.c"
 
 /* k26 maxpool2d_bwd: f32[B,26,26,32], f32[B,13,13,32], f32[B,13,13,32] -> f32[B,26,26,32]  (line 13) */
 NNC_KERNEL void k26_maxpool2d_bwd(int n, nnc_real *restrict dx, const nnc_real *restrict x, const nnc_real *restrict y, const nnc_real *restrict dy)
@@ -396,7 +394,7 @@ NNC_KERNEL void k26_maxpool2d_bwd(int n, nnc_real *restrict dx, const nnc_real *
             }
     }
 }
-#line 400 "fashion_cnn.O0.c"
+#line 398 "fashion_cnn.O0.c"
 
 /* k27 gt: f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k27_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -405,7 +403,7 @@ NNC_KERNEL void k27_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 21632; i0++)
         y[i0] = (a[i0] > 0.0f ? 1.0f : 0.0f);
 }
-#line 409 "fashion_cnn.O0.c"
+#line 407 "fashion_cnn.O0.c"
 
 /* k28 mul: f32[B,26,26,32], f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k28_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -414,7 +412,7 @@ NNC_KERNEL void k28_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 21632; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 418 "fashion_cnn.O0.c"
+#line 416 "fashion_cnn.O0.c"
 
 /* k29 sum: f32[B,26,26,32] -> f32[1,1,1,32]  (line 12) */
 NNC_KERNEL void k29_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -426,7 +424,7 @@ NNC_KERNEL void k29_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 32; i1++)
             y[i1] += a[i0 * 32 + i1];
 }
-#line 430 "fashion_cnn.O0.c"
+#line 428 "fashion_cnn.O0.c"
 
 /* k30 conv2d_bwd_filter: f32[B,28,28,1], f32[B,26,26,32] -> f32[3,3,1,32]  (line 12) */
 NNC_KERNEL void k30_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_real *restrict x, const nnc_real *restrict dy)
@@ -453,7 +451,7 @@ NNC_KERNEL void k30_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_re
         }
     }
 }
-#line 457 "fashion_cnn.O0.c"
+#line 455 "fashion_cnn.O0.c"
 
 /* k31 add: i32[], i32[] -> i32[]  (line 18) */
 NNC_KERNEL void k31_add(int32_t *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -461,7 +459,7 @@ NNC_KERNEL void k31_add(int32_t *restrict y, const int32_t *restrict a, const in
 #line 18 "fashion_cnn.nn"
     y[0] = a[0] + b[0];
 }
-#line 465 "fashion_cnn.O0.c"
+#line 463 "fashion_cnn.O0.c"
 
 /* k32 cast: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k32_cast(nnc_real *restrict y, const int32_t *restrict a)
@@ -469,7 +467,7 @@ NNC_KERNEL void k32_cast(nnc_real *restrict y, const int32_t *restrict a)
 #line 18 "fashion_cnn.nn"
     y[0] = (nnc_real)a[0];
 }
-#line 473 "fashion_cnn.O0.c"
+#line 471 "fashion_cnn.O0.c"
 
 /* k33 pow: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k33_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -477,7 +475,7 @@ NNC_KERNEL void k33_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = pow(0x1.ccccccp-1f /* 0.899999976 */, b[0]);
 }
-#line 481 "fashion_cnn.O0.c"
+#line 479 "fashion_cnn.O0.c"
 
 /* k34 sub: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k34_sub(nnc_real *restrict y, const nnc_real *restrict b)
@@ -485,7 +483,7 @@ NNC_KERNEL void k34_sub(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = 1.0f - b[0];
 }
-#line 489 "fashion_cnn.O0.c"
+#line 487 "fashion_cnn.O0.c"
 
 /* k35 pow: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k35_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -493,7 +491,7 @@ NNC_KERNEL void k35_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = pow(0x1.ff7ceep-1f /* 0.999000013 */, b[0]);
 }
-#line 497 "fashion_cnn.O0.c"
+#line 495 "fashion_cnn.O0.c"
 
 /* k36 div: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k36_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -501,7 +499,7 @@ NNC_KERNEL void k36_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / b[0];
 }
-#line 505 "fashion_cnn.O0.c"
+#line 503 "fashion_cnn.O0.c"
 
 /* k37 sqrt: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k37_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -509,7 +507,7 @@ NNC_KERNEL void k37_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
 #line 18 "fashion_cnn.nn"
     y[0] = sqrt(a[0]);
 }
-#line 513 "fashion_cnn.O0.c"
+#line 511 "fashion_cnn.O0.c"
 
 /* k38 div: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k38_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -517,7 +515,7 @@ NNC_KERNEL void k38_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "fashion_cnn.nn"
     y[0] = 1.0f / b[0];
 }
-#line 521 "fashion_cnn.O0.c"
+#line 519 "fashion_cnn.O0.c"
 
 /* k39 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k39_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -526,7 +524,7 @@ NNC_KERNEL void k39_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 530 "fashion_cnn.O0.c"
+#line 528 "fashion_cnn.O0.c"
 
 /* k40 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k40_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -535,7 +533,7 @@ NNC_KERNEL void k40_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 539 "fashion_cnn.O0.c"
+#line 537 "fashion_cnn.O0.c"
 
 /* k41 add: f32[3,3,1,32], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k41_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -544,7 +542,7 @@ NNC_KERNEL void k41_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 548 "fashion_cnn.O0.c"
+#line 546 "fashion_cnn.O0.c"
 
 /* k42 square: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k42_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -553,7 +551,7 @@ NNC_KERNEL void k42_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 557 "fashion_cnn.O0.c"
+#line 555 "fashion_cnn.O0.c"
 
 /* k43 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k43_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -562,7 +560,7 @@ NNC_KERNEL void k43_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 566 "fashion_cnn.O0.c"
+#line 564 "fashion_cnn.O0.c"
 
 /* k44 mul: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k44_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -571,7 +569,7 @@ NNC_KERNEL void k44_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 575 "fashion_cnn.O0.c"
+#line 573 "fashion_cnn.O0.c"
 
 /* k45 sqrt: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k45_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -580,7 +578,7 @@ NNC_KERNEL void k45_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 584 "fashion_cnn.O0.c"
+#line 582 "fashion_cnn.O0.c"
 
 /* k46 mul: f32[3,3,1,32], f32[] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k46_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -589,7 +587,7 @@ NNC_KERNEL void k46_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 593 "fashion_cnn.O0.c"
+#line 591 "fashion_cnn.O0.c"
 
 /* k47 add: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k47_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -598,7 +596,7 @@ NNC_KERNEL void k47_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 602 "fashion_cnn.O0.c"
+#line 600 "fashion_cnn.O0.c"
 
 /* k48 div: f32[3,3,1,32], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k48_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -607,7 +605,7 @@ NNC_KERNEL void k48_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 611 "fashion_cnn.O0.c"
+#line 609 "fashion_cnn.O0.c"
 
 /* k49 mul: f32[], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k49_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -616,7 +614,7 @@ NNC_KERNEL void k49_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 620 "fashion_cnn.O0.c"
+#line 618 "fashion_cnn.O0.c"
 
 /* k50 sub: f32[3,3,1,32], f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k50_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -625,7 +623,7 @@ NNC_KERNEL void k50_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 629 "fashion_cnn.O0.c"
+#line 627 "fashion_cnn.O0.c"
 
 /* k51 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k51_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -634,7 +632,7 @@ NNC_KERNEL void k51_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 638 "fashion_cnn.O0.c"
+#line 636 "fashion_cnn.O0.c"
 
 /* k52 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k52_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -643,7 +641,7 @@ NNC_KERNEL void k52_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 647 "fashion_cnn.O0.c"
+#line 645 "fashion_cnn.O0.c"
 
 /* k53 add: f32[32], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k53_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -652,7 +650,7 @@ NNC_KERNEL void k53_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 656 "fashion_cnn.O0.c"
+#line 654 "fashion_cnn.O0.c"
 
 /* k54 square: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k54_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -661,7 +659,7 @@ NNC_KERNEL void k54_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 665 "fashion_cnn.O0.c"
+#line 663 "fashion_cnn.O0.c"
 
 /* k55 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k55_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -670,7 +668,7 @@ NNC_KERNEL void k55_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 674 "fashion_cnn.O0.c"
+#line 672 "fashion_cnn.O0.c"
 
 /* k56 mul: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k56_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -679,7 +677,7 @@ NNC_KERNEL void k56_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 683 "fashion_cnn.O0.c"
+#line 681 "fashion_cnn.O0.c"
 
 /* k57 sqrt: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k57_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -688,7 +686,7 @@ NNC_KERNEL void k57_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 692 "fashion_cnn.O0.c"
+#line 690 "fashion_cnn.O0.c"
 
 /* k58 mul: f32[32], f32[] -> f32[32]  (line 18) */
 NNC_KERNEL void k58_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -697,7 +695,7 @@ NNC_KERNEL void k58_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 701 "fashion_cnn.O0.c"
+#line 699 "fashion_cnn.O0.c"
 
 /* k59 add: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k59_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -706,7 +704,7 @@ NNC_KERNEL void k59_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 710 "fashion_cnn.O0.c"
+#line 708 "fashion_cnn.O0.c"
 
 /* k60 div: f32[32], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k60_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -715,7 +713,7 @@ NNC_KERNEL void k60_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 719 "fashion_cnn.O0.c"
+#line 717 "fashion_cnn.O0.c"
 
 /* k61 mul: f32[], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k61_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -724,7 +722,7 @@ NNC_KERNEL void k61_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 728 "fashion_cnn.O0.c"
+#line 726 "fashion_cnn.O0.c"
 
 /* k62 sub: f32[32], f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k62_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -733,7 +731,7 @@ NNC_KERNEL void k62_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 737 "fashion_cnn.O0.c"
+#line 735 "fashion_cnn.O0.c"
 
 /* k63 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k63_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -742,7 +740,7 @@ NNC_KERNEL void k63_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 746 "fashion_cnn.O0.c"
+#line 744 "fashion_cnn.O0.c"
 
 /* k64 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k64_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -751,7 +749,7 @@ NNC_KERNEL void k64_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 755 "fashion_cnn.O0.c"
+#line 753 "fashion_cnn.O0.c"
 
 /* k65 add: f32[5408,10], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k65_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -760,7 +758,7 @@ NNC_KERNEL void k65_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 764 "fashion_cnn.O0.c"
+#line 762 "fashion_cnn.O0.c"
 
 /* k66 square: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k66_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -769,7 +767,7 @@ NNC_KERNEL void k66_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 773 "fashion_cnn.O0.c"
+#line 771 "fashion_cnn.O0.c"
 
 /* k67 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k67_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -778,7 +776,7 @@ NNC_KERNEL void k67_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 782 "fashion_cnn.O0.c"
+#line 780 "fashion_cnn.O0.c"
 
 /* k68 mul: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k68_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -787,7 +785,7 @@ NNC_KERNEL void k68_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 791 "fashion_cnn.O0.c"
+#line 789 "fashion_cnn.O0.c"
 
 /* k69 sqrt: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k69_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -796,7 +794,7 @@ NNC_KERNEL void k69_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 800 "fashion_cnn.O0.c"
+#line 798 "fashion_cnn.O0.c"
 
 /* k70 mul: f32[5408,10], f32[] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -805,7 +803,7 @@ NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 809 "fashion_cnn.O0.c"
+#line 807 "fashion_cnn.O0.c"
 
 /* k71 add: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k71_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -814,7 +812,7 @@ NNC_KERNEL void k71_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 818 "fashion_cnn.O0.c"
+#line 816 "fashion_cnn.O0.c"
 
 /* k72 div: f32[5408,10], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k72_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -823,7 +821,7 @@ NNC_KERNEL void k72_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 827 "fashion_cnn.O0.c"
+#line 825 "fashion_cnn.O0.c"
 
 /* k73 mul: f32[], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -832,7 +830,7 @@ NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 836 "fashion_cnn.O0.c"
+#line 834 "fashion_cnn.O0.c"
 
 /* k74 sub: f32[5408,10], f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k74_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -841,7 +839,7 @@ NNC_KERNEL void k74_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 845 "fashion_cnn.O0.c"
+#line 843 "fashion_cnn.O0.c"
 
 /* k75 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k75_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -850,7 +848,7 @@ NNC_KERNEL void k75_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 854 "fashion_cnn.O0.c"
+#line 852 "fashion_cnn.O0.c"
 
 /* k76 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k76_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -859,7 +857,7 @@ NNC_KERNEL void k76_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 863 "fashion_cnn.O0.c"
+#line 861 "fashion_cnn.O0.c"
 
 /* k77 add: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k77_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -868,7 +866,7 @@ NNC_KERNEL void k77_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 872 "fashion_cnn.O0.c"
+#line 870 "fashion_cnn.O0.c"
 
 /* k78 square: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k78_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -877,7 +875,7 @@ NNC_KERNEL void k78_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 881 "fashion_cnn.O0.c"
+#line 879 "fashion_cnn.O0.c"
 
 /* k79 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k79_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -886,7 +884,7 @@ NNC_KERNEL void k79_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 890 "fashion_cnn.O0.c"
+#line 888 "fashion_cnn.O0.c"
 
 /* k80 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k80_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -895,7 +893,7 @@ NNC_KERNEL void k80_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 899 "fashion_cnn.O0.c"
+#line 897 "fashion_cnn.O0.c"
 
 /* k81 sqrt: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k81_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -904,7 +902,7 @@ NNC_KERNEL void k81_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 908 "fashion_cnn.O0.c"
+#line 906 "fashion_cnn.O0.c"
 
 /* k82 mul: f32[10], f32[] -> f32[10]  (line 18) */
 NNC_KERNEL void k82_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -913,7 +911,7 @@ NNC_KERNEL void k82_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 917 "fashion_cnn.O0.c"
+#line 915 "fashion_cnn.O0.c"
 
 /* k83 add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k83_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -922,7 +920,7 @@ NNC_KERNEL void k83_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 926 "fashion_cnn.O0.c"
+#line 924 "fashion_cnn.O0.c"
 
 /* k84 div: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k84_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -931,7 +929,7 @@ NNC_KERNEL void k84_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 935 "fashion_cnn.O0.c"
+#line 933 "fashion_cnn.O0.c"
 
 /* k85 mul: f32[], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k85_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -940,7 +938,7 @@ NNC_KERNEL void k85_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 944 "fashion_cnn.O0.c"
+#line 942 "fashion_cnn.O0.c"
 
 /* k86 sub: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k86_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -949,7 +947,7 @@ NNC_KERNEL void k86_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 953 "fashion_cnn.O0.c"
+#line 951 "fashion_cnn.O0.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void fashion_cnn_init(fashion_cnn *m, uint64_t seed)

@@ -162,7 +162,6 @@ NNC_KERNEL void k4_softmax(int n, nnc_real *restrict y, const nnc_real *restrict
     }
 }
 #line 165 "fashion_cnn.O2.c"
-#line 166 "fashion_cnn.O2.c"
 
 /* k5 one_hot: i32[B] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k5_one_hot(int n, nnc_real *restrict y, const int32_t *restrict a)
@@ -171,7 +170,7 @@ NNC_KERNEL void k5_one_hot(int n, nnc_real *restrict y, const int32_t *restrict 
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 10; c++) y[i * 10 + c] = a[i] == c ? 1 : 0;
 }
-#line 175 "fashion_cnn.O2.c"
+#line 174 "fashion_cnn.O2.c"
 
 /* k6 log_softmax: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k6_log_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -187,7 +186,7 @@ NNC_KERNEL void k6_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
     }
 }
-#line 191 "fashion_cnn.O2.c"
+#line 190 "fashion_cnn.O2.c"
 
 /* k7 mul_sum: f32[B,10], f32[B,10] -> f32[B]  (line 16) */
 NNC_KERNEL void k7_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -199,7 +198,7 @@ NNC_KERNEL void k7_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += in0[i0 * 10 + i1] * in1[i0 * 10 + i1];
 }
-#line 203 "fashion_cnn.O2.c"
+#line 202 "fashion_cnn.O2.c"
 
 /* k8 argmax: f32[B,10] -> i32[B]  (line 17) */
 NNC_KERNEL void k8_argmax(int n, int32_t *restrict y, const nnc_real *restrict a)
@@ -213,7 +212,7 @@ NNC_KERNEL void k8_argmax(int n, int32_t *restrict y, const nnc_real *restrict a
         y[o] = best;
     }
 }
-#line 217 "fashion_cnn.O2.c"
+#line 216 "fashion_cnn.O2.c"
 
 /* k9 neg_mean_eq_mean: f32[], f32[B], i32[B], i32[B] -> f32[]  (line 17) */
 NNC_KERNEL void k9_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const int32_t *restrict in1, const int32_t *restrict in2)
@@ -244,8 +243,7 @@ NNC_KERNEL void k9_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *rest
     y0[0] /= (nnc_real)(n);
     y1[0] /= (nnc_real)(n);
 }
-#line 248 "fashion_cnn.O2.c"
-#line 249 "fashion_cnn.O2.c"
+#line 247 "fashion_cnn.O2.c"
 
 /* k10 batch_size:  -> f32[]  (line 16) */
 NNC_KERNEL void k10_batch_size(int n, nnc_real *restrict y)
@@ -253,7 +251,7 @@ NNC_KERNEL void k10_batch_size(int n, nnc_real *restrict y)
 #line 16 "fashion_cnn.nn"
     y[0] = (nnc_real)n;
 }
-#line 257 "fashion_cnn.O2.c"
+#line 255 "fashion_cnn.O2.c"
 
 /* k11 div_neg: f32[] -> f32[1]  (line 16) */
 NNC_KERNEL void k11_div_neg(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -261,7 +259,7 @@ NNC_KERNEL void k11_div_neg(nnc_real *restrict y, const nnc_real *restrict in0)
 #line 16 "fashion_cnn.nn"
     y[0] = -(1.0f / in0[0]);
 }
-#line 265 "fashion_cnn.O2.c"
+#line 263 "fashion_cnn.O2.c"
 
 /* k12 broadcast: f32[1] -> f32[B]  (line 16) */
 NNC_KERNEL void k12_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -270,7 +268,7 @@ NNC_KERNEL void k12_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 274 "fashion_cnn.O2.c"
+#line 272 "fashion_cnn.O2.c"
 
 /* k13 mul_sum: f32[B,10], f32[B,1] -> f32[B,1]  (line 16) */
 NNC_KERNEL void k13_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -282,7 +280,7 @@ NNC_KERNEL void k13_mul_sum(int n, nnc_real *restrict y, const nnc_real *restric
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += in0[i0 * 10 + i1] * in1[i0];
 }
-#line 286 "fashion_cnn.O2.c"
+#line 284 "fashion_cnn.O2.c"
 
 /* k14 exp_mul_mul_sub: f32[B,1], f32[B,10], f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k14_exp_mul_mul_sub(int n, nnc_real *restrict y, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -292,7 +290,7 @@ NNC_KERNEL void k14_exp_mul_mul_sub(int n, nnc_real *restrict y, const nnc_real 
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = (in2[i0 * 10 + i1] * in3[i0]) - (in1[i0] * (exp(y[i0 * 10 + i1])));
 }
-#line 296 "fashion_cnn.O2.c"
+#line 294 "fashion_cnn.O2.c"
 
 /* k15 sum: f32[B,10] -> f32[1,10]  (line 14) */
 NNC_KERNEL void k15_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -304,7 +302,7 @@ NNC_KERNEL void k15_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i1] += a[i0 * 10 + i1];
 }
-#line 308 "fashion_cnn.O2.c"
+#line 306 "fashion_cnn.O2.c"
 
 /* k16 matmul: f32[B,10], f32[5408,10] -> f32[B,5408]  (line 14) */
 NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -328,7 +326,7 @@ NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             }
     }
 }
-#line 332 "fashion_cnn.O2.c"
+#line 330 "fashion_cnn.O2.c"
 
 /* k17 matmul: f32[B,5408], f32[B,10] -> f32[5408,10]  (line 14) */
 NNC_KERNEL void k17_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -351,7 +349,7 @@ NNC_KERNEL void k17_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 355 "fashion_cnn.O2.c"
+#line 353 "fashion_cnn.O2.c"
 
 /* k18 maxpool2d_bwd_gt_mul: f32[B,26,26,32], f32[B,13,13,32], f32[B,13,13,32], f32[B,26,26,32] -> f32[B,26,26,32]  (line 12) */
 NNC_KERNEL void k18_maxpool2d_bwd_gt_mul(int n, nnc_real *restrict y, const nnc_real *restrict px, const nnc_real *restrict py, const nnc_real *restrict pg, const nnc_real *restrict in0)
@@ -379,7 +377,7 @@ NNC_KERNEL void k18_maxpool2d_bwd_gt_mul(int n, nnc_real *restrict y, const nnc_
             }
     }
 }
-#line 383 "fashion_cnn.O2.c"
+#line 381 "fashion_cnn.O2.c"
 
 /* k19 sum: f32[B,26,26,32] -> f32[1,1,1,32]  (line 12) */
 NNC_KERNEL void k19_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -391,7 +389,7 @@ NNC_KERNEL void k19_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 32; i1++)
             y[i1] += a[i0 * 32 + i1];
 }
-#line 395 "fashion_cnn.O2.c"
+#line 393 "fashion_cnn.O2.c"
 
 /* k20 conv2d_bwd_filter: f32[B,28,28,1], f32[B,26,26,32] -> f32[3,3,1,32]  (line 12) */
 NNC_KERNEL void k20_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_real *restrict x, const nnc_real *restrict dy)
@@ -418,7 +416,7 @@ NNC_KERNEL void k20_conv2d_bwd_filter(int n, nnc_real *restrict dw, const nnc_re
         }
     }
 }
-#line 422 "fashion_cnn.O2.c"
+#line 420 "fashion_cnn.O2.c"
 
 /* k21 cast_pow_sub_div: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k21_cast_pow_sub_div(nnc_real *restrict y, const int32_t *restrict in0)
@@ -426,7 +424,7 @@ NNC_KERNEL void k21_cast_pow_sub_div(nnc_real *restrict y, const int32_t *restri
 #line 18 "fashion_cnn.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / (1.0f - (pow(0x1.ccccccp-1f /* 0.899999976 */, ((nnc_real)in0[0]))));
 }
-#line 430 "fashion_cnn.O2.c"
+#line 428 "fashion_cnn.O2.c"
 
 /* k22 cast_pow_sub_sqrt_etc: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k22_cast_pow_sub_sqrt_etc(nnc_real *restrict y, const int32_t *restrict in0)
@@ -434,7 +432,7 @@ NNC_KERNEL void k22_cast_pow_sub_sqrt_etc(nnc_real *restrict y, const int32_t *r
 #line 18 "fashion_cnn.nn"
     y[0] = 1.0f / (sqrt((1.0f - (pow(0x1.ff7ceep-1f /* 0.999000013 */, ((nnc_real)in0[0]))))));
 }
-#line 438 "fashion_cnn.O2.c"
+#line 436 "fashion_cnn.O2.c"
 
 /* k23 mul_mul_add: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k23_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -443,7 +441,7 @@ NNC_KERNEL void k23_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 447 "fashion_cnn.O2.c"
+#line 445 "fashion_cnn.O2.c"
 
 /* k24 square_mul_mul_add: f32[3,3,1,32] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k24_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -452,7 +450,7 @@ NNC_KERNEL void k24_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 456 "fashion_cnn.O2.c"
+#line 454 "fashion_cnn.O2.c"
 
 /* k25 sqrt_mul_add_div_etc: f32[3,3,1,32], f32[], f32[3,3,1,32], f32[] -> f32[3,3,1,32]  (line 18) */
 NNC_KERNEL void k25_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -461,7 +459,7 @@ NNC_KERNEL void k25_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 288; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 465 "fashion_cnn.O2.c"
+#line 463 "fashion_cnn.O2.c"
 
 /* k26 mul_mul_add: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k26_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -470,7 +468,7 @@ NNC_KERNEL void k26_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 474 "fashion_cnn.O2.c"
+#line 472 "fashion_cnn.O2.c"
 
 /* k27 square_mul_mul_add: f32[32] -> f32[32]  (line 18) */
 NNC_KERNEL void k27_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -479,7 +477,7 @@ NNC_KERNEL void k27_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 483 "fashion_cnn.O2.c"
+#line 481 "fashion_cnn.O2.c"
 
 /* k28 sqrt_mul_add_div_etc: f32[32], f32[], f32[32], f32[] -> f32[32]  (line 18) */
 NNC_KERNEL void k28_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -488,7 +486,7 @@ NNC_KERNEL void k28_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 492 "fashion_cnn.O2.c"
+#line 490 "fashion_cnn.O2.c"
 
 /* k29 mul_mul_add: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k29_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -497,7 +495,7 @@ NNC_KERNEL void k29_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 501 "fashion_cnn.O2.c"
+#line 499 "fashion_cnn.O2.c"
 
 /* k30 square_mul_mul_add: f32[5408,10] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k30_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -506,7 +504,7 @@ NNC_KERNEL void k30_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 510 "fashion_cnn.O2.c"
+#line 508 "fashion_cnn.O2.c"
 
 /* k31 sqrt_mul_add_div_etc: f32[5408,10], f32[], f32[5408,10], f32[] -> f32[5408,10]  (line 18) */
 NNC_KERNEL void k31_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -515,7 +513,7 @@ NNC_KERNEL void k31_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 54080; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 519 "fashion_cnn.O2.c"
+#line 517 "fashion_cnn.O2.c"
 
 /* k32 mul_mul_add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k32_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -524,7 +522,7 @@ NNC_KERNEL void k32_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 528 "fashion_cnn.O2.c"
+#line 526 "fashion_cnn.O2.c"
 
 /* k33 square_mul_mul_add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k33_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -533,7 +531,7 @@ NNC_KERNEL void k33_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 537 "fashion_cnn.O2.c"
+#line 535 "fashion_cnn.O2.c"
 
 /* k34 sqrt_mul_add_div_etc: f32[10], f32[], f32[10], f32[] -> f32[10]  (line 18) */
 NNC_KERNEL void k34_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -542,7 +540,7 @@ NNC_KERNEL void k34_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 546 "fashion_cnn.O2.c"
+#line 544 "fashion_cnn.O2.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void fashion_cnn_init(fashion_cnn *m, uint64_t seed)

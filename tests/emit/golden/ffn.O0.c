@@ -108,7 +108,6 @@ NNC_KERNEL void k5_add(int n, nnc_real *restrict y, const nnc_real *restrict a, 
         y[i0] = a[i0] + b[0];
 }
 #line 111 "ffn.O0.c"
-#line 112 "ffn.O0.c"
 
 /* k6 sub: f32[B,1], f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k6_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -117,7 +116,7 @@ NNC_KERNEL void k6_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, 
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 121 "ffn.O0.c"
+#line 120 "ffn.O0.c"
 
 /* k7 square: f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k7_square(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -126,7 +125,7 @@ NNC_KERNEL void k7_square(int n, nnc_real *restrict y, const nnc_real *restrict 
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 130 "ffn.O0.c"
+#line 129 "ffn.O0.c"
 
 /* k8 mean: f32[B,1] -> f32[]  (line 9) */
 NNC_KERNEL void k8_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -149,8 +148,7 @@ NNC_KERNEL void k8_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
     y[0] += acc[0];
     y[0] /= (nnc_real)(n);
 }
-#line 153 "ffn.O0.c"
-#line 154 "ffn.O0.c"
+#line 152 "ffn.O0.c"
 
 /* k9 batch_size:  -> f32[]  (line 9) */
 NNC_KERNEL void k9_batch_size(int n, nnc_real *restrict y)
@@ -158,7 +156,7 @@ NNC_KERNEL void k9_batch_size(int n, nnc_real *restrict y)
 #line 9 "ffn.nn"
     y[0] = (nnc_real)n;
 }
-#line 162 "ffn.O0.c"
+#line 160 "ffn.O0.c"
 
 /* k10 broadcast: f32[1,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k10_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -167,7 +165,7 @@ NNC_KERNEL void k10_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 171 "ffn.O0.c"
+#line 169 "ffn.O0.c"
 
 /* k11 div: f32[B,1], f32[] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k11_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -176,7 +174,7 @@ NNC_KERNEL void k11_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 180 "ffn.O0.c"
+#line 178 "ffn.O0.c"
 
 /* k12 mul: f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k12_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -185,7 +183,7 @@ NNC_KERNEL void k12_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] * 2.0f;
 }
-#line 189 "ffn.O0.c"
+#line 187 "ffn.O0.c"
 
 /* k13 mul: f32[B,1], f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k13_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -194,7 +192,7 @@ NNC_KERNEL void k13_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 198 "ffn.O0.c"
+#line 196 "ffn.O0.c"
 
 /* k14 sum: f32[B,1] -> f32[1,1]  (line 7) */
 NNC_KERNEL void k14_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -216,7 +214,7 @@ NNC_KERNEL void k14_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
     }
     y[0] += acc[0];
 }
-#line 220 "ffn.O0.c"
+#line 218 "ffn.O0.c"
 
 /* k15 matmul: f32[B,1], f32[50,1] -> f32[B,50]  (line 7) */
 NNC_KERNEL void k15_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -228,7 +226,7 @@ NNC_KERNEL void k15_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 50 + j] = s;
         }
 }
-#line 232 "ffn.O0.c"
+#line 230 "ffn.O0.c"
 
 /* k16 matmul: f32[B,50], f32[B,1] -> f32[50,1]  (line 7) */
 NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -241,7 +239,7 @@ NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         y[i] = s;
     }
 }
-#line 245 "ffn.O0.c"
+#line 243 "ffn.O0.c"
 
 /* k17 gt: f32[B,50] -> f32[B,50]  (line 6) */
 NNC_KERNEL void k17_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -250,7 +248,7 @@ NNC_KERNEL void k17_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 50; i0++)
         y[i0] = (a[i0] > 0.0f ? 1.0f : 0.0f);
 }
-#line 254 "ffn.O0.c"
+#line 252 "ffn.O0.c"
 
 /* k18 mul: f32[B,50], f32[B,50] -> f32[B,50]  (line 6) */
 NNC_KERNEL void k18_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -259,7 +257,7 @@ NNC_KERNEL void k18_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 50; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 263 "ffn.O0.c"
+#line 261 "ffn.O0.c"
 
 /* k19 sum: f32[B,50] -> f32[1,50]  (line 6) */
 NNC_KERNEL void k19_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -271,7 +269,7 @@ NNC_KERNEL void k19_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 50; i1++)
             y[i1] += a[i0 * 50 + i1];
 }
-#line 275 "ffn.O0.c"
+#line 273 "ffn.O0.c"
 
 /* k20 matmul: f32[B,10], f32[B,50] -> f32[10,50]  (line 6) */
 NNC_KERNEL void k20_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -285,7 +283,7 @@ NNC_KERNEL void k20_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 50 + j] = s;
         }
 }
-#line 289 "ffn.O0.c"
+#line 287 "ffn.O0.c"
 
 /* k21 add: i32[], i32[] -> i32[]  (line 10) */
 NNC_KERNEL void k21_add(int32_t *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -293,7 +291,7 @@ NNC_KERNEL void k21_add(int32_t *restrict y, const int32_t *restrict a, const in
 #line 10 "ffn.nn"
     y[0] = a[0] + b[0];
 }
-#line 297 "ffn.O0.c"
+#line 295 "ffn.O0.c"
 
 /* k22 mul: f32[10,50] -> f32[10,50]  (line 10) */
 NNC_KERNEL void k22_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -302,7 +300,7 @@ NNC_KERNEL void k22_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 500; i0++)
         y[i0] = 0x1.47ae14p-7f /* 0.00999999978 */ * b[i0];
 }
-#line 306 "ffn.O0.c"
+#line 304 "ffn.O0.c"
 
 /* k23 sub: f32[10,50], f32[10,50] -> f32[10,50]  (line 10) */
 NNC_KERNEL void k23_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -311,7 +309,7 @@ NNC_KERNEL void k23_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 500; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 315 "ffn.O0.c"
+#line 313 "ffn.O0.c"
 
 /* k24 mul: f32[50] -> f32[50]  (line 10) */
 NNC_KERNEL void k24_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -320,7 +318,7 @@ NNC_KERNEL void k24_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 50; i0++)
         y[i0] = 0x1.47ae14p-7f /* 0.00999999978 */ * b[i0];
 }
-#line 324 "ffn.O0.c"
+#line 322 "ffn.O0.c"
 
 /* k25 sub: f32[50], f32[50] -> f32[50]  (line 10) */
 NNC_KERNEL void k25_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -329,8 +327,7 @@ NNC_KERNEL void k25_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 50; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 333 "ffn.O0.c"
-#line 334 "ffn.O0.c"
+#line 331 "ffn.O0.c"
 
 /* k26 mul: f32[1] -> f32[1]  (line 10) */
 NNC_KERNEL void k26_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -338,7 +335,7 @@ NNC_KERNEL void k26_mul(nnc_real *restrict y, const nnc_real *restrict b)
 #line 10 "ffn.nn"
     y[0] = 0x1.47ae14p-7f /* 0.00999999978 */ * b[0];
 }
-#line 342 "ffn.O0.c"
+#line 339 "ffn.O0.c"
 
 /* k27 sub: f32[1], f32[1] -> f32[1]  (line 10) */
 NNC_KERNEL void k27_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -346,7 +343,7 @@ NNC_KERNEL void k27_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
 #line 10 "ffn.nn"
     y[0] = a[0] - b[0];
 }
-#line 350 "ffn.O0.c"
+#line 347 "ffn.O0.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void ffn_init(ffn *m, uint64_t seed)

@@ -309,7 +309,6 @@ NNC_KERNEL void k13_mul_sub(nnc_real *restrict y, const nnc_real *restrict in0)
         y[i0] = y[i0] - (in0[i0] * 0x1.47ae14p-7f /* 0.00999999978 */);
 }
 #line 312 "ffn.O2.c"
-#line 313 "ffn.O2.c"
 
 /* k14 mul_sub: f32[1] -> f32[1]  (line 10) */
 NNC_KERNEL void k14_mul_sub(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -317,7 +316,7 @@ NNC_KERNEL void k14_mul_sub(nnc_real *restrict y, const nnc_real *restrict in0)
 #line 10 "ffn.nn"
     y[0] = y[0] - (in0[0] * 0x1.47ae14p-7f /* 0.00999999978 */);
 }
-#line 321 "ffn.O2.c"
+#line 320 "ffn.O2.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void ffn_init(ffn *m, uint64_t seed)

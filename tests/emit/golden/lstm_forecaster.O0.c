@@ -149,7 +149,6 @@ NNC_KERNEL void k7_add(int n, nnc_real *restrict y, const nnc_real *restrict a, 
         y[i0] = a[i0] + b[0];
 }
 #line 152 "lstm_forecaster.O0.c"
-#line 153 "lstm_forecaster.O0.c"
 
 /* k8 sub: f32[B,1], f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k8_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -158,7 +157,7 @@ NNC_KERNEL void k8_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, 
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 162 "lstm_forecaster.O0.c"
+#line 161 "lstm_forecaster.O0.c"
 
 /* k9 square: f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k9_square(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -167,7 +166,7 @@ NNC_KERNEL void k9_square(int n, nnc_real *restrict y, const nnc_real *restrict 
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 171 "lstm_forecaster.O0.c"
+#line 170 "lstm_forecaster.O0.c"
 
 /* k10 mean: f32[B,1] -> f32[]  (line 9) */
 NNC_KERNEL void k10_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -190,7 +189,7 @@ NNC_KERNEL void k10_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     y[0] += acc[0];
     y[0] /= (nnc_real)(n);
 }
-#line 194 "lstm_forecaster.O0.c"
+#line 193 "lstm_forecaster.O0.c"
 
 /* k11 abs: f32[B,1] -> f32[B,1]  (line 10) */
 NNC_KERNEL void k11_abs(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -199,8 +198,7 @@ NNC_KERNEL void k11_abs(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = fabs(a[i0]);
 }
-#line 203 "lstm_forecaster.O0.c"
-#line 204 "lstm_forecaster.O0.c"
+#line 202 "lstm_forecaster.O0.c"
 
 /* k12 batch_size:  -> f32[]  (line 9) */
 NNC_KERNEL void k12_batch_size(int n, nnc_real *restrict y)
@@ -208,7 +206,7 @@ NNC_KERNEL void k12_batch_size(int n, nnc_real *restrict y)
 #line 9 "lstm_forecaster.nn"
     y[0] = (nnc_real)n;
 }
-#line 212 "lstm_forecaster.O0.c"
+#line 210 "lstm_forecaster.O0.c"
 
 /* k13 broadcast: f32[1,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k13_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -217,7 +215,7 @@ NNC_KERNEL void k13_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 221 "lstm_forecaster.O0.c"
+#line 219 "lstm_forecaster.O0.c"
 
 /* k14 div: f32[B,1], f32[] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k14_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -226,7 +224,7 @@ NNC_KERNEL void k14_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 230 "lstm_forecaster.O0.c"
+#line 228 "lstm_forecaster.O0.c"
 
 /* k15 mul: f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k15_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -235,7 +233,7 @@ NNC_KERNEL void k15_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] * 2.0f;
 }
-#line 239 "lstm_forecaster.O0.c"
+#line 237 "lstm_forecaster.O0.c"
 
 /* k16 mul: f32[B,1], f32[B,1] -> f32[B,1]  (line 9) */
 NNC_KERNEL void k16_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -244,7 +242,7 @@ NNC_KERNEL void k16_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 248 "lstm_forecaster.O0.c"
+#line 246 "lstm_forecaster.O0.c"
 
 /* k17 sum: f32[B,1] -> f32[1,1]  (line 7) */
 NNC_KERNEL void k17_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -266,7 +264,7 @@ NNC_KERNEL void k17_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
     }
     y[0] += acc[0];
 }
-#line 270 "lstm_forecaster.O0.c"
+#line 268 "lstm_forecaster.O0.c"
 
 /* k18 matmul: f32[B,1], f32[32,1] -> f32[B,32]  (line 7) */
 NNC_KERNEL void k18_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -278,7 +276,7 @@ NNC_KERNEL void k18_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 32 + j] = s;
         }
 }
-#line 282 "lstm_forecaster.O0.c"
+#line 280 "lstm_forecaster.O0.c"
 
 /* k19 matmul: f32[B,32], f32[B,1] -> f32[32,1]  (line 7) */
 NNC_KERNEL void k19_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -291,7 +289,7 @@ NNC_KERNEL void k19_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         y[i] = s;
     }
 }
-#line 295 "lstm_forecaster.O0.c"
+#line 293 "lstm_forecaster.O0.c"
 
 /* k20 unslice: f32[B,1,32] -> f32[B,24,32]  (line 6) */
 NNC_KERNEL void k20_unslice(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -301,7 +299,7 @@ NNC_KERNEL void k20_unslice(int n, nnc_real *restrict y, const nnc_real *restric
     for (int o = 0; o < n; o++)
         for (int i = 0; i < 32; i++) y[o * 768 + 736 + i] = a[o * 32 + i];
 }
-#line 305 "lstm_forecaster.O0.c"
+#line 303 "lstm_forecaster.O0.c"
 
 /* k21 unslice: f32[B,24,32] -> f32[B,24,192]  (line 6) */
 NNC_KERNEL void k21_unslice(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -311,7 +309,7 @@ NNC_KERNEL void k21_unslice(int n, nnc_real *restrict y, const nnc_real *restric
     for (int o = 0; o < n * 24; o++)
         for (int i = 0; i < 32; i++) y[o * 192 + 160 + i] = a[o * 32 + i];
 }
-#line 315 "lstm_forecaster.O0.c"
+#line 313 "lstm_forecaster.O0.c"
 
 /* k22 lstm_seq_bwd: f32[B,24,192], f32[32,128], f32[B,24,192] -> f32[B,24,128]  (line 6) */
 NNC_KERNEL void k22_lstm_seq_bwd(int n, nnc_real *restrict dz, const nnc_real *restrict s, const nnc_real *restrict r, const nnc_real *restrict ds)
@@ -347,7 +345,7 @@ NNC_KERNEL void k22_lstm_seq_bwd(int n, nnc_real *restrict dz, const nnc_real *r
         }
     }
 }
-#line 351 "lstm_forecaster.O0.c"
+#line 349 "lstm_forecaster.O0.c"
 
 /* k23 slice: f32[B,24,32] -> f32[B,23,32]  (line 6) */
 NNC_KERNEL void k23_slice(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -356,7 +354,7 @@ NNC_KERNEL void k23_slice(int n, nnc_real *restrict y, const nnc_real *restrict 
     for (int o = 0; o < n; o++)
         for (int i = 0; i < 736; i++) y[o * 736 + i] = a[o * 768 + i];
 }
-#line 360 "lstm_forecaster.O0.c"
+#line 358 "lstm_forecaster.O0.c"
 
 /* k24 unslice: f32[B,23,32] -> f32[B,24,32]  (line 6) */
 NNC_KERNEL void k24_unslice(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -366,7 +364,7 @@ NNC_KERNEL void k24_unslice(int n, nnc_real *restrict y, const nnc_real *restric
     for (int o = 0; o < n; o++)
         for (int i = 0; i < 736; i++) y[o * 768 + 32 + i] = a[o * 736 + i];
 }
-#line 370 "lstm_forecaster.O0.c"
+#line 368 "lstm_forecaster.O0.c"
 
 /* k25 matmul: f32[B,24,32], f32[B,24,128] -> f32[32,128]  (line 6) */
 NNC_KERNEL void k25_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -379,7 +377,7 @@ NNC_KERNEL void k25_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             for (int j = 0; j < 128; j++) y[i * 128 + j] += api * b[p * 128 + j];
         }
 }
-#line 383 "lstm_forecaster.O0.c"
+#line 381 "lstm_forecaster.O0.c"
 
 /* k26 sum: f32[B,24,128] -> f32[1,1,128]  (line 6) */
 NNC_KERNEL void k26_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -391,7 +389,7 @@ NNC_KERNEL void k26_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 128; i1++)
             y[i1] += a[i0 * 128 + i1];
 }
-#line 395 "lstm_forecaster.O0.c"
+#line 393 "lstm_forecaster.O0.c"
 
 /* k27 matmul: f32[B,24,3], f32[B,24,128] -> f32[3,128]  (line 6) */
 NNC_KERNEL void k27_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -404,7 +402,7 @@ NNC_KERNEL void k27_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             for (int j = 0; j < 128; j++) y[i * 128 + j] += api * b[p * 128 + j];
         }
 }
-#line 408 "lstm_forecaster.O0.c"
+#line 406 "lstm_forecaster.O0.c"
 
 /* k28 add: i32[], i32[] -> i32[]  (line 11) */
 NNC_KERNEL void k28_add(int32_t *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -412,7 +410,7 @@ NNC_KERNEL void k28_add(int32_t *restrict y, const int32_t *restrict a, const in
 #line 11 "lstm_forecaster.nn"
     y[0] = a[0] + b[0];
 }
-#line 416 "lstm_forecaster.O0.c"
+#line 414 "lstm_forecaster.O0.c"
 
 /* k29 cast: i32[] -> f32[]  (line 11) */
 NNC_KERNEL void k29_cast(nnc_real *restrict y, const int32_t *restrict a)
@@ -420,7 +418,7 @@ NNC_KERNEL void k29_cast(nnc_real *restrict y, const int32_t *restrict a)
 #line 11 "lstm_forecaster.nn"
     y[0] = (nnc_real)a[0];
 }
-#line 424 "lstm_forecaster.O0.c"
+#line 422 "lstm_forecaster.O0.c"
 
 /* k30 pow: f32[] -> f32[]  (line 11) */
 NNC_KERNEL void k30_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -428,7 +426,7 @@ NNC_KERNEL void k30_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = pow(0x1.ccccccp-1f /* 0.899999976 */, b[0]);
 }
-#line 432 "lstm_forecaster.O0.c"
+#line 430 "lstm_forecaster.O0.c"
 
 /* k31 sub: f32[] -> f32[]  (line 11) */
 NNC_KERNEL void k31_sub(nnc_real *restrict y, const nnc_real *restrict b)
@@ -436,7 +434,7 @@ NNC_KERNEL void k31_sub(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 1.0f - b[0];
 }
-#line 440 "lstm_forecaster.O0.c"
+#line 438 "lstm_forecaster.O0.c"
 
 /* k32 pow: f32[] -> f32[]  (line 11) */
 NNC_KERNEL void k32_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -444,7 +442,7 @@ NNC_KERNEL void k32_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = pow(0x1.ff7ceep-1f /* 0.999000013 */, b[0]);
 }
-#line 448 "lstm_forecaster.O0.c"
+#line 446 "lstm_forecaster.O0.c"
 
 /* k33 div: f32[] -> f32[]  (line 11) */
 NNC_KERNEL void k33_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -452,7 +450,7 @@ NNC_KERNEL void k33_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / b[0];
 }
-#line 456 "lstm_forecaster.O0.c"
+#line 454 "lstm_forecaster.O0.c"
 
 /* k34 sqrt: f32[] -> f32[]  (line 11) */
 NNC_KERNEL void k34_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -460,7 +458,7 @@ NNC_KERNEL void k34_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
 #line 11 "lstm_forecaster.nn"
     y[0] = sqrt(a[0]);
 }
-#line 464 "lstm_forecaster.O0.c"
+#line 462 "lstm_forecaster.O0.c"
 
 /* k35 div: f32[] -> f32[]  (line 11) */
 NNC_KERNEL void k35_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -468,7 +466,7 @@ NNC_KERNEL void k35_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 1.0f / b[0];
 }
-#line 472 "lstm_forecaster.O0.c"
+#line 470 "lstm_forecaster.O0.c"
 
 /* k36 mul: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k36_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -477,7 +475,7 @@ NNC_KERNEL void k36_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 481 "lstm_forecaster.O0.c"
+#line 479 "lstm_forecaster.O0.c"
 
 /* k37 mul: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k37_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -486,7 +484,7 @@ NNC_KERNEL void k37_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 490 "lstm_forecaster.O0.c"
+#line 488 "lstm_forecaster.O0.c"
 
 /* k38 add: f32[3,128], f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k38_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -495,7 +493,7 @@ NNC_KERNEL void k38_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 499 "lstm_forecaster.O0.c"
+#line 497 "lstm_forecaster.O0.c"
 
 /* k39 square: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k39_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -504,7 +502,7 @@ NNC_KERNEL void k39_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 508 "lstm_forecaster.O0.c"
+#line 506 "lstm_forecaster.O0.c"
 
 /* k40 mul: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k40_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -513,7 +511,7 @@ NNC_KERNEL void k40_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 517 "lstm_forecaster.O0.c"
+#line 515 "lstm_forecaster.O0.c"
 
 /* k41 mul: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k41_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -522,7 +520,7 @@ NNC_KERNEL void k41_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 526 "lstm_forecaster.O0.c"
+#line 524 "lstm_forecaster.O0.c"
 
 /* k42 sqrt: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k42_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -531,7 +529,7 @@ NNC_KERNEL void k42_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 535 "lstm_forecaster.O0.c"
+#line 533 "lstm_forecaster.O0.c"
 
 /* k43 mul: f32[3,128], f32[] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k43_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -540,7 +538,7 @@ NNC_KERNEL void k43_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 544 "lstm_forecaster.O0.c"
+#line 542 "lstm_forecaster.O0.c"
 
 /* k44 add: f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k44_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -549,7 +547,7 @@ NNC_KERNEL void k44_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 553 "lstm_forecaster.O0.c"
+#line 551 "lstm_forecaster.O0.c"
 
 /* k45 div: f32[3,128], f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k45_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -558,7 +556,7 @@ NNC_KERNEL void k45_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 562 "lstm_forecaster.O0.c"
+#line 560 "lstm_forecaster.O0.c"
 
 /* k46 mul: f32[], f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k46_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -567,7 +565,7 @@ NNC_KERNEL void k46_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 571 "lstm_forecaster.O0.c"
+#line 569 "lstm_forecaster.O0.c"
 
 /* k47 sub: f32[3,128], f32[3,128] -> f32[3,128]  (line 11) */
 NNC_KERNEL void k47_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -576,7 +574,7 @@ NNC_KERNEL void k47_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 384; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 580 "lstm_forecaster.O0.c"
+#line 578 "lstm_forecaster.O0.c"
 
 /* k48 mul: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k48_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -585,7 +583,7 @@ NNC_KERNEL void k48_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 589 "lstm_forecaster.O0.c"
+#line 587 "lstm_forecaster.O0.c"
 
 /* k49 mul: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k49_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -594,7 +592,7 @@ NNC_KERNEL void k49_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 598 "lstm_forecaster.O0.c"
+#line 596 "lstm_forecaster.O0.c"
 
 /* k50 add: f32[32,128], f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k50_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -603,7 +601,7 @@ NNC_KERNEL void k50_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 607 "lstm_forecaster.O0.c"
+#line 605 "lstm_forecaster.O0.c"
 
 /* k51 square: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k51_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -612,7 +610,7 @@ NNC_KERNEL void k51_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 616 "lstm_forecaster.O0.c"
+#line 614 "lstm_forecaster.O0.c"
 
 /* k52 mul: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k52_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -621,7 +619,7 @@ NNC_KERNEL void k52_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 625 "lstm_forecaster.O0.c"
+#line 623 "lstm_forecaster.O0.c"
 
 /* k53 mul: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k53_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -630,7 +628,7 @@ NNC_KERNEL void k53_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 634 "lstm_forecaster.O0.c"
+#line 632 "lstm_forecaster.O0.c"
 
 /* k54 sqrt: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k54_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -639,7 +637,7 @@ NNC_KERNEL void k54_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 643 "lstm_forecaster.O0.c"
+#line 641 "lstm_forecaster.O0.c"
 
 /* k55 mul: f32[32,128], f32[] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k55_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -648,7 +646,7 @@ NNC_KERNEL void k55_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 652 "lstm_forecaster.O0.c"
+#line 650 "lstm_forecaster.O0.c"
 
 /* k56 add: f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k56_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -657,7 +655,7 @@ NNC_KERNEL void k56_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 661 "lstm_forecaster.O0.c"
+#line 659 "lstm_forecaster.O0.c"
 
 /* k57 div: f32[32,128], f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k57_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -666,7 +664,7 @@ NNC_KERNEL void k57_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 670 "lstm_forecaster.O0.c"
+#line 668 "lstm_forecaster.O0.c"
 
 /* k58 mul: f32[], f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k58_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -675,7 +673,7 @@ NNC_KERNEL void k58_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 679 "lstm_forecaster.O0.c"
+#line 677 "lstm_forecaster.O0.c"
 
 /* k59 sub: f32[32,128], f32[32,128] -> f32[32,128]  (line 11) */
 NNC_KERNEL void k59_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -684,7 +682,7 @@ NNC_KERNEL void k59_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 4096; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 688 "lstm_forecaster.O0.c"
+#line 686 "lstm_forecaster.O0.c"
 
 /* k60 mul: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k60_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -693,7 +691,7 @@ NNC_KERNEL void k60_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 697 "lstm_forecaster.O0.c"
+#line 695 "lstm_forecaster.O0.c"
 
 /* k61 mul: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k61_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -702,7 +700,7 @@ NNC_KERNEL void k61_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 706 "lstm_forecaster.O0.c"
+#line 704 "lstm_forecaster.O0.c"
 
 /* k62 add: f32[128], f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k62_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -711,7 +709,7 @@ NNC_KERNEL void k62_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 715 "lstm_forecaster.O0.c"
+#line 713 "lstm_forecaster.O0.c"
 
 /* k63 square: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k63_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -720,7 +718,7 @@ NNC_KERNEL void k63_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 724 "lstm_forecaster.O0.c"
+#line 722 "lstm_forecaster.O0.c"
 
 /* k64 mul: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k64_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -729,7 +727,7 @@ NNC_KERNEL void k64_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 733 "lstm_forecaster.O0.c"
+#line 731 "lstm_forecaster.O0.c"
 
 /* k65 mul: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k65_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -738,7 +736,7 @@ NNC_KERNEL void k65_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 742 "lstm_forecaster.O0.c"
+#line 740 "lstm_forecaster.O0.c"
 
 /* k66 sqrt: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k66_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -747,7 +745,7 @@ NNC_KERNEL void k66_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 751 "lstm_forecaster.O0.c"
+#line 749 "lstm_forecaster.O0.c"
 
 /* k67 mul: f32[128], f32[] -> f32[128]  (line 11) */
 NNC_KERNEL void k67_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -756,7 +754,7 @@ NNC_KERNEL void k67_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 760 "lstm_forecaster.O0.c"
+#line 758 "lstm_forecaster.O0.c"
 
 /* k68 add: f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k68_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -765,7 +763,7 @@ NNC_KERNEL void k68_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 769 "lstm_forecaster.O0.c"
+#line 767 "lstm_forecaster.O0.c"
 
 /* k69 div: f32[128], f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k69_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -774,7 +772,7 @@ NNC_KERNEL void k69_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 778 "lstm_forecaster.O0.c"
+#line 776 "lstm_forecaster.O0.c"
 
 /* k70 mul: f32[], f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -783,7 +781,7 @@ NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 787 "lstm_forecaster.O0.c"
+#line 785 "lstm_forecaster.O0.c"
 
 /* k71 sub: f32[128], f32[128] -> f32[128]  (line 11) */
 NNC_KERNEL void k71_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -792,7 +790,7 @@ NNC_KERNEL void k71_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 796 "lstm_forecaster.O0.c"
+#line 794 "lstm_forecaster.O0.c"
 
 /* k72 mul: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k72_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -801,7 +799,7 @@ NNC_KERNEL void k72_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 805 "lstm_forecaster.O0.c"
+#line 803 "lstm_forecaster.O0.c"
 
 /* k73 mul: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -810,7 +808,7 @@ NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 814 "lstm_forecaster.O0.c"
+#line 812 "lstm_forecaster.O0.c"
 
 /* k74 add: f32[32,1], f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k74_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -819,7 +817,7 @@ NNC_KERNEL void k74_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 823 "lstm_forecaster.O0.c"
+#line 821 "lstm_forecaster.O0.c"
 
 /* k75 square: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k75_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -828,7 +826,7 @@ NNC_KERNEL void k75_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 832 "lstm_forecaster.O0.c"
+#line 830 "lstm_forecaster.O0.c"
 
 /* k76 mul: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k76_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -837,7 +835,7 @@ NNC_KERNEL void k76_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 841 "lstm_forecaster.O0.c"
+#line 839 "lstm_forecaster.O0.c"
 
 /* k77 mul: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k77_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -846,7 +844,7 @@ NNC_KERNEL void k77_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 850 "lstm_forecaster.O0.c"
+#line 848 "lstm_forecaster.O0.c"
 
 /* k78 sqrt: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k78_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -855,7 +853,7 @@ NNC_KERNEL void k78_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 859 "lstm_forecaster.O0.c"
+#line 857 "lstm_forecaster.O0.c"
 
 /* k79 mul: f32[32,1], f32[] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k79_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -864,7 +862,7 @@ NNC_KERNEL void k79_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 868 "lstm_forecaster.O0.c"
+#line 866 "lstm_forecaster.O0.c"
 
 /* k80 add: f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k80_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -873,7 +871,7 @@ NNC_KERNEL void k80_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 877 "lstm_forecaster.O0.c"
+#line 875 "lstm_forecaster.O0.c"
 
 /* k81 div: f32[32,1], f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k81_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -882,7 +880,7 @@ NNC_KERNEL void k81_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 886 "lstm_forecaster.O0.c"
+#line 884 "lstm_forecaster.O0.c"
 
 /* k82 mul: f32[], f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k82_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -891,7 +889,7 @@ NNC_KERNEL void k82_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 895 "lstm_forecaster.O0.c"
+#line 893 "lstm_forecaster.O0.c"
 
 /* k83 sub: f32[32,1], f32[32,1] -> f32[32,1]  (line 11) */
 NNC_KERNEL void k83_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -900,7 +898,7 @@ NNC_KERNEL void k83_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 32; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 904 "lstm_forecaster.O0.c"
+#line 902 "lstm_forecaster.O0.c"
 
 /* k84 mul: f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k84_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -908,7 +906,7 @@ NNC_KERNEL void k84_mul(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 0x1.99999ap-4f /* 0.100000001 */ * b[0];
 }
-#line 912 "lstm_forecaster.O0.c"
+#line 910 "lstm_forecaster.O0.c"
 
 /* k85 mul: f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k85_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -916,7 +914,7 @@ NNC_KERNEL void k85_mul(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[0];
 }
-#line 920 "lstm_forecaster.O0.c"
+#line 918 "lstm_forecaster.O0.c"
 
 /* k86 add: f32[1], f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k86_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -924,7 +922,7 @@ NNC_KERNEL void k86_add(nnc_real *restrict y, const nnc_real *restrict a, const 
 #line 11 "lstm_forecaster.nn"
     y[0] = a[0] + b[0];
 }
-#line 928 "lstm_forecaster.O0.c"
+#line 926 "lstm_forecaster.O0.c"
 
 /* k87 square: f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k87_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -932,7 +930,7 @@ NNC_KERNEL void k87_square(nnc_real *restrict y, const nnc_real *restrict a)
 #line 11 "lstm_forecaster.nn"
     y[0] = nnc_square(a[0]);
 }
-#line 936 "lstm_forecaster.O0.c"
+#line 934 "lstm_forecaster.O0.c"
 
 /* k88 mul: f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k88_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -940,7 +938,7 @@ NNC_KERNEL void k88_mul(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[0];
 }
-#line 944 "lstm_forecaster.O0.c"
+#line 942 "lstm_forecaster.O0.c"
 
 /* k89 mul: f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k89_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -948,7 +946,7 @@ NNC_KERNEL void k89_mul(nnc_real *restrict y, const nnc_real *restrict b)
 #line 11 "lstm_forecaster.nn"
     y[0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[0];
 }
-#line 952 "lstm_forecaster.O0.c"
+#line 950 "lstm_forecaster.O0.c"
 
 /* k90 mul: f32[1], f32[] -> f32[1]  (line 11) */
 NNC_KERNEL void k90_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -956,7 +954,7 @@ NNC_KERNEL void k90_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
 #line 11 "lstm_forecaster.nn"
     y[0] = a[0] * b[0];
 }
-#line 960 "lstm_forecaster.O0.c"
+#line 958 "lstm_forecaster.O0.c"
 
 /* k91 add: f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k91_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -964,7 +962,7 @@ NNC_KERNEL void k91_add(nnc_real *restrict y, const nnc_real *restrict a)
 #line 11 "lstm_forecaster.nn"
     y[0] = a[0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 968 "lstm_forecaster.O0.c"
+#line 966 "lstm_forecaster.O0.c"
 
 /* k92 div: f32[1], f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k92_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -972,7 +970,7 @@ NNC_KERNEL void k92_div(nnc_real *restrict y, const nnc_real *restrict a, const 
 #line 11 "lstm_forecaster.nn"
     y[0] = a[0] / b[0];
 }
-#line 976 "lstm_forecaster.O0.c"
+#line 974 "lstm_forecaster.O0.c"
 
 /* k93 sub: f32[1], f32[1] -> f32[1]  (line 11) */
 NNC_KERNEL void k93_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -980,7 +978,7 @@ NNC_KERNEL void k93_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
 #line 11 "lstm_forecaster.nn"
     y[0] = a[0] - b[0];
 }
-#line 984 "lstm_forecaster.O0.c"
+#line 982 "lstm_forecaster.O0.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void lstm_forecaster_init(lstm_forecaster *m, uint64_t seed)

@@ -124,7 +124,6 @@ NNC_KERNEL void k7_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, 
             y[i0 * 256 + i1] = a[i0 * 256 + i1] * b[i1];
 }
 #line 127 "mlp_bn.O0.c"
-#line 128 "mlp_bn.O0.c"
 
 /* k8 relu: f32[B,256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k8_relu(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -133,7 +132,7 @@ NNC_KERNEL void k8_relu(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = nnc_relu(a[i0]);
 }
-#line 137 "mlp_bn.O0.c"
+#line 136 "mlp_bn.O0.c"
 
 /* k9 matmul: f32[B,256], f32[256,128] -> f32[B,128]  (line 3) */
 NNC_KERNEL void k9_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -147,7 +146,7 @@ NNC_KERNEL void k9_matmul(int n, nnc_real *restrict y, const nnc_real *restrict 
             y[i * 128 + j] = s;
         }
 }
-#line 151 "mlp_bn.O0.c"
+#line 150 "mlp_bn.O0.c"
 
 /* k10 add  d: f32[B,128], f32[128] -> f32[B,128]  (line 3) */
 NNC_KERNEL void k10_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -157,7 +156,7 @@ NNC_KERNEL void k10_add(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 128; i1++)
             y[i0 * 128 + i1] = a[i0 * 128 + i1] + b[i1];
 }
-#line 161 "mlp_bn.O0.c"
+#line 160 "mlp_bn.O0.c"
 
 /* k11 add: f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k11_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -166,7 +165,7 @@ NNC_KERNEL void k11_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] + 0x1.0624dep-10f /* 0.00100000005 */;
 }
-#line 170 "mlp_bn.O0.c"
+#line 169 "mlp_bn.O0.c"
 
 /* k12 sqrt: f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k12_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -175,7 +174,7 @@ NNC_KERNEL void k12_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 179 "mlp_bn.O0.c"
+#line 178 "mlp_bn.O0.c"
 
 /* k13 div: f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k13_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -184,7 +183,7 @@ NNC_KERNEL void k13_div(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 1.0f / b[i0];
 }
-#line 188 "mlp_bn.O0.c"
+#line 187 "mlp_bn.O0.c"
 
 /* k14 sub: f32[B,128], f32[128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k14_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -194,7 +193,7 @@ NNC_KERNEL void k14_sub(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 128; i1++)
             y[i0 * 128 + i1] = a[i0 * 128 + i1] - b[i1];
 }
-#line 198 "mlp_bn.O0.c"
+#line 197 "mlp_bn.O0.c"
 
 /* k15 mul: f32[B,128], f32[128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k15_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -204,8 +203,7 @@ NNC_KERNEL void k15_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 128; i1++)
             y[i0 * 128 + i1] = a[i0 * 128 + i1] * b[i1];
 }
-#line 208 "mlp_bn.O0.c"
-#line 209 "mlp_bn.O0.c"
+#line 207 "mlp_bn.O0.c"
 
 /* k16 relu: f32[B,128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k16_relu(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -214,7 +212,7 @@ NNC_KERNEL void k16_relu(int n, nnc_real *restrict y, const nnc_real *restrict a
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = nnc_relu(a[i0]);
 }
-#line 218 "mlp_bn.O0.c"
+#line 216 "mlp_bn.O0.c"
 
 /* k17 matmul: f32[B,128], f32[128,10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k17_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -228,7 +226,7 @@ NNC_KERNEL void k17_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 10 + j] = s;
         }
 }
-#line 232 "mlp_bn.O0.c"
+#line 230 "mlp_bn.O0.c"
 
 /* k18 add  logits: f32[B,10], f32[10] -> f32[B,10]  (line 14) */
 NNC_KERNEL void k18_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -238,8 +236,7 @@ NNC_KERNEL void k18_add(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0 * 10 + i1] + b[i1];
 }
-#line 242 "mlp_bn.O0.c"
-#line 243 "mlp_bn.O0.c"
+#line 240 "mlp_bn.O0.c"
 
 /* k19 one_hot: i32[B] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k19_one_hot(int n, nnc_real *restrict y, const int32_t *restrict a)
@@ -248,7 +245,7 @@ NNC_KERNEL void k19_one_hot(int n, nnc_real *restrict y, const int32_t *restrict
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 10; c++) y[i * 10 + c] = a[i] == c ? 1 : 0;
 }
-#line 252 "mlp_bn.O0.c"
+#line 249 "mlp_bn.O0.c"
 
 /* k20 log_softmax: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k20_log_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -264,7 +261,7 @@ NNC_KERNEL void k20_log_softmax(int n, nnc_real *restrict y, const nnc_real *res
         for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
     }
 }
-#line 268 "mlp_bn.O0.c"
+#line 265 "mlp_bn.O0.c"
 
 /* k21 mul: f32[B,10], f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k21_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -273,7 +270,7 @@ NNC_KERNEL void k21_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 277 "mlp_bn.O0.c"
+#line 274 "mlp_bn.O0.c"
 
 /* k22 sum: f32[B,10] -> f32[B]  (line 16) */
 NNC_KERNEL void k22_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -285,7 +282,7 @@ NNC_KERNEL void k22_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += a[i0 * 10 + i1];
 }
-#line 289 "mlp_bn.O0.c"
+#line 286 "mlp_bn.O0.c"
 
 /* k23 neg: f32[B] -> f32[B]  (line 16) */
 NNC_KERNEL void k23_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -294,7 +291,7 @@ NNC_KERNEL void k23_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = -a[i0];
 }
-#line 298 "mlp_bn.O0.c"
+#line 295 "mlp_bn.O0.c"
 
 /* k24 mean: f32[B] -> f32[]  (line 16) */
 NNC_KERNEL void k24_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -317,7 +314,7 @@ NNC_KERNEL void k24_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     y[0] += acc[0];
     y[0] /= (nnc_real)(n);
 }
-#line 321 "mlp_bn.O0.c"
+#line 318 "mlp_bn.O0.c"
 
 /* k25 argmax: f32[B,10] -> i32[B]  (line 17) */
 NNC_KERNEL void k25_argmax(int n, int32_t *restrict y, const nnc_real *restrict a)
@@ -331,7 +328,7 @@ NNC_KERNEL void k25_argmax(int n, int32_t *restrict y, const nnc_real *restrict 
         y[o] = best;
     }
 }
-#line 335 "mlp_bn.O0.c"
+#line 332 "mlp_bn.O0.c"
 
 /* k26 eq: i32[B], i32[B] -> f32[B]  (line 17) */
 NNC_KERNEL void k26_eq(int n, nnc_real *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -340,7 +337,7 @@ NNC_KERNEL void k26_eq(int n, nnc_real *restrict y, const int32_t *restrict a, c
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = (a[i0] == b[i0] ? 1.0f : 0.0f);
 }
-#line 344 "mlp_bn.O0.c"
+#line 341 "mlp_bn.O0.c"
 
 /* k27 mean: f32[B,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k27_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -354,7 +351,7 @@ NNC_KERNEL void k27_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     for (int o = 0; o < 256; o++)
         y[o] /= (nnc_real)(n);
 }
-#line 358 "mlp_bn.O0.c"
+#line 355 "mlp_bn.O0.c"
 
 /* k28 square: f32[B,256] -> f32[B,256]  (line 4) */
 NNC_KERNEL void k28_square(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -363,7 +360,7 @@ NNC_KERNEL void k28_square(int n, nnc_real *restrict y, const nnc_real *restrict
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 367 "mlp_bn.O0.c"
+#line 364 "mlp_bn.O0.c"
 
 /* k29 mul: f32[256] -> f32[256]  (line 4) */
 NNC_KERNEL void k29_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -372,7 +369,7 @@ NNC_KERNEL void k29_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 0x1.47ae14p-7f /* 0.00999999978 */ * b[i0];
 }
-#line 376 "mlp_bn.O0.c"
+#line 373 "mlp_bn.O0.c"
 
 /* k30 mul: f32[256] -> f32[256]  (line 4) */
 NNC_KERNEL void k30_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -381,7 +378,7 @@ NNC_KERNEL void k30_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 0x1.fae148p-1f /* 0.99000001 */ * b[i0];
 }
-#line 385 "mlp_bn.O0.c"
+#line 382 "mlp_bn.O0.c"
 
 /* k31 add: f32[256], f32[256] -> f32[256]  (line 4) */
 NNC_KERNEL void k31_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -390,8 +387,7 @@ NNC_KERNEL void k31_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 394 "mlp_bn.O0.c"
-#line 395 "mlp_bn.O0.c"
+#line 391 "mlp_bn.O0.c"
 
 /* k32 rand_uniform:  -> f32[B,256]  (line 5) */
 NNC_KERNEL void k32_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
@@ -400,7 +396,7 @@ NNC_KERNEL void k32_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
     for (int i = 0; i < n * 256; i++)
         y[i] = nnc_rand_uniform(rng);
 }
-#line 404 "mlp_bn.O0.c"
+#line 400 "mlp_bn.O0.c"
 
 /* k33 ge: f32[B,256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k33_ge(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -409,7 +405,7 @@ NNC_KERNEL void k33_ge(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = (a[i0] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f);
 }
-#line 413 "mlp_bn.O0.c"
+#line 409 "mlp_bn.O0.c"
 
 /* k34 mul: f32[B,256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k34_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -418,7 +414,7 @@ NNC_KERNEL void k34_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = a[i0] * 0x1.6db6dcp+0f /* 1.42857146 */;
 }
-#line 422 "mlp_bn.O0.c"
+#line 418 "mlp_bn.O0.c"
 
 /* k35 mul: f32[B,256], f32[B,256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k35_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -427,7 +423,7 @@ NNC_KERNEL void k35_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 431 "mlp_bn.O0.c"
+#line 427 "mlp_bn.O0.c"
 
 /* k36 mean: f32[B,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k36_mean(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -441,7 +437,7 @@ NNC_KERNEL void k36_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     for (int o = 0; o < 128; o++)
         y[o] /= (nnc_real)(n);
 }
-#line 445 "mlp_bn.O0.c"
+#line 441 "mlp_bn.O0.c"
 
 /* k37 square: f32[B,128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k37_square(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -450,7 +446,7 @@ NNC_KERNEL void k37_square(int n, nnc_real *restrict y, const nnc_real *restrict
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 454 "mlp_bn.O0.c"
+#line 450 "mlp_bn.O0.c"
 
 /* k38 mul: f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k38_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -459,7 +455,7 @@ NNC_KERNEL void k38_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.47ae14p-7f /* 0.00999999978 */ * b[i0];
 }
-#line 463 "mlp_bn.O0.c"
+#line 459 "mlp_bn.O0.c"
 
 /* k39 mul: f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k39_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -468,7 +464,7 @@ NNC_KERNEL void k39_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.fae148p-1f /* 0.99000001 */ * b[i0];
 }
-#line 472 "mlp_bn.O0.c"
+#line 468 "mlp_bn.O0.c"
 
 /* k40 add: f32[128], f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k40_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -477,8 +473,7 @@ NNC_KERNEL void k40_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 481 "mlp_bn.O0.c"
-#line 482 "mlp_bn.O0.c"
+#line 477 "mlp_bn.O0.c"
 
 /* k41 rand_uniform:  -> f32[B,128]  (line 5) */
 NNC_KERNEL void k41_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
@@ -487,7 +482,7 @@ NNC_KERNEL void k41_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
     for (int i = 0; i < n * 128; i++)
         y[i] = nnc_rand_uniform(rng);
 }
-#line 491 "mlp_bn.O0.c"
+#line 486 "mlp_bn.O0.c"
 
 /* k42 ge: f32[B,128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k42_ge(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -496,7 +491,7 @@ NNC_KERNEL void k42_ge(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = (a[i0] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f);
 }
-#line 500 "mlp_bn.O0.c"
+#line 495 "mlp_bn.O0.c"
 
 /* k43 mul: f32[B,128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k43_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -505,7 +500,7 @@ NNC_KERNEL void k43_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = a[i0] * 0x1.6db6dcp+0f /* 1.42857146 */;
 }
-#line 509 "mlp_bn.O0.c"
+#line 504 "mlp_bn.O0.c"
 
 /* k44 mul: f32[B,128], f32[B,128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k44_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -514,7 +509,7 @@ NNC_KERNEL void k44_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 518 "mlp_bn.O0.c"
+#line 513 "mlp_bn.O0.c"
 
 /* k45 batch_size:  -> f32[]  (line 16) */
 NNC_KERNEL void k45_batch_size(int n, nnc_real *restrict y)
@@ -522,7 +517,7 @@ NNC_KERNEL void k45_batch_size(int n, nnc_real *restrict y)
 #line 16 "mlp_bn.nn"
     y[0] = (nnc_real)n;
 }
-#line 526 "mlp_bn.O0.c"
+#line 521 "mlp_bn.O0.c"
 
 /* k46 broadcast: f32[1] -> f32[B]  (line 16) */
 NNC_KERNEL void k46_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -531,7 +526,7 @@ NNC_KERNEL void k46_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 535 "mlp_bn.O0.c"
+#line 530 "mlp_bn.O0.c"
 
 /* k47 div: f32[B], f32[] -> f32[B]  (line 16) */
 NNC_KERNEL void k47_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -540,7 +535,7 @@ NNC_KERNEL void k47_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 544 "mlp_bn.O0.c"
+#line 539 "mlp_bn.O0.c"
 
 /* k48 broadcast: f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k48_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -550,7 +545,7 @@ NNC_KERNEL void k48_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0];
 }
-#line 554 "mlp_bn.O0.c"
+#line 549 "mlp_bn.O0.c"
 
 /* k49 exp: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k49_exp(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -559,7 +554,7 @@ NNC_KERNEL void k49_exp(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = exp(a[i0]);
 }
-#line 563 "mlp_bn.O0.c"
+#line 558 "mlp_bn.O0.c"
 
 /* k50 mul: f32[B,10], f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k50_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -569,7 +564,7 @@ NNC_KERNEL void k50_mul(int n, nnc_real *restrict y, const nnc_real *restrict a,
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = a[i0 * 10 + i1] * b[i0];
 }
-#line 573 "mlp_bn.O0.c"
+#line 568 "mlp_bn.O0.c"
 
 /* k51 sub: f32[B,10], f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k51_sub(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -578,7 +573,7 @@ NNC_KERNEL void k51_sub(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 10; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 582 "mlp_bn.O0.c"
+#line 577 "mlp_bn.O0.c"
 
 /* k52 sum: f32[B,10] -> f32[1,10]  (line 14) */
 NNC_KERNEL void k52_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -590,7 +585,7 @@ NNC_KERNEL void k52_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i1] += a[i0 * 10 + i1];
 }
-#line 594 "mlp_bn.O0.c"
+#line 589 "mlp_bn.O0.c"
 
 /* k53 matmul: f32[B,10], f32[128,10] -> f32[B,128]  (line 14) */
 NNC_KERNEL void k53_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -604,7 +599,7 @@ NNC_KERNEL void k53_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 128 + j] = s;
         }
 }
-#line 608 "mlp_bn.O0.c"
+#line 603 "mlp_bn.O0.c"
 
 /* k54 matmul: f32[B,128], f32[B,10] -> f32[128,10]  (line 14) */
 NNC_KERNEL void k54_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -618,7 +613,7 @@ NNC_KERNEL void k54_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 10 + j] = s;
         }
 }
-#line 622 "mlp_bn.O0.c"
+#line 617 "mlp_bn.O0.c"
 
 /* k55 gt: f32[B,128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k55_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -627,7 +622,7 @@ NNC_KERNEL void k55_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = (a[i0] > 0.0f ? 1.0f : 0.0f);
 }
-#line 631 "mlp_bn.O0.c"
+#line 626 "mlp_bn.O0.c"
 
 /* k56 sum: f32[B,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k56_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -639,9 +634,7 @@ NNC_KERNEL void k56_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 128; i1++)
             y[i1] += a[i0 * 128 + i1];
 }
-#line 643 "mlp_bn.O0.c"
-#line 644 "mlp_bn.O0.c"
-#line 645 "mlp_bn.O0.c"
+#line 638 "mlp_bn.O0.c"
 
 /* k57 mul: f32[1,128], f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k57_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -650,7 +643,7 @@ NNC_KERNEL void k57_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 654 "mlp_bn.O0.c"
+#line 647 "mlp_bn.O0.c"
 
 /* k58 div: f32[1,128], f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k58_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -659,7 +652,7 @@ NNC_KERNEL void k58_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 663 "mlp_bn.O0.c"
+#line 656 "mlp_bn.O0.c"
 
 /* k59 neg: f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k59_neg(nnc_real *restrict y, const nnc_real *restrict a)
@@ -668,7 +661,7 @@ NNC_KERNEL void k59_neg(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = -a[i0];
 }
-#line 672 "mlp_bn.O0.c"
+#line 665 "mlp_bn.O0.c"
 
 /* k60 mul: f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k60_mul(nnc_real *restrict y, const nnc_real *restrict a)
@@ -677,7 +670,7 @@ NNC_KERNEL void k60_mul(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] * 0x1p-1f /* 0.5 */;
 }
-#line 681 "mlp_bn.O0.c"
+#line 674 "mlp_bn.O0.c"
 
 /* k61 broadcast: f32[1,128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k61_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -687,7 +680,7 @@ NNC_KERNEL void k61_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
         for (int i1 = 0; i1 < 128; i1++)
             y[i0 * 128 + i1] = a[i1];
 }
-#line 691 "mlp_bn.O0.c"
+#line 684 "mlp_bn.O0.c"
 
 /* k62 div: f32[B,128], f32[] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k62_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -696,7 +689,7 @@ NNC_KERNEL void k62_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 700 "mlp_bn.O0.c"
+#line 693 "mlp_bn.O0.c"
 
 /* k63 mul: f32[B,128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k63_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -705,7 +698,7 @@ NNC_KERNEL void k63_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = a[i0] * 2.0f;
 }
-#line 709 "mlp_bn.O0.c"
+#line 702 "mlp_bn.O0.c"
 
 /* k64 add: f32[B,128], f32[B,128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k64_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -714,7 +707,7 @@ NNC_KERNEL void k64_add(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 718 "mlp_bn.O0.c"
+#line 711 "mlp_bn.O0.c"
 
 /* k65 neg: f32[B,128] -> f32[B,128]  (line 4) */
 NNC_KERNEL void k65_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -723,7 +716,7 @@ NNC_KERNEL void k65_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 128; i0++)
         y[i0] = -a[i0];
 }
-#line 727 "mlp_bn.O0.c"
+#line 720 "mlp_bn.O0.c"
 
 /* k66 matmul: f32[B,128], f32[256,128] -> f32[B,256]  (line 3) */
 NNC_KERNEL void k66_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -737,7 +730,7 @@ NNC_KERNEL void k66_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 256 + j] = s;
         }
 }
-#line 741 "mlp_bn.O0.c"
+#line 734 "mlp_bn.O0.c"
 
 /* k67 matmul: f32[B,256], f32[B,128] -> f32[256,128]  (line 3) */
 NNC_KERNEL void k67_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -751,7 +744,7 @@ NNC_KERNEL void k67_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 128 + j] = s;
         }
 }
-#line 755 "mlp_bn.O0.c"
+#line 748 "mlp_bn.O0.c"
 
 /* k68 gt: f32[B,256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k68_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -760,7 +753,7 @@ NNC_KERNEL void k68_gt(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = (a[i0] > 0.0f ? 1.0f : 0.0f);
 }
-#line 764 "mlp_bn.O0.c"
+#line 757 "mlp_bn.O0.c"
 
 /* k69 sum: f32[B,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k69_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -772,9 +765,7 @@ NNC_KERNEL void k69_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 256; i1++)
             y[i1] += a[i0 * 256 + i1];
 }
-#line 776 "mlp_bn.O0.c"
-#line 777 "mlp_bn.O0.c"
-#line 778 "mlp_bn.O0.c"
+#line 769 "mlp_bn.O0.c"
 
 /* k70 mul: f32[1,256], f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -783,7 +774,7 @@ NNC_KERNEL void k70_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] * b[i0];
 }
-#line 787 "mlp_bn.O0.c"
+#line 778 "mlp_bn.O0.c"
 
 /* k71 div: f32[1,256], f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k71_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -792,7 +783,7 @@ NNC_KERNEL void k71_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 796 "mlp_bn.O0.c"
+#line 787 "mlp_bn.O0.c"
 
 /* k72 neg: f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k72_neg(nnc_real *restrict y, const nnc_real *restrict a)
@@ -801,7 +792,7 @@ NNC_KERNEL void k72_neg(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = -a[i0];
 }
-#line 805 "mlp_bn.O0.c"
+#line 796 "mlp_bn.O0.c"
 
 /* k73 mul: f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict a)
@@ -810,7 +801,7 @@ NNC_KERNEL void k73_mul(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] * 0x1p-1f /* 0.5 */;
 }
-#line 814 "mlp_bn.O0.c"
+#line 805 "mlp_bn.O0.c"
 
 /* k74 broadcast: f32[1,256] -> f32[B,256]  (line 4) */
 NNC_KERNEL void k74_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -820,7 +811,7 @@ NNC_KERNEL void k74_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
         for (int i1 = 0; i1 < 256; i1++)
             y[i0 * 256 + i1] = a[i1];
 }
-#line 824 "mlp_bn.O0.c"
+#line 815 "mlp_bn.O0.c"
 
 /* k75 div: f32[B,256], f32[] -> f32[B,256]  (line 4) */
 NNC_KERNEL void k75_div(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -829,7 +820,7 @@ NNC_KERNEL void k75_div(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 833 "mlp_bn.O0.c"
+#line 824 "mlp_bn.O0.c"
 
 /* k76 mul: f32[B,256] -> f32[B,256]  (line 4) */
 NNC_KERNEL void k76_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -838,7 +829,7 @@ NNC_KERNEL void k76_mul(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = a[i0] * 2.0f;
 }
-#line 842 "mlp_bn.O0.c"
+#line 833 "mlp_bn.O0.c"
 
 /* k77 add: f32[B,256], f32[B,256] -> f32[B,256]  (line 4) */
 NNC_KERNEL void k77_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -847,7 +838,7 @@ NNC_KERNEL void k77_add(int n, nnc_real *restrict y, const nnc_real *restrict a,
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 851 "mlp_bn.O0.c"
+#line 842 "mlp_bn.O0.c"
 
 /* k78 neg: f32[B,256] -> f32[B,256]  (line 4) */
 NNC_KERNEL void k78_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -856,7 +847,7 @@ NNC_KERNEL void k78_neg(int n, nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < n * 256; i0++)
         y[i0] = -a[i0];
 }
-#line 860 "mlp_bn.O0.c"
+#line 851 "mlp_bn.O0.c"
 
 /* k79 matmul: f32[B,100], f32[B,256] -> f32[100,256]  (line 3) */
 NNC_KERNEL void k79_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -870,7 +861,7 @@ NNC_KERNEL void k79_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
             y[i * 256 + j] = s;
         }
 }
-#line 874 "mlp_bn.O0.c"
+#line 865 "mlp_bn.O0.c"
 
 /* k80 add: i32[], i32[] -> i32[]  (line 18) */
 NNC_KERNEL void k80_add(int32_t *restrict y, const int32_t *restrict a, const int32_t *restrict b)
@@ -878,7 +869,7 @@ NNC_KERNEL void k80_add(int32_t *restrict y, const int32_t *restrict a, const in
 #line 18 "mlp_bn.nn"
     y[0] = a[0] + b[0];
 }
-#line 882 "mlp_bn.O0.c"
+#line 873 "mlp_bn.O0.c"
 
 /* k81 cast: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k81_cast(nnc_real *restrict y, const int32_t *restrict a)
@@ -886,7 +877,7 @@ NNC_KERNEL void k81_cast(nnc_real *restrict y, const int32_t *restrict a)
 #line 18 "mlp_bn.nn"
     y[0] = (nnc_real)a[0];
 }
-#line 890 "mlp_bn.O0.c"
+#line 881 "mlp_bn.O0.c"
 
 /* k82 pow: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k82_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -894,7 +885,7 @@ NNC_KERNEL void k82_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "mlp_bn.nn"
     y[0] = pow(0x1.ccccccp-1f /* 0.899999976 */, b[0]);
 }
-#line 898 "mlp_bn.O0.c"
+#line 889 "mlp_bn.O0.c"
 
 /* k83 sub: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k83_sub(nnc_real *restrict y, const nnc_real *restrict b)
@@ -902,7 +893,7 @@ NNC_KERNEL void k83_sub(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "mlp_bn.nn"
     y[0] = 1.0f - b[0];
 }
-#line 906 "mlp_bn.O0.c"
+#line 897 "mlp_bn.O0.c"
 
 /* k84 pow: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k84_pow(nnc_real *restrict y, const nnc_real *restrict b)
@@ -910,7 +901,7 @@ NNC_KERNEL void k84_pow(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "mlp_bn.nn"
     y[0] = pow(0x1.ff7ceep-1f /* 0.999000013 */, b[0]);
 }
-#line 914 "mlp_bn.O0.c"
+#line 905 "mlp_bn.O0.c"
 
 /* k85 div: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k85_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -918,7 +909,7 @@ NNC_KERNEL void k85_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "mlp_bn.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / b[0];
 }
-#line 922 "mlp_bn.O0.c"
+#line 913 "mlp_bn.O0.c"
 
 /* k86 sqrt: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k86_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -926,7 +917,7 @@ NNC_KERNEL void k86_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
 #line 18 "mlp_bn.nn"
     y[0] = sqrt(a[0]);
 }
-#line 930 "mlp_bn.O0.c"
+#line 921 "mlp_bn.O0.c"
 
 /* k87 div: f32[] -> f32[]  (line 18) */
 NNC_KERNEL void k87_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -934,7 +925,7 @@ NNC_KERNEL void k87_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 18 "mlp_bn.nn"
     y[0] = 1.0f / b[0];
 }
-#line 938 "mlp_bn.O0.c"
+#line 929 "mlp_bn.O0.c"
 
 /* k88 mul: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k88_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -943,7 +934,7 @@ NNC_KERNEL void k88_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 947 "mlp_bn.O0.c"
+#line 938 "mlp_bn.O0.c"
 
 /* k89 mul: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k89_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -952,7 +943,7 @@ NNC_KERNEL void k89_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 956 "mlp_bn.O0.c"
+#line 947 "mlp_bn.O0.c"
 
 /* k90 add: f32[100,256], f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k90_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -961,7 +952,7 @@ NNC_KERNEL void k90_add(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 965 "mlp_bn.O0.c"
+#line 956 "mlp_bn.O0.c"
 
 /* k91 square: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k91_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -970,7 +961,7 @@ NNC_KERNEL void k91_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 974 "mlp_bn.O0.c"
+#line 965 "mlp_bn.O0.c"
 
 /* k92 mul: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k92_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -979,7 +970,7 @@ NNC_KERNEL void k92_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 983 "mlp_bn.O0.c"
+#line 974 "mlp_bn.O0.c"
 
 /* k93 mul: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k93_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -988,7 +979,7 @@ NNC_KERNEL void k93_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 992 "mlp_bn.O0.c"
+#line 983 "mlp_bn.O0.c"
 
 /* k94 sqrt: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k94_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -997,7 +988,7 @@ NNC_KERNEL void k94_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 1001 "mlp_bn.O0.c"
+#line 992 "mlp_bn.O0.c"
 
 /* k95 mul: f32[100,256], f32[] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k95_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1006,7 +997,7 @@ NNC_KERNEL void k95_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 1010 "mlp_bn.O0.c"
+#line 1001 "mlp_bn.O0.c"
 
 /* k96 add: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k96_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1015,7 +1006,7 @@ NNC_KERNEL void k96_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 1019 "mlp_bn.O0.c"
+#line 1010 "mlp_bn.O0.c"
 
 /* k97 div: f32[100,256], f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k97_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1024,7 +1015,7 @@ NNC_KERNEL void k97_div(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 1028 "mlp_bn.O0.c"
+#line 1019 "mlp_bn.O0.c"
 
 /* k98 mul: f32[], f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k98_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1033,7 +1024,7 @@ NNC_KERNEL void k98_mul(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 1037 "mlp_bn.O0.c"
+#line 1028 "mlp_bn.O0.c"
 
 /* k99 sub: f32[100,256], f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k99_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1042,7 +1033,7 @@ NNC_KERNEL void k99_sub(nnc_real *restrict y, const nnc_real *restrict a, const 
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 1046 "mlp_bn.O0.c"
+#line 1037 "mlp_bn.O0.c"
 
 /* k100 mul: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k100_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1051,7 +1042,7 @@ NNC_KERNEL void k100_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 1055 "mlp_bn.O0.c"
+#line 1046 "mlp_bn.O0.c"
 
 /* k101 mul: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k101_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1060,7 +1051,7 @@ NNC_KERNEL void k101_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 1064 "mlp_bn.O0.c"
+#line 1055 "mlp_bn.O0.c"
 
 /* k102 square: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k102_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1069,7 +1060,7 @@ NNC_KERNEL void k102_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 1073 "mlp_bn.O0.c"
+#line 1064 "mlp_bn.O0.c"
 
 /* k103 mul: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k103_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1078,7 +1069,7 @@ NNC_KERNEL void k103_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 1082 "mlp_bn.O0.c"
+#line 1073 "mlp_bn.O0.c"
 
 /* k104 mul: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k104_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1087,7 +1078,7 @@ NNC_KERNEL void k104_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 1091 "mlp_bn.O0.c"
+#line 1082 "mlp_bn.O0.c"
 
 /* k105 mul: f32[256], f32[] -> f32[256]  (line 18) */
 NNC_KERNEL void k105_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1096,7 +1087,7 @@ NNC_KERNEL void k105_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 1100 "mlp_bn.O0.c"
+#line 1091 "mlp_bn.O0.c"
 
 /* k106 add: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k106_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1105,7 +1096,7 @@ NNC_KERNEL void k106_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 1109 "mlp_bn.O0.c"
+#line 1100 "mlp_bn.O0.c"
 
 /* k107 mul: f32[], f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k107_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1114,7 +1105,7 @@ NNC_KERNEL void k107_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 1118 "mlp_bn.O0.c"
+#line 1109 "mlp_bn.O0.c"
 
 /* k108 sub: f32[256], f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k108_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1123,9 +1114,7 @@ NNC_KERNEL void k108_sub(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 1127 "mlp_bn.O0.c"
-#line 1128 "mlp_bn.O0.c"
-#line 1129 "mlp_bn.O0.c"
+#line 1118 "mlp_bn.O0.c"
 
 /* k109 mul: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k109_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1134,7 +1123,7 @@ NNC_KERNEL void k109_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 1138 "mlp_bn.O0.c"
+#line 1127 "mlp_bn.O0.c"
 
 /* k110 mul: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k110_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1143,7 +1132,7 @@ NNC_KERNEL void k110_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 1147 "mlp_bn.O0.c"
+#line 1136 "mlp_bn.O0.c"
 
 /* k111 add: f32[256,128], f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k111_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1152,7 +1141,7 @@ NNC_KERNEL void k111_add(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 1156 "mlp_bn.O0.c"
+#line 1145 "mlp_bn.O0.c"
 
 /* k112 square: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k112_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1161,7 +1150,7 @@ NNC_KERNEL void k112_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 1165 "mlp_bn.O0.c"
+#line 1154 "mlp_bn.O0.c"
 
 /* k113 mul: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k113_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1170,7 +1159,7 @@ NNC_KERNEL void k113_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 1174 "mlp_bn.O0.c"
+#line 1163 "mlp_bn.O0.c"
 
 /* k114 mul: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k114_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1179,7 +1168,7 @@ NNC_KERNEL void k114_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 1183 "mlp_bn.O0.c"
+#line 1172 "mlp_bn.O0.c"
 
 /* k115 sqrt: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k115_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1188,7 +1177,7 @@ NNC_KERNEL void k115_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 1192 "mlp_bn.O0.c"
+#line 1181 "mlp_bn.O0.c"
 
 /* k116 mul: f32[256,128], f32[] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k116_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1197,7 +1186,7 @@ NNC_KERNEL void k116_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 1201 "mlp_bn.O0.c"
+#line 1190 "mlp_bn.O0.c"
 
 /* k117 add: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k117_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1206,7 +1195,7 @@ NNC_KERNEL void k117_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 1210 "mlp_bn.O0.c"
+#line 1199 "mlp_bn.O0.c"
 
 /* k118 div: f32[256,128], f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k118_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1215,7 +1204,7 @@ NNC_KERNEL void k118_div(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 1219 "mlp_bn.O0.c"
+#line 1208 "mlp_bn.O0.c"
 
 /* k119 mul: f32[], f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k119_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1224,7 +1213,7 @@ NNC_KERNEL void k119_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 1228 "mlp_bn.O0.c"
+#line 1217 "mlp_bn.O0.c"
 
 /* k120 sub: f32[256,128], f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k120_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1233,7 +1222,7 @@ NNC_KERNEL void k120_sub(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 1237 "mlp_bn.O0.c"
+#line 1226 "mlp_bn.O0.c"
 
 /* k121 mul: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k121_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1242,7 +1231,7 @@ NNC_KERNEL void k121_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 1246 "mlp_bn.O0.c"
+#line 1235 "mlp_bn.O0.c"
 
 /* k122 mul: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k122_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1251,7 +1240,7 @@ NNC_KERNEL void k122_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 1255 "mlp_bn.O0.c"
+#line 1244 "mlp_bn.O0.c"
 
 /* k123 square: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k123_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1260,7 +1249,7 @@ NNC_KERNEL void k123_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 1264 "mlp_bn.O0.c"
+#line 1253 "mlp_bn.O0.c"
 
 /* k124 mul: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k124_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1269,7 +1258,7 @@ NNC_KERNEL void k124_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 1273 "mlp_bn.O0.c"
+#line 1262 "mlp_bn.O0.c"
 
 /* k125 mul: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k125_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1278,7 +1267,7 @@ NNC_KERNEL void k125_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 1282 "mlp_bn.O0.c"
+#line 1271 "mlp_bn.O0.c"
 
 /* k126 mul: f32[128], f32[] -> f32[128]  (line 18) */
 NNC_KERNEL void k126_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1287,7 +1276,7 @@ NNC_KERNEL void k126_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 1291 "mlp_bn.O0.c"
+#line 1280 "mlp_bn.O0.c"
 
 /* k127 add: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k127_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1296,7 +1285,7 @@ NNC_KERNEL void k127_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 1300 "mlp_bn.O0.c"
+#line 1289 "mlp_bn.O0.c"
 
 /* k128 mul: f32[], f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k128_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1305,7 +1294,7 @@ NNC_KERNEL void k128_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 1309 "mlp_bn.O0.c"
+#line 1298 "mlp_bn.O0.c"
 
 /* k129 sub: f32[128], f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k129_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1314,9 +1303,7 @@ NNC_KERNEL void k129_sub(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 1318 "mlp_bn.O0.c"
-#line 1319 "mlp_bn.O0.c"
-#line 1320 "mlp_bn.O0.c"
+#line 1307 "mlp_bn.O0.c"
 
 /* k130 mul: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k130_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1325,7 +1312,7 @@ NNC_KERNEL void k130_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 1329 "mlp_bn.O0.c"
+#line 1316 "mlp_bn.O0.c"
 
 /* k131 mul: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k131_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1334,7 +1321,7 @@ NNC_KERNEL void k131_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 1338 "mlp_bn.O0.c"
+#line 1325 "mlp_bn.O0.c"
 
 /* k132 add: f32[128,10], f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k132_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1343,7 +1330,7 @@ NNC_KERNEL void k132_add(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 1347 "mlp_bn.O0.c"
+#line 1334 "mlp_bn.O0.c"
 
 /* k133 square: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k133_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1352,7 +1339,7 @@ NNC_KERNEL void k133_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 1356 "mlp_bn.O0.c"
+#line 1343 "mlp_bn.O0.c"
 
 /* k134 mul: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k134_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1361,7 +1348,7 @@ NNC_KERNEL void k134_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 1365 "mlp_bn.O0.c"
+#line 1352 "mlp_bn.O0.c"
 
 /* k135 mul: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k135_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1370,7 +1357,7 @@ NNC_KERNEL void k135_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 1374 "mlp_bn.O0.c"
+#line 1361 "mlp_bn.O0.c"
 
 /* k136 sqrt: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k136_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1379,7 +1366,7 @@ NNC_KERNEL void k136_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 1383 "mlp_bn.O0.c"
+#line 1370 "mlp_bn.O0.c"
 
 /* k137 mul: f32[128,10], f32[] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k137_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1388,7 +1375,7 @@ NNC_KERNEL void k137_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 1392 "mlp_bn.O0.c"
+#line 1379 "mlp_bn.O0.c"
 
 /* k138 add: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k138_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1397,7 +1384,7 @@ NNC_KERNEL void k138_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 1401 "mlp_bn.O0.c"
+#line 1388 "mlp_bn.O0.c"
 
 /* k139 div: f32[128,10], f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k139_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1406,7 +1393,7 @@ NNC_KERNEL void k139_div(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 1410 "mlp_bn.O0.c"
+#line 1397 "mlp_bn.O0.c"
 
 /* k140 mul: f32[], f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k140_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1415,7 +1402,7 @@ NNC_KERNEL void k140_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 1419 "mlp_bn.O0.c"
+#line 1406 "mlp_bn.O0.c"
 
 /* k141 sub: f32[128,10], f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k141_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1424,7 +1411,7 @@ NNC_KERNEL void k141_sub(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 1428 "mlp_bn.O0.c"
+#line 1415 "mlp_bn.O0.c"
 
 /* k142 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k142_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1433,7 +1420,7 @@ NNC_KERNEL void k142_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.99999ap-4f /* 0.100000001 */ * b[i0];
 }
-#line 1437 "mlp_bn.O0.c"
+#line 1424 "mlp_bn.O0.c"
 
 /* k143 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k143_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1442,7 +1429,7 @@ NNC_KERNEL void k143_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.ccccccp-1f /* 0.899999976 */ * b[i0];
 }
-#line 1446 "mlp_bn.O0.c"
+#line 1433 "mlp_bn.O0.c"
 
 /* k144 add: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k144_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1451,7 +1438,7 @@ NNC_KERNEL void k144_add(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] + b[i0];
 }
-#line 1455 "mlp_bn.O0.c"
+#line 1442 "mlp_bn.O0.c"
 
 /* k145 square: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k145_square(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1460,7 +1447,7 @@ NNC_KERNEL void k145_square(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = nnc_square(a[i0]);
 }
-#line 1464 "mlp_bn.O0.c"
+#line 1451 "mlp_bn.O0.c"
 
 /* k146 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k146_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1469,7 +1456,7 @@ NNC_KERNEL void k146_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.0624dep-10f /* 0.00100000005 */ * b[i0];
 }
-#line 1473 "mlp_bn.O0.c"
+#line 1460 "mlp_bn.O0.c"
 
 /* k147 mul: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k147_mul(nnc_real *restrict y, const nnc_real *restrict b)
@@ -1478,7 +1465,7 @@ NNC_KERNEL void k147_mul(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = 0x1.ff7ceep-1f /* 0.999000013 */ * b[i0];
 }
-#line 1482 "mlp_bn.O0.c"
+#line 1469 "mlp_bn.O0.c"
 
 /* k148 sqrt: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k148_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1487,7 +1474,7 @@ NNC_KERNEL void k148_sqrt(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = sqrt(a[i0]);
 }
-#line 1491 "mlp_bn.O0.c"
+#line 1478 "mlp_bn.O0.c"
 
 /* k149 mul: f32[10], f32[] -> f32[10]  (line 18) */
 NNC_KERNEL void k149_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1496,7 +1483,7 @@ NNC_KERNEL void k149_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] * b[0];
 }
-#line 1500 "mlp_bn.O0.c"
+#line 1487 "mlp_bn.O0.c"
 
 /* k150 add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k150_add(nnc_real *restrict y, const nnc_real *restrict a)
@@ -1505,7 +1492,7 @@ NNC_KERNEL void k150_add(nnc_real *restrict y, const nnc_real *restrict a)
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] + 0x1.ad7f2ap-24f /* 1.00000001e-07 */;
 }
-#line 1509 "mlp_bn.O0.c"
+#line 1496 "mlp_bn.O0.c"
 
 /* k151 div: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k151_div(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1514,7 +1501,7 @@ NNC_KERNEL void k151_div(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] / b[i0];
 }
-#line 1518 "mlp_bn.O0.c"
+#line 1505 "mlp_bn.O0.c"
 
 /* k152 mul: f32[], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k152_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1523,7 +1510,7 @@ NNC_KERNEL void k152_mul(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[0] * b[i0];
 }
-#line 1527 "mlp_bn.O0.c"
+#line 1514 "mlp_bn.O0.c"
 
 /* k153 sub: f32[10], f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k153_sub(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -1532,7 +1519,7 @@ NNC_KERNEL void k153_sub(nnc_real *restrict y, const nnc_real *restrict a, const
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = a[i0] - b[i0];
 }
-#line 1536 "mlp_bn.O0.c"
+#line 1523 "mlp_bn.O0.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void mlp_bn_init(mlp_bn *m, uint64_t seed)

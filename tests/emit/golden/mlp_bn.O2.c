@@ -191,7 +191,6 @@ NNC_KERNEL void k5_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
     }
 }
 #line 194 "mlp_bn.O2.c"
-#line 195 "mlp_bn.O2.c"
 
 /* k6 one_hot: i32[B] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k6_one_hot(int n, nnc_real *restrict y, const int32_t *restrict a)
@@ -200,7 +199,7 @@ NNC_KERNEL void k6_one_hot(int n, nnc_real *restrict y, const int32_t *restrict 
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 10; c++) y[i * 10 + c] = a[i] == c ? 1 : 0;
 }
-#line 204 "mlp_bn.O2.c"
+#line 203 "mlp_bn.O2.c"
 
 /* k7 log_softmax: f32[B,10] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k7_log_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -216,7 +215,7 @@ NNC_KERNEL void k7_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
     }
 }
-#line 220 "mlp_bn.O2.c"
+#line 219 "mlp_bn.O2.c"
 
 /* k8 mul_sum: f32[B,10], f32[B,10] -> f32[B]  (line 16) */
 NNC_KERNEL void k8_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -228,7 +227,7 @@ NNC_KERNEL void k8_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += in0[i0 * 10 + i1] * in1[i0 * 10 + i1];
 }
-#line 232 "mlp_bn.O2.c"
+#line 231 "mlp_bn.O2.c"
 
 /* k9 argmax: f32[B,10] -> i32[B]  (line 17) */
 NNC_KERNEL void k9_argmax(int n, int32_t *restrict y, const nnc_real *restrict a)
@@ -242,7 +241,7 @@ NNC_KERNEL void k9_argmax(int n, int32_t *restrict y, const nnc_real *restrict a
         y[o] = best;
     }
 }
-#line 246 "mlp_bn.O2.c"
+#line 245 "mlp_bn.O2.c"
 
 /* k10 neg_mean_eq_mean: f32[], f32[B], i32[B], i32[B] -> f32[]  (line 17) */
 NNC_KERNEL void k10_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const int32_t *restrict in1, const int32_t *restrict in2)
@@ -273,7 +272,7 @@ NNC_KERNEL void k10_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *res
     y0[0] /= (nnc_real)(n);
     y1[0] /= (nnc_real)(n);
 }
-#line 277 "mlp_bn.O2.c"
+#line 276 "mlp_bn.O2.c"
 
 /* k11 matmul: f32[B,100], f32[100,256] -> f32[B,256]  (line 3) */
 NNC_KERNEL void k11_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -312,7 +311,7 @@ NNC_KERNEL void k11_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 316 "mlp_bn.O2.c"
+#line 315 "mlp_bn.O2.c"
 
 /* k12 add_mean: f32[B,256], f32[256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k12_add_mean(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -326,7 +325,7 @@ NNC_KERNEL void k12_add_mean(int n, nnc_real *restrict y, const nnc_real *restri
     for (int o = 0; o < 256; o++)
         y[o] /= (nnc_real)(n);
 }
-#line 330 "mlp_bn.O2.c"
+#line 329 "mlp_bn.O2.c"
 
 /* k13 add_sub_square_mean: f32[B,256], f32[256], f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k13_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2)
@@ -340,7 +339,7 @@ NNC_KERNEL void k13_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_r
     for (int o = 0; o < 256; o++)
         y[o] /= (nnc_real)(n);
 }
-#line 344 "mlp_bn.O2.c"
+#line 343 "mlp_bn.O2.c"
 
 /* k14 mul_mul_add: f32[256] -> f32[256]  (line 4) */
 NNC_KERNEL void k14_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -349,8 +348,7 @@ NNC_KERNEL void k14_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = (0x1.47ae14p-7f /* 0.00999999978 */ * in0[i0]) + (y[i0] * 0x1.fae148p-1f /* 0.99000001 */);
 }
-#line 353 "mlp_bn.O2.c"
-#line 354 "mlp_bn.O2.c"
+#line 352 "mlp_bn.O2.c"
 
 /* k15 add_sqrt:  -> f32[1,256]  (line 4) */
 NNC_KERNEL void k15_add_sqrt(nnc_real *restrict y)
@@ -359,7 +357,7 @@ NNC_KERNEL void k15_add_sqrt(nnc_real *restrict y)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = sqrt((y[i0] + 0x1.0624dep-10f /* 0.00100000005 */));
 }
-#line 363 "mlp_bn.O2.c"
+#line 361 "mlp_bn.O2.c"
 
 /* k16 div: f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k16_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -368,7 +366,7 @@ NNC_KERNEL void k16_div(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = 1.0f / b[i0];
 }
-#line 372 "mlp_bn.O2.c"
+#line 370 "mlp_bn.O2.c"
 
 /* k17 rand_uniform:  -> f32[B,256]  (line 5) */
 NNC_KERNEL void k17_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
@@ -377,7 +375,7 @@ NNC_KERNEL void k17_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
     for (int i = 0; i < n * 256; i++)
         y[i] = nnc_rand_uniform(rng);
 }
-#line 381 "mlp_bn.O2.c"
+#line 379 "mlp_bn.O2.c"
 
 /* k18 add_sub_mul_mul_etc: f32[B,256], f32[256], f32[1,256], f32[1,256], f32[256], f32[256], f32[B,256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k18_add_sub_mul_mul_etc(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6)
@@ -387,7 +385,7 @@ NNC_KERNEL void k18_add_sub_mul_mul_etc(int n, nnc_real *restrict y, const nnc_r
         for (int i1 = 0; i1 < 256; i1++)
             y[i0 * 256 + i1] = nnc_relu(in5[i1] + (in4[i1] * (((in0[i0 * 256 + i1] + in1[i1]) - in2[i1]) * in3[i1]))) * (((in6[i0 * 256 + i1] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)) * 0x1.6db6dcp+0f /* 1.42857146 */);
 }
-#line 391 "mlp_bn.O2.c"
+#line 389 "mlp_bn.O2.c"
 
 /* k19 matmul: f32[B,256], f32[256,128] -> f32[B,128]  (line 3) */
 NNC_KERNEL void k19_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -433,7 +431,7 @@ NNC_KERNEL void k19_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 437 "mlp_bn.O2.c"
+#line 435 "mlp_bn.O2.c"
 
 /* k20 add_mean: f32[B,128], f32[128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k20_add_mean(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -447,7 +445,7 @@ NNC_KERNEL void k20_add_mean(int n, nnc_real *restrict y, const nnc_real *restri
     for (int o = 0; o < 128; o++)
         y[o] /= (nnc_real)(n);
 }
-#line 451 "mlp_bn.O2.c"
+#line 449 "mlp_bn.O2.c"
 
 /* k21 add_sub_square_mean: f32[B,128], f32[128], f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k21_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2)
@@ -461,7 +459,7 @@ NNC_KERNEL void k21_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_r
     for (int o = 0; o < 128; o++)
         y[o] /= (nnc_real)(n);
 }
-#line 465 "mlp_bn.O2.c"
+#line 463 "mlp_bn.O2.c"
 
 /* k22 mul_mul_add: f32[128] -> f32[128]  (line 4) */
 NNC_KERNEL void k22_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -470,8 +468,7 @@ NNC_KERNEL void k22_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = (0x1.47ae14p-7f /* 0.00999999978 */ * in0[i0]) + (0x1.fae148p-1f /* 0.99000001 */ * y[i0]);
 }
-#line 474 "mlp_bn.O2.c"
-#line 475 "mlp_bn.O2.c"
+#line 472 "mlp_bn.O2.c"
 
 /* k23 add_sqrt:  -> f32[1,128]  (line 4) */
 NNC_KERNEL void k23_add_sqrt(nnc_real *restrict y)
@@ -480,7 +477,7 @@ NNC_KERNEL void k23_add_sqrt(nnc_real *restrict y)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = sqrt((0x1.0624dep-10f /* 0.00100000005 */ + y[i0]));
 }
-#line 484 "mlp_bn.O2.c"
+#line 481 "mlp_bn.O2.c"
 
 /* k24 div: f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k24_div(nnc_real *restrict y, const nnc_real *restrict b)
@@ -489,7 +486,7 @@ NNC_KERNEL void k24_div(nnc_real *restrict y, const nnc_real *restrict b)
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = 1.0f / b[i0];
 }
-#line 493 "mlp_bn.O2.c"
+#line 490 "mlp_bn.O2.c"
 
 /* k25 rand_uniform:  -> f32[B,128]  (line 5) */
 NNC_KERNEL void k25_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
@@ -498,7 +495,7 @@ NNC_KERNEL void k25_rand_uniform(int n, nnc_real *restrict y, uint32_t *rng)
     for (int i = 0; i < n * 128; i++)
         y[i] = nnc_rand_uniform(rng);
 }
-#line 502 "mlp_bn.O2.c"
+#line 499 "mlp_bn.O2.c"
 
 /* k26 add_sub_mul_mul_etc: f32[B,128], f32[128], f32[1,128], f32[1,128], f32[128], f32[128], f32[B,128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k26_add_sub_mul_mul_etc(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6)
@@ -508,7 +505,7 @@ NNC_KERNEL void k26_add_sub_mul_mul_etc(int n, nnc_real *restrict y, const nnc_r
         for (int i1 = 0; i1 < 128; i1++)
             y[i0 * 128 + i1] = nnc_relu(in5[i1] + (in4[i1] * (((in0[i0 * 128 + i1] + in1[i1]) - in2[i1]) * in3[i1]))) * (0x1.6db6dcp+0f /* 1.42857146 */ * ((in6[i0 * 128 + i1] >= 0x1.333334p-2f /* 0.300000012 */ ? 1.0f : 0.0f)));
 }
-#line 512 "mlp_bn.O2.c"
+#line 509 "mlp_bn.O2.c"
 
 /* k27 batch_size:  -> f32[]  (line 16) */
 NNC_KERNEL void k27_batch_size(int n, nnc_real *restrict y)
@@ -516,7 +513,7 @@ NNC_KERNEL void k27_batch_size(int n, nnc_real *restrict y)
 #line 16 "mlp_bn.nn"
     y[0] = (nnc_real)n;
 }
-#line 520 "mlp_bn.O2.c"
+#line 517 "mlp_bn.O2.c"
 
 /* k28 div_neg: f32[] -> f32[1]  (line 16) */
 NNC_KERNEL void k28_div_neg(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -524,7 +521,7 @@ NNC_KERNEL void k28_div_neg(nnc_real *restrict y, const nnc_real *restrict in0)
 #line 16 "mlp_bn.nn"
     y[0] = -(1.0f / in0[0]);
 }
-#line 528 "mlp_bn.O2.c"
+#line 525 "mlp_bn.O2.c"
 
 /* k29 broadcast: f32[1] -> f32[B]  (line 16) */
 NNC_KERNEL void k29_broadcast(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -533,7 +530,7 @@ NNC_KERNEL void k29_broadcast(int n, nnc_real *restrict y, const nnc_real *restr
     for (int i0 = 0; i0 < n; i0++)
         y[i0] = a[0];
 }
-#line 537 "mlp_bn.O2.c"
+#line 534 "mlp_bn.O2.c"
 
 /* k30 mul_sum: f32[B,10], f32[B,1] -> f32[B,1]  (line 16) */
 NNC_KERNEL void k30_mul_sum(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1)
@@ -545,7 +542,7 @@ NNC_KERNEL void k30_mul_sum(int n, nnc_real *restrict y, const nnc_real *restric
         for (int i1 = 0; i1 < 10; i1++)
             y[i0] += in0[i0 * 10 + i1] * in1[i0];
 }
-#line 549 "mlp_bn.O2.c"
+#line 546 "mlp_bn.O2.c"
 
 /* k31 exp_mul_mul_sub: f32[B,1], f32[B,10], f32[B,1] -> f32[B,10]  (line 16) */
 NNC_KERNEL void k31_exp_mul_mul_sub(int n, nnc_real *restrict y, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -555,7 +552,7 @@ NNC_KERNEL void k31_exp_mul_mul_sub(int n, nnc_real *restrict y, const nnc_real 
         for (int i1 = 0; i1 < 10; i1++)
             y[i0 * 10 + i1] = (in2[i0 * 10 + i1] * in3[i0]) - (in1[i0] * (exp(y[i0 * 10 + i1])));
 }
-#line 559 "mlp_bn.O2.c"
+#line 556 "mlp_bn.O2.c"
 
 /* k32 sum: f32[B,10] -> f32[1,10]  (line 14) */
 NNC_KERNEL void k32_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -567,7 +564,7 @@ NNC_KERNEL void k32_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 10; i1++)
             y[i1] += a[i0 * 10 + i1];
 }
-#line 571 "mlp_bn.O2.c"
+#line 568 "mlp_bn.O2.c"
 
 /* k33 matmul: f32[B,128], f32[B,10] -> f32[128,10]  (line 14) */
 NNC_KERNEL void k33_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -592,7 +589,7 @@ NNC_KERNEL void k33_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 596 "mlp_bn.O2.c"
+#line 593 "mlp_bn.O2.c"
 
 /* k34 matmul_ge_mul_mul_etc: f32[B,10], f32[128,10], f32[B,128], f32[B,128], f32[128], f32[1,128], f32[1,128], f32[128], f32[128] -> f32[B,128]  (line 5) */
 NNC_KERNEL void k34_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6)
@@ -618,7 +615,7 @@ NNC_KERNEL void k34_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc
             }
     }
 }
-#line 622 "mlp_bn.O2.c"
+#line 619 "mlp_bn.O2.c"
 
 /* k35 sum_add_sub_mul_etc: f32[1,128], f32[1,128], f32[B,128], f32[B,128], f32[128], f32[1,128], f32[1,128], f32[128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k35_sum_add_sub_mul_etc(int n, nnc_real *restrict y0, nnc_real *restrict y1, nnc_real *restrict y2, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5)
@@ -638,7 +635,7 @@ NNC_KERNEL void k35_sum_add_sub_mul_etc(int n, nnc_real *restrict y0, nnc_real *
                 y2[i1] += ((in1[i0 * 128 + i1] + in2[i1]) - in3[i1]) * (in5[i1] * in0[i0 * 128 + i1]);
             }
 }
-#line 642 "mlp_bn.O2.c"
+#line 639 "mlp_bn.O2.c"
 
 /* k36 mul_div_neg_mul_etc: f32[1,128], f32[1,128], f32[] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k36_mul_div_neg_mul_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -647,7 +644,7 @@ NNC_KERNEL void k36_mul_div_neg_mul_etc(nnc_real *restrict y, const nnc_real *re
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = (((-((in0[i0] * y[i0]) / in2[i0])) * 0x1p-1f /* 0.5 */) / in2[i0]) / in3[0];
 }
-#line 651 "mlp_bn.O2.c"
+#line 648 "mlp_bn.O2.c"
 
 /* k37 mul_mul_add_sub_etc: f32[128], f32[B,128], f32[1,128], f32[B,128], f32[128], f32[1,128], f32[1,128] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k37_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6)
@@ -659,7 +656,7 @@ NNC_KERNEL void k37_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_r
         for (int i1 = 0; i1 < 128; i1++)
             y[i1] += -((in2[i1] * (in0[i1] * in1[i0 * 128 + i1])) + (in6[i1] * (((in3[i0 * 128 + i1] + in4[i1]) - in5[i1]) * 2.0f)));
 }
-#line 663 "mlp_bn.O2.c"
+#line 660 "mlp_bn.O2.c"
 
 /* k38 div: f32[1,128], f32[] -> f32[1,128]  (line 4) */
 NNC_KERNEL void k38_div(nnc_real *y, const nnc_real *a, const nnc_real *restrict b)
@@ -668,7 +665,7 @@ NNC_KERNEL void k38_div(nnc_real *y, const nnc_real *a, const nnc_real *restrict
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 672 "mlp_bn.O2.c"
+#line 669 "mlp_bn.O2.c"
 
 /* k39 mul_mul_add_sub_etc: f32[128], f32[1,128], f32[B,128], f32[128], f32[1,128], f32[1,128], f32[1,128] -> f32[B,128]  (line 3) */
 NNC_KERNEL void k39_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6, const nnc_real *restrict in7)
@@ -678,7 +675,7 @@ NNC_KERNEL void k39_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_r
         for (int i1 = 0; i1 < 128; i1++)
             y[i0 * 128 + i1] = ((in2[i1] * (in0[i1] * y[i0 * 128 + i1])) + (in6[i1] * (((in3[i0 * 128 + i1] + in4[i1]) - in5[i1]) * 2.0f))) + in7[i1];
 }
-#line 682 "mlp_bn.O2.c"
+#line 679 "mlp_bn.O2.c"
 
 /* k40 sum: f32[B,128] -> f32[1,128]  (line 3) */
 NNC_KERNEL void k40_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -690,7 +687,7 @@ NNC_KERNEL void k40_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 128; i1++)
             y[i1] += a[i0 * 128 + i1];
 }
-#line 694 "mlp_bn.O2.c"
+#line 691 "mlp_bn.O2.c"
 
 /* k41 matmul: f32[B,256], f32[B,128] -> f32[256,128]  (line 3) */
 NNC_KERNEL void k41_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -734,7 +731,7 @@ NNC_KERNEL void k41_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 738 "mlp_bn.O2.c"
+#line 735 "mlp_bn.O2.c"
 
 /* k42 matmul_ge_mul_mul_etc: f32[B,128], f32[256,128], f32[B,256], f32[B,256], f32[256], f32[1,256], f32[1,256], f32[256], f32[256] -> f32[B,256]  (line 5) */
 NNC_KERNEL void k42_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6)
@@ -760,7 +757,7 @@ NNC_KERNEL void k42_matmul_ge_mul_mul_etc(int n, nnc_real *restrict y, const nnc
             }
     }
 }
-#line 764 "mlp_bn.O2.c"
+#line 761 "mlp_bn.O2.c"
 
 /* k43 sum_add_sub_mul_etc: f32[1,256], f32[1,256], f32[B,256], f32[B,256], f32[256], f32[1,256], f32[1,256], f32[256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k43_sum_add_sub_mul_etc(int n, nnc_real *restrict y0, nnc_real *restrict y1, nnc_real *restrict y2, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5)
@@ -780,7 +777,7 @@ NNC_KERNEL void k43_sum_add_sub_mul_etc(int n, nnc_real *restrict y0, nnc_real *
                 y2[i1] += ((in1[i0 * 256 + i1] + in2[i1]) - in3[i1]) * (in5[i1] * in0[i0 * 256 + i1]);
             }
 }
-#line 784 "mlp_bn.O2.c"
+#line 781 "mlp_bn.O2.c"
 
 /* k44 mul_div_neg_mul_etc: f32[1,256], f32[1,256], f32[] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k44_mul_div_neg_mul_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -789,7 +786,7 @@ NNC_KERNEL void k44_mul_div_neg_mul_etc(nnc_real *restrict y, const nnc_real *re
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = ((0x1p-1f /* 0.5 */ * (-((in0[i0] * y[i0]) / in2[i0]))) / in2[i0]) / in3[0];
 }
-#line 793 "mlp_bn.O2.c"
+#line 790 "mlp_bn.O2.c"
 
 /* k45 mul_mul_add_sub_etc: f32[256], f32[B,256], f32[1,256], f32[B,256], f32[256], f32[1,256], f32[1,256] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k45_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6)
@@ -801,7 +798,7 @@ NNC_KERNEL void k45_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_r
         for (int i1 = 0; i1 < 256; i1++)
             y[i1] += -((in2[i1] * (in0[i1] * in1[i0 * 256 + i1])) + (in6[i1] * (((in3[i0 * 256 + i1] + in4[i1]) - in5[i1]) * 2.0f)));
 }
-#line 805 "mlp_bn.O2.c"
+#line 802 "mlp_bn.O2.c"
 
 /* k46 div: f32[1,256], f32[] -> f32[1,256]  (line 4) */
 NNC_KERNEL void k46_div(nnc_real *y, const nnc_real *a, const nnc_real *restrict b)
@@ -810,7 +807,7 @@ NNC_KERNEL void k46_div(nnc_real *y, const nnc_real *a, const nnc_real *restrict
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = a[i0] / b[0];
 }
-#line 814 "mlp_bn.O2.c"
+#line 811 "mlp_bn.O2.c"
 
 /* k47 mul_mul_add_sub_etc: f32[256], f32[1,256], f32[B,256], f32[256], f32[1,256], f32[1,256], f32[1,256] -> f32[B,256]  (line 3) */
 NNC_KERNEL void k47_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in2, const nnc_real *restrict in3, const nnc_real *restrict in4, const nnc_real *restrict in5, const nnc_real *restrict in6, const nnc_real *restrict in7)
@@ -820,7 +817,7 @@ NNC_KERNEL void k47_mul_mul_add_sub_etc(int n, nnc_real *restrict y, const nnc_r
         for (int i1 = 0; i1 < 256; i1++)
             y[i0 * 256 + i1] = ((in2[i1] * (in0[i1] * y[i0 * 256 + i1])) + (in6[i1] * (((in3[i0 * 256 + i1] + in4[i1]) - in5[i1]) * 2.0f))) + in7[i1];
 }
-#line 824 "mlp_bn.O2.c"
+#line 821 "mlp_bn.O2.c"
 
 /* k48 sum: f32[B,256] -> f32[1,256]  (line 3) */
 NNC_KERNEL void k48_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
@@ -832,7 +829,7 @@ NNC_KERNEL void k48_sum(int n, nnc_real *restrict y, const nnc_real *restrict a)
         for (int i1 = 0; i1 < 256; i1++)
             y[i1] += a[i0 * 256 + i1];
 }
-#line 836 "mlp_bn.O2.c"
+#line 833 "mlp_bn.O2.c"
 
 /* k49 matmul: f32[B,100], f32[B,256] -> f32[100,256]  (line 3) */
 NNC_KERNEL void k49_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
@@ -864,7 +861,7 @@ NNC_KERNEL void k49_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         }
     }
 }
-#line 868 "mlp_bn.O2.c"
+#line 865 "mlp_bn.O2.c"
 
 /* k50 cast_pow_sub_div: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k50_cast_pow_sub_div(nnc_real *restrict y, const int32_t *restrict in0)
@@ -872,7 +869,7 @@ NNC_KERNEL void k50_cast_pow_sub_div(nnc_real *restrict y, const int32_t *restri
 #line 18 "mlp_bn.nn"
     y[0] = 0x1.0624dep-10f /* 0.00100000005 */ / (1.0f - (pow(0x1.ccccccp-1f /* 0.899999976 */, ((nnc_real)in0[0]))));
 }
-#line 876 "mlp_bn.O2.c"
+#line 873 "mlp_bn.O2.c"
 
 /* k51 cast_pow_sub_sqrt_etc: i32[] -> f32[]  (line 18) */
 NNC_KERNEL void k51_cast_pow_sub_sqrt_etc(nnc_real *restrict y, const int32_t *restrict in0)
@@ -880,7 +877,7 @@ NNC_KERNEL void k51_cast_pow_sub_sqrt_etc(nnc_real *restrict y, const int32_t *r
 #line 18 "mlp_bn.nn"
     y[0] = 1.0f / (sqrt((1.0f - (pow(0x1.ff7ceep-1f /* 0.999000013 */, ((nnc_real)in0[0]))))));
 }
-#line 884 "mlp_bn.O2.c"
+#line 881 "mlp_bn.O2.c"
 
 /* k52 mul_mul_add: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k52_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -889,7 +886,7 @@ NNC_KERNEL void k52_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 893 "mlp_bn.O2.c"
+#line 890 "mlp_bn.O2.c"
 
 /* k53 square_mul_mul_add: f32[100,256] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k53_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -898,7 +895,7 @@ NNC_KERNEL void k53_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 902 "mlp_bn.O2.c"
+#line 899 "mlp_bn.O2.c"
 
 /* k54 sqrt_mul_add_div_etc: f32[100,256], f32[], f32[100,256], f32[] -> f32[100,256]  (line 18) */
 NNC_KERNEL void k54_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -907,7 +904,7 @@ NNC_KERNEL void k54_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 25600; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 911 "mlp_bn.O2.c"
+#line 908 "mlp_bn.O2.c"
 
 /* k55 mul_mul_add: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k55_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -916,7 +913,7 @@ NNC_KERNEL void k55_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 920 "mlp_bn.O2.c"
+#line 917 "mlp_bn.O2.c"
 
 /* k56 square_mul_mul_add: f32[256] -> f32[256]  (line 18) */
 NNC_KERNEL void k56_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -925,7 +922,7 @@ NNC_KERNEL void k56_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 929 "mlp_bn.O2.c"
+#line 926 "mlp_bn.O2.c"
 
 /* k57 sqrt_mul_add_div_etc: f32[256], f32[], f32[256], f32[] -> f32[256]  (line 18) */
 NNC_KERNEL void k57_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -934,9 +931,7 @@ NNC_KERNEL void k57_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 256; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 938 "mlp_bn.O2.c"
-#line 939 "mlp_bn.O2.c"
-#line 940 "mlp_bn.O2.c"
+#line 935 "mlp_bn.O2.c"
 
 /* k58 mul_mul_add: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k58_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -945,7 +940,7 @@ NNC_KERNEL void k58_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 949 "mlp_bn.O2.c"
+#line 944 "mlp_bn.O2.c"
 
 /* k59 square_mul_mul_add: f32[256,128] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k59_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -954,7 +949,7 @@ NNC_KERNEL void k59_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 958 "mlp_bn.O2.c"
+#line 953 "mlp_bn.O2.c"
 
 /* k60 sqrt_mul_add_div_etc: f32[256,128], f32[], f32[256,128], f32[] -> f32[256,128]  (line 18) */
 NNC_KERNEL void k60_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -963,7 +958,7 @@ NNC_KERNEL void k60_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 32768; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 967 "mlp_bn.O2.c"
+#line 962 "mlp_bn.O2.c"
 
 /* k61 mul_mul_add: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k61_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -972,7 +967,7 @@ NNC_KERNEL void k61_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 976 "mlp_bn.O2.c"
+#line 971 "mlp_bn.O2.c"
 
 /* k62 square_mul_mul_add: f32[128] -> f32[128]  (line 18) */
 NNC_KERNEL void k62_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -981,7 +976,7 @@ NNC_KERNEL void k62_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 985 "mlp_bn.O2.c"
+#line 980 "mlp_bn.O2.c"
 
 /* k63 sqrt_mul_add_div_etc: f32[128], f32[], f32[128], f32[] -> f32[128]  (line 18) */
 NNC_KERNEL void k63_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -990,9 +985,7 @@ NNC_KERNEL void k63_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 128; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 994 "mlp_bn.O2.c"
-#line 995 "mlp_bn.O2.c"
-#line 996 "mlp_bn.O2.c"
+#line 989 "mlp_bn.O2.c"
 
 /* k64 mul_mul_add: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k64_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -1001,7 +994,7 @@ NNC_KERNEL void k64_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 1005 "mlp_bn.O2.c"
+#line 998 "mlp_bn.O2.c"
 
 /* k65 square_mul_mul_add: f32[128,10] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k65_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -1010,7 +1003,7 @@ NNC_KERNEL void k65_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 1014 "mlp_bn.O2.c"
+#line 1007 "mlp_bn.O2.c"
 
 /* k66 sqrt_mul_add_div_etc: f32[128,10], f32[], f32[128,10], f32[] -> f32[128,10]  (line 18) */
 NNC_KERNEL void k66_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -1019,7 +1012,7 @@ NNC_KERNEL void k66_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 1280; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 1023 "mlp_bn.O2.c"
+#line 1016 "mlp_bn.O2.c"
 
 /* k67 mul_mul_add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k67_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -1028,7 +1021,7 @@ NNC_KERNEL void k67_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict i
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = (in0[i0] * 0x1.99999ap-4f /* 0.100000001 */) + (0x1.ccccccp-1f /* 0.899999976 */ * y[i0]);
 }
-#line 1032 "mlp_bn.O2.c"
+#line 1025 "mlp_bn.O2.c"
 
 /* k68 square_mul_mul_add: f32[10] -> f32[10]  (line 18) */
 NNC_KERNEL void k68_square_mul_mul_add(nnc_real *restrict y, const nnc_real *restrict in0)
@@ -1037,7 +1030,7 @@ NNC_KERNEL void k68_square_mul_mul_add(nnc_real *restrict y, const nnc_real *res
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = (0x1.0624dep-10f /* 0.00100000005 */ * nnc_square(in0[i0])) + (0x1.ff7ceep-1f /* 0.999000013 */ * y[i0]);
 }
-#line 1041 "mlp_bn.O2.c"
+#line 1034 "mlp_bn.O2.c"
 
 /* k69 sqrt_mul_add_div_etc: f32[10], f32[], f32[10], f32[] -> f32[10]  (line 18) */
 NNC_KERNEL void k69_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
@@ -1046,7 +1039,7 @@ NNC_KERNEL void k69_sqrt_mul_add_div_etc(nnc_real *restrict y, const nnc_real *r
     for (int i0 = 0; i0 < 10; i0++)
         y[i0] = y[i0] - (in3[0] * (in2[i0] / (0x1.ad7f2ap-24f /* 1.00000001e-07 */ + (in1[0] * (sqrt(in0[i0]))))));
 }
-#line 1050 "mlp_bn.O2.c"
+#line 1043 "mlp_bn.O2.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void mlp_bn_init(mlp_bn *m, uint64_t seed)
