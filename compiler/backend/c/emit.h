@@ -95,7 +95,7 @@ const char *c_type(DType t); /* "nnc_real", "int32_t" */
 /* Elements of a shape at the runtime batch: "n * 50", "50", "n". */
 char *c_count(Emit *e, Shape s);
 char *c_dim(Emit *e, int64_t d); /* "n" for the batch axis, else the number */
-const char *c_extent(Emit *e, Extent x); /* "50", "n", "n * 4" */
+char *c_extent(Emit *e, Extent x); /* "50", "n", "n * 4" */
 char *c_float(Emit *e, double v); /* hex float with a decimal comment */
 /* index arithmetic: "a + b", or the other operand where one is "0" */
 char *c_add(Emit *e, const char *a, const char *b);

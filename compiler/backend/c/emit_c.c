@@ -20,14 +20,15 @@ static const char *const entry_upper_[ENTRY_COUNT] = {"PREDICT", "EVAL", "TRAIN_
 /* ---- C spelling -------------------------------------------------------------------------------------- */
 const char *c_type(DType t) { return t == DT_I32 ? "int32_t" : "nnc_real"; }
 
-char *c_dim(Emit *e, int64_t d) { return d == DIM_B ? "n" : arena_printf(A_, "%" PRId64, d); }
-
-char *c_count(Emit *e, Shape s)
+char *c_extent(Emit *e, Extent x)
 {
-    int64_t k = shape_per_sample(s);
-    if (!shape_batched(s)) return arena_printf(A_, "%" PRId64, k);
-    return k == 1 ? "n" : arena_printf(A_, "n * %" PRId64, k);
+    if (!x.batch) return arena_printf(A_, "%" PRId64, x.per);
+    return x.per == 1 ? "n" : arena_printf(A_, "n * %" PRId64, x.per);
 }
+
+char *c_dim(Emit *e, int64_t d) { return c_extent(e, extent_dim(d)); }
+
+char *c_count(Emit *e, Shape s) { return c_extent(e, extent_count(s)); }
 
 char *c_add(Emit *e, const char *a, const char *b)
 {

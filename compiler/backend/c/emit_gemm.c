@@ -38,9 +38,6 @@ static void gl_(Emit *e, int indent, const char *fmt, ...)
     sb_putc(&e->kernels, '\n');
 }
 
-/* a size as C: "50", "n", "n * 4" */
-static const char *x_(Emit *e, Extent x) { return c_extent(e, x); }
-
 /* a size known at compile time, else 0 */
 static int64_t num_(Extent x) { return x.batch ? 0 : x.per; }
 
@@ -52,9 +49,9 @@ static bool given_(Extent x) { return x.per != 0; }
 static Extent lda_x_(const Gemm *g) { return given_(g->s.lda) ? g->s.lda : g->s.ta ? g->s.m : g->s.k; }
 static Extent ldb_x_(const Gemm *g) { return given_(g->s.ldb) ? g->s.ldb : g->s.tb ? g->s.k : g->s.n; }
 static Extent ldc_x_(const Gemm *g) { return given_(g->s.ldc) ? g->s.ldc : g->s.n; }
-static const char *lda_(Emit *e, const Gemm *g) { return p_(e, x_(e, lda_x_(g))); }
-static const char *ldb_(Emit *e, const Gemm *g) { return p_(e, x_(e, ldb_x_(g))); }
-static const char *ldc_(Emit *e, const Gemm *g) { return p_(e, x_(e, ldc_x_(g))); }
+static const char *lda_(Emit *e, const Gemm *g) { return p_(e, c_extent(e, lda_x_(g))); }
+static const char *ldb_(Emit *e, const Gemm *g) { return p_(e, c_extent(e, ldb_x_(g))); }
+static const char *ldc_(Emit *e, const Gemm *g) { return p_(e, c_extent(e, ldc_x_(g))); }
 
 /* a size of exactly one (a single row, column or term): no loop over it */
 static bool one_(Extent x) { return !x.batch && x.per == 1; }
@@ -97,7 +94,7 @@ static void dot_(Emit *e, int ind, const Gemm *g, const char *i, const char *j)
         return;
     }
     gl_(e, ind, "nnc_real s = 0;");
-    gl_(e, ind, "for (int k = 0; k < %s; k++)", x_(e, g->s.k));
+    gl_(e, ind, "for (int k = 0; k < %s; k++)", c_extent(e, g->s.k));
     gl_(e, ind + 1, "s += %s * %s;", a_at_(e, g, i, "k"), b_at_(e, g, "k", j));
 }
 
@@ -107,8 +104,8 @@ static void gemm_naive_(Emit *e, int ind, const Gemm *g)
     bool one_i = one_(g->s.m), one_j = one_(g->s.n);
     const char *i = one_i ? "0" : "i", *j = one_j ? "0" : "j";
     int in = ind;
-    if (!one_i) gl_(e, in++, "for (int i = 0; i < %s; i++)%s", x_(e, g->s.m), one_j ? " {" : "");
-    if (!one_j) gl_(e, in++, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
+    if (!one_i) gl_(e, in++, "for (int i = 0; i < %s; i++)%s", c_extent(e, g->s.m), one_j ? " {" : "");
+    if (!one_j) gl_(e, in++, "for (int j = 0; j < %s; j++) {", c_extent(e, g->s.n));
     dot_(e, in, g, i, j);
     gl_(e, in, "%s[%s] = %s;", g->c, rc_(e, i, ldc_(e, g), j), out_at_(e, g, i, j, "s"));
     if (!one_i || !one_j) gl_(e, in - 1, "}");
@@ -117,15 +114,15 @@ static void gemm_naive_(Emit *e, int ind, const Gemm *g)
 /* C row by row: each row of C accumulates a[i,k] times row k of B (contiguous, vectorizes) */
 static void gemm_rows_(Emit *e, int ind, const Gemm *g)
 {
-    gl_(e, ind, "for (int i = 0; i < %s; i++) {", x_(e, g->s.m));
+    gl_(e, ind, "for (int i = 0; i < %s; i++) {", c_extent(e, g->s.m));
     gl_(e, ind + 1, "nnc_real *crow = %s + i * %s;", g->c, ldc_(e, g));
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", x_(e, g->s.n));
-    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", x_(e, g->s.k));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = 0;", c_extent(e, g->s.n));
+    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", c_extent(e, g->s.k));
     gl_(e, ind + 2, "const nnc_real aik = %s;", a_at_(e, g, "i", "k"));
     gl_(e, ind + 2, "const nnc_real *brow = %s + k * %s;", g->b, ldb_(e, g));
-    gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", x_(e, g->s.n));
+    gl_(e, ind + 2, "for (int j = 0; j < %s; j++) crow[j] += aik * brow[j];", c_extent(e, g->s.n));
     gl_(e, ind + 1, "}");
-    if (g->epi) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = %s;", x_(e, g->s.n), out_(e, g, "crow[j]"));
+    if (g->epi) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) crow[j] = %s;", c_extent(e, g->s.n), out_(e, g, "crow[j]"));
     gl_(e, ind, "}");
 }
 
@@ -137,17 +134,17 @@ static void gemm_dots_(Emit *e, int ind, const Gemm *g)
     bool one = one_(g->s.n); /* a single column (a matrix-vector product): no loop over it */
     const char *j = one ? "0" : "j";
     int in = one ? ind + 1 : ind + 2;
-    gl_(e, ind, "for (int i = 0; i < %s; i++)%s", x_(e, g->s.m), one ? " {" : "");
-    if (!one) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", x_(e, g->s.n));
+    gl_(e, ind, "for (int i = 0; i < %s; i++)%s", c_extent(e, g->s.m), one ? " {" : "");
+    if (!one) gl_(e, ind + 1, "for (int j = 0; j < %s; j++) {", c_extent(e, g->s.n));
     if (!g->s.k.batch && num_(g->s.k) < 8) { /* shorter than the eight partial sums: one plain sum */
         dot_(e, in, g, "i", j);
     } else {
         gl_(e, in, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
         gl_(e, in, "int k8 = 0;");
-        gl_(e, in, "for (; k8 + 8 <= %s; k8 += 8)", x_(e, g->s.k));
+        gl_(e, in, "for (; k8 + 8 <= %s; k8 += 8)", c_extent(e, g->s.k));
         gl_(e, in + 1, "for (int l = 0; l < 8; l++) acc[l] += %s * %s;", a_at_(e, g, "i", "(k8 + l)"), b_at_(e, g, "(k8 + l)", j));
         gl_(e, in, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
-        gl_(e, in, "for (int k = k8; k < %s; k++) s += %s * %s;", x_(e, g->s.k), a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
+        gl_(e, in, "for (int k = k8; k < %s; k++) s += %s * %s;", c_extent(e, g->s.k), a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
     }
     gl_(e, in, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, "s"));
     gl_(e, in - 1, "}");
@@ -161,7 +158,7 @@ static void tile_(Emit *e, int ind, const Gemm *g, const char *i0, const char *j
 {
     gl_(e, ind, "%s", open);
     gl_(e, ind + 1, "nnc_real acc[%" PRId64 "][%" PRId64 "] = {{0}};", mr, nr);
-    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", x_(e, g->s.k));
+    gl_(e, ind + 1, "for (int k = 0; k < %s; k++) {", c_extent(e, g->s.k));
     gl_(e, ind + 2, "const nnc_real *bk = %s + k * %s + %s;", g->b, ldb_(e, g), j0);
     /* a tile of one row (the rows left over): row i0 itself, no loop over ii */
     int one = mr == 1;
@@ -203,11 +200,11 @@ static void gemm_tiles_(Emit *e, int ind, const Gemm *g, bool block)
     if (block) gl_(e, ind, "{");
     else ind--;
     gl_(e, ind + 1, "int i0 = 0;");
-    gl_(e, ind + 1, "for (; i0 + %" PRId64 " <= %s; i0 += %" PRId64 ") {", mr, x_(e, g->s.m), mr);
+    gl_(e, ind + 1, "for (; i0 + %" PRId64 " <= %s; i0 += %" PRId64 ") {", mr, c_extent(e, g->s.m), mr);
     tile_row_(e, ind + 2, g, "i0", mr);
     gl_(e, ind + 1, "}");
     if (!mconst) {
-        gl_(e, ind + 1, "for (; i0 < %s; i0++) {", x_(e, g->s.m));
+        gl_(e, ind + 1, "for (; i0 < %s; i0++) {", c_extent(e, g->s.m));
         tile_row_(e, ind + 2, g, "i0", 1);
         gl_(e, ind + 1, "}");
     } else if (M % mr) {
@@ -219,12 +216,12 @@ static void gemm_tiles_(Emit *e, int ind, const Gemm *g, bool block)
 static void gemm_blas_(Emit *e, int ind, const Gemm *g)
 {
     gl_(e, ind, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, 0.0f, %s, %s);",
-        g->s.ta ? "CblasTrans" : "CblasNoTrans", g->s.tb ? "CblasTrans" : "CblasNoTrans", x_(e, g->s.m), x_(e, g->s.n), x_(e, g->s.k), g->a,
+        g->s.ta ? "CblasTrans" : "CblasNoTrans", g->s.tb ? "CblasTrans" : "CblasNoTrans", c_extent(e, g->s.m), c_extent(e, g->s.n), c_extent(e, g->s.k), g->a,
         lda_(e, g), g->b, ldb_(e, g), g->c, ldc_(e, g));
     if (!g->epi) return;
-    gl_(e, ind, "for (int i = 0; i < %s; i++)", x_(e, g->s.m));
+    gl_(e, ind, "for (int i = 0; i < %s; i++)", c_extent(e, g->s.m));
     const char *ij = rc_(e, "i", ldc_(e, g), "j");
-    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[%s] = %s;", x_(e, g->s.n), g->c, ij, out_(e, g, arena_printf(A_, "%s[%s]", g->c, ij)));
+    gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[%s] = %s;", c_extent(e, g->s.n), g->c, ij, out_(e, g, arena_printf(A_, "%s[%s]", g->c, ij)));
 }
 
 void gemm_emit(Emit *e, int ind, const Gemm *g)
@@ -250,7 +247,7 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         e->uses_blas = true;
         sb_puts(&e->kernels, "#if NNC_USE_BLAS\n");
         if (by_batch) {
-            gl_(e, ind, "if ((int64_t)%s * %s * %s >= NNC_BLAS_MIN_WORK) {", p_(e, x_(e, g->s.m)), p_(e, x_(e, g->s.n)), p_(e, x_(e, g->s.k)));
+            gl_(e, ind, "if ((int64_t)%s * %s * %s >= NNC_BLAS_MIN_WORK) {", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.k)));
             gemm_blas_(e, ind + 1, g);
             gl_(e, ind, "} else");
             sb_puts(&e->kernels, "#endif\n");

@@ -41,12 +41,6 @@ void emit_none(Emit *e, int id)
     NNC_UNREACHABLE(); /* sources and views have no code; high-level ops are lowered first */
 }
 
-const char *c_extent(Emit *e, Extent x)
-{
-    if (!x.batch) return arena_printf(A_, "%" PRId64, x.per);
-    return x.per == 1 ? "n" : arena_printf(A_, "n * %" PRId64, x.per);
-}
-
 /* ---- loop nests (kernel.h): printed as C for loops and index expressions ------------------------- */
 enum { MAX_OPS = KERNEL_MAX_OPERANDS };
 
