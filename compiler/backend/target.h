@@ -25,9 +25,18 @@ typedef struct EmitOptions {
     bool jit_shim;          /* add the generic nnc_jit_* entry points the driver calls */
     bool inference_only;
     bool line_directives;
+    bool weights_baked;     /* --weights: every parameter and state tensor has its values (INIT_VALUES) */
     int max_batch;
     int opt_level;
+    struct EmitSizes *sizes; /* when not NULL, the printer reports the sizes of what it wrote */
 } EmitOptions;
+
+/* what the printed model occupies on the device: the struct's data (RAM) and the constant arrays (flash) */
+typedef struct EmitSizes {
+    int64_t ram_bytes;
+    int64_t flash_bytes;       /* weights kept const, the values M_init copies, the kernels' constants */
+    int64_t flash_const_bytes; /* of which the kernels' constants (folded tensors, tables) */
+} EmitSizes;
 
 typedef struct Target Target;
 
@@ -41,15 +50,27 @@ struct Target {
     const char *kernel_prefix; /* how a kernel function starts: "NNC_KERNEL void" */
     const char *restrict_kw;   /* "restrict", or "" where the dialect has none */
     int64_t index_max;         /* the most elements one value may have (the kernels' index type) */
+    const char *index_type;    /* the type of a kernel's flat offsets: "int64_t", "int32_t" */
     bool blas;                 /* large matrix products may call cblas_sgemm (behind #if NNC_USE_BLAS) */
+    /* firmware: <math.h> with the float functions (expf) instead of <tgmath.h>; parameters given by
+     * --weights stay const arrays (flash) where nothing writes them; the generator exists only where
+     * dropout needs it; no helpers for in-process use */
+    bool firmware;
     FusionLimits fuse;         /* what one kernel of this target may hold (pass_fuse) */
     PrintModel *print;
 };
 
 /* host C: index_max is int's, less a margin for the loops that step in blocks of 16 past the last block */
 extern const Target target_host;
+/* firmware C for microcontrollers (docs/mcu.md) */
+extern const Target target_mcu;
 
-/* the target named `name` ("c"), or NULL */
+/* Where a model tensor lives for target t: false in the struct (RAM), true as a const array that the
+ * entry points read in place (flash): a firmware target's parameters with values from --weights that
+ * nothing writes (all of them for inference, the frozen ones for training). */
+bool target_tensor_in_flash(const Target *t, const Tensor *x, bool weights_baked, bool inference_only);
+
+/* the target named `name` ("c", "mcu"), or NULL */
 const Target *target_find(const char *name);
 
 #endif

@@ -14,12 +14,34 @@ const Target target_host = {
     .kernel_prefix = "NNC_KERNEL void",
     .restrict_kw = "restrict",
     .index_max = INT64_C(2147483647) - 64,
+    .index_type = "int64_t",
     .blas = true,
     .fuse = {.members = 48, .externals = 8, .recompute = 8, .shared = 4, .shared_inputs = 10},
     .print = emit_c_model,
 };
 
-static const Target *const targets_[] = {&target_host};
+/* Firmware: the same kernels with 32-bit offsets (a Cortex-M has no 64-bit multiply), float math and
+ * no BLAS; the fusion limits are the host's. */
+const Target target_mcu = {
+    .name = "mcu",
+    .summary = "C99 for microcontrollers: float math only, no BLAS, weights in flash (docs/mcu.md)",
+    .kernel_prefix = "NNC_KERNEL void",
+    .restrict_kw = "restrict",
+    .index_max = INT64_C(2147483647) - 64,
+    .index_type = "int32_t",
+    .blas = false,
+    .firmware = true,
+    .fuse = {.members = 48, .externals = 8, .recompute = 8, .shared = 4, .shared_inputs = 10, .conv_into_pool = true},
+    .print = emit_c_model,
+};
+
+static const Target *const targets_[] = {&target_host, &target_mcu};
+
+bool target_tensor_in_flash(const Target *t, const Tensor *x, bool weights_baked, bool inference_only)
+{
+    return t->firmware && weights_baked && x->kind == TK_PARAM && x->init.kind == INIT_VALUES &&
+           (inference_only || !x->trainable);
+}
 
 const Target *target_find(const char *name)
 {

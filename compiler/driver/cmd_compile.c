@@ -124,7 +124,7 @@ int cmd_compile(const Options *o)
     bool want_ir = o->emit && str_eq(o->emit, "ir");
     Compiled *c = compile_model(&co, !want_ir);
     int rc = EXIT_INPUT;
-    if (c && !compiled_check_ram(c, o->max_ram)) {
+    if (c && (!compiled_check_ram(c, o->max_ram) || !compiled_check_flash(c, o->max_flash))) {
         compiled_free(c);
         c = NULL;
     }

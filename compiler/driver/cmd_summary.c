@@ -99,6 +99,10 @@ static void print_table_(const Compiled *c, const Totals *t)
     }
     human_bytes_(compiled_ram_bytes(c), a, sizeof a);
     printf("\nRAM (the model struct: parameters, state, optimizer, gradients, arena): %s\n", a);
+    if (c->target->firmware) {
+        human_bytes_(compiled_flash_bytes(c), a, sizeof a);
+        printf("Flash (constant data: const parameters, initial values, kernel constants; code not counted): %s\n", a);
+    }
 }
 
 static void print_json_(const Compiled *c, const Totals *t)
@@ -114,6 +118,8 @@ static void print_json_(const Compiled *c, const Totals *t)
     cJSON_AddNumberToObject(o, "arena_predict_bytes", (double)t->arena_predict);
     cJSON_AddNumberToObject(o, "arena_train_bytes", (double)t->arena_train);
     cJSON_AddNumberToObject(o, "ram_bytes", (double)compiled_ram_bytes(c));
+    if (c->target->firmware) cJSON_AddNumberToObject(o, "flash_bytes", (double)compiled_flash_bytes(c));
+    cJSON_AddStringToObject(o, "target", c->target->name);
     cJSON_AddNumberToObject(o, "opt_level", c->opt_level);
     cJSON *k = cJSON_AddObjectToObject(o, "kernels");
     for (int i = 0; i < c->nentries; i++) cJSON_AddNumberToObject(k, entry_names[c->entries[i].kind], t->kernels[c->entries[i].kind]);
@@ -152,10 +158,12 @@ int cmd_summary(const Options *o)
                          .opt_level = o->opt_level,
                          .passes = o->passes,
                          .inference_only = o->inference,
+                         .weights = o->weights,
                          .dump_ir = o->dump_ir};
-    Compiled *c = compile_model(&co, false);
+    /* a firmware model's RAM and flash are what the printer writes: it is printed, not saved */
+    Compiled *c = compile_model(&co, co.target->firmware);
     if (!c) return EXIT_INPUT;
-    if (!compiled_check_ram(c, o->max_ram)) {
+    if (!compiled_check_ram(c, o->max_ram) || !compiled_check_flash(c, o->max_flash)) {
         compiled_free(c);
         return EXIT_INPUT;
     }

@@ -20,9 +20,10 @@ typedef struct Options {
     const char *out;           /* -o */
     VEC(Binding) outs;         /* predict: -o NAME=FILE */
     int batch;
-    const char *target;        /* c (main.c refuses cuda and mcu, not yet implemented) */
+    const char *target;        /* c or mcu (main.c refuses cuda, not yet implemented) */
     bool inference;
     int64_t max_ram;           /* 0: no limit */
+    int64_t max_flash;         /* 0: no limit (mcu) */
     const char *weights;
     const char *emit;          /* ir | c | cuda */
     bool dump_ir;

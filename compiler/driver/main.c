@@ -20,8 +20,13 @@
 
 /* option lines shared by the help of several commands: each command's help lists exactly what it takes */
 #define OPT_MODEL_ "  --model NAME        the model to use when the file defines several\n"
-#define OPT_BATCH_ "  --batch N           maximum batch size compiled in (default: train(batch=...) in the file, else 32)\n"
-#define OPT_TARGET_ "  --target c          code for the host, the default (cuda and mcu: not yet implemented)\n"
+#define OPT_BATCH_                                                                                               \
+    "  --batch N           maximum batch size compiled in (default: train(batch=...) in the file, else 32;\n"       \
+    "                      1 for --target mcu)\n"
+#define OPT_TARGET_ "  --target c|mcu      host C (the default) or firmware C for microcontrollers (cuda: not yet implemented)\n"
+#define OPT_TARGET_HOST_ "  --target c          code for the host, the default (an mcu model runs on the device; cuda: not yet implemented)\n"
+#define OPT_MAX_FLASH_                                                                                           \
+    "  --max-flash BYTES   (mcu) fail (exit 1) when the model's constant data would exceed BYTES, as --max-ram\n"
 #define OPT_INFERENCE_ "  --inference         emit only the inference entry points (no eval, no train step)\n"
 #define OPT_MAX_RAM_                                                                                             \
     "  --max-ram BYTES     fail (exit 1) when the model's RAM would exceed BYTES: a positive number, with\n"        \
@@ -31,7 +36,8 @@
 #define OPT_PASSES_                                                                                              \
     "  --passes LIST       run exactly these passes, for tests: fold,simplify,cse,dce,fuse (IR) and\n"          \
     "                      reuse,memplan (memory plan)\n"
-#define OPT_COMPILING_ OPT_MODEL_ OPT_TARGET_ OPT_MAX_RAM_ OPT_LEVEL_ OPT_PASSES_ OPT_DUMP_IR_ /* and --batch */
+#define OPT_COMPILING_ OPT_MODEL_ OPT_TARGET_ OPT_MAX_RAM_ OPT_MAX_FLASH_ OPT_LEVEL_ OPT_PASSES_ OPT_DUMP_IR_ /* and --batch */
+#define OPT_RUNNING_ OPT_MODEL_ OPT_TARGET_HOST_ OPT_MAX_RAM_ OPT_LEVEL_ OPT_PASSES_ OPT_DUMP_IR_ /* train predict bench */
 
 static const char usage_main[] =
     "usage: nnc MODEL.nn -o OUT.c [options]          compile to C (OUT.c and OUT.h)\n"
@@ -44,9 +50,9 @@ static const char usage_main[] =
     "\n"
     "Options of the commands that compile (nnc COMMAND --help lists exactly what each takes):\n"
     OPT_MODEL_ OPT_BATCH_
-    "  --target c|cuda|mcu code for the host (default); cuda and mcu: not yet implemented\n"
-    OPT_INFERENCE_ OPT_MAX_RAM_
-    "  --weights FILE      initial weights (train, compile) or the weights to use (predict)\n"
+    "  --target c|cuda|mcu code for the host (default), or firmware C (mcu); cuda: not yet implemented\n"
+    OPT_INFERENCE_ OPT_MAX_RAM_ OPT_MAX_FLASH_
+    "  --weights FILE      initial weights (train, compile) or the weights to use (predict, mcu)\n"
     "  --emit ir|c|cuda    print that stage to stdout instead of writing files (cuda: not yet implemented)\n"
     OPT_DUMP_IR_ OPT_LEVEL_ OPT_PASSES_
     "  -o FILE             output file ('-' for stdout)\n"
@@ -67,8 +73,10 @@ static const char usage_summary[] =
     "usage: nnc summary MODEL.nn [options]\n"
     "Prints each layer and operator with its output shape (batch as B) and parameter count, the totals,\n"
     "FLOPs per sample (forward, and forward+backward), the number of kernels, and the scratch (arena)\n"
-    "bytes of predict and of a train step at the chosen batch.\n"
+    "bytes of predict and of a train step at the chosen batch; for --target mcu also the RAM (the struct)\n"
+    "and the flash (constant data) of the firmware model.\n"
     "  --json              print one JSON object instead\n"
+    "  --weights FILE      (mcu) the weights compiled in, kept in flash where nothing writes them\n"
     OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
 
 static const char usage_train[] =
@@ -89,7 +97,7 @@ static const char usage_train[] =
     "  --save FILE         where to save (default: MODEL.safetensors beside the model)\n"
     "  --log FILE.csv      one row per epoch: epoch, loss, metrics, val_loss, val_metrics, seconds\n"
     "  --quiet             no progress output\n"
-    OPT_COMPILING_
+    OPT_RUNNING_
     "Exit 3 when the loss or a weight becomes NaN or infinite.\n";
 
 static const char usage_predict[] =
@@ -102,7 +110,7 @@ static const char usage_predict[] =
     "  -o FILE             write the first output\n"
     "  -o NAME=FILE        write the output NAME (repeatable, once per name)\n"
     "  --quiet             accepted as for train (predict prints nothing when it succeeds)\n"
-    OPT_BATCH_ OPT_COMPILING_;
+    OPT_BATCH_ OPT_RUNNING_;
 
 static const char usage_bench[] =
     "usage: nnc bench MODEL.nn [options]\n"
@@ -112,7 +120,7 @@ static const char usage_bench[] =
     "  --iters N           take exactly N samples (default: 15, within about 3 seconds)\n"
     "  --quiet             accepted as for train (the results are printed all the same)\n"
     "  --weights FILE      time the model with these weights (default: initialised with seed 0)\n"
-    OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
+    OPT_INFERENCE_ OPT_BATCH_ OPT_RUNNING_;
 
 static const char usage_compile[] =
     "usage: nnc MODEL.nn -o OUT.c [options]\n"
@@ -121,7 +129,7 @@ static const char usage_compile[] =
     "one self-contained C file to stdout. Never writes over the model file.\n"
     "  -o FILE             the C file ('-' for stdout)\n"
     "  --emit ir|c|cuda    print that stage to stdout instead of writing files (cuda: not yet implemented)\n"
-    "  --weights FILE      bake these weights into M_init\n"
+    "  --weights FILE      bake these weights into M_init (mcu: const arrays in flash)\n"
     "  --shim              also emit nnc_jit_model_size/init/predict/train_step/eval/tensors: the same\n"
     "                      signatures for every model (what nnc train/predict/bench call)\n"
     OPT_INFERENCE_ OPT_BATCH_ OPT_COMPILING_;
@@ -199,7 +207,8 @@ static const Flag flags_[] = {
     {"-o", "compile predict", true},      {"--model", "compile check summary train predict bench", true},
     {"--batch", COMPILING_, true},        {"--target", COMPILING_, true},
     {"--inference", "compile summary bench", false}, {"--max-ram", COMPILING_, true},
-    {"--weights", "compile train predict bench", true}, {"--emit", "compile", true},
+    {"--max-flash", "compile summary", true},
+    {"--weights", "compile summary train predict bench", true}, {"--emit", "compile", true},
     {"--dump-ir", COMPILING_, false},     {"--passes", COMPILING_, true},
     {"--shim", "compile", false},         {"--json", "summary bench", false},
     {"--epochs", "train", true},          {"--steps", "train", true},
@@ -353,14 +362,17 @@ static int apply_flag_(Options *o, const char *name, const char *val)
     if (str_eq(name, "-o")) return apply_out_(o, val);
     if (str_eq(name, "--model")) o->model_name = val;
     else if (str_eq(name, "--target")) {
-        if (str_eq(val, "cuda") || str_eq(val, "mcu"))
-            return usage_error_(o, "--target %s is not yet implemented (only --target c)", val);
-        if (!target_find(val)) return usage_error_(o, "--target must be c (cuda and mcu: not yet implemented), not '%s'", val);
+        if (str_eq(val, "cuda")) return usage_error_(o, "--target cuda is not yet implemented (--target c or mcu)");
+        if (!target_find(val)) return usage_error_(o, "--target must be c or mcu (cuda: not yet implemented), not '%s'", val);
         o->target = val; /* a row of the table of targets (backend/targets.c) */
     } else if (str_eq(name, "--inference")) o->inference = true;
     else if (str_eq(name, "--max-ram")) {
         if (!parse_bytes_(val, &o->max_ram))
             return usage_error_(o, "--max-ram needs a positive number of bytes, optionally with K (1024) or M (1024*1024), "
+                                   "like 65536, 256K or 1.5M; not '%s'", val);
+    } else if (str_eq(name, "--max-flash")) {
+        if (!parse_bytes_(val, &o->max_flash))
+            return usage_error_(o, "--max-flash needs a positive number of bytes, optionally with K (1024) or M (1024*1024), "
                                    "like 65536, 256K or 1.5M; not '%s'", val);
     } else if (str_eq(name, "--weights")) o->weights = val;
     else if (str_eq(name, "--emit")) {
@@ -545,6 +557,10 @@ static int parse_args_(int argc, char **argv, Options *o)
         }
         return usage_error_(o, "no model file given");
     }
+    bool runs = str_eq(o->command, "train") || str_eq(o->command, "predict") || str_eq(o->command, "bench");
+    if (runs && str_eq(o->target, "mcu"))
+        return usage_error_(o, "an mcu model runs on the device, not in nnc %s (--target c); compile it with "
+                               "'nnc %s --target mcu -o MODEL.c' (docs/mcu.md)", o->command, o->model_path);
     return EXIT_OK;
 }
 

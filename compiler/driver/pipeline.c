@@ -196,6 +196,7 @@ static void ram_warning_(const Compiled *c)
 static int default_batch_(const CompileOptions *o, const Model *m)
 {
     if (o->batch > 0) return o->batch;
+    if (target_of_(o)->firmware) return 1; /* a microcontroller predicts one sample at a time */
     if (m->train.batch > 0) return m->train.batch;
     return 32;
 }
@@ -210,6 +211,9 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     }
     c->m = m;
     c->opt_level = o->opt_level;
+    c->target = target_of_(o);
+    c->weights_baked = o->weights != NULL;
+    c->inference_only = o->inference_only;
     c->max_batch = m->max_batch = default_batch_(o, m);
     if (o->weights && !bake_weights_(m, o->weights)) {
         compiled_free(c);
@@ -249,8 +253,10 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
                           .jit_shim = o->jit || o->shim,
                           .inference_only = o->inference_only,
                           .line_directives = o->line_directives,
+                          .weights_baked = o->weights != NULL,
                           .max_batch = c->max_batch,
-                          .opt_level = o->opt_level};
+                          .opt_level = o->opt_level,
+                          .sizes = &c->sizes};
         (void)base;
         const Target *t = target_of_(o);
         t->print(t, m, c->entries, c->nentries, &eo, &c->c_text, &c->h_text);
@@ -303,12 +309,53 @@ static int64_t arena_max_(const Compiled *c, const char **which)
     return best;
 }
 
+static bool in_flash_(const Compiled *c, const Tensor *t)
+{
+    return target_tensor_in_flash(c->target, t, c->weights_baked, c->inference_only);
+}
+
 int64_t compiled_ram_bytes(const Compiled *c)
 {
+    if (c->target->firmware && c->c_text) return c->sizes.ram_bytes; /* the printer knows whether there is a generator */
     const char *which;
     int64_t total = arena_max_(c, &which) + 16; /* the generator's state */
-    for (int i = 0; i < c->m->tensors.len; i++) total += shape_count(c->m->tensors.data[i].shape, 1) * 4;
+    for (int i = 0; i < c->m->tensors.len; i++)
+        if (!in_flash_(c, &c->m->tensors.data[i])) total += shape_count(c->m->tensors.data[i].shape, 1) * 4;
     return total;
+}
+
+int64_t compiled_flash_bytes(const Compiled *c) { return c->target->firmware && c->c_text ? c->sizes.flash_bytes : 0; }
+
+bool compiled_check_flash(const Compiled *c, int64_t max_flash)
+{
+    int64_t total = compiled_flash_bytes(c);
+    if (max_flash <= 0 || total <= max_flash) return true;
+    const Model *m = c->m;
+    RamPart *parts = xmalloc(sizeof(RamPart) * (size_t)(m->tensors.len + 1));
+    int n = 0;
+    int64_t tensors = 0;
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        bool flash = in_flash_(c, t), copied = !flash && c->weights_baked && t->init.kind == INIT_VALUES;
+        if (!flash && !copied) continue;
+        int64_t bytes = shape_count(t->shape, 1) * 4;
+        parts[n++] = (RamPart){t->name, flash ? "const parameter" : "initial values", bytes};
+        tensors += bytes;
+    }
+    parts[n++] = (RamPart){"kernel constants", NULL, total - tensors};
+    qsort(parts, (size_t)n, sizeof(RamPart), cmp_part_);
+    diag_fatal("model '%s' needs %lld bytes of flash (constant data), more than --max-flash %lld", m->name, (long long)total,
+               (long long)max_flash);
+    for (int i = 0; i < n; i++) {
+        if (!parts[i].bytes) continue;
+        char what[160];
+        if (parts[i].kind) snprintf(what, sizeof what, "%s (%s)", parts[i].what, parts[i].kind);
+        else snprintf(what, sizeof what, "%s", parts[i].what);
+        fprintf(stderr, "  %-56s %12lld\n", what, (long long)parts[i].bytes);
+    }
+    fprintf(stderr, "  (the code itself is not counted: see the object file's .text)\n");
+    free(parts);
+    return false;
 }
 
 bool compiled_check_ram(const Compiled *c, int64_t max_ram)
@@ -322,11 +369,14 @@ bool compiled_check_ram(const Compiled *c, int64_t max_ram)
     const char *which;
     parts[n++] = (RamPart){"arena", NULL, arena_max_(c, &which)};
     parts[0].kind = which;
+    int64_t listed = parts[0].bytes;
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
+        if (in_flash_(c, t)) continue;
         parts[n++] = (RamPart){t->name, kinds[t->kind], shape_count(t->shape, 1) * 4};
+        listed += parts[n - 1].bytes;
     }
-    parts[n++] = (RamPart){"rng.state", "generator", 16};
+    if (total > listed) parts[n++] = (RamPart){"rng.state", "generator", total - listed};
     qsort(parts, (size_t)n, sizeof(RamPart), cmp_part_);
     diag_fatal("model '%s' needs %lld bytes of RAM at batch %d, more than --max-ram %lld", m->name, (long long)total,
                c->max_batch, (long long)max_ram);

@@ -30,6 +30,9 @@ typedef struct Compiled {
     int nentries;
     int max_batch;
     int opt_level;
+    const Target *target;
+    bool weights_baked, inference_only;
+    EmitSizes sizes;       /* RAM and flash of what was printed (valid when c_text is) */
     char *c_text, *h_text; /* NULL until emitted */
 } Compiled;
 
@@ -45,5 +48,10 @@ const EntryCode *compiled_entry(const Compiled *c, EntryKind k); /* NULL if the 
 int64_t compiled_ram_bytes(const Compiled *c);
 /* --max-ram: false (and a per-tensor breakdown, largest first, printed) when over budget. */
 bool compiled_check_ram(const Compiled *c, int64_t max_ram);
+/* The constant data of a firmware model (flash): const parameters, initial values, kernel constants;
+ * 0 for the host. Needs the printed model (compile_model(o, true)). */
+int64_t compiled_flash_bytes(const Compiled *c);
+/* --max-flash: false (and a per-tensor breakdown printed) when over budget. */
+bool compiled_check_flash(const Compiled *c, int64_t max_flash);
 
 #endif

@@ -213,8 +213,13 @@ int graph_add(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, Loc
 int graph_add_typed(Graph *g, OpKind op, const int *in, int nin, const Attr *attr, DType dt, Shape s,
                     int tensor, Loc loc);
 static inline Value *graph_val(Graph *g, int id) { return &g->v[id]; }
-/* the value whose kernel computes id (pass_fuse's Value.group), else id */
-static inline int graph_kernel_of(const Graph *g, int id) { return g->v[id].group >= 0 ? g->v[id].group : id; }
+/* the value whose kernel computes id (pass_fuse's Value.group), else id; a kernel computed inside another
+ * (a convolution inside the pooling that reads it) belongs to the outer one */
+static inline int graph_kernel_of(const Graph *g, int id)
+{
+    while (g->v[id].group >= 0) id = g->v[id].group;
+    return id;
+}
 /* the kernel that computes id's reduction with its own (pass_fuse's Value.with), else id */
 static inline int graph_loops_of(const Graph *g, int id)
 {

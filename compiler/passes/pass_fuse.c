@@ -322,6 +322,61 @@ static void share_reduction_loops_(Fuse *f)
     free(first);
 }
 
+/* ---- a convolution inside the pooling that reads it -------------------------------------------------
+ * With tiling windows (stride = window, no padding) every convolution output is read by one window once:
+ * the pooling's kernel computes each window's outputs, through the convolution's tail (bias, activation),
+ * and keeps only their max or mean. The convolution's kernel keeps its members (Value.group = the
+ * convolution's root); that root's group is the pooling (graph_kernel_of follows the chain). */
+
+/* the conv2d anchoring root's kernel (root itself when bare), or -1 */
+static int conv_anchor_(const Graph *g, int root)
+{
+    if (g->v[root].op == OP_CONV2D) return root;
+    if (!op_has(g->v[root].op, F_EW)) return -1;
+    int anchor = -1;
+    for (int m = 0; m < root; m++) {
+        if (g->v[m].group != root) continue;
+        if (g->v[m].op == OP_CONV2D) anchor = m;
+        else if (!op_has(g->v[m].op, F_EW)) return -1;
+    }
+    return anchor;
+}
+
+/* the tail reads, besides its members and the convolution, only per-filter vectors and scalars: what the
+ * printer indexes by output pixel and filter */
+static bool tail_by_filter_(const Graph *g, int root, int anchor)
+{
+    int64_t filters = g->v[anchor].shape.d[g->v[anchor].shape.rank - 1];
+    for (int m = anchor + 1; m <= root; m++) {
+        const Value *v = &g->v[m];
+        if (m != root && v->group != root) continue;
+        for (int k = 0; k < v->nin; k++) {
+            const Value *x = &g->v[v->in[k]];
+            if (v->in[k] == anchor || x->group == root) continue;
+            int64_t n = shape_count(x->shape, 1);
+            bool per_filter = !shape_batched(x->shape) && (n == 1 || x->shape.d[x->shape.rank - 1] == filters) &&
+                              (n == 1 || n == filters);
+            if (!per_filter) return false;
+        }
+    }
+    return true;
+}
+
+static void conv_into_pool_(Fuse *f)
+{
+    Graph *g = f->g;
+    for (int id = 0; id < g->n; id++) {
+        Value *v = &g->v[id];
+        if (!f->need[id] || v->group >= 0 || (v->op != OP_MAXPOOL2D && v->op != OP_AVGPOOL2D)) continue;
+        int x = v->in[0];
+        Value *xv = &g->v[x];
+        if (f->keep[x] || f->uses[x] != 1 || xv->group >= 0 || xv->with >= 0 || !pool2d_tiles(&v->attr, xv->shape)) continue;
+        int anchor = conv_anchor_(g, x);
+        if (anchor < 0 || !tail_by_filter_(g, x, anchor)) continue;
+        xv->group = id;
+    }
+}
+
 void pass_fuse(Graph *g, const FusionLimits *lim)
 {
     recompute_cheap_values_(g, lim);
@@ -344,5 +399,6 @@ void pass_fuse(Graph *g, const FusionLimits *lim)
         }
     }
     share_reduction_loops_(&f);
+    if (lim->conv_into_pool) conv_into_pool_(&f);
     fuse_close_(&f);
 }

@@ -40,6 +40,8 @@ typedef struct FusionLimits {
     int recompute;     /* ops in one expression recomputed in each reader instead of stored */
     int shared;        /* reductions that share one set of loops */
     int shared_inputs; /* values those shared loops read */
+    bool conv_into_pool; /* a convolution (and its tail) read only by a pooling with tiling windows is
+                            computed inside the pooling's kernel, its map never stored (firmware RAM) */
 } FusionLimits;
 void pass_fuse(Graph *g, const FusionLimits *lim);
 

@@ -33,6 +33,7 @@ run() {
 }
 
 # holds COND: rc=N | out= | err= (empty) | out~ERE | err~ERE | out!ERE (absent) | file:PATH | nofile:PATH |
+# file~PATH:ERE (the file has a line matching ERE) |
 # same:PATH (the work copy of fixture PATH is unchanged)
 holds() {
     case $1 in
@@ -43,6 +44,7 @@ holds() {
     err~*) grep -Eq -- "${1#err~}" "$tmp/err" ;;
     out!*) ! grep -Eq -- "${1#out!}" "$tmp/out" ;;
     file:*) [ -s "$tmp/work/${1#file:}" ] ;;
+    file~*) f=${1#file~}; grep -Eq -- "${f#*:}" "$tmp/work/${f%%:*}" ;;
     nofile:*) [ ! -e "$tmp/work/${1#nofile:}" ] ;;
     same:*) cmp -s "$tmp/work/${1#same:}" "$fix/${1#same:}" ;;
     *) echo "run.sh: bad condition '$1'" >&2; exit 2 ;;
@@ -411,15 +413,32 @@ nnc_env=
 
 # targets and stages not yet implemented: said in the help, refused with exit 2
 run --help
-want "--help says cuda and mcu are not yet implemented" "out~--target c\|cuda\|mcu .*not yet implemented" \
+want "--help says cuda is not yet implemented" "out~--target c\|cuda\|mcu .*cuda: not yet implemented" \
     "out~--emit ir\|c\|cuda .*\(cuda: not yet implemented\)"
-for a in "--target cuda" "--target mcu" "--emit cuda" "--target=cuda"; do
+for a in "--target cuda" "--emit cuda" "--target=cuda"; do
     # shellcheck disable=SC2086
     run tiny.nn $a -o out.c
     want "$a is refused" rc=2 out= "err~not yet implemented" nofile:out.c
 done
-run summary tiny.nn --target mcu
-want "summary --target mcu is refused" rc=2 out= "err~not yet implemented"
+
+# --target mcu (docs/mcu.md): compiles, batch 1 by default; runs on the device, not in nnc
+run tiny.nn --target mcu -o out.c
+want "--target mcu compiles" rc=0 out= err= file:out.c file:out.h "file~out.h:_MAX_BATCH 1\$" "file~out.h:_FLASH_BYTES " \
+    "file~out.c:#include <math.h>"
+run summary tiny.nn --target mcu --json
+want "summary --target mcu --json has ram_bytes and flash_bytes" rc=0 "out~\"ram_bytes\":" "out~\"flash_bytes\":" \
+    "out~\"batch\":[[:space:]]*1,"
+for c in train predict bench; do
+    if [ $c = bench ]; then run bench tiny.nn --target mcu; else run $c tiny.nn --target mcu --data x=x.npy --weights tiny.safetensors; fi
+    want "$c --target mcu is refused: an mcu model runs on the device" rc=2 out= "err~runs on the device"
+done
+run tiny.nn --target mcu --weights tiny.safetensors --inference -o out.c --max-flash 8
+want "--max-flash below the const weights fails, naming them" rc=1 out= "err~--max-flash 8" "err~p\.weight \(const parameter\)" \
+    nofile:out.c
+run tiny.nn --target mcu --weights tiny.safetensors --inference -o out.c --max-flash 1M
+want "--max-flash above them" rc=0 out= err= file:out.c
+run tiny.nn --target mcu -o out.c --max-flash 0
+want "--max-flash 0 is refused" rc=2 "err~--max-flash needs a positive number"
 
 # suggestions, and `nnc help`
 run chek tiny.nn
@@ -469,7 +488,7 @@ for cmd in check summary train predict bench compile; do
     for opt in $all; do
         case $opt in
         -o) val=p.npy ;; --model) val=tiny ;; --batch|--epochs|--steps|--seed|--iters) val=2 ;; --target) val=c ;;
-        --max-ram) val=1M ;; --weights) val=tiny.safetensors ;; --emit) val=ir ;; --passes) val=fold ;;
+        --max-ram|--max-flash) val=1M ;; --weights) val=tiny.safetensors ;; --emit) val=ir ;; --passes) val=fold ;;
         --data|--val) val=x=x.npy ;; --save) val=s.safetensors ;; --log) val=l.csv ;; *) val= ;;
         esac
         run $cmd missing.nn $opt $val --zz-last # accepted: the parser reaches --zz-last

@@ -44,6 +44,7 @@ typedef struct nnc_tensor_info {
     int trainable;
     int dtype;
     int kind;
+    const void *data; /* NULL: in the struct at offset; else a const tensor (firmware) */
 } nnc_tensor_info;
 
 enum { MAX_SLOTS = 16, MAX_METRICS = 32, STEPS = 3, SHOW = 4, HANG_S = 60 };

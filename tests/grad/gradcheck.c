@@ -56,6 +56,7 @@ typedef struct nnc_tensor_info {
     int trainable;
     int dtype;
     int kind;
+    const void *data; /* NULL: in the struct at offset; else a const tensor (firmware) */
 } nnc_tensor_info;
 
 /* the shim of the generated model */

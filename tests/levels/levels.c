@@ -57,6 +57,7 @@ typedef struct nnc_tensor_info {
     int trainable;
     int dtype;
     int kind;
+    const void *data; /* NULL: in the struct at offset; else a const tensor (firmware) */
 } nnc_tensor_info;
 
 typedef size_t (*size_fn)(void);

@@ -38,6 +38,7 @@ typedef struct nnc_tensor_info {
     int trainable;
     int dtype;
     int kind;
+    const void *data; /* NULL: in the struct at offset; else a const tensor (firmware) */
 } nnc_tensor_info;
 
 enum { MAX_SLOTS = 32, MAX_METRICS = 64, HANG_S = 120 };

@@ -54,6 +54,9 @@ struct Emit {
      * the #line that says where it came from */
     VEC(struct KernelKey { uint64_t hash; char *key; int k; }) seen;
     bool uses_blas;
+    bool has_rng;        /* the struct holds the generator (dropout needs it; the host always has it) */
+    bool *flash;         /* per model tensor: a const array, not a struct member (target_tensor_in_flash) */
+    int64_t const_bytes; /* of the kernels' constant arrays */
 };
 
 /* C[m,n] = op(a) op(b) on dense row-major arrays named a, b, c in the open kernel; m, n, k are C
@@ -108,6 +111,9 @@ char *c_literal(Emit *e, int id);
  * definition (a call of its helper, or the definition inline); the helper function of an EW_FN op */
 char *c_scalar(Emit *e, int id, char *const *operands);
 void c_scalar_helper(StrBuf *b, OpKind op);
+
+/* emit_dialect.c: the printer's text in the target's dialect (float math names, its index type) */
+char *c_dialect(const Target *t, const char *text);
 
 void emit_node(Emit *e, int id);
 /* a scalar tensor that adds a literal to itself (the optimizer's step counter) as a statement of the

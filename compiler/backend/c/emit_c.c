@@ -91,6 +91,7 @@ static const char *const_array_(Emit *e, int id)
         Value *v = &e->g->v[id];
         int64_t count = shape_count(v->shape, 1);
         int k = e->const_id[id] = e->nconst++;
+        e->const_bytes += count * 4;
         sb_printf(&e->consts, "static const %s nnc_c%d[%" PRId64 "] = {", c_type(v->dtype), k, count);
         for (int64_t i = 0; i < count; i++) {
             sb_puts(&e->consts, i % 4 == 0 ? "\n    " : " ");
@@ -131,6 +132,8 @@ char *c_buffer(Emit *e, int id)
         else e->in_used[b.index] = true;
         return (char *)io_name_(e, b.value);
     case SPACE_PARAM:
+        if (e->flash[b.tensor]) return arena_printf(A_, "nnc_w_%s", e->member[b.tensor]);
+        /* fall through */
     case SPACE_STATE: e->uses_m = true; return arena_printf(A_, "m->%s", e->member[b.tensor]);
     case SPACE_CONST: return (char *)const_array_(e, b.value);
     }
@@ -428,6 +431,7 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
     sb_printf(b, " %s: %s */\n", shape_str(t->shape, sh, sizeof sh), init_name_(t->init.kind));
     const char *member = e->member[t - e->m->tensors.data];
     const char *dst = arena_printf(A_, "m->%s[i]", member);
+    const char *rng = e->has_rng ? "m->rng" : "rng";
     const double trunc = 0.87962566103423978;
     const char *loop = arena_printf(A_, "    for (int i = 0; i < %" PRId64 "; i++) ", count);
     switch (t->init.kind) {
@@ -435,7 +439,7 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
     case INIT_ONES: sb_printf(b, "%s%s = 1;\n", loop, dst); break;
     case INIT_CONSTANT: sb_printf(b, "%s%s = %s;\n", loop, dst, c_float(e, t->init.a)); break;
     case INIT_NORMAL:
-        sb_printf(b, "%s%s = %s + %s * nnc_rand_normal(m->rng);\n", loop, dst, c_float(e, t->init.a), c_float(e, t->init.b));
+        sb_printf(b, "%s%s = %s + %s * nnc_rand_normal(%s);\n", loop, dst, c_float(e, t->init.a), c_float(e, t->init.b), rng);
         break;
     case INIT_UNIFORM:
     case INIT_GLOROT_UNIFORM:
@@ -447,17 +451,18 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
         if (t->init.kind == INIT_HE_UNIFORM) hi = sqrt(6 / fi), lo = -hi;
         if (t->init.kind == INIT_LECUN_UNIFORM) hi = sqrt(3 / fi), lo = -hi;
         if (t->init.kind == INIT_KAIMING_UNIFORM) hi = sqrt(6 / ((1 + t->init.a * t->init.a) * fi)), lo = -hi;
-        sb_printf(b, "%s%s = %s + %s * nnc_rand_uniform(m->rng);\n", loop, dst, c_float(e, lo), c_float(e, hi - lo));
+        sb_printf(b, "%s%s = %s + %s * nnc_rand_uniform(%s);\n", loop, dst, c_float(e, lo), c_float(e, hi - lo), rng);
         break;
     }
     case INIT_GLOROT_NORMAL:
     case INIT_HE_NORMAL:
     case INIT_LECUN_NORMAL: {
         double var = t->init.kind == INIT_GLOROT_NORMAL ? 2 / (fi + fo) : t->init.kind == INIT_HE_NORMAL ? 2 / fi : 1 / fi;
-        sb_printf(b, "%s%s = %s * nnc_rand_truncated(m->rng);\n", loop, dst, c_float(e, sqrt(var) / trunc));
+        sb_printf(b, "%s%s = %s * nnc_rand_truncated(%s);\n", loop, dst, c_float(e, sqrt(var) / trunc), rng);
         break;
     }
     case INIT_VALUES: {
+        e->const_bytes += count * 4;
         sb_printf(b, "    {\n        static const nnc_real v[%" PRId64 "] = {", count);
         for (int64_t i = 0; i < count; i++) sb_printf(b, "%s%s", i ? ", " : "", c_float(e, t->init.values[i]));
         sb_printf(b, "};\n        memcpy(m->%s, v, sizeof v);\n    }\n", member);
@@ -471,10 +476,20 @@ static void emit_init_(Emit *e, StrBuf *b)
     Model *m = e->m;
     sb_printf(b, "\n/* parameters and state from their initialisers; optimizer state, gradients and scratch zero */\n");
     sb_printf(b, "void %s_init(%s *m, uint64_t seed)\n{\n", e->mname, e->mname);
-    sb_puts(b, "    memset(m, 0, sizeof *m);\n    nnc_seed(m->rng, seed);\n");
+    sb_puts(b, "    memset(m, 0, sizeof *m);\n");
+    bool random = false; /* an initialiser draws from the generator */
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
-        if (t->kind == TK_PARAM || t->kind == TK_STATE) emit_init_tensor_(e, b, t);
+        random |= (t->kind == TK_PARAM || t->kind == TK_STATE) && !e->flash[i] && t->init.kind >= INIT_NORMAL &&
+                  t->init.kind != INIT_VALUES;
+    }
+    if (e->has_rng) sb_puts(b, "    nnc_seed(m->rng, seed);\n");
+    else if (random) sb_puts(b, "    uint32_t rng[4]; /* the generator of the initialisers */\n    nnc_seed(rng, seed);\n");
+    else sb_puts(b, "    (void)seed;\n");
+    for (int i = 0; i < m->tensors.len; i++) {
+        const Tensor *t = &m->tensors.data[i];
+        if (e->flash[i]) sb_printf(b, "    /* %s: const, read in place */\n", e->member[i]);
+        else if (t->kind == TK_PARAM || t->kind == TK_STATE) emit_init_tensor_(e, b, t);
     }
     sb_puts(b, "}\n");
 }
@@ -695,13 +710,18 @@ static void emit_table_(Emit *e, StrBuf *out)
         c_name_(e, &decls, b, t->name, &nlong);
         sb_printf(b, ", %d, {", t->shape.rank);
         for (int k = 0; k < 8; k++) sb_printf(b, "%s%" PRId64, k ? ", " : "", k < t->shape.rank ? t->shape.d[k] : 0);
-        sb_printf(b, "}, offsetof(struct %s, %s), %d, %d, %d},\n", e->mname, e->member[i], t->trainable, t->dtype == DT_I32,
-                  t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
+        if (e->flash[i]) sb_puts(b, "}, 0");
+        else sb_printf(b, "}, offsetof(struct %s, %s)", e->mname, e->member[i]);
+        sb_printf(b, ", %d, %d, %d, ", t->trainable, t->dtype == DT_I32, t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
+        if (e->flash[i]) sb_printf(b, "nnc_w_%s},\n", e->member[i]);
+        else sb_puts(b, "NULL},\n");
         count++;
     }
-    sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2},\n", e->mname);
-    count++;
-    sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},\n};\n");
+    if (e->has_rng) {
+        sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2, NULL},\n", e->mname);
+        count++;
+    }
+    sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},\n};\n");
     sb_printf(b, "const int %s_num_tensors = %d;\n", e->mname, count);
     sb_printf(b, "const char *const %s_metric_names[] = {", e->mname);
     for (int i = 0; i < m->metrics.len; i++) {
@@ -768,7 +788,7 @@ static void emit_struct_members_(Emit *e, StrBuf *b, TensorKind kind, const char
     char sh[96];
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
-        if (t->kind != kind) continue;
+        if (t->kind != kind || e->flash[i]) continue;
         if (!any) sb_printf(b, "    /* %s */\n", title);
         any = true;
         sb_printf(b, "    %s %s[%" PRId64 "]; /* ", c_type(t->dtype), e->member[i], shape_count(t->shape, 1));
@@ -796,6 +816,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
                "    int trainable;\n"
                "    int dtype;        /* 0: nnc_real, 1: int32_t */\n"
                "    int kind;         /* 0: parameter, 1: state, 2: training state (optimizer, generator) */\n"
+               "    const void *data; /* NULL: in the struct at offset; else the address of a const tensor (firmware) */\n"
                "} nnc_tensor_info;\n#endif\n\n");
     sb_printf(b, "#define %s_MAX_BATCH %d\n", up, e->opt->max_batch);
     sb_printf(b, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n#define %s_NUM_TARGETS %d\n", up, m->inputs.len, up,
@@ -806,17 +827,26 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
         sb_c_comment(b, m->metrics.data[i].name);
     }
     sb_puts(b, " */\n");
-    int64_t pbytes = 0, sbytes = 0, obytes = 0, gbytes = 0;
+    int64_t pbytes = 0, sbytes = 0, obytes = 0, gbytes = 0, flash = 0;
     for (int i = 0; i < m->tensors.len; i++) {
         const Tensor *t = &m->tensors.data[i];
+        if (e->flash[i]) {
+            flash += tensor_bytes_(t);
+            continue;
+        }
         int64_t *acc = t->kind == TK_PARAM ? &pbytes : t->kind == TK_STATE ? &sbytes : t->kind == TK_OPT ? &obytes : &gbytes;
         *acc += tensor_bytes_(t);
     }
     sb_printf(b, "#define %s_PARAM_BYTES %" PRId64 "\n#define %s_STATE_BYTES %" PRId64 "\n", up, pbytes, up, sbytes);
     sb_printf(b, "#define %s_OPTIMIZER_BYTES %" PRId64 "\n#define %s_GRAD_BYTES %" PRId64 "\n", up, obytes, up, gbytes);
     sb_printf(b, "#define %s_ARENA_BYTES %" PRId64 "\n", up, arena_bytes_(arena_f, arena_i));
-    sb_printf(b, "#define %s_RAM_BYTES %" PRId64 " /* all of the above and the generator: the struct's data */\n", up,
-              pbytes + sbytes + obytes + gbytes + arena_bytes_(arena_f, arena_i) + 4 * (int64_t)sizeof(uint32_t));
+    int64_t ram = pbytes + sbytes + obytes + gbytes + arena_bytes_(arena_f, arena_i) + (e->has_rng ? 4 * (int64_t)sizeof(uint32_t) : 0);
+    sb_printf(b, "#define %s_RAM_BYTES %" PRId64 " /* all of the above%s: the struct's data */\n", up, ram,
+              e->has_rng ? " and the generator" : "");
+    if (e->t->firmware)
+        sb_printf(b, "#define %s_FLASH_BYTES %" PRId64 " /* constant data: %" PRId64 " of const parameters, %" PRId64
+                     " of initial values and the kernels' constants */\n", up, flash + e->const_bytes, flash, e->const_bytes);
+    if (e->opt->sizes) *e->opt->sizes = (EmitSizes){.ram_bytes = ram, .flash_bytes = flash + e->const_bytes, .flash_const_bytes = e->const_bytes};
     for (int i = 0; i < nentries; i++)
         sb_printf(b, "#define %s_ARENA_BYTES_%s %" PRId64 "\n", up, entry_upper_[entries[i].kind],
                   arena_bytes_(entries[i].plan->arena_f, entries[i].plan->arena_i));
@@ -826,7 +856,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     emit_struct_members_(e, b, TK_STATE, "state");
     emit_struct_members_(e, b, TK_OPT, "optimizer state");
     emit_struct_members_(e, b, TK_GRAD, "gradients of the last train step");
-    sb_puts(b, "    uint32_t rng[4]; /* the generator, for dropout */\n");
+    if (e->has_rng) sb_puts(b, "    uint32_t rng[4]; /* the generator, for dropout */\n");
     sb_printf(b, "    nnc_real arena[%" PRId64 "]; /* scratch of every entry point */\n", arena_f ? arena_f : 1);
     if (arena_i) sb_printf(b, "    int32_t arena_i[%" PRId64 "];\n", arena_i);
     sb_puts(b, "};\n\n");
@@ -902,11 +932,46 @@ static bool header_name_ok_(const char *name)
     return true;
 }
 
+/* the host always has the generator (its checkpoints save it); a firmware model only where dropout draws */
+static bool needs_rng_(const Target *t, const EntryCode *entries, int nentries)
+{
+    if (!t->firmware) return true;
+    for (int i = 0; i < nentries; i++)
+        for (int id = 0; id < entries[i].g->n; id++)
+            if (entries[i].g->v[id].op == OP_RAND_UNIFORM) return true;
+    return false;
+}
+
+/* the const arrays of the parameters kept in flash, which the kernels and the tensor table name */
+static void emit_flash_tensors_(Emit *e, StrBuf *b)
+{
+    Model *m = e->m;
+    char sh[96];
+    for (int i = 0; i < m->tensors.len; i++) {
+        if (!e->flash[i]) continue;
+        const Tensor *t = &m->tensors.data[i];
+        int64_t count = shape_count(t->shape, 1);
+        sb_puts(b, "\n/* ");
+        sb_c_comment(b, t->name);
+        sb_printf(b, " %s, from --weights */\nstatic const nnc_real nnc_w_%s[%" PRId64 "] = {", shape_str(t->shape, sh, sizeof sh),
+                  e->member[i], count);
+        for (int64_t k = 0; k < count; k++) {
+            sb_puts(b, k % 4 == 0 ? "\n    " : " ");
+            sb_printf(b, "%s,", c_float(e, t->init.values[k]));
+        }
+        sb_puts(b, "\n};\n");
+    }
+}
+
 void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
                   char **h_out)
 {
     Emit e = {.m = m, .opt = opt, .t = t};
     names_init_(&e);
+    e.has_rng = needs_rng_(t, entries, nentries);
+    e.flash = arena_alloc(m->arena, sizeof(bool) * (size_t)(m->tensors.len + 1));
+    for (int i = 0; i < m->tensors.len; i++)
+        e.flash[i] = target_tensor_in_flash(t, &m->tensors.data[i], opt->weights_baked, opt->inference_only);
     StrBuf entry_code = {0};
     int64_t arena_f = 0, arena_i = 0;
     bool has_train = false, has_eval = false;
@@ -917,6 +982,8 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
         has_eval |= entries[i].kind == ENTRY_EVAL;
         emit_entry_(&e, &entry_code, &entries[i]);
     }
+    StrBuf init = {0}; /* before the header, which counts the initial values among the constants */
+    emit_init_(&e, &init);
     StrBuf h = {0}, c = {0};
     sb_puts(&h, "/* ");
     sb_c_comment(&h, opt->h_name ? opt->h_name : "model.h");
@@ -932,7 +999,7 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
         sb_puts(&c, h.s); /* a header name #include cannot spell: its text instead */
     else
         sb_printf(&c, "#include \"%s\"\n", opt->h_name);
-    sb_puts(&c, "\n#include <string.h>\n#include <tgmath.h>\n\n");
+    sb_printf(&c, "\n#include <string.h>\n#include <%s>\n\n", t->firmware ? "math.h" : "tgmath.h");
     sb_puts(&c, "/* Kernels stay functions: inlining hundreds of loops into one entry point makes C compilers slow\n"
                 " * for no gain (each kernel runs once per call). */\n"
                 "#if defined(__GNUC__)\n#define NNC_KERNEL static __attribute__((noinline))\n#else\n"
@@ -946,12 +1013,25 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
                       "#define NNC_BLAS_MIN_WORK %d\n\n", BLAS_MIN_WORK);
     }
     StrBuf code = {0}; /* everything that may call a helper */
+    emit_flash_tensors_(&e, &code);
     if (e.consts.len) sb_printf(&code, "\n%s", e.consts.s);
     if (e.kernels.len) sb_puts(&code, e.kernels.s);
-    emit_init_(&e, &code);
+    sb_puts(&code, init.s);
+    sb_free(&init);
     sb_puts(&code, entry_code.s ? entry_code.s : "");
-    emit_helpers_(&c, code.s);
-    sb_puts(&c, code.s);
+    if (t->firmware) { /* float math, 32-bit offsets */
+        StrBuf helpers = {0};
+        emit_helpers_(&helpers, code.s);
+        char *h_text = c_dialect(t, helpers.s ? helpers.s : ""), *code_text = c_dialect(t, code.s);
+        sb_puts(&c, h_text);
+        sb_puts(&c, code_text);
+        free(h_text);
+        free(code_text);
+        sb_free(&helpers);
+    } else {
+        emit_helpers_(&c, code.s);
+        sb_puts(&c, code.s);
+    }
     sb_free(&code);
     emit_table_(&e, &c);
     if (opt->jit_shim) emit_shim_(&e, &c, has_train, has_eval);

@@ -1222,6 +1222,87 @@ static void emit_fused_(Emit *e, Fused *f)
     kernel_end(e);
 }
 
+/* ---- a convolution computed inside the pooling that reads it (pass_fuse, FusionLimits.conv_into_pool) --
+ * For each pooled pixel, each cell of its window is one convolution output: its filters accumulate in
+ * acc[F] as conv2d's one-pixel loop does, pass through the convolution's tail (bias, activation) and go
+ * into the window's max or sum at once. The convolution's map is never stored. */
+static bool pool_of_conv_(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    return (v->op == OP_MAXPOOL2D || v->op == OP_AVGPOOL2D) && val_(e, v->in[0])->group == id;
+}
+
+static void emit_pool_conv_(Emit *e, int id)
+{
+    Value *pv = val_(e, id);
+    bool max = pv->op == OP_MAXPOOL2D;
+    int xid = pv->in[0];
+    Fused f;
+    memset(&f, 0, sizeof f);
+    bool tail = kernel_fused_make(e->g, e->p, xid, e->kernel_lo ? e->kernel_lo[id] : 0, &f.k);
+    int cid = tail ? f.k.anchor : xid;
+    Value *cv = val_(e, cid);
+    ConvShape c = kernel_conv_shape(&cv->attr, val_(e, cv->in[0])->shape, val_(e, cv->in[1])->shape, cv->shape);
+    PoolShape p = kernel_pool_shape(&pv->attr, cv->shape, pv->shape);
+    fused_names_(&f);
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "x", cv->in[0], false);
+    kargs_add(e, &ka, "w", cv->in[1], false);
+    for (int k = 0; k < f.k.next; k++) {
+        kargs_add(e, &ka, f.ext_name[k], f.k.ext[k], false);
+        f.pattern[k] = pattern_(val_(e, f.k.ext[k])->shape, val_(e, xid)->shape);
+        NNC_ASSERT(f.pattern[k] != PAT_FULL && f.pattern[k] != PAT_OTHER); /* pass_fuse: per filter, or scalars */
+    }
+    f.ncols = c.F;
+    kernel_begin(e, id, max ? "conv2d_maxpool2d" : "conv2d_avgpool2d", &ka);
+    bool pad = c.pt || c.pl || cv->attr.i[6] || cv->attr.i[7];
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p.HO);
+    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p.WO);
+    kl_(e, 2, "nnc_real *yo = y + (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 ";", p.HO, p.WO, c.F);
+    kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) yo[f] = %s;", c.F, max ? "-INFINITY" : "0");
+    kl_(e, 2, "for (int ch = %s; ch < %s; ch++)", times_(e, "oh", p.sh), plus_(e, times_(e, "oh", p.sh), p.KH));
+    kl_(e, 2, "for (int cw = %s; cw < %s; cw++) {", times_(e, "ow", p.sw), plus_(e, times_(e, "ow", p.sw), p.KW));
+    kl_(e, 3, "nnc_real acc[%" PRId64 "];", c.F);
+    kl_(e, 3, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
+    kl_(e, 3, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
+    kl_(e, 4, "const int ih = %s;", conv_coord_(e, "ch", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
+    if (pad) kl_(e, 4, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
+    kl_(e, 4, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c.KW);
+    kl_(e, 5, "const int iw = %s;", conv_coord_(e, "cw", c.sw, c.pl, conv_tap_(e, "kw", c.dw)));
+    if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
+    kl_(e, 5, "const nnc_real *xp = x + %s;", times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw)", c.H, c.W), c.C));
+    kl_(e, 5, "const nnc_real *wk = w + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 ";", c.KW, c.Cg * c.F);
+    size_t taps = e->kernels.len;
+    conv2d_pixel_taps_(e, &c);
+    /* the taps are written for conv2d_body_'s depth (4): one level deeper here */
+    char *t = arena_strdup(A_, e->kernels.s + taps);
+    e->kernels.len = taps;
+    e->kernels.s[taps] = 0;
+    for (char *line = t; *line;) {
+        char *nl = strchr(line, '\n');
+        sb_printf(&e->kernels, "    %.*s\n", (int)(nl - line), line);
+        line = nl + 1;
+    }
+    kl_(e, 4, "}");
+    kl_(e, 3, "}");
+    f.row_mode = true;
+    const char *val = "acc[f]";
+    if (tail) {
+        f.row = "0", f.col = "f", f.aval = "acc[f]"; /* the row is never read: no external has the map's shape */
+        val = fused_expr_(e, &f, f.k.root, -1);
+    }
+    kl_(e, 3, "for (int f = 0; f < %" PRId64 "; f++) {", c.F);
+    kl_(e, 4, "const nnc_real v = %s;", val);
+    kl_(e, 4, max ? "if (v > yo[f]) yo[f] = v;" : "yo[f] += v;");
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    if (!max) kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) yo[f] *= (nnc_real)1 / (nnc_real)%" PRId64 ";", c.F, p.KH * p.KW);
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
 /* the values computed in root's kernel (kernel.h) */
 static bool fused_members_(Emit *e, int root, Fused *f)
 {
@@ -1239,7 +1320,9 @@ void emit_node(Emit *e, int id)
 {
     if (e->g->v[id].with >= 0) return; /* computed in the loops of a later reduction */
     Fused f;
-    if (fused_members_(e, id, &f))
+    if (pool_of_conv_(e, id))
+        emit_pool_conv_(e, id);
+    else if (fused_members_(e, id, &f))
         emit_fused_(e, &f);
     else if (!entry_increment(e, id))
         emit_rules[e->g->v[id].op](e, id);

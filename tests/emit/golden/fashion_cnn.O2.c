@@ -676,21 +676,21 @@ nnc_real fashion_cnn_train_step(fashion_cnn *m, int n, const nnc_real *image, co
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */
 const nnc_tensor_info fashion_cnn_tensors[] = {
-    {"c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_weight), 1, 0, 0},
-    {"c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_bias), 1, 0, 0},
-    {"probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_weight), 1, 0, 0},
-    {"probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_bias), 1, 0, 0},
-    {"opt.m.c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_c_weight), 0, 0, 2},
-    {"opt.v.c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_c_weight), 0, 0, 2},
-    {"opt.m.c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_c_bias), 0, 0, 2},
-    {"opt.v.c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_c_bias), 0, 0, 2},
-    {"opt.m.probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_probs_weight), 0, 0, 2},
-    {"opt.v.probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_probs_weight), 0, 0, 2},
-    {"opt.m.probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_probs_bias), 0, 0, 2},
-    {"opt.v.probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_probs_bias), 0, 0, 2},
-    {"opt.step", 0, {0, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_step), 0, 1, 2},
-    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, rng), 0, 1, 2},
-    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},
+    {"c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_weight), 1, 0, 0, NULL},
+    {"c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_bias), 1, 0, 0, NULL},
+    {"probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_weight), 1, 0, 0, NULL},
+    {"probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_bias), 1, 0, 0, NULL},
+    {"opt.m.c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_c_weight), 0, 0, 2, NULL},
+    {"opt.v.c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_c_weight), 0, 0, 2, NULL},
+    {"opt.m.c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_c_bias), 0, 0, 2, NULL},
+    {"opt.v.c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_c_bias), 0, 0, 2, NULL},
+    {"opt.m.probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_probs_weight), 0, 0, 2, NULL},
+    {"opt.v.probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_probs_weight), 0, 0, 2, NULL},
+    {"opt.m.probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_m_probs_bias), 0, 0, 2, NULL},
+    {"opt.v.probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_v_probs_bias), 0, 0, 2, NULL},
+    {"opt.step", 0, {0, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, opt_step), 0, 1, 2, NULL},
+    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, rng), 0, 1, 2, NULL},
+    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},
 };
 const int fashion_cnn_num_tensors = 14;
 const char *const fashion_cnn_metric_names[] = {"accuracy", NULL};

@@ -194,12 +194,12 @@ void fashion_cnn_predict(fashion_cnn *m, int n, const nnc_real *image, nnc_real 
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */
 const nnc_tensor_info fashion_cnn_tensors[] = {
-    {"c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_weight), 1, 0, 0},
-    {"c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_bias), 1, 0, 0},
-    {"probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_weight), 1, 0, 0},
-    {"probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_bias), 1, 0, 0},
-    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, rng), 0, 1, 2},
-    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},
+    {"c.weight", 4, {3, 3, 1, 32, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_weight), 1, 0, 0, NULL},
+    {"c.bias", 1, {32, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, c_bias), 1, 0, 0, NULL},
+    {"probs.weight", 2, {5408, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_weight), 1, 0, 0, NULL},
+    {"probs.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, probs_bias), 1, 0, 0, NULL},
+    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct fashion_cnn, rng), 0, 1, 2, NULL},
+    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},
 };
 const int fashion_cnn_num_tensors = 5;
 const char *const fashion_cnn_metric_names[] = {"accuracy", NULL};

@@ -31,6 +31,7 @@ typedef struct nnc_tensor_info {
     int trainable;
     int dtype;        /* 0: nnc_real, 1: int32_t */
     int kind;         /* 0: parameter, 1: state, 2: training state (optimizer, generator) */
+    const void *data; /* NULL: in the struct at offset; else the address of a const tensor (firmware) */
 } nnc_tensor_info;
 #endif
 

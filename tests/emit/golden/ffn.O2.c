@@ -402,13 +402,13 @@ nnc_real ffn_train_step(ffn *m, int n, const nnc_real *x, const nnc_real *y)
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */
 const nnc_tensor_info ffn_tensors[] = {
-    {"h.weight", 2, {10, 50, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, h_weight), 1, 0, 0},
-    {"h.bias", 1, {50, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, h_bias), 1, 0, 0},
-    {"pred.weight", 2, {50, 1, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, pred_weight), 1, 0, 0},
-    {"pred.bias", 1, {1, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, pred_bias), 1, 0, 0},
-    {"opt.step", 0, {0, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, opt_step), 0, 1, 2},
-    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, rng), 0, 1, 2},
-    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},
+    {"h.weight", 2, {10, 50, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, h_weight), 1, 0, 0, NULL},
+    {"h.bias", 1, {50, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, h_bias), 1, 0, 0, NULL},
+    {"pred.weight", 2, {50, 1, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, pred_weight), 1, 0, 0, NULL},
+    {"pred.bias", 1, {1, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, pred_bias), 1, 0, 0, NULL},
+    {"opt.step", 0, {0, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, opt_step), 0, 1, 2, NULL},
+    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct ffn, rng), 0, 1, 2, NULL},
+    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},
 };
 const int ffn_num_tensors = 6;
 const char *const ffn_metric_names[] = {NULL};

@@ -217,13 +217,13 @@ void lstm_forecaster_predict(lstm_forecaster *m, int n, const nnc_real *window, 
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */
 const nnc_tensor_info lstm_forecaster_tensors[] = {
-    {"h.weight", 2, {3, 128, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, h_weight), 1, 0, 0},
-    {"h.recurrent", 2, {32, 128, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, h_recurrent), 1, 0, 0},
-    {"h.bias", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, h_bias), 1, 0, 0},
-    {"forecast.weight", 2, {32, 1, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, forecast_weight), 1, 0, 0},
-    {"forecast.bias", 1, {1, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, forecast_bias), 1, 0, 0},
-    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, rng), 0, 1, 2},
-    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},
+    {"h.weight", 2, {3, 128, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, h_weight), 1, 0, 0, NULL},
+    {"h.recurrent", 2, {32, 128, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, h_recurrent), 1, 0, 0, NULL},
+    {"h.bias", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, h_bias), 1, 0, 0, NULL},
+    {"forecast.weight", 2, {32, 1, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, forecast_weight), 1, 0, 0, NULL},
+    {"forecast.bias", 1, {1, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, forecast_bias), 1, 0, 0, NULL},
+    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct lstm_forecaster, rng), 0, 1, 2, NULL},
+    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},
 };
 const int lstm_forecaster_num_tensors = 6;
 const char *const lstm_forecaster_metric_names[] = {"mae", NULL};

@@ -245,22 +245,22 @@ void mlp_bn_predict(mlp_bn *m, int n, const nnc_real *x, nnc_real *logits)
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */
 const nnc_tensor_info mlp_bn_tensors[] = {
-    {"h1.d.weight", 2, {100, 256, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_d_weight), 1, 0, 0},
-    {"h1.d.bias", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_d_bias), 1, 0, 0},
-    {"h1.bn.gamma", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_gamma), 1, 0, 0},
-    {"h1.bn.beta", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_beta), 1, 0, 0},
-    {"h1.bn.moving_mean", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_moving_mean), 0, 0, 1},
-    {"h1.bn.moving_var", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_moving_var), 0, 0, 1},
-    {"h2.d.weight", 2, {256, 128, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_d_weight), 1, 0, 0},
-    {"h2.d.bias", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_d_bias), 1, 0, 0},
-    {"h2.bn.gamma", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_gamma), 1, 0, 0},
-    {"h2.bn.beta", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_beta), 1, 0, 0},
-    {"h2.bn.moving_mean", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_moving_mean), 0, 0, 1},
-    {"h2.bn.moving_var", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_moving_var), 0, 0, 1},
-    {"logits.weight", 2, {128, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, logits_weight), 1, 0, 0},
-    {"logits.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, logits_bias), 1, 0, 0},
-    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, rng), 0, 1, 2},
-    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0},
+    {"h1.d.weight", 2, {100, 256, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_d_weight), 1, 0, 0, NULL},
+    {"h1.d.bias", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_d_bias), 1, 0, 0, NULL},
+    {"h1.bn.gamma", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_gamma), 1, 0, 0, NULL},
+    {"h1.bn.beta", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_beta), 1, 0, 0, NULL},
+    {"h1.bn.moving_mean", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_moving_mean), 0, 0, 1, NULL},
+    {"h1.bn.moving_var", 1, {256, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h1_bn_moving_var), 0, 0, 1, NULL},
+    {"h2.d.weight", 2, {256, 128, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_d_weight), 1, 0, 0, NULL},
+    {"h2.d.bias", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_d_bias), 1, 0, 0, NULL},
+    {"h2.bn.gamma", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_gamma), 1, 0, 0, NULL},
+    {"h2.bn.beta", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_beta), 1, 0, 0, NULL},
+    {"h2.bn.moving_mean", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_moving_mean), 0, 0, 1, NULL},
+    {"h2.bn.moving_var", 1, {128, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, h2_bn_moving_var), 0, 0, 1, NULL},
+    {"logits.weight", 2, {128, 10, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, logits_weight), 1, 0, 0, NULL},
+    {"logits.bias", 1, {10, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, logits_bias), 1, 0, 0, NULL},
+    {"rng.state", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct mlp_bn, rng), 0, 1, 2, NULL},
+    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},
 };
 const int mlp_bn_num_tensors = 15;
 const char *const mlp_bn_metric_names[] = {"accuracy", NULL};
