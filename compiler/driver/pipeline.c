@@ -74,6 +74,11 @@ static bool pass_selected_(const CompileOptions *o, const Pass *p)
 
 static void optimize_(const CompileOptions *o, Graph *g, EntryKind k)
 {
+    if (target_of_(o)->firmware && k != ENTRY_TRAIN && o->opt_level >= 1 && !o->passes) {
+        pass_lstm_infer(g); /* RAM: one step's gates instead of the trace */
+        dump_(o, g, k, "lstm_infer");
+        verify_graph(g);
+    }
     for (size_t i = 0; i < sizeof passes_ / sizeof passes_[0]; i++) {
         if (!pass_selected_(o, &passes_[i])) continue;
         if (passes_[i].run_limited)
@@ -219,7 +224,8 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
         compiled_free(c);
         return NULL;
     }
-    if (!o->inference_only) optim_declare(m); /* --inference: no gradients, no optimizer state */
+    /* --inference: no gradients, no optimizer state; firmware keeps no gradient buffers */
+    if (!o->inference_only) optim_declare(m, !target_of_(o)->firmware);
     bool train = !o->inference_only && m->loss >= 0 && m->opt.kind != OPT_NONE;
     bool eval = !o->inference_only && m->loss >= 0;
     EntryKind kinds[ENTRY_COUNT];

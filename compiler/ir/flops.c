@@ -43,6 +43,13 @@ int64_t flops_lstm(const Graph *g, const Value *v, int64_t n)
     return (void)g, bt * (8 * u * u + 20 * u);
 }
 
+/* x_t W and h R for every step, then the gates */
+int64_t flops_lstm_infer(const Graph *g, const Value *v, int64_t n)
+{
+    int64_t u = v->attr.i[0], f = g->v[v->in[0]].shape.d[2], bt = count_(v->shape, n) / u;
+    return bt * (8 * u * f + 8 * u * u + 24 * u);
+}
+
 int64_t flops_pool2d(const Graph *g, const Value *v, int64_t n)
 {
     return (void)g, count_(v->shape, n) * v->attr.i[0] * v->attr.i[1];

@@ -426,6 +426,18 @@ bool shape_lstm(Graph *g, Value *v)
     return true;
 }
 
+/* lstm_infer(x [B,T,F], W [F,4u], R [u,4u], b [4u]) -> [B,T,u] */
+bool shape_lstm_infer(Graph *g, Value *v)
+{
+    Shape x = in_(g, v, 0)->shape, w = in_(g, v, 1)->shape, r = in_(g, v, 2)->shape, b = in_(g, v, 3)->shape;
+    int64_t u = v->attr.i[0];
+    NNC_ASSERT(x.rank == 3 && w.rank == 2 && w.d[0] == x.d[2] && w.d[1] == 4 * u && r.rank == 2 && r.d[0] == u &&
+               r.d[1] == 4 * u && b.rank == 1 && b.d[0] == 4 * u);
+    v->dtype = DT_F32;
+    v->shape = (Shape){3, {x.d[0], x.d[1], u}};
+    return true;
+}
+
 /* batchnorm(x, gamma, beta, moving_mean, moving_var): statistics over every axis but the last */
 bool shape_batchnorm(Graph *g, Value *v)
 {

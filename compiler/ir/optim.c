@@ -1,7 +1,8 @@
 /* optim.c: optimizer state and the parameter update of the train step (docs/language.md §6.9).
  *
  * optim_declare adds to the model, for every trainable parameter P, its gradient buffer (grad_P, in the
- * struct, not saved) and its optimizer state (saved, so training can resume): "opt.v.P" for sgd with
+ * struct, not saved; not on firmware, where the update consumes each gradient as it is computed and no
+ * buffer keeps it) and its optimizer state (saved, so training can resume): "opt.v.P" for sgd with
  * momentum, "opt.m.P" and "opt.v.P" for adam/adamw, "opt.s.P" for rmsprop; and the step counter
  * "opt.step". optim_apply writes the update formulas as ordinary ops:
  *   sgd     g += wd p; v = momentum v + g; p -= lr (nesterov ? g + momentum v : v)   (no v when momentum = 0)
@@ -30,18 +31,20 @@ static void opt_state_(Model *m, const char *what, int param, int slot)
     m->tensors.data[param].opt_state[slot] = t;
 }
 
-void optim_declare(Model *m)
+void optim_declare(Model *m, bool keep_grads)
 {
     if (m->loss < 0 || m->opt.kind == OPT_NONE) return;
     int n = m->tensors.len;
     for (int i = 0; i < n; i++) {
         Tensor *p = &m->tensors.data[i];
         if (p->kind != TK_PARAM || !p->trainable) continue;
-        Init z = {.kind = INIT_ZEROS};
-        const char *gname = unique_name_(m, arena_printf(m->arena, "grad.%s", p->name));
-        int gt = model_add_tensor(m, gname, TK_GRAD, DT_F32, p->shape, z, p->loc);
-        m->tensors.data[gt].trainable = false;
-        m->tensors.data[i].grad = gt;
+        if (keep_grads) {
+            Init z = {.kind = INIT_ZEROS};
+            const char *gname = unique_name_(m, arena_printf(m->arena, "grad.%s", p->name));
+            int gt = model_add_tensor(m, gname, TK_GRAD, DT_F32, p->shape, z, p->loc);
+            m->tensors.data[gt].trainable = false;
+            m->tensors.data[i].grad = gt;
+        }
         switch (m->opt.kind) {
         case OPT_SGD:
             if (m->opt.momentum != 0) opt_state_(m, "v", i, 0);
@@ -148,10 +151,10 @@ void optim_apply(Graph *g, const int *grads)
     }
     for (int i = 0; i < m->tensors.len; i++) {
         Tensor *p = &m->tensors.data[i];
-        if (p->kind != TK_PARAM || !p->trainable || p->grad < 0) continue;
+        if (p->kind != TK_PARAM || !p->trainable) continue;
         int gid = grads[i];
         if (gid < 0) gid = ir_const_filled(g, 0, p->shape, p->loc); /* not reached by the loss */
-        ir_assign(g, gid, p->grad, p->loc);
+        if (p->grad >= 0) ir_assign(g, gid, p->grad, p->loc);
         update_param_(&u, i, gid);
     }
 }

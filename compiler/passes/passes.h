@@ -24,7 +24,7 @@ Graph *lower_entry(Model *m, EntryKind e, bool hashcons);
 void autodiff(Graph *g, int *grads);
 
 /* Declares the gradient and optimizer-state tensors of the model (after checking, before lowering). */
-void optim_declare(Model *m);
+void optim_declare(Model *m, bool keep_grads); /* keep_grads: the last step's gradients in the struct */
 /* Requires: grads from autodiff. Gives: ASSIGN roots for gradients, new parameters and optimizer state. */
 void optim_apply(Graph *g, const int *grads);
 
@@ -44,5 +44,7 @@ typedef struct FusionLimits {
                             computed inside the pooling's kernel, its map never stored (firmware RAM) */
 } FusionLimits;
 void pass_fuse(Graph *g, const FusionLimits *lim);
+/* firmware predict and eval: lstm_seq read only as h becomes lstm_infer (pass_lstm_infer.c) */
+void pass_lstm_infer(Graph *g);
 
 #endif

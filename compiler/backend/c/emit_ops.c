@@ -971,6 +971,44 @@ void emit_softmax(Emit *e, int id)
 }
 
 /* ---- lstm --------------------------------------------------------------------------------------------------------- */
+/* lstm_infer: per sample, per step z = b + x_t W + h[t-1] R into one gate buffer of 4u floats, then
+ * c = f c + i g and h = o tanh(c) (c in a buffer of u floats; h[t-1] read back from the output) */
+void emit_lstm_infer(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    int64_t u = v->attr.i[0], T = v->shape.d[1], F = val_(e, v->in[0])->shape.d[2];
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", id, true);
+    kargs_add(e, &ka, "x", v->in[0], false);
+    kargs_add(e, &ka, "w", v->in[1], false);
+    kargs_add(e, &ka, "r", v->in[2], false);
+    kargs_add(e, &ka, "bias", v->in[3], false);
+    kernel_begin(e, id, "lstm_infer", &ka);
+    kl_(e, 1, "nnc_real z[%" PRId64 "], c[%" PRId64 "];", 4 * u, u);
+    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
+    kl_(e, 2, "const nnc_real *xt = x + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, F);
+    kl_(e, 2, "nnc_real *h = y + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, u);
+    kl_(e, 2, "for (int j = 0; j < %" PRId64 "; j++) z[j] = bias[j];", 4 * u);
+    kl_(e, 2, "for (int k = 0; k < %" PRId64 "; k++) {", F);
+    kl_(e, 3, "const nnc_real xk = xt[k], *wk = w + k * %" PRId64 ";", 4 * u);
+    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) z[j] += xk * wk[j];", 4 * u);
+    kl_(e, 2, "}");
+    kl_(e, 2, "if (t > 0)");
+    kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) {", u);
+    kl_(e, 4, "const nnc_real hk = h[k - %" PRId64 "], *rk = r + k * %" PRId64 ";", u, 4 * u);
+    kl_(e, 4, "for (int j = 0; j < %" PRId64 "; j++) z[j] += hk * rk[j];", 4 * u);
+    kl_(e, 3, "}");
+    kl_(e, 2, "for (int j = 0; j < %" PRId64 "; j++) {", u);
+    kl_(e, 3, "const nnc_real i = nnc_sigmoid(z[j]), f = nnc_sigmoid(z[%" PRId64 " + j]);", u);
+    kl_(e, 3, "const nnc_real g = tanh(z[%" PRId64 " + j]), o = nnc_sigmoid(z[%" PRId64 " + j]);", 2 * u, 3 * u);
+    kl_(e, 3, "c[j] = t > 0 ? f * c[j] + i * g : i * g;");
+    kl_(e, 3, "h[j] = o * tanh(c[j]);");
+    kl_(e, 2, "}");
+    kl_(e, 1, "}");
+    kernel_end(e);
+}
+
 /* S[b,t] = [i f g o | c | h]: z = xw[b,t] + h[t-1] R (one product per step for the whole batch, written
  * into the gate slots of S), then the gates, c = f c[t-1] + i g, h = o tanh(c) */
 void emit_lstm_seq(Emit *e, int id)
