@@ -133,6 +133,19 @@ def header_define(header, suffix):
     return int(m.group(1)) if m else None
 
 
+def io_bytes(header):
+    """Bytes of the caller's input and output arrays at batch 1, from the prototype comment of M_predict
+    ("inputs window [B,24,3]; outputs forecast [B,1]"): nnc's struct holds neither, TFLM's arena both."""
+    m = re.search(r"inputs (.*?); outputs (.*?) \*/", open(header).read())
+    if not m:
+        return None, None
+
+    def total(text):
+        return sum(4 * count(int(d) for d in dims.split(",")[1:] if d.strip())
+                   for dims in re.findall(r"\[(B[^\]]*)\]", text))
+    return total(m.group(1)), total(m.group(2))
+
+
 def measure_nnc(nnc, path, model, decls, weights, work, train=False):
     """Flash, RAM, instructions and stack of predict (of train_step on one sample with train)."""
     d = os.path.join(work, model + ("-train" if train else ""))
@@ -145,6 +158,7 @@ def measure_nnc(nnc, path, model, decls, weights, work, train=False):
     rec = {"sections": section_sizes(obj)}
     rec["ram_bytes_header"] = header_define(h, "RAM_BYTES")
     rec["flash_bytes_header"] = header_define(h, "FLASH_BYTES")
+    rec["input_bytes"], rec["output_bytes"] = io_bytes(h)
     rec["undefined"] = sorted(line.split()[-1] for line in run(["arm-none-eabi-nm", "-u", obj]).splitlines()
                               if line.strip())
     rec["largest_symbols"] = [line.split()[-1] + " " + str(int(line.split()[1], 16))
@@ -201,24 +215,36 @@ def fmt(v):
     return "n/a" if v is None else "{:,}".format(v)
 
 
+def fmt_stack(v):
+    return "≤ 64" if v == 64 else fmt(v)     # measure_main.c does not paint the 64 bytes below main
+
+
 def markdown(rows):
     out = ["| model | params | nnc code (.text) | nnc const (.rodata) | nnc RAM (struct) | nnc stack | "
            "instructions per predict | TFLM .tflite | TFLM arena (activations + interpreter) | "
            "nnc RAM / TFLM arena |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out[0] = out[0].replace("nnc RAM (struct)", "nnc RAM: struct + input + output")
     for r in rows:
         n = r.get("nnc") or {}
         t = r.get("tflm") or {}
         sec = n.get("sections", {})
         ram = None
-        if n.get("ram_bytes_header") is not None:
-            ram = n["ram_bytes_header"] + sec.get("data", 0) + sec.get("bss", 0)
+        ram_text = "n/a"
+        if n.get("ram_bytes_header") is not None and n.get("input_bytes") is not None:
+            struct_ram = n["ram_bytes_header"] + sec.get("data", 0) + sec.get("bss", 0)
+            ram = struct_ram + n["input_bytes"] + n["output_bytes"]
+            ram_text = "%s + %s + %s = %s" % (fmt(struct_ram), fmt(n["input_bytes"]), fmt(n["output_bytes"]),
+                                              fmt(ram))
         stack = n.get("stack_bytes")
         if t.get("status") == "ok":
             tflite = fmt(t["tflite_bytes"])
             arena = "%s (%s + %s)" % (fmt(t["arena_total_bytes"]), fmt(t["arena_head_bytes"]),
                                       fmt(t["arena_tail_bytes"]))
             ratio = "%.2f" % (ram / t["arena_total_bytes"]) if ram is not None else "n/a"
+        elif not t:
+            tflite = arena = "not run"
+            ratio = "n/a"
         else:
             tflite = arena = "not measurable" + (": " + t["reason"] if t.get("reason") else "")
             ratio = "n/a"
@@ -227,7 +253,7 @@ def markdown(rows):
                                                                "nnc failed: " + n["error"], tflite, arena))
             continue
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["model"], fmt(r.get("params")), fmt(sec.get("text")), fmt(sec.get("rodata")), fmt(ram), fmt(stack),
+            r["model"], fmt(r.get("params")), fmt(sec.get("text")), fmt(sec.get("rodata")), ram_text, fmt_stack(stack),
             fmt(n.get("instructions_per_predict")), tflite, arena, ratio))
     train = [r for r in rows if "nnc_train" in r]
     if train:
@@ -241,7 +267,7 @@ def markdown(rows):
             sec = n["sections"]
             ram = None if n.get("ram_bytes_header") is None else n["ram_bytes_header"] + sec["data"] + sec["bss"]
             out.append("| %s | %s | %s | %s | %s | %s |" % (r["model"], fmt(sec["text"]), fmt(sec["rodata"]),
-                                                            fmt(ram), fmt(n.get("stack_bytes")),
+                                                            fmt(ram), fmt_stack(n.get("stack_bytes")),
                                                             fmt(n.get("instructions_per_predict"))))
     return "\n".join(out) + "\n"
 
