@@ -372,7 +372,7 @@ static void conv_into_pool_(Fuse *f)
         Value *xv = &g->v[x];
         if (f->keep[x] || f->uses[x] != 1 || xv->group >= 0 || xv->with >= 0 || !pool2d_tiles(&v->attr, xv->shape)) continue;
         int anchor = conv_anchor_(g, x);
-        if (anchor < 0 || !tail_by_filter_(g, x, anchor)) continue;
+        if (anchor < 0 || conv_attr(&g->v[anchor].attr, CONV_GROUPS) != 1 || !tail_by_filter_(g, x, anchor)) continue;
         xv->group = id;
     }
 }

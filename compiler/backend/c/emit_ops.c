@@ -11,6 +11,7 @@
 #include "kernel.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define A_ (e->m->arena)
@@ -1270,6 +1271,70 @@ static bool pool_of_conv_(Emit *e, int id)
     return (v->op == OP_MAXPOOL2D || v->op == OP_AVGPOOL2D) && val_(e, v->in[0])->group == id;
 }
 
+/* the window's convolution outputs for filters j0 .. j0+nb-1 (j0 "f0" or a number): each filter's sum in
+ * a variable of its own (a register on a microcontroller; fmaf is one VFMA there), then its tail, then
+ * the max or the sum */
+static void pool_conv_block_(Emit *e, Fused *f, bool tail, const ConvShape *c, const PoolShape *p, bool max,
+                             bool pad, const char *j0, int64_t nb)
+{
+    bool fixed = !str_eq(j0, "f0");
+    int64_t jn = fixed ? strtoll(j0, NULL, 10) : 0;
+    StrBuf b = {0};
+    kl_(e, 2, "{");
+    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sm%" PRId64 " = %s", l ? ", " : "nnc_real ", l, max ? "-INFINITY" : "0");
+    kl_(e, 3, "%s;", b.s);
+    kl_(e, 3, "for (int ch = %s; ch < %s; ch++)", times_(e, "oh", p->sh), plus_(e, times_(e, "oh", p->sh), p->KH));
+    kl_(e, 3, "for (int cw = %s; cw < %s; cw++) {", times_(e, "ow", p->sw), plus_(e, times_(e, "ow", p->sw), p->KW));
+    b.len = 0;
+    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = 0", l ? ", " : "nnc_real ", l);
+    kl_(e, 4, "%s;", b.s);
+    kl_(e, 4, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
+    kl_(e, 5, "const int ih = %s;", conv_coord_(e, "ch", c->sh, c->pt, conv_tap_(e, "kh", c->dh)));
+    if (pad) kl_(e, 5, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
+    kl_(e, 5, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
+    kl_(e, 6, "const int iw = %s;", conv_coord_(e, "cw", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
+    if (pad) kl_(e, 6, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
+    kl_(e, 6, "const nnc_real *xp = x + %s;", times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw)", c->H, c->W), c->C));
+    const char *w0 = fixed && jn == 0 ? "" : arena_printf(A_, " + %s", j0);
+    kl_(e, 6, "const nnc_real *wk = w + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 "%s;", c->KW, c->C * c->F, w0);
+    b.len = 0;
+    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = fmaf(xv, wk[%" PRId64 "], acc%" PRId64 ");", l ? " " : "", l, l, l);
+    if (c->C == 1) {
+        kl_(e, 6, "const nnc_real xv = xp[0];");
+        kl_(e, 6, "%s", b.s);
+    } else {
+        kl_(e, 6, "for (int ci = 0; ci < %" PRId64 "; ci++, wk += %" PRId64 ") {", c->C, c->F);
+        kl_(e, 7, "const nnc_real xv = xp[ci];");
+        kl_(e, 7, "%s", b.s);
+        kl_(e, 6, "}");
+    }
+    kl_(e, 5, "}");
+    kl_(e, 4, "}");
+    for (int64_t l = 0; l < nb; l++) {
+        const char *col = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "f0 + %" PRId64, l) : "f0";
+        const char *acc = arena_printf(A_, "acc%" PRId64, l), *val = acc;
+        if (tail) {
+            f->row_mode = true;
+            f->row = "0", f->col = col, f->aval = acc; /* the row is never read: no external has the map's shape */
+            val = fused_expr_(e, f, f->k.root, -1);
+        }
+        if (max)
+            kl_(e, 4, "{ const nnc_real v = %s; if (v > m%" PRId64 ") m%" PRId64 " = v; }", val, l, l);
+        else
+            kl_(e, 4, "m%" PRId64 " += %s;", l, val);
+    }
+    kl_(e, 3, "}");
+    for (int64_t l = 0; l < nb; l++) {
+        const char *col = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "f0 + %" PRId64, l) : "f0";
+        if (max) kl_(e, 3, "yo[%s] = m%" PRId64 ";", col, l);
+        else kl_(e, 3, "yo[%s] = m%" PRId64 " * ((nnc_real)1 / (nnc_real)%" PRId64 ");", col, l, p->KH * p->KW);
+    }
+    kl_(e, 2, "}");
+    sb_free(&b);
+}
+
+enum { POOL_CONV_F = 8, POOL_CONV_MAX = 12 };
+
 static void emit_pool_conv_(Emit *e, int id)
 {
     Value *pv = val_(e, id);
@@ -1282,6 +1347,7 @@ static void emit_pool_conv_(Emit *e, int id)
     Value *cv = val_(e, cid);
     ConvShape c = kernel_conv_shape(&cv->attr, val_(e, cv->in[0])->shape, val_(e, cv->in[1])->shape, cv->shape);
     PoolShape p = kernel_pool_shape(&pv->attr, cv->shape, pv->shape);
+    NNC_ASSERT(c.G == 1); /* pass_fuse: no groups */
     fused_names_(&f);
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
@@ -1299,44 +1365,14 @@ static void emit_pool_conv_(Emit *e, int id)
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p.HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p.WO);
     kl_(e, 2, "nnc_real *yo = y + (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 ";", p.HO, p.WO, c.F);
-    kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) yo[f] = %s;", c.F, max ? "-INFINITY" : "0");
-    kl_(e, 2, "for (int ch = %s; ch < %s; ch++)", times_(e, "oh", p.sh), plus_(e, times_(e, "oh", p.sh), p.KH));
-    kl_(e, 2, "for (int cw = %s; cw < %s; cw++) {", times_(e, "ow", p.sw), plus_(e, times_(e, "ow", p.sw), p.KW));
-    kl_(e, 3, "nnc_real acc[%" PRId64 "];", c.F);
-    kl_(e, 3, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
-    kl_(e, 3, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
-    kl_(e, 4, "const int ih = %s;", conv_coord_(e, "ch", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
-    if (pad) kl_(e, 4, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
-    kl_(e, 4, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c.KW);
-    kl_(e, 5, "const int iw = %s;", conv_coord_(e, "cw", c.sw, c.pl, conv_tap_(e, "kw", c.dw)));
-    if (pad) kl_(e, 5, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
-    kl_(e, 5, "const nnc_real *xp = x + %s;", times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw)", c.H, c.W), c.C));
-    kl_(e, 5, "const nnc_real *wk = w + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 ";", c.KW, c.Cg * c.F);
-    size_t taps = e->kernels.len;
-    conv2d_pixel_taps_(e, &c);
-    /* the taps are written for conv2d_body_'s depth (4): one level deeper here */
-    char *t = arena_strdup(A_, e->kernels.s + taps);
-    e->kernels.len = taps;
-    e->kernels.s[taps] = 0;
-    for (char *line = t; *line;) {
-        char *nl = strchr(line, '\n');
-        sb_printf(&e->kernels, "    %.*s\n", (int)(nl - line), line);
-        line = nl + 1;
+    int64_t full = c.F <= POOL_CONV_MAX ? 0 : c.F / POOL_CONV_F * POOL_CONV_F;
+    if (full > POOL_CONV_F) {
+        kl_(e, 2, "for (int f0 = 0; f0 < %" PRId64 "; f0 += %d)", full, POOL_CONV_F);
+        pool_conv_block_(e, &f, tail, &c, &p, max, pad, "f0", POOL_CONV_F);
+    } else if (full) {
+        pool_conv_block_(e, &f, tail, &c, &p, max, pad, "0", POOL_CONV_F);
     }
-    kl_(e, 4, "}");
-    kl_(e, 3, "}");
-    f.row_mode = true;
-    const char *val = "acc[f]";
-    if (tail) {
-        f.row = "0", f.col = "f", f.aval = "acc[f]"; /* the row is never read: no external has the map's shape */
-        val = fused_expr_(e, &f, f.k.root, -1);
-    }
-    kl_(e, 3, "for (int f = 0; f < %" PRId64 "; f++) {", c.F);
-    kl_(e, 4, "const nnc_real v = %s;", val);
-    kl_(e, 4, max ? "if (v > yo[f]) yo[f] = v;" : "yo[f] += v;");
-    kl_(e, 3, "}");
-    kl_(e, 2, "}");
-    if (!max) kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) yo[f] *= (nnc_real)1 / (nnc_real)%" PRId64 ";", c.F, p.KH * p.KW);
+    if (c.F > full) pool_conv_block_(e, &f, tail, &c, &p, max, pad, arena_printf(A_, "%" PRId64, full), c.F - full);
     kl_(e, 1, "}");
     kernel_end(e);
 }
