@@ -6,7 +6,8 @@
       test_images.c    the first 100 Fashion-MNIST test images (uint8 pixels) and labels, for classify
       test_images.npy  [100,28,28,1] f32, the pixels / 255 as nnc scales them; test_labels.npy [100] i32
       train_data.c     for train: 3 samples of a synthetic regression (ffn_x.npy [3,10], ffn_y.npy [3,1]), and
-                       the first 3 Fashion-MNIST training images (ft_images.npy, ft_labels.npy)
+                       the first 3 Fashion-MNIST training images of shirts (ft_images.npy, ft_labels.npy),
+                       the class the seed CNN confuses most
       ffn_init.safetensors   starting weights of models/ffn.nn, uniform in +-1/sqrt(fan_in) (PyTorch's
                              default range) from a fixed generator
   make_data.py params IN OUT               copy the parameters of a checkpoint (c.*, probs.*, ...) without the
@@ -25,6 +26,7 @@ import sys
 
 N_TEST = 100      # images classify keeps in flash
 N_TRAIN = 3       # samples train keeps in flash: one per train step
+SHIRT = 6         # the class that fashion_cnn_finetune is fine-tuned on
 
 
 def f32(x):
@@ -96,11 +98,13 @@ def c_float(x):
     return re.sub(r"\.?0+p", "p", float.hex(x)) + "f" if x != 0 else "0.0f"
 
 
-def fashion(fashion_dir, split, count):
+def fashion(fashion_dir, split, count, only=None):
+    """the first count images (of class only, if given): their pixels (bytes) and labels"""
     dims, pixels = read_idx(os.path.join(fashion_dir, "%s-images-idx3-ubyte.gz" % split))
     _, labels = read_idx(os.path.join(fashion_dir, "%s-labels-idx1-ubyte.gz" % split))
     size = dims[1] * dims[2]
-    return pixels[:count * size], list(labels[:count])
+    chosen = [i for i in range(len(labels)) if only is None or labels[i] == only][:count]
+    return b"".join(pixels[i * size:(i + 1) * size] for i in chosen), [labels[i] for i in chosen]
 
 
 def write_images(out, stem, pixels, labels):
@@ -128,13 +132,13 @@ def make_data(fashion_dir, out):
     flat_x = [v for row in x for v in row]
     write_npy(os.path.join(out, "ffn_x.npy"), "<f4", (N_TRAIN, 10), flat_x)
     write_npy(os.path.join(out, "ffn_y.npy"), "<f4", (N_TRAIN, 1), y)
-    ft_pixels, ft_labels = fashion(fashion_dir, "train", N_TRAIN)
+    ft_pixels, ft_labels = fashion(fashion_dir, "train", N_TRAIN, only=SHIRT)
     write_images(out, "ft", ft_pixels, ft_labels)
     with open(os.path.join(out, "train_data.c"), "w") as f:
         f.write(note + "/* %d samples of y = w.x + 0.5 for models/ffn.nn */\n" % N_TRAIN)
         f.write(c_array("float", "ffn_x", [c_float(v) for v in flat_x], 5))
         f.write(c_array("float", "ffn_y", [c_float(v) for v in y], 5))
-        f.write("\n/* the first %d Fashion-MNIST training images and labels, for fashion_cnn_finetune */\n" % N_TRAIN)
+        f.write("\n/* the first %d Fashion-MNIST training images of shirts, for fashion_cnn_finetune */\n" % N_TRAIN)
         f.write(c_array("uint8_t", "ft_images", [str(b) for b in ft_pixels], 28))
         f.write(c_array("uint8_t", "ft_labels", [str(b) for b in ft_labels]))
 

@@ -4,7 +4,8 @@
  *                         parameter trained (in RAM), from make_data.py's starting weights
  *   fashion_cnn_finetune  models/fashion_cnn_finetune.nn, the seed CNN with its convolution frozen (const,
  *                         in flash) and its dense layer trained (in RAM), from the seed CNN's trained
- *                         weights, on the first Fashion-MNIST training images
+ *                         weights, on the first Fashion-MNIST training images of shirts (the class
+ *                         it confuses most)
  * Both start from the weights compiled in (nnc_add_model's WEIGHTS). After each step it prints the step's
  * loss and the mean loss over the samples (falling); at the end it prints the parameters and writes them
  * to the host as <model>_device.safetensors, which tests/firmware compares with `nnc train` on the host. */
