@@ -6,7 +6,8 @@
 #
 # NNC defaults to build/nnc of this checkout, OUTDIR to tests/emit/golden. For each of models/ffn.nn,
 # mlp_bn.nn, fashion_cnn.nn and lstm_forecaster.nn it writes MODEL.O0.c/.h, MODEL.O2.c/.h and
-# MODEL.inference.c/.h (-O2 --inference): the .c and .h pair that `nnc MODEL.nn -o MODEL.c` gives a user.
+# MODEL.inference.c/.h (-O2 --inference): the .c and .h pair that `nnc MODEL.nn -o MODEL.c` gives a user;
+# and MODEL.mcu.c/.h (--target mcu: --inference for fashion_cnn and lstm_forecaster, training for ffn).
 # The model is compiled from a copy in a scratch directory under its bare name, so that no absolute path
 # (of the checkout or the scratch directory) reaches the files' header comments or #line directives.
 # After running it, read `git diff tests/emit/golden` before committing: each hunk should be a change
@@ -29,4 +30,15 @@ for model in ffn mlp_bn fashion_cnn lstm_forecaster; do
     "$nnc" "$model.nn" -O2 -o "$model.O2.c"
     "$nnc" "$model.nn" -O2 --inference -o "$model.inference.c"
     for f in "$model".*.c "$model".*.h; do cp "$f" "$out/$f"; done
+done
+# the firmware target (docs/mcu.md): the seed CNN and the LSTM as they predict on a microcontroller, the
+# 10-50-1 network as it trains there
+for model in fashion_cnn lstm_forecaster ffn; do
+    cp "$root/models/$model.nn" "$model.nn"
+    if [ "$model" = ffn ]; then
+        "$nnc" "$model.nn" --target mcu -o "$model.mcu.c"
+    else
+        "$nnc" "$model.nn" --target mcu --inference -o "$model.mcu.c"
+    fi
+    cp "$model.mcu.c" "$model.mcu.h" "$out/"
 done
