@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -46,7 +47,7 @@ TRAIN_MODELS = ("ffn", "fashion_cnn_finetune")
 def run(cmd, timeout=600, merged=False):
     """Runs cmd (a list), records it for commands.txt, returns stdout (and stderr after it with merged: QEMU
     writes semihosting output to its stderr); a failure raises with its stderr."""
-    LOG.append(" ".join(cmd))
+    LOG.append(shlex.join(cmd))
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError("%s\nexit %d\n%s%s" % (" ".join(cmd), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
