@@ -213,12 +213,13 @@ def measure(name, args):
 
     x = np.random.default_rng(0).uniform(-1, 1, size=tuple(spec.shape)).astype(np.float32)
     try:
-        y, arena, _ = tflm_run(blob, x)
+        y, arena, text = tflm_run(blob, x)
     except Exception as e:  # noqa: BLE001
         rec.update(status="not measurable", reason="TFLM interpreter: %s" % str(e).splitlines()[0])
         return rec
     rec.update(status="ok", arena_total_bytes=arena["total"], arena_head_bytes=arena["head"],
-               arena_tail_bytes=arena["tail"])
+               arena_tail_bytes=arena["tail"],
+               allocations=[line.split("] ", 1)[-1] for line in text.splitlines() if "RecordingMicroAllocator" in line])
     ref = model(x, training=False).numpy()
     rec["max_abs_diff_keras"] = float(np.max(np.abs(y - ref)))
     if weights and args.nnc:
