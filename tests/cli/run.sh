@@ -439,6 +439,11 @@ run tiny.nn --target mcu --weights tiny.safetensors --inference -o out.c --max-f
 want "--max-flash above them" rc=0 out= err= file:out.c
 run tiny.nn --target mcu -o out.c --max-flash 0
 want "--max-flash 0 is refused" rc=2 "err~--max-flash needs a positive number"
+setup="printf 'model wide {\\n    input x: f32[1000, 1000]\\n    output y = relu(x)\\n}\\n' > wide.nn"
+run wide.nn --target mcu --batch 4000 -o out.c
+want "--target mcu refuses a value int32_t offsets cannot index, naming it" rc=1 \
+    "err~'x' \(input\) would have 4000000000 elements" "err~the generated C can index" nofile:out.c
+setup=:
 
 # suggestions, and `nnc help`
 run chek tiny.nn
