@@ -186,12 +186,9 @@ static int run_(const Learner *l)
         int32_t count = tensor_count_(t);
         p = fmt_tensor_(fmt_str(line, "  "), t);
         p = fmt_str(p, t->trainable ? " trained" : " frozen");
-        p = fmt_str(p, t->data ? ", in flash: " : ", in RAM: ");
-        for (int32_t i = 0; i < count && i < 4; i++) {
-            p = fmt_float(p, values[i]);
-            p = fmt_str(p, " ");
-        }
-        p = fmt_str(p, count > 4 ? "...\n" : "\n");
+        p = fmt_str(p, t->data ? ", in flash:" : ", in RAM:");
+        for (int32_t i = 0; i < count && i < 4; i++) p = fmt_float(fmt_str(p, " "), values[i]);
+        p = fmt_str(p, count > 4 ? " ...\n" : "\n");
         board_puts(line);
     }
     p = fmt_str(fmt_str(line, l->name), "_device.safetensors");
