@@ -66,8 +66,9 @@ extern const Target target_host;
 extern const Target target_mcu;
 
 /* Where a model tensor lives for target t: false in the struct (RAM), true as a const array that the
- * entry points read in place (flash): a firmware target's parameters with values from --weights that
- * nothing writes (all of them for inference, the frozen ones for training). */
+ * entry points read in place (flash): a firmware target's tensors with values from --weights that
+ * nothing writes (for inference all parameters and state, which predict only reads; for training the
+ * frozen parameters). */
 bool target_tensor_in_flash(const Target *t, const Tensor *x, bool weights_baked, bool inference_only);
 
 /* the target named `name` ("c", "mcu"), or NULL */

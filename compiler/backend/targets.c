@@ -39,8 +39,9 @@ static const Target *const targets_[] = {&target_host, &target_mcu};
 
 bool target_tensor_in_flash(const Target *t, const Tensor *x, bool weights_baked, bool inference_only)
 {
-    return t->firmware && weights_baked && x->kind == TK_PARAM && x->init.kind == INIT_VALUES &&
-           (inference_only || !x->trainable);
+    if (!t->firmware || !weights_baked || x->init.kind != INIT_VALUES) return false;
+    if (x->kind == TK_STATE) return inference_only; /* predict reads batchnorm's statistics, never writes them */
+    return x->kind == TK_PARAM && (inference_only || !x->trainable);
 }
 
 const Target *target_find(const char *name)

@@ -74,6 +74,16 @@ static bool pass_selected_(const CompileOptions *o, const Pass *p)
 
 static void optimize_(const CompileOptions *o, Graph *g, EntryKind k)
 {
+    if (target_of_(o)->firmware && o->inference_only && o->weights && o->opt_level >= 1 && !o->passes) {
+        /* the weights are constants: what depends only on them folds (batchnorm's scale) */
+        Model *m = g->model;
+        bool *is_const = xcalloc((size_t)m->tensors.len + 1, sizeof(bool));
+        for (int i = 0; i < m->tensors.len; i++) is_const[i] = target_tensor_in_flash(target_of_(o), &m->tensors.data[i], true, true);
+        pass_const_tensors(g, is_const);
+        free(is_const);
+        dump_(o, g, k, "const_tensors");
+        verify_graph(g);
+    }
     if (target_of_(o)->firmware && k != ENTRY_TRAIN && o->opt_level >= 1 && !o->passes) {
         pass_lstm_infer(g); /* RAM: one step's gates instead of the trace */
         dump_(o, g, k, "lstm_infer");
@@ -345,7 +355,7 @@ bool compiled_check_flash(const Compiled *c, int64_t max_flash)
         bool flash = in_flash_(c, t), copied = !flash && c->weights_baked && t->init.kind == INIT_VALUES;
         if (!flash && !copied) continue;
         int64_t bytes = shape_count(t->shape, 1) * 4;
-        parts[n++] = (RamPart){t->name, flash ? "const parameter" : "initial values", bytes};
+        parts[n++] = (RamPart){t->name, !flash ? "initial values" : t->kind == TK_STATE ? "const state" : "const parameter", bytes};
         tensors += bytes;
     }
     parts[n++] = (RamPart){"kernel constants", NULL, total - tensors};

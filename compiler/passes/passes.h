@@ -46,5 +46,7 @@ typedef struct FusionLimits {
 void pass_fuse(Graph *g, const FusionLimits *lim);
 /* firmware predict and eval: lstm_seq read only as h becomes lstm_infer (pass_lstm_infer.c) */
 void pass_lstm_infer(Graph *g);
+/* reads of the tensors marked in is_const (values known, never written) become constants (pass_const_tensors.c) */
+void pass_const_tensors(Graph *g, const bool *is_const);
 
 #endif

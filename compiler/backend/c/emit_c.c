@@ -84,9 +84,11 @@ static const char *io_name_(Emit *e, int id)
     return v->attr.i[0] ? e->tgt_name[v->tensor] : e->in_name[v->tensor];
 }
 
-/* a static const array for a constant, made on first use */
+/* a static const array for a constant, made on first use; a firmware tensor's own const array when the
+ * constant is that tensor (pass_const_tensors) */
 static const char *const_array_(Emit *e, int id)
 {
+    if (e->g->v[id].tensor >= 0 && e->flash[e->g->v[id].tensor]) return arena_printf(A_, "nnc_w_%s", e->member[e->g->v[id].tensor]);
     if (e->const_id[id] < 0) {
         Value *v = &e->g->v[id];
         int64_t count = shape_count(v->shape, 1);
@@ -132,9 +134,10 @@ char *c_buffer(Emit *e, int id)
         else e->in_used[b.index] = true;
         return (char *)io_name_(e, b.value);
     case SPACE_PARAM:
+    case SPACE_STATE:
         if (e->flash[b.tensor]) return arena_printf(A_, "nnc_w_%s", e->member[b.tensor]);
-        /* fall through */
-    case SPACE_STATE: e->uses_m = true; return arena_printf(A_, "m->%s", e->member[b.tensor]);
+        e->uses_m = true;
+        return arena_printf(A_, "m->%s", e->member[b.tensor]);
     case SPACE_CONST: return (char *)const_array_(e, b.value);
     }
     NNC_UNREACHABLE();
@@ -844,7 +847,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     sb_printf(b, "#define %s_RAM_BYTES %" PRId64 " /* all of the above%s: the struct's data */\n", up, ram,
               e->has_rng ? " and the generator" : "");
     if (e->t->firmware)
-        sb_printf(b, "#define %s_FLASH_BYTES %" PRId64 " /* constant data: %" PRId64 " of const parameters, %" PRId64
+        sb_printf(b, "#define %s_FLASH_BYTES %" PRId64 " /* constant data: %" PRId64 " of const parameters and state, %" PRId64
                      " of initial values and the kernels' constants */\n", up, flash + e->const_bytes, flash, e->const_bytes);
     if (e->opt->sizes) *e->opt->sizes = (EmitSizes){.ram_bytes = ram, .flash_bytes = flash + e->const_bytes, .flash_const_bytes = e->const_bytes};
     for (int i = 0; i < nentries; i++)
