@@ -46,7 +46,7 @@ typedef struct nnc_tensor_info {
 #define FASHION_CNN_GRAD_BYTES 0
 #define FASHION_CNN_ARENA_BYTES 21696
 #define FASHION_CNN_RAM_BYTES 239336 /* all of the above: the struct's data */
-#define FASHION_CNN_FLASH_BYTES 0 /* constant data: 0 of const parameters, 0 of initial values and the kernels' constants */
+#define FASHION_CNN_FLASH_BYTES 0 /* constant data: 0 of const parameters and state, 0 of initial values and the kernels' constants */
 #define FASHION_CNN_ARENA_BYTES_PREDICT 21696
 
 typedef struct fashion_cnn fashion_cnn;

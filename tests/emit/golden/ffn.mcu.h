@@ -46,7 +46,7 @@ typedef struct nnc_tensor_info {
 #define FFN_GRAD_BYTES 0
 #define FFN_ARENA_BYTES 1216
 #define FFN_RAM_BYTES 3624 /* all of the above: the struct's data */
-#define FFN_FLASH_BYTES 0 /* constant data: 0 of const parameters, 0 of initial values and the kernels' constants */
+#define FFN_FLASH_BYTES 0 /* constant data: 0 of const parameters and state, 0 of initial values and the kernels' constants */
 #define FFN_ARENA_BYTES_PREDICT 320
 #define FFN_ARENA_BYTES_EVAL 320
 #define FFN_ARENA_BYTES_TRAIN_STEP 1216

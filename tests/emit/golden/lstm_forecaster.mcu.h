@@ -46,7 +46,7 @@ typedef struct nnc_tensor_info {
 #define LSTM_FORECASTER_GRAD_BYTES 0
 #define LSTM_FORECASTER_ARENA_BYTES 3200
 #define LSTM_FORECASTER_RAM_BYTES 21764 /* all of the above: the struct's data */
-#define LSTM_FORECASTER_FLASH_BYTES 512 /* constant data: 0 of const parameters, 512 of initial values and the kernels' constants */
+#define LSTM_FORECASTER_FLASH_BYTES 512 /* constant data: 0 of const parameters and state, 512 of initial values and the kernels' constants */
 #define LSTM_FORECASTER_ARENA_BYTES_PREDICT 3200
 
 typedef struct lstm_forecaster lstm_forecaster;
