@@ -108,19 +108,9 @@ char *fmt_int(char *p, int64_t v)
     return fmt_uint(p, (uint64_t)v);
 }
 
-char *fmt_bits(char *p, float x)
-{
-    union { float f; uint32_t u; } bits = {x};
-    *p++ = '0';
-    *p++ = 'x';
-    for (int shift = 28; shift >= 0; shift -= 4) *p++ = "0123456789abcdef"[(bits.u >> shift) & 15u];
-    *p = 0;
-    return p;
-}
-
 /* x >= 0, finite: six significant digits, fixed notation from 1e-4 to 1e6 and scientific outside, with
  * trailing zeros dropped. Float arithmetic throughout (no double code on a single-precision FPU), so the
- * last digit may be off by one: fmt_bits is the exact form. */
+ * last digit may be off by one (the programs write exact values to host files). */
 static char *fmt_positive_(char *p, float x)
 {
     int e = 0;

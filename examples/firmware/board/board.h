@@ -1,7 +1,7 @@
 /* board.h: the little a firmware example needs from QEMU's mps2-an386 board (Cortex-M4F, 25 MHz).
  *
- * Output goes through semihosting (the debugger's console: QEMU prints it on its own stdout), so there is
- * no UART driver and no printf: board_puts writes a string, and the fmt_* helpers format numbers into a
+ * Output goes through semihosting (the debugger's console: QEMU prints it on its standard error), so there
+ * is no UART driver and no printf: board_puts writes a string, and the fmt_* helpers format numbers into a
  * line buffer (each returns the new end; the caller terminates the string). board_instructions counts
  * instructions with SysTick, which is exact only under QEMU's `-icount shift=0` (one instruction per
  * nanosecond of virtual time: 40 instructions per tick of the 25 MHz clock). Not here: interrupts other
@@ -25,7 +25,6 @@ char *fmt_str(char *p, const char *s);
 char *fmt_int(char *p, int64_t v);
 char *fmt_uint(char *p, uint64_t v);
 char *fmt_float(char *p, float x);          /* 6 significant digits, like %g: for people to read */
-char *fmt_bits(char *p, float x);           /* the IEEE bits as 0x3f800000: exact, for programs to compare */
 
 int main(void);                             /* the program; its return value is QEMU's exit status */
 
