@@ -51,6 +51,7 @@ struct Target {
     const char *restrict_kw;   /* "restrict", or "" where the dialect has none */
     int64_t index_max;         /* the most elements one value may have (the kernels' index type) */
     const char *index_type;    /* the type of a kernel's flat offsets: "int64_t", "int32_t" */
+    int arena_align;           /* scratch buffers start at multiples of it (elements): 16 host, 1 firmware */
     bool blas;                 /* large matrix products may call cblas_sgemm (behind #if NNC_USE_BLAS) */
     /* firmware: <math.h> with the float functions (expf) instead of <tgmath.h>; parameters given by
      * --weights stay const arrays (flash) where nothing writes them; the generator exists only where

@@ -252,7 +252,7 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
         }
         Pass reuse = {"reuse", NULL, NULL, 1}, memplan = {"memplan", NULL, NULL, 2};
         int level = pass_selected_(o, &memplan) ? 2 : pass_selected_(o, &reuse) ? 1 : 0;
-        c->entries[c->nentries - 1].plan = plan_entry(g, c->max_batch, level);
+        c->entries[c->nentries - 1].plan = plan_entry(g, c->max_batch, level, target_of_(o)->arena_align);
     }
     if (diag_error_count()) {
         compiled_free(c);

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ALIGN = 16 };
-
-static int64_t round_up_(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
+/* a buffer's size rounded up to the plan's alignment (elements): 16 on the host (64 bytes, a cache line
+ * and any vector), 1 where memory is scarcer than alignment pays (firmware) */
+static int64_t round_up_(int64_t x, int align) { return (x + align - 1) / align * align; }
 
 int plan_base(const Plan *p, int id)
 {
@@ -157,11 +157,12 @@ typedef struct Block {
 typedef struct Free1 {
     VEC(Block) free;
     int64_t top;
+    int align;
 } Free1;
 
 static int64_t take_(Free1 *a, int64_t size)
 {
-    size = round_up_(size ? size : 1);
+    size = round_up_(size ? size : 1, a->align);
     int best = -1;
     for (int i = 0; i < a->free.len; i++)
         if (a->free.data[i].size >= size && (best < 0 || a->free.data[i].size < a->free.data[best].size)) best = i;
@@ -187,7 +188,7 @@ static int64_t take_(Free1 *a, int64_t size)
 
 static void give_(Free1 *a, int64_t off, int64_t size)
 {
-    size = round_up_(size ? size : 1);
+    size = round_up_(size ? size : 1, a->align);
     for (int i = 0; i < a->free.len; i++) {
         Block *b = &a->free.data[i];
         if (b->off + b->size == off) {
@@ -204,7 +205,7 @@ static void give_(Free1 *a, int64_t off, int64_t size)
 static void allocate_online_(Plan *p, const Live *L)
 {
     Graph *g = p->g;
-    Free1 af = {0}, ai = {0};
+    Free1 af = {.align = p->align}, ai = {.align = p->align};
     typedef VEC(int) IntVec;
     IntVec *dies = xcalloc((size_t)p->norder + 1, sizeof(IntVec)); /* buffers whose last reader is kernel k */
     for (int k = 0; k < p->norder; k++) {
@@ -452,7 +453,7 @@ static void allocate_greedy_(Plan *p, const Live *L, DType dt, int64_t *top)
             continue;
         }
         index[id] = n;
-        items[n++] = (Item){.id = id, .size = round_up_(p->store[id].size ? p->store[id].size : 1), .start = k, .end = end};
+        items[n++] = (Item){.id = id, .size = round_up_(p->store[id].size ? p->store[id].size : 1, p->align), .start = k, .end = end};
     }
     p->peak_bytes_lower_bound += items_peak_(items, n, p->norder) * 4;
     *top = greedy_by_size_(items, n);
@@ -494,15 +495,16 @@ static void allocate_bump_(Plan *p)
         if (s->kind != SK_ARENA) continue;
         int64_t *top = p->g->v[id].dtype == DT_I32 ? &p->arena_i : &p->arena_f;
         s->offset = *top;
-        *top += round_up_(s->size ? s->size : 1);
+        *top += round_up_(s->size ? s->size : 1, p->align);
     }
 }
 
-Plan *plan_entry(Graph *g, int max_batch, int level)
+Plan *plan_entry(Graph *g, int max_batch, int level, int align)
 {
     Plan *p = arena_alloc(g->arena, sizeof *p);
     p->g = g;
     p->max_batch = max_batch;
+    p->align = align;
     p->store = arena_alloc(g->arena, sizeof(Store) * (size_t)(g->n ? g->n : 1));
     uint8_t *need = needed_(g);
     classify_(p, need);

@@ -35,12 +35,14 @@ typedef struct Plan {
     int64_t arena_i;  /* elements of the i32 arena */
     int64_t peak_bytes_lower_bound; /* the largest set of simultaneously live tensors */
     int max_batch;
+    int align;        /* every buffer's size is a multiple of it (elements) */
 } Plan;
 
 /* Requires: an entry graph (verified). Gives: the schedule and the storage of every needed value.
  * level 0: no reuse; 1: liveness and online best-fit; 2: also in-place reuse, values written to the
- * model computed in its tensors, greedy-by-size offsets. See plan.c. */
-Plan *plan_entry(Graph *g, int max_batch, int level);
+ * model computed in its tensors, greedy-by-size offsets. Buffers start at multiples of `align` elements
+ * (the target's). See plan.c. */
+Plan *plan_entry(Graph *g, int max_batch, int level, int align);
 /* The value whose memory id uses (itself unless a view). */
 int plan_base(const Plan *p, int id);
 /* a and b may share memory (in place, the same tensor, overlapping arena ranges) */

@@ -44,12 +44,12 @@ typedef struct nnc_tensor_info {
 #define FFN_STATE_BYTES 0
 #define FFN_OPTIMIZER_BYTES 4
 #define FFN_GRAD_BYTES 0
-#define FFN_ARENA_BYTES 1216
-#define FFN_RAM_BYTES 3624 /* all of the above: the struct's data */
+#define FFN_ARENA_BYTES 812
+#define FFN_RAM_BYTES 3220 /* all of the above: the struct's data */
 #define FFN_FLASH_BYTES 0 /* constant data: 0 of const parameters and state, 0 of initial values and the kernels' constants */
-#define FFN_ARENA_BYTES_PREDICT 320
-#define FFN_ARENA_BYTES_EVAL 320
-#define FFN_ARENA_BYTES_TRAIN_STEP 1216
+#define FFN_ARENA_BYTES_PREDICT 204
+#define FFN_ARENA_BYTES_EVAL 204
+#define FFN_ARENA_BYTES_TRAIN_STEP 812
 
 typedef struct ffn ffn;
 
@@ -62,7 +62,7 @@ struct ffn {
     nnc_real pred_bias[1]; /* pred.bias [1] */
     /* optimizer state */
     int32_t opt_step[1]; /* opt.step [] */
-    nnc_real arena[304]; /* scratch of every entry point */
+    nnc_real arena[203]; /* scratch of every entry point */
 };
 
 void ffn_init(ffn *m, uint64_t seed);
