@@ -276,8 +276,12 @@ void gemm_emit(Emit *e, int ind, const Gemm *g)
         gemm_naive_(e, ind, g);
         return;
     }
-    if (e->t->firmware && !g->s.tb && !g->s.n.batch && !g->store_t) {
-        gemm_regs_(e, ind, g);
+    /* Firmware trains without gradient buffers, so a weight's update is the epilogue of its gradient's
+     * product, written over the weight it reads: only forms that read C[i,j]'s operands before storing
+     * C[i,j] (named accumulators, dot products), never a row of C zeroed first (gemm_rows_, BLAS) */
+    if (e->t->firmware) {
+        if (!g->s.tb && !g->s.n.batch && !g->store_t) gemm_regs_(e, ind, g);
+        else gemm_dots_(e, ind, g);
         return;
     }
     /* register blocks, for rows of C at least a tile wide: A^T B into a small C, or a k short enough
