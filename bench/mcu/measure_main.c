@@ -11,7 +11,8 @@
  *   stack_bytes N                 (the deepest the stack went below main's in one predict, found as the
  *                                  lowest painted word changed; 64 bytes below main are not painted, so
  *                                  this is exact above 64 and says 64 for anything up to 64)
- *   first_output 0xXXXXXXXX       (the bits of y[0], so that a run that computed nothing shows)
+ *   first_output N                (the bits of y[0] as an unsigned integer, so that a run that computed
+ *                                  nothing shows)
  *
  * With -DTARGET_T=float (or int32_t) -DTARGET_COUNT=k it times M_train_step on one sample instead (target 0:
  * class 0, or zeros), from a program built without --inference, and first_output is the last loss; the
@@ -109,10 +110,7 @@ int main(void)
 
     print_("instructions_per_predict ", (spent + CALLS / 2) / CALLS);
     print_("stack_bytes ", stack);
-    char line[64];
-    char *p = fmt_str(line, "first_output ");
-    p = fmt_bits(p, y[0]);
-    fmt_str(p, "\n");
-    board_puts(line);
+    union { float f; uint32_t u; } bits = {y[0]};
+    print_("first_output ", bits.u);
     return 0;
 }
