@@ -17,7 +17,8 @@ Per model it
      `qemu-system-arm -M mps2-an386 -icount shift=0`: instructions per predict (SysTick, 40 instructions
      per tick) and the deepest stack of one predict;
   4. with --tflm-python (a Python with tensorflow, tf-keras, tflite-micro), runs bench/mcu/tflm_arena.py on
-     the same weights: TFLM's arena and .tflite size, its output checked against `nnc predict`.
+     the same weights: TFLM's arena and .tflite size, its output checked against `nnc predict`, and the same
+     for the network quantized to int8 (a third table: what TFLM users usually deploy).
 The commands it runs are written to WORK/commands.txt. Plain python3; not run by ctest (docs only).
 """
 import argparse
@@ -256,6 +257,24 @@ def markdown(rows):
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["model"], fmt(r.get("params")), fmt(sec.get("text")), fmt(sec.get("rodata")), ram_text, fmt_stack(stack),
             fmt(n.get("instructions_per_predict")), tflite, arena, ratio))
+    int8 = [r for r in rows if (r.get("tflm") or {}).get("int8")]
+    if int8:
+        out += ["", "| model (TFLM int8, for reference) | int8 .tflite | int8 arena (activations + interpreter) | "
+                "nnc float32 const | nnc float32 RAM |", "|---|---:|---:|---:|---:|"]
+        for r in int8:
+            q = r["tflm"]["int8"]
+            n = r.get("nnc") or {}
+            sec = n.get("sections", {})
+            ram = None
+            if n.get("ram_bytes_header") is not None and n.get("input_bytes") is not None:
+                ram = n["ram_bytes_header"] + sec["data"] + sec["bss"] + n["input_bytes"] + n["output_bytes"]
+            if q.get("status") != "ok":
+                out.append("| %s | not measurable: %s | | %s | %s |" % (r["model"], q.get("reason", ""),
+                                                                      fmt(sec.get("rodata")), fmt(ram)))
+                continue
+            out.append("| %s | %s | %s (%s + %s) | %s | %s |" % (
+                r["model"], fmt(q["tflite_bytes"]), fmt(q["arena_total_bytes"]), fmt(q["arena_head_bytes"]),
+                fmt(q["arena_tail_bytes"]), fmt(sec.get("rodata")), fmt(ram)))
     train = [r for r in rows if "nnc_train" in r]
     if train:
         out += ["", "| model (train_step, batch 1) | nnc code (.text) | nnc const (.rodata) | nnc RAM (struct) | "
@@ -319,7 +338,7 @@ def main():
         tj = os.path.join(work, "tflm.json")
         run([args.tflm_python, os.path.join(HERE, "tflm_arena.py"), "--nnc", nnc, "--models", args.models,
              "--weights-dir", os.path.join(work, "weights"), "--tflite-dir", os.path.join(work, "tflite"),
-             "--json", tj] + names, timeout=1800)
+             "--int8", "--json", tj] + names, timeout=1800)
         args.tflm_json = tj
     if args.tflm_json:
         tflm = {r["model"]: r for r in json.load(open(args.tflm_json))}

@@ -12,13 +12,17 @@ float32), runs one inference in the tflite-micro Python interpreter and reports,
   tflite_bytes       the .tflite flatbuffer (graph + weights: what TFLM keeps in flash besides its own code)
   params             the Keras network's parameter count (checked equal to `nnc summary --json` with --nnc)
 
+With --int8, the network is also converted to int8 (weights and activations, what TFLM users usually
+deploy; nnc has no counterpart) and its .tflite and arena are reported under "int8".
+
 With --weights-dir DIR, DIR/<model>.safetensors (a checkpoint of `nnc train`) is loaded into the Keras
 network, so TFLM runs the very network nnc compiles; with --nnc as well, the TFLM output on a fixed input
 is compared with `nnc predict` on the same input (max_abs_diff), which proves the two are the same network.
 
 Needs: tensorflow (or tensorflow-cpu), tf-keras, tflite-micro, numpy (see docs/mcu.md). Not run by ctest.
 
-usage: tflm_arena.py [--models DIR] [--nnc PATH] [--weights-dir DIR] [--tflite-dir DIR] [--json FILE] [MODEL ...]
+usage: tflm_arena.py [--models DIR] [--nnc PATH] [--weights-dir DIR] [--tflite-dir DIR] [--int8] [--json FILE]
+                     [MODEL ...]
 """
 import argparse
 import json
@@ -176,6 +180,29 @@ def nnc_predict(nnc, path, weights, input_name, x):
         return np.load(yout)
 
 
+def measure_int8(model, spec):
+    """The same network quantized to int8 (weights and activations, a random representative data set):
+    what a TFLM user would usually deploy; nnc has no counterpart (float32 only)."""
+    rng = np.random.default_rng(1)
+
+    def representative():
+        for _ in range(64):
+            yield [rng.uniform(0, 1, size=tuple(spec.shape)).astype(np.float32)]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    try:
+        blob = conv.convert()
+        _, arena, _ = tflm_run(blob, np.zeros(tuple(spec.shape), np.int8))
+    except Exception as e:  # noqa: BLE001
+        return {"status": "not measurable", "reason": str(e).splitlines()[0][:200] if str(e) else type(e).__name__}
+    return {"status": "ok", "tflite_bytes": len(blob), "ops": op_names(blob), "arena_total_bytes": arena["total"],
+            "arena_head_bytes": arena["head"], "arena_tail_bytes": arena["tail"]}
+
+
 def measure(name, args):
     path = os.path.join(args.models, name + ".nn")
     rec = {"model": name}
@@ -222,6 +249,8 @@ def measure(name, args):
                allocations=[line.split("] ", 1)[-1] for line in text.splitlines() if "RecordingMicroAllocator" in line])
     ref = model(x, training=False).numpy()
     rec["max_abs_diff_keras"] = float(np.max(np.abs(y - ref)))
+    if args.int8:
+        rec["int8"] = measure_int8(model, spec)
     if weights and args.nnc:
         rec["max_abs_diff_nnc"] = float(np.max(np.abs(y.reshape(-1) - nnc_predict(args.nnc, path, weights,
                                                                                    input_name, x).reshape(-1))))
@@ -237,6 +266,7 @@ def main():
     ap.add_argument("--weights-dir", help="folder with MODEL.safetensors checkpoints of nnc to load")
     ap.add_argument("--tflite-dir", help="also write MODEL.tflite here")
     ap.add_argument("--json", help="write the JSON array here instead of stdout")
+    ap.add_argument("--int8", action="store_true", help="also measure the network quantized to int8")
     args = ap.parse_args()
     names = args.models_list or sorted(f[:-3] for f in os.listdir(args.models) if f.endswith(".nn"))
     versions = {"tensorflow": tf.__version__, "tf_keras": keras.__version__, "numpy": np.__version__}
