@@ -12,13 +12,16 @@ Per model it
      fashion_cnn_finetune also uses;
   2. generates `nnc MODEL --target mcu --inference --weights W -o M.c` and compiles it with arm-none-eabi-gcc
      and the flags below; code = the object's .text, const = its .rodata (the weights), and RAM is the
-     header's M_RAM_BYTES (the struct the program declares) plus any .data/.bss of the object;
+     header's M_RAM_BYTES (the struct the program declares) plus any .data/.bss of the object, plus the
+     input and output arrays the program passes to predict (TFLM's arena holds those too);
   3. links bench/mcu/measure_main.c with examples/firmware/board and runs it in
      `qemu-system-arm -M mps2-an386 -icount shift=0`: instructions per predict (SysTick, 40 instructions
      per tick) and the deepest stack of one predict;
   4. with --tflm-python (a Python with tensorflow, tf-keras, tflite-micro), runs bench/mcu/tflm_arena.py on
      the same weights: TFLM's arena and .tflite size, its output checked against `nnc predict`, and the same
-     for the network quantized to int8 (a third table: what TFLM users usually deploy).
+     for the network quantized to int8 (the second table: what TFLM users usually deploy);
+  5. for ffn and fashion_cnn_finetune, steps 2 and 3 again without --inference, timing train_step on one
+     sample (the third table: training on the device).
 The commands it runs are written to WORK/commands.txt. Plain python3; not run by ctest (docs only).
 """
 import argparse
@@ -41,7 +44,7 @@ QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-icount", "shift=0
         "-semihosting-config", "enable=on,target=native"]
 
 LOG = []
-# The networks that docs/mcu.md trains on the device (examples/firmware): a second table, train_step.
+# The networks that docs/mcu.md trains on the device (examples/firmware): the third table, train_step.
 TRAIN_MODELS = ("ffn", "fashion_cnn_finetune")
 
 
