@@ -862,6 +862,7 @@ def device_case(nnc, case, tmp, device, host_cc):
 
 
 KNOWN_SEEN = []
+MODE = []
 
 
 def report(ident, variant, problem, known, unexpected):
@@ -876,7 +877,9 @@ def report(ident, variant, problem, known, unexpected):
         KNOWN_SEEN.append(key)
         return "KNOWN %s: %s\n%s" % (key, k, problem if problem.startswith("    ") else tail(problem, 6))
     unexpected.append(key)
-    return "FAIL %s:\n%s" % (key, problem if problem.startswith("    ") else tail(problem, 20))
+    again = "    again: NNC_MCU_KEEP=/tmp/mcu python3 %s %s NNC ROOT%s %s  (keeps main.c and both builds)" % (
+        os.path.relpath(__file__), MODE[0], " BOARD_DIR" if MODE[0] == "device" else "", ident.split(":")[0])
+    return "FAIL %s:\n%s\n%s" % (key, problem if problem.startswith("    ") else tail(problem, 20), again)
 
 
 def main():
@@ -884,6 +887,7 @@ def main():
         print(__doc__)
         sys.exit(2)
     mode, nnc, root = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+    MODE.append(mode)
     for tool in ["arm-none-eabi-gcc", "arm-none-eabi-nm"] + (["qemu-system-arm"] if mode == "device" else []):
         if shutil.which(tool) is None:
             print("SKIP: no %s (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm)" % tool)
