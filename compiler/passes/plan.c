@@ -232,17 +232,46 @@ static void allocate_online_(Plan *p, const Live *L)
 }
 
 /* ---- -O2: values written to the model go straight into its tensor ------------------------------------- */
-/* id's kernel reads tensor t only elementwise at the index it writes (same shape, no anchor) */
+/* The C printer stores an anchor's results through the kernel's tail as it computes them (so the tail may
+ * read, at the same index, the tensor a result overwrites) for a product of a matrix by a 2-D matrix, not
+ * folded over batch axes, whose tail reads values of the result's shape, one per column, or scalars.
+ * Other anchored kernels (a product folded over batch axes or batched, a convolution) store the anchor's
+ * results first and run the tail after, which would read a tensor already overwritten. */
+static bool tail_inside_anchor_(const Graph *g, int root, int anchor)
+{
+    const Value *a = &g->v[anchor];
+    Shape sa = g->v[a->in[0]].shape, sb = g->v[a->in[1]].shape, out = g->v[root].shape;
+    if (a->op != OP_MATMUL || a->attr.i[2] || sb.rank != 2 || (sa.rank != 2 && a->attr.i[0]) || out.rank < 1) return false;
+    for (int m = anchor + 1; m <= root; m++) {
+        const Value *v = &g->v[m];
+        if (m != root && v->group != root) continue;
+        for (int k = 0; k < v->nin; k++) {
+            int x = v->in[k];
+            if (x == anchor || g->v[x].group == root) continue;
+            Shape s = g->v[x].shape;
+            bool column = s.rank >= 1 && s.d[s.rank - 1] == out.d[out.rank - 1] && shape_count(s, 1) == s.d[s.rank - 1];
+            if (!shape_eq(s, out) && !column && !(shape_count(s, 1) == 1 && !shape_batched(s))) return false;
+        }
+    }
+    return true;
+}
+
+/* id's kernel reads tensor t only elementwise at the index it writes (same shape), and through a tail
+ * applied as each result is stored when the kernel has an anchor */
 static bool reads_tensor_in_place_(Plan *p, int id, int t)
 {
     Graph *g = p->g;
+    bool reads = false;
+    int anchor = -1;
     for (int m = 0; m <= id; m++) {
         if (m != id && g->v[m].group != id) continue;
         Value *v = &g->v[m];
+        if (m != id && !op_has(v->op, F_EW)) anchor = m;
         for (int k = 0; k < v->nin; k++) {
             Value *x = &g->v[plan_base(p, v->in[k])];
             if (x->op != OP_TENSOR || x->tensor != t) continue;
             if (!op_has(v->op, F_EW) || !shape_eq(g->v[v->in[k]].shape, g->v[id].shape)) return false;
+            reads = true;
         }
         if (!op_has(v->op, F_EW) && (m != id || v->nin)) {
             for (int k = 0; k < v->nin; k++) {
@@ -251,7 +280,7 @@ static bool reads_tensor_in_place_(Plan *p, int id, int t)
             }
         }
     }
-    return true;
+    return !reads || anchor < 0 || tail_inside_anchor_(g, id, anchor);
 }
 
 /* the last kernel (other than id's) that reads tensor t */

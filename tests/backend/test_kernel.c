@@ -104,7 +104,7 @@ static void scalar_operand_has_empty_index(void **state)
     assert_int_equal(loop_nest_index(&d, 0).n, 0);
 }
 
-static void target_table_has_host_only(void **state)
+static void target_table_has_host_and_mcu(void **state)
 {
     (void)state;
     const Target *t = target_find("c");
@@ -114,7 +114,14 @@ static void target_table_has_host_only(void **state)
     assert_int_equal(t->index_max, INT64_C(2147483647) - 64);
     assert_int_equal(t->fuse.members, 48);
     assert_null(target_find("C"));
-    assert_null(target_find("mcu")); /* not yet a row */
+    const Target *mcu = target_find("mcu");
+    assert_ptr_equal(mcu, &target_mcu);
+    assert_false(mcu->blas);
+    assert_true(mcu->firmware && !t->firmware);
+    assert_string_equal(mcu->index_type, "int32_t");
+    assert_int_equal(mcu->arena_align, 1);
+    assert_true(mcu->fuse.conv_into_pool && !t->fuse.conv_into_pool);
+    assert_null(target_find("cuda")); /* not yet a row */
 }
 
 int main(void)
@@ -123,7 +130,7 @@ int main(void)
         cmocka_unit_test(broadcast_row_merges_batch_and_rows),
         cmocka_unit_test(column_broadcast_keeps_two_loops), cmocka_unit_test(same_shapes_merge_into_one_loop),
         cmocka_unit_test(reduction_drops_unit_extents), cmocka_unit_test(scalar_operand_has_empty_index),
-        cmocka_unit_test(target_table_has_host_only),
+        cmocka_unit_test(target_table_has_host_and_mcu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

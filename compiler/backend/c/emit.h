@@ -55,6 +55,7 @@ struct Emit {
     VEC(struct KernelKey { uint64_t hash; char *key; int k; }) seen;
     bool uses_blas;
     bool has_rng;        /* the struct holds the generator (dropout needs it; the host always has it) */
+    bool static_batch;   /* kernels take no n: the batch is the constant 1 (firmware, --batch 1) */
     bool *flash;         /* per model tensor: a const array, not a struct member (target_tensor_in_flash) */
     int64_t const_bytes; /* of the kernels' constant arrays */
 };
@@ -99,6 +100,7 @@ const char *c_type(DType t); /* "nnc_real", "int32_t" */
 char *c_count(Emit *e, Shape s);
 char *c_dim(Emit *e, int64_t d); /* "n" for the batch axis, else the number */
 char *c_extent(Emit *e, Extent x); /* "50", "n", "n * 4" */
+const char *c_batch(Emit *e);      /* the batch inside a kernel: "n", or "1" where it is static */
 char *c_float(Emit *e, double v); /* hex float with a decimal comment */
 /* index arithmetic: "a + b", or the other operand where one is "0" */
 char *c_add(Emit *e, const char *a, const char *b);

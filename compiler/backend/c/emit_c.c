@@ -20,9 +20,11 @@ static const char *const entry_upper_[ENTRY_COUNT] = {"PREDICT", "EVAL", "TRAIN_
 /* ---- C spelling -------------------------------------------------------------------------------------- */
 const char *c_type(DType t) { return t == DT_I32 ? "int32_t" : "nnc_real"; }
 
+const char *c_batch(Emit *e) { return e->static_batch ? "1" : "n"; }
+
 char *c_extent(Emit *e, Extent x)
 {
-    if (!x.batch) return arena_printf(A_, "%" PRId64, x.per);
+    if (!x.batch || e->static_batch) return arena_printf(A_, "%" PRId64, x.per);
     return x.per == 1 ? "n" : arena_printf(A_, "n * %" PRId64, x.per);
 }
 
@@ -236,7 +238,7 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     e->cur_name_end = b->len;
     sb_printf(b, "_%s(", op);
     bool first = true;
-    if (a->batched) {
+    if (a->batched && !e->static_batch) {
         sb_puts(b, "int n");
         first = false;
     }
@@ -307,7 +309,7 @@ void kernel_end(Emit *e)
     sb_indent(&e->body, indent);
     sb_printf(&e->body, "k%d_%s(", e->cur_k, e->cur_op);
     bool first = true;
-    if (a->batched) {
+    if (a->batched && !e->static_batch) {
         sb_puts(&e->body, "n");
         first = false;
     }
@@ -970,6 +972,9 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
                   char **h_out)
 {
     Emit e = {.m = m, .opt = opt, .t = t};
+    /* firmware at batch 1: kernels know n = 1 (constant loop bounds; no loop that looks as if it could
+     * run past a 32-bit address space, which arm-none-eabi-gcc -O2 warns of) */
+    e.static_batch = t->firmware && opt->max_batch == 1;
     names_init_(&e);
     e.has_rng = needs_rng_(t, entries, nentries);
     e.flash = arena_alloc(m->arena, sizeof(bool) * (size_t)(m->tensors.len + 1));

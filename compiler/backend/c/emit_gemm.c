@@ -140,11 +140,14 @@ static void gemm_dots_(Emit *e, int ind, const Gemm *g)
         dot_(e, in, g, "i", j);
     } else {
         gl_(e, in, "nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};");
-        gl_(e, in, "int k8 = 0;");
-        gl_(e, in, "for (; k8 + 8 <= %s; k8 += 8)", c_extent(e, g->s.k));
+        bool fixed = !g->s.k.batch || e->static_batch;
+        const char *K = c_extent(e, g->s.k);
+        /* the blocks end at a bound computed first (emit_ops.c's reductions say why) */
+        gl_(e, in, "const int end8 = %s;", fixed ? arena_printf(A_, "%" PRId64, g->s.k.per / 8 * 8) : arena_printf(A_, "%s / 8 * 8", K));
+        gl_(e, in, "for (int k8 = 0; k8 < end8; k8 += 8)");
         gl_(e, in + 1, "for (int l = 0; l < 8; l++) acc[l] += %s * %s;", a_at_(e, g, "i", "(k8 + l)"), b_at_(e, g, "(k8 + l)", j));
         gl_(e, in, "nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));");
-        gl_(e, in, "for (int k = k8; k < %s; k++) s += %s * %s;", c_extent(e, g->s.k), a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
+        gl_(e, in, "for (int k = end8; k < %s; k++) s += %s * %s;", K, a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
     }
     gl_(e, in, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, "s"));
     gl_(e, in - 1, "}");

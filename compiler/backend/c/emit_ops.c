@@ -47,7 +47,7 @@ enum { MAX_OPS = KERNEL_MAX_OPERANDS };
 
 static char *dim_extent_(Emit *e, const LoopNest *d, int j)
 {
-    if (!d->batch[j]) return arena_printf(A_, "%" PRId64, d->ext[j]);
+    if (!d->batch[j] || e->static_batch) return arena_printf(A_, "%" PRId64, d->ext[j]);
     return d->ext[j] == 1 ? "n" : arena_printf(A_, "n * %" PRId64, d->ext[j]);
 }
 
@@ -118,8 +118,14 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
             kl_(e, ind + 1, "nnc_real %s[16] = {0};", acc);
         }
     }
-    kl_(e, ind + 1, "int b16 = 0;");
-    kl_(e, ind + 1, "for (; b16 + 16 <= %s; b16 += 16)", dim_extent_(e, d, r - 1));
+    /* the blocks end at a bound computed first: the compiler sees that neither loop runs past the axis
+     * (with `b16 + 16 <= N` and the rest from where b16 stopped, arm-none-eabi-gcc -O2 warns that the
+     * second could run past the address space) */
+    const char *len = dim_extent_(e, d, r - 1);
+    bool fixed = !d->batch[r - 1] || e->static_batch;
+    const char *end = fixed ? arena_printf(A_, "%" PRId64, d->ext[r - 1] / 16 * 16) : arena_printf(A_, "%s / 16 * 16", len);
+    kl_(e, ind + 1, "const int end16 = %s;", end);
+    kl_(e, ind + 1, "for (int b16 = 0; b16 < end16; b16 += 16)");
     kl_(e, ind + 2, "for (int l = 0; l < 16; l++) {");
     kl_(e, ind + 3, "const int i%d = b16 + l;", r - 1);
     for (int i = 0; i < nout; i++) {
@@ -140,7 +146,7 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
                 a, a, a, a, a);
         }
     }
-    kl_(e, ind + 1, "for (int i%d = b16; i%d < %s; i%d++) {", r - 1, r - 1, dim_extent_(e, d, r - 1), r - 1);
+    kl_(e, ind + 1, "for (int i%d = end16; i%d < %s; i%d++) {", r - 1, r - 1, len, r - 1);
     for (int i = 0; i < nout; i++) {
         if (op == OP_MAX)
             kl_(e, ind + 2, "const nnc_real v = %s; if (v > acc[0]) acc[0] = v;", x[0]);
@@ -234,7 +240,7 @@ void emit_batch_size(Emit *e, int id)
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
     kernel_begin(e, id, "batch_size", &ka);
-    kl_(e, 1, "y[0] = (nnc_real)n;");
+    kl_(e, 1, "y[0] = (nnc_real)%s;", c_batch(e));
     kernel_end(e);
 }
 
@@ -523,7 +529,7 @@ static const char *with_ci_(Emit *e, const char *x, bool one) { return one ? x :
 /* for b, oh, ow, kh, kw inside the input: opens 5 loops (closed by the caller with conv_close_) */
 static void conv_open_(Emit *e, const ConvShape *c)
 {
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c->HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c->WO);
     kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c->HO, c->WO);
@@ -613,7 +619,7 @@ static void conv_block_row_(Emit *e, const ConvShape *c, const char *xn, const c
 static bool conv2d_blocks_(Emit *e, const ConvShape *c, const char *xn, const char *wn, const char *yn, const Epilogue *epi)
 {
     int64_t ffull = c->F / CONV_F * CONV_F;
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c->HO);
     kl_(e, 2, "for (int f0 = 0; f0 < %" PRId64 "; f0 += %d) {", ffull, CONV_F);
     conv_block_row_(e, c, xn, wn, yn, epi, 3, "f0", CONV_F);
@@ -658,7 +664,7 @@ static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const 
     Value *v = val_(e, id);
     ConvShape c = kernel_conv_shape(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
     if (e->opt->opt_level >= 1 && c.F >= CONV_F && c.G == 1) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c.HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
     kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c.HO, c.WO);
@@ -775,7 +781,7 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kargs_add(e, &ka, "dy", v->in[1], false);
     kernel_begin(e, id, "conv2d_bwd_filter", &ka);
     kl_(e, 1, "for (int i = 0; i < %s; i++) dw[i] = 0;", c_count(e, v->shape));
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
     kl_(e, 2, "const nnc_real *g = dy + ((int64_t)b * %" PRId64 " + oh) * %" PRId64 ";", c.HO, c.WO * c.F);
     kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c.KH);
@@ -802,7 +808,7 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
  * The channels are the innermost loop everywhere, so pooling vectorizes over them. */
 static void pool_open_(Emit *e, const PoolShape *p)
 {
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p->HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p->WO);
     kl_(e, 2, "const int hs = %s, ws = %s;", plus_(e, times_(e, "oh", p->sh), -p->pt), plus_(e, times_(e, "ow", p->sw), -p->pl));
@@ -986,7 +992,7 @@ void emit_lstm_infer(Emit *e, int id)
     kargs_add(e, &ka, "bias", v->in[3], false);
     kernel_begin(e, id, "lstm_infer", &ka);
     kl_(e, 1, "nnc_real z[%" PRId64 "], c[%" PRId64 "];", 4 * u, u);
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
     kl_(e, 2, "const nnc_real *xt = x + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, F);
     kl_(e, 2, "nnc_real *h = y + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, u);
@@ -1030,7 +1036,7 @@ void emit_lstm_seq(Emit *e, int id)
     g.s.work = at_max_(e, DIM_B) * 4 * u * u;
     gemm_emit(e, 3, &g);
     kl_(e, 2, "}");
-    kl_(e, 2, "for (int b = 0; b < n; b++) {");
+    kl_(e, 2, "for (int b = 0; b < %s; b++) {", c_batch(e));
     kl_(e, 3, "nnc_real *z = st + (int64_t)b * %" PRId64 ";", T * 6 * u);
     kl_(e, 3, "const nnc_real *x = xw + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, 4 * u);
     kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) {", u);
@@ -1061,7 +1067,7 @@ void emit_lstm_seq_bwd(Emit *e, int id)
     kernel_begin(e, id, "lstm_seq_bwd", &ka);
     kl_(e, 1, "for (int t = %" PRId64 "; t >= 0; t--) {", T - 1);
     kl_(e, 2, "const nnc_real later = t < %" PRId64 ";", T - 1);
-    kl_(e, 2, "for (int b = 0; b < n; b++) {");
+    kl_(e, 2, "for (int b = 0; b < %s; b++) {", c_batch(e));
     kl_(e, 3, "const int64_t row = (int64_t)b * %" PRId64 " + t;", T);
     kl_(e, 3, "const nnc_real *sr = s + row * %" PRId64 ", *dsr = ds + row * %" PRId64 ";", 6 * u, 6 * u);
     kl_(e, 3, "nnc_real *d = dz + row * %" PRId64 ";", 4 * u);
@@ -1361,7 +1367,7 @@ static void emit_pool_conv_(Emit *e, int id)
     f.ncols = c.F;
     kernel_begin(e, id, max ? "conv2d_maxpool2d" : "conv2d_avgpool2d", &ka);
     bool pad = c.pt || c.pl || cv->attr.i[6] || cv->attr.i[7];
-    kl_(e, 1, "for (int b = 0; b < n; b++)");
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p.HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p.WO);
     kl_(e, 2, "nnc_real *yo = y + (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 ";", p.HO, p.WO, c.F);

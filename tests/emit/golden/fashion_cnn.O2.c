@@ -222,8 +222,8 @@ NNC_KERNEL void k9_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *rest
     y1[0] = 0;
     nnc_real acc0[16] = {0};
     nnc_real acc1[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = n / 16 * 16;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc0[l] += -in0[i0];
@@ -234,7 +234,7 @@ NNC_KERNEL void k9_neg_mean_eq_mean(int n, nnc_real *restrict y0, nnc_real *rest
     acc0[0] = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
     for (int l = 0; l < 8; l++) acc1[l] += acc1[l + 8];
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < n; i0++) {
         acc0[0] += -in0[i0];
         acc1[0] += (in1[i0] == in2[i0] ? 1.0f : 0.0f);
     }
@@ -317,11 +317,11 @@ NNC_KERNEL void k16_matmul(int n, nnc_real *restrict y, const nnc_real *restrict
         for (int i = 0; i < n; i++)
             for (int j = 0; j < 5408; j++) {
                 nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                int k8 = 0;
-                for (; k8 + 8 <= 10; k8 += 8)
+                const int end8 = 8;
+                for (int k8 = 0; k8 < end8; k8 += 8)
                     for (int l = 0; l < 8; l++) acc[l] += a[i * 10 + (k8 + l)] * b[j * 10 + (k8 + l)];
                 nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-                for (int k = k8; k < 10; k++) s += a[i * 10 + k] * b[j * 10 + k];
+                for (int k = end8; k < 10; k++) s += a[i * 10 + k] * b[j * 10 + k];
                 y[i * 5408 + j] = s;
             }
     }

@@ -47,10 +47,10 @@ static void nnc_seed(uint32_t *s, uint64_t seed)
 }
 
 /* k1 conv2d_maxpool2d  p: f32[B,28,28,1], f32[3,3,1,32], f32[32] -> f32[B,13,13,32]  (line 13) */
-NNC_KERNEL void k1_conv2d_maxpool2d(int n, nnc_real *restrict y, const nnc_real *restrict x, const nnc_real *restrict w, const nnc_real *restrict in0)
+NNC_KERNEL void k1_conv2d_maxpool2d(nnc_real *restrict y, const nnc_real *restrict x, const nnc_real *restrict w, const nnc_real *restrict in0)
 {
 #line 13 "fashion_cnn.nn"
-    for (int b = 0; b < n; b++)
+    for (int b = 0; b < 1; b++)
     for (int oh = 0; oh < 13; oh++)
     for (int ow = 0; ow < 13; ow++) {
         nnc_real *yo = y + (((int32_t)b * 13 + oh) * 13 + ow) * 32;
@@ -93,10 +93,10 @@ NNC_KERNEL void k1_conv2d_maxpool2d(int n, nnc_real *restrict y, const nnc_real 
 #line 94 "fashion_cnn.mcu.c"
 
 /* k2 matmul_add: f32[B,5408], f32[5408,10], f32[10] -> f32[B,10]  (line 14) */
-NNC_KERNEL void k2_matmul_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
+NNC_KERNEL void k2_matmul_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
 {
 #line 14 "fashion_cnn.nn"
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 1; i++) {
         {
             nnc_real acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0, acc4 = 0, acc5 = 0, acc6 = 0, acc7 = 0, acc8 = 0, acc9 = 0;
             const nnc_real *bk = b;
@@ -120,10 +120,10 @@ NNC_KERNEL void k2_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
 #line 121 "fashion_cnn.mcu.c"
 
 /* k3 softmax  probs: f32[B,10] -> f32[B,10]  (line 14) */
-NNC_KERNEL void k3_softmax(int n, nnc_real *restrict y, const nnc_real *restrict a)
+NNC_KERNEL void k3_softmax(nnc_real *restrict y, const nnc_real *restrict a)
 {
 #line 14 "fashion_cnn.nn"
-    for (int o = 0; o < n; o++) {
+    for (int o = 0; o < 1; o++) {
         const nnc_real *x = a + o * 10;
         nnc_real *z = y + o * 10;
         nnc_real mx = x[0], sum = 0;
@@ -160,10 +160,10 @@ void fashion_cnn_predict(fashion_cnn *m, int n, const nnc_real *image, nnc_real 
     nnc_real *p = A; /* f32[B,13,13,32] p (line 13) */
     nnc_real *t11_add = A + 5408; /* f32[B,10] add (line 14) */
     nnc_real *probs_2 = A; /* f32[B,10] probs (line 14) */
-    k1_conv2d_maxpool2d(n, p, image, m->c_weight, m->c_bias);
-    k2_matmul_add(n, t11_add, p, m->probs_weight, m->probs_bias);
-    k3_softmax(n, probs_2, t11_add);
-    memcpy(probs, probs_2, sizeof(nnc_real) * (size_t)(n * 10));
+    k1_conv2d_maxpool2d(p, image, m->c_weight, m->c_bias);
+    k2_matmul_add(t11_add, p, m->probs_weight, m->probs_bias);
+    k3_softmax(probs_2, t11_add);
+    memcpy(probs, probs_2, sizeof(nnc_real) * (size_t)(10));
 }
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */

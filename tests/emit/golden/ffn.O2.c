@@ -119,11 +119,11 @@ NNC_KERNEL void k2_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
 #line 7 "ffn.nn"
     for (int i = 0; i < n; i++) {
         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k8 = 0;
-        for (; k8 + 8 <= 50; k8 += 8)
+        const int end8 = 48;
+        for (int k8 = 0; k8 < end8; k8 += 8)
             for (int l = 0; l < 8; l++) acc[l] += a[i * 50 + (k8 + l)] * b[k8 + l];
         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (int k = k8; k < 50; k++) s += a[i * 50 + k] * b[k];
+        for (int k = end8; k < 50; k++) s += a[i * 50 + k] * b[k];
         y[i] = s + in0[0];
     }
 }
@@ -135,11 +135,11 @@ NNC_KERNEL void k3_matmul(int n, nnc_real *restrict y, const nnc_real *restrict 
 #line 7 "ffn.nn"
     for (int i = 0; i < n; i++) {
         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k8 = 0;
-        for (; k8 + 8 <= 50; k8 += 8)
+        const int end8 = 48;
+        for (int k8 = 0; k8 < end8; k8 += 8)
             for (int l = 0; l < 8; l++) acc[l] += a[i * 50 + (k8 + l)] * b[k8 + l];
         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (int k = k8; k < 50; k++) s += a[i * 50 + k] * b[k];
+        for (int k = end8; k < 50; k++) s += a[i * 50 + k] * b[k];
         y[i] = s;
     }
 }
@@ -151,8 +151,8 @@ NNC_KERNEL void k4_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_re
 #line 9 "ffn.nn"
     y[0] = 0;
     nnc_real acc[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = n / 16 * 16;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
@@ -160,7 +160,7 @@ NNC_KERNEL void k4_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_re
     /* the partial results, then the rest of the axis */
     for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
     acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < n; i0++) {
         acc[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
     }
     y[0] += acc[0];
@@ -201,8 +201,8 @@ NNC_KERNEL void k8_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     y1[0] = 0;
     nnc_real acc0[16] = {0};
     nnc_real acc1[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = n / 16 * 16;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
@@ -213,7 +213,7 @@ NNC_KERNEL void k8_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     acc0[0] = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
     for (int l = 0; l < 8; l++) acc1[l] += acc1[l + 8];
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < n; i0++) {
         acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += in3[i0];
     }

@@ -118,11 +118,11 @@ NNC_KERNEL void k2_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
 #line 7 "ffn.nn"
     for (int i = 0; i < n; i++) {
         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k8 = 0;
-        for (; k8 + 8 <= 50; k8 += 8)
+        const int end8 = 48;
+        for (int k8 = 0; k8 < end8; k8 += 8)
             for (int l = 0; l < 8; l++) acc[l] += a[i * 50 + (k8 + l)] * b[k8 + l];
         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (int k = k8; k < 50; k++) s += a[i * 50 + k] * b[k];
+        for (int k = end8; k < 50; k++) s += a[i * 50 + k] * b[k];
         y[i] = s + in0[0];
     }
 }

@@ -48,10 +48,10 @@ static void nnc_seed(uint32_t *s, uint64_t seed)
 }
 
 /* k1 matmul_add_relu  h: f32[B,10], f32[10,50], f32[50] -> f32[B,50]  (line 6) */
-NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
+NNC_KERNEL void k1_matmul_add_relu(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
 {
 #line 6 "ffn.nn"
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 1; i++) {
         for (int j0 = 0; j0 < 48; j0 += 8)
             {
                 nnc_real acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0, acc4 = 0, acc5 = 0, acc6 = 0, acc7 = 0;
@@ -84,10 +84,10 @@ NNC_KERNEL void k1_matmul_add_relu(int n, nnc_real *restrict y, const nnc_real *
 #line 85 "ffn.mcu.c"
 
 /* k2 matmul_add  pred: f32[B,50], f32[50,1], f32[1] -> f32[B,1]  (line 7) */
-NNC_KERNEL void k2_matmul_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
+NNC_KERNEL void k2_matmul_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
 {
 #line 7 "ffn.nn"
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 1; i++) {
         {
             nnc_real acc0 = 0;
             const nnc_real *bk = b;
@@ -102,10 +102,10 @@ NNC_KERNEL void k2_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
 #line 103 "ffn.mcu.c"
 
 /* k3 matmul: f32[B,50], f32[50,1] -> f32[B,1]  (line 7) */
-NNC_KERNEL void k3_matmul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
+NNC_KERNEL void k3_matmul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b)
 {
 #line 7 "ffn.nn"
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 1; i++) {
         {
             nnc_real acc0 = 0;
             const nnc_real *bk = b;
@@ -120,13 +120,13 @@ NNC_KERNEL void k3_matmul(int n, nnc_real *restrict y, const nnc_real *restrict 
 #line 121 "ffn.mcu.c"
 
 /* k4 add_sub_square_mean: f32[B,1], f32[1], f32[B,1] -> f32[]  (line 9) */
-NNC_KERNEL void k4_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2)
+NNC_KERNEL void k4_add_sub_square_mean(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2)
 {
 #line 9 "ffn.nn"
     y[0] = 0;
     nnc_real acc[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = 0;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
@@ -134,19 +134,19 @@ NNC_KERNEL void k4_add_sub_square_mean(int n, nnc_real *restrict y, const nnc_re
     /* the partial results, then the rest of the axis */
     for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
     acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < 1; i0++) {
         acc[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
     }
     y[0] += acc[0];
-    y[0] /= (nnc_real)(n);
+    y[0] /= (nnc_real)(1);
 }
 #line 144 "ffn.mcu.c"
 
 /* k5 batch_size:  -> f32[]  (line 9) */
-NNC_KERNEL void k5_batch_size(int n, nnc_real *restrict y)
+NNC_KERNEL void k5_batch_size(nnc_real *restrict y)
 {
 #line 9 "ffn.nn"
-    y[0] = (nnc_real)n;
+    y[0] = (nnc_real)1;
 }
 #line 152 "ffn.mcu.c"
 
@@ -159,24 +159,24 @@ NNC_KERNEL void k6_div(nnc_real *restrict y, const nnc_real *restrict b)
 #line 160 "ffn.mcu.c"
 
 /* k7 add_sub_mul_mul: f32[B,1], f32[1], f32[B,1], f32[1,1] -> f32[B,1]  (line 9) */
-NNC_KERNEL void k7_add_sub_mul_mul(int n, nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
+NNC_KERNEL void k7_add_sub_mul_mul(nnc_real *restrict y, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
 {
 #line 9 "ffn.nn"
-    for (int i0 = 0; i0 < n; i0++)
+    for (int i0 = 0; i0 < 1; i0++)
         y[i0] = in3[0] * (((in0[i0] + in1[0]) - in2[i0]) * 2.0f);
 }
 #line 169 "ffn.mcu.c"
 
 /* k8 add_sub_square_mean_etc: f32[1,1], f32[B,1], f32[1], f32[B,1], f32[B,1] -> f32[1,1]  (line 7) */
-NNC_KERNEL void k8_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
+NNC_KERNEL void k8_add_sub_square_mean_etc(nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2, const nnc_real *restrict in3)
 {
 #line 7 "ffn.nn"
     y0[0] = 0;
     y1[0] = 0;
     nnc_real acc0[16] = {0};
     nnc_real acc1[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = 0;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
@@ -187,21 +187,21 @@ NNC_KERNEL void k8_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     acc0[0] = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
     for (int l = 0; l < 8; l++) acc1[l] += acc1[l + 8];
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < 1; i0++) {
         acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += in3[i0];
     }
     y0[0] += acc0[0];
     y1[0] += acc1[0];
-    y0[0] /= (nnc_real)(n);
+    y0[0] /= (nnc_real)(1);
 }
 #line 199 "ffn.mcu.c"
 
 /* k9 matmul_gt_mul: f32[B,1], f32[50,1], f32[B,50] -> f32[B,50]  (line 6) */
-NNC_KERNEL void k9_matmul_gt_mul(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
+NNC_KERNEL void k9_matmul_gt_mul(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
 {
 #line 6 "ffn.nn"
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < 1; i++)
         for (int j = 0; j < 50; j++) {
             const nnc_real s = a[i] * b[j];
             y[i * 50 + j] = s * ((in0[i * 50 + j] > 0.0f ? 1.0f : 0.0f));
@@ -210,14 +210,14 @@ NNC_KERNEL void k9_matmul_gt_mul(int n, nnc_real *restrict y, const nnc_real *re
 #line 211 "ffn.mcu.c"
 
 /* k10 mul_sum_sum: f32[1,50], f32[B,50], f32[B,1], f32[B,50] -> f32[1,50]  (line 6) */
-NNC_KERNEL void k10_mul_sum_sum(int n, nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2)
+NNC_KERNEL void k10_mul_sum_sum(nnc_real *restrict y0, nnc_real *restrict y1, const nnc_real *restrict in0, const nnc_real *restrict in1, const nnc_real *restrict in2)
 {
 #line 6 "ffn.nn"
     for (int o = 0; o < 50; o++)
         y0[o] = 0;
     for (int o = 0; o < 50; o++)
         y1[o] = 0;
-    for (int i0 = 0; i0 < n; i0++)
+    for (int i0 = 0; i0 < 1; i0++)
         for (int i1 = 0; i1 < 50; i1++)
             {
                 y0[i1] += in0[i0 * 50 + i1] * in1[i0];
@@ -227,7 +227,7 @@ NNC_KERNEL void k10_mul_sum_sum(int n, nnc_real *restrict y0, nnc_real *restrict
 #line 228 "ffn.mcu.c"
 
 /* k11 matmul_mul_sub: f32[B,10], f32[B,50], f32[10,50] -> f32[10,50]  (line 10) */
-NNC_KERNEL void k11_matmul_mul_sub(int n, nnc_real *y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *in0)
+NNC_KERNEL void k11_matmul_mul_sub(nnc_real *y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *in0)
 {
 #line 10 "ffn.nn"
     for (int i = 0; i < 10; i++) {
@@ -235,7 +235,7 @@ NNC_KERNEL void k11_matmul_mul_sub(int n, nnc_real *y, const nnc_real *restrict 
             {
                 nnc_real acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0, acc4 = 0, acc5 = 0, acc6 = 0, acc7 = 0;
                 const nnc_real *bk = b + j0;
-                for (int k = 0; k < n; k++, bk += 50) {
+                for (int k = 0; k < 1; k++, bk += 50) {
                     const nnc_real aik = a[k * 10 + i];
                     acc0 = fmaf(aik, bk[0], acc0); acc1 = fmaf(aik, bk[1], acc1); acc2 = fmaf(aik, bk[2], acc2); acc3 = fmaf(aik, bk[3], acc3); acc4 = fmaf(aik, bk[4], acc4); acc5 = fmaf(aik, bk[5], acc5); acc6 = fmaf(aik, bk[6], acc6); acc7 = fmaf(aik, bk[7], acc7);
                 }
@@ -251,7 +251,7 @@ NNC_KERNEL void k11_matmul_mul_sub(int n, nnc_real *y, const nnc_real *restrict 
         {
             nnc_real acc0 = 0, acc1 = 0;
             const nnc_real *bk = b + 48;
-            for (int k = 0; k < n; k++, bk += 50) {
+            for (int k = 0; k < 1; k++, bk += 50) {
                 const nnc_real aik = a[k * 10 + i];
                 acc0 = fmaf(aik, bk[0], acc0); acc1 = fmaf(aik, bk[1], acc1);
             }
@@ -301,9 +301,9 @@ void ffn_predict(ffn *m, int n, const nnc_real *x, nnc_real *pred)
     if (n < 1 || n > FFN_MAX_BATCH) return;
     nnc_real *h = A; /* f32[B,50] h (line 6) */
     nnc_real *pred_2 = A + 50; /* f32[B,1] pred (line 7) */
-    k1_matmul_add_relu(n, h, x, m->h_weight, m->h_bias);
-    k2_matmul_add(n, pred_2, h, m->pred_weight, m->pred_bias);
-    memcpy(pred, pred_2, sizeof(nnc_real) * (size_t)(n));
+    k1_matmul_add_relu(h, x, m->h_weight, m->h_bias);
+    k2_matmul_add(pred_2, h, m->pred_weight, m->pred_bias);
+    memcpy(pred, pred_2, sizeof(nnc_real) * (size_t)(1));
 }
 
 nnc_real ffn_eval(ffn *m, int n, const nnc_real *x, const nnc_real *y, nnc_real *metrics)
@@ -314,9 +314,9 @@ nnc_real ffn_eval(ffn *m, int n, const nnc_real *x, const nnc_real *y, nnc_real 
     nnc_real *h = A; /* f32[B,50] h (line 6) */
     nnc_real *t8_matmul = A + 50; /* f32[B,1] matmul (line 7) */
     nnc_real *t13_mean = A; /* f32[] mean (line 9) */
-    k1_matmul_add_relu(n, h, x, m->h_weight, m->h_bias);
-    k3_matmul(n, t8_matmul, h, m->pred_weight);
-    k4_add_sub_square_mean(n, t13_mean, t8_matmul, m->pred_bias, y);
+    k1_matmul_add_relu(h, x, m->h_weight, m->h_bias);
+    k3_matmul(t8_matmul, h, m->pred_weight);
+    k4_add_sub_square_mean(t13_mean, t8_matmul, m->pred_bias, y);
     const nnc_real loss = t13_mean[0];
     return loss;
 }
@@ -336,16 +336,16 @@ nnc_real ffn_train_step_metrics(ffn *m, int n, const nnc_real *x, const nnc_real
     nnc_real *t30_mul = A + 100; /* f32[B,50] mul (line 6) */
     nnc_real *t26_sum = A + 50; /* f32[1,50] sum (line 7) */
     nnc_real *t31_sum = A + 150; /* f32[1,50] sum (line 6) */
-    k1_matmul_add_relu(n, h, x, m->h_weight, m->h_bias);
-    k3_matmul(n, t8_matmul, h, m->pred_weight);
-    k5_batch_size(n, t14_batch_size);
+    k1_matmul_add_relu(h, x, m->h_weight, m->h_bias);
+    k3_matmul(t8_matmul, h, m->pred_weight);
+    k5_batch_size(t14_batch_size);
     k6_div(t16_div, t14_batch_size);
-    k7_add_sub_mul_mul(n, t21_mul, t8_matmul, m->pred_bias, y, t16_div);
-    k8_add_sub_square_mean_etc(n, t13_mean, t22_sum, t8_matmul, m->pred_bias, y, t21_mul);
-    k9_matmul_gt_mul(n, t30_mul, t21_mul, m->pred_weight, h);
-    k10_mul_sum_sum(n, t26_sum, t31_sum, h, t21_mul, t30_mul);
+    k7_add_sub_mul_mul(t21_mul, t8_matmul, m->pred_bias, y, t16_div);
+    k8_add_sub_square_mean_etc(t13_mean, t22_sum, t8_matmul, m->pred_bias, y, t21_mul);
+    k9_matmul_gt_mul(t30_mul, t21_mul, m->pred_weight, h);
+    k10_mul_sum_sum(t26_sum, t31_sum, h, t21_mul, t30_mul);
     m->opt_step[0] += 1;
-    k11_matmul_mul_sub(n, m->h_weight, x, t30_mul, m->h_weight);
+    k11_matmul_mul_sub(m->h_weight, x, t30_mul, m->h_weight);
     k12_mul_sub(m->h_bias, t31_sum);
     k12_mul_sub(m->pred_weight, t26_sum);
     k13_mul_sub(m->pred_bias, t22_sum);

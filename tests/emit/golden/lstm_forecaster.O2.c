@@ -183,11 +183,11 @@ NNC_KERNEL void k5_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
 #line 7 "lstm_forecaster.nn"
     for (int i = 0; i < n; i++) {
         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k8 = 0;
-        for (; k8 + 8 <= 32; k8 += 8)
+        const int end8 = 32;
+        for (int k8 = 0; k8 < end8; k8 += 8)
             for (int l = 0; l < 8; l++) acc[l] += a[i * 32 + (k8 + l)] * b[k8 + l];
         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (int k = k8; k < 32; k++) s += a[i * 32 + k] * b[k];
+        for (int k = end8; k < 32; k++) s += a[i * 32 + k] * b[k];
         y[i] = s + in0[0];
     }
 }
@@ -199,11 +199,11 @@ NNC_KERNEL void k6_matmul(int n, nnc_real *restrict y, const nnc_real *restrict 
 #line 7 "lstm_forecaster.nn"
     for (int i = 0; i < n; i++) {
         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k8 = 0;
-        for (; k8 + 8 <= 32; k8 += 8)
+        const int end8 = 32;
+        for (int k8 = 0; k8 < end8; k8 += 8)
             for (int l = 0; l < 8; l++) acc[l] += a[i * 32 + (k8 + l)] * b[k8 + l];
         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (int k = k8; k < 32; k++) s += a[i * 32 + k] * b[k];
+        for (int k = end8; k < 32; k++) s += a[i * 32 + k] * b[k];
         y[i] = s;
     }
 }
@@ -217,8 +217,8 @@ NNC_KERNEL void k7_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     y1[0] = 0;
     nnc_real acc0[16] = {0};
     nnc_real acc1[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = n / 16 * 16;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
@@ -229,7 +229,7 @@ NNC_KERNEL void k7_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_rea
     acc0[0] = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
     for (int l = 0; l < 8; l++) acc1[l] += acc1[l + 8];
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < n; i0++) {
         acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += fabs(((in0[i0] + in1[0]) - in2[i0]));
     }
@@ -275,8 +275,8 @@ NNC_KERNEL void k11_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_re
     nnc_real acc0[16] = {0};
     nnc_real acc1[16] = {0};
     nnc_real acc2[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = n / 16 * 16;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc0[l] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
@@ -290,7 +290,7 @@ NNC_KERNEL void k11_add_sub_square_mean_etc(int n, nnc_real *restrict y0, nnc_re
     acc1[0] = ((acc1[0] + acc1[4]) + (acc1[1] + acc1[5])) + ((acc1[2] + acc1[6]) + (acc1[3] + acc1[7]));
     for (int l = 0; l < 8; l++) acc2[l] += acc2[l + 8];
     acc2[0] = ((acc2[0] + acc2[4]) + (acc2[1] + acc2[5])) + ((acc2[2] + acc2[6]) + (acc2[3] + acc2[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < n; i0++) {
         acc0[0] += nnc_square((in0[i0] + in1[0]) - in2[i0]);
         acc1[0] += fabs(((in0[i0] + in1[0]) - in2[i0]));
         acc2[0] += in3[i0];
@@ -380,11 +380,11 @@ NNC_KERNEL void k16_lstm_seq_bwd(int n, nnc_real *restrict dz, const nnc_real *r
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < 32; j++) {
                         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                        int k8 = 0;
-                        for (; k8 + 8 <= 128; k8 += 8)
+                        const int end8 = 128;
+                        for (int k8 = 0; k8 < end8; k8 += 8)
                             for (int l = 0; l < 8; l++) acc[l] += (dz + t * 128)[i * 3072 + (k8 + l)] * r[j * 128 + (k8 + l)];
                         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-                        for (int k = k8; k < 128; k++) s += (dz + t * 128)[i * 3072 + k] * r[j * 128 + k];
+                        for (int k = end8; k < 128; k++) s += (dz + t * 128)[i * 3072 + k] * r[j * 128 + k];
                         (dz + (t - 1) * 128)[i * 3072 + j] = s;
                     }
             }

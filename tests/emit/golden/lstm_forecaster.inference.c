@@ -168,11 +168,11 @@ NNC_KERNEL void k5_matmul_add(int n, nnc_real *restrict y, const nnc_real *restr
 #line 7 "lstm_forecaster.nn"
     for (int i = 0; i < n; i++) {
         nnc_real acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k8 = 0;
-        for (; k8 + 8 <= 32; k8 += 8)
+        const int end8 = 32;
+        for (int k8 = 0; k8 < end8; k8 += 8)
             for (int l = 0; l < 8; l++) acc[l] += a[i * 32 + (k8 + l)] * b[k8 + l];
         nnc_real s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (int k = k8; k < 32; k++) s += a[i * 32 + k] * b[k];
+        for (int k = end8; k < 32; k++) s += a[i * 32 + k] * b[k];
         y[i] = s + in0[0];
     }
 }

@@ -47,11 +47,11 @@ static void nnc_seed(uint32_t *s, uint64_t seed)
 }
 
 /* k1 lstm_infer: f32[B,24,3], f32[3,128], f32[32,128], f32[128] -> f32[B,24,32]  (line 6) */
-NNC_KERNEL void k1_lstm_infer(int n, nnc_real *restrict y, const nnc_real *restrict x, const nnc_real *restrict w, const nnc_real *restrict r, const nnc_real *restrict bias)
+NNC_KERNEL void k1_lstm_infer(nnc_real *restrict y, const nnc_real *restrict x, const nnc_real *restrict w, const nnc_real *restrict r, const nnc_real *restrict bias)
 {
 #line 6 "lstm_forecaster.nn"
     nnc_real z[128], c[32];
-    for (int b = 0; b < n; b++)
+    for (int b = 0; b < 1; b++)
     for (int t = 0; t < 24; t++) {
         const nnc_real *xt = x + ((int32_t)b * 24 + t) * 3;
         nnc_real *h = y + ((int32_t)b * 24 + t) * 32;
@@ -76,19 +76,19 @@ NNC_KERNEL void k1_lstm_infer(int n, nnc_real *restrict y, const nnc_real *restr
 #line 77 "lstm_forecaster.mcu.c"
 
 /* k2 slice: f32[B,24,32] -> f32[B,1,32]  (line 6) */
-NNC_KERNEL void k2_slice(int n, nnc_real *restrict y, const nnc_real *restrict a)
+NNC_KERNEL void k2_slice(nnc_real *restrict y, const nnc_real *restrict a)
 {
 #line 6 "lstm_forecaster.nn"
-    for (int o = 0; o < n; o++)
+    for (int o = 0; o < 1; o++)
         for (int i = 0; i < 32; i++) y[o * 32 + i] = a[o * 768 + 736 + i];
 }
 #line 86 "lstm_forecaster.mcu.c"
 
 /* k3 matmul_add  forecast: f32[B,32], f32[32,1], f32[1] -> f32[B,1]  (line 7) */
-NNC_KERNEL void k3_matmul_add(int n, nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
+NNC_KERNEL void k3_matmul_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
 {
 #line 7 "lstm_forecaster.nn"
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 1; i++) {
         {
             nnc_real acc0 = 0;
             const nnc_real *bk = b;
@@ -130,10 +130,10 @@ void lstm_forecaster_predict(lstm_forecaster *m, int n, const nnc_real *window, 
     nnc_real *t4_lstm_infer = A; /* f32[B,24,32] lstm_infer (line 6) */
     nnc_real *t5_slice = A + 768; /* f32[B,1,32] slice (line 6) */
     nnc_real *forecast_2 = A; /* f32[B,1] forecast (line 7) */
-    k1_lstm_infer(n, t4_lstm_infer, window, m->h_weight, m->h_recurrent, m->h_bias);
-    k2_slice(n, t5_slice, t4_lstm_infer);
-    k3_matmul_add(n, forecast_2, t5_slice, m->forecast_weight, m->forecast_bias);
-    memcpy(forecast, forecast_2, sizeof(nnc_real) * (size_t)(n));
+    k1_lstm_infer(t4_lstm_infer, window, m->h_weight, m->h_recurrent, m->h_bias);
+    k2_slice(t5_slice, t4_lstm_infer);
+    k3_matmul_add(forecast_2, t5_slice, m->forecast_weight, m->forecast_bias);
+    memcpy(forecast, forecast_2, sizeof(nnc_real) * (size_t)(1));
 }
 
 /* every parameter, state and optimizer tensor: name, rank, shape, offset, trainable, dtype, kind */

@@ -299,8 +299,8 @@ NNC_KERNEL void k24_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
 #line 16 "mlp_bn.nn"
     y[0] = 0;
     nnc_real acc[16] = {0};
-    int b16 = 0;
-    for (; b16 + 16 <= n; b16 += 16)
+    const int end16 = n / 16 * 16;
+    for (int b16 = 0; b16 < end16; b16 += 16)
         for (int l = 0; l < 16; l++) {
             const int i0 = b16 + l;
             acc[l] += a[i0];
@@ -308,7 +308,7 @@ NNC_KERNEL void k24_mean(int n, nnc_real *restrict y, const nnc_real *restrict a
     /* the partial results, then the rest of the axis */
     for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
     acc[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (int i0 = b16; i0 < n; i0++) {
+    for (int i0 = end16; i0 < n; i0++) {
         acc[0] += a[i0];
     }
     y[0] += acc[0];
