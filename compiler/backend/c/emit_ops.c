@@ -978,8 +978,44 @@ void emit_softmax(Emit *e, int id)
 }
 
 /* ---- lstm --------------------------------------------------------------------------------------------------------- */
-/* lstm_infer: per sample, per step z = b + x_t W + h[t-1] R into one gate buffer of 4u floats, then
- * c = f c + i g and h = o tanh(c) (c in a buffer of u floats; h[t-1] read back from the output) */
+/* lstm_infer's gates j0 .. j0+nb-1 (j0 "j0" or a number): z = b + x_t W + h[t-1] R, each gate's sum in
+ * a named accumulator (registers on a microcontroller, fmaf one VFMA) while k runs over x_t, then h */
+static void lstm_infer_block_(Emit *e, int64_t u, int64_t F, const char *j0, int64_t nb)
+{
+    bool fixed = !str_eq(j0, "j0");
+    int64_t jn = fixed ? strtoll(j0, NULL, 10) : 0;
+    const char *off = fixed && jn == 0 ? "" : arena_printf(A_, " + %s", j0);
+    StrBuf b = {0};
+    for (int64_t l = 0; l < nb; l++)
+        sb_printf(&b, "%sacc%" PRId64 " = bias[%s]", l ? ", " : "nnc_real ", l,
+                  fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "j0 + %" PRId64, l) : "j0");
+    kl_(e, 2, "{");
+    kl_(e, 3, "%s;", b.s);
+    b.len = 0;
+    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = fmaf(v, p[%" PRId64 "], acc%" PRId64 ");", l ? " " : "", l, l, l);
+    kl_(e, 3, "const nnc_real *p = w%s;", off);
+    kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++, p += %" PRId64 ") {", F, 4 * u);
+    kl_(e, 4, "const nnc_real v = xt[k];");
+    kl_(e, 4, "%s", b.s);
+    kl_(e, 3, "}");
+    kl_(e, 3, "if (t > 0) {");
+    kl_(e, 4, "p = r%s;", off);
+    kl_(e, 4, "for (int k = 0; k < %" PRId64 "; k++, p += %" PRId64 ") {", u, 4 * u);
+    kl_(e, 5, "const nnc_real v = h[k - %" PRId64 "];", u);
+    kl_(e, 5, "%s", b.s);
+    kl_(e, 4, "}");
+    kl_(e, 3, "}");
+    for (int64_t l = 0; l < nb; l++) {
+        const char *j = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "j0 + %" PRId64, l) : "j0";
+        kl_(e, 3, "z[%s] = acc%" PRId64 ";", j, l);
+    }
+    kl_(e, 2, "}");
+    sb_free(&b);
+}
+
+/* lstm_infer (firmware: pass_lstm_infer): per sample, per step the gates z = b + x_t W + h[t-1] R into one
+ * buffer of 4u floats, 8 gates at a time in named accumulators, then c = f c + i g and h = o tanh(c) (c in
+ * a buffer of u floats; h[t-1] read back from the output) */
 void emit_lstm_infer(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -996,16 +1032,14 @@ void emit_lstm_infer(Emit *e, int id)
     kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
     kl_(e, 2, "const nnc_real *xt = x + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, F);
     kl_(e, 2, "nnc_real *h = y + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, u);
-    kl_(e, 2, "for (int j = 0; j < %" PRId64 "; j++) z[j] = bias[j];", 4 * u);
-    kl_(e, 2, "for (int k = 0; k < %" PRId64 "; k++) {", F);
-    kl_(e, 3, "const nnc_real xk = xt[k], *wk = w + k * %" PRId64 ";", 4 * u);
-    kl_(e, 3, "for (int j = 0; j < %" PRId64 "; j++) z[j] += xk * wk[j];", 4 * u);
-    kl_(e, 2, "}");
-    kl_(e, 2, "if (t > 0)");
-    kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++) {", u);
-    kl_(e, 4, "const nnc_real hk = h[k - %" PRId64 "], *rk = r + k * %" PRId64 ";", u, 4 * u);
-    kl_(e, 4, "for (int j = 0; j < %" PRId64 "; j++) z[j] += hk * rk[j];", 4 * u);
-    kl_(e, 3, "}");
+    int64_t full = 4 * u / 8 * 8;
+    if (full > 8) {
+        kl_(e, 2, "for (int j0 = 0; j0 < %" PRId64 "; j0 += 8)", full);
+        lstm_infer_block_(e, u, F, "j0", 8);
+    } else if (full) {
+        lstm_infer_block_(e, u, F, "0", 8);
+    }
+    if (4 * u > full) lstm_infer_block_(e, u, F, arena_printf(A_, "%" PRId64, full), 4 * u - full);
     kl_(e, 2, "for (int j = 0; j < %" PRId64 "; j++) {", u);
     kl_(e, 3, "const nnc_real i = nnc_sigmoid(z[j]), f = nnc_sigmoid(z[%" PRId64 " + j]);", u);
     kl_(e, 3, "const nnc_real g = tanh(z[%" PRId64 " + j]), o = nnc_sigmoid(z[%" PRId64 " + j]);", 2 * u, 3 * u);

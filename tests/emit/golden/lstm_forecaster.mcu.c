@@ -55,16 +55,30 @@ NNC_KERNEL void k1_lstm_infer(nnc_real *restrict y, const nnc_real *restrict x, 
     for (int t = 0; t < 24; t++) {
         const nnc_real *xt = x + ((int32_t)b * 24 + t) * 3;
         nnc_real *h = y + ((int32_t)b * 24 + t) * 32;
-        for (int j = 0; j < 128; j++) z[j] = bias[j];
-        for (int k = 0; k < 3; k++) {
-            const nnc_real xk = xt[k], *wk = w + k * 128;
-            for (int j = 0; j < 128; j++) z[j] += xk * wk[j];
-        }
-        if (t > 0)
-            for (int k = 0; k < 32; k++) {
-                const nnc_real hk = h[k - 32], *rk = r + k * 128;
-                for (int j = 0; j < 128; j++) z[j] += hk * rk[j];
+        for (int j0 = 0; j0 < 128; j0 += 8)
+        {
+            nnc_real acc0 = bias[j0], acc1 = bias[j0 + 1], acc2 = bias[j0 + 2], acc3 = bias[j0 + 3], acc4 = bias[j0 + 4], acc5 = bias[j0 + 5], acc6 = bias[j0 + 6], acc7 = bias[j0 + 7];
+            const nnc_real *p = w + j0;
+            for (int k = 0; k < 3; k++, p += 128) {
+                const nnc_real v = xt[k];
+                acc0 = fmaf(v, p[0], acc0); acc1 = fmaf(v, p[1], acc1); acc2 = fmaf(v, p[2], acc2); acc3 = fmaf(v, p[3], acc3); acc4 = fmaf(v, p[4], acc4); acc5 = fmaf(v, p[5], acc5); acc6 = fmaf(v, p[6], acc6); acc7 = fmaf(v, p[7], acc7);
             }
+            if (t > 0) {
+                p = r + j0;
+                for (int k = 0; k < 32; k++, p += 128) {
+                    const nnc_real v = h[k - 32];
+                    acc0 = fmaf(v, p[0], acc0); acc1 = fmaf(v, p[1], acc1); acc2 = fmaf(v, p[2], acc2); acc3 = fmaf(v, p[3], acc3); acc4 = fmaf(v, p[4], acc4); acc5 = fmaf(v, p[5], acc5); acc6 = fmaf(v, p[6], acc6); acc7 = fmaf(v, p[7], acc7);
+                }
+            }
+            z[j0] = acc0;
+            z[j0 + 1] = acc1;
+            z[j0 + 2] = acc2;
+            z[j0 + 3] = acc3;
+            z[j0 + 4] = acc4;
+            z[j0 + 5] = acc5;
+            z[j0 + 6] = acc6;
+            z[j0 + 7] = acc7;
+        }
         for (int j = 0; j < 32; j++) {
             const nnc_real i = nnc_sigmoid(z[j]), f = nnc_sigmoid(z[32 + j]);
             const nnc_real g = tanhf(z[64 + j]), o = nnc_sigmoid(z[96 + j]);
@@ -73,7 +87,7 @@ NNC_KERNEL void k1_lstm_infer(nnc_real *restrict y, const nnc_real *restrict x, 
         }
     }
 }
-#line 77 "lstm_forecaster.mcu.c"
+#line 91 "lstm_forecaster.mcu.c"
 
 /* k2 slice: f32[B,24,32] -> f32[B,1,32]  (line 6) */
 NNC_KERNEL void k2_slice(nnc_real *restrict y, const nnc_real *restrict a)
@@ -82,7 +96,7 @@ NNC_KERNEL void k2_slice(nnc_real *restrict y, const nnc_real *restrict a)
     for (int o = 0; o < 1; o++)
         for (int i = 0; i < 32; i++) y[o * 32 + i] = a[o * 768 + 736 + i];
 }
-#line 86 "lstm_forecaster.mcu.c"
+#line 100 "lstm_forecaster.mcu.c"
 
 /* k3 matmul_add  forecast: f32[B,32], f32[32,1], f32[1] -> f32[B,1]  (line 7) */
 NNC_KERNEL void k3_matmul_add(nnc_real *restrict y, const nnc_real *restrict a, const nnc_real *restrict b, const nnc_real *restrict in0)
@@ -100,7 +114,7 @@ NNC_KERNEL void k3_matmul_add(nnc_real *restrict y, const nnc_real *restrict a, 
         }
     }
 }
-#line 104 "lstm_forecaster.mcu.c"
+#line 118 "lstm_forecaster.mcu.c"
 
 /* parameters and state from their initialisers; optimizer state, gradients and scratch zero */
 void lstm_forecaster_init(lstm_forecaster *m, uint64_t seed)
