@@ -53,12 +53,14 @@ static void source_drop_(int src)
     s->nlines = 1;
 }
 
-/* The options vary with the input's length, so that one corpus reaches every level and --inference. */
+/* The options vary with the input's length, so that one corpus reaches every level, --inference and the
+ * firmware target (its own passes and the dialect rewrite of the C text). */
 static void compile_(const uint8_t *data, size_t size, int src)
 {
     diag_reset();
     CompileOptions co = {.model_path = fuzz_file_path(data, size), .opt_level = (int)(size % 3),
                          .inference_only = size % 7 == 3, .line_directives = true,
+                         .target = size % 5 == 2 ? &target_mcu : NULL,
                          .c_path = "fuzz.c", .h_name = "fuzz.h", .command = "nnc fuzz"};
     Compiled *c = compile_model(&co, true);
     if (c) {
