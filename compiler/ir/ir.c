@@ -82,6 +82,30 @@ bool pool2d_tiles(const Attr *a, Shape in)
            in.d[1] % a->i[0] == 0 && in.d[2] % a->i[1] == 0;
 }
 
+RowRead shape_row_read(Shape x, Shape out)
+{
+    if (shape_eq(x, out)) return ROW_FULL;
+    if (shape_count(x, 1) == 1 && !shape_batched(x)) return ROW_ONE;
+    bool last = x.rank >= 1 && out.rank >= 1 && x.d[x.rank - 1] == out.d[out.rank - 1];
+    for (int i = 0; last && i < x.rank - 1; i++) last = x.d[i] == 1;
+    return last ? ROW_LAST : ROW_OTHER;
+}
+
+bool graph_tail_reads(const Graph *g, int root, int anchor, unsigned ways)
+{
+    Shape out = g->v[root].shape;
+    for (int m = 0; m <= root; m++) {
+        const Value *v = &g->v[m];
+        if (m == anchor || (m != root && v->group != root)) continue;
+        for (int k = 0; k < v->nin; k++) {
+            int x = v->in[k];
+            if (x == anchor || g->v[x].group == root) continue;
+            if (!(ways >> shape_row_read(g->v[x].shape, out) & 1)) return false;
+        }
+    }
+    return true;
+}
+
 bool shape_fits(Shape s)
 {
     if (s.rank < 0 || s.rank > MAX_RANK) return false;

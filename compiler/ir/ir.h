@@ -260,6 +260,16 @@ bool shape_broadcast2(Shape a, Shape b, Shape *out);
 /* pooling windows (attrs of maxpool2d/avgpool2d and their gradients) that tile the NHWC input `in` exactly:
  * each input cell in exactly one window */
 bool pool2d_tiles(const Attr *a, Shape in);
+/* How a kernel's tail reads a value of shape x while it produces an output of shape out, row by row of
+ * out's last axis: the same element (FULL), the element of the row's column (LAST: x is one row), one
+ * number (ONE), or otherwise (OTHER). The C printer applies a tail inside an anchor's loops only for the
+ * first three; the passes ask before they rely on that. */
+typedef enum RowRead { ROW_FULL, ROW_LAST, ROW_ONE, ROW_OTHER } RowRead;
+RowRead shape_row_read(Shape x, Shape out);
+/* every value that a member of root's kernel other than `anchor` reads from outside the kernel (not a
+ * member, not the anchor) is read in one of the ways of `ways`, a set of (1 << RowRead), along root's
+ * shape */
+bool graph_tail_reads(const Graph *g, int root, int anchor, unsigned ways);
 
 /* ---- printing ---------------------------------------------------------------------------------- */
 void graph_print(Graph *g, FILE *f);

@@ -342,26 +342,6 @@ static int conv_anchor_(const Graph *g, int root)
     return anchor;
 }
 
-/* the tail reads, besides its members and the convolution, only per-filter vectors and scalars: what the
- * printer indexes by output pixel and filter */
-static bool tail_by_filter_(const Graph *g, int root, int anchor)
-{
-    int64_t filters = g->v[anchor].shape.d[g->v[anchor].shape.rank - 1];
-    for (int m = anchor + 1; m <= root; m++) {
-        const Value *v = &g->v[m];
-        if (m != root && v->group != root) continue;
-        for (int k = 0; k < v->nin; k++) {
-            const Value *x = &g->v[v->in[k]];
-            if (v->in[k] == anchor || x->group == root) continue;
-            int64_t n = shape_count(x->shape, 1);
-            bool per_filter = !shape_batched(x->shape) && (n == 1 || x->shape.d[x->shape.rank - 1] == filters) &&
-                              (n == 1 || n == filters);
-            if (!per_filter) return false;
-        }
-    }
-    return true;
-}
-
 static void conv_into_pool_(Fuse *f)
 {
     Graph *g = f->g;
@@ -372,7 +352,11 @@ static void conv_into_pool_(Fuse *f)
         Value *xv = &g->v[x];
         if (f->keep[x] || f->uses[x] != 1 || xv->group >= 0 || xv->with >= 0 || !pool2d_tiles(&v->attr, xv->shape)) continue;
         int anchor = conv_anchor_(g, x);
-        if (anchor < 0 || conv_attr(&g->v[anchor].attr, CONV_GROUPS) != 1 || !tail_by_filter_(g, x, anchor)) continue;
+        /* the tail reads, besides the map, only per-filter vectors and scalars: what the printer indexes by
+         * filter alone */
+        if (anchor < 0 || conv_attr(&g->v[anchor].attr, CONV_GROUPS) != 1 ||
+            !graph_tail_reads(g, x, anchor, 1u << ROW_LAST | 1u << ROW_ONE))
+            continue;
         xv->group = id;
     }
 }

@@ -242,18 +242,7 @@ static bool tail_inside_anchor_(const Graph *g, int root, int anchor)
     const Value *a = &g->v[anchor];
     Shape sa = g->v[a->in[0]].shape, sb = g->v[a->in[1]].shape, out = g->v[root].shape;
     if (a->op != OP_MATMUL || a->attr.i[2] || sb.rank != 2 || (sa.rank != 2 && a->attr.i[0]) || out.rank < 1) return false;
-    for (int m = anchor + 1; m <= root; m++) {
-        const Value *v = &g->v[m];
-        if (m != root && v->group != root) continue;
-        for (int k = 0; k < v->nin; k++) {
-            int x = v->in[k];
-            if (x == anchor || g->v[x].group == root) continue;
-            Shape s = g->v[x].shape;
-            bool column = s.rank >= 1 && s.d[s.rank - 1] == out.d[out.rank - 1] && shape_count(s, 1) == s.d[s.rank - 1];
-            if (!shape_eq(s, out) && !column && !(shape_count(s, 1) == 1 && !shape_batched(s))) return false;
-        }
-    }
-    return true;
+    return graph_tail_reads(g, root, anchor, 1u << ROW_FULL | 1u << ROW_LAST | 1u << ROW_ONE);
 }
 
 /* id's kernel reads tensor t only elementwise at the index it writes (same shape), and through a tail

@@ -1134,7 +1134,6 @@ void emit_lstm_seq_bwd(Emit *e, int id)
 void emit_assign(Emit *e, int id) { emit_none(e, id); }
 
 /* ---- fused kernels (pass_fuse) ------------------------------------------------------------------------ */
-enum { PAT_FULL, PAT_LAST, PAT_ONE, PAT_OTHER };
 
 /* a fused group (kernel.h) as the C printer writes it */
 typedef struct Fused {
@@ -1143,7 +1142,7 @@ typedef struct Fused {
     LoopNest d;
     /* row mode: the tail applied inside the anchor's loops, to result `aval` at (row, col) */
     bool row_mode;
-    int pattern[MAX_KARGS]; /* how each external is indexed from (row, col) */
+    RowRead pattern[MAX_KARGS]; /* how each external is indexed from (row, col) */
     int64_t ncols;
     const char *row, *col, *aval;
 } Fused;
@@ -1160,8 +1159,8 @@ static void fused_names_(Fused *f)
 static char *row_index_(Emit *e, Fused *f, int k)
 {
     switch (f->pattern[k]) {
-    case PAT_FULL: return c_add(e, times_(e, f->row, f->ncols), f->col);
-    case PAT_LAST: return (char *)f->col;
+    case ROW_FULL: return c_add(e, times_(e, f->row, f->ncols), f->col);
+    case ROW_LAST: return (char *)f->col;
     default: return "0";
     }
 }
@@ -1206,17 +1205,6 @@ static const char *fused_name_(Emit *e, const Fused *f)
     return s;
 }
 
-/* how a value of shape x is read along an output of shape out, row by row of its last axis */
-static int pattern_(Shape x, Shape out)
-{
-    if (shape_eq(x, out)) return PAT_FULL;
-    int64_t n = shape_count(x, 1);
-    if (n == 1 && !shape_batched(x)) return PAT_ONE;
-    bool last = x.rank >= 1 && x.d[x.rank - 1] == out.d[out.rank - 1];
-    for (int i = 0; last && i < x.rank - 1; i++) last = x.d[i] == 1;
-    return last ? PAT_LAST : PAT_OTHER;
-}
-
 static char *epilogue_expr_(Emit *e, void *ctx, const char *row, const char *col, const char *val)
 {
     Fused *f = ctx;
@@ -1236,7 +1224,7 @@ static bool anchor_body_(Emit *e, Fused *f)
     /* a vector on the right of a product ([..., K] @ [K]) drops the product's column axis: the result's
      * last axis is not the GEMM's (row, col), so the tail runs after the product */
     if (av->op == OP_MATMUL && val_(e, av->in[1])->shape.rank == 1) rows = false;
-    for (int k = 0; k < f->k.next && rows; k++) rows = (f->pattern[k] = pattern_(val_(e, f->k.ext[k])->shape, root->shape)) != PAT_OTHER;
+    for (int k = 0; k < f->k.next && rows; k++) rows = (f->pattern[k] = shape_row_read(val_(e, f->k.ext[k])->shape, root->shape)) != ROW_OTHER;
     f->ncols = root->shape.rank ? root->shape.d[root->shape.rank - 1] : 1;
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
     const Epilogue *ep = rows ? &epi : NULL;
@@ -1395,8 +1383,8 @@ static void emit_pool_conv_(Emit *e, int id)
     kargs_add(e, &ka, "w", cv->in[1], false);
     for (int k = 0; k < f.k.next; k++) {
         kargs_add(e, &ka, f.ext_name[k], f.k.ext[k], false);
-        f.pattern[k] = pattern_(val_(e, f.k.ext[k])->shape, val_(e, xid)->shape);
-        NNC_ASSERT(f.pattern[k] != PAT_FULL && f.pattern[k] != PAT_OTHER); /* pass_fuse: per filter, or scalars */
+        f.pattern[k] = shape_row_read(val_(e, f.k.ext[k])->shape, val_(e, xid)->shape);
+        NNC_ASSERT(f.pattern[k] != ROW_FULL && f.pattern[k] != ROW_OTHER); /* pass_fuse: per filter, or scalars */
     }
     f.ncols = c.F;
     kernel_begin(e, id, max ? "conv2d_maxpool2d" : "conv2d_avgpool2d", &ka);
