@@ -114,6 +114,22 @@ char *c_literal(Emit *e, int id);
 char *c_scalar(Emit *e, int id, char *const *operands);
 void c_scalar_helper(StrBuf *b, OpKind op);
 
+/* emit_lanes.c: named accumulators (firmware). A block of lanes 0 .. n-1 stands for the columns
+ * var + l inside a loop over blocks, or (var NULL) for base + l. */
+typedef struct Lanes {
+    const char *var;
+    int64_t base, n;
+} Lanes;
+typedef void LanesBlock(Emit *e, int ind, const Lanes *b, void *ctx);
+char *lanes_col(Emit *e, const Lanes *b, int64_t l);          /* "j0 + 3", "j0", "43" */
+char *lanes_offset(Emit *e, const Lanes *b, const char *p);   /* p at the block's first column: "w + f0", "w" */
+/* "nnc_real acc0 = INIT, acc1 = INIT...;": INIT is init, or init_at[the lane's column] when init_at is set */
+char *lanes_decl(Emit *e, const Lanes *b, const char *name, const char *init, const char *init_at);
+char *lanes_fma(Emit *e, const Lanes *b, const char *x, const char *p); /* "acc0 = fmaf(x, p[0], acc0); ..." */
+/* columns 0 .. n-1: one block when n <= 12, else blocks of 8 in a loop over var, then the rest; block()
+ * writes each at its indent */
+void lanes_blocks(Emit *e, int ind, const char *var, int64_t n, LanesBlock *block, void *ctx);
+
 /* emit_dialect.c: the printer's text in the target's dialect (float math names, its index type) */
 char *c_dialect(const Target *t, const char *text);
 

@@ -227,49 +227,29 @@ static void gemm_blas_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind + 1, "for (int j = 0; j < %s; j++) %s[%s] = %s;", c_extent(e, g->s.n), g->c, ij, out_(e, g, arena_printf(A_, "%s[%s]", g->c, ij)));
 }
 
-/* ---- firmware: named accumulators ------------------------------------------------------------------
- * A microcontroller has no vector unit and 32 float registers: a row of C in blocks of up to REG_N
- * columns, each column's sum in a variable of its own (acc0 .. acc7) that the compiler keeps in a
- * register, so each multiply-add costs a load of B and the multiply-add itself: fmaf, one VFMA on a
- * Cortex-M4F (-std=c99 forbids the compiler to contract a * b + c by itself). */
-enum { REG_N = 8, REG_MAX = 12 };
-
-/* columns j0 .. j0+nb-1; j0 "j0" (a loop's) or a number */
-static void regs_block_(Emit *e, int ind, const Gemm *g, const char *j0, int64_t nb)
+/* ---- firmware: named accumulators (emit_lanes.c) ----------------------------------------------------
+ * A row of C in blocks of lanes: each step of k loads a[i,k] and the block's elements of row k of B. */
+static void regs_block_(Emit *e, int ind, const Lanes *b, void *ctx)
 {
-    bool fixed = !str_eq(j0, "j0");
-    int64_t jn = fixed ? strtoll(j0, NULL, 10) : 0;
-    StrBuf b = {0};
-    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = 0", l ? ", " : "nnc_real ", l);
+    const Gemm *g = ctx;
     gl_(e, ind, "{");
-    gl_(e, ind + 1, "%s;", b.s);
-    b.len = 0;
-    gl_(e, ind + 1, "const nnc_real *bk = %s;", fixed && jn == 0 ? g->b : arena_printf(A_, "%s + %s", g->b, j0));
+    gl_(e, ind + 1, "%s", lanes_decl(e, b, "acc", "0", NULL));
+    gl_(e, ind + 1, "const nnc_real *bk = %s;", lanes_offset(e, b, g->b));
     gl_(e, ind + 1, "for (int k = 0; k < %s; k++, bk += %s) {", c_extent(e, g->s.k), ldb_(e, g));
     gl_(e, ind + 2, "const nnc_real aik = %s;", a_at_(e, g, "i", "k"));
-    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = fmaf(aik, bk[%" PRId64 "], acc%" PRId64 ");", l ? " " : "", l, l, l);
-    gl_(e, ind + 2, "%s", b.s);
+    gl_(e, ind + 2, "%s", lanes_fma(e, b, "aik", "bk"));
     gl_(e, ind + 1, "}");
-    for (int64_t l = 0; l < nb; l++) {
-        const char *j = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "j0 + %" PRId64, l) : "j0";
-        const char *acc = arena_printf(A_, "acc%" PRId64, l);
+    for (int64_t l = 0; l < b->n; l++) {
+        const char *j = lanes_col(e, b, l), *acc = arena_printf(A_, "acc%" PRId64, l);
         gl_(e, ind + 1, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, acc));
     }
     gl_(e, ind, "}");
-    sb_free(&b);
 }
 
 static void gemm_regs_(Emit *e, int ind, const Gemm *g)
 {
-    int64_t N = num_(g->s.n), full = N <= REG_MAX ? 0 : N / REG_N * REG_N;
     gl_(e, ind, "for (int i = 0; i < %s; i++) {", c_extent(e, g->s.m));
-    if (full > REG_N) {
-        gl_(e, ind + 1, "for (int j0 = 0; j0 < %" PRId64 "; j0 += %d)", full, REG_N);
-        regs_block_(e, ind + 2, g, "j0", REG_N);
-    } else if (full) {
-        regs_block_(e, ind + 1, g, "0", REG_N);
-    }
-    if (N > full) regs_block_(e, ind + 1, g, arena_printf(A_, "%" PRId64, full), N - full);
+    lanes_blocks(e, ind + 1, "j0", num_(g->s.n), regs_block_, (void *)g);
     gl_(e, ind, "}");
 }
 

@@ -11,7 +11,6 @@
 #include "kernel.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define A_ (e->m->arena)
@@ -978,39 +977,28 @@ void emit_softmax(Emit *e, int id)
 }
 
 /* ---- lstm --------------------------------------------------------------------------------------------------------- */
-/* lstm_infer's gates j0 .. j0+nb-1 (j0 "j0" or a number): z = b + x_t W + h[t-1] R, each gate's sum in
- * a named accumulator (registers on a microcontroller, fmaf one VFMA) while k runs over x_t, then h */
-static void lstm_infer_block_(Emit *e, int64_t u, int64_t F, const char *j0, int64_t nb)
+/* lstm_infer's gates of a block (emit_lanes.c): z = b + x_t W + h[t-1] R, each gate's sum in a named
+ * accumulator while k runs over x_t, then over h; ctx: {u, F} */
+static void lstm_infer_block_(Emit *e, int ind, const Lanes *b, void *ctx)
 {
-    bool fixed = !str_eq(j0, "j0");
-    int64_t jn = fixed ? strtoll(j0, NULL, 10) : 0;
-    const char *off = fixed && jn == 0 ? "" : arena_printf(A_, " + %s", j0);
-    StrBuf b = {0};
-    for (int64_t l = 0; l < nb; l++)
-        sb_printf(&b, "%sacc%" PRId64 " = bias[%s]", l ? ", " : "nnc_real ", l,
-                  fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "j0 + %" PRId64, l) : "j0");
-    kl_(e, 2, "{");
-    kl_(e, 3, "%s;", b.s);
-    b.len = 0;
-    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = fmaf(v, p[%" PRId64 "], acc%" PRId64 ");", l ? " " : "", l, l, l);
-    kl_(e, 3, "const nnc_real *p = w%s;", off);
-    kl_(e, 3, "for (int k = 0; k < %" PRId64 "; k++, p += %" PRId64 ") {", F, 4 * u);
-    kl_(e, 4, "const nnc_real v = xt[k];");
-    kl_(e, 4, "%s", b.s);
-    kl_(e, 3, "}");
-    kl_(e, 3, "if (t > 0) {");
-    kl_(e, 4, "p = r%s;", off);
-    kl_(e, 4, "for (int k = 0; k < %" PRId64 "; k++, p += %" PRId64 ") {", u, 4 * u);
-    kl_(e, 5, "const nnc_real v = h[k - %" PRId64 "];", u);
-    kl_(e, 5, "%s", b.s);
-    kl_(e, 4, "}");
-    kl_(e, 3, "}");
-    for (int64_t l = 0; l < nb; l++) {
-        const char *j = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "j0 + %" PRId64, l) : "j0";
-        kl_(e, 3, "z[%s] = acc%" PRId64 ";", j, l);
-    }
-    kl_(e, 2, "}");
-    sb_free(&b);
+    const int64_t u = ((const int64_t *)ctx)[0], F = ((const int64_t *)ctx)[1];
+    const char *fma = lanes_fma(e, b, "v", "p");
+    kl_(e, ind, "{");
+    kl_(e, ind + 1, "%s", lanes_decl(e, b, "acc", NULL, "bias"));
+    kl_(e, ind + 1, "const nnc_real *p = %s;", lanes_offset(e, b, "w"));
+    kl_(e, ind + 1, "for (int k = 0; k < %" PRId64 "; k++, p += %" PRId64 ") {", F, 4 * u);
+    kl_(e, ind + 2, "const nnc_real v = xt[k];");
+    kl_(e, ind + 2, "%s", fma);
+    kl_(e, ind + 1, "}");
+    kl_(e, ind + 1, "if (t > 0) {");
+    kl_(e, ind + 2, "p = %s;", lanes_offset(e, b, "r"));
+    kl_(e, ind + 2, "for (int k = 0; k < %" PRId64 "; k++, p += %" PRId64 ") {", u, 4 * u);
+    kl_(e, ind + 3, "const nnc_real v = h[k - %" PRId64 "];", u);
+    kl_(e, ind + 3, "%s", fma);
+    kl_(e, ind + 2, "}");
+    kl_(e, ind + 1, "}");
+    for (int64_t l = 0; l < b->n; l++) kl_(e, ind + 1, "z[%s] = acc%" PRId64 ";", lanes_col(e, b, l), l);
+    kl_(e, ind, "}");
 }
 
 /* lstm_infer (firmware: pass_lstm_infer): per sample, per step the gates z = b + x_t W + h[t-1] R into one
@@ -1032,14 +1020,8 @@ void emit_lstm_infer(Emit *e, int id)
     kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
     kl_(e, 2, "const nnc_real *xt = x + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, F);
     kl_(e, 2, "nnc_real *h = y + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, u);
-    int64_t full = 4 * u / 8 * 8;
-    if (full > 8) {
-        kl_(e, 2, "for (int j0 = 0; j0 < %" PRId64 "; j0 += 8)", full);
-        lstm_infer_block_(e, u, F, "j0", 8);
-    } else if (full) {
-        lstm_infer_block_(e, u, F, "0", 8);
-    }
-    if (4 * u > full) lstm_infer_block_(e, u, F, arena_printf(A_, "%" PRId64, full), 4 * u - full);
+    int64_t dims[2] = {u, F};
+    lanes_blocks(e, 2, "j0", 4 * u, lstm_infer_block_, dims);
     kl_(e, 2, "for (int j = 0; j < %" PRId64 "; j++) {", u);
     kl_(e, 3, "const nnc_real i = nnc_sigmoid(z[j]), f = nnc_sigmoid(z[%" PRId64 " + j]);", u);
     kl_(e, 3, "const nnc_real g = tanh(z[%" PRId64 " + j]), o = nnc_sigmoid(z[%" PRId64 " + j]);", 2 * u, 3 * u);
@@ -1299,69 +1281,67 @@ static bool pool_of_conv_(Emit *e, int id)
     return (v->op == OP_MAXPOOL2D || v->op == OP_AVGPOOL2D) && val_(e, v->in[0])->group == id;
 }
 
-/* the window's convolution outputs for filters j0 .. j0+nb-1 (j0 "f0" or a number): each filter's sum in
- * a variable of its own (a register on a microcontroller; fmaf is one VFMA there), then its tail, then
- * the max or the sum */
-static void pool_conv_block_(Emit *e, Fused *f, bool tail, const ConvShape *c, const PoolShape *p, bool max,
-                             bool pad, const char *j0, int64_t nb)
+/* a convolution inside a pooling, as its kernel's blocks of filters see it */
+typedef struct PoolConv {
+    Fused *f;
+    bool tail, max, pad;
+    ConvShape c;
+    PoolShape p;
+} PoolConv;
+
+/* the window's convolution outputs for a block of filters (emit_lanes.c): each filter's sum in a named
+ * accumulator, then its tail, then the max or the sum */
+static void pool_conv_block_(Emit *e, int ind, const Lanes *b, void *ctx)
 {
-    bool fixed = !str_eq(j0, "f0");
-    int64_t jn = fixed ? strtoll(j0, NULL, 10) : 0;
-    StrBuf b = {0};
-    kl_(e, 2, "{");
-    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sm%" PRId64 " = %s", l ? ", " : "nnc_real ", l, max ? "-INFINITY" : "0");
-    kl_(e, 3, "%s;", b.s);
-    kl_(e, 3, "for (int ch = %s; ch < %s; ch++)", times_(e, "oh", p->sh), plus_(e, times_(e, "oh", p->sh), p->KH));
-    kl_(e, 3, "for (int cw = %s; cw < %s; cw++) {", times_(e, "ow", p->sw), plus_(e, times_(e, "ow", p->sw), p->KW));
-    b.len = 0;
-    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = 0", l ? ", " : "nnc_real ", l);
-    kl_(e, 4, "%s;", b.s);
-    kl_(e, 4, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
-    kl_(e, 5, "const int ih = %s;", conv_coord_(e, "ch", c->sh, c->pt, conv_tap_(e, "kh", c->dh)));
-    if (pad) kl_(e, 5, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
-    kl_(e, 5, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
-    kl_(e, 6, "const int iw = %s;", conv_coord_(e, "cw", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
-    if (pad) kl_(e, 6, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
-    kl_(e, 6, "const nnc_real *xp = x + %s;", times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw)", c->H, c->W), c->C));
-    const char *w0 = fixed && jn == 0 ? "" : arena_printf(A_, " + %s", j0);
-    kl_(e, 6, "const nnc_real *wk = w + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64 "%s;", c->KW, c->C * c->F, w0);
-    b.len = 0;
-    for (int64_t l = 0; l < nb; l++) sb_printf(&b, "%sacc%" PRId64 " = fmaf(xv, wk[%" PRId64 "], acc%" PRId64 ");", l ? " " : "", l, l, l);
+    PoolConv *pc = ctx;
+    const ConvShape *c = &pc->c;
+    const PoolShape *p = &pc->p;
+    kl_(e, ind, "{");
+    kl_(e, ind + 1, "%s", lanes_decl(e, b, "m", pc->max ? "-INFINITY" : "0", NULL));
+    kl_(e, ind + 1, "for (int ch = %s; ch < %s; ch++)", times_(e, "oh", p->sh), plus_(e, times_(e, "oh", p->sh), p->KH));
+    kl_(e, ind + 1, "for (int cw = %s; cw < %s; cw++) {", times_(e, "ow", p->sw), plus_(e, times_(e, "ow", p->sw), p->KW));
+    kl_(e, ind + 2, "%s", lanes_decl(e, b, "acc", "0", NULL));
+    kl_(e, ind + 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
+    kl_(e, ind + 3, "const int ih = %s;", conv_coord_(e, "ch", c->sh, c->pt, conv_tap_(e, "kh", c->dh)));
+    if (pc->pad) kl_(e, ind + 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c->H);
+    kl_(e, ind + 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
+    kl_(e, ind + 4, "const int iw = %s;", conv_coord_(e, "cw", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
+    if (pc->pad) kl_(e, ind + 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c->W);
+    kl_(e, ind + 4, "const nnc_real *xp = x + %s;", times_(e, arena_printf(A_, "(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw)", c->H, c->W), c->C));
+    kl_(e, ind + 4, "const nnc_real *wk = %s;",
+        lanes_offset(e, b, arena_printf(A_, "w + ((int64_t)kh * %" PRId64 " + kw) * %" PRId64, c->KW, c->C * c->F)));
+    const char *fma = lanes_fma(e, b, "xv", "wk");
     if (c->C == 1) {
-        kl_(e, 6, "const nnc_real xv = xp[0];");
-        kl_(e, 6, "%s", b.s);
+        kl_(e, ind + 4, "const nnc_real xv = xp[0];");
+        kl_(e, ind + 4, "%s", fma);
     } else {
-        kl_(e, 6, "for (int ci = 0; ci < %" PRId64 "; ci++, wk += %" PRId64 ") {", c->C, c->F);
-        kl_(e, 7, "const nnc_real xv = xp[ci];");
-        kl_(e, 7, "%s", b.s);
-        kl_(e, 6, "}");
+        kl_(e, ind + 4, "for (int ci = 0; ci < %" PRId64 "; ci++, wk += %" PRId64 ") {", c->C, c->F);
+        kl_(e, ind + 5, "const nnc_real xv = xp[ci];");
+        kl_(e, ind + 5, "%s", fma);
+        kl_(e, ind + 4, "}");
     }
-    kl_(e, 5, "}");
-    kl_(e, 4, "}");
-    for (int64_t l = 0; l < nb; l++) {
-        const char *col = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "f0 + %" PRId64, l) : "f0";
+    kl_(e, ind + 3, "}");
+    kl_(e, ind + 2, "}");
+    for (int64_t l = 0; l < b->n; l++) {
         const char *acc = arena_printf(A_, "acc%" PRId64, l), *val = acc;
-        if (tail) {
+        if (pc->tail) { /* the row is never read: no external has the map's shape */
+            Fused *f = pc->f;
             f->row_mode = true;
-            f->row = "0", f->col = col, f->aval = acc; /* the row is never read: no external has the map's shape */
+            f->row = "0", f->col = lanes_col(e, b, l), f->aval = acc;
             val = fused_expr_(e, f, f->k.root, -1);
         }
-        if (max)
-            kl_(e, 4, "{ const nnc_real v = %s; if (v > m%" PRId64 ") m%" PRId64 " = v; }", val, l, l);
+        if (pc->max)
+            kl_(e, ind + 2, "{ const nnc_real v = %s; if (v > m%" PRId64 ") m%" PRId64 " = v; }", val, l, l);
         else
-            kl_(e, 4, "m%" PRId64 " += %s;", l, val);
+            kl_(e, ind + 2, "m%" PRId64 " += %s;", l, val);
     }
-    kl_(e, 3, "}");
-    for (int64_t l = 0; l < nb; l++) {
-        const char *col = fixed ? arena_printf(A_, "%" PRId64, jn + l) : l ? arena_printf(A_, "f0 + %" PRId64, l) : "f0";
-        if (max) kl_(e, 3, "yo[%s] = m%" PRId64 ";", col, l);
-        else kl_(e, 3, "yo[%s] = m%" PRId64 " * ((nnc_real)1 / (nnc_real)%" PRId64 ");", col, l, p->KH * p->KW);
+    kl_(e, ind + 1, "}");
+    for (int64_t l = 0; l < b->n; l++) {
+        if (pc->max) kl_(e, ind + 1, "yo[%s] = m%" PRId64 ";", lanes_col(e, b, l), l);
+        else kl_(e, ind + 1, "yo[%s] = m%" PRId64 " * ((nnc_real)1 / (nnc_real)%" PRId64 ");", lanes_col(e, b, l), l, p->KH * p->KW);
     }
-    kl_(e, 2, "}");
-    sb_free(&b);
+    kl_(e, ind, "}");
 }
-
-enum { POOL_CONV_F = 8, POOL_CONV_MAX = 12 };
 
 static void emit_pool_conv_(Emit *e, int id)
 {
@@ -1393,14 +1373,8 @@ static void emit_pool_conv_(Emit *e, int id)
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p.HO);
     kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p.WO);
     kl_(e, 2, "nnc_real *yo = y + (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 ";", p.HO, p.WO, c.F);
-    int64_t full = c.F <= POOL_CONV_MAX ? 0 : c.F / POOL_CONV_F * POOL_CONV_F;
-    if (full > POOL_CONV_F) {
-        kl_(e, 2, "for (int f0 = 0; f0 < %" PRId64 "; f0 += %d)", full, POOL_CONV_F);
-        pool_conv_block_(e, &f, tail, &c, &p, max, pad, "f0", POOL_CONV_F);
-    } else if (full) {
-        pool_conv_block_(e, &f, tail, &c, &p, max, pad, "0", POOL_CONV_F);
-    }
-    if (c.F > full) pool_conv_block_(e, &f, tail, &c, &p, max, pad, arena_printf(A_, "%" PRId64, full), c.F - full);
+    PoolConv pc = {.f = &f, .tail = tail, .max = max, .pad = pad, .c = c, .p = p};
+    lanes_blocks(e, 2, "f0", c.F, pool_conv_block_, &pc);
     kl_(e, 1, "}");
     kernel_end(e);
 }

@@ -55,39 +55,39 @@ NNC_KERNEL void k1_conv2d_maxpool2d(nnc_real *restrict y, const nnc_real *restri
     for (int ow = 0; ow < 13; ow++) {
         nnc_real *yo = y + (((int32_t)b * 13 + oh) * 13 + ow) * 32;
         for (int f0 = 0; f0 < 32; f0 += 8)
-        {
-            nnc_real m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY, m4 = -INFINITY, m5 = -INFINITY, m6 = -INFINITY, m7 = -INFINITY;
-            for (int ch = oh * 2; ch < oh * 2 + 2; ch++)
-            for (int cw = ow * 2; cw < ow * 2 + 2; cw++) {
-                nnc_real acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0, acc4 = 0, acc5 = 0, acc6 = 0, acc7 = 0;
-                for (int kh = 0; kh < 3; kh++) {
-                    const int ih = ch + kh;
-                    for (int kw = 0; kw < 3; kw++) {
-                        const int iw = cw + kw;
-                        const nnc_real *xp = x + (((int32_t)b * 28 + ih) * 28 + iw);
-                        const nnc_real *wk = w + ((int32_t)kh * 3 + kw) * 32 + f0;
-                        const nnc_real xv = xp[0];
-                        acc0 = fmaf(xv, wk[0], acc0); acc1 = fmaf(xv, wk[1], acc1); acc2 = fmaf(xv, wk[2], acc2); acc3 = fmaf(xv, wk[3], acc3); acc4 = fmaf(xv, wk[4], acc4); acc5 = fmaf(xv, wk[5], acc5); acc6 = fmaf(xv, wk[6], acc6); acc7 = fmaf(xv, wk[7], acc7);
+            {
+                nnc_real m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY, m4 = -INFINITY, m5 = -INFINITY, m6 = -INFINITY, m7 = -INFINITY;
+                for (int ch = oh * 2; ch < oh * 2 + 2; ch++)
+                for (int cw = ow * 2; cw < ow * 2 + 2; cw++) {
+                    nnc_real acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0, acc4 = 0, acc5 = 0, acc6 = 0, acc7 = 0;
+                    for (int kh = 0; kh < 3; kh++) {
+                        const int ih = ch + kh;
+                        for (int kw = 0; kw < 3; kw++) {
+                            const int iw = cw + kw;
+                            const nnc_real *xp = x + (((int32_t)b * 28 + ih) * 28 + iw);
+                            const nnc_real *wk = w + ((int32_t)kh * 3 + kw) * 32 + f0;
+                            const nnc_real xv = xp[0];
+                            acc0 = fmaf(xv, wk[0], acc0); acc1 = fmaf(xv, wk[1], acc1); acc2 = fmaf(xv, wk[2], acc2); acc3 = fmaf(xv, wk[3], acc3); acc4 = fmaf(xv, wk[4], acc4); acc5 = fmaf(xv, wk[5], acc5); acc6 = fmaf(xv, wk[6], acc6); acc7 = fmaf(xv, wk[7], acc7);
+                        }
                     }
+                    { const nnc_real v = nnc_relu(acc0 + in0[f0]); if (v > m0) m0 = v; }
+                    { const nnc_real v = nnc_relu(acc1 + in0[f0 + 1]); if (v > m1) m1 = v; }
+                    { const nnc_real v = nnc_relu(acc2 + in0[f0 + 2]); if (v > m2) m2 = v; }
+                    { const nnc_real v = nnc_relu(acc3 + in0[f0 + 3]); if (v > m3) m3 = v; }
+                    { const nnc_real v = nnc_relu(acc4 + in0[f0 + 4]); if (v > m4) m4 = v; }
+                    { const nnc_real v = nnc_relu(acc5 + in0[f0 + 5]); if (v > m5) m5 = v; }
+                    { const nnc_real v = nnc_relu(acc6 + in0[f0 + 6]); if (v > m6) m6 = v; }
+                    { const nnc_real v = nnc_relu(acc7 + in0[f0 + 7]); if (v > m7) m7 = v; }
                 }
-                { const nnc_real v = nnc_relu(acc0 + in0[f0]); if (v > m0) m0 = v; }
-                { const nnc_real v = nnc_relu(acc1 + in0[f0 + 1]); if (v > m1) m1 = v; }
-                { const nnc_real v = nnc_relu(acc2 + in0[f0 + 2]); if (v > m2) m2 = v; }
-                { const nnc_real v = nnc_relu(acc3 + in0[f0 + 3]); if (v > m3) m3 = v; }
-                { const nnc_real v = nnc_relu(acc4 + in0[f0 + 4]); if (v > m4) m4 = v; }
-                { const nnc_real v = nnc_relu(acc5 + in0[f0 + 5]); if (v > m5) m5 = v; }
-                { const nnc_real v = nnc_relu(acc6 + in0[f0 + 6]); if (v > m6) m6 = v; }
-                { const nnc_real v = nnc_relu(acc7 + in0[f0 + 7]); if (v > m7) m7 = v; }
+                yo[f0] = m0;
+                yo[f0 + 1] = m1;
+                yo[f0 + 2] = m2;
+                yo[f0 + 3] = m3;
+                yo[f0 + 4] = m4;
+                yo[f0 + 5] = m5;
+                yo[f0 + 6] = m6;
+                yo[f0 + 7] = m7;
             }
-            yo[f0] = m0;
-            yo[f0 + 1] = m1;
-            yo[f0 + 2] = m2;
-            yo[f0 + 3] = m3;
-            yo[f0 + 4] = m4;
-            yo[f0 + 5] = m5;
-            yo[f0 + 6] = m6;
-            yo[f0 + 7] = m7;
-        }
     }
 }
 #line 94 "fashion_cnn.mcu.c"

@@ -56,29 +56,29 @@ NNC_KERNEL void k1_lstm_infer(nnc_real *restrict y, const nnc_real *restrict x, 
         const nnc_real *xt = x + ((int32_t)b * 24 + t) * 3;
         nnc_real *h = y + ((int32_t)b * 24 + t) * 32;
         for (int j0 = 0; j0 < 128; j0 += 8)
-        {
-            nnc_real acc0 = bias[j0], acc1 = bias[j0 + 1], acc2 = bias[j0 + 2], acc3 = bias[j0 + 3], acc4 = bias[j0 + 4], acc5 = bias[j0 + 5], acc6 = bias[j0 + 6], acc7 = bias[j0 + 7];
-            const nnc_real *p = w + j0;
-            for (int k = 0; k < 3; k++, p += 128) {
-                const nnc_real v = xt[k];
-                acc0 = fmaf(v, p[0], acc0); acc1 = fmaf(v, p[1], acc1); acc2 = fmaf(v, p[2], acc2); acc3 = fmaf(v, p[3], acc3); acc4 = fmaf(v, p[4], acc4); acc5 = fmaf(v, p[5], acc5); acc6 = fmaf(v, p[6], acc6); acc7 = fmaf(v, p[7], acc7);
-            }
-            if (t > 0) {
-                p = r + j0;
-                for (int k = 0; k < 32; k++, p += 128) {
-                    const nnc_real v = h[k - 32];
+            {
+                nnc_real acc0 = bias[j0], acc1 = bias[j0 + 1], acc2 = bias[j0 + 2], acc3 = bias[j0 + 3], acc4 = bias[j0 + 4], acc5 = bias[j0 + 5], acc6 = bias[j0 + 6], acc7 = bias[j0 + 7];
+                const nnc_real *p = w + j0;
+                for (int k = 0; k < 3; k++, p += 128) {
+                    const nnc_real v = xt[k];
                     acc0 = fmaf(v, p[0], acc0); acc1 = fmaf(v, p[1], acc1); acc2 = fmaf(v, p[2], acc2); acc3 = fmaf(v, p[3], acc3); acc4 = fmaf(v, p[4], acc4); acc5 = fmaf(v, p[5], acc5); acc6 = fmaf(v, p[6], acc6); acc7 = fmaf(v, p[7], acc7);
                 }
+                if (t > 0) {
+                    p = r + j0;
+                    for (int k = 0; k < 32; k++, p += 128) {
+                        const nnc_real v = h[k - 32];
+                        acc0 = fmaf(v, p[0], acc0); acc1 = fmaf(v, p[1], acc1); acc2 = fmaf(v, p[2], acc2); acc3 = fmaf(v, p[3], acc3); acc4 = fmaf(v, p[4], acc4); acc5 = fmaf(v, p[5], acc5); acc6 = fmaf(v, p[6], acc6); acc7 = fmaf(v, p[7], acc7);
+                    }
+                }
+                z[j0] = acc0;
+                z[j0 + 1] = acc1;
+                z[j0 + 2] = acc2;
+                z[j0 + 3] = acc3;
+                z[j0 + 4] = acc4;
+                z[j0 + 5] = acc5;
+                z[j0 + 6] = acc6;
+                z[j0 + 7] = acc7;
             }
-            z[j0] = acc0;
-            z[j0 + 1] = acc1;
-            z[j0 + 2] = acc2;
-            z[j0 + 3] = acc3;
-            z[j0 + 4] = acc4;
-            z[j0 + 5] = acc5;
-            z[j0 + 6] = acc6;
-            z[j0 + 7] = acc7;
-        }
         for (int j = 0; j < 32; j++) {
             const nnc_real i = nnc_sigmoid(z[j]), f = nnc_sigmoid(z[32 + j]);
             const nnc_real g = tanhf(z[64 + j]), o = nnc_sigmoid(z[96 + j]);
