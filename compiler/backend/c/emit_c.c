@@ -86,11 +86,14 @@ static const char *io_name_(Emit *e, int id)
     return v->attr.i[0] ? e->tgt_name[v->tensor] : e->in_name[v->tensor];
 }
 
+/* the const array of model tensor t kept in flash (e->flash[t]) */
+static char *flash_array_(Emit *e, int t) { return arena_printf(A_, "nnc_w_%s", e->member[t]); }
+
 /* a static const array for a constant, made on first use; a firmware tensor's own const array when the
  * constant is that tensor (pass_const_tensors) */
 static const char *const_array_(Emit *e, int id)
 {
-    if (e->g->v[id].tensor >= 0 && e->flash[e->g->v[id].tensor]) return arena_printf(A_, "nnc_w_%s", e->member[e->g->v[id].tensor]);
+    if (e->g->v[id].tensor >= 0 && e->flash[e->g->v[id].tensor]) return flash_array_(e, e->g->v[id].tensor);
     if (e->const_id[id] < 0) {
         Value *v = &e->g->v[id];
         int64_t count = shape_count(v->shape, 1);
@@ -137,7 +140,7 @@ char *c_buffer(Emit *e, int id)
         return (char *)io_name_(e, b.value);
     case SPACE_PARAM:
     case SPACE_STATE:
-        if (e->flash[b.tensor]) return arena_printf(A_, "nnc_w_%s", e->member[b.tensor]);
+        if (e->flash[b.tensor]) return flash_array_(e, b.tensor);
         e->uses_m = true;
         return arena_printf(A_, "m->%s", e->member[b.tensor]);
     case SPACE_CONST: return (char *)const_array_(e, b.value);
@@ -718,7 +721,7 @@ static void emit_table_(Emit *e, StrBuf *out)
         if (e->flash[i]) sb_puts(b, "}, 0");
         else sb_printf(b, "}, offsetof(struct %s, %s)", e->mname, e->member[i]);
         sb_printf(b, ", %d, %d, %d, ", t->trainable, t->dtype == DT_I32, t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
-        if (e->flash[i]) sb_printf(b, "nnc_w_%s},\n", e->member[i]);
+        if (e->flash[i]) sb_printf(b, "%s},\n", flash_array_(e, i));
         else sb_puts(b, "NULL},\n");
         count++;
     }
@@ -958,8 +961,8 @@ static void emit_flash_tensors_(Emit *e, StrBuf *b)
         int64_t count = shape_count(t->shape, 1);
         sb_puts(b, "\n/* ");
         sb_c_comment(b, t->name);
-        sb_printf(b, " %s, from --weights */\nstatic const nnc_real nnc_w_%s[%" PRId64 "] = {", shape_str(t->shape, sh, sizeof sh),
-                  e->member[i], count);
+        sb_printf(b, " %s, from --weights */\nstatic const nnc_real %s[%" PRId64 "] = {", shape_str(t->shape, sh, sizeof sh),
+                  flash_array_(e, i), count);
         for (int64_t k = 0; k < count; k++) {
             sb_puts(b, k % 4 == 0 ? "\n    " : " ");
             sb_printf(b, "%s,", c_float(e, t->init.values[k]));
