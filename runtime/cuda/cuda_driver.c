@@ -121,6 +121,23 @@ struct nnc_gpu {
     CUgraphExec exec[NNC_CUDA_ENTRIES];
 };
 
+/* the names of the results a driver that cannot describe itself (the toolkit's stub library) gives */
+static const char *known_result(CUresult r, const char **text) {
+    switch (r) {
+    case CUDA_ERROR_STUB_LIBRARY:
+        *text = "libcuda.so.1 is the toolkit's stub library, not a driver";
+        return "CUDA_ERROR_STUB_LIBRARY";
+    case CUDA_ERROR_NO_DEVICE:
+        *text = "no CUDA-capable device is detected";
+        return "CUDA_ERROR_NO_DEVICE";
+    case CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE:
+        *text = "the forward-compatibility driver does not support this device";
+        return "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE";
+    default:
+        return NULL;
+    }
+}
+
 /* "nnc_cuda: <what>: CUDA_ERROR_OUT_OF_MEMORY (out of memory)" */
 static int cu_fail(CUresult r, const char *what, char *err, size_t errlen) {
     const char *name = NULL, *text = NULL;
@@ -128,6 +145,8 @@ static int cu_fail(CUresult r, const char *what, char *err, size_t errlen) {
         name = NULL;
     if (driver.api.GetErrorString && driver.api.GetErrorString(r, &text) != CUDA_SUCCESS)
         text = NULL;
+    if (!name)
+        name = known_result(r, &text);
     if (name)
         return nnc_cuda_fail(err, errlen, "nnc_cuda: %s: %s (%s)", what, name, text ? text : "no description");
     return nnc_cuda_fail(err, errlen, "nnc_cuda: %s: CUDA error %d", what, (int)r);
