@@ -1,6 +1,6 @@
 /* kernels.cu: hand-written kernels in nnc's kernel dialect (emulate.h) for test_emu.c. Valid CUDA (nvcc
  * -cubin accepts it: the macros are defined below under __CUDACC__) and, after the emulator's prelude,
- * valid C11. Every parameter is a pointer, as in nnc's kernels; sizes come through `const int *`. */
+ * valid C11 (cuda_emu.nvcc checks the first, cuda_emu.prelude_* the second). Every parameter is a pointer, as in nnc's kernels; sizes come through `const int *`. */
 #ifdef __CUDACC__
 #define NNC_GLOBAL extern "C" __global__
 #define NNC_DEVICE static __device__ __forceinline__
@@ -58,13 +58,16 @@ NNC_GLOBAL void shfl_sum(const int *NNC_RESTRICT n, const float *NNC_RESTRICT x,
 }
 
 /* (b) int shuffles at their edges: down[t] = the value of lane t+16, up[t] of lane t-8, each lane's own
- * value where the source lane is outside the warp; idx8[t] = lane 3 of t's group of 8 (width 8) */
-NNC_GLOBAL void shfl_edges(int *NNC_RESTRICT down, int *NNC_RESTRICT up, int *NNC_RESTRICT idx8)
+ * value where the source lane is outside the warp; idx8[t] = lane 3 of t's group of 8 (width 8);
+ * xor8[t] = lane t^8 where that is in an earlier group of 8, else t's own value (width 8) */
+NNC_GLOBAL void shfl_edges(int *NNC_RESTRICT down, int *NNC_RESTRICT up, int *NNC_RESTRICT idx8,
+                           int *NNC_RESTRICT xor8)
 {
     int g = (int)(blockIdx.x * blockDim.x + threadIdx.x), v = 1000 + g;
     down[g] = __shfl_down_sync(FULL, v, 16);
     up[g] = __shfl_up_sync(FULL, v, 8);
     idx8[g] = __shfl_sync(FULL, v, 3, 8);
+    xor8[g] = __shfl_xor_sync(FULL, v, 8, 8);
 }
 
 /* (c) the butterfly: every lane ends with its warp's total */
@@ -174,13 +177,15 @@ NNC_GLOBAL void mislabelled(int *NNC_RESTRICT out)
     __syncthreads();
 }
 
-/* more static shared memory than CUDA allows (48 KiB) */
+#ifdef NNC_CUDA_EMULATOR
+/* more static shared memory than CUDA allows (48 KiB): ptxas rejects it, the emulator fails the launch */
 NNC_GLOBAL void too_shared(float *NNC_RESTRICT out)
 {
     NNC_SHARED(float, big, 20000);
     big[threadIdx.x] = 1.0f;
     out[threadIdx.x] = big[threadIdx.x];
 }
+#endif
 
 /* dynamic shared memory, a double shuffle and a ballot */
 NNC_GLOBAL void misc(double *NNC_RESTRICT d, unsigned *NNC_RESTRICT ballot, float *NNC_RESTRICT dyn)
@@ -197,7 +202,7 @@ NNC_GLOBAL void misc(double *NNC_RESTRICT d, unsigned *NNC_RESTRICT ballot, floa
 #ifdef NNC_CUDA_EMULATOR
 static void call_tree_sum(void *const *a) { tree_sum((const int *)a[0], (const float *)a[1], (float *)a[2]); }
 static void call_shfl_sum(void *const *a) { shfl_sum((const int *)a[0], (const float *)a[1], (float *)a[2]); }
-static void call_shfl_edges(void *const *a) { shfl_edges((int *)a[0], (int *)a[1], (int *)a[2]); }
+static void call_shfl_edges(void *const *a) { shfl_edges((int *)a[0], (int *)a[1], (int *)a[2], (int *)a[3]); }
 static void call_xor_total(void *const *a) { xor_total((const float *)a[0], (float *)a[1]); }
 static void call_per_block(void *const *a) { per_block((int *)a[0], (int *)a[1]); }
 static void call_rotate(void *const *a) { rotate((int *)a[0]); }

@@ -110,15 +110,16 @@ static void test_sums(nnc_emu *e, int kernel, unsigned grid, unsigned block, int
 static void test_edges(nnc_emu *e)
 {
     enum { G = 3, B = 64 };
-    int down[G * B], up[G * B], idx8[G * B], g;
-    void *args[3] = {down, up, idx8};
-    if (launch(e, K_EDGES, G, B, 0, args, 3) != 0)
+    int down[G * B], up[G * B], idx8[G * B], xor8[G * B], g;
+    void *args[4] = {down, up, idx8, xor8};
+    if (launch(e, K_EDGES, G, B, 0, args, 4) != 0)
         return;
     for (g = 0; g < G * B; g++) {
         int lane = g % 32;
         CHECK(down[g] == 1000 + (lane < 16 ? g + 16 : g), "down[%d] = %d", g, down[g]);
         CHECK(up[g] == 1000 + (lane >= 8 ? g - 8 : g), "up[%d] = %d", g, up[g]);
         CHECK(idx8[g] == 1000 + g / 8 * 8 + 3, "idx8[%d] = %d", g, idx8[g]);
+        CHECK(xor8[g] == 1000 + ((lane & 8) ? g - 8 : g), "xor8[%d] = %d", g, xor8[g]);
     }
 }
 
