@@ -16,7 +16,10 @@
 /* the text every "no GPU" failure ends with */
 #define NNC_CUDA_EMULATE_HINT "; set NNC_CUDA_EMULATE=1 to run the kernels on the CPU (slowly)"
 
-/* ---- the driver back end (cuda_driver.c) ---- */
+/* ---- the driver back end (cuda_driver.c): not exported from the library ---- */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
 typedef struct nnc_gpu nnc_gpu;
 
 /* Load libcuda.so.1, take the first device's primary context, compile `p` (NVRTC, cache) and load its
@@ -49,6 +52,9 @@ int nnc_gpu_wait(nnc_gpu *g, char *err, size_t errlen);
 /* synchronous copies between host memory and device addresses */
 int nnc_gpu_download(nnc_gpu *g, void *host, const void *dev, size_t bytes, char *err, size_t errlen);
 int nnc_gpu_upload(nnc_gpu *g, void *dev, const void *host, size_t bytes, char *err, size_t errlen);
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 /* ---- NVRTC and the cubin cache (cuda_nvrtc.c) ---- */
 /* What NVRTC made for one program: a cubin (ptx == 0) or PTX text with its terminating zero (ptx == 1). */
