@@ -146,9 +146,10 @@ static void err_set_(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- the context switch --------------------------------------------------------------------- */
 #if EMU_ASM_SWITCH
-/* nnc_emu_swap_(save, load): push the callee-saved registers, MXCSR and the x87 control word, store rsp in
- * *save, load rsp from `load`, pop them back and return into whatever that stack was doing. A new fiber's
- * stack holds a frame whose return address is nnc_emu_fiber_entry_, which calls r13(r12). */
+/* nnc_emu_swap_(save, load): push the callee-saved registers, store rsp in *save, load rsp from `load`, pop
+ * them back and return into whatever that stack was doing. A new fiber's stack holds a frame whose return
+ * address is nnc_emu_fiber_entry_, which calls r13(r12). MXCSR and the x87 control word are callee-saved
+ * too, but no kernel changes them: every fiber runs with the launching thread's, as plain kernels do. */
 void nnc_emu_swap_(void **save, void *load);
 void nnc_emu_fiber_entry_(void);
 __asm__(".text\n"
@@ -162,14 +163,8 @@ __asm__(".text\n"
         "    pushq %r13\n"
         "    pushq %r14\n"
         "    pushq %r15\n"
-        "    subq $8, %rsp\n"
-        "    stmxcsr (%rsp)\n"
-        "    fnstcw 4(%rsp)\n"
         "    movq %rsp, (%rdi)\n"
         "    movq %rsi, %rsp\n"
-        "    ldmxcsr (%rsp)\n"
-        "    fldcw 4(%rsp)\n"
-        "    addq $8, %rsp\n"
         "    popq %r15\n"
         "    popq %r14\n"
         "    popq %r13\n"
@@ -203,15 +198,14 @@ static void fiber_prepare_(nnc_emu *e, emu_fiber *f)
         /* the tops of the stacks, EMU_STACK + a page apart, would all fall in one cache set: each
          * starts a different number of cache lines below its top */
         uintptr_t top = ((uintptr_t)f->stack + EMU_STACK - (f->tid % 61) * 64) & ~(uintptr_t)15;
-        uint64_t *sp = (uint64_t *)(top - 64);
-        sp[0] = 0x1F80u | (uint64_t)0x037Fu << 32; /* MXCSR and x87 control word: the ABI's defaults */
-        sp[1] = 0;                                 /* r15 */
-        sp[2] = 0;                                 /* r14 */
-        sp[3] = (uint64_t)(uintptr_t)fiber_main_;  /* r13: what the entry calls */
-        sp[4] = (uint64_t)(uintptr_t)f;            /* r12: its argument */
-        sp[5] = 0;                                 /* rbx */
-        sp[6] = 0;                                 /* rbp */
-        sp[7] = (uint64_t)(uintptr_t)nnc_emu_fiber_entry_;
+        uint64_t *sp = (uint64_t *)(top - 56);
+        sp[0] = 0;                                 /* r15 */
+        sp[1] = 0;                                 /* r14 */
+        sp[2] = (uint64_t)(uintptr_t)fiber_main_;  /* r13: what the entry calls */
+        sp[3] = (uint64_t)(uintptr_t)f;            /* r12: its argument */
+        sp[4] = 0;                                 /* rbx */
+        sp[5] = 0;                                 /* rbp */
+        sp[6] = (uint64_t)(uintptr_t)nnc_emu_fiber_entry_; /* popped by ret: rsp = top, 16-aligned */
         f->sp = sp;
         return;
     }
