@@ -29,6 +29,7 @@ typedef struct EmitOptions {
     int max_batch;
     int opt_level;
     struct EmitSizes *sizes; /* when not NULL, the printer reports the sizes of what it wrote */
+    char **kernel_source;    /* when not NULL, a GPU printer gives its kernels' source (`--emit cuda`) */
 } EmitOptions;
 
 /* what the printed model occupies on the device: the struct's data (RAM) and the constant arrays (flash) */
@@ -57,6 +58,7 @@ struct Target {
      * --weights stay const arrays (flash) where nothing writes them; the generator exists only where
      * dropout needs it; no helpers for in-process use */
     bool firmware;
+    bool gpu; /* kernels run on a GPU: the host code launches them through nnc's CUDA runtime (docs/cuda.md) */
     FusionLimits fuse;         /* what one kernel of this target may hold (pass_fuse) */
     PrintModel *print;
 };
@@ -65,6 +67,8 @@ struct Target {
 extern const Target target_host;
 /* firmware C for microcontrollers (docs/mcu.md) */
 extern const Target target_mcu;
+/* host C that launches CUDA kernels through nnc's runtime (docs/cuda.md) */
+extern const Target target_cuda;
 
 /* Where a model tensor lives for target t: false in the struct (RAM), true as a const array that the
  * entry points read in place (flash): a firmware target's tensors with values from --weights that

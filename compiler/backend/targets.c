@@ -5,6 +5,8 @@
 
 void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
                   char **h_out); /* backend/c/emit_c.c */
+void emit_cuda_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
+                     char **h_out); /* backend/c/emit_cuda.c */
 
 /* The fusion limits are what the C printer holds per kernel (64 values, of which 8 read from memory) and
  * what keeps a recomputed or shared expression cheap; docs/backends.md. */
@@ -37,7 +39,23 @@ const Target target_mcu = {
     .print = emit_c_model,
 };
 
-static const Target *const targets_[] = {&target_host, &target_mcu};
+/* CUDA: the kernels as __global__ functions compiled at M_init by NVRTC, launched from a CUDA graph; the
+ * fusion limits are the host's (docs/backends.md §5 plans more externals: kernel parameters are cheap) */
+const Target target_cuda = {
+    .name = "cuda",
+    .summary = "host C that runs the kernels on an NVIDIA GPU through nnc's CUDA runtime (docs/cuda.md)",
+    .kernel_prefix = "NNC_GLOBAL void",
+    .restrict_kw = "NNC_RESTRICT",
+    .index_max = INT64_C(2147483647) - 64,
+    .index_type = "int64_t",
+    .arena_align = 32,
+    .blas = false,
+    .gpu = true,
+    .fuse = {.members = 48, .externals = 8, .recompute = 8, .shared = 4, .shared_inputs = 10},
+    .print = emit_cuda_model,
+};
+
+static const Target *const targets_[] = {&target_host, &target_mcu, &target_cuda};
 
 bool target_tensor_in_flash(const Target *t, const Tensor *x, bool weights_baked, bool inference_only)
 {

@@ -104,7 +104,7 @@ static void scalar_operand_has_empty_index(void **state)
     assert_int_equal(loop_nest_index(&d, 0).n, 0);
 }
 
-static void target_table_has_host_and_mcu(void **state)
+static void target_table_has_host_mcu_and_cuda(void **state)
 {
     (void)state;
     const Target *t = target_find("c");
@@ -121,7 +121,12 @@ static void target_table_has_host_and_mcu(void **state)
     assert_string_equal(mcu->index_type, "int32_t");
     assert_int_equal(mcu->arena_align, 1);
     assert_true(mcu->fuse.conv_into_pool && !t->fuse.conv_into_pool);
-    assert_null(target_find("cuda")); /* not yet a row */
+    const Target *cuda = target_find("cuda");
+    assert_ptr_equal(cuda, &target_cuda);
+    assert_true(cuda->gpu && !mcu->gpu && !t->gpu);
+    assert_false(cuda->blas || cuda->firmware);
+    assert_string_equal(cuda->kernel_prefix, "NNC_GLOBAL void");
+    assert_null(target_find("gpu"));
 }
 
 int main(void)
@@ -130,7 +135,7 @@ int main(void)
         cmocka_unit_test(broadcast_row_merges_batch_and_rows),
         cmocka_unit_test(column_broadcast_keeps_two_loops), cmocka_unit_test(same_shapes_merge_into_one_loop),
         cmocka_unit_test(reduction_drops_unit_extents), cmocka_unit_test(scalar_operand_has_empty_index),
-        cmocka_unit_test(target_table_has_host_and_mcu),
+        cmocka_unit_test(target_table_has_host_mcu_and_cuda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,16 @@ struct Emit {
     bool static_batch;   /* kernels take no n: the batch is the constant 1 (firmware, --batch 1) */
     bool *flash;         /* per model tensor: a const array, not a struct member (target_tensor_in_flash) */
     int64_t const_bytes; /* of the kernels' constant arrays */
+    /* CUDA (emit_cuda.c): kernels are __global__ functions in a source of their own, entry points record
+     * their launches; parameters, state, constants and the arena live in a device image (struct M_image) */
+    bool gpu;
+    bool cur_parallel;  /* the kernel being written spreads its loop over every thread of its grid */
+    int64_t cur_work;   /* ... and has this many work items at the maximum batch */
+    bool gemm_par;      /* the product about to be written is its kernel's whole work (epilogue included) */
+    VEC(char *) knames; /* kernel k's function name at k - 1 */
+    VEC(int) knargs;    /* ... and its number of parameters */
+    VEC(struct ConstArray { int k; int64_t count; DType dtype; }) const_arrays; /* the image's copies */
+    VEC(struct PartsArray { int k; int count; }) parts_arrays; /* pointer arrays in the image */
 };
 
 /* C[m,n] = op(a) op(b) on dense row-major arrays named a, b, c in the open kernel; m, n, k are C
@@ -133,10 +143,36 @@ void lanes_blocks(Emit *e, int ind, const char *var, int64_t n, LanesBlock *bloc
 /* emit_dialect.c: the printer's text in the target's dialect (float math names, its index type) */
 char *c_dialect(const Target *t, const char *text);
 
+/* the loop over the elements of a nest that is a kernel's whole body: C for loops on the CPU targets; on
+ * CUDA a grid-stride loop over the flattened nest that marks the kernel parallel (emit_ops.c) */
 void emit_node(Emit *e, int id);
+/* CUDA: the kernel being written may still become parallel: nothing is in its body yet */
+bool gpu_can_par(const Emit *e);
 /* a scalar tensor that adds a literal to itself (the optimizer's step counter) as a statement of the
  * entry point, m->opt_step[0] += 1, instead of a kernel; false (nothing written) for anything else */
 bool entry_increment(Emit *e, int id);
+/* ---- emit_c.c's parts that the CUDA printer (emit_cuda.c) shares ---- */
+void emit_names_init(Emit *e);
+bool emit_needs_rng(const Target *t, const EntryCode *entries, int nentries);
+void emit_helpers(StrBuf *b, const char *code);
+/* M_init's body filling `struct TYPE *m` (the model, or CUDA's host image) */
+void emit_init(Emit *e, StrBuf *b, const char *signature);
+void emit_struct_body(Emit *e, StrBuf *b, int64_t arena_f, int64_t arena_i);
+void emit_size_defines(Emit *e, StrBuf *b, const EntryCode *entries, int nentries, int64_t arena_f, int64_t arena_i);
+void emit_table(Emit *e, StrBuf *out, const char *struct_name);
+void emit_file_comment(StrBuf *b, const EmitOptions *opt);
+char *emit_fix_line_directives(char *text);
+void emit_upper(char *dst, const char *src, size_t n);
+void emit_entry_signature(Emit *e, StrBuf *b, EntryKind k, bool with_metrics, const char *suffix);
+/* the prologue every header starts with: include guard, <stddef.h> <stdint.h>, nnc_real, nnc_tensor_info */
+void emit_header_prologue(Emit *e, StrBuf *b);
+/* the entry function's kernels (and CUDA: its record function) into b */
+void emit_entry(Emit *e, StrBuf *b, EntryCode *ec);
+/* emit_cuda.c: the record function and the entry points of one entry (CUDA), its body already written */
+void emit_cuda_entry(Emit *e, StrBuf *b, EntryCode *ec, const char *decls, const char *tail);
+void emit_cuda_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
+                     char **h_out);
+
 /* the C printer of target_host (target.h's PrintModel) */
 void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, const EmitOptions *opt, char **c_out,
                   char **h_out);

@@ -14,7 +14,6 @@
 
 #define A_ (e->m->arena)
 
-static void upper_(char *dst, const char *src, size_t n);
 static const char *const entry_upper_[ENTRY_COUNT] = {"PREDICT", "EVAL", "TRAIN_STEP"};
 
 /* ---- C spelling -------------------------------------------------------------------------------------- */
@@ -55,7 +54,7 @@ char *c_literal(Emit *e, int id)
 
 /* Every name from the model file that reaches C as an identifier goes through c_ident (util.c): the
  * model's name, each tensor's struct member, each input, target and output parameter. */
-static void names_init_(Emit *e)
+void emit_names_init(Emit *e)
 {
     Model *m = e->m;
     e->mname = c_ident(A_, m->name, C_ID_MODEL);
@@ -99,6 +98,8 @@ static const char *const_array_(Emit *e, int id)
         int64_t count = shape_count(v->shape, 1);
         int k = e->const_id[id] = e->nconst++;
         e->const_bytes += count * 4;
+        struct ConstArray ca = {.k = k, .count = count, .dtype = v->dtype};
+        vec_push(&e->const_arrays, ca);
         sb_printf(&e->consts, "static const %s nnc_c%d[%" PRId64 "] = {", c_type(v->dtype), k, count);
         for (int64_t i = 0; i < count; i++) {
             sb_puts(&e->consts, i % 4 == 0 ? "\n    " : " ");
@@ -129,7 +130,7 @@ char *c_buffer(Emit *e, int id)
 {
     if (id == -1) {
         e->uses_m = true;
-        return "m->rng";
+        return e->gpu ? "d->rng" : "m->rng";
     }
     Buffer b = kernel_buffer(e->m, e->p, id);
     switch (b.space) {
@@ -137,13 +138,13 @@ char *c_buffer(Emit *e, int id)
     case SPACE_INPUT:
         if (b.target) e->tgt_used[b.index] = true;
         else e->in_used[b.index] = true;
-        return (char *)io_name_(e, b.value);
+        return e->gpu ? arena_printf(A_, "io->%s", io_name_(e, b.value)) : (char *)io_name_(e, b.value);
     case SPACE_PARAM:
     case SPACE_STATE:
         if (e->flash[b.tensor]) return flash_array_(e, b.tensor);
         e->uses_m = true;
-        return arena_printf(A_, "m->%s", e->member[b.tensor]);
-    case SPACE_CONST: return (char *)const_array_(e, b.value);
+        return arena_printf(A_, "%s->%s", e->gpu ? "d" : "m", e->member[b.tensor]);
+    case SPACE_CONST: return e->gpu ? arena_printf(A_, "d->%s", const_array_(e, b.value)) : (char *)const_array_(e, b.value);
     }
     NNC_UNREACHABLE();
 }
@@ -151,6 +152,7 @@ char *c_buffer(Emit *e, int id)
 bool entry_increment(Emit *e, int id)
 {
     Value *v = &e->g->v[id];
+    if (e->gpu) return false; /* the step counter lives on the device: a kernel adds to it */
     if (v->op != OP_ADD || v->nin != 2 || shape_batched(v->shape) || shape_count(v->shape, 1) != 1) return false;
     const Store *out = &e->p->store[plan_base(e->p, id)];
     if (out->kind != SK_TENSOR) return false;
@@ -192,9 +194,9 @@ static bool shares_memory_(Emit *e, const KArgs *a, int k)
 static const char *param_type_(Emit *e, const KArgs *a, int k)
 {
     if (a->id[k] == -1) return "uint32_t *";
-    if (a->id[k] == -2) return "const nnc_real *const *";
+    if (a->id[k] == -2) return e->gpu ? "const nnc_real *const *NNC_RESTRICT " : "const nnc_real *const *";
     const char *ty = c_type(e->g->v[a->id[k]].dtype);
-    const char *rs = shares_memory_(e, a, k) ? "" : "restrict ";
+    const char *rs = shares_memory_(e, a, k) ? "" : arena_printf(A_, "%s ", e->t->restrict_kw);
     return arena_printf(A_, "%s%s *%s", a->out[k] ? "" : "const ", ty, rs);
 }
 
@@ -242,8 +244,14 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     sb_printf(b, "_%s(", op);
     bool first = true;
     if (a->batched && !e->static_batch) {
-        sb_puts(b, "int n");
+        sb_puts(b, e->gpu ? "const int *NNC_RESTRICT nn" : "int n");
         first = false;
+    }
+    if (e->gpu) {
+        e->cur_parallel = false;
+        e->cur_work = 1;
+        vec_push(&e->knames, arena_printf(A_, "k%d_%s", k, op));
+        vec_push(&e->knargs, a->n + (a->batched ? 1 : 0));
     }
     for (int i = 0; i < a->n; i++) {
         const char *ty = param_type_(e, a, i);
@@ -278,6 +286,7 @@ static bool kernel_dedup_(Emit *e)
             b->len = e->cur_start;
             b->s[b->len] = 0;
             e->kseq--;
+            if (e->gpu) e->knames.len--, e->knargs.len--;
             sb_free(&key);
             return false;
         }
@@ -286,11 +295,85 @@ static bool kernel_dedup_(Emit *e)
     return true;
 }
 
+/* text inserted into b at byte `at` */
+static void sb_insert_(StrBuf *b, size_t at, const char *text)
+{
+    char *tail = xstrdup(b->s + at);
+    int lines = b->lines;
+    b->len = at;
+    b->s[at] = 0;
+    sb_puts(b, text);
+    sb_puts(b, tail);
+    for (const char *p = text; *p; p++) lines += *p == '\n';
+    b->lines = lines;
+    free(tail);
+}
+
+/* CUDA: the batch from the io block, and a kernel that is not parallel runs on its grid's first thread */
+static void gpu_kernel_prologue_(Emit *e)
+{
+    StrBuf pro = {0};
+    if (e->cur.batched) sb_puts(&pro, "    const int n = *nn;\n");
+    if (!e->cur_parallel) sb_puts(&pro, "    if (blockIdx.x != 0 || threadIdx.x != 0) return; /* one thread */\n");
+    if (pro.len) sb_insert_(&e->kernels, e->cur_body, pro.s);
+    sb_free(&pro);
+}
+
+/* CUDA: threads per block and blocks of the launch: a parallel kernel's grid-stride loop covers its work
+ * items with at most 256 threads a block and 4096 blocks (later blocks would only loop again) */
+static void gpu_launch_shape_(Emit *e, int64_t *grid, int64_t *block)
+{
+    if (!e->cur_parallel) {
+        *grid = *block = 1;
+        return;
+    }
+    int64_t work = e->cur_work < 1 ? 1 : e->cur_work;
+    *block = work >= 256 ? 256 : (work + 31) / 32 * 32;
+    *grid = (work + *block - 1) / *block;
+    if (*grid > 4096) *grid = 4096;
+}
+
+/* CUDA: the launch in the record function */
+static void gpu_kernel_call_(Emit *e, const KArgs *a)
+{
+    StrBuf *body = &e->body;
+    int64_t grid, block;
+    gpu_launch_shape_(e, &grid, &block);
+    int parts = -1;
+    for (int i = 0; i < a->n; i++)
+        if (a->id[i] == -2) parts = i;
+    int ind = 1;
+    if (parts >= 0) { /* more inputs than a signature takes: their device addresses in the image */
+        Value *v = &e->g->v[e->cur_id];
+        int k = e->parts_arrays.len;
+        struct PartsArray pa = {.k = k, .count = v->nin};
+        vec_push(&e->parts_arrays, pa);
+        sb_printf(body, "    {\n        const nnc_real *nnc_parts[%d] = {", v->nin);
+        for (int i = 0; i < v->nin; i++) sb_printf(body, "%s%s", i ? ", " : "", c_buffer(e, v->in[i]));
+        sb_printf(body, "};\n        nnc_cuda_upload(c, d->nnc_parts%d, nnc_parts, sizeof nnc_parts);\n", k);
+        ind = 2;
+    }
+    sb_indent(body, ind);
+    sb_printf(body, "nnc_cuda_launch(c, %d, %" PRId64 ", %" PRId64 ", 0, (void *const[]){", e->cur_k - 1, grid, block);
+    int nargs = 0;
+    if (a->batched) {
+        sb_puts(body, "nn");
+        nargs++;
+    }
+    for (int i = 0; i < a->n; i++, nargs++) {
+        const char *arg = a->id[i] == -2 ? arena_printf(A_, "d->nnc_parts%d", e->parts_arrays.len - 1) : c_buffer(e, a->id[i]);
+        sb_printf(body, "%s%s", nargs ? ", " : "", arg);
+    }
+    sb_printf(body, "}, %d);\n", nargs);
+    if (parts >= 0) sb_puts(body, "    }\n");
+}
+
 /* closes the kernel and writes its call into the entry function */
 void kernel_end(Emit *e)
 {
     StrBuf *b = &e->kernels;
     const KArgs *a = &e->cur;
+    if (e->gpu) gpu_kernel_prologue_(e);
     sb_puts(b, "}\n");
     /* the #line back to the .c only after a kernel that was written (a repeat of the kernel just before it
      * has the same number as the newest, and must not add a second) */
@@ -298,6 +381,10 @@ void kernel_end(Emit *e)
         sb_puts(b, "#line @@ ");
         sb_c_string(b, e->opt->c_path);
         sb_putc(b, '\n');
+    }
+    if (e->gpu) {
+        gpu_kernel_call_(e, a);
+        return;
     }
     bool parts = false;
     for (int i = 0; i < a->n; i++) parts |= a->id[i] == -2;
@@ -381,7 +468,7 @@ static void helper_mark_(bool *used, const char *name)
 static bool ident_char_(char c) { return c == '_' || isalnum((unsigned char)c); }
 
 /* the helpers `code` calls, in table order (each after what it needs); names in comments do not count */
-static void emit_helpers_(StrBuf *b, const char *code)
+void emit_helpers(StrBuf *b, const char *code)
 {
     bool used[NHELPERS] = {0}, used_op[OP_COUNT] = {0};
     for (const char *p = code; *p; p++) {
@@ -479,11 +566,12 @@ static void emit_init_tensor_(Emit *e, StrBuf *b, const Tensor *t)
     }
 }
 
-static void emit_init_(Emit *e, StrBuf *b)
+void emit_init(Emit *e, StrBuf *b, const char *signature)
 {
     Model *m = e->m;
     sb_printf(b, "\n/* parameters and state from their initialisers; optimizer state, gradients and scratch zero */\n");
-    sb_printf(b, "void %s_init(%s *m, uint64_t seed)\n{\n", e->mname, e->mname);
+    if (signature) sb_printf(b, "%s\n{\n", signature);
+    else sb_printf(b, "void %s_init(%s *m, uint64_t seed)\n{\n", e->mname, e->mname);
     sb_puts(b, "    memset(m, 0, sizeof *m);\n");
     bool random = false; /* an initialiser draws from the generator */
     for (int i = 0; i < m->tensors.len; i++) {
@@ -503,7 +591,7 @@ static void emit_init_(Emit *e, StrBuf *b)
 }
 
 /* ---- entry points ------------------------------------------------------------------------------------------ */
-static void entry_signature_(Emit *e, StrBuf *b, EntryKind k, bool with_metrics, const char *suffix)
+void emit_entry_signature(Emit *e, StrBuf *b, EntryKind k, bool with_metrics, const char *suffix)
 {
     Model *m = e->m;
     const char *ret = k == ENTRY_PREDICT ? "void" : "nnc_real";
@@ -568,6 +656,8 @@ static void entry_names_begin_(Emit *e)
     e->uses_m = false;
     e->bufs.len = 0;
     namemap_put(&e->locals, e->mname, 1);
+    if (e->gpu) /* the record function's own locals */
+        for (int i = 0; i < 4; i++) namemap_put(&e->locals, (const char *[]){"c", "d", "io", "nn"}[i], 1);
     for (int i = 0; i < m->inputs.len; i++) namemap_put(&e->locals, e->in_name[i], 1);
     for (int i = 0; i < m->targets.len; i++) namemap_put(&e->locals, e->tgt_name[i], 1);
     for (int i = 0; i < m->outputs.len; i++) namemap_put(&e->locals, e->out_name[i], 1);
@@ -617,7 +707,75 @@ static int *kernel_lows_(const Graph *g)
     return lo;
 }
 
-static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
+/* CUDA: what the record function does after the kernels: outputs, loss and metrics into the io block,
+ * values that become model tensors into the image */
+static void gpu_tail_(Emit *e, StrBuf *t)
+{
+    Model *m = e->m;
+    for (int i = 0; i < e->g->roots.len; i++) {
+        Root r = e->g->roots.data[i];
+        const char *dst = NULL;
+        if (r.kind == ROOT_OUTPUT) {
+            const char *out = e->out_name[r.index];
+            sb_printf(t, "    nnc_cuda_copy(c, io->%s, %s, sizeof io->%s);\n", out, c_buffer(e, r.id), out);
+            continue;
+        }
+        if (r.kind == ROOT_METRIC) dst = arena_printf(A_, "&io->metrics[%d]", r.index);
+        if (r.kind == ROOT_LOSS) dst = "&io->loss";
+        if (!dst) continue;
+        Store *s = &e->p->store[plan_base(e->p, r.id)];
+        if (s->kind == SK_CONST && s->literal) {
+            float f = (float)(e->g->v[plan_base(e->p, r.id)].attr.data ? *(const float *)e->g->v[plan_base(e->p, r.id)].attr.data
+                                                                        : e->g->v[plan_base(e->p, r.id)].attr.f[0]);
+            uint32_t bits;
+            memcpy(&bits, &f, sizeof bits);
+            sb_printf(t, "    nnc_cuda_fill(c, %s, 0x%08" PRIx32 "u, 1); /* %s */\n", dst, bits, c_literal(e, r.id));
+        } else {
+            sb_printf(t, "    nnc_cuda_copy(c, %s, %s, sizeof(nnc_real));\n", dst, c_buffer(e, r.id));
+        }
+    }
+    /* values read straight from model tensors are copied first, before any tensor is overwritten */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < e->p->nassigns; k++) {
+            Value *v = &e->g->v[e->p->assigns[k]];
+            int src = v->in[0];
+            Store *s = &e->p->store[plan_base(e->p, src)];
+            if ((s->kind == SK_TENSOR) != (pass == 0)) continue;
+            if (s->kind == SK_TENSOR && s->tensor == v->tensor) continue; /* computed in place */
+            const Tensor *tn = &m->tensors.data[v->tensor];
+            const char *mem = e->member[v->tensor];
+            if (s->kind == SK_CONST && s->literal) {
+                Value *lv = &e->g->v[plan_base(e->p, src)];
+                uint32_t bits;
+                if (lv->dtype == DT_I32) {
+                    int32_t x = lv->attr.data ? *(const int32_t *)lv->attr.data : (int32_t)lv->attr.f[0];
+                    memcpy(&bits, &x, sizeof bits);
+                } else {
+                    float x = lv->attr.data ? *(const float *)lv->attr.data : (float)lv->attr.f[0];
+                    memcpy(&bits, &x, sizeof bits);
+                }
+                sb_printf(t, "    nnc_cuda_fill(c, d->%s, 0x%08" PRIx32 "u, %" PRId64 "); /* %s */\n", mem, bits,
+                          shape_count(tn->shape, 1), c_literal(e, src));
+            } else {
+                sb_printf(t, "    nnc_cuda_copy(c, d->%s, %s, sizeof d->%s);\n", mem, c_buffer(e, src), mem);
+            }
+        }
+}
+
+/* CUDA: the record function's declarations: the image, the io block, the batch size's address, the arena */
+static void gpu_decls_(Emit *e, StrBuf *b)
+{
+    bool uses_a = false, uses_ai = false;
+    for (int i = 0; i < e->bufs.len; i++) {
+        uses_a |= e->g->v[e->bufs.data[i]].dtype != DT_I32;
+        uses_ai |= e->g->v[e->bufs.data[i]].dtype == DT_I32;
+    }
+    if (uses_a) sb_puts(b, "    nnc_real *A = d->arena;\n");
+    if (uses_ai) sb_puts(b, "    int32_t *Ai = d->arena_i;\n");
+    arena_decls_(e, b);
+}
+
+void emit_entry(Emit *e, StrBuf *b, EntryCode *ec)
 {
     Model *m = e->m;
     e->g = ec->g;
@@ -629,10 +787,24 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     if (e->body.s) e->body.s[0] = 0;
     entry_names_begin_(e);
     for (int k = 0; k < e->p->norder; k++) emit_node(e, e->p->order[k]);
+    if (e->gpu) {
+        StrBuf tail = {0}, decls = {0};
+        gpu_tail_(e, &tail);
+        gpu_decls_(e, &decls);
+        emit_cuda_entry(e, b, ec, decls.s ? decls.s : "", tail.s ? tail.s : "");
+        sb_free(&tail);
+        sb_free(&decls);
+        free(e->const_id);
+        e->const_id = NULL;
+        free(e->kernel_lo);
+        e->kernel_lo = NULL;
+        entry_names_end_(e);
+        return;
+    }
     bool metrics = ec->kind != ENTRY_PREDICT;
     const char *suffix = ec->kind == ENTRY_TRAIN ? "_metrics" : "";
     sb_printf(b, "\n");
-    entry_signature_(e, b, ec->kind, metrics, suffix);
+    emit_entry_signature(e, b, ec->kind, metrics, suffix);
     sb_puts(b, "\n{\n");
     /* the epilogue first: whether A and Ai are used is known only then */
     StrBuf tail = {0};
@@ -661,7 +833,7 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     if (uses_a) sb_puts(b, "    nnc_real *A = m->arena;\n");
     if (uses_ai) sb_puts(b, "    int32_t *Ai = m->arena_i;\n");
     char up[256];
-    upper_(up, e->mname, sizeof up);
+    emit_upper(up, e->mname, sizeof up);
     sb_printf(b, "    if (n < 1 || n > %s_MAX_BATCH) return%s;\n", up, ec->kind == ENTRY_PREDICT ? "" : " NAN");
     if (metrics && m->metrics.len == 0) sb_puts(b, "    (void)metrics;\n");
     unused_params_(e, b, ec->kind);
@@ -672,7 +844,7 @@ static void emit_entry_(Emit *e, StrBuf *b, EntryCode *ec)
     sb_puts(b, "}\n");
     if (ec->kind == ENTRY_TRAIN) {
         sb_puts(b, "\n");
-        entry_signature_(e, b, ENTRY_TRAIN, false, "");
+        emit_entry_signature(e, b, ENTRY_TRAIN, false, "");
         sb_printf(b, "\n{\n    return %s_train_step_metrics(m, n", e->mname);
         for (int i = 0; i < m->inputs.len; i++) sb_printf(b, ", %s", e->in_name[i]);
         for (int i = 0; i < m->targets.len; i++) sb_printf(b, ", %s", e->tgt_name[i]);
@@ -702,7 +874,7 @@ static void c_name_(Emit *e, StrBuf *decls, StrBuf *b, const char *s, int *nlong
     sb_printf(b, "nnc_name%d", (*nlong)++);
 }
 
-static void emit_table_(Emit *e, StrBuf *out)
+void emit_table(Emit *e, StrBuf *out, const char *struct_name)
 {
     Model *m = e->m;
     StrBuf decls = {0}, tb = {0};
@@ -719,14 +891,14 @@ static void emit_table_(Emit *e, StrBuf *out)
         sb_printf(b, ", %d, {", t->shape.rank);
         for (int k = 0; k < 8; k++) sb_printf(b, "%s%" PRId64, k ? ", " : "", k < t->shape.rank ? t->shape.d[k] : 0);
         if (e->flash[i]) sb_puts(b, "}, 0");
-        else sb_printf(b, "}, offsetof(struct %s, %s)", e->mname, e->member[i]);
+        else sb_printf(b, "}, offsetof(struct %s, %s)", struct_name, e->member[i]);
         sb_printf(b, ", %d, %d, %d, ", t->trainable, t->dtype == DT_I32, t->kind == TK_PARAM ? 0 : t->kind == TK_STATE ? 1 : 2);
         if (e->flash[i]) sb_printf(b, "%s},\n", flash_array_(e, i));
         else sb_puts(b, "NULL},\n");
         count++;
     }
     if (e->has_rng) {
-        sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2, NULL},\n", e->mname);
+        sb_printf(b, "    {\"rng.state\", 1, {4, 0, 0, 0, 0, 0, 0, 0}, offsetof(struct %s, rng), 0, 1, 2, NULL},\n", struct_name);
         count++;
     }
     sb_puts(b, "    {NULL, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, NULL},\n};\n");
@@ -777,7 +949,7 @@ static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
 }
 
 /* ---- the header ------------------------------------------------------------------------------------------- */
-static void upper_(char *dst, const char *src, size_t n)
+void emit_upper(char *dst, const char *src, size_t n)
 {
     size_t i = 0;
     for (; src[i] && i + 1 < n; i++) dst[i] = (char)toupper((unsigned char)src[i]);
@@ -805,11 +977,10 @@ static void emit_struct_members_(Emit *e, StrBuf *b, TensorKind kind, const char
     }
 }
 
-static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentries, int64_t arena_f, int64_t arena_i)
+void emit_header_prologue(Emit *e, StrBuf *b)
 {
-    Model *m = e->m;
-    char up[256], sh[96];
-    upper_(up, e->mname, sizeof up);
+    char up[256];
+    emit_upper(up, e->mname, sizeof up);
     sb_printf(b, "#ifndef NNC_MODEL_%s_H\n#define NNC_MODEL_%s_H\n\n", up, up);
     sb_puts(b, "#include <stddef.h>\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     sb_puts(b, "/* nnc_real is float unless NNC_REAL says otherwise (tests build models in double) */\n");
@@ -826,6 +997,13 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
                "    int kind;         /* 0: parameter, 1: state, 2: training state (optimizer, generator) */\n"
                "    const void *data; /* NULL: in the struct at offset; else the address of a const tensor (firmware) */\n"
                "} nnc_tensor_info;\n#endif\n\n");
+}
+
+void emit_size_defines(Emit *e, StrBuf *b, const EntryCode *entries, int nentries, int64_t arena_f, int64_t arena_i)
+{
+    Model *m = e->m;
+    char up[256];
+    emit_upper(up, e->mname, sizeof up);
     sb_printf(b, "#define %s_MAX_BATCH %d\n", up, e->opt->max_batch);
     sb_printf(b, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n#define %s_NUM_TARGETS %d\n", up, m->inputs.len, up,
               m->outputs.len, up, m->targets.len);
@@ -858,8 +1036,10 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     for (int i = 0; i < nentries; i++)
         sb_printf(b, "#define %s_ARENA_BYTES_%s %" PRId64 "\n", up, entry_upper_[entries[i].kind],
                   arena_bytes_(entries[i].plan->arena_f, entries[i].plan->arena_i));
-    sb_printf(b, "\ntypedef struct %s %s;\n", e->mname, e->mname);
-    sb_printf(b, "\n/* the whole model: `static %s m;` needs no malloc */\nstruct %s {\n", e->mname, e->mname);
+}
+
+void emit_struct_body(Emit *e, StrBuf *b, int64_t arena_f, int64_t arena_i)
+{
     emit_struct_members_(e, b, TK_PARAM, "parameters");
     emit_struct_members_(e, b, TK_STATE, "state");
     emit_struct_members_(e, b, TK_OPT, "optimizer state");
@@ -867,6 +1047,18 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
     if (e->has_rng) sb_puts(b, "    uint32_t rng[4]; /* the generator, for dropout */\n");
     sb_printf(b, "    nnc_real arena[%" PRId64 "]; /* scratch of every entry point */\n", arena_f ? arena_f : 1);
     if (arena_i) sb_printf(b, "    int32_t arena_i[%" PRId64 "];\n", arena_i);
+}
+
+static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentries, int64_t arena_f, int64_t arena_i)
+{
+    Model *m = e->m;
+    char up[256], sh[96];
+    emit_upper(up, e->mname, sizeof up);
+    emit_header_prologue(e, b);
+    emit_size_defines(e, b, entries, nentries, arena_f, arena_i);
+    sb_printf(b, "\ntypedef struct %s %s;\n", e->mname, e->mname);
+    sb_printf(b, "\n/* the whole model: `static %s m;` needs no malloc */\nstruct %s {\n", e->mname, e->mname);
+    emit_struct_body(e, b, arena_f, arena_i);
     sb_puts(b, "};\n\n");
     /* prototypes */
     sb_printf(b, "void %s_init(%s *m, uint64_t seed);\n", e->mname, e->mname);
@@ -887,11 +1079,11 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
             sb_puts(b, " */\n");
         }
         if (entries[i].kind == ENTRY_TRAIN) {
-            entry_signature_(e, b, ENTRY_TRAIN, false, "");
+            emit_entry_signature(e, b, ENTRY_TRAIN, false, "");
             sb_puts(b, ";\n/* the same, also writing the metrics (when not NULL) as measured in this step */\n");
-            entry_signature_(e, b, ENTRY_TRAIN, true, "_metrics");
+            emit_entry_signature(e, b, ENTRY_TRAIN, true, "_metrics");
         } else {
-            entry_signature_(e, b, entries[i].kind, entries[i].kind == ENTRY_EVAL, "");
+            emit_entry_signature(e, b, entries[i].kind, entries[i].kind == ENTRY_EVAL, "");
         }
         sb_puts(b, ";\n");
     }
@@ -902,7 +1094,7 @@ static void emit_header_(Emit *e, StrBuf *b, const EntryCode *entries, int nentr
 
 /* ---- the whole file ------------------------------------------------------------------------------------------ */
 /* "#line @@" becomes the number of the line after it: known only once the file is whole */
-static char *fix_line_directives_(char *text)
+char *emit_fix_line_directives(char *text)
 {
     StrBuf out = {0};
     int line = 1;
@@ -923,7 +1115,7 @@ static char *fix_line_directives_(char *text)
 }
 
 /* ": generated by nnc V from PATH; do not edit.", then the command line: text for inside a comment */
-static void file_comment_(StrBuf *b, const EmitOptions *opt)
+void emit_file_comment(StrBuf *b, const EmitOptions *opt)
 {
     sb_printf(b, "%sgenerated by nnc %s from ", b->len && b->s[b->len - 1] == '*' ? " " : ": ", NNC_VERSION);
     sb_c_comment(b, opt->model_path);
@@ -941,7 +1133,7 @@ static bool header_name_ok_(const char *name)
 }
 
 /* the host always has the generator (its checkpoints save it); a firmware model only where dropout draws */
-static bool needs_rng_(const Target *t, const EntryCode *entries, int nentries)
+bool emit_needs_rng(const Target *t, const EntryCode *entries, int nentries)
 {
     if (!t->firmware) return true;
     for (int i = 0; i < nentries; i++)
@@ -978,8 +1170,8 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
     /* firmware at batch 1: kernels know n = 1 (constant loop bounds; no loop that looks as if it could
      * run past a 32-bit address space, which arm-none-eabi-gcc -O2 warns of) */
     e.static_batch = t->firmware && opt->max_batch == 1;
-    names_init_(&e);
-    e.has_rng = needs_rng_(t, entries, nentries);
+    emit_names_init(&e);
+    e.has_rng = emit_needs_rng(t, entries, nentries);
     e.flash = arena_alloc(m->arena, sizeof(bool) * (size_t)(m->tensors.len + 1));
     for (int i = 0; i < m->tensors.len; i++)
         e.flash[i] = target_tensor_in_flash(t, &m->tensors.data[i], opt->weights_baked, opt->inference_only);
@@ -991,18 +1183,18 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
         if (entries[i].plan->arena_i > arena_i) arena_i = entries[i].plan->arena_i;
         has_train |= entries[i].kind == ENTRY_TRAIN;
         has_eval |= entries[i].kind == ENTRY_EVAL;
-        emit_entry_(&e, &entry_code, &entries[i]);
+        emit_entry(&e, &entry_code, &entries[i]);
     }
     StrBuf init = {0}; /* before the header, which counts the initial values among the constants */
-    emit_init_(&e, &init);
+    emit_init(&e, &init, NULL);
     StrBuf h = {0}, c = {0};
     sb_puts(&h, "/* ");
     sb_c_comment(&h, opt->h_name ? opt->h_name : "model.h");
-    file_comment_(&h, opt);
+    emit_file_comment(&h, opt);
     sb_puts(&h, "\n */\n");
     emit_header_(&e, &h, entries, nentries, arena_f, arena_i);
     sb_puts(&c, "/*");
-    file_comment_(&c, opt);
+    emit_file_comment(&c, opt);
     sb_printf(&c, "\n *\n * model %s: %d kernels; scratch %" PRId64 " bytes. Each kernel is headed by its op, its value\n"
                   " * and the model line it comes from; the entry points at the bottom call them in order.\n */\n",
               e.mname, e.kseq, arena_bytes_(arena_f, arena_i));
@@ -1032,7 +1224,7 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
     sb_puts(&code, entry_code.s ? entry_code.s : "");
     if (t->firmware) { /* float math, 32-bit offsets */
         StrBuf helpers = {0};
-        emit_helpers_(&helpers, code.s);
+        emit_helpers(&helpers, code.s);
         char *h_text = c_dialect(t, helpers.s ? helpers.s : ""), *code_text = c_dialect(t, code.s);
         sb_puts(&c, h_text);
         sb_puts(&c, code_text);
@@ -1040,13 +1232,13 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
         free(code_text);
         sb_free(&helpers);
     } else {
-        emit_helpers_(&c, code.s);
+        emit_helpers(&c, code.s);
         sb_puts(&c, code.s);
     }
     sb_free(&code);
-    emit_table_(&e, &c);
+    emit_table(&e, &c, e.mname);
     if (opt->jit_shim) emit_shim_(&e, &c, has_train, has_eval);
-    *c_out = fix_line_directives_(sb_take(&c));
+    *c_out = emit_fix_line_directives(sb_take(&c));
     *h_out = sb_take(&h);
     sb_free(&entry_code);
     sb_free(&e.kernels);

@@ -253,8 +253,31 @@ static void gemm_regs_(Emit *e, int ind, const Gemm *g)
     gl_(e, ind, "}");
 }
 
+/* CUDA: one thread per element of C, each a dot product along k; the whole kernel (gemm_emit decides) */
+static void gemm_gpu_(Emit *e, const Gemm *g)
+{
+    bool one_j = one_(g->s.n);
+    e->cur_parallel = true;
+    e->cur_work = (g->s.m.batch ? e->opt->max_batch : 1) * g->s.m.per * (g->s.n.batch ? e->opt->max_batch : 1) * g->s.n.per;
+    const char *mn = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
+    gl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", mn);
+    if (one_j) gl_(e, 2, "const int i = t;");
+    else gl_(e, 2, "const int i = t / %s, j = t %% %s;", p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.n)));
+    const char *j = one_j ? "0" : "j";
+    dot_(e, 2, g, "i", j);
+    gl_(e, 2, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, "s"));
+    gl_(e, 1, "}");
+}
+
 void gemm_emit(Emit *e, int ind, const Gemm *g)
 {
+    if (e->gpu) {
+        bool par = e->gemm_par && ind == 1 && gpu_can_par(e) && !g->store_t;
+        e->gemm_par = false;
+        if (par) gemm_gpu_(e, g);
+        else gemm_naive_(e, ind, g);
+        return;
+    }
     if (e->opt->opt_level == 0) {
         gemm_naive_(e, ind, g);
         return;

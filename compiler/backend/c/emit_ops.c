@@ -74,6 +74,64 @@ static void loops_open_n_(Emit *e, const LoopNest *d, int count)
 
 static void loops_open_(Emit *e, const LoopNest *d) { loops_open_n_(e, d, d->rank); }
 
+/* the elements of a nest at maximum batch */
+static int64_t nest_work_(Emit *e, const LoopNest *d, const bool *only)
+{
+    int64_t w = 1;
+    for (int j = 0; j < d->rank; j++)
+        if (!only || only[j]) w *= d->ext[j] * (d->batch[j] ? e->opt->max_batch : 1);
+    return w;
+}
+
+/* CUDA: the loops `use` selects of nest d (all when NULL) as one grid-stride loop over their flattened
+ * extent; the loop variables i<j> are recovered by division, in a one-pass inner loop that declares them
+ * (so the statement that follows is the body, as after the C loops). Returns the indent of the body. */
+static int gpu_loops_open_(Emit *e, const LoopNest *d, const bool *use)
+{
+    int vars[MAX_RANK], nv = 0;
+    for (int j = 0; j < d->rank; j++)
+        if (!use || use[j]) vars[nv++] = j;
+    StrBuf total = {0};
+    for (int t = 0; t < nv; t++) sb_printf(&total, "%s%s", t ? " * " : "", dim_extent_(e, d, vars[t]));
+    e->cur_parallel = true;
+    e->cur_work = nest_work_(e, d, use);
+    const char *stride = "gridDim.x * blockDim.x";
+    if (nv == 1) {
+        kl_(e, 1, "for (int i%d = blockIdx.x * blockDim.x + threadIdx.x; i%d < %s; i%d += %s)", vars[0], vars[0], total.s,
+            vars[0], stride);
+        sb_free(&total);
+        return 2;
+    }
+    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += %s)", nv ? total.s : "1", stride);
+    sb_free(&total);
+    if (nv == 0) return 2;
+    StrBuf decl = {0};
+    for (int t = 0; t < nv; t++) {
+        StrBuf inner = {0}; /* the product of the extents after this one */
+        for (int u = t + 1; u < nv; u++) sb_printf(&inner, "%s%s", u > t + 1 ? " * " : "", dim_extent_(e, d, vars[u]));
+        const char *div = inner.len ? (strchr(inner.s, ' ') ? arena_printf(A_, "(%s)", inner.s) : inner.s) : NULL;
+        const char *mod = dim_extent_(e, d, vars[t]);
+        if (strchr(mod, ' ')) mod = arena_printf(A_, "(%s)", mod);
+        if (t == 0) sb_printf(&decl, "i%d = %s", vars[t], div ? arena_printf(A_, "t / %s", div) : "t");
+        else if (div) sb_printf(&decl, ", i%d = t / %s %% %s", vars[t], div, mod);
+        else sb_printf(&decl, ", i%d = t %% %s", vars[t], mod);
+        sb_free(&inner);
+    }
+    kl_(e, 2, "for (int %s, once = 1; once; once = 0)", decl.s);
+    sb_free(&decl);
+    return 3;
+}
+
+bool gpu_can_par(const Emit *e) { return e->gpu && e->kernels.len == e->cur_body; }
+
+/* the loops of a nest that is the rest of the kernel's body, its statement at the returned indent */
+static int par_loops_open_(Emit *e, const LoopNest *d)
+{
+    if (gpu_can_par(e)) return gpu_loops_open_(e, d, NULL);
+    loops_open_(e, d);
+    return 1 + d->rank;
+}
+
 /* ---- reductions: shared by plain and fused kernels -------------------------------------------------- */
 enum { MAX_OUTS = 4 }; /* reductions computed in one set of loops (pass_fuse's Value.with) */
 
@@ -162,6 +220,36 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
     if (block) kl_(e, ind, "}");
 }
 
+/* CUDA: reductions roots[0..nout) sharing nest d (output operand out_slot), input expressions x: one
+ * thread per output, which accumulates its inputs from the identity, then stores (a mean divided) */
+static void gpu_reduce_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int nout, const char *const *y,
+                        char *const *x, const int *roots, Shape in)
+{
+    bool kept[MAX_RANK];
+    for (int j = 0; j < d->rank; j++) kept[j] = d->full[out_slot][j];
+    int ind = gpu_loops_open_(e, d, kept);
+    char *yi = dim_index_(e, d, out_slot);
+    kl_(e, ind - 1, "{");
+    for (int i = 0; i < nout; i++) kl_(e, ind, "nnc_real %s = %s;", acc_name_(e, nout, i), op == OP_MAX ? "-INFINITY" : "0");
+    int li = ind;
+    for (int j = 0; j < d->rank; j++)
+        if (!kept[j]) kl_(e, li++, "for (int i%d = 0; i%d < %s; i%d++)", j, j, dim_extent_(e, d, j), j);
+    if (op == OP_MAX) kl_(e, li, "{ const nnc_real v = %s; if (v > acc) acc = v; }", x[0]);
+    else if (nout == 1) kl_(e, li, "acc += %s;", x[0]);
+    else {
+        kl_(e, li, "{");
+        for (int i = 0; i < nout; i++) kl_(e, li + 1, "%s += %s;", acc_name_(e, nout, i), x[i]);
+        kl_(e, li, "}");
+    }
+    for (int i = 0; i < nout; i++) {
+        Reduction r = kernel_reduction(e->g, roots[i], in);
+        const char *acc = acc_name_(e, nout, i);
+        if (r.mean) kl_(e, ind, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
+        else kl_(e, ind, "%s[%s] = %s;", y[i], yi, acc);
+    }
+    kl_(e, ind - 1, "}");
+}
+
 /* the outputs of reduction id (input shape `in`) at its identity */
 static void reduce_open_(Emit *e, int id, Shape in, const char *y)
 {
@@ -213,8 +301,8 @@ void emit_ew(Emit *e, int id)
         operands[k] = slot[k] < 0 ? c_literal(e, v->in[k])
                                   : arena_printf(A_, "%s[%s]", names[k], dim_index_(e, &d, slot[k]));
     kernel_begin(e, id, op_info[v->op].name, &ka);
-    loops_open_(e, &d);
-    kl_(e, 1 + d.rank, "y[%s] = %s;", dim_index_(e, &d, nops), c_scalar(e, id, operands));
+    int ind = par_loops_open_(e, &d);
+    kl_(e, ind, "y[%s] = %s;", dim_index_(e, &d, nops), c_scalar(e, id, operands));
     kernel_end(e);
 }
 
@@ -228,8 +316,8 @@ void emit_broadcast(Emit *e, int id)
     Shape shapes[2] = {val_(e, v->in[0])->shape, v->shape};
     LoopNest d = loop_nest_make(v->shape, shapes, 2);
     kernel_begin(e, id, "broadcast", &ka);
-    loops_open_(e, &d);
-    kl_(e, 1 + d.rank, "y[%s] = a[%s];", dim_index_(e, &d, 1), dim_index_(e, &d, 0));
+    int ind = par_loops_open_(e, &d);
+    kl_(e, ind, "y[%s] = a[%s];", dim_index_(e, &d, 1), dim_index_(e, &d, 0));
     kernel_end(e);
 }
 
@@ -273,8 +361,13 @@ void emit_reduce(Emit *e, int id)
     LoopNest d = loop_nest_make(xs, shapes, 2);
     kernel_begin(e, id, op_info[v->op].name, &ka);
     const char *y = "y";
-    reduce_open_(e, id, xs, y);
     char *elem = arena_printf(A_, "a[%s]", dim_index_(e, &d, 0));
+    if (gpu_can_par(e)) {
+        gpu_reduce_(e, &d, 1, v->op, 1, &y, &elem, &id, xs);
+        kernel_end(e);
+        return;
+    }
+    reduce_open_(e, id, xs, y);
     reduce_loops_(e, &d, 1, v->op, 1, &y, &elem);
     reduce_close_(e, id, xs, y);
     kernel_end(e);
@@ -455,6 +548,7 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
 {
     Value *v = val_(e, id);
     if (v->attr.i[2]) { /* fold: a tail, if any, runs after */
+        e->gemm_par = false;
         matmul_fold_body_(e, id, an, bn, yn);
         return false;
     }
@@ -484,6 +578,7 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     }
     Shape shapes[3] = {ba, bb, bo};
     LoopNest d = loop_nest_make(bo, shapes, 3);
+    e->gemm_par = false;
     loops_open_(e, &d);
     int ind = 1 + d.rank;
     int64_t m1 = M == DIM_B ? 1 : M, k1 = K == DIM_B ? 1 : K;
@@ -504,6 +599,7 @@ void emit_matmul(Emit *e, int id)
     kargs_add(e, &ka, "a", v->in[0], false);
     kargs_add(e, &ka, "b", v->in[1], false);
     kernel_begin(e, id, "matmul", &ka);
+    e->gemm_par = true;
     matmul_body_(e, id, "a", "b", "y", NULL);
     kernel_end(e);
 }
@@ -1210,6 +1306,7 @@ static bool anchor_body_(Emit *e, Fused *f)
     f->ncols = root->shape.rank ? root->shape.d[root->shape.rank - 1] : 1;
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
     const Epilogue *ep = rows ? &epi : NULL;
+    e->gemm_par = ep != NULL; /* CUDA: a product may spread over threads only when no tail runs after it */
     if (av->op == OP_CONV2D) return conv2d_body_(e, f->k.anchor, "x", "w", "y", ep);
     if (av->op == OP_MAXPOOL2D_BWD) {
         maxpool_bwd_tiled_(e, f->k.anchor, "px", "py", "pg", "y", ep);
@@ -1257,16 +1354,22 @@ static void emit_fused_(Emit *e, Fused *f)
     if (f->k.reduce) {
         const char *y[MAX_OUTS];
         char *x[MAX_OUTS];
+        bool par = gpu_can_par(e);
         for (int i = 0; i < f->k.nroots; i++) {
             y[i] = f->k.nroots == 1 ? "y" : arena_printf(A_, "y%d", i);
-            reduce_open_(e, f->k.roots[i], loop, y[i]);
+            if (!par) reduce_open_(e, f->k.roots[i], loop, y[i]);
             x[i] = fused_expr_(e, f, val_(e, f->k.roots[i])->in[0], f->k.next);
+        }
+        if (par) {
+            gpu_reduce_(e, &f->d, f->k.next, root->op, f->k.nroots, y, x, f->k.roots, loop);
+            kernel_end(e);
+            return;
         }
         reduce_loops_(e, &f->d, f->k.next, root->op, f->k.nroots, y, x);
         for (int i = 0; i < f->k.nroots; i++) reduce_close_(e, f->k.roots[i], loop, y[i]);
     } else {
-        loops_open_(e, &f->d);
-        kl_(e, 1 + f->d.rank, "y[%s] = %s;", dim_index_(e, &f->d, f->k.next), fused_expr_(e, f, f->k.root, f->k.next));
+        int ind = par_loops_open_(e, &f->d);
+        kl_(e, ind, "y[%s] = %s;", dim_index_(e, &f->d, f->k.next), fused_expr_(e, f, f->k.root, f->k.next));
     }
     kernel_end(e);
 }
