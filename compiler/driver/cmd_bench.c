@@ -56,13 +56,14 @@ typedef struct Timing {
 
 typedef void (*CallFn)(Runner *r, int n, void **io);
 
-static void call_predict_(Runner *r, int n, void **io) { r->predict(r->model, n, io); }
-static void call_train_(Runner *r, int n, void **io) { r->train_step(r->model, n, io, NULL); }
+static void call_predict_(Runner *r, int n, void **io) { r->predict(r->handle, n, io); }
+static void call_train_(Runner *r, int n, void **io) { r->train_step(r->handle, n, io, NULL); }
 
 static Timing time_calls_(Runner *r, CallFn fn, int n, void **io, int iters, const void *snapshot)
 {
     for (int i = 0; i < 3; i++) fn(r, n, io); /* warm up */
     memcpy(r->model, snapshot, r->size);
+    runner_push(r);
     double t0 = now_();
     fn(r, n, io);
     double one = now_() - t0;
@@ -73,6 +74,7 @@ static Timing time_calls_(Runner *r, CallFn fn, int n, void **io, int iters, con
     int done = 0;
     for (; done < samples; done++) {
         memcpy(r->model, snapshot, r->size);
+        runner_push(r);
         double a = now_();
         for (int g = 0; g < group; g++) fn(r, n, io);
         us[done] = (now_() - a) / group * 1e6;
@@ -103,13 +105,18 @@ int cmd_bench(const Options *o)
     }
     const Model *m = c->m;
     int batch = c->max_batch;
-    r.init(r.model, 0);
+    if (!runner_init(&r, 0)) {
+        runner_close(&r);
+        compiled_free(c);
+        return EXIT_INPUT;
+    }
     /* --weights: time the trained model (the values matter where subnormals or saturation slow a kernel) */
     if (o->weights && !runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) {
         runner_close(&r);
         compiled_free(c);
         return EXIT_INPUT;
     }
+    runner_pull(&r);
     void *snapshot = xmalloc(r.size);
     memcpy(snapshot, r.model, r.size);
     void *data[32], *io[32];

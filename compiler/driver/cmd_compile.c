@@ -94,7 +94,8 @@ bool output_allowed(const Options *o, const char *what, const char *path)
 
 int cmd_compile(const Options *o)
 {
-    bool to_stdout = (o->out && str_eq(o->out, "-")) || (o->emit && str_eq(o->emit, "c"));
+    bool want_cuda = o->emit && str_eq(o->emit, "cuda");
+    bool to_stdout = (o->out && str_eq(o->out, "-")) || (o->emit && str_eq(o->emit, "c")) || want_cuda;
     /* `-o /dev/null` (a device or FIFO): the C goes there as one translation unit, like `-o -`; no
      * `/dev/null.h` is created beside it */
     bool to_device = !to_stdout && o->out && special_file_(o->out);
@@ -135,6 +136,8 @@ int cmd_compile(const Options *o)
                 printf("# %s\n", entry_names[c->entries[i].kind]);
                 graph_print(c->entries[i].g, stdout);
             }
+        } else if (want_cuda) {
+            fputs(c->cuda_text ? c->cuda_text : "", stdout);
         } else if (to_stdout) {
             fputs(c->c_text, stdout);
         } else if (!write_text_(out, c->c_text) || (!to_device && !write_text_(hpath, c->h_text))) {

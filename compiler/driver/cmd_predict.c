@@ -88,7 +88,7 @@ static void run_batches_(Runner *r, const Model *m, const DataSet *ds, Outputs *
         for (int k = 0; k < nin; k++) io[k] = (char *)ds->arr[k].data + s * ds->per_sample[k] * 4;
         for (int k = 0; k < m->outputs.len; k++)
             io[nin + k] = (char *)out->arr[k].data + s * shape_per_sample(m->outputs.data[k].shape) * 4;
-        r->predict(r->model, n, io);
+        r->predict(r->handle, n, io);
     }
 }
 
@@ -128,7 +128,7 @@ int cmd_predict(const Options *o)
                                     : data_bind(c->m, o->data.data, o->data.len, false, "--data", &ds);
     if (!bound) goto done;
     if (!runner_open(&r, c, o->opt_level)) goto done;
-    r.init(r.model, 0);
+    if (!runner_init(&r, 0)) goto done;
     if (!runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) goto done;
     alloc_outputs_(c->m, ds.count, &out);
     run_batches_(&r, c->m, &ds, &out, c->max_batch);

@@ -139,7 +139,7 @@ static double evaluate_(Runner *r, const DataSet *ds, int batch, double *met, in
     for (int64_t s = 0; s < ds->count; s += batch) {
         int n = (int)(ds->count - s < batch ? ds->count - s : batch);
         for (int k = 0; k < ds->n; k++) io[k] = (char *)ds->arr[k].data + (size_t)(s * ds->per_sample[k]) * 4;
-        loss += (double)r->eval(r->model, n, io, mb) * n;
+        loss += (double)r->eval(r->handle, n, io, mb) * n;
         for (int k = 0; k < nmet; k++) mt[k] += (double)mb[k] * n;
     }
     for (int k = 0; k < nmet; k++) met[k] = mt[k] / (double)ds->count;
@@ -154,6 +154,7 @@ static bool save_(Runner *r, const char *path, int32_t epoch, int32_t batch)
     nnc_st_tensor extra[2] = {{.name = "train.epoch", .dtype = NNC_I32, .rank = 0, .data = &e, .nbytes = 4},
                               {.name = "train.batch", .dtype = NNC_I32, .rank = 0, .data = &b, .nbytes = 4}};
     char err[1024];
+    if (!runner_pull(r)) return false;
     if (nnc_model_save(path, r->model, r->tensors, r->ntensors, extra, 2, err, sizeof err) != 0) {
         diag_fatal("%s", err);
         return false;
@@ -161,8 +162,9 @@ static bool save_(Runner *r, const char *path, int32_t epoch, int32_t batch)
     return true;
 }
 
-static bool weights_finite_(const Runner *r, const char **bad)
+static bool weights_finite_(Runner *r, const char **bad)
 {
+    if (!runner_pull(r)) return false; /* --target cuda: the device's weights (a copy per step) */
     for (int i = 0; i < r->ntensors; i++) {
         const nnc_tensor_info *t = &r->tensors[i];
         if (t->kind != 0 || t->dtype != 0) continue;
@@ -280,7 +282,7 @@ static int run_epoch_(Train *t, Progress *p, int epoch, int64_t *perm, Batch *b,
         int64_t from = k * t->batch;
         int n = (int)(ds->count - from < t->batch ? ds->count - from : t->batch);
         batch_fill_(b, ds, perm, from, n, !t->shuffle);
-        float loss = t->r.train_step(t->r.model, n, b->io, mb);
+        float loss = t->r.train_step(t->r.handle, n, b->io, mb);
         t->steps++;
         const char *bad = NULL;
         if (!isfinite(loss) || !weights_finite_(&t->r, &bad)) {
@@ -455,7 +457,7 @@ int cmd_train(const Options *o)
     rc = EXIT_INPUT;
     if (o->weights && !resume_read_(&t, &st)) goto done;
     if (!runner_open(&t.r, c, o->opt_level)) goto done;
-    t.r.init(t.r.model, o->seed);
+    if (!runner_init(&t.r, o->seed)) goto done;
     if (o->weights && !runner_load_st(&t.r, &st, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_OPTIONAL)) goto done;
     nnc_st_free(&st);
     if (o->steps && !o->epochs) { /* --steps alone: as many epochs as the steps need */

@@ -20,7 +20,8 @@ typedef struct Options {
     const char *out;           /* -o */
     VEC(Binding) outs;         /* predict: -o NAME=FILE */
     int batch;
-    const char *target;        /* c or mcu (main.c refuses cuda, not yet implemented) */
+    const char *target;        /* c, cuda or mcu: a row of the table of targets */
+    bool target_given;         /* --target was on the command line */
     bool inference;
     int64_t max_ram;           /* 0: no limit */
     int64_t max_flash;         /* 0: no limit (mcu) */

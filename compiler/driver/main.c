@@ -23,8 +23,8 @@
 #define OPT_BATCH_                                                                                               \
     "  --batch N           maximum batch size compiled in (default: train(batch=...) in the file, else 32;\n"       \
     "                      1 for --target mcu)\n"
-#define OPT_TARGET_ "  --target c|mcu      host C (the default) or firmware C for microcontrollers (cuda: not yet implemented)\n"
-#define OPT_TARGET_HOST_ "  --target c          code for the host, the default (an mcu model runs on the device; cuda: not yet implemented)\n"
+#define OPT_TARGET_ "  --target c|cuda|mcu host C (the default), host C with CUDA kernels (docs/cuda.md), or firmware C\n"
+#define OPT_TARGET_HOST_ "  --target c|cuda     run on the host CPU (the default) or the first GPU (an mcu model runs on the device)\n"
 #define OPT_MAX_FLASH_                                                                                           \
     "  --max-flash BYTES   (mcu) fail (exit 1) when the model's constant data would exceed BYTES, as --max-ram\n"
 #define OPT_INFERENCE_ "  --inference         emit only the inference entry points (no eval, no train step)\n"
@@ -50,10 +50,10 @@ static const char usage_main[] =
     "\n"
     "Options of the commands that compile (nnc COMMAND --help lists exactly what each takes):\n"
     OPT_MODEL_ OPT_BATCH_
-    "  --target c|cuda|mcu code for the host (default), or firmware C (mcu); cuda: not yet implemented\n"
+    "  --target c|cuda|mcu code for the host (default), for an NVIDIA GPU (cuda), or firmware C (mcu)\n"
     OPT_INFERENCE_ OPT_MAX_RAM_ OPT_MAX_FLASH_
     "  --weights FILE      initial weights (train, compile) or the weights to use (predict, mcu)\n"
-    "  --emit ir|c|cuda    print that stage to stdout instead of writing files (cuda: not yet implemented)\n"
+    "  --emit ir|c|cuda    print that stage to stdout instead of writing files (cuda: the kernels of --target cuda)\n"
     OPT_DUMP_IR_ OPT_LEVEL_ OPT_PASSES_
     "  -o FILE             output file ('-' for stdout)\n"
     "\n"
@@ -128,7 +128,7 @@ static const char usage_compile[] =
     "Writes OUT.c and OUT.h (same stem; without -o, MODEL.c and MODEL.h beside the model); '-o -' writes\n"
     "one self-contained C file to stdout. Never writes over the model file.\n"
     "  -o FILE             the C file ('-' for stdout)\n"
-    "  --emit ir|c|cuda    print that stage to stdout instead of writing files (cuda: not yet implemented)\n"
+    "  --emit ir|c|cuda    print that stage to stdout instead of writing files (cuda: the kernels of --target cuda)\n"
     "  --weights FILE      bake these weights into M_init (mcu: const arrays in flash)\n"
     "  --shim              also emit nnc_jit_model_size/init/predict/train_step/eval/tensors: the same\n"
     "                      signatures for every model (what nnc train/predict/bench call)\n"
@@ -362,9 +362,9 @@ static int apply_flag_(Options *o, const char *name, const char *val)
     if (str_eq(name, "-o")) return apply_out_(o, val);
     if (str_eq(name, "--model")) o->model_name = val;
     else if (str_eq(name, "--target")) {
-        if (str_eq(val, "cuda")) return usage_error_(o, "--target cuda is not yet implemented (--target c or mcu)");
-        if (!target_find(val)) return usage_error_(o, "--target must be c or mcu (cuda: not yet implemented), not '%s'", val);
+        if (!target_find(val)) return usage_error_(o, "--target must be c, cuda or mcu, not '%s'", val);
         o->target = val; /* a row of the table of targets (backend/targets.c) */
+        o->target_given = true;
     } else if (str_eq(name, "--inference")) o->inference = true;
     else if (str_eq(name, "--max-ram")) {
         if (!parse_bytes_(val, &o->max_ram))
@@ -376,9 +376,8 @@ static int apply_flag_(Options *o, const char *name, const char *val)
                                    "like 65536, 256K or 1.5M; not '%s'", val);
     } else if (str_eq(name, "--weights")) o->weights = val;
     else if (str_eq(name, "--emit")) {
-        if (str_eq(val, "cuda")) return usage_error_(o, "--emit cuda is not yet implemented (--emit ir or c)");
-        if (!str_eq(val, "ir") && !str_eq(val, "c"))
-            return usage_error_(o, "--emit must be ir or c (cuda: not yet implemented), not '%s'", val);
+        if (!str_eq(val, "ir") && !str_eq(val, "c") && !str_eq(val, "cuda"))
+            return usage_error_(o, "--emit must be ir, c or cuda, not '%s'", val);
         o->emit = val;
     } else if (str_eq(name, "--dump-ir")) o->dump_ir = true;
     else if (str_eq(name, "--shim")) o->shim = true;
@@ -556,6 +555,11 @@ static int parse_args_(int argc, char **argv, Options *o)
             return EXIT_USAGE;
         }
         return usage_error_(o, "no model file given");
+    }
+    if (o->emit && str_eq(o->emit, "cuda")) { /* the kernels of the cuda target: it is implied */
+        if (o->target_given && !str_eq(o->target, "cuda"))
+            return usage_error_(o, "--emit cuda prints the kernels of --target cuda, not of --target %s", o->target);
+        o->target = "cuda";
     }
     bool runs = str_eq(o->command, "train") || str_eq(o->command, "predict") || str_eq(o->command, "bench");
     if (runs && str_eq(o->target, "mcu"))

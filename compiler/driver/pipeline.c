@@ -275,6 +275,7 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
                           .sizes = &c->sizes};
         (void)base;
         const Target *t = target_of_(o);
+        if (t->gpu) eo.kernel_source = &c->cuda_text;
         t->print(t, m, c->entries, c->nentries, &eo, &c->c_text, &c->h_text);
     }
     return c;
@@ -292,6 +293,7 @@ void compiled_free(Compiled *c)
     if (!c) return;
     free(c->c_text);
     free(c->h_text);
+    free(c->cuda_text);
     for (int i = 0; i < c->nentries; i++) {
         free(c->entries[i].g->v);
         free(c->entries[i].g->htab);

@@ -34,6 +34,7 @@ typedef struct Compiled {
     bool weights_baked, inference_only;
     EmitSizes sizes;       /* RAM and flash of what was printed (valid when c_text is) */
     char *c_text, *h_text; /* NULL until emitted */
+    char *cuda_text;       /* a GPU target's kernel source (--emit cuda), else NULL */
 } Compiled;
 
 /* Parse and check only; NULL when errors were reported. */

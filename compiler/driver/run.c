@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 CompileOptions run_compile_options(const Options *o, bool inference_only)
 {
@@ -62,10 +63,41 @@ static void set_threads_(void)
     if (set) set(n);
 }
 
+/* nnc's CUDA runtime for a --target cuda model: $NNC_CUDA_RUNTIME, else beside this executable (the build
+ * tree), else in the lib directories of an install (PREFIX/bin/nnc: PREFIX/lib, PREFIX/lib64, PREFIX/lib/nnc).
+ * Loaded RTLD_GLOBAL so that the JIT-built model resolves nnc_cuda_* from it. */
+static bool load_cuda_runtime_(void)
+{
+    static bool loaded;
+    if (loaded) return true;
+    const char *env = getenv("NNC_CUDA_RUNTIME");
+    char self[4096], path[4200];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[len > 0 ? len : 0] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    const char *dirs[] = {"", "/../lib", "/../lib64", "/../lib/nnc"};
+    if (env && *env) {
+        loaded = dlopen(env, RTLD_NOW | RTLD_GLOBAL) != NULL;
+        if (!loaded) diag_fatal("NNC_CUDA_RUNTIME=%s: %s", env, dlerror());
+        return loaded;
+    }
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && !loaded && slash; i++) {
+        snprintf(path, sizeof path, "%s%s/libnnc_cuda_runtime.so", self, dirs[i]);
+        loaded = dlopen(path, RTLD_NOW | RTLD_GLOBAL) != NULL;
+    }
+    if (!loaded)
+        diag_fatal("--target cuda needs nnc's CUDA runtime, libnnc_cuda_runtime.so, which is built with nnc when CMake "
+                   "finds the CUDA toolkit; it is not beside %s (or set NNC_CUDA_RUNTIME to its path)", self[0] ? self : "nnc");
+    return loaded;
+}
+
 bool runner_open(Runner *r, const Compiled *c, int opt_level)
 {
     memset(r, 0, sizeof *r);
     char err[4096];
+    r->cuda = c->target->gpu;
+    if (r->cuda && !load_cuda_runtime_()) return false;
     nnc_jit_options jo = {.opt_level = opt_level > 0 ? 2 : 1, .native = 1, .link_blas = 1};
     r->jit = nnc_jit_compile(c->c_text, "model.c", &jo, err, sizeof err);
     if (!r->jit) {
@@ -74,23 +106,73 @@ bool runner_open(Runner *r, const Compiled *c, int opt_level)
     }
     size_t (*size)(void) = (size_t(*)(void))sym_(r, "nnc_jit_model_size");
     const nnc_tensor_info *(*tensors)(int *) = (const nnc_tensor_info *(*)(int *))sym_(r, "nnc_jit_tensors");
-    r->init = (void (*)(void *, uint64_t))sym_(r, "nnc_jit_init");
+    if (r->cuda) {
+        r->cuda_init = (int (*)(void *, uint64_t))sym_(r, "nnc_jit_cuda_init");
+        r->cuda_free = (void (*)(void *))sym_(r, "nnc_jit_cuda_free");
+        r->cuda_error = (const char *(*)(void *))sym_(r, "nnc_jit_cuda_error");
+        r->cuda_pull = (int (*)(void *, void *))sym_(r, "nnc_jit_cuda_pull");
+        r->cuda_push = (int (*)(void *, const void *))sym_(r, "nnc_jit_cuda_push");
+    } else {
+        r->init = (void (*)(void *, uint64_t))sym_(r, "nnc_jit_init");
+    }
     r->predict = (void (*)(void *, int, void *const *))sym_(r, "nnc_jit_predict");
     r->train_step = (float (*)(void *, int, void *const *, float *))sym_(r, "nnc_jit_train_step");
     r->eval = (float (*)(void *, int, void *const *, float *))sym_(r, "nnc_jit_eval");
-    if (!size || !tensors || !r->init || !r->predict || !r->train_step || !r->eval) {
+    bool have = r->cuda ? r->cuda_init && r->cuda_free && r->cuda_error && r->cuda_pull && r->cuda_push : r->init != NULL;
+    if (!size || !tensors || !have || !r->predict || !r->train_step || !r->eval) {
         runner_close(r);
         return false;
     }
     r->size = size();
     r->tensors = tensors(&r->ntensors);
-    r->model = xcalloc(1, r->size);
+    r->handle = xcalloc(1, r->size);
+    r->model = r->handle;
+    if (r->cuda) { /* the handle is the generated struct; the tensors' host copy is the device image's size */
+        size_t (*image)(void) = (size_t(*)(void))sym_(r, "nnc_jit_image_size");
+        if (!image) {
+            runner_close(r);
+            return false;
+        }
+        r->size = image();
+        r->model = xcalloc(1, r->size ? r->size : 1);
+    }
     set_threads_();
     return true;
 }
 
+bool runner_init(Runner *r, uint64_t seed)
+{
+    if (!r->cuda) {
+        r->init(r->model, seed);
+        return true;
+    }
+    if (r->cuda_init(r->handle, seed) != 0) {
+        diag_fatal("%s", r->cuda_error(r->handle));
+        return false;
+    }
+    return runner_pull(r);
+}
+
+bool runner_pull(Runner *r)
+{
+    if (!r->cuda) return true;
+    if (r->cuda_pull(r->handle, r->model) == 0) return true;
+    diag_fatal("%s", r->cuda_error(r->handle));
+    return false;
+}
+
+bool runner_push(Runner *r)
+{
+    if (!r->cuda) return true;
+    if (r->cuda_push(r->handle, r->model) == 0) return true;
+    diag_fatal("%s", r->cuda_error(r->handle));
+    return false;
+}
+
 void runner_close(Runner *r)
 {
+    if (r->cuda && r->handle && r->cuda_free) r->cuda_free(r->handle);
+    if (r->handle != r->model) free(r->handle);
     free(r->model);
     if (r->jit) nnc_jit_free(r->jit);
     memset(r, 0, sizeof *r);
@@ -102,7 +184,7 @@ bool runner_load_st(Runner *r, const nnc_safetensors *st, const char *path, int 
     int loaded = 0, unused = 0;
     bool ok = nnc_model_load(st, path, r->model, r->tensors, r->ntensors, flags, &loaded, &unused, err, sizeof err) == 0;
     if (!ok) diag_fatal("%s", err);
-    return ok;
+    return ok && runner_push(r);
 }
 
 bool runner_load_weights(Runner *r, const char *path, int flags, nnc_safetensors *keep)

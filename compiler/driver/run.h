@@ -10,8 +10,15 @@
 
 typedef struct Runner {
     nnc_jit *jit;
-    void *model;
+    void *model;  /* the model's tensors at the table's offsets (for --target cuda a host copy of the device's) */
     size_t size;
+    void *handle; /* what the entry points take: model, or for cuda the generated struct with the runtime */
+    bool cuda;
+    int (*cuda_init)(void *m, uint64_t seed);
+    void (*cuda_free)(void *m);
+    const char *(*cuda_error)(void *m);
+    int (*cuda_pull)(void *m, void *image);
+    int (*cuda_push)(void *m, const void *image);
     const nnc_tensor_info *tensors;
     int ntensors;
     void (*init)(void *m, uint64_t seed);
@@ -24,6 +31,12 @@ typedef struct Runner {
  * returns false on failure. */
 bool runner_open(Runner *r, const Compiled *c, int opt_level);
 void runner_close(Runner *r);
+/* M_init(seed); false (reported) when a GPU model could not start */
+bool runner_init(Runner *r, uint64_t seed);
+/* --target cuda: the device's tensors into r->model (pull) or from it (push); no-ops on the host. False
+ * (reported) on a device failure. */
+bool runner_pull(Runner *r);
+bool runner_push(Runner *r);
 /* Load weights; flags as nnc_model_load. Reports and returns false on failure. `keep` (may be NULL)
  * receives the file's tensors for the caller to read more from (then nnc_st_free it). */
 bool runner_load_weights(Runner *r, const char *path, int flags, nnc_safetensors *keep);

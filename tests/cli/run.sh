@@ -411,15 +411,21 @@ run tiny.nn -o -
 want "NNC_THREADS only matters where nnc runs the model" rc=0
 nnc_env=
 
-# targets and stages not yet implemented: said in the help, refused with exit 2
+# --target cuda (docs/cuda.md): host C that launches the kernels, and the kernels themselves with --emit cuda
 run --help
-want "--help says cuda is not yet implemented" "out~--target c\|cuda\|mcu .*cuda: not yet implemented" \
-    "out~--emit ir\|c\|cuda .*\(cuda: not yet implemented\)"
-for a in "--target cuda" "--emit cuda" "--target=cuda"; do
+want "--help names the cuda target" "out~--target c\|cuda\|mcu .*NVIDIA GPU" "out~--emit ir\|c\|cuda .*--target cuda"
+for a in "--target cuda" "--target=cuda"; do
     # shellcheck disable=SC2086
     run tiny.nn $a -o out.c
-    want "$a is refused" rc=2 out= "err~not yet implemented" nofile:out.c
+    want "$a compiles" rc=0 out= err= file:out.c file:out.h "file~out.h:int tiny_init\(tiny \*m, uint64_t seed\);" \
+        "file~out.h:const char \*tiny_error\(const tiny \*m\);" "file~out.h:void tiny_free\(tiny \*m\);" \
+        "file~out.h:int tiny_get_tensor\(tiny \*m, int i, void \*host\);" "file~out.c:static const char \*const tiny_cuda_source"
+    rm -f out.c out.h
 done
+run tiny.nn --emit cuda
+want "--emit cuda prints the kernels" rc=0 err= "out~NNC_GLOBAL void k1_" "out~__global__" nofile:out.c
+run tiny.nn --emit cuda --target mcu
+want "--emit cuda with another target is refused" rc=2 out= "err~--emit cuda prints the kernels of --target cuda"
 
 # --target mcu (docs/mcu.md): compiles, batch 1 by default; runs on the device, not in nnc
 run tiny.nn --target mcu -o out.c
