@@ -348,6 +348,58 @@ static void test_cache(const char *source)
     CHECK(found, "no test_emu-<hash16>-emu.so in %s", dir);
 }
 
+/* An unusable cache directory: the .so is built in a private temp directory, loaded, and removed with it
+ * (TMPDIR is left empty). A compiler that does not exist: an error naming it. */
+static void test_fallbacks(const char *source)
+{
+    static const char *const one[] = {"axpb"};
+    const char *cache = getenv("NNC_CACHE_DIR");
+    char saved[2048], tmp[2100], blocker[2100], bad[2200];
+    FILE *f;
+    float x[10], y[10];
+    int n = 10, i, left = 0;
+    void *args[3] = {&n, x, y};
+    struct dirent *d;
+    nnc_emu *e;
+    DIR *dp;
+    if (!cache || strlen(cache) >= sizeof saved)
+        return;
+    snprintf(saved, sizeof saved, "%s", cache);
+    snprintf(tmp, sizeof tmp, "%s/tmpdir", saved);
+    snprintf(blocker, sizeof blocker, "%s/a-file", saved);
+    snprintf(bad, sizeof bad, "%s/sub", blocker);
+    mkdir(tmp, 0777);
+    f = fopen(blocker, "w");
+    CHECK(f != NULL, "cannot create %s", blocker);
+    if (f)
+        fclose(f);
+    setenv("TMPDIR", tmp, 1);
+    setenv("NNC_CACHE_DIR", bad, 1);
+    e = nnc_emu_open(source, "fallback", one, 1, err, sizeof err);
+    CHECK(e != NULL, "open with the cache under a file: %s", err);
+    if (e) {
+        for (i = 0; i < n; i++)
+            x[i] = (float)i;
+        if (launch(e, 0, 1, 4, 0, args, 3) == 0)
+            for (i = 0; i < n; i++)
+                CHECK(y[i] == 2.0f * (float)i + 1.0f, "fallback y[%d] = %g", i, y[i]);
+        nnc_emu_close(e);
+    }
+    if ((dp = opendir(tmp)) != NULL) {
+        while ((d = readdir(dp)) != NULL)
+            left += d->d_name[0] != '.';
+        closedir(dp);
+    }
+    CHECK(left == 0, "%d entries left in the temp directory %s", left, tmp);
+    setenv("NNC_CACHE_DIR", saved, 1);
+    setenv("NNC_CC", "/nonexistent/cc-for-test_emu", 1);
+    e = nnc_emu_open(source, "nocc", one, 1, err, sizeof err);
+    CHECK(!e && strstr(err, "/nonexistent/cc-for-test_emu") && strstr(err, "not found"),
+          "a missing compiler: %s", e ? "opened" : err);
+    nnc_emu_close(e);
+    unsetenv("NNC_CC");
+}
+
 /* Not a check: how fast plain threads and fiber switches are (the best of 5), for docs/cuda.md. */
 static void report_speed(nnc_emu *e)
 {
@@ -405,6 +457,7 @@ int main(int argc, char **argv)
     report_speed(e);
     nnc_emu_close(e);
     test_cache(source);
+    test_fallbacks(source);
     free(source);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
