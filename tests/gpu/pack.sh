@@ -24,7 +24,7 @@ mkdir -p "$dir/_libs"
 # every library an executable or shared object of the build loads, but the C library's own
 find "$dir" -path "$dir/_libs" -prune -o -type f \( -perm -u+x -o -name '*.so*' \) -print |
     while read -r f; do ldd "$f" 2>/dev/null || true; done |
-    awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |
+    awk -v d="$dir/" '$2 == "=>" && $3 ~ /^\// && index($3, d) != 1 { print $3 }' | sort -u |
     grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libgcc_s|libstdc\+\+|libcuda|libnvrtc|libcublas[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$dir/_libs/"; done
 echo "pack.sh: $dir ($(du -sm "$dir" | cut -f1) MiB; libraries in _libs: $(ls "$dir/_libs" | tr '\n' ' '))"

@@ -14,14 +14,15 @@
 #   3. tests/gpu/perf_model.py --json: the predicted times (needs only nnc)
 #   4. no GPU: stop here ("no GPU: stopped after build")
 #   5. ctest -L cuda with NNC_CUDA_EMULATE unset: the CUDA tests on the device
-#   6. nnc bench --target cuda --json: W2 (batch 32 and 1000), W3 (1000), W5 (32), bench/workloads/
+#   6. nnc bench --target cuda --json: W2 (batch 32 and 1000), W3 (1000), W5 (32), bench/workloads/; W5 again
+#      with NNC_CUDA_NO_GRAPH=1 (every launch from the host, no graph)
 #   7. one W5 epoch: nnc train --target cuda --epochs 1 on Fashion-MNIST when
 #      /usr/share/datasets/fashion-mnist holds it, else on 60,000 synthetic samples (same shapes)
 #   8. tests/gpu/torch_bench.py: the same workloads in PyTorch on the same GPU (eager and CUDA graph)
 # The summary line, e.g.
-#   gpu: NVIDIA H100 80GB HBM3, 580.159.04, 81559 MiB, 1980 MHz | tests 40/40 | W2 train 30.1us (torch 180us,
-#   model 35us) | W3 train ... | W5 train 80.2us (torch 410us, model 75us) | epoch 0.16s (torch 0.9s, model
-#   0.15s) | log /tmp/nnc-gpu/run.log
+#   gpu: NVIDIA H100 80GB HBM3, 580.159.04, 81559 MiB, 1980 MHz | build ok (40 s) | tests 11/11 | W2 train
+#   30.1us (torch 180us, model 35us) | W3 train ... | W5 train 80.2us (no graph 150.0us, torch 410us, model
+#   75us) | epoch 0.16s (synthetic 60000; torch 0.90s, model 0.15s) | predicted W5 75us | log /tmp/nnc-gpu/run.log
 #
 # Exit status: 0  a GPU was there, every `cuda` test passed and every stage ran
 #              1  a test failed, no test is labelled cuda, or a GPU stage failed or timed out
@@ -170,7 +171,7 @@ else
     build="ok ($(($SECONDS - start)) s)"
 fi
 nnc="$bdir/nnc"
-if ! ls "$bdir"/libnnc_cuda_runtime* "$bdir"/*/libnnc_cuda_runtime* >/dev/null 2>&1; then
+if [ -z "$(find "$bdir" -maxdepth 3 -name 'libnnc_cuda_runtime*' 2>/dev/null | head -1)" ]; then
     build="$build, no cuda runtime library (CMake found no CUDA toolkit?)"
 fi
 
@@ -222,13 +223,16 @@ fi
 
 # ---- 6. nnc bench --target cuda ----
 torch_json="$work/torch.json"
-bench_one() {  # bench_one LABEL MODEL BATCH
-    stage 25 "bench $1" "$work/bench_$1.json" "$nnc" bench "$root/bench/workloads/$2.nn" --batch "$3" --target "$target" --json
+bench_one() {  # bench_one LABEL MODEL BATCH [VAR=VALUE]
+    stage 25 "bench $1" "$work/bench_$1.json" env ${4:+"$4"} "$nnc" bench "$root/bench/workloads/$2.nn" \
+        --batch "$3" --target "$target" --json
 }
 bench_one W2 w2 32 || status=1
 bench_one W2full w2 1000 || status=1
 bench_one W3 w3 1000 || status=1
 bench_one W5 w5 32 || status=1
+# the same launches without the graph (each kernel launched from the host on every call): what the graph saves
+bench_one W5nograph w5 32 NNC_CUDA_NO_GRAPH=1 || status=1
 
 # ---- 7. one W5 epoch ----
 fm=/usr/share/datasets/fashion-mnist
@@ -274,7 +278,9 @@ for w in W2:W2.b32.train W3:W3.train W5:W5.train; do
     label=${w%%:*}
     case=${w#*:}
     t="$(json_num "$work/bench_$label.json" train_step_us)"
-    parts+=("$label train $(us "$t") (torch $(torch_case "$case"), model $(model_line "$case" 2>/dev/null || echo '?'))")
+    extra=""
+    [ $label = W5 ] && extra="no graph $(us "$(json_num "$work/bench_W5nograph.json" train_step_us)"), "
+    parts+=("$label train $(us "$t") (${extra}torch $(torch_case "$case"), model $(model_line "$case" 2>/dev/null || echo '?'))")
 done
 ep_torch="$("$py" -c "import json,sys; print('%.2fs' % json.load(open(sys.argv[1]))['epoch_s'])" "$torch_json" 2>/dev/null || echo '?')"
 parts+=("epoch $([ -n "$epoch" ] && echo "${epoch}s" || echo failed) ($what; torch $ep_torch, model $(model_line W5.epoch 2>/dev/null || echo '?'))")
