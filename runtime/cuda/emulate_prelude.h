@@ -105,6 +105,8 @@ NNC_EMU_INLINE float __fdividef(float a, float b)
     return a / b;
 }
 #define __ldg(p) (*(p))
+#define __threadfence() ((void)0) /* one OS thread runs the grid: every write is seen at once */
+#define __threadfence_block() ((void)0)
 
 /* ---- warp shuffles and votes: (mask, value, lane [, width]) for float, double, int, unsigned ---- */
 NNC_EMU_INLINE uint32_t nnc_emu_warp_(int op, unsigned mask, uint32_t bits, int lane, int width)
@@ -148,6 +150,8 @@ NNC_EMU_INLINE double nnc_emu_shfl_d_(unsigned mask, double v, int op, int lane,
     NNC_EMU_SHFL_PICK_(v)((mask), (v), NNC_EMU_SHFL_DOWN, NNC_EMU_LW_(__VA_ARGS__))
 #define __shfl_xor_sync(mask, v, ...) NNC_EMU_SHFL_PICK_(v)((mask), (v), NNC_EMU_SHFL_XOR, NNC_EMU_LW_(__VA_ARGS__))
 #define __ballot_sync(mask, pred) nnc_emu_warp_(NNC_EMU_BALLOT, (mask), (pred) != 0, 0, 32)
+/* a rendezvous of the lanes of mask (the mask is required, as __syncwarp() without one is not C) */
+#define __syncwarp(mask) ((void)nnc_emu_warp_(NNC_EMU_BALLOT, (mask), 0, 0, 32))
 #define __any_sync(mask, pred) (__ballot_sync((mask), (pred)) != 0)
 #define __all_sync(mask, pred) (__ballot_sync((mask), (pred)) == ((mask) & __activemask()))
 

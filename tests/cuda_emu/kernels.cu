@@ -177,6 +177,16 @@ NNC_GLOBAL void mislabelled(int *NNC_RESTRICT out)
     __syncthreads();
 }
 
+/* __syncwarp orders shared memory within a warp: lane l writes s[l], reads s[l ^ 1] */
+NNC_GLOBAL void warp_sync(int *NNC_RESTRICT out)
+{
+    NNC_SHARED(int, s, 1024);
+    unsigned t = threadIdx.x;
+    s[t] = (int)(t * 11);
+    __syncwarp(FULL);
+    out[t] = s[t ^ 1];
+}
+
 #ifdef NNC_CUDA_EMULATOR
 /* more static shared memory than CUDA allows (48 KiB): ptxas rejects it, the emulator fails the launch */
 NNC_GLOBAL void too_shared(float *NNC_RESTRICT out)
@@ -216,13 +226,14 @@ static void call_axpb(void *const *a) { axpb((const int *)a[0], (const float *)a
 static void call_diverge(void *const *a) { diverge((int *)a[0]); }
 static void call_mislabelled(void *const *a) { mislabelled((int *)a[0]); }
 static void call_too_shared(void *const *a) { too_shared((float *)a[0]); }
+static void call_warp_sync(void *const *a) { warp_sync((int *)a[0]); }
 static void call_misc(void *const *a) { misc((double *)a[0], (unsigned *)a[1], (float *)a[2]); }
 const nnc_emu_kernel nnc_emu_kernels[] = {
     {"tree_sum", call_tree_sum, 1},       {"shfl_sum", call_shfl_sum, 1},     {"shfl_edges", call_shfl_edges, 1},
     {"xor_total", call_xor_total, 1},     {"per_block", call_per_block, 1},   {"rotate", call_rotate, 1},
     {"atomics", call_atomics, 0},         {"exits", call_exits, 1},           {"warp_exits", call_warp_exits, 1},
     {"axpb", call_axpb, 0},               {"diverge", call_diverge, 1},       {"mislabelled", call_mislabelled, 0},
-    {"too_shared", call_too_shared, 0},   {"misc", call_misc, 1},
+    {"too_shared", call_too_shared, 0},   {"misc", call_misc, 1},         {"warp_sync", call_warp_sync, 1},
 };
 const int nnc_emu_nkernels = sizeof nnc_emu_kernels / sizeof nnc_emu_kernels[0];
 #endif

@@ -21,11 +21,11 @@
 
 enum {
     K_TREE, K_SHFL, K_EDGES, K_XOR, K_PER_BLOCK, K_ROTATE, K_ATOMICS, K_EXITS, K_WARP_EXITS, K_AXPB, K_DIVERGE,
-    K_MISLABELLED, K_TOO_SHARED, K_MISC, K_COUNT
+    K_MISLABELLED, K_TOO_SHARED, K_MISC, K_WARP_SYNC, K_COUNT
 };
 static const char *const kernel_names[K_COUNT] = {
     "tree_sum", "shfl_sum", "shfl_edges", "xor_total", "per_block", "rotate", "atomics",
-    "exits", "warp_exits", "axpb", "diverge", "mislabelled", "too_shared", "misc"};
+    "exits", "warp_exits", "axpb", "diverge", "mislabelled", "too_shared", "misc", "warp_sync"};
 
 static int failures;
 static char err[8192];
@@ -263,6 +263,18 @@ static void test_misc(nnc_emu *e)
     }
 }
 
+/* __syncwarp: each lane reads its neighbour's write */
+static void test_warp_sync(nnc_emu *e)
+{
+    enum { B = 96 };
+    int out[B], t;
+    void *args[1] = {out};
+    if (launch(e, K_WARP_SYNC, 2, B, 0, args, 1) != 0)
+        return;
+    for (t = 0; t < B; t++)
+        CHECK(out[t] == (t ^ 1) * 11, "warp_sync out[%d] = %d", t, out[t]);
+}
+
 static void expect_launch_error(nnc_emu *e, int k, unsigned grid, unsigned block, unsigned shared,
                                 const char *needle)
 {
@@ -453,6 +465,7 @@ int main(int argc, char **argv)
     test_exits(e);
     test_axpb(e);
     test_misc(e);
+    test_warp_sync(e);
     test_errors(e, source);
     report_speed(e);
     nnc_emu_close(e);
