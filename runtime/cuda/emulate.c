@@ -12,7 +12,8 @@
  * Running: a grid runs block after block on the calling thread. A kernel the table calls cooperative runs
  * each thread of a block as a fiber on its own stack (128 KiB, a guard page below it; mapped once per handle
  * and reused), switched by a few instructions of assembly on x86-64 and by ucontext elsewhere (or when
- * NNC_EMU_UCONTEXT=1, or under AddressSanitizer). A round-robin scheduler resumes the runnable fibers:
+ * NNC_EMU_UCONTEXT=1, or under AddressSanitizer, or built with -DNNC_EMU_NO_ASM). A round-robin scheduler
+ * resumes the runnable fibers:
  *   - __syncthreads: the thread waits until every thread of the block that has not exited is waiting
  *     (an exited thread no longer counts, as on the hardware); the last to arrive releases them all.
  *   - a shuffle or vote: the lanes of the mask (those not exited) form a group; when all of them have
@@ -61,7 +62,7 @@
 #define EMU_ASAN 1
 #endif
 #endif
-#if defined(__x86_64__) && defined(__linux__) && !defined(EMU_ASAN)
+#if defined(__x86_64__) && defined(__linux__) && !defined(EMU_ASAN) && !defined(NNC_EMU_NO_ASM)
 #define EMU_ASM_SWITCH 1
 #else
 #define EMU_ASM_SWITCH 0

@@ -1,6 +1,7 @@
 /* kernels.cu: hand-written kernels in nnc's kernel dialect (emulate.h) for test_emu.c. Valid CUDA (nvcc
  * -cubin accepts it: the macros are defined below under __CUDACC__) and, after the emulator's prelude,
- * valid C11 (cuda_emu.nvcc checks the first, cuda_emu.prelude_* the second). Every parameter is a pointer, as in nnc's kernels; sizes come through `const int *`. */
+ * valid C11 (cuda_emu.nvcc checks the first, cuda_emu.prelude_* the second). Every parameter is a pointer,
+ * as in nnc's kernels; sizes come through `const int *`. */
 #ifdef __CUDACC__
 #define NNC_GLOBAL extern "C" __global__
 #define NNC_DEVICE static __device__ __forceinline__

@@ -428,7 +428,8 @@ static void report_speed(nnc_emu *e)
         launch(e, K_SHFL, 64, 256, 0, sargs, 3);
         fibers = fmin(fibers, now() - t0);
     }
-    printf("speed: plain kernel %.1f ns/thread; shfl_sum %.1f ns/thread (%u threads, one element each, 4 barriers, 5 shuffles)\n",
+    printf("speed: plain kernel %.1f ns/thread; shfl_sum %.1f ns/thread (%u threads, one element each, "
+           "4 barriers, 5 shuffles)\n",
            1e9 * plain / N, 1e9 * fibers / (64 * 256), 64 * 256);
     free(x);
     free(y);
