@@ -608,16 +608,17 @@ int nnc_emu_launch(nnc_emu *e, int kernel, unsigned grid, unsigned block, unsign
     r.env.active = active_;
     r.env.shared = shared_next_;
     r.env.dynamic_shared = shared_dynamic_;
-    if (!shared_reserve_(e, (size_t)EMU_STATIC_SHARED + shared, err, errlen))
-        return -1;
-    if (r.cooperative && !fibers_reserve_(e, block, err, errlen))
-        return -1;
-    r.shared = e->shared;
     while (atomic_flag_test_and_set(&launch_lock_))
         sched_yield();
-    *e->env_slot = &r.env;
-    rc = r.cooperative ? grid_fibers_(&r, grid) : grid_plain_(&r, grid);
-    *e->env_slot = NULL;
+    if (shared_reserve_(e, (size_t)EMU_STATIC_SHARED + shared, err, errlen) &&
+        (!r.cooperative || fibers_reserve_(e, block, err, errlen))) {
+        r.shared = e->shared;
+        *e->env_slot = &r.env;
+        rc = r.cooperative ? grid_fibers_(&r, grid) : grid_plain_(&r, grid);
+        *e->env_slot = NULL;
+    } else {
+        rc = -1;
+    }
     atomic_flag_clear(&launch_lock_);
     return rc;
 }

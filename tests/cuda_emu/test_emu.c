@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,6 +413,54 @@ static void test_fallbacks(const char *source)
     unsetenv("NNC_CC");
 }
 
+/* Two OS threads, each with its own handle on the same .so (one nnc_emu_env_ptr), launch at once: the
+ * launches are serialized and each sees its own grid. */
+typedef struct {
+    nnc_emu *e;
+    int bad;
+    char err[1024];
+} thread_job;
+
+static void *thread_main(void *arg)
+{
+    thread_job *j = arg;
+    enum { G = 3, B = 128 };
+    int out[2 * G * B], rep, b, t;
+    void *args[1] = {out};
+    for (rep = 0; rep < 30 && !j->bad; rep++) {
+        if (nnc_emu_launch(j->e, K_ROTATE, G, B, 0, args, 1, j->err, sizeof j->err) != 0) {
+            j->bad = 1;
+            break;
+        }
+        for (b = 0; b < G; b++)
+            for (t = 0; t < B; t++)
+                j->bad |= out[b * B + t] != ((t + 1) % B) * 3 + b * 10000;
+    }
+    return NULL;
+}
+
+static void test_threads(const char *source)
+{
+    thread_job jobs[2];
+    pthread_t th[2];
+    int i;
+    for (i = 0; i < 2; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].e = nnc_emu_open(source, "test_emu", kernel_names, K_COUNT, err, sizeof err);
+        CHECK(jobs[i].e != NULL, "open for thread %d: %s", i, err);
+    }
+    if (jobs[0].e && jobs[1].e) {
+        for (i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+        for (i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            CHECK(!jobs[i].bad, "thread %d: wrong results or an error (%s)", i, jobs[i].err);
+        }
+    }
+    for (i = 0; i < 2; i++)
+        nnc_emu_close(jobs[i].e);
+}
+
 /* Not a check: how fast plain threads and fiber switches are (the best of 5), for docs/cuda.md. */
 static void report_speed(nnc_emu *e)
 {
@@ -472,6 +521,7 @@ int main(int argc, char **argv)
     nnc_emu_close(e);
     test_cache(source);
     test_fallbacks(source);
+    test_threads(source);
     free(source);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
