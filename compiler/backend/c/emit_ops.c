@@ -124,6 +124,20 @@ static int gpu_loops_open_(Emit *e, const LoopNest *d, const bool *use)
 
 bool gpu_can_par(const Emit *e) { return e->gpu && e->kernels.len == e->cur_body; }
 
+/* `for (int VAR = 0; VAR < COUNT; VAR++)` then `tail` (" {" or ""), over independent iterations that are
+ * the rest of the kernel (work of them at the maximum batch): on CUDA a grid-stride loop */
+static void par_for_(Emit *e, const char *var, const char *count, int64_t work, const char *tail)
+{
+    if (!gpu_can_par(e)) {
+        kl_(e, 1, "for (int %s = 0; %s < %s; %s++)%s", var, var, count, var, tail);
+        return;
+    }
+    e->cur_parallel = true;
+    e->cur_work = work;
+    kl_(e, 1, "for (int %s = blockIdx.x * blockDim.x + threadIdx.x; %s < %s; %s += gridDim.x * blockDim.x)%s", var, var, count,
+        var, tail);
+}
+
 /* the loops of a nest that is the rest of the kernel's body, its statement at the returned indent */
 static int par_loops_open_(Emit *e, const LoopNest *d)
 {
@@ -398,8 +412,12 @@ void emit_argmax(Emit *e, int id)
     /* one position across the axis: no loop over it, and "o" where "o * 1 + i" would be */
     int ind = inner > 1 ? 3 : 2;
     const char *at = inner > 1 ? " + i" : "";
-    kl_(e, 1, "for (int o = 0; o < %s; o++)%s", outer, inner > 1 ? "" : " {");
-    if (inner > 1) kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    if (inner > 1) {
+        kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    } else {
+        par_for_(e, "o", outer, shape_count(val_(e, x)->shape, e->opt->max_batch) / len, " {");
+    }
     kl_(e, ind, "const nnc_real *p = a + o * %" PRId64 "%s;", len * inner, at);
     kl_(e, ind, "int32_t best = 0;");
     kl_(e, ind, "for (int k = 1; k < %" PRId64 "; k++)", len);
@@ -491,7 +509,7 @@ static void slice_copy_(Emit *e, int id, bool unslice)
         kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[%s + i] = a[o * %" PRId64 " + i];", slen * inner,
             plus_(e, arena_printf(A_, "o * %" PRId64, blen * inner), start * inner), slen * inner);
     } else {
-        kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
+        par_for_(e, "o", outer, shape_count(small, e->opt->max_batch) / (slen * inner > 0 ? slen * inner : 1), "");
         kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + i] = a[%s + i];", slen * inner, slen * inner,
             plus_(e, arena_printf(A_, "o * %" PRId64, blen * inner), start * inner));
     }
@@ -509,7 +527,7 @@ void emit_one_hot(Emit *e, int id)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
     kernel_begin(e, id, "one_hot", &ka);
-    kl_(e, 1, "for (int i = 0; i < %s; i++)", c_count(e, val_(e, v->in[0])->shape));
+    par_for_(e, "i", c_count(e, val_(e, v->in[0])->shape), shape_count(val_(e, v->in[0])->shape, e->opt->max_batch), "");
     kl_(e, 2, "for (int c = 0; c < %" PRId64 "; c++) y[i * %" PRId64 " + c] = a[i] == c ? 1 : 0;", classes, classes);
     kernel_end(e);
 }
@@ -534,6 +552,19 @@ static void matmul_fold_body_(Emit *e, int id, const char *an, const char *bn, c
     int64_t k = v->shape.d[0], nn = v->shape.d[1];
     Shape rows = sa;
     rows.rank--;
+    if (gpu_can_par(e) && e->gemm_par) { /* one thread per element of y, summing over the rows */
+        e->gemm_par = false;
+        e->cur_parallel = true;
+        e->cur_work = k * nn;
+        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %" PRId64 "; t += gridDim.x * blockDim.x) {", k * nn);
+        kl_(e, 2, "const int i = t / %" PRId64 ", j = t %% %" PRId64 ";", nn, nn);
+        kl_(e, 2, "nnc_real s = 0;");
+        kl_(e, 2, "for (int p = 0; p < %s; p++)", c_count(e, rows));
+        kl_(e, 3, "s += %s[p * %" PRId64 " + i] * %s[p * %" PRId64 " + j];", an, k, bn, nn);
+        kl_(e, 2, "%s[t] = s;", yn);
+        kl_(e, 1, "}");
+        return;
+    }
     kl_(e, 1, "for (int i = 0; i < %" PRId64 "; i++) %s[i] = 0;", k * nn, yn);
     kl_(e, 1, "for (int p = 0; p < %s; p++)", c_count(e, rows));
     kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", k);
@@ -548,8 +579,9 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
 {
     Value *v = val_(e, id);
     if (v->attr.i[2]) { /* fold: a tail, if any, runs after */
-        e->gemm_par = false;
+        e->gemm_par &= epi == NULL;
         matmul_fold_body_(e, id, an, bn, yn);
+        e->gemm_par = false;
         return false;
     }
     int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
@@ -602,6 +634,25 @@ void emit_matmul(Emit *e, int id)
     e->gemm_par = true;
     matmul_body_(e, id, "a", "b", "y", NULL);
     kernel_end(e);
+}
+
+/* ---- loops over output pixels: for b, oh, ow { ... } --------------------------------------------------------
+ * The C targets nest three loops; on CUDA, when the pixels are the kernel's whole work (each writes only
+ * its own outputs), one grid-stride loop over n * HO * WO pixels gives each thread its b, oh, ow. */
+static void pixel_loops_open_(Emit *e, int64_t HO, int64_t WO)
+{
+    if (gpu_can_par(e)) {
+        e->cur_parallel = true;
+        e->cur_work = (int64_t)e->opt->max_batch * HO * WO;
+        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x)",
+            times_(e, c_batch(e), HO * WO));
+        kl_(e, 1, "for (int b = t / %" PRId64 ", oh = t / %" PRId64 " %% %" PRId64 ", ow = t %% %" PRId64 ", once = 1; once; once = 0) {",
+            HO * WO, WO, HO, WO);
+        return;
+    }
+    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
+    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", HO);
+    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", WO);
 }
 
 /* ---- convolution ----------------------------------------------------------------------------------------- */
@@ -758,10 +809,8 @@ static bool conv2d_body_(Emit *e, int id, const char *xn, const char *wn, const 
 {
     Value *v = val_(e, id);
     ConvShape c = kernel_conv_shape(&v->attr, val_(e, v->in[0])->shape, val_(e, v->in[1])->shape, v->shape);
-    if (e->opt->opt_level >= 1 && c.F >= CONV_F && c.G == 1) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
-    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
-    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", c.HO);
-    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
+    if (e->opt->opt_level >= 1 && c.F >= CONV_F && c.G == 1 && !e->gpu) return conv2d_blocks_(e, &c, xn, wn, yn, epi);
+    pixel_loops_open_(e, c.HO, c.WO);
     kl_(e, 2, "const int64_t o = ((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow;", c.HO, c.WO);
     kl_(e, 2, "nnc_real acc[%" PRId64 "];", c.F);
     kl_(e, 2, "for (int f = 0; f < %" PRId64 "; f++) acc[f] = 0;", c.F);
@@ -796,6 +845,34 @@ void emit_conv2d(Emit *e, int id)
     kernel_end(e);
 }
 
+/* CUDA: dx as a gather, one thread per element dx[b,ih,iw,c]: the taps whose output pixel reads it,
+ * oh = (ih + pt - kh*dh) / sh where that divides and lands inside, times the filters of c's group */
+static void conv_bwd_data_gather_(Emit *e, const ConvShape *c)
+{
+    e->cur_parallel = true;
+    e->cur_work = (int64_t)e->opt->max_batch * c->H * c->W * c->C;
+    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
+        times_(e, c_batch(e), c->H * c->W * c->C));
+    kl_(e, 2, "const int ci = t %% %" PRId64 ", iw = t / %" PRId64 " %% %" PRId64 ", ih = t / %" PRId64 " %% %" PRId64 ", b = t / %" PRId64 ";",
+        c->C, c->C, c->W, c->C * c->W, c->H, c->C * c->W * c->H);
+    kl_(e, 2, "const int g0 = ci / %" PRId64 " * %" PRId64 ", cg = ci %% %" PRId64 ";", c->Cg, c->Fg, c->Cg);
+    kl_(e, 2, "nnc_real s = 0;");
+    kl_(e, 2, "for (int kh = 0; kh < %" PRId64 "; kh++) {", c->KH);
+    kl_(e, 3, "const int hh = ih + %" PRId64 " - kh * %" PRId64 ";", c->pt, c->dh);
+    kl_(e, 3, "if (hh < 0 || hh %% %" PRId64 " != 0 || hh / %" PRId64 " >= %" PRId64 ") continue;", c->sh, c->sh, c->HO);
+    kl_(e, 3, "for (int kw = 0; kw < %" PRId64 "; kw++) {", c->KW);
+    kl_(e, 4, "const int ww = iw + %" PRId64 " - kw * %" PRId64 ";", c->pl, c->dw);
+    kl_(e, 4, "if (ww < 0 || ww %% %" PRId64 " != 0 || ww / %" PRId64 " >= %" PRId64 ") continue;", c->sw, c->sw, c->WO);
+    kl_(e, 4, "const nnc_real *g = dy + (((int64_t)b * %" PRId64 " + hh / %" PRId64 ") * %" PRId64 " + ww / %" PRId64 ") * %" PRId64 " + g0;",
+        c->HO, c->sh, c->WO, c->sw, c->F);
+    kl_(e, 4, "const nnc_real *wr = w + (((int64_t)kh * %" PRId64 " + kw) * %" PRId64 " + cg) * %" PRId64 " + g0;", c->KW, c->Cg, c->F);
+    kl_(e, 4, "for (int f = 0; f < %" PRId64 "; f++) s += g[f] * wr[f];", c->Fg);
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    kl_(e, 2, "dx[t] = s;");
+    kl_(e, 1, "}");
+}
+
 /* dx[b,ih,iw,c] += sum over f of dy[b,oh,ow,f] w[kh,kw,c,f], f over c's group (all filters without groups;
  * depthwise its own filter, a loop along the channels) */
 void emit_conv2d_bwd_data(Emit *e, int id)
@@ -807,6 +884,11 @@ void emit_conv2d_bwd_data(Emit *e, int id)
     kargs_add(e, &ka, "dy", v->in[0], false);
     kargs_add(e, &ka, "w", v->in[1], false);
     kernel_begin(e, id, "conv2d_bwd_data", &ka);
+    if (e->gpu) {
+        conv_bwd_data_gather_(e, &c);
+        kernel_end(e);
+        return;
+    }
     kl_(e, 1, "for (int i = 0; i < %s; i++) dx[i] = 0;", c_count(e, v->shape));
     conv_open_(e, &c);
     kl_(e, 4, "const nnc_real *g = dy + o * %" PRId64 ";", c.F);
@@ -875,6 +957,30 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kargs_add(e, &ka, "x", v->in[0], false);
     kargs_add(e, &ka, "dy", v->in[1], false);
     kernel_begin(e, id, "conv2d_bwd_filter", &ka);
+    if (e->gpu) { /* one thread per element dw[kh,kw,c,f]: its sum over the batch's output pixels */
+        e->cur_parallel = true;
+        e->cur_work = c.KH * c.KW * c.Cg * c.F;
+        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %" PRId64 "; t += gridDim.x * blockDim.x) {", e->cur_work);
+        kl_(e, 2, "const int f = t %% %" PRId64 ", cg = t / %" PRId64 " %% %" PRId64 ", kw = t / %" PRId64 " %% %" PRId64 ", kh = t / %" PRId64 ";",
+            c.F, c.F, c.Cg, c.F * c.Cg, c.KW, c.F * c.Cg * c.KW);
+        kl_(e, 2, "const int ci = f / %" PRId64 " * %" PRId64 " + cg;", c.Fg, c.Cg);
+        kl_(e, 2, "nnc_real s = 0;");
+        kl_(e, 2, "for (int b = 0; b < %s; b++)", c_batch(e));
+        kl_(e, 2, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
+        kl_(e, 3, "const int ih = %s;", conv_coord_(e, "oh", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
+        if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
+        kl_(e, 3, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
+        kl_(e, 4, "const int iw = %s;", conv_coord_(e, "ow", c.sw, c.pl, conv_tap_(e, "kw", c.dw)));
+        if (pad) kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
+        kl_(e, 4, "s += x[(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw) * %" PRId64 " + ci] * dy[(((int64_t)b * %" PRId64
+                  " + oh) * %" PRId64 " + ow) * %" PRId64 " + f];", c.H, c.W, c.C, c.HO, c.WO, c.F);
+        kl_(e, 3, "}");
+        kl_(e, 2, "}");
+        kl_(e, 2, "dw[t] = s;");
+        kl_(e, 1, "}");
+        kernel_end(e);
+        return;
+    }
     kl_(e, 1, "for (int i = 0; i < %s; i++) dw[i] = 0;", c_count(e, v->shape));
     kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
     kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
@@ -903,9 +1009,7 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
  * The channels are the innermost loop everywhere, so pooling vectorizes over them. */
 static void pool_open_(Emit *e, const PoolShape *p)
 {
-    kl_(e, 1, "for (int b = 0; b < %s; b++)", c_batch(e));
-    kl_(e, 1, "for (int oh = 0; oh < %" PRId64 "; oh++)", p->HO);
-    kl_(e, 1, "for (int ow = 0; ow < %" PRId64 "; ow++) {", p->WO);
+    pixel_loops_open_(e, p->HO, p->WO);
     kl_(e, 2, "const int hs = %s, ws = %s;", plus_(e, times_(e, "oh", p->sh), -p->pt), plus_(e, times_(e, "ow", p->sw), -p->pl));
     kl_(e, 2, "const int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;");
     kl_(e, 2, "const int h1 = hs + %" PRId64 " > %" PRId64 " ? %" PRId64 " : hs + %" PRId64 ";", p->KH, p->H, p->H, p->KH);
@@ -1051,8 +1155,18 @@ void emit_softmax(Emit *e, int id)
     /* one position across the axis (the usual last axis): no loop over it */
     int ind = inner > 1 ? 3 : 2;
     const char *at = inner > 1 ? " + i" : "", *k = times_(e, "k", inner);
-    kl_(e, 1, "for (int o = 0; o < %s; o++)%s", outer, inner > 1 ? "" : " {");
-    if (inner > 1) kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    if (e->gpu) { /* one thread per row */
+        e->cur_parallel = true;
+        e->cur_work = shape_count(v->shape, e->opt->max_batch) / len;
+        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
+            inner > 1 ? arena_printf(A_, "(%s) * %" PRId64, outer, inner) : outer);
+        if (inner > 1) kl_(e, 2, "const int o = t / %" PRId64 ", i = t %% %" PRId64 ";", inner, inner);
+        else kl_(e, 2, "const int o = t;");
+        ind = 2;
+    } else {
+        kl_(e, 1, "for (int o = 0; o < %s; o++)%s", outer, inner > 1 ? "" : " {");
+        if (inner > 1) kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) {", inner);
+    }
     kl_(e, ind, "const nnc_real *x = a + o * %" PRId64 "%s;", len * inner, at);
     kl_(e, ind, "nnc_real *z = y + o * %" PRId64 "%s;", len * inner, at);
     kl_(e, ind, "nnc_real mx = x[0], sum = 0;");
@@ -1068,7 +1182,7 @@ void emit_softmax(Emit *e, int id)
         kl_(e, ind, "}");
         kl_(e, ind, "for (int k = 0; k < %" PRId64 "; k++) z[%s] /= sum;", len, k);
     }
-    kl_(e, ind - 1, "}");
+    kl_(e, e->gpu ? 1 : ind - 1, "}");
     kernel_end(e);
 }
 
