@@ -8,6 +8,10 @@
  *   test_cuda_runtime device     without NNC_CUDA_EMULATE: where no GPU is, nnc_cuda_open fails with a
  *                                message that names NNC_CUDA_EMULATE; where one is, the emulator's checks
  *                                run again on it
+ *   test_cuda_runtime mock       with tests/cuda/mock_libcuda.c as libcuda.so.1: the device checks on the
+ *                                driver path (NVRTC's cubin loaded, graphs captured and replayed, asynchronous
+ *                                streams), one graph launch per call, NNC_CUDA_NO_GRAPH=1
+ *   test_cuda_runtime mock_no_device  the mock driver without a device: cuInit's failure is the message
  *   test_cuda_runtime stub       with the toolkit's stub libcuda as libcuda.so.1 (LD_LIBRARY_PATH): every
  *                                entry point the runtime needs is found, and cuInit's failure is the message
  *   test_cuda_runtime nvrtc      NVRTC (dlopen'ed) compiles the source to sm_80 and sm_90 cubins and to
@@ -26,6 +30,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +413,57 @@ static void test_no_gpu_message(void **state) {
     unsetenv("NNC_CUDA_EMULATE");
 }
 
+/* ---- mock group: the GPU path on tests/cuda/mock_libcuda.c ---- */
+
+typedef void counts_fn(int out[4]);
+
+static void mock_counts(int out[4]) {
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(lib);
+    counts_fn *f;
+    void *sym = dlsym(lib, "mock_cuda_counts");
+    assert_non_null(sym);
+    memcpy(&f, &sym, sizeof f);
+    f(out);
+    dlclose(lib);
+}
+
+/* one graph instantiated per entry, one graph launch per call, no kernel outside it; NNC_CUDA_NO_GRAPH=1
+ * launches directly */
+static void test_mock_graph_counts(void **state) {
+    t_model m;
+    int before[4], after[4];
+    use_emulator(0);
+    for (int no_graph = 0; no_graph < 2; no_graph++) {
+        if (no_graph)
+            setenv("NNC_CUDA_NO_GRAPH", "1", 1);
+        assert_int_equal(open_model(&m), 0);
+        mock_counts(before);
+        predict_and_check(&m, 5, 1.0f, 1);
+        predict_and_check(&m, 200, 2.0f, 2);
+        predict_and_check(&m, 1, -1.0f, 3);
+        mock_counts(after);
+        assert_int_equal(after[0] - before[0], no_graph ? 0 : 1);
+        assert_int_equal(after[1] - before[1], no_graph ? 0 : 3);
+        assert_int_equal(after[2] - before[2], no_graph ? 0 : 9);
+        assert_int_equal(after[3] - before[3], no_graph ? 9 : 0);
+        assert_int_equal(m.records[0], no_graph ? 3 : 1);
+        nnc_cuda_close(m.c);
+    }
+    unsetenv("NNC_CUDA_NO_GRAPH");
+}
+
+/* a driver without a device (the process's first open, with MOCK_CUDA_NO_DEVICE=1): the no-GPU message
+ * with cuInit's reason */
+static void test_mock_no_device(void **state) {
+    nnc_cuda *c = NULL;
+    use_emulator(0);
+    assert_int_not_equal(nnc_cuda_open(&c, &program, NULL, 0), 0);
+    assert_string_equal(nnc_cuda_error(c), "nnc_cuda: no CUDA GPU: cuInit: CUDA_ERROR_NO_DEVICE (no CUDA-capable "
+                                           "device is detected)" NNC_CUDA_EMULATE_HINT);
+    nnc_cuda_close(c);
+}
+
 /* ---- nvrtc group ---- */
 
 static int has_bytes(const char *data, size_t size, const char *what) {
@@ -585,6 +641,8 @@ int main(int argc, char **argv) {
     };
     const struct CMUnitTest emulator_only[] = {cmocka_unit_test(test_emulator_compile_error)};
     const struct CMUnitTest no_gpu[] = {cmocka_unit_test(test_no_gpu_message)};
+    const struct CMUnitTest mock_only[] = {cmocka_unit_test(test_mock_graph_counts)};
+    const struct CMUnitTest mock_no_device[] = {cmocka_unit_test(test_mock_no_device)};
     const struct CMUnitTest nvrtc[] = {
         cmocka_unit_test(test_nvrtc_cubins),
         cmocka_unit_test(test_nvrtc_error),
@@ -603,6 +661,21 @@ int main(int argc, char **argv) {
         } else {
             rc = cmocka_run_group_tests_name("no_gpu", no_gpu, NULL, NULL);
         }
+    } else if (!strcmp(group, "mock")) {
+        /* libcuda.so.1 is tests/cuda/mock_libcuda.c: the GPU path on the CPU, with the real NVRTC */
+        int major, minor;
+        char err[NNC_CUDA_ERRLEN];
+        if (nnc_cuda_nvrtc_version(&major, &minor, err, sizeof err)) {
+            printf("test_cuda_runtime: SKIP: %s\n", err);
+            remove_cache_dir();
+            return 77;
+        }
+        device_group = 1;
+        rc = cmocka_run_group_tests_name("mock", common, NULL, NULL);
+        rc |= cmocka_run_group_tests_name("mock_only", mock_only, NULL, NULL);
+    } else if (!strcmp(group, "mock_no_device")) {
+        setenv("MOCK_CUDA_NO_DEVICE", "1", 1);
+        rc = cmocka_run_group_tests_name("mock_no_device", mock_no_device, NULL, NULL);
     } else if (!strcmp(group, "stub")) {
         /* libcuda.so.1 is the toolkit's stub: every entry point found, cuInit fails */
         no_gpu_reason = "no CUDA GPU: cuInit: CUDA_ERROR_STUB_LIBRARY";
@@ -618,7 +691,7 @@ int main(int argc, char **argv) {
         printf("NVRTC %d.%d\n", major, minor);
         rc = cmocka_run_group_tests_name("nvrtc", nvrtc, NULL, NULL);
     } else {
-        fprintf(stderr, "usage: test_cuda_runtime emulator|device|stub|nvrtc\n");
+        fprintf(stderr, "usage: test_cuda_runtime emulator|device|mock|mock_no_device|stub|nvrtc\n");
         rc = 2;
     }
     remove_cache_dir();
