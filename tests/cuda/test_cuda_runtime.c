@@ -391,6 +391,39 @@ static void test_emulator_compile_error(void **state) {
     nnc_cuda_close(c);
 }
 
+/* a launch the emulator refuses when the graph replays it (k_sum, which waits at __syncthreads, listed as not
+ * cooperative): the emulator's reason, under the kernel's name, kept */
+static void test_emulator_launch_error(void **state) {
+    static char source[sizeof kernel_source];
+    const char *row = "{\"k_sum\", nnc_emu_k_sum, 1}";
+    char *at;
+    memcpy(source, kernel_source, sizeof kernel_source);
+    at = strstr(source, row);
+    assert_non_null(at);
+    at[strlen(row) - 2] = '0';
+    nnc_cuda_program uncooperative = program;
+    uncooperative.source = source;
+    t_model m;
+    t_image im;
+    init_image(&im);
+    memset(&m, 0, sizeof m);
+    use_emulator(1);
+    assert_int_equal(nnc_cuda_open(&m.c, &uncooperative, &im, sizeof im), 0);
+    t_io *h = nnc_cuda_io_host(m.c);
+    h->n = 3;
+    assert_int_not_equal(nnc_cuda_run(m.c, 0, record_predict, &m, IN_BYTES, OUT_OFFSET, OUT_BYTES), 0);
+    assert_int_equal(m.records[0], 1);
+    assert_true(strncmp(nnc_cuda_error(m.c), "nnc_cuda: emulator: k_sum: ", 27) == 0);
+    m.records[0] = 0;
+    check_sticky(&m, "k_sum");
+    nnc_cuda_close(m.c);
+
+    /* more initial bytes than the image has */
+    assert_int_not_equal(nnc_cuda_open(&m.c, &program, &im, sizeof im + 1), 0);
+    assert_non_null(strstr(nnc_cuda_error(m.c), "initial bytes"));
+    nnc_cuda_close(m.c);
+}
+
 /* ---- device group, where no GPU is: the message ---- */
 
 static const char *no_gpu_reason = ""; /* the stub group: the reason the message must give */
@@ -639,7 +672,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_error_bad_kernel), cmocka_unit_test(test_error_bad_block),
         cmocka_unit_test(test_error_checks),
     };
-    const struct CMUnitTest emulator_only[] = {cmocka_unit_test(test_emulator_compile_error)};
+    const struct CMUnitTest emulator_only[] = {cmocka_unit_test(test_emulator_compile_error),
+                                               cmocka_unit_test(test_emulator_launch_error)};
     const struct CMUnitTest no_gpu[] = {cmocka_unit_test(test_no_gpu_message)};
     const struct CMUnitTest mock_only[] = {cmocka_unit_test(test_mock_graph_counts)};
     const struct CMUnitTest mock_no_device[] = {cmocka_unit_test(test_mock_no_device)};
