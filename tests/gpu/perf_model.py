@@ -1,32 +1,38 @@
 #!/usr/bin/env python3
 """tests/gpu/perf_model.py: the performance model of docs/cuda.md, computed, not typed.
 
-For the bench workloads W2, W3 and W5 (bench/workloads/*.nn at the batches bench/driver.py uses), it counts
-per call what `nnc --target cuda` will do on a GPU and predicts the time on an H100 SXM from datasheet
-figures. Everything it counts comes from `nnc MODEL --batch B --emit c` (the kernels the entry points call,
-in order, and each kernel's operand shapes from its header comment) and `nnc summary --json` (FLOPs per
-sample); the CUDA target launches the same kernels, one graph node each, inside one CUDA graph per entry.
+For the bench workloads W2, W3 and W5 (bench/workloads/*.nn at the batches bench/driver.py uses) it counts per
+call what `nnc --target cuda` does on a GPU and predicts the time on an H100 SXM from datasheet figures.
+What it counts comes from nnc itself:
+  - `nnc M.nn --batch B --target cuda -o m.c`: the entry point's record function (each nnc_cuda_launch,
+    nnc_cuda_copy and nnc_cuda_fill is one node of the entry's CUDA graph, with its grid and block), and
+    struct M_io (the bytes each call copies to the device and back);
+  - `nnc M.nn --batch B --target cuda --emit cuda`: each kernel's operand shapes (its header comment) and
+    whether it runs on one thread;
+  - `nnc summary --json`: FLOPs per sample.
+With an nnc that has no CUDA target it counts from `--emit c` instead (the same kernels, one node each).
 
 Per call:
-  nodes    kernels called + device copies (memcpy into the model) + host statements (the step counter):
-           each one node of the graph, run one after another (the graph is captured from one stream)
-  bytes    per kernel, the sum of its operands' sizes (inputs once, outputs once, twice when updated in place)
-  FLOPs    `nnc summary --json` flops_forward (predict) or flops_train (train step) times the batch
-  chain    per kernel, the longest serial loop one thread runs (a reduction's length on the thread that owns
-           an output, /256 when a block owns it), times the cost of one dependent step
-  predicted = call + sum over kernels of (node latency + max(bytes/BW, flops/F, chain)) + copies
-  where call = graph launch + host-to-device copy of the inputs + device-to-host copy of the outputs
-  + staging through the pinned buffer + the wait. Sum, not max: a graph captured from one stream runs its
-  nodes one after another, so a node's latency never overlaps the previous node's work.
-
+  nodes   graph nodes (launches, copies, fills), run one after another (the graph is captured from one stream)
+  bytes   per kernel, the sum of its operands' sizes (inputs once, outputs once, twice when updated in place)
+  FLOPs   `nnc summary --json` flops_forward (predict) or flops_train (train step) times n
+  chain   per kernel, the longest serial loop one thread runs: the reduction's length for a thread that owns an
+          output (a grid-stride loop with fewer threads than outputs runs several), length/256 + 8 for a
+          block that owns one (a tree fold in shared memory), all of the kernel's work on one thread
+  predicted = call + sum over nodes of (node latency + max(bytes/BW, flops/F, chain x step))
+  call      = graph launch + host->device copy of the io block's inputs + device->host copy of its outputs
+              + staging through the pinned buffer (host memcpy) + the wait
+Sum, not max, across nodes: one stream's nodes run one after another, so a node's latency never hides behind
+the previous node's work; max within a kernel: its loads, arithmetic and loop overlap.
+Two mappings of the kernels:
+  today    as the printer writes them (from --emit cuda: one thread per output, or one thread)
+  planned  each reduction on a block per output where that gives the shorter chain (docs/backends.md)
 Three scenarios (low, central, high) bracket the datasheet figures; see SCENARIOS.
 
-  python3 tests/gpu/perf_model.py                    the table (text), nnc from $NNC, PATH or build/nnc
+  python3 tests/gpu/perf_model.py                    the table (text); nnc from --nnc, $NNC, PATH, build/nnc
   python3 tests/gpu/perf_model.py --markdown         the same as the markdown table docs/cuda.md quotes
   python3 tests/gpu/perf_model.py --json             machine-readable (tests/gpu/run.sh reads it)
-  python3 tests/gpu/perf_model.py --kernels W5.train every kernel of one case
-  python3 tests/gpu/perf_model.py --one-thread 'conv2d_bwd_filter|sum'   kernels (regex on their names)
-                                                     that run on a single GPU thread today
+  python3 tests/gpu/perf_model.py --kernels W5.train every node of one case
 Python 3 standard library only. Exit 0, or 1 when nnc fails or its output cannot be read.
 """
 import argparse
@@ -37,25 +43,28 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-# H100 SXM5 (80 GB HBM3), datasheet and commonly measured figures.
+# H100 SXM5 80 GB: 132 SMs, boost 1.98 GHz, FP32 (non-tensor) 67 TFLOP/s, HBM3 3.35 TB/s, L2 50 MB.
 SMS = 132
 THREADS_PER_BLOCK = 256
 GRID_CAP_BLOCKS = 32 * SMS          # the printer's grid: min(ceil(N / 256), 32 * SMs)
-BLOCK_REDUCE_MIN = 1024             # a reduction at least this long gets a block per output
-FP32_FLOPS = 67e12                  # FP32, non-tensor, dense
-HBM_BW = 3.35e12                    # for reference: the working sets below fit the 50 MB L2
+FP32_FLOPS = 67e12
+HBM_BW = 3.35e12                    # for reference: every working set below fits the 50 MB L2
 SCENARIOS = {
-    #            node latency   L2 bandwidth   one dependent step    graph launch   copy latency   PCIe      host memcpy   wait
-    "low":     dict(node=1.0e-6, bw=10e12, step=2e-9, launch=2.0e-6, copy=1.5e-6, pcie=50e9, host=30e9, wait=1.0e-6),
-    "central": dict(node=1.5e-6, bw=7e12, step=4e-9, launch=3.0e-6, copy=2.0e-6, pcie=25e9, host=20e9, wait=2.0e-6),
-    "high":    dict(node=2.0e-6, bw=5e12, step=8e-9, launch=5.0e-6, copy=3.0e-6, pcie=12e9, host=10e9, wait=3.0e-6),
+    # node: a graph node's latency (kernel or copy, back to back in one stream); bw: L2 bandwidth;
+    # step: one step of a thread's serial loop (an L2 hit, ~260 cycles = 130 ns, over the 4 loads an
+    # unrolled loop keeps in flight); local: any other step of a thread's loop (about an FMA's latency); launch: cuGraphLaunch on the CPU; copy: a small host<->device copy's
+    # latency; pcie: its bandwidth; host: memcpy into the pinned buffer; wait: the stream synchronisation.
+    "low":     dict(node=1.0e-6, bw=10e12, step=10e-9, local=1e-9, launch=2.0e-6, copy=1.5e-6, pcie=50e9, host=30e9, wait=1e-6),
+    "central": dict(node=1.5e-6, bw=7e12, step=35e-9, local=2e-9, launch=3.0e-6, copy=2.0e-6, pcie=25e9, host=20e9, wait=2e-6),
+    "high":    dict(node=2.0e-6, bw=5e12, step=130e-9, local=4e-9, launch=5.0e-6, copy=3.0e-6, pcie=12e9, host=10e9, wait=3e-6),
 }
 
-# case: (model file under bench/workloads, compiled batch, entry, call's n, target in microseconds, what it is)
+# name, model file under bench/workloads, compiled batch, entry, the call's n, target in microseconds, what
 CASES = [
     ("W2.b32.train", "w2", 32, "train", 32, None, "10-50-1 MLP, SGD, train step at batch 32"),
     ("W2.full.train", "w2", 1000, "train", 1000, None, "the same at the full batch of 1000"),
@@ -66,22 +75,29 @@ CASES = [
     ("W5.predict1", "w5", 32, "predict", 1, None, "the seed CNN, predict one image"),
 ]
 EPOCH_STEPS = 1875                  # Fashion-MNIST: 60,000 images in batches of 32
-EPOCH_TARGET_US = 0.5e6 / EPOCH_STEPS  # 0.5 s per epoch: 266.7 us per step, host-to-device copies included
+EPOCH_TARGET_S = 0.5
 SHAPE = re.compile(r"([fi]32)\[([^\]]*)\]")
 HEADER = re.compile(r"^/\* (k\d+) ([a-z0-9_]+)(?:  ([A-Za-z0-9_.]+))?: (.*) -> (.*)  \(line (\d+)\) \*/$")
+
+
+def die(msg):
+    print(f"perf_model.py: {msg}", file=sys.stderr)
+    sys.exit(1)
 
 
 def find_nnc(given):
     for cand in (given, os.environ.get("NNC"), shutil.which("nnc"), os.path.join(ROOT, "build", "nnc")):
         if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
-    sys.exit("perf_model.py: no nnc binary: pass --nnc PATH or set NNC (build it with cmake first)")
+    die("no nnc binary: pass --nnc PATH or set NNC (build it with cmake first)")
 
 
-def run(cmd):
+def run(cmd, may_fail=False):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit(f"perf_model.py: {' '.join(cmd)} failed (exit {r.returncode}):\n{r.stderr.strip()}")
+        if may_fail:
+            return None
+        die(f"{' '.join(cmd)} failed (exit {r.returncode}):\n{r.stderr.strip()}")
     return r.stdout
 
 
@@ -94,9 +110,9 @@ def elems(shape, n):
     return math.prod(n if d == "B" else int(d) for d in shape[1])
 
 
-def parse_kernels(c):
-    """kernel name -> {op, ins: [shape], outs: [shape], rmw: [bool per output]} from the headers and bodies"""
-    kernels, lines = {}, c.split("\n")
+# ---- the kernels: shapes from the header comments, bodies for in-place updates and one-thread kernels ----
+def parse_kernels(src):
+    kernels, lines = {}, src.split("\n")
     for i, line in enumerate(lines):
         m = HEADER.match(line)
         if not m:
@@ -104,8 +120,8 @@ def parse_kernels(c):
         kid, op, _, ins, out = m.group(1, 2, 3, 4, 5)
         sig = lines[i + 1]
         name = re.search(r"\b(" + kid + r"_\w+)\(", sig).group(1)
-        params = re.findall(r"(const )?(?:nnc_real|int32_t|uint32_t) \*restrict (\w+)", sig)
-        outs = [p for const, p in params if not const]
+        params = re.findall(r"(const )?(?:nnc_real|int32_t|uint32_t) \*(?:restrict |NNC_RESTRICT )?(\w+)", sig)
+        outs = [p for const, p in params if not const and p != "nn"]
         body = []
         for line2 in lines[i + 2:]:
             if line2.startswith("}"):
@@ -116,174 +132,273 @@ def parse_kernels(c):
         nextra = max(0, len(outs) - 1)  # a kernel with several outputs lists the others first among its operands
         rmw = []
         for o in outs:
-            upd = re.search(r"\b" + o + r"\[[^\]]*\]\s*([-+*/]?=)(.*)", body)
             reads = [m2 for m2 in re.finditer(r"\b" + o + r"\[[^\]]*\]\s*([-+*/]?=)([^;]*)", body)
                      if m2.group(1) != "=" or re.search(r"\b" + o + r"\[", m2.group(2))]
-            rmw.append(bool(upd) and bool(reads))
-        kernels[name] = dict(op=op, ins=ins_s[nextra:], outs=out_s + ins_s[:nextra], rmw=rmw)
+            rmw.append(bool(reads))
+        kernels[name] = dict(op=op, ins=ins_s[nextra:], outs=out_s + ins_s[:nextra], rmw=rmw,
+                             one_thread="/* one thread */" in body)
     return kernels
 
 
-def entry_body(c, model, entry):
-    fn = {"predict": f"void {model}_predict(", "train": f"nnc_real {model}_train_step_metrics("}[entry]
-    m = re.search("^" + re.escape(fn) + r"[^;{]*\)\n\{", c, re.M)
-    start = m.start() if m else -1
-    if start < 0:
-        sys.exit(f"perf_model.py: no {fn.strip('(')} in the generated C")
-    end = c.find("\n}\n", start)
-    return c[start:end]
-
-
 def reduction_length(k, n):
-    """the longest reduction one output of kernel k folds, and whether the printer gives it a block"""
-    ins, out = k["ins"], k["outs"][0]
+    """(outputs, the length of the reduction behind each): the shapes say it for the ops of these models"""
+    ins, out, op = k["ins"], k["outs"][0], k["op"]
     out_e = max(1, elems(out, n))
-    op = k["op"]
-    if op.startswith("matmul") and len(ins) >= 2:
+    if op.startswith("matmul") and len(ins) >= 2:  # [M,K] x [K,N] in any transposition: K = sqrt(|a||b|/|y|)
         r = round(math.sqrt(elems(ins[0], n) * elems(ins[1], n) / out_e))
-    elif op.startswith("conv2d_bwd_filter") and len(ins) >= 2:
+    elif op.startswith("conv2d_bwd_filter") and len(ins) >= 2:  # dy [B,OH,OW,F] -> dw [KH,KW,C,F]
         r = elems(ins[1], n) // max(1, int(out[1][-1]))
-    elif op.startswith("conv2d") and len(ins) >= 2:
+    elif op.startswith("conv2d") and len(ins) >= 2:  # w [KH,KW,C,F]: KH*KW*C per output
         r = elems(ins[1], n) // max(1, int(ins[1][1][-1]))
-    elif re.search(r"sum|mean|softmax|argmax", op):
-        big = max((elems(s, n) for s in ins), default=1)
-        r = max(1, big // out_e) if "softmax" not in op else int(out[1][-1]) * 3
+    elif "softmax" in op:  # a row per thread: max, sum, scale
+        out_e, r = out_e // max(1, int(out[1][-1])), 3 * int(out[1][-1])
+    elif re.search(r"sum|mean|argmax", op):
+        r = max(1, max((elems(s, n) for s in ins), default=1) // out_e)
     else:
         r = 1
-    over_batch = "B" not in out[1] and any("B" in s[1] for s in ins)
-    return max(1, r), (r >= BLOCK_REDUCE_MIN or over_batch) and "softmax" not in op
+    return out_e, max(1, r)
 
 
-def kernel_cost(k, n, sc, one_thread):
+STREAM_MIN = 256  # a reduction at least this long streams its operand from L2: each step waits on a load
+
+
+def chains(k, n, threads):
+    """the longest thread's serial loop as (streaming steps, local steps), today and planned, and the planned
+    mapping. A streaming step is one step of a long reduction over a large operand (its load is an L2 hit
+    that the thread waits for); a local step is any other step of a thread's loops (short reductions, the
+    outputs a grid-stride loop gives one thread, pooling windows: loads that overlap, L1 hits)."""
+    out_e, r = reduction_length(k, n)
+    cap = min(threads or GRID_CAP_BLOCKS * THREADS_PER_BLOCK, GRID_CAP_BLOCKS * THREADS_PER_BLOCK)
+
+    def steps(count, length):
+        return (count * length, 0) if length >= STREAM_MIN else (0, count * length)
+    thread = steps(math.ceil(out_e / cap), r)
+    waves = math.ceil(out_e / GRID_CAP_BLOCKS)
+    block = (waves * math.ceil(r / THREADS_PER_BLOCK), waves * 8)  # + the fold: 8 halvings of 256
+    today = steps(1, out_e * r) if k["one_thread"] else thread
+    if r >= STREAM_MIN and block[0] * 20 + block[1] < thread[0] * 20 + thread[1]:
+        return today, block, "block/output"
+    return today, thread, "thread/output"
+
+
+def chain_s(steps, sc):
+    return steps[0] * sc["step"] + steps[1] * sc["local"]
+
+
+def kernel_cost(k, n, threads):
     nbytes = sum(4 * elems(s, n) for s in k["ins"])
     nbytes += sum(4 * elems(s, n) * (2 if rmw else 1) for s, rmw in zip(k["outs"], k["rmw"]))
-    out_e = sum(max(1, elems(s, n)) for s in k["outs"])
-    r, block = reduction_length(k, n)
-    flops = 2.0 * out_e * r
-    if one_thread:
-        chain = out_e * r
-        mapping = "one thread"
-    elif block:
-        chain = math.ceil(out_e / GRID_CAP_BLOCKS) * (math.ceil(r / THREADS_PER_BLOCK) + 8)  # + the fold
-        mapping = "block/output"
-    else:
-        chain = math.ceil(out_e / (GRID_CAP_BLOCKS * THREADS_PER_BLOCK)) * r
-        mapping = "thread/output"
-    t_bytes, t_flops, t_chain = nbytes / sc["bw"], flops / FP32_FLOPS, chain * sc["step"]
-    return dict(bytes=nbytes, flops=flops, r=r, mapping=mapping, chain=chain, t_bytes=t_bytes, t_flops=t_flops,
-                t_chain=t_chain, t_work=max(t_bytes, t_flops, t_chain))
+    out_e, r = reduction_length(k, n)
+    today, planned, how = chains(k, n, threads)
+    return dict(bytes=nbytes, flops=2.0 * out_e * r, outputs=out_e, r=r, chain_today=today,
+                chain_planned=planned, planned_mapping=how,
+                mapping_today="one thread" if k["one_thread"] else "thread/output")
 
 
-def io_bytes(c, nn_text, entry, n):
-    """bytes the call copies host -> device (n, inputs, and targets for a train step) and back (the outputs,
-    or the loss of a train step)"""
-    hdr = re.search(r"/\* 1 <= n <= MAX_BATCH; inputs (.*?); outputs (.*?) \*/", c)
-    if not hdr:
-        sys.exit("perf_model.py: the generated C has no 'inputs ...; outputs ...' comment")
-    def size(text):  # "image [B,28,28,1], mask [B,4]": every element is 4 bytes (f32 or i32)
-        return sum(4 * elems(("", [d.strip() for d in dims.split(",") if d.strip()]), n)
-                   for dims in re.findall(r"\w+ \[([^\]]*)\]", text))
-    ins, outs = 4 + size(hdr.group(1)), size(hdr.group(2))
+# ---- the nodes of an entry point ----
+def record_nodes(host_c, model, entry):
+    """[(kind, kernel index or None, threads or None)] from the CUDA host C's record function"""
+    fn = {"predict": "predict", "train": "train_step"}[entry]
+    m = re.search(rf"^static void {model}_{fn}_record\(void \*model\)\n\{{\n(.*?)^\}}", host_c, re.S | re.M)
+    if not m:
+        die(f"no {model}_{fn}_record in the CUDA host C")
+    nodes = []
+    for line in m.group(1).split("\n"):
+        s = line.strip()
+        lm = re.match(r"nnc_cuda_launch\(c, (\d+), (\d+), (\d+),", s)
+        if lm:
+            nodes.append(("launch", int(lm.group(1)), int(lm.group(2)) * int(lm.group(3))))
+        elif s.startswith("nnc_cuda_copy(") or s.startswith("nnc_cuda_fill("):
+            nodes.append(("copy", None, None))
+    return nodes
+
+
+def c_nodes(c, model, entry):
+    """the same from the host target's C (an nnc without --target cuda): kernels called, copies, host statements"""
+    fn = {"predict": f"void {model}_predict(", "train": f"nnc_real {model}_train_step_metrics("}[entry]
+    m = re.search("^" + re.escape(fn) + r"[^;{]*\)\n\{(.*?)^\}", c, re.S | re.M)
+    if not m:
+        die(f"no {fn.strip('(')} in the generated C")
+    nodes = []
+    for line in m.group(1).split("\n"):
+        s = line.strip()
+        km = re.match(r"(k\d+_\w+)\(", s)
+        if km:
+            nodes.append(("launch", km.group(1), None))
+        elif s.startswith("memcpy(") or s.startswith("memset(") or re.match(r"m->\w+\[\d+\] [-+]?= ", s):
+            nodes.append(("copy", None, None))  # a copy, or a host statement that becomes a one-thread kernel
     if entry == "train":
-        for t, dims in re.findall(r"^\s*target\s+\w+\s*:\s*([fi]32)\[([^\]]*)\]", nn_text, re.M):
-            ins += 4 * n * math.prod(int(d) for d in dims.split(",") if d.strip())
-        outs = 4  # the loss
+        nodes.append(("copy", None, None))  # the loss into the io block
+    return nodes
+
+
+def io_sizes(host_c, model):
+    """bytes of struct M_io before "what the call returns" (copied to the device) and after (copied back)"""
+    m = re.search(rf"^struct {model}_io \{{\n(.*?)^\}};", host_c, re.S | re.M)
+    if not m:
+        die(f"no struct {model}_io in the CUDA host C")
+    ins = outs = 0
+    after = False
+    for line in m.group(1).split("\n"):
+        if "what the call returns" in line:
+            after = True
+        fm = re.match(r"\s*(?:nnc_real|int32_t|float|uint32_t) \w+(?:\[(\d+)\])?;", line)
+        if fm:
+            size = 4 * int(fm.group(1) or 1)
+            if after:
+                outs += size
+            else:
+                ins += size
     return ins, outs
 
 
-def model_case(nnc, case, sc_name, one_thread_re):
+def c_io_sizes(c, nn_text, entry, n):
+    """the same from the host target's C: inputs (and targets) in, outputs and loss out"""
+    hdr = re.search(r"/\* 1 <= n <= MAX_BATCH; inputs (.*?); outputs (.*?) \*/", c)
+    if not hdr:
+        die("the generated C has no 'inputs ...; outputs ...' comment")
+
+    def size(text):  # "image [B,28,28,1], mask [B,4]": every element 4 bytes
+        return sum(4 * elems(("", [d.strip() for d in dims.split(",") if d.strip()]), n)
+                   for dims in re.findall(r"\w+ \[([^\]]*)\]", text))
+    ins, outs = 4 + size(hdr.group(1)), 4 + size(hdr.group(2))
+    for _, dims in re.findall(r"^\s*target\s+\w+\s*:\s*([fi]32)\[([^\]]*)\]", nn_text, re.M):
+        ins += 4 * n * math.prod(int(d) for d in dims.split(",") if d.strip())
+    return ins, outs
+
+
+# ---- one case ----
+def count_case(nnc, case, tmp):
+    """everything about a case that does not depend on the scenario"""
     name, model, batch, entry, n, target, what = case
     path = os.path.join(ROOT, "bench", "workloads", model + ".nn")
-    c = run([nnc, path, "--batch", str(batch), "--emit", "c"])
     summ = json.loads(run([nnc, "summary", "--json", "--batch", str(batch), path]))
-    kernels = parse_kernels(c)
-    body = entry_body(c, model, entry)
-    calls, copies, host = [], 0, 0
-    for line in body.split("\n")[1:]:
-        s = line.strip()
-        m = re.match(r"(k\d+_\w+)\(", s)
-        if m:
-            calls.append(m.group(1))
-        elif s.startswith("memcpy(") or s.startswith("memset("):
-            copies += 1
-        elif re.match(r"m->\w+\[\d+\] [-+]?= ", s):
-            host += 1
-    sc = SCENARIOS[sc_name]
-    per_kernel = []
-    for kname in calls:
-        if kname not in kernels:
-            sys.exit(f"perf_model.py: {name}: the entry calls {kname}, which has no header comment")
-        one = bool(one_thread_re and re.search(one_thread_re, kname))
-        per_kernel.append((kname, kernel_cost(kernels[kname], n, sc, one)))
-    nodes = len(calls) + copies + host
-    in_b, out_b = io_bytes(c, open(path).read(), entry, n)
     flops = summ["flops_train" if entry == "train" else "flops_forward"] * n
-    t_call = (sc["launch"] + 2 * sc["copy"] + (in_b + out_b) / sc["pcie"] + (in_b + out_b) / sc["host"]
-              + sc["wait"])
-    t_launch = nodes * sc["node"]
-    t_work = sum(k["t_work"] for _, k in per_kernel)
-    total = t_call + t_launch + t_work
-    terms = {"launches": t_launch, "call (copies, launch, wait)": t_call, "kernel work": t_work}
-    return dict(case=name, what=what, model=model, batch=batch, entry=entry, n=n, kernels=len(calls),
-                working_set=summ["ram_bytes"],
-                copies=copies, host=host, nodes=nodes, bytes=sum(k["bytes"] for _, k in per_kernel),
-                flops=flops, flops_kernels=sum(k["flops"] for _, k in per_kernel), in_bytes=in_b,
-                out_bytes=out_b, t_call_us=t_call * 1e6, t_launch_us=t_launch * 1e6,
-                t_bytes_us=sum(k["t_bytes"] for _, k in per_kernel) * 1e6, t_flops_us=flops / FP32_FLOPS * 1e6,
-                t_chain_us=sum(k["t_chain"] for _, k in per_kernel) * 1e6, t_work_us=t_work * 1e6,
-                predicted_us=total * 1e6, dominant=max(terms, key=terms.get), target_us=target,
-                per_kernel=[dict(kernel=kn, **{k: v for k, v in kc.items()}) for kn, kc in per_kernel])
+    out_c = os.path.join(tmp, f"{model}_b{batch}.c")
+    have_cuda = run([nnc, path, "--batch", str(batch), "--target", "cuda", "-o", out_c], may_fail=True) is not None
+    if have_cuda:
+        host_c = open(out_c).read()
+        src = run([nnc, path, "--batch", str(batch), "--target", "cuda", "--emit", "cuda"])
+        names = re.search(rf"{model}_kernel_names\[\] = \{{(.*?)\}};", host_c).group(1)
+        names = re.findall(r'"(\w+)"', names)
+        nodes = [(kind, names[i] if i is not None else None, threads)
+                 for kind, i, threads in record_nodes(host_c, model, entry)]
+        io_in, io_out = io_sizes(host_c, model)  # the whole io block at the compiled batch, whatever n is
+        host_in, host_out = c_io_sizes(run([nnc, path, "--batch", str(batch), "--emit", "c"]), open(path).read(),
+                                       entry, n)
+    else:
+        src = run([nnc, path, "--batch", str(batch), "--emit", "c"])
+        nodes = c_nodes(src, model, entry)
+        host_in, host_out = c_io_sizes(src, open(path).read(), entry, n)
+        io_in, io_out = host_in, host_out
+    kernels = parse_kernels(src)
+    per = []
+    for kind, kname, threads in nodes:
+        if kind == "launch":
+            if kname not in kernels:
+                die(f"{name}: node {kname} has no header comment in the kernel source")
+            per.append(dict(node=kname, **kernel_cost(kernels[kname], n, threads)))
+        else:
+            per.append(dict(node="(copy)", bytes=0, flops=0.0, outputs=0, r=0, chain_today=(0, 0), chain_planned=(0, 0),
+                            planned_mapping="", mapping_today=""))
+    return dict(case=name, what=what, model=model, batch=batch, entry=entry, n=n, target_us=target,
+                source="--target cuda" if have_cuda else "--emit c", working_set=summ["ram_bytes"], flops=flops,
+                nodes=len(nodes), kernels=sum(1 for k in nodes if k[0] == "launch"), io_in=io_in, io_out=io_out,
+                host_in=host_in, host_out=host_out, bytes=sum(p["bytes"] for p in per), per_node=per)
 
 
-def epoch_row(train, sc_name):
-    """one Fashion-MNIST epoch: 1875 W5 train steps, each also gathering its shuffled batch on the host"""
-    sc = SCENARIOS[sc_name]
-    gather = train["in_bytes"] / sc["host"]
-    step = train["predicted_us"] + gather * 1e6
-    return dict(case="W5.epoch", steps=EPOCH_STEPS, step_us=step, predicted_s=step * EPOCH_STEPS / 1e6,
-                target_s=0.5, target_step_us=EPOCH_TARGET_US)
+def predict(c, sc):
+    """the times of a counted case under scenario sc, in microseconds"""
+    t_call = (sc["launch"] + 2 * sc["copy"] + (c["io_in"] + c["io_out"]) / sc["pcie"]
+              + (c["host_in"] + c["host_out"]) / sc["host"] + sc["wait"])
+    t_nodes = c["nodes"] * sc["node"]
+    t_bytes = sum(p["bytes"] for p in c["per_node"]) / sc["bw"]
+    t_flops = c["flops"] / FP32_FLOPS
+    res = dict(call=t_call, launches=t_nodes, bytes=t_bytes, flops=t_flops)
+    for way in ("today", "planned"):
+        work = sum(max(p["bytes"] / sc["bw"], p["flops"] / FP32_FLOPS, chain_s(p["chain_" + way], sc))
+                   for p in c["per_node"])
+        res["chain_" + way] = sum(chain_s(p["chain_" + way], sc) for p in c["per_node"])
+        res["work_" + way] = work
+        res[way] = t_call + t_nodes + work
+        terms = {"launches": t_nodes, "call": t_call, "chains": res["chain_" + way],
+                 "bytes": t_bytes, "FLOPs": t_flops}
+        res["dominant_" + way] = max(terms, key=terms.get)
+    return {k: v * 1e6 for k, v in res.items() if not k.startswith("dominant")} | \
+        {k: v for k, v in res.items() if k.startswith("dominant")}
 
 
-def fmt_us(x):
-    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+def model_all(nnc):
+    with tempfile.TemporaryDirectory(prefix="nnc-perf-") as tmp:
+        counted = [count_case(nnc, case, tmp) for case in CASES]
+    for c in counted:
+        c["us"] = {s: predict(c, sc) for s, sc in SCENARIOS.items()}
+    w5 = next(c for c in counted if c["case"] == "W5.train")
+    epoch = {}
+    for s, sc in SCENARIOS.items():
+        gather = w5["host_in"] / sc["host"] * 1e6  # the shuffled batch gathered on the host before each step
+        epoch[s] = {way: (w5["us"][s][way] + gather) * EPOCH_STEPS / 1e6 for way in ("today", "planned")}
+    return counted, dict(case="W5.epoch", steps=EPOCH_STEPS, target_s=EPOCH_TARGET_S, s=epoch)
 
 
-def table(rows, ep, md):
-    hdr = ["case", "n", "set MB", "nodes", "launches (µs)", "MB moved", "bytes (µs)", "MFLOP", "FLOPs (µs)", "chain (µs)",
-           "call (µs)", "predicted µs (low–high)", "target", "dominant"]
-    out = []
-    for r in rows:
-        lo, hi = r["range"]
-        tgt = f"≤ {r['target_us']:.0f} µs: {'yes' if hi <= r['target_us'] else 'central ' + ('yes' if r['predicted_us'] <= r['target_us'] else 'NO')}" if r["target_us"] else ""
-        out.append([r["case"], str(r["n"]), f"{r['working_set'] / 1e6:.2f}", f"{r['nodes']} ({r['kernels']}k+{r['copies'] + r['host']})",
-                    fmt_us(r["t_launch_us"]), f"{r['bytes'] / 1e6:.2f}", fmt_us(r["t_bytes_us"]),
-                    f"{r['flops'] / 1e6:.1f}", f"{r['t_flops_us']:.2f}", fmt_us(r["t_chain_us"]),
-                    fmt_us(r["t_call_us"]), f"**{fmt_us(r['predicted_us'])}** ({fmt_us(lo)}–{fmt_us(hi)})" if md
-                    else f"{fmt_us(r['predicted_us'])} ({fmt_us(lo)}-{fmt_us(hi)})", tgt, r["dominant"]])
-    lo, hi = ep["range"]
-    out.append(["W5.epoch", f"{EPOCH_STEPS}×32", "", "", "", "", "", "", "", "", "",
-                (f"**{ep['predicted_s']:.3f} s** ({lo:.3f}–{hi:.3f})" if md
-                 else f"{ep['predicted_s']:.3f} s ({lo:.3f}-{hi:.3f})"),
-                f"≤ 0.5 s: {'yes' if hi <= 0.5 else 'central ' + ('yes' if ep['predicted_s'] <= 0.5 else 'NO')}",
-                f"{fmt_us(ep['step_us'])} µs/step"])
+# ---- output ----
+def f(x):
+    return f"{x:.1f}" if x < 100 else f"{x:,.0f}"
+
+
+def verdict(lo, mid, hi, target):
+    if target is None:
+        return ""
+    if hi <= target:
+        return "yes"
+    if lo > target:
+        return "no"
+    return "yes (central)" if mid <= target else "no (central)"
+
+
+def table(counted, epoch, md):
+    hdr = ["case", "n", "nodes", "launches µs", "MB moved", "bytes µs", "MFLOP", "FLOPs µs", "call µs",
+           "today: chains µs", "today: predicted µs (low–high)", "planned: chains µs",
+           "planned: predicted µs (low–high)", "target", "met today / planned"]
+    rows = []
+    for c in counted:
+        u, lo, hi = c["us"]["central"], c["us"]["low"], c["us"]["high"]
+        tgt = f"≤ {c['target_us']:.0f} µs" if c["target_us"] else ""
+        rows.append([c["case"], str(c["n"]), str(c["nodes"]), f(u["launches"]), f"{c['bytes'] / 1e6:.2f}",
+                     f(u["bytes"]), f"{c['flops'] / 1e6:.1f}", f"{u['flops']:.2f}", f(u["call"]),
+                     f(u["chain_today"]), f"{f(u['today'])} ({f(lo['today'])}–{f(hi['today'])})",
+                     f(u["chain_planned"]), f"{f(u['planned'])} ({f(lo['planned'])}–{f(hi['planned'])})", tgt,
+                     " / ".join(verdict(lo[w], u[w], hi[w], c["target_us"]) for w in ("today", "planned"))
+                     if c["target_us"] else ""])
+    e = epoch["s"]
+    rows.append(["W5.epoch", f"{EPOCH_STEPS}×32", "", "", "", "", "", "", "", "",
+                 f"{e['central']['today']:.2f} s ({e['low']['today']:.2f}–{e['high']['today']:.2f})", "",
+                 f"{e['central']['planned']:.3f} s ({e['low']['planned']:.3f}–{e['high']['planned']:.3f})",
+                 "≤ 0.5 s", " / ".join(verdict(e["low"][w], e["central"][w], e["high"][w], EPOCH_TARGET_S)
+                                       for w in ("today", "planned"))])
     if md:
-        lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
-        lines += ["| " + " | ".join(r) + " |" for r in out]
-        return "\n".join(lines)
-    w = [max(len(h), *(len(r[i]) for r in out)) for i, h in enumerate(hdr)]
-    lines = ["  ".join(h.ljust(w[i]) for i, h in enumerate(hdr))]
-    lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)) for r in out]
-    return "\n".join(lines)
+        out = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(out)
+    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
+    return "\n".join("  ".join(x.ljust(w[i]) for i, x in enumerate(r)) for r in [hdr] + rows)
 
 
-def kernel_table(r):
-    lines = [f"{r['case']}: {r['kernels']} kernels, {r['copies']} copies, {r['host']} host statements "
-             f"(central scenario; µs per kernel, node latency not included)",
-             f"{'kernel':34} {'mapping':13} {'reduce':>7} {'KB':>9} {'bytes µs':>9} {'MFLOP':>8} {'chain µs':>9}"]
-    for k in r["per_kernel"]:
-        lines.append(f"{k['kernel']:34} {k['mapping']:13} {k['r']:>7} {k['bytes'] / 1e3:>9.1f} "
-                     f"{k['t_bytes'] * 1e6:>9.3f} {k['flops'] / 1e6:>8.2f} {k['t_chain'] * 1e6:>9.3f}")
-    return "\n".join(lines)
+def kernel_table(c):
+    sc = SCENARIOS["central"]
+    out = [f"{c['case']} ({c['what']}; counted from {c['source']}): {c['nodes']} nodes, {c['kernels']} of them "
+           f"kernels; central scenario, µs per node without its latency",
+           f"{'node':30} {'outputs':>8} {'reduce':>7} {'KB':>8} {'bytes µs':>9} {'MFLOP':>7} "
+           f"{'today':>13} {'chain µs':>9} {'planned':>13} {'chain µs':>9}"]
+    for p in c["per_node"]:
+        if p["node"] == "(copy)":
+            out.append(f"{'(copy)':30}")
+            continue
+        out.append(f"{p['node']:30} {p['outputs']:>8} {p['r']:>7} {p['bytes'] / 1e3:>8.1f} "
+                   f"{p['bytes'] / sc['bw'] * 1e6:>9.3f} {p['flops'] / 1e6:>7.2f} {p['mapping_today']:>13} "
+                   f"{chain_s(p['chain_today'], sc) * 1e6:>9.2f} {p['planned_mapping']:>13} "
+                   f"{chain_s(p['chain_planned'], sc) * 1e6:>9.2f}")
+    return "\n".join(out)
 
 
 def main():
@@ -291,36 +406,21 @@ def main():
     ap.add_argument("--nnc", help="the nnc binary (default: $NNC, nnc on PATH, build/nnc)")
     ap.add_argument("--json", action="store_true", help="print the model as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
-    ap.add_argument("--kernels", metavar="CASE", help="print every kernel of CASE (W5.train, ...)")
-    ap.add_argument("--one-thread", metavar="REGEX", default=os.environ.get("NNC_PERF_ONE_THREAD", ""),
-                    help="kernels (regex on kN_name) that run on a single GPU thread today")
+    ap.add_argument("--kernels", metavar="CASE", help="print every node of CASE (W5.train, ...)")
     a = ap.parse_args()
-    nnc = find_nnc(a.nnc)
-    rows = []
-    for case in CASES:
-        per = {s: model_case(nnc, case, s, a.one_thread) for s in SCENARIOS}
-        r = per["central"]
-        r["range"] = (per["low"]["predicted_us"], per["high"]["predicted_us"])
-        r["scenarios"] = {s: round(per[s]["predicted_us"], 2) for s in SCENARIOS}
-        rows.append(r)
-    w5 = {s: model_case(nnc, CASES[4], s, a.one_thread) for s in SCENARIOS}
-    eps = {s: epoch_row(w5[s], s) for s in SCENARIOS}
-    ep = eps["central"]
-    ep["range"] = (eps["low"]["predicted_s"], eps["high"]["predicted_s"])
+    counted, epoch = model_all(find_nnc(a.nnc))
     if a.json:
-        json.dump({"device": "H100 SXM (datasheet model)", "scenarios": SCENARIOS, "one_thread": a.one_thread,
-                   "cases": rows, "epoch": ep}, sys.stdout, indent=1, default=float)
+        json.dump({"device": "H100 SXM (datasheet model)", "scenarios": SCENARIOS, "cases": counted,
+                   "epoch": epoch}, sys.stdout, indent=1)
         print()
-        return
-    if a.kernels:
-        r = next((r for r in rows if r["case"] == a.kernels), None)
-        if not r:
-            sys.exit(f"perf_model.py: no case {a.kernels}; cases: {', '.join(c[0] for c in CASES)}")
-        print(kernel_table(r))
-        return
-    print(table(rows, ep, a.markdown))
-    if a.one_thread:
-        print(f"\nkernels on one thread: /{a.one_thread}/")
+    elif a.kernels:
+        c = next((c for c in counted if c["case"] == a.kernels), None)
+        if not c:
+            die(f"no case {a.kernels}; cases: {', '.join(x[0] for x in CASES)}")
+        print(kernel_table(c))
+    else:
+        print(table(counted, epoch, a.markdown))
+        print(f"\ncounted from nnc {counted[0]['source']}; central scenario in the table, low–high beside it")
 
 
 if __name__ == "__main__":

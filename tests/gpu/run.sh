@@ -176,16 +176,16 @@ if [ -z "$(find "$bdir" -maxdepth 3 -name 'libnnc_cuda_runtime*' 2>/dev/null | h
 fi
 
 # ---- 3. the model's predictions ----
-model_line() {  # model_line CASE: the central prediction in us and its range, from pm.json
+model_line() {  # model_line CASE: the central predictions (kernels as printed today, as planned), from pm.json
     "$py" - "$work/pm.json" "$1" <<'EOF' 2>>"$log"
 import json, sys
 d = json.load(open(sys.argv[1]))
 if sys.argv[2] == "W5.epoch":
-    e = d["epoch"]
-    print(f"{e['predicted_s']:.2f}s")
+    e = d["epoch"]["s"]["central"]
+    print(f"{e['today']:.2f}s, planned {e['planned']:.2f}s")
 else:
-    c = next(c for c in d["cases"] if c["case"] == sys.argv[2])
-    print(f"{c['predicted_us']:.0f}us")
+    u = next(c for c in d["cases"] if c["case"] == sys.argv[2])["us"]["central"]
+    print(f"{u['today']:.0f}us, planned {u['planned']:.0f}us")
 EOF
 }
 if stage 30 perf_model "$work/pm.json" "$py" "$here/perf_model.py" --nnc "$nnc" --json; then
