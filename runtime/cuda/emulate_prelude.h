@@ -45,6 +45,7 @@ typedef struct nnc_emu_kernel {
 #ifndef NNC_EMU_RUNTIME
 
 #include <math.h>
+#include <stdio.h> /* printf in a kernel, as CUDA allows, while debugging */
 #include <string.h>
 
 #define NNC_CUDA_EMULATOR 1
