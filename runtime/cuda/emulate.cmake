@@ -7,7 +7,7 @@
 # no include_guard: each directory that includes it gets NNC_CUDA_EMULATOR_SOURCES in its own scope
 
 set(_nnc_emu_dir ${CMAKE_CURRENT_LIST_DIR})
-set(_nnc_emu_out ${CMAKE_BINARY_DIR}/runtime/cuda/emulate_prelude_text.c)
+set(_nnc_emu_out ${PROJECT_BINARY_DIR}/runtime/cuda/emulate_prelude_text.c)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_nnc_emu_dir}/emulate_prelude.h)
 file(READ ${_nnc_emu_dir}/emulate_prelude.h _nnc_emu_hex HEX)
 string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _nnc_emu_hex "${_nnc_emu_hex}")
