@@ -707,6 +707,11 @@ int main(int argc, char **argv) {
         device_group = 1;
         rc = cmocka_run_group_tests_name("mock", common, NULL, NULL);
         rc |= cmocka_run_group_tests_name("mock_only", mock_only, NULL, NULL);
+    } else if (!strcmp(group, "source") && argc > 2) {
+        /* the kernel source, for nnc_cuda_nvrtc and ptxas (tests/cuda/nvrtc_tool.sh) */
+        FILE *f = fopen(argv[2], "wb");
+        rc = !f || fputs(kernel_source, f) < 0;
+        rc |= !f || fclose(f) != 0;
     } else if (!strcmp(group, "mock_no_device")) {
         setenv("MOCK_CUDA_NO_DEVICE", "1", 1);
         rc = cmocka_run_group_tests_name("mock_no_device", mock_no_device, NULL, NULL);
@@ -725,7 +730,7 @@ int main(int argc, char **argv) {
         printf("NVRTC %d.%d\n", major, minor);
         rc = cmocka_run_group_tests_name("nvrtc", nvrtc, NULL, NULL);
     } else {
-        fprintf(stderr, "usage: test_cuda_runtime emulator|device|mock|mock_no_device|stub|nvrtc\n");
+        fprintf(stderr, "usage: test_cuda_runtime emulator|device|mock|mock_no_device|stub|nvrtc|source FILE\n");
         rc = 2;
     }
     remove_cache_dir();
