@@ -64,6 +64,9 @@ struct Emit {
     bool cur_parallel;  /* the kernel being written spreads its loop over every thread of its grid */
     int64_t cur_work;   /* ... and has this many work items at the maximum batch */
     bool gemm_par;      /* the product about to be written is its kernel's whole work (epilogue included) */
+    int64_t cur_blocks; /* > 0: one block of 256 threads per item, this many items (block reductions) */
+    bool cur_coop;      /* ... whose threads meet at barriers and shuffles (the emulator runs them as fibers) */
+    VEC(int) kcoop;     /* per kernel: cur_coop */
     VEC(char *) knames; /* kernel k's function name at k - 1 */
     VEC(int) knargs;    /* ... and its number of parameters */
     VEC(struct ConstArray { int k; int64_t count; DType dtype; }) const_arrays; /* the image's copies */

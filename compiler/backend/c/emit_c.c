@@ -250,6 +250,8 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
     if (e->gpu) {
         e->cur_parallel = false;
         e->cur_work = 1;
+        e->cur_blocks = 0;
+        e->cur_coop = false;
         vec_push(&e->knames, arena_printf(A_, "k%d_%s", k, op));
         vec_push(&e->knargs, a->n + (a->batched ? 1 : 0));
     }
@@ -286,7 +288,7 @@ static bool kernel_dedup_(Emit *e)
             b->len = e->cur_start;
             b->s[b->len] = 0;
             e->kseq--;
-            if (e->gpu) e->knames.len--, e->knargs.len--;
+            if (e->gpu) e->knames.len--, e->knargs.len--, e->kcoop.len--;
             sb_free(&key);
             return false;
         }
@@ -325,6 +327,11 @@ static void gpu_launch_shape_(Emit *e, int64_t *grid, int64_t *block)
 {
     if (!e->cur_parallel) {
         *grid = *block = 1;
+        return;
+    }
+    if (e->cur_blocks > 0) {
+        *block = 256;
+        *grid = e->cur_blocks > 4096 ? 4096 : e->cur_blocks;
         return;
     }
     int64_t work = e->cur_work < 1 ? 1 : e->cur_work;
@@ -373,7 +380,10 @@ void kernel_end(Emit *e)
 {
     StrBuf *b = &e->kernels;
     const KArgs *a = &e->cur;
-    if (e->gpu) gpu_kernel_prologue_(e);
+    if (e->gpu) {
+        gpu_kernel_prologue_(e);
+        vec_push(&e->kcoop, e->cur_coop);
+    }
     sb_puts(b, "}\n");
     /* the #line back to the .c only after a kernel that was written (a repeat of the kernel just before it
      * has the same number as the newest, and must not add a second) */

@@ -104,7 +104,8 @@ static void kernel_source_(Emit *e, StrBuf *src)
         sb_puts(src, "); }\n");
     }
     sb_puts(src, "const nnc_emu_kernel nnc_emu_kernels[] = {\n");
-    for (int k = 0; k < e->knames.len; k++) sb_printf(src, "    {\"%s\", nnc_emu_%s, 0},\n", e->knames.data[k], e->knames.data[k]);
+    for (int k = 0; k < e->knames.len; k++)
+        sb_printf(src, "    {\"%s\", nnc_emu_%s, %d},\n", e->knames.data[k], e->knames.data[k], e->kcoop.data[k]);
     if (!e->knames.len) sb_puts(src, "    {0, 0, 0},\n");
     sb_printf(src, "};\nconst int nnc_emu_nkernels = %d;\n#endif\n", e->knames.len);
 }
@@ -518,6 +519,7 @@ void emit_cuda_model(const Target *t, Model *m, EntryCode *entries, int nentries
     vec_free(&e.bufs);
     vec_free(&e.knames);
     vec_free(&e.knargs);
+    vec_free(&e.kcoop);
     vec_free(&e.const_arrays);
     vec_free(&e.parts_arrays);
     sb_free(&e.body);

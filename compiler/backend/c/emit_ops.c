@@ -236,11 +236,108 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
 
 /* CUDA: reductions roots[0..nout) sharing nest d (output operand out_slot), input expressions x: one
  * thread per output, which accumulates its inputs from the identity, then stores (a mean divided) */
+/* CUDA: the block's 256 partial results acc0.. folded into thread 0's: shuffles within each warp, one value
+ * per warp through shared memory, shuffles again in warp 0 */
+static void gpu_block_fold_(Emit *e, int ind, int nout, bool max)
+{
+    for (int i = 0; i < nout; i++) {
+        const char *a = acc_name_(e, nout, i);
+        if (i) kl_(e, ind, "__syncthreads(); /* part[] is read before it is written again */");
+        kl_(e, ind, "for (int d = 16; d > 0; d /= 2) {");
+        kl_(e, ind + 1, "const nnc_real o = __shfl_down_sync(0xffffffffu, %s, d);", a);
+        kl_(e, ind + 1, max ? "if (o > %s) %s = o;" : "%s += o;", a, a);
+        kl_(e, ind, "}");
+        kl_(e, ind, "if (threadIdx.x %% 32 == 0) part[threadIdx.x / 32] = %s;", a);
+        kl_(e, ind, "__syncthreads();");
+        kl_(e, ind, "if (threadIdx.x < 32) {");
+        kl_(e, ind + 1, "%s = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : %s;", a, max ? "-INFINITY" : "0");
+        kl_(e, ind + 1, "for (int d = 16; d > 0; d /= 2) {");
+        kl_(e, ind + 2, "const nnc_real o = __shfl_down_sync(0xffffffffu, %s, d);", a);
+        kl_(e, ind + 2, max ? "if (o > %s) %s = o;" : "%s += o;", a, a);
+        kl_(e, ind + 1, "}");
+        kl_(e, ind, "}");
+    }
+}
+
+/* the extent of loops `use` of nest d as C, "1" for none */
+static char *nest_extent_(Emit *e, const LoopNest *d, const bool *use)
+{
+    StrBuf b = {0};
+    for (int j = 0; j < d->rank; j++)
+        if (use[j]) sb_printf(&b, "%s%s", b.len ? " * " : "", dim_extent_(e, d, j));
+    char *s = arena_strdup(A_, b.len ? b.s : "1");
+    sb_free(&b);
+    return s;
+}
+
+/* "i1 = r / 50 % 7, i2 = r % 50": loop variables of loops `use` from the flat index `var` */
+static char *nest_decompose_(Emit *e, const LoopNest *d, const bool *use, const char *var)
+{
+    StrBuf b = {0};
+    for (int j = 0; j < d->rank; j++) {
+        if (!use[j]) continue;
+        bool later[MAX_RANK] = {0}, any = false;
+        for (int u = j + 1; u < d->rank; u++) any |= later[u] = use[u];
+        char *div = any ? nest_extent_(e, d, later) : NULL;
+        if (div && strchr(div, ' ')) div = arena_printf(A_, "(%s)", div);
+        char *mod = dim_extent_(e, d, j);
+        if (strchr(mod, ' ')) mod = arena_printf(A_, "(%s)", mod);
+        bool first = true;
+        for (int u = 0; u < j; u++) first &= !use[u];
+        sb_printf(&b, "%si%d = %s%s%s%s%s", b.len ? ", " : "", j, var, div ? " / " : "", div ? div : "", first ? "" : " % ",
+                  first ? "" : mod);
+    }
+    char *s = arena_strdup(A_, b.s ? b.s : "");
+    sb_free(&b);
+    return s;
+}
+
+/* CUDA: few outputs, each of many inputs: one block of 256 threads per output, each thread a strided part
+ * of its inputs, then the block's fold (gpu_block_fold_) */
+static void gpu_reduce_blocks_(Emit *e, const LoopNest *d, const bool *kept, OpKind op, int nout, const char *const *y,
+                               char *const *x, const int *roots, Shape in, int64_t outputs, const char *yi)
+{
+    bool red[MAX_RANK];
+    for (int j = 0; j < d->rank; j++) red[j] = !kept[j];
+    e->cur_parallel = e->cur_coop = true;
+    e->cur_blocks = outputs;
+    bool max = op == OP_MAX;
+    kl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
+    kl_(e, 1, "for (int t = blockIdx.x; t < %s; t += gridDim.x) {", nest_extent_(e, d, kept));
+    char *ko = nest_decompose_(e, d, kept, "t");
+    if (*ko) kl_(e, 2, "const int %s;", ko);
+    for (int i = 0; i < nout; i++) kl_(e, 2, "nnc_real %s = %s;", acc_name_(e, nout, i), max ? "-INFINITY" : "0");
+    kl_(e, 2, "for (int r = threadIdx.x; r < %s; r += blockDim.x) {", nest_extent_(e, d, red));
+    kl_(e, 3, "const int %s;", nest_decompose_(e, d, red, "r"));
+    if (max) kl_(e, 3, "const nnc_real v = %s; if (v > acc) acc = v;", x[0]);
+    else
+        for (int i = 0; i < nout; i++) kl_(e, 3, "%s += %s;", acc_name_(e, nout, i), x[i]);
+    kl_(e, 2, "}");
+    gpu_block_fold_(e, 2, nout, max);
+    kl_(e, 2, "if (threadIdx.x == 0) {");
+    for (int i = 0; i < nout; i++) {
+        Reduction r = kernel_reduction(e->g, roots[i], in);
+        const char *acc = acc_name_(e, nout, i);
+        if (r.mean) kl_(e, 3, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
+        else kl_(e, 3, "%s[%s] = %s;", y[i], yi, acc);
+    }
+    kl_(e, 2, "}");
+    kl_(e, 2, "__syncthreads(); /* part[] is free for the next output */");
+    kl_(e, 1, "}");
+}
+
 static void gpu_reduce_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int nout, const char *const *y,
                         char *const *x, const int *roots, Shape in)
 {
     bool kept[MAX_RANK];
     for (int j = 0; j < d->rank; j++) kept[j] = d->full[out_slot][j];
+    int64_t outputs = nest_work_(e, d, kept), each = 1;
+    for (int j = 0; j < d->rank; j++)
+        if (!kept[j]) each *= d->ext[j] * (d->batch[j] ? e->opt->max_batch : 1);
+    if (each >= 1024 && outputs <= 16384) {
+        gpu_reduce_blocks_(e, d, kept, op, nout, y, x, roots, in, outputs, dim_index_(e, d, out_slot));
+        return;
+    }
     int ind = gpu_loops_open_(e, d, kept);
     char *yi = dim_index_(e, d, out_slot);
     kl_(e, ind - 1, "{");
@@ -945,6 +1042,51 @@ static void conv_bwd_filter_row_(Emit *e, const ConvShape *c, bool pad, int ind)
     kl_(e, ind, "}");
 }
 
+/* CUDA: dw[kh,kw,c,f], each element a sum over the batch's output pixels: one block per element (256
+ * threads over the pixels, then the block's fold) when the pixels are many, else one thread per element */
+static void conv_bwd_filter_gpu_(Emit *e, const ConvShape *c, bool pad)
+{
+    int64_t outputs = c->KH * c->KW * c->Cg * c->F, pixels = (int64_t)e->opt->max_batch * c->HO * c->WO;
+    bool blocks = pixels >= 1024 && outputs <= 16384;
+    e->cur_parallel = true;
+    if (blocks) {
+        e->cur_coop = true;
+        e->cur_blocks = outputs;
+        kl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
+        kl_(e, 1, "for (int t = blockIdx.x; t < %" PRId64 "; t += gridDim.x) {", outputs);
+    } else {
+        e->cur_work = outputs;
+        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %" PRId64 "; t += gridDim.x * blockDim.x) {", outputs);
+    }
+    kl_(e, 2, "const int f = t %% %" PRId64 ", cg = t / %" PRId64 " %% %" PRId64 ", kw = t / %" PRId64 " %% %" PRId64 ", kh = t / %" PRId64 ";",
+        c->F, c->F, c->Cg, c->F * c->Cg, c->KW, c->F * c->Cg * c->KW);
+    kl_(e, 2, "const int ci = f / %" PRId64 " * %" PRId64 " + cg;", c->Fg, c->Cg);
+    kl_(e, 2, "nnc_real acc = 0;");
+    if (blocks) {
+        kl_(e, 2, "for (int r = threadIdx.x; r < %s; r += blockDim.x) {", times_(e, c_batch(e), c->HO * c->WO));
+        kl_(e, 3, "const int b = r / %" PRId64 ", oh = r / %" PRId64 " %% %" PRId64 ", ow = r %% %" PRId64 ";", c->HO * c->WO, c->WO,
+            c->HO, c->WO);
+    } else {
+        kl_(e, 2, "for (int r = 0; r < %s; r++) {", times_(e, c_batch(e), c->HO * c->WO));
+        kl_(e, 3, "const int b = r / %" PRId64 ", oh = r / %" PRId64 " %% %" PRId64 ", ow = r %% %" PRId64 ";", c->HO * c->WO, c->WO,
+            c->HO, c->WO);
+    }
+    kl_(e, 3, "const int ih = %s, iw = %s;", conv_coord_(e, "oh", c->sh, c->pt, conv_tap_(e, "kh", c->dh)),
+        conv_coord_(e, "ow", c->sw, c->pl, conv_tap_(e, "kw", c->dw)));
+    if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 " || iw < 0 || iw >= %" PRId64 ") continue;", c->H, c->W);
+    kl_(e, 3, "acc += x[(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw) * %" PRId64 " + ci] * dy[(int64_t)r * %" PRId64 " + f];",
+        c->H, c->W, c->C, c->F);
+    kl_(e, 2, "}");
+    if (blocks) {
+        gpu_block_fold_(e, 2, 1, false);
+        kl_(e, 2, "if (threadIdx.x == 0) dw[t] = acc;");
+        kl_(e, 2, "__syncthreads(); /* part[] is free for the next element */");
+    } else {
+        kl_(e, 2, "dw[t] = acc;");
+    }
+    kl_(e, 1, "}");
+}
+
 /* dw[kh,kw,c,f] = sum over b, oh, ow of x[b,ih,iw,g*Cg+c] dy[b,oh,ow,f] (g: f's group): one output row of
  * dy at a time (it stays in L1), each (kh, kw, c) summing along the row in registers */
 void emit_conv2d_bwd_filter(Emit *e, int id)
@@ -957,27 +1099,8 @@ void emit_conv2d_bwd_filter(Emit *e, int id)
     kargs_add(e, &ka, "x", v->in[0], false);
     kargs_add(e, &ka, "dy", v->in[1], false);
     kernel_begin(e, id, "conv2d_bwd_filter", &ka);
-    if (e->gpu) { /* one thread per element dw[kh,kw,c,f]: its sum over the batch's output pixels */
-        e->cur_parallel = true;
-        e->cur_work = c.KH * c.KW * c.Cg * c.F;
-        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %" PRId64 "; t += gridDim.x * blockDim.x) {", e->cur_work);
-        kl_(e, 2, "const int f = t %% %" PRId64 ", cg = t / %" PRId64 " %% %" PRId64 ", kw = t / %" PRId64 " %% %" PRId64 ", kh = t / %" PRId64 ";",
-            c.F, c.F, c.Cg, c.F * c.Cg, c.KW, c.F * c.Cg * c.KW);
-        kl_(e, 2, "const int ci = f / %" PRId64 " * %" PRId64 " + cg;", c.Fg, c.Cg);
-        kl_(e, 2, "nnc_real s = 0;");
-        kl_(e, 2, "for (int b = 0; b < %s; b++)", c_batch(e));
-        kl_(e, 2, "for (int oh = 0; oh < %" PRId64 "; oh++) {", c.HO);
-        kl_(e, 3, "const int ih = %s;", conv_coord_(e, "oh", c.sh, c.pt, conv_tap_(e, "kh", c.dh)));
-        if (pad) kl_(e, 3, "if (ih < 0 || ih >= %" PRId64 ") continue;", c.H);
-        kl_(e, 3, "for (int ow = 0; ow < %" PRId64 "; ow++) {", c.WO);
-        kl_(e, 4, "const int iw = %s;", conv_coord_(e, "ow", c.sw, c.pl, conv_tap_(e, "kw", c.dw)));
-        if (pad) kl_(e, 4, "if (iw < 0 || iw >= %" PRId64 ") continue;", c.W);
-        kl_(e, 4, "s += x[(((int64_t)b * %" PRId64 " + ih) * %" PRId64 " + iw) * %" PRId64 " + ci] * dy[(((int64_t)b * %" PRId64
-                  " + oh) * %" PRId64 " + ow) * %" PRId64 " + f];", c.H, c.W, c.C, c.HO, c.WO, c.F);
-        kl_(e, 3, "}");
-        kl_(e, 2, "}");
-        kl_(e, 2, "dw[t] = s;");
-        kl_(e, 1, "}");
+    if (e->gpu) {
+        conv_bwd_filter_gpu_(e, &c, pad);
         kernel_end(e);
         return;
     }
