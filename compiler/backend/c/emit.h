@@ -151,6 +151,9 @@ char *c_dialect(const Target *t, const char *text);
 void emit_node(Emit *e, int id);
 /* CUDA: the kernel being written may still become parallel: nothing is in its body yet */
 bool gpu_can_par(const Emit *e);
+/* CUDA: in a block of 256 threads, each with partial results acc (acc0.. for nout > 1) of a sum (or max),
+ * fold them into thread 0's; needs `NNC_SHARED(nnc_real, part, 32)` declared and marks nothing itself */
+void gpu_block_fold(Emit *e, int ind, int nout, bool max);
 /* a scalar tensor that adds a literal to itself (the optimizer's step counter) as a statement of the
  * entry point, m->opt_step[0] += 1, instead of a kernel; false (nothing written) for anything else */
 bool entry_increment(Emit *e, int id);

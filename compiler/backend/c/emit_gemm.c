@@ -257,10 +257,30 @@ static void gemm_regs_(Emit *e, int ind, const Gemm *g)
 static void gemm_gpu_(Emit *e, const Gemm *g)
 {
     bool one_j = one_(g->s.n);
+    int64_t mn = (g->s.m.batch ? e->opt->max_batch : 1) * g->s.m.per * (g->s.n.batch ? e->opt->max_batch : 1) * g->s.n.per;
+    int64_t k = (g->s.k.batch ? e->opt->max_batch : 1) * g->s.k.per;
+    if (k >= 1024 && mn <= 16384) { /* a long k: one block per element of C, its threads splitting k */
+        e->cur_parallel = e->cur_coop = true;
+        e->cur_blocks = mn;
+        const char *mnx = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
+        gl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
+        gl_(e, 1, "for (int t = blockIdx.x; t < %s; t += gridDim.x) {", mnx);
+        if (one_j) gl_(e, 2, "const int i = t;");
+        else gl_(e, 2, "const int i = t / %s, j = t %% %s;", p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.n)));
+        const char *j = one_j ? "0" : "j";
+        gl_(e, 2, "nnc_real acc = 0;");
+        gl_(e, 2, "for (int k = threadIdx.x; k < %s; k += blockDim.x)", c_extent(e, g->s.k));
+        gl_(e, 3, "acc += %s * %s;", a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
+        gpu_block_fold(e, 2, 1, false);
+        gl_(e, 2, "if (threadIdx.x == 0) %s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, "acc"));
+        gl_(e, 2, "__syncthreads(); /* part[] is free for the next element */");
+        gl_(e, 1, "}");
+        return;
+    }
     e->cur_parallel = true;
-    e->cur_work = (g->s.m.batch ? e->opt->max_batch : 1) * g->s.m.per * (g->s.n.batch ? e->opt->max_batch : 1) * g->s.n.per;
-    const char *mn = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
-    gl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", mn);
+    e->cur_work = mn;
+    const char *mnx = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
+    gl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", mnx);
     if (one_j) gl_(e, 2, "const int i = t;");
     else gl_(e, 2, "const int i = t / %s, j = t %% %s;", p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.n)));
     const char *j = one_j ? "0" : "j";

@@ -238,7 +238,7 @@ static void reduce_loops_(Emit *e, const LoopNest *d, int out_slot, OpKind op, i
  * thread per output, which accumulates its inputs from the identity, then stores (a mean divided) */
 /* CUDA: the block's 256 partial results acc0.. folded into thread 0's: shuffles within each warp, one value
  * per warp through shared memory, shuffles again in warp 0 */
-static void gpu_block_fold_(Emit *e, int ind, int nout, bool max)
+void gpu_block_fold(Emit *e, int ind, int nout, bool max)
 {
     for (int i = 0; i < nout; i++) {
         const char *a = acc_name_(e, nout, i);
@@ -293,7 +293,7 @@ static char *nest_decompose_(Emit *e, const LoopNest *d, const bool *use, const 
 }
 
 /* CUDA: few outputs, each of many inputs: one block of 256 threads per output, each thread a strided part
- * of its inputs, then the block's fold (gpu_block_fold_) */
+ * of its inputs, then the block's fold (gpu_block_fold) */
 static void gpu_reduce_blocks_(Emit *e, const LoopNest *d, const bool *kept, OpKind op, int nout, const char *const *y,
                                char *const *x, const int *roots, Shape in, int64_t outputs, const char *yi)
 {
@@ -313,7 +313,7 @@ static void gpu_reduce_blocks_(Emit *e, const LoopNest *d, const bool *kept, OpK
     else
         for (int i = 0; i < nout; i++) kl_(e, 3, "%s += %s;", acc_name_(e, nout, i), x[i]);
     kl_(e, 2, "}");
-    gpu_block_fold_(e, 2, nout, max);
+    gpu_block_fold(e, 2, nout, max);
     kl_(e, 2, "if (threadIdx.x == 0) {");
     for (int i = 0; i < nout; i++) {
         Reduction r = kernel_reduction(e->g, roots[i], in);
@@ -1078,7 +1078,7 @@ static void conv_bwd_filter_gpu_(Emit *e, const ConvShape *c, bool pad)
         c->H, c->W, c->C, c->F);
     kl_(e, 2, "}");
     if (blocks) {
-        gpu_block_fold_(e, 2, 1, false);
+        gpu_block_fold(e, 2, 1, false);
         kl_(e, 2, "if (threadIdx.x == 0) dw[t] = acc;");
         kl_(e, 2, "__syncthreads(); /* part[] is free for the next element */");
     } else {
