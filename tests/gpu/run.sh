@@ -45,6 +45,7 @@ log="${NNC_GPU_LOG:-$work/run.log}"
 py="${PYTHON:-python3}"
 limit="${NNC_GPU_LIMIT:-230}"
 target="${NNC_GPU_TARGET:-cuda}"
+jobs="$(nproc 2>/dev/null || echo 4)"
 start=$SECONDS
 unset NNC_CUDA_EMULATE
 
@@ -158,7 +159,6 @@ else
         finish 3
     fi
     bdir="$work/build"
-    jobs="$(nproc 2>/dev/null || echo 4)"
     if ! stage 40 configure - cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DNNC_WITH_LLVM=OFF \
         -DNNC_BUILD_EXAMPLES=OFF -DOPENBLAS_LIBRARY=OPENBLAS_LIBRARY-NOTFOUND -DCBLAS_INCLUDE_DIR=CBLAS_INCLUDE_DIR-NOTFOUND; then
         build="configure failed"
@@ -202,7 +202,7 @@ if [ $have_gpu = 0 ]; then
 fi
 
 # ---- 5. the cuda tests on the device ----
-stage 90 ctest "$work/ctest.txt" ctest --test-dir "$bdir" -L cuda -j 8 --output-on-failure --timeout 80
+stage 90 ctest "$work/ctest.txt" ctest --test-dir "$bdir" -L cuda -j "$jobs" --output-on-failure --timeout 80
 crc=$?
 cat "$work/ctest.txt" >>"$log"
 res="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$work/ctest.txt" | tail -1)"
