@@ -25,7 +25,8 @@ Per call:
 Sum, not max, across nodes: one stream's nodes run one after another, so a node's latency never hides behind
 the previous node's work; max within a kernel: its loads, arithmetic and loop overlap.
 Two mappings of the kernels:
-  today    as the printer writes them (from --emit cuda: one thread per output, or one thread)
+  today    as the printer writes them (from --emit cuda: one thread per output; a block per output when the
+           kernel uses shared memory or __syncthreads; all on one thread when it says "one thread")
   planned  each reduction on a block per output where that gives the shorter chain (docs/backends.md)
 Three scenarios (low, central, high) bracket the datasheet figures; see SCENARIOS.
 
@@ -51,7 +52,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # H100 SXM5 80 GB: 132 SMs, boost 1.98 GHz, FP32 (non-tensor) 67 TFLOP/s, HBM3 3.35 TB/s, L2 50 MB.
 SMS = 132
 THREADS_PER_BLOCK = 256
-GRID_CAP_BLOCKS = 32 * SMS          # the printer's grid: min(ceil(N / 256), 32 * SMs)
+GRID_CAP_BLOCKS = 4096             # the printer's grid: min(ceil(N / 256), 4096) blocks of 256 (31 per SM)
 FP32_FLOPS = 67e12
 HBM_BW = 3.35e12                    # for reference: every working set below fits the 50 MB L2
 SCENARIOS = {
@@ -136,7 +137,8 @@ def parse_kernels(src):
                      if m2.group(1) != "=" or re.search(r"\b" + o + r"\[", m2.group(2))]
             rmw.append(bool(reads))
         kernels[name] = dict(op=op, ins=ins_s[nextra:], outs=out_s + ins_s[:nextra], rmw=rmw,
-                             one_thread="/* one thread */" in body)
+                             one_thread="/* one thread */" in body,
+                             block_reduce="__syncthreads" in body or "NNC_SHARED" in body)
     return kernels
 
 
@@ -175,7 +177,7 @@ def chains(k, n, threads):
     thread = steps(math.ceil(out_e / cap), r)
     waves = math.ceil(out_e / GRID_CAP_BLOCKS)
     block = (waves * math.ceil(r / THREADS_PER_BLOCK), waves * 8)  # + the fold: 8 halvings of 256
-    today = steps(1, out_e * r) if k["one_thread"] else thread
+    today = steps(1, out_e * r) if k["one_thread"] else block if k.get("block_reduce") else thread
     if r >= STREAM_MIN and block[0] * 20 + block[1] < thread[0] * 20 + thread[1]:
         return today, block, "block/output"
     return today, thread, "thread/output"
@@ -192,7 +194,8 @@ def kernel_cost(k, n, threads):
     today, planned, how = chains(k, n, threads)
     return dict(bytes=nbytes, flops=2.0 * out_e * r, outputs=out_e, r=r, chain_today=today,
                 chain_planned=planned, planned_mapping=how,
-                mapping_today="one thread" if k["one_thread"] else "thread/output")
+                mapping_today="one thread" if k["one_thread"] else "block/output" if k["block_reduce"]
+                else "thread/output")
 
 
 # ---- the nodes of an entry point ----
