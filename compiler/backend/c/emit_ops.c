@@ -74,6 +74,9 @@ static void loops_open_n_(Emit *e, const LoopNest *d, int count)
 
 static void loops_open_(Emit *e, const LoopNest *d) { loops_open_n_(e, d, d->rank); }
 
+/* x in parentheses when it is a sum or product: "(n * 3)" */
+static char *p_paren_(Emit *e, char *x) { return strchr(x, ' ') ? arena_printf(A_, "(%s)", x) : x; }
+
 /* the elements of a nest at maximum batch */
 static int64_t nest_work_(Emit *e, const LoopNest *d, const bool *only)
 {
@@ -541,7 +544,14 @@ void emit_transpose(Emit *e, int id)
     int64_t xstride[MAX_RANK];
     xstride[xs.rank - 1] = 1;
     for (int i = xs.rank - 2; i >= 0; i--) xstride[i] = xstride[i + 1] * (xs.d[i + 1] == DIM_B ? 1 : xs.d[i + 1]);
-    for (int j = 0; j < ys.rank; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, c_dim(e, ys.d[j]), j);
+    int ind = 1 + ys.rank;
+    if (gpu_can_par(e)) { /* one grid-stride loop over the output's elements */
+        LoopNest d = {.rank = ys.rank};
+        for (int j = 0; j < ys.rank; j++) d.ext[j] = ys.d[j] == DIM_B ? 1 : ys.d[j], d.batch[j] = ys.d[j] == DIM_B;
+        ind = gpu_loops_open_(e, &d, NULL);
+    } else {
+        for (int j = 0; j < ys.rank; j++) kl_(e, 1 + j, "for (int i%d = 0; i%d < %s; i%d++)", j, j, c_dim(e, ys.d[j]), j);
+    }
     StrBuf yi = {0}, xi = {0};
     for (int j = 0; j < ys.rank; j++) {
         int64_t ystride = 1;
@@ -550,7 +560,7 @@ void emit_transpose(Emit *e, int id)
         sb_printf(&yi, "%s%s", j ? " + " : "", times_(e, ij, ystride));
         sb_printf(&xi, "%s%s", j ? " + " : "", times_(e, ij, xstride[v->attr.i[j]]));
     }
-    kl_(e, 1 + ys.rank, "y[%s] = a[%s];", yi.s, xi.s);
+    kl_(e, ind, "y[%s] = a[%s];", yi.s, xi.s);
     sb_free(&yi);
     sb_free(&xi);
     kernel_end(e);
@@ -572,7 +582,7 @@ void emit_concat(Emit *e, int id)
     else
         kargs_add(e, &ka, "parts", -2, false); /* an array of pointers (nnc_parts) built by the caller */
     kernel_begin(e, id, "concat", &ka);
-    kl_(e, 1, "for (int o = 0; o < %s; o++) {", outer);
+    par_for_(e, "o", outer, shape_count(v->shape, e->opt->max_batch) / (len * inner > 0 ? len * inner : 1), " {");
     int64_t off = 0;
     for (int k = 0; k < v->nin; k++) {
         int64_t w = val_(e, v->in[k])->shape.d[axis] * inner;
@@ -600,7 +610,13 @@ static void slice_copy_(Emit *e, int id, bool unslice)
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
     kernel_begin(e, id, unslice ? "unslice" : "slice", &ka);
-    if (unslice) {
+    if (unslice && e->gpu) { /* each row of y whole: zeros around the slice */
+        par_for_(e, "o", outer, shape_count(big, e->opt->max_batch) / (blen * inner > 0 ? blen * inner : 1), " {");
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[o * %" PRId64 " + i] = 0;", blen * inner, blen * inner);
+        kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[%s + i] = a[o * %" PRId64 " + i];", slen * inner,
+            plus_(e, arena_printf(A_, "o * %" PRId64, blen * inner), start * inner), slen * inner);
+        kl_(e, 1, "}");
+    } else if (unslice) {
         kl_(e, 1, "for (int i = 0; i < %s; i++) y[i] = 0;", c_count(e, v->shape));
         kl_(e, 1, "for (int o = 0; o < %s; o++)", outer);
         kl_(e, 2, "for (int i = 0; i < %" PRId64 "; i++) y[%s + i] = a[o * %" PRId64 " + i];", slen * inner,
@@ -707,10 +723,30 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     }
     Shape shapes[3] = {ba, bb, bo};
     LoopNest d = loop_nest_make(bo, shapes, 3);
+    int64_t m1 = M == DIM_B ? 1 : M, k1 = K == DIM_B ? 1 : K;
+    if (gpu_can_par(e) && e->gemm_par && M != DIM_B && N != DIM_B && K != DIM_B) { /* a thread per element of every C */
+        e->gemm_par = false;
+        bool all[MAX_RANK];
+        for (int j = 0; j < d.rank; j++) all[j] = true;
+        e->cur_parallel = true;
+        e->cur_work = nest_work_(e, &d, NULL) * M * N;
+        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
+            times_(e, p_paren_(e, nest_extent_(e, &d, all)), M * N));
+        kl_(e, 2, "const int q = t / %" PRId64 ", i = t / %" PRId64 " %% %" PRId64 ", j = t %% %" PRId64 ";", M * N, N, M, N);
+        if (d.rank) kl_(e, 2, "const int %s;", nest_decompose_(e, &d, all, "q"));
+        kl_(e, 2, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
+        kl_(e, 2, "const nnc_real *pb = %s + (%s) * %" PRId64 ";", bn, dim_index_(e, &d, 1), k1 * N);
+        kl_(e, 2, "nnc_real s = 0;");
+        kl_(e, 2, "for (int k = 0; k < %" PRId64 "; k++)", K);
+        kl_(e, 3, "s += pa[%s] * pb[%s];", ta ? arena_printf(A_, "k * %" PRId64 " + i", M) : arena_printf(A_, "i * %" PRId64 " + k", K),
+            tb ? arena_printf(A_, "j * %" PRId64 " + k", K) : arena_printf(A_, "k * %" PRId64 " + j", N));
+        kl_(e, 2, "%s[(%s) * %" PRId64 " + i * %" PRId64 " + j] = s;", yn, dim_index_(e, &d, 2), m1 * N, N);
+        kl_(e, 1, "}");
+        return false;
+    }
     e->gemm_par = false;
     loops_open_(e, &d);
     int ind = 1 + d.rank;
-    int64_t m1 = M == DIM_B ? 1 : M, k1 = K == DIM_B ? 1 : K;
     kl_(e, ind, "{");
     kl_(e, ind + 1, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
     kl_(e, ind + 1, "const nnc_real *pb = %s + (%s) * %" PRId64 ";", bn, dim_index_(e, &d, 1), k1 * N);
@@ -1212,6 +1248,45 @@ static void maxpool_bwd_tiled_(Emit *e, int id, const char *xn, const char *yn, 
     kl_(e, 1, "}");
 }
 
+/* CUDA: a pooling gradient as a gather, one thread per element dx[b,h,w,c]: the windows that hold the cell
+ * give it their gradient (max: where the cell is the window's first maximum; avg: times 1 / the count) */
+static void pool_bwd_gather_(Emit *e, const PoolShape *p, bool max)
+{
+    e->cur_parallel = true;
+    e->cur_work = (int64_t)e->opt->max_batch * p->H * p->W * p->C;
+    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
+        times_(e, c_batch(e), p->H * p->W * p->C));
+    kl_(e, 2, "const int c = t %% %" PRId64 ", w = t / %" PRId64 " %% %" PRId64 ", h = t / %" PRId64 " %% %" PRId64 ", b = t / %" PRId64 ";",
+        p->C, p->C, p->W, p->C * p->W, p->H, p->C * p->W * p->H);
+    kl_(e, 2, "const int hn = h + %" PRId64 " - %" PRId64 ", wn = w + %" PRId64 " - %" PRId64 ";", p->pt, p->KH - 1, p->pl, p->KW - 1);
+    kl_(e, 2, "const int oh0 = hn > 0 ? (hn + %" PRId64 ") / %" PRId64 " : 0, ow0 = wn > 0 ? (wn + %" PRId64 ") / %" PRId64 " : 0;",
+        p->sh - 1, p->sh, p->sw - 1, p->sw);
+    kl_(e, 2, "const int oh1 = (h + %" PRId64 ") / %" PRId64 ", ow1 = (w + %" PRId64 ") / %" PRId64 ";", p->pt, p->sh, p->pl, p->sw);
+    kl_(e, 2, "nnc_real s = 0;");
+    kl_(e, 2, "for (int oh = oh0; oh <= oh1 && oh < %" PRId64 "; oh++)", p->HO);
+    kl_(e, 2, "for (int ow = ow0; ow <= ow1 && ow < %" PRId64 "; ow++) {", p->WO);
+    kl_(e, 3, "const int hs = %s, ws = %s;", plus_(e, times_(e, "oh", p->sh), -p->pt), plus_(e, times_(e, "ow", p->sw), -p->pl));
+    kl_(e, 3, "const int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;");
+    kl_(e, 3, "const int h1 = hs + %" PRId64 " > %" PRId64 " ? %" PRId64 " : hs + %" PRId64 ";", p->KH, p->H, p->H, p->KH);
+    kl_(e, 3, "const int w1 = ws + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ws + %" PRId64 ";", p->KW, p->W, p->W, p->KW);
+    kl_(e, 3, "const int64_t o = (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 " + c;", p->HO, p->WO, p->C);
+    if (max) {
+        kl_(e, 3, "int first = -1;");
+        kl_(e, 3, "for (int hh = h0; hh < h1 && first < 0; hh++)");
+        kl_(e, 4, "for (int ww = w0; ww < w1 && first < 0; ww++)");
+        kl_(e, 5, "if (x[(((int64_t)b * %" PRId64 " + hh) * %" PRId64 " + ww) * %" PRId64 " + c] == y[o]) first = hh * %" PRId64 " + ww;",
+            p->H, p->W, p->C, p->W);
+        kl_(e, 3, "if (first == h * %" PRId64 " + w) s += dy[o];", p->W);
+    } else if (p->count_pad) {
+        kl_(e, 3, "s += dy[o] * ((nnc_real)1 / (nnc_real)%" PRId64 ");", p->KH * p->KW);
+    } else {
+        kl_(e, 3, "s += dy[o] * ((nnc_real)1 / (nnc_real)((h1 - h0) * (w1 - w0)));");
+    }
+    kl_(e, 2, "}");
+    kl_(e, 2, "dx[t] = s;");
+    kl_(e, 1, "}");
+}
+
 /* maxpool2d_bwd(x, y, dy): each output's gradient goes to the first cell of its window (row-major order)
  * equal to the forward's maximum y; avgpool2d_bwd(dy): spread evenly over the window's cells inside the
  * input (times 1 / the whole window with count_include_pad). Both vectorize over the channels. */
@@ -1231,6 +1306,11 @@ void emit_pool2d_bwd(Emit *e, int id)
     kernel_begin(e, id, op_info[v->op].name, &ka);
     if (max && pool2d_tiles(&v->attr, v->shape)) {
         maxpool_bwd_tiled_(e, id, "x", "y", "dy", "dx", NULL);
+        kernel_end(e);
+        return;
+    }
+    if (e->gpu) {
+        pool_bwd_gather_(e, &p, max);
         kernel_end(e);
         return;
     }
