@@ -64,7 +64,8 @@ static void set_threads_(void)
 }
 
 /* nnc's CUDA runtime for a --target cuda model: $NNC_CUDA_RUNTIME, else beside this executable (the build
- * tree), else in the lib directories of an install (PREFIX/bin/nnc: PREFIX/lib, PREFIX/lib64, PREFIX/lib/nnc).
+ * tree), else in the lib directories of an install (PREFIX/bin/nnc: PREFIX/lib, PREFIX/lib64, PREFIX/lib/nnc), else
+ * where the dynamic loader looks.
  * Loaded RTLD_GLOBAL so that the JIT-built model resolves nnc_cuda_* from it. */
 static bool load_cuda_runtime_(void)
 {
@@ -86,6 +87,7 @@ static bool load_cuda_runtime_(void)
         snprintf(path, sizeof path, "%s%s/libnnc_cuda_runtime.so", self, dirs[i]);
         loaded = dlopen(path, RTLD_NOW | RTLD_GLOBAL) != NULL;
     }
+    if (!loaded) loaded = dlopen("libnnc_cuda_runtime.so", RTLD_NOW | RTLD_GLOBAL) != NULL; /* the loader's own paths */
     if (!loaded)
         diag_fatal("--target cuda needs nnc's CUDA runtime, libnnc_cuda_runtime.so, which is built with nnc when CMake "
                    "finds the CUDA toolkit; it is not beside %s (or set NNC_CUDA_RUNTIME to its path)", self[0] ? self : "nnc");
