@@ -25,7 +25,9 @@ mkdir -p "$dir/_libs"
 find "$dir" -path "$dir/_libs" -prune -o -type f \( -perm -u+x -o -name '*.so*' \) -print |
     while read -r f; do ldd "$f" 2>/dev/null || true; done |
     awk -v d="$dir/" '$2 == "=>" && $3 ~ /^\// && index($3, d) != 1 { print $3 }' | sort -u |
-    grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libgcc_s|libstdc\+\+|libcuda|libnvrtc|libcublas[^/]*)\.so' |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so' |
+    grep -Ev '/(libcuda|libnvrtc|libcublas[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$dir/_libs/"; done
-echo "pack.sh: $dir ($(du -sm "$dir" | cut -f1) MiB; libraries in _libs: $(ls "$dir/_libs" | tr '\n' ' '))"
+echo "pack.sh: $dir ($(du -sm "$dir" | cut -f1) MiB; libraries in _libs:" \
+    "$(find "$dir/_libs" -type f -printf '%f ')"
 echo "pack.sh: on the GPU machine, from the checkout: bash tests/gpu/run.sh ${dir#"$root"/}"

@@ -58,11 +58,15 @@ HBM_BW = 3.35e12                    # for reference: every working set below fit
 SCENARIOS = {
     # node: a graph node's latency (kernel or copy, back to back in one stream); bw: L2 bandwidth;
     # step: one step of a thread's serial loop (an L2 hit, ~260 cycles = 130 ns, over the 4 loads an
-    # unrolled loop keeps in flight); local: any other step of a thread's loop (about an FMA's latency); launch: cuGraphLaunch on the CPU; copy: a small host<->device copy's
-    # latency; pcie: its bandwidth; host: memcpy into the pinned buffer; wait: the stream synchronisation.
-    "low":     dict(node=1.0e-6, bw=10e12, step=10e-9, local=1e-9, launch=2.0e-6, copy=1.5e-6, pcie=50e9, host=30e9, wait=1e-6),
-    "central": dict(node=1.5e-6, bw=7e12, step=35e-9, local=2e-9, launch=3.0e-6, copy=2.0e-6, pcie=25e9, host=20e9, wait=2e-6),
-    "high":    dict(node=2.0e-6, bw=5e12, step=130e-9, local=4e-9, launch=5.0e-6, copy=3.0e-6, pcie=12e9, host=10e9, wait=3e-6),
+    # unrolled loop keeps in flight); local: any other step of a thread's loop (about an FMA's latency);
+    # launch: cuGraphLaunch on the CPU; copy: a small host<->device copy's latency; pcie: its bandwidth;
+    # host: memcpy into the pinned buffer; wait: the stream synchronisation.
+    "low": dict(node=1.0e-6, bw=10e12, step=10e-9, local=1e-9, launch=2.0e-6, copy=1.5e-6, pcie=50e9, host=30e9,
+                wait=1e-6),
+    "central": dict(node=1.5e-6, bw=7e12, step=35e-9, local=2e-9, launch=3.0e-6, copy=2.0e-6, pcie=25e9, host=20e9,
+                    wait=2e-6),
+    "high": dict(node=2.0e-6, bw=5e12, step=130e-9, local=4e-9, launch=5.0e-6, copy=3.0e-6, pcie=12e9, host=10e9,
+                 wait=3e-6),
 }
 
 # name, model file under bench/workloads, compiled batch, entry, the call's n, target in microseconds, what

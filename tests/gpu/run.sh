@@ -98,7 +98,8 @@ finish() {
 }
 
 say "nnc GPU check: root $root, work $work, limit $limit s, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-say "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') $(git -C "$root" status --porcelain 2>/dev/null | wc -l | tr -d ' ') changed files"
+say "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')," \
+    "$(git -C "$root" status --porcelain 2>/dev/null | wc -l | tr -d ' ') files changed"
 
 # ---- 1. the GPU ----
 have_gpu=0
@@ -155,12 +156,14 @@ else
         "$cc_" -o "$work/j" "$work/j.c" -lcjson >>"$log" 2>&1 || missing+=("cJSON (cjson/cJSON.h, libcjson)")
     fi
     if [ ${#missing[@]} -gt 0 ]; then
-        build="impossible here: missing $(IFS=,; echo "${missing[*]}" | sed 's/,/, /g'); bring a build: tests/gpu/pack.sh, then run.sh BUILD_DIR"
+        list="$(IFS=,; echo "${missing[*]}")"
+        build="impossible here: missing ${list//,/, }; bring a build: tests/gpu/pack.sh, then run.sh BUILD_DIR"
         finish 3
     fi
     bdir="$work/build"
     if ! stage 40 configure - cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DNNC_WITH_LLVM=OFF \
-        -DNNC_BUILD_EXAMPLES=OFF -DOPENBLAS_LIBRARY=OPENBLAS_LIBRARY-NOTFOUND -DCBLAS_INCLUDE_DIR=CBLAS_INCLUDE_DIR-NOTFOUND; then
+        -DNNC_BUILD_EXAMPLES=OFF -DOPENBLAS_LIBRARY=OPENBLAS_LIBRARY-NOTFOUND \
+        -DCBLAS_INCLUDE_DIR=CBLAS_INCLUDE_DIR-NOTFOUND; then
         build="configure failed"
         finish 3
     fi
@@ -168,7 +171,7 @@ else
         build="failed (or timed out)"
         finish 3
     fi
-    build="ok ($(($SECONDS - start)) s)"
+    build="ok ($((SECONDS - start)) s)"
 fi
 nnc="$bdir/nnc"
 if [ -z "$(find "$bdir" -maxdepth 3 -name 'libnnc_cuda_runtime*' 2>/dev/null | head -1)" ]; then
@@ -250,7 +253,8 @@ try:
     np.save(os.path.join(d, "x.npy"), rng.random((60000, 28, 28, 1), dtype=np.float32))
     np.save(os.path.join(d, "y.npy"), rng.integers(0, 10, 60000, dtype=np.int32))
 except ImportError:  # no NumPy: zeros, written as .npy by hand (the timing does not depend on the values)
-    for name, descr, shape, n in (("x.npy", "<f4", "(60000, 28, 28, 1)", 60000 * 784), ("y.npy", "<i4", "(60000,)", 60000)):
+    for name, descr, shape, n in (("x.npy", "<f4", "(60000, 28, 28, 1)", 60000 * 784),
+                                  ("y.npy", "<i4", "(60000,)", 60000)):
         h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
         h += " " * (63 - (10 + len(h)) % 64) + "\n"
         with open(os.path.join(d, name), "wb") as f:
@@ -279,10 +283,13 @@ for w in W2:W2.b32.train W3:W3.train W5:W5.train; do
     case=${w#*:}
     t="$(json_num "$work/bench_$label.json" train_step_us)"
     extra=""
-    [ $label = W5 ] && extra="no graph $(us "$(json_num "$work/bench_W5nograph.json" train_step_us)"), "
-    parts+=("$label train $(us "$t") (${extra}torch $(torch_case "$case"), model $(model_line "$case" 2>/dev/null || echo '?'))")
+    [ "$label" = W5 ] && extra="no graph $(us "$(json_num "$work/bench_W5nograph.json" train_step_us)"), "
+    model="$(model_line "$case" 2>/dev/null || echo '?')"
+    parts+=("$label train $(us "$t") (${extra}torch $(torch_case "$case"), model $model)")
 done
-ep_torch="$("$py" -c "import json,sys; print('%.2fs' % json.load(open(sys.argv[1]))['epoch_s'])" "$torch_json" 2>/dev/null || echo '?')"
-parts+=("epoch $([ -n "$epoch" ] && echo "${epoch}s" || echo failed) ($what; torch $ep_torch, model $(model_line W5.epoch 2>/dev/null || echo '?'))")
+ep_torch="$("$py" -c "import json,sys; print('%.2fs' % json.load(open(sys.argv[1]))['epoch_s'])" "$torch_json" \
+    2>/dev/null || echo '?')"
+ep_model="$(model_line W5.epoch 2>/dev/null || echo '?')"
+parts+=("epoch $([ -n "$epoch" ] && echo "${epoch}s" || echo failed) ($what; torch $ep_torch, model $ep_model)")
 parts+=("predicted W5 ${pred_w5:-?}")
 finish $status
