@@ -7,7 +7,9 @@
 # NNC defaults to build/nnc of this checkout, OUTDIR to tests/emit/golden. For each of models/ffn.nn,
 # mlp_bn.nn, fashion_cnn.nn and lstm_forecaster.nn it writes MODEL.O0.c/.h, MODEL.O2.c/.h and
 # MODEL.inference.c/.h (-O2 --inference): the .c and .h pair that `nnc MODEL.nn -o MODEL.c` gives a user;
-# and MODEL.mcu.c/.h (--target mcu: --inference for fashion_cnn and lstm_forecaster, training for ffn).
+# MODEL.mcu.c/.h (--target mcu: --inference for fashion_cnn and lstm_forecaster, training for ffn); and
+# MODEL.cuda.c/.h (--target cuda, training) for ffn and fashion_cnn, with the seed CNN's kernels as
+# fashion_cnn.cuda.cu (--emit cuda) for reading.
 # The model is compiled from a copy in a scratch directory under its bare name, so that no absolute path
 # (of the checkout or the scratch directory) reaches the files' header comments or #line directives.
 # After running it, read `git diff tests/emit/golden` before committing: each hunk should be a change
@@ -42,3 +44,11 @@ for model in fashion_cnn lstm_forecaster ffn; do
     fi
     cp "$model.mcu.c" "$model.mcu.h" "$out/"
 done
+# the CUDA target (docs/cuda.md): host C, and the kernels it embeds as one translation unit
+for model in ffn fashion_cnn; do
+    cp "$root/models/$model.nn" "$model.nn"
+    "$nnc" "$model.nn" --target cuda -o "$model.cuda.c"
+    cp "$model.cuda.c" "$model.cuda.h" "$out/"
+done
+"$nnc" fashion_cnn.nn --emit cuda > fashion_cnn.cuda.cu
+cp fashion_cnn.cuda.cu "$out/"

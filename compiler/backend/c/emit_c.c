@@ -371,7 +371,7 @@ static void gpu_kernel_call_(Emit *e, const KArgs *a)
         const char *arg = a->id[i] == -2 ? arena_printf(A_, "d->nnc_parts%d", e->parts_arrays.len - 1) : c_buffer(e, a->id[i]);
         sb_printf(body, "%s%s", nargs ? ", " : "", arg);
     }
-    sb_printf(body, "}, %d);\n", nargs);
+    sb_printf(body, "}, %d); /* k%d_%s */\n", nargs, e->cur_k, e->cur_op);
     if (parts >= 0) sb_puts(body, "    }\n");
 }
 

@@ -208,21 +208,24 @@ static void io_struct_(Emit *e, StrBuf *c)
 }
 
 /* ---- entry points ------------------------------------------------------------------------------------- */
-static const char *nan_fill_(Emit *e, EntryKind k)
+/* after a failure: NaN outputs (0 for integer ones) and metrics, then return (NaN for a loss) */
+static const char *failed_(Emit *e, EntryKind k)
 {
     Model *m = e->m;
     StrBuf b = {0};
     if (k == ENTRY_PREDICT) {
         for (int i = 0; i < m->outputs.len; i++)
             if (m->outputs.data[i].dtype != DT_I32)
-                sb_printf(&b, "for (size_t i = 0; i < (size_t)(%s); i++) %s[i] = NAN; ", c_count(e, m->outputs.data[i].shape),
+                sb_printf(&b, "        for (size_t i = 0; i < (size_t)(%s); i++) %s[i] = NAN;\n", c_count(e, m->outputs.data[i].shape),
                           e->out_name[i]);
             else
-                sb_printf(&b, "memset(%s, 0, sizeof(int32_t) * (size_t)(%s)); ", e->out_name[i], c_count(e, m->outputs.data[i].shape));
+                sb_printf(&b, "        memset(%s, 0, sizeof(int32_t) * (size_t)(%s));\n", e->out_name[i],
+                          c_count(e, m->outputs.data[i].shape));
     } else if (m->metrics.len) {
-        sb_printf(&b, "if (metrics) for (int i = 0; i < %d; i++) metrics[i] = NAN; ", m->metrics.len);
+        sb_printf(&b, "        if (metrics) for (int i = 0; i < %d; i++) metrics[i] = NAN;\n", m->metrics.len);
     }
-    char *s = arena_strdup(A_, b.s ? b.s : "");
+    sb_printf(&b, "        return%s;\n", k == ENTRY_PREDICT ? "" : " NAN");
+    char *s = arena_strdup(A_, b.s);
     sb_free(&b);
     return s;
 }
@@ -261,13 +264,13 @@ static void host_entry_(Emit *e, StrBuf *b, EntryKind k)
     const char *nm = e->mname;
     char up[256];
     emit_upper(up, nm, sizeof up);
-    const char *fail = nan_fill_(e, k), *ret = k == ENTRY_PREDICT ? "" : " NAN";
+    const char *fail = failed_(e, k), *ret = k == ENTRY_PREDICT ? "" : " NAN";
     sb_puts(b, "\n");
     emit_entry_signature(e, b, k, k != ENTRY_PREDICT, k == ENTRY_TRAIN ? "_metrics" : "");
     sb_printf(b, "\n{\n    if (n < 1 || n > %s_MAX_BATCH) return%s;\n", up, ret);
     if (k != ENTRY_PREDICT && !m->metrics.len) sb_puts(b, "    (void)metrics;\n");
     sb_printf(b, "    struct %s_io *nnc_h = m->cuda ? nnc_cuda_io_host(m->cuda) : NULL;\n", nm);
-    sb_printf(b, "    if (!nnc_h || nnc_cuda_error(m->cuda)) {\n        %s\n        return%s;\n    }\n", fail, ret);
+    sb_printf(b, "    if (!nnc_h || nnc_cuda_error(m->cuda)) { /* M_error says why */\n%s    }\n", fail);
     sb_puts(b, "    nnc_h->n = n;\n");
     for (int i = 0; i < m->inputs.len; i++)
         sb_printf(b, "    memcpy(nnc_h->%s, %s, sizeof(%s) * (size_t)(%s));\n", e->in_name[i], e->in_name[i], c_type(m->inputs.data[i].dtype),
@@ -278,7 +281,8 @@ static void host_entry_(Emit *e, StrBuf *b, EntryKind k)
     sb_printf(b, "    const size_t nnc_out = offsetof(struct %s_io, loss);\n", nm);
     sb_printf(b, "    if (nnc_cuda_run(m->cuda, %d, %s_%s_record, m, nnc_out, nnc_out, sizeof(struct %s_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {\n",
               (int)k, nm, entry_names[k], nm);
-    sb_printf(b, "        %s\n        return%s;\n    }\n", fail, ret);
+    sb_puts(b, fail);
+    sb_puts(b, "    }\n");
     if (k == ENTRY_PREDICT) {
         for (int i = 0; i < m->outputs.len; i++)
             sb_printf(b, "    memcpy(%s, nnc_h->%s, sizeof(%s) * (size_t)(%s));\n", e->out_name[i], e->out_name[i],
@@ -329,7 +333,8 @@ static void device_entry_(Emit *e, StrBuf *b, EntryKind k)
     } else {
         sb_puts(b, "    (void)metrics;\n");
     }
-    sb_printf(b, "    nnc_rc |= nnc_cuda_wait(nnc_c);\n    return%s;\n}\n", k == ENTRY_PREDICT ? "" : " nnc_rc ? NAN : nnc_h->loss");
+    if (k == ENTRY_PREDICT) sb_puts(b, "    nnc_rc |= nnc_cuda_wait(nnc_c);\n    (void)nnc_rc; /* a failure: M_error says why */\n}\n");
+    else sb_puts(b, "    nnc_rc |= nnc_cuda_wait(nnc_c);\n    return nnc_rc ? NAN : nnc_h->loss;\n}\n");
 }
 
 void emit_cuda_entry(Emit *e, StrBuf *b, EntryCode *ec, const char *decls, const char *tail)
