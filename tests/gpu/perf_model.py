@@ -379,7 +379,7 @@ def table(counted, epoch, md):
                      if c["target_us"] else ""])
     e = epoch["s"]
     rows.append(["W5.epoch", f"{EPOCH_STEPS}×32", "", "", "", "", "", "", "", "",
-                 f"{e['central']['today']:.2f} s ({e['low']['today']:.2f}–{e['high']['today']:.2f})", "",
+                 f"{e['central']['today']:.3f} s ({e['low']['today']:.3f}–{e['high']['today']:.3f})", "",
                  f"{e['central']['planned']:.3f} s ({e['low']['planned']:.3f}–{e['high']['planned']:.3f})",
                  "≤ 0.5 s", " / ".join(verdict(e["low"][w], e["central"][w], e["high"][w], EPOCH_TARGET_S)
                                        for w in ("today", "planned"))])
