@@ -20,9 +20,12 @@
 #      /usr/share/datasets/fashion-mnist holds it, else on 60,000 synthetic samples (same shapes)
 #   8. tests/gpu/torch_bench.py: the same workloads in PyTorch on the same GPU (eager and CUDA graph)
 # The summary line, e.g.
-#   gpu: NVIDIA H100 80GB HBM3, 580.159.04, 81559 MiB, 1980 MHz | build ok (40 s) | tests 11/11 | W2 train
-#   30.1us (torch 180us, model 35us) | W3 train ... | W5 train 80.2us (no graph 150.0us, torch 410us, model
-#   75us) | epoch 0.16s (synthetic 60000; torch 0.90s, model 0.15s) | predicted W5 75us | log /tmp/nnc-gpu/run.log
+#   gpu: NVIDIA H100 80GB HBM3, 580.159.04, 81559 MiB, 1980 MHz | build ok (40 s) | tests 14/14 | W2 train
+#   30.1us (torch 180us, model 36us, planned 36us) | W3 train ... | W5 train 80.2us (no graph 150.0us, torch
+#   410us, model 82us, planned 82us) | epoch 0.16s (synthetic 60000; torch 0.90s, model 0.16s, planned 0.16s)
+#   | predicted W5 82us, planned 82us | log /tmp/nnc-gpu/run.log
+# (the numbers are made up; "model" is tests/gpu/perf_model.py's central prediction for the kernels as printed,
+# "planned" with every long reduction on blocks)
 #
 # Exit status: 0  a GPU was there, every `cuda` test passed and every stage ran
 #              1  a test failed, no test is labelled cuda, or a GPU stage failed or timed out
