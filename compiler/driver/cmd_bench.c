@@ -142,13 +142,17 @@ int cmd_bench(const Options *o)
         cJSON_AddNumberToObject(j, "gflops_predict", gp);
         cJSON_AddNumberToObject(j, "gflops_train", gt);
         cJSON_AddStringToObject(j, "jit", nnc_jit_backend(r.jit));
+        cJSON_AddStringToObject(j, "target", c->target->name);
+        if (r.cuda) cJSON_AddStringToObject(j, "device", r.cuda_device(r.handle));
         cJSON_AddNumberToObject(j, "opt_level", o->opt_level);
         char *s = cJSON_PrintUnformatted(j);
         puts(s);
         free(s);
         cJSON_Delete(j);
     } else {
-        printf("bench %s: batch %d, -O%d, built with %s\n", m->name, batch, o->opt_level, nnc_jit_backend(r.jit));
+        printf("bench %s: batch %d, -O%d, built with %s", m->name, batch, o->opt_level, nnc_jit_backend(r.jit));
+        if (r.cuda) printf(", on %s (--target cuda)", r.cuda_device(r.handle));
+        printf("\n");
         printf("  predict     %10.2f us  %7.2f GFLOP/s  (median of %d)\n", tp.median_us, gp, tp.samples);
         if (train) printf("  train_step  %10.2f us  %7.2f GFLOP/s  (median of %d)\n", tt.median_us, gt, tt.samples);
     }

@@ -112,6 +112,7 @@ bool runner_open(Runner *r, const Compiled *c, int opt_level)
         r->cuda_init = (int (*)(void *, uint64_t))sym_(r, "nnc_jit_cuda_init");
         r->cuda_free = (void (*)(void *))sym_(r, "nnc_jit_cuda_free");
         r->cuda_error = (const char *(*)(void *))sym_(r, "nnc_jit_cuda_error");
+        r->cuda_device = (const char *(*)(void *))sym_(r, "nnc_jit_cuda_device");
         r->cuda_pull = (int (*)(void *, void *))sym_(r, "nnc_jit_cuda_pull");
         r->cuda_push = (int (*)(void *, const void *))sym_(r, "nnc_jit_cuda_push");
     } else {
@@ -120,7 +121,8 @@ bool runner_open(Runner *r, const Compiled *c, int opt_level)
     r->predict = (void (*)(void *, int, void *const *))sym_(r, "nnc_jit_predict");
     r->train_step = (float (*)(void *, int, void *const *, float *))sym_(r, "nnc_jit_train_step");
     r->eval = (float (*)(void *, int, void *const *, float *))sym_(r, "nnc_jit_eval");
-    bool have = r->cuda ? r->cuda_init && r->cuda_free && r->cuda_error && r->cuda_pull && r->cuda_push : r->init != NULL;
+    bool have = r->cuda ? r->cuda_init && r->cuda_free && r->cuda_error && r->cuda_device && r->cuda_pull && r->cuda_push
+                        : r->init != NULL;
     if (!size || !tensors || !have || !r->predict || !r->train_step || !r->eval) {
         runner_close(r);
         return false;

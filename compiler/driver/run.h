@@ -17,6 +17,7 @@ typedef struct Runner {
     int (*cuda_init)(void *m, uint64_t seed);
     void (*cuda_free)(void *m);
     const char *(*cuda_error)(void *m);
+    const char *(*cuda_device)(void *m); /* "emulator" or the GPU's name */
     int (*cuda_pull)(void *m, void *image);
     int (*cuda_push)(void *m, const void *image);
     const nnc_tensor_info *tensors;

@@ -431,6 +431,8 @@ static void shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
     sb_printf(b, "int nnc_jit_cuda_init(void *m, uint64_t seed) { return %s_init((struct %s *)m, seed); }\n", nm, nm);
     sb_printf(b, "void nnc_jit_cuda_free(void *m) { %s_free((struct %s *)m); }\n", nm, nm);
     sb_printf(b, "const char *nnc_jit_cuda_error(void *m) { return %s_error((struct %s *)m); }\n", nm, nm);
+    sb_printf(b, "const char *nnc_jit_cuda_device(void *m)\n{\n    struct %s *x = m;\n"
+                 "    return x->cuda ? nnc_cuda_device_name(x->cuda) : \"\";\n}\n", nm);
     sb_printf(b, "int nnc_jit_cuda_pull(void *m, void *image)\n{\n    struct %s *x = m;\n"
                  "    return !x->cuda || nnc_cuda_download(x->cuda, image, nnc_cuda_image(x->cuda), offsetof(struct %s_image, arena));\n}\n",
               nm, nm);
