@@ -2,7 +2,8 @@
  * link the driver, so a program starts where there is none), its entry points found by their versioned
  * names; then the first device's primary context, the kernels compiled by NVRTC for its compute capability
  * (cuda_nvrtc.c, with the cubin cache) and loaded as one module, the image and io block in device memory with
- * the io block's pinned twin, one non-blocking stream, and per entry point the graph captured from it.
+ * the io block's pinned twin, one non-blocking stream, and per entry point the graph captured from it;
+ * cuBLAS (cuda_blas.c) with its workspace when the first product needs it.
  * Every CUresult is checked; a failure is written as "nnc_cuda: <what>: CUDA_ERROR_X (text)". */
 #define _POSIX_C_SOURCE 200809L
 
@@ -119,7 +120,14 @@ struct nnc_gpu {
     void *io_host;
     size_t image_bytes, io_bytes;
     CUgraphExec exec[NNC_CUDA_ENTRIES];
+    int cc;                /* compute capability, major * 10 + minor */
+    nnc_blas *blas;        /* cuBLAS on the stream, made by the first product */
+    CUdeviceptr workspace; /* cuBLAS's workspace */
 };
+
+/* cuBLAS's recommended workspace: 32 MiB on Hopper and later, 4 MiB before (its default pool's size) */
+#define BLAS_WORKSPACE_HOPPER ((size_t)32 << 20)
+#define BLAS_WORKSPACE_OTHER ((size_t)4 << 20)
 
 /* the names of the results a driver that cannot describe itself (the toolkit's stub library) gives */
 static const char *known_result(CUresult r, const char **text) {
@@ -204,6 +212,7 @@ static int pick_device(nnc_gpu *g, char *name, size_t namelen, int *cc, char *er
     CU_CHECK(g->cu->DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, g->dev),
              "cuDeviceGetAttribute");
     *cc = 10 * major + minor;
+    g->cc = *cc;
     CU_CHECK(g->cu->DevicePrimaryCtxRetain(&g->ctx, g->dev), "cuDevicePrimaryCtxRetain");
     g->retained = 1;
     CU_CHECK(g->cu->CtxSetCurrent(g->ctx), "cuCtxSetCurrent");
@@ -302,6 +311,9 @@ void nnc_gpu_close(nnc_gpu *g) {
         for (int e = 0; e < NNC_CUDA_ENTRIES; e++)
             if (g->exec[e])
                 cu->GraphExecDestroy(g->exec[e]);
+        nnc_blas_close(g->blas);
+        if (g->workspace)
+            cu->MemFree(g->workspace);
         if (g->module)
             cu->ModuleUnload(g->module);
         if (g->image)
@@ -373,6 +385,26 @@ int nnc_gpu_stage(nnc_gpu *g, void *dst, const void *src, size_t bytes, char *er
 int nnc_gpu_fill(nnc_gpu *g, void *dst, uint32_t word, size_t count, char *err, size_t errlen) {
     CU_CHECK(g->cu->MemsetD32Async(dptr(dst), word, count, g->stream), "cuMemsetD32Async");
     return 0;
+}
+
+/* ---- cuBLAS ---- */
+
+int nnc_gpu_blas_ready(const nnc_gpu *g) { return g->blas != NULL; }
+
+/* Outside any capture: cuMemAlloc and cublasCreate are calls a capturing thread may not make. */
+int nnc_gpu_blas_init(nnc_gpu *g, char *err, size_t errlen) {
+    size_t bytes = g->cc >= 90 ? BLAS_WORKSPACE_HOPPER : BLAS_WORKSPACE_OTHER;
+    if (g->blas)
+        return 0;
+    CU_CHECK(g->cu->CtxSetCurrent(g->ctx), "cuCtxSetCurrent");
+    if (!g->workspace)
+        CU_CHECK(g->cu->MemAlloc(&g->workspace, bytes), "cuMemAlloc (cuBLAS's workspace)");
+    g->blas = nnc_blas_open(g->stream, (void *)(uintptr_t)g->workspace, bytes, err, errlen);
+    return g->blas ? 0 : 1;
+}
+
+int nnc_gpu_gemm(nnc_gpu *g, const nnc_cuda_sgemm *s, char *err, size_t errlen) {
+    return nnc_blas_sgemm(g->blas, s, err, errlen);
 }
 
 /* ---- graphs ---- */

@@ -6,6 +6,7 @@
  *     emulate.c, and an entry's "graph" is the list of launches, copies and fills its record function made
  *     on the first call, replayed on every call (the first included, so a record function that depends on
  *     one call's state fails the same way as a captured graph).
+ * A product (nnc_cuda_gemm) is cublasSgemm on a GPU and a plain loop in float under the emulator.
  * After the first failure every call returns nonzero without touching the device; nnc_cuda_error says why. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -23,7 +24,18 @@
 #define MAX_DYNAMIC_SHARED 49152u
 #define EMU_ALIGN 256
 
-typedef enum { CMD_LAUNCH, CMD_COPY, CMD_FILL } cmd_kind;
+typedef enum { CMD_LAUNCH, CMD_COPY, CMD_FILL, CMD_GEMM } cmd_kind;
+
+/* a product's arguments, row-major as nnc_cuda_gemm has them */
+typedef struct gemm_args {
+    int ta, tb, m, n, k;
+    const float *a;
+    int lda;
+    const float *b;
+    int ldb;
+    float *c;
+    int ldc;
+} gemm_args;
 
 /* one recorded command of the emulator's "graph" */
 typedef struct emu_cmd {
@@ -36,6 +48,7 @@ typedef struct emu_cmd {
     const void *src;      /* CMD_COPY */
     size_t bytes;         /* CMD_COPY: bytes; CMD_FILL: words */
     uint32_t word;        /* CMD_FILL */
+    gemm_args gemm;       /* CMD_GEMM */
 } emu_cmd;
 
 typedef struct emu_list {
@@ -55,6 +68,7 @@ struct nnc_cuda {
     int recording;           /* the entry being recorded, -1 outside a record function */
     int no_graph;            /* NNC_CUDA_NO_GRAPH=1: record functions run on every call */
     int emulated;
+    int blas_wanted;         /* a product was issued while capturing before cuBLAS was loaded */
     /* the emulator */
     nnc_emu *emu;
     void *image, *io, *io_host;
@@ -150,6 +164,20 @@ static emu_cmd *emu_append(nnc_cuda *c, emu_list *l) {
     return cmd;
 }
 
+/* C = op(A) op(B), each element a sum over k ascending in float (the emulator's cuBLAS) */
+static void emu_gemm(const gemm_args *g) {
+    for (int i = 0; i < g->m; i++)
+        for (int j = 0; j < g->n; j++) {
+            float acc = 0.0f;
+            for (int p = 0; p < g->k; p++) {
+                size_t ai = g->ta ? (size_t)p * (size_t)g->lda + (size_t)i : (size_t)i * (size_t)g->lda + (size_t)p;
+                size_t bi = g->tb ? (size_t)j * (size_t)g->ldb + (size_t)p : (size_t)p * (size_t)g->ldb + (size_t)j;
+                acc += g->a[ai] * g->b[bi];
+            }
+            g->c[(size_t)i * (size_t)g->ldc + (size_t)j] = acc;
+        }
+}
+
 static int emu_run_cmd(nnc_cuda *c, const emu_cmd *cmd) {
     char err[NNC_CUDA_ERRLEN - 64];
     switch (cmd->kind) {
@@ -167,6 +195,9 @@ static int emu_run_cmd(nnc_cuda *c, const emu_cmd *cmd) {
     case CMD_FILL:
         for (size_t i = 0; i < cmd->bytes; i++)
             memcpy((char *)cmd->dst + 4 * i, &cmd->word, 4);
+        return 0;
+    case CMD_GEMM:
+        emu_gemm(&cmd->gemm);
         return 0;
     }
     return 0;
@@ -258,7 +289,8 @@ static void emu_close(nnc_cuda *c) {
 static int check_program(nnc_cuda *c, const nnc_cuda_program *p, const void *image, size_t init_bytes) {
     if (!p)
         return fail(c, "nnc_cuda: no program");
-    if (p->abi != NNC_CUDA_ABI)
+    /* ABI 1 is ABI 2 without nnc_cuda_gemm */
+    if (p->abi != NNC_CUDA_ABI && p->abi != 1)
         return fail(c, "nnc_cuda: the model was generated for runtime ABI %d, this runtime has ABI %d: generate "
                        "it again with the nnc that built this runtime", p->abi, NNC_CUDA_ABI);
     if (!p->source || p->nkernels < 0 || (p->nkernels > 0 && !p->kernels))
@@ -419,6 +451,66 @@ void nnc_cuda_fill(nnc_cuda *c, void *dst, uint32_t word, size_t count) {
     emu_issue(c, &cmd);
 }
 
+/* the bytes a stored rows x cols matrix of row stride ld spans */
+static size_t matrix_bytes(int rows, int cols, int ld) {
+    return 4 * ((size_t)(rows - 1) * (size_t)ld + (size_t)cols);
+}
+
+static int overlap(const void *p, size_t pb, const void *q, size_t qb) {
+    uintptr_t x = (uintptr_t)p, y = (uintptr_t)q;
+    return x < y + qb && y < x + pb;
+}
+
+static int check_gemm(nnc_cuda *c, const gemm_args *g) {
+    int arows = g->ta ? g->k : g->m, acols = g->ta ? g->m : g->k;
+    int brows = g->tb ? g->n : g->k, bcols = g->tb ? g->k : g->n;
+    if (g->m < 1 || g->n < 1 || g->k < 1)
+        return fail(c, "nnc_cuda: product of m %d, n %d, k %d: each must be at least 1", g->m, g->n, g->k);
+    if (g->lda < acols || g->ldb < bcols || g->ldc < g->n)
+        return fail(c, "nnc_cuda: product of m %d, n %d, k %d (%c%c): strides lda %d, ldb %d, ldc %d below the rows' "
+                       "%d, %d, %d", g->m, g->n, g->k, g->ta ? 'T' : 'N', g->tb ? 'T' : 'N', g->lda, g->ldb, g->ldc,
+                    acols, bcols, g->n);
+    size_t ab = matrix_bytes(arows, acols, g->lda), bb = matrix_bytes(brows, bcols, g->ldb);
+    size_t cb = matrix_bytes(g->m, g->n, g->ldc);
+    if (((uintptr_t)g->a | (uintptr_t)g->b | (uintptr_t)g->c) & 3)
+        return fail(c, "nnc_cuda: product of m %d, n %d, k %d: a matrix not 4-byte aligned", g->m, g->n, g->k);
+    if (!in_blocks(c, g->a, ab) || !in_blocks(c, g->b, bb) || !in_blocks(c, g->c, cb))
+        return fail(c, "nnc_cuda: product of m %d, n %d, k %d: a matrix outside the image and the io block", g->m,
+                    g->n, g->k);
+    if (overlap(g->c, cb, g->a, ab) || overlap(g->c, cb, g->b, bb))
+        return fail(c, "nnc_cuda: product of m %d, n %d, k %d: C overlaps A or B", g->m, g->n, g->k);
+    return 0;
+}
+
+/* On a GPU: cuBLAS is loaded by the first product; while a graph is being captured it cannot be (that allocates),
+ * so the product is only noted and gpu_run_entry records the entry again once cuBLAS is loaded. */
+static void gpu_gemm(nnc_cuda *c, const gemm_args *g) {
+    if (!nnc_gpu_blas_ready(c->gpu)) {
+        if (c->recording >= 0) {
+            c->blas_wanted = 1;
+            return;
+        }
+        if (took(c, nnc_gpu_blas_init(c->gpu, c->error, sizeof c->error)))
+            return;
+    }
+    nnc_cuda_sgemm s = nnc_cuda_sgemm_from_row_major(g->ta, g->tb, g->m, g->n, g->k, g->a, g->lda, g->b, g->ldb, g->c,
+                                                     g->ldc);
+    took(c, nnc_gpu_gemm(c->gpu, &s, c->error, sizeof c->error));
+}
+
+void nnc_cuda_gemm(nnc_cuda *c, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                   float *cm, int ldc) {
+    gemm_args g = {ta != 0, tb != 0, m, n, k, a, lda, b, ldb, cm, ldc};
+    if (!usable(c) || check_gemm(c, &g))
+        return;
+    if (!c->emulated) {
+        gpu_gemm(c, &g);
+        return;
+    }
+    emu_cmd cmd = {CMD_GEMM, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, g};
+    emu_issue(c, &cmd);
+}
+
 static int check_run(nnc_cuda *c, int entry, nnc_cuda_record_fn *record, size_t in_bytes, size_t out_offset,
                      size_t out_bytes) {
     if (c->recording >= 0)
@@ -440,19 +532,25 @@ static int gpu_run_entry(nnc_cuda *c, int entry, nnc_cuda_record_fn *record, voi
         record(model);
         return c->failed;
     }
-    if (!nnc_gpu_has_graph(c->gpu, entry)) {
+    /* a second recording when the first met a product before cuBLAS was loaded */
+    for (int attempt = 0; attempt < 2 && !nnc_gpu_has_graph(c->gpu, entry); attempt++) {
         if (took(c, nnc_gpu_begin_capture(c->gpu, c->error, sizeof c->error)))
             return 1;
+        c->blas_wanted = 0;
         c->recording = entry;
         record(model);
         c->recording = -1;
         /* the capture ends even after a failure, so that the stream is usable for nothing else but cleanup */
-        int discard = c->failed;
-        if (nnc_gpu_end_capture(c->gpu, entry, discard, err, sizeof err) && !discard)
+        int discard = c->failed || c->blas_wanted;
+        if (nnc_gpu_end_capture(c->gpu, entry, discard, err, sizeof err) && !c->failed)
             return fail(c, "%s", err);
-        if (discard)
+        if (c->failed)
+            return 1;
+        if (c->blas_wanted && took(c, nnc_gpu_blas_init(c->gpu, c->error, sizeof c->error)))
             return 1;
     }
+    if (!nnc_gpu_has_graph(c->gpu, entry))
+        return fail(c, "nnc_cuda: entry point %d: no graph after recording it twice", entry);
     return took(c, nnc_gpu_launch_graph(c->gpu, entry, c->error, sizeof c->error));
 }
 

@@ -10,8 +10,9 @@
  * An entry point is a record function that issues its launches and copies; the first call of an entry
  * records it (a CUDA graph captured from a stream), every call replays it: one graph launch per call.
  *
- * No CUDA header is needed to use it: device addresses are plain pointers. libcuda.so.1, NVRTC and cuBLAS
- * are loaded with dlopen when nnc_cuda_open runs, so a program linked against this library starts on a
+ * No CUDA header is needed to use it: device addresses are plain pointers. libcuda.so.1 and NVRTC are
+ * loaded with dlopen when nnc_cuda_open runs, cuBLAS by the first nnc_cuda_gemm ($NNC_CUBLAS may name the
+ * library), so a program linked against this library starts on a
  * machine without them (and nnc_cuda_open then fails with a message naming NNC_CUDA_EMULATE).
  *
  * NNC_CUDA_EMULATE=1 in the environment: the emulator. The kernel source is compiled by the host C compiler
@@ -33,13 +34,16 @@
 extern "C" {
 #endif
 
-/* bumped when the structures or calls below change; generated C says which it was written for */
-#define NNC_CUDA_ABI 1
+/* bumped when the structures or calls below change; generated C says which it was written for. 2 added
+ * nnc_cuda_gemm; nnc_cuda_open also takes a program of ABI 1 (one that makes no nnc_cuda_gemm call). */
+#define NNC_CUDA_ABI 2
 
 typedef struct nnc_cuda nnc_cuda;
 
-/* Issues the launches and copies of one entry point (nnc_cuda_launch, nnc_cuda_copy, nnc_cuda_fill), for
- * `model` (the generated struct). Called by nnc_cuda_run the first time that entry runs. */
+/* Issues the launches and copies of one entry point (nnc_cuda_launch, nnc_cuda_copy, nnc_cuda_fill,
+ * nnc_cuda_gemm), for `model` (the generated struct). Called by nnc_cuda_run the first time that entry runs
+ * (on a GPU twice, once only, when its first nnc_cuda_gemm loads cuBLAS: what it issued before is thrown away
+ * and it is recorded again), so it must issue the same work every time it is called. */
 typedef void nnc_cuda_record_fn(void *model);
 
 typedef struct nnc_cuda_program {
@@ -81,6 +85,13 @@ void nnc_cuda_launch(nnc_cuda *c, int kernel, unsigned grid, unsigned block, uns
 void nnc_cuda_copy(nnc_cuda *c, void *dst, const void *src, size_t bytes);
 /* `count` 32-bit words at dst set to `word` (a float's or an int32's bits) */
 void nnc_cuda_fill(nnc_cuda *c, void *dst, uint32_t word, size_t count);
+/* C = op(A) op(B), row-major, float32: C is m x n with row stride ldc, op(A) m x k, op(B) k x n, op a transpose
+ * when ta / tb is nonzero (A then stored k x m, B stored n x k); lda, ldb the stored row strides. m, n, k >= 1,
+ * each stride at least its stored row's length; A, B and C inside the image or the io block, C overlapping
+ * neither. On a GPU cublasSgemm on the runtime's stream (cuBLAS loaded by the first call; FP32 arithmetic,
+ * no TF32), under the emulator a loop over k ascending in float. */
+void nnc_cuda_gemm(nnc_cuda *c, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                   float *cm, int ldc);
 
 /* ---- a call ---- */
 /* Copy the pinned io twin's bytes [0, in_bytes) to the device io block, run entry `entry` (0 predict, 1 eval,

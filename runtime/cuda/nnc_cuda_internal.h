@@ -38,6 +38,12 @@ int nnc_gpu_copy(nnc_gpu *g, void *dst, const void *src, size_t bytes, char *err
 /* a copy outside any record function (makes the context current first) */
 int nnc_gpu_stage(nnc_gpu *g, void *dst, const void *src, size_t bytes, char *err, size_t errlen);
 int nnc_gpu_fill(nnc_gpu *g, void *dst, uint32_t word, size_t count, char *err, size_t errlen);
+/* cuBLAS on the GPU's stream: ready once nnc_gpu_blas_init made the handle (never while capturing: it
+ * allocates the workspace and the handle); nnc_gpu_gemm enqueues a column-major cublasSgemm. */
+struct nnc_cuda_sgemm;
+int nnc_gpu_blas_ready(const nnc_gpu *g);
+int nnc_gpu_blas_init(nnc_gpu *g, char *err, size_t errlen);
+int nnc_gpu_gemm(nnc_gpu *g, const struct nnc_cuda_sgemm *s, char *err, size_t errlen);
 /* capture: begin, then (after record ran, also after it failed) end, which instantiates graph `entry` unless
  * `discard` */
 int nnc_gpu_begin_capture(nnc_gpu *g, char *err, size_t errlen);
@@ -52,6 +58,41 @@ int nnc_gpu_wait(nnc_gpu *g, char *err, size_t errlen);
 /* synchronous copies between host memory and device addresses */
 int nnc_gpu_download(nnc_gpu *g, void *host, const void *dev, size_t bytes, char *err, size_t errlen);
 int nnc_gpu_upload(nnc_gpu *g, void *dev, const void *host, size_t bytes, char *err, size_t errlen);
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+/* ---- cuBLAS (cuda_blas.c) ---- */
+/* The arguments of one column-major cublasSgemm (C = alpha op(A) op(B) + beta C with alpha 1, beta 0): what a
+ * row-major nnc_cuda_gemm becomes. trans*: 0 CUBLAS_OP_N, 1 CUBLAS_OP_T. */
+typedef struct nnc_cuda_sgemm {
+    int transa, transb;
+    int m, n, k;
+    const float *a;
+    int lda;
+    const float *b;
+    int ldb;
+    float *c;
+    int ldc;
+} nnc_cuda_sgemm;
+
+/* Row-major C (m x n, stride ldc) = op(A) op(B) is column-major C^T (n x m) = op(B)^T op(A)^T: cuBLAS gets B
+ * as its first matrix and A as its second, with m and n swapped and the strides unchanged. */
+nnc_cuda_sgemm nnc_cuda_sgemm_from_row_major(int ta, int tb, int m, int n, int k, const float *a, int lda,
+                                             const float *b, int ldb, float *c, int ldc);
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+typedef struct nnc_blas nnc_blas;
+/* Load cuBLAS (once per process: $NNC_CUBLAS, libcublas.so.13, .so.12, .so on the library path, then
+ * $CUDA_HOME/lib64, $CUDA_PATH/lib64, /usr/local/cuda/lib64), create a handle bound to `stream` (a CUstream),
+ * using `workspace` (device memory of `workspace_bytes`), FP32 math without TF32, host scalars. NULL and
+ * "nnc_cuda: cuBLAS: ..." in err on failure. The context must be current. */
+nnc_blas *nnc_blas_open(void *stream, void *workspace, size_t workspace_bytes, char *err, size_t errlen);
+/* Enqueue one sgemm on the handle's stream (captured when the stream captures). */
+int nnc_blas_sgemm(nnc_blas *b, const nnc_cuda_sgemm *s, char *err, size_t errlen);
+void nnc_blas_close(nnc_blas *b);
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
