@@ -220,7 +220,7 @@ def main():
         return
     print(f"{res['device']}, torch {res['torch']}")
     for name, r in res["cases"].items():
-        print(f"  {name:14} eager {r['eager_us']} us   graph {r['graph_us']} us")
+        print(f"  {name:14} eager {r['eager_us']} us   graph {r.get('graph_us', '-')} us")
     if "epoch_s" in res:
         print(f"  W5.epoch       eager {res['epoch_s']} s")
 
