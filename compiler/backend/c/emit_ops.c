@@ -1447,6 +1447,71 @@ void emit_lstm_infer(Emit *e, int id)
 
 /* S[b,t] = [i f g o | c | h]: z = xw[b,t] + h[t-1] R (one product per step for the whole batch, written
  * into the gate slots of S), then the gates, c = f c[t-1] + i g, h = o tanh(c) */
+/* CUDA: the sequences of the batch are independent: one block per row b, its threads over the units; the
+ * steps follow each other inside the block, a barrier after the recurrent product and after the cell */
+static void lstm_seq_gpu_(Emit *e, int64_t u, int64_t T)
+{
+    e->cur_parallel = e->cur_coop = true;
+    e->cur_blocks = e->opt->max_batch;
+    kl_(e, 1, "for (int b = blockIdx.x; b < %s; b += gridDim.x)", c_batch(e));
+    kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
+    kl_(e, 2, "nnc_real *z = s + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, 6 * u);
+    kl_(e, 2, "const nnc_real *x = xw + ((int64_t)b * %" PRId64 " + t) * %" PRId64 ";", T, 4 * u);
+    kl_(e, 2, "if (t > 0) /* z = h[t-1] R, h[t-1] at z - 6u + 5u */");
+    kl_(e, 3, "for (int k = threadIdx.x; k < %" PRId64 "; k += blockDim.x) {", 4 * u);
+    kl_(e, 4, "nnc_real acc = 0;");
+    kl_(e, 4, "for (int q = 0; q < %" PRId64 "; q++) acc += z[q - %" PRId64 "] * r[q * %" PRId64 " + k];", u, u, 4 * u);
+    kl_(e, 4, "z[k] = acc;");
+    kl_(e, 3, "}");
+    kl_(e, 2, "__syncthreads();");
+    kl_(e, 2, "for (int j = threadIdx.x; j < %" PRId64 "; j += blockDim.x) {", u);
+    kl_(e, 3, "const nnc_real i = nnc_sigmoid((t > 0 ? z[j] : 0) + x[j]);");
+    kl_(e, 3, "const nnc_real f = nnc_sigmoid((t > 0 ? z[%" PRId64 " + j] : 0) + x[%" PRId64 " + j]);", u, u);
+    kl_(e, 3, "const nnc_real g = tanh((t > 0 ? z[%" PRId64 " + j] : 0) + x[%" PRId64 " + j]);", 2 * u, 2 * u);
+    kl_(e, 3, "const nnc_real o = nnc_sigmoid((t > 0 ? z[%" PRId64 " + j] : 0) + x[%" PRId64 " + j]);", 3 * u, 3 * u);
+    kl_(e, 3, "const nnc_real c = t > 0 ? f * z[j - %" PRId64 "] + i * g : i * g;", 2 * u);
+    kl_(e, 3, "z[j] = i, z[%" PRId64 " + j] = f, z[%" PRId64 " + j] = g, z[%" PRId64 " + j] = o;", u, 2 * u, 3 * u);
+    kl_(e, 3, "z[%" PRId64 " + j] = c, z[%" PRId64 " + j] = o * tanh(c);", 4 * u, 5 * u);
+    kl_(e, 2, "}");
+    kl_(e, 2, "__syncthreads();");
+    kl_(e, 1, "}");
+}
+
+/* CUDA: backward through time, one block per row b as the forward; the carried dh (slots 0..u of the row
+ * before) is the product of the step's dz with R^T, by the block's threads after a barrier */
+static void lstm_seq_bwd_gpu_(Emit *e, int64_t u, int64_t T)
+{
+    e->cur_parallel = e->cur_coop = true;
+    e->cur_blocks = e->opt->max_batch;
+    kl_(e, 1, "for (int b = blockIdx.x; b < %s; b += gridDim.x)", c_batch(e));
+    kl_(e, 1, "for (int t = %" PRId64 "; t >= 0; t--) {", T - 1);
+    kl_(e, 2, "const nnc_real later = t < %" PRId64 ";", T - 1);
+    kl_(e, 2, "const int64_t row = (int64_t)b * %" PRId64 " + t;", T);
+    kl_(e, 2, "const nnc_real *sr = s + row * %" PRId64 ", *dsr = ds + row * %" PRId64 ";", 6 * u, 6 * u);
+    kl_(e, 2, "nnc_real *d = dz + row * %" PRId64 ";", 4 * u);
+    kl_(e, 2, "for (int j = threadIdx.x; j < %" PRId64 "; j += blockDim.x) {", u);
+    kl_(e, 3, "const nnc_real i = sr[j], f = sr[%" PRId64 " + j], g = sr[%" PRId64 " + j], o = sr[%" PRId64 " + j];", u, 2 * u, 3 * u);
+    kl_(e, 3, "const nnc_real tc = tanh(sr[%" PRId64 " + j]);", 4 * u);
+    kl_(e, 3, "const nnc_real cp = t > 0 ? sr[j - %" PRId64 "] : 0;", 2 * u);
+    kl_(e, 3, "const nnc_real dh = dsr[%" PRId64 " + j] + (later ? d[j] : 0);", 5 * u);
+    kl_(e, 3, "const nnc_real dc = dsr[%" PRId64 " + j] + (later ? d[%" PRId64 " + j] : 0) + dh * o * (1 - tc * tc);", 4 * u, u);
+    kl_(e, 3, "d[j] = dc * g * (i * (1 - i));");
+    kl_(e, 3, "d[%" PRId64 " + j] = dc * cp * (f * (1 - f));", u);
+    kl_(e, 3, "d[%" PRId64 " + j] = dc * i * (1 - g * g);", 2 * u);
+    kl_(e, 3, "d[%" PRId64 " + j] = dh * tc * (o * (1 - o));", 3 * u);
+    kl_(e, 3, "if (t > 0) d[%" PRId64 " + j] = dc * f;", u - 4 * u);
+    kl_(e, 2, "}");
+    kl_(e, 2, "__syncthreads();");
+    kl_(e, 2, "if (t > 0) /* dh of the step before = dz[t] R^T, into its slots 0..u */");
+    kl_(e, 3, "for (int j = threadIdx.x; j < %" PRId64 "; j += blockDim.x) {", u);
+    kl_(e, 4, "nnc_real acc = 0;");
+    kl_(e, 4, "for (int k = 0; k < %" PRId64 "; k++) acc += d[k] * r[j * %" PRId64 " + k];", 4 * u, 4 * u);
+    kl_(e, 4, "d[j - %" PRId64 "] = acc;", 4 * u);
+    kl_(e, 3, "}");
+    kl_(e, 2, "__syncthreads();");
+    kl_(e, 1, "}");
+}
+
 void emit_lstm_seq(Emit *e, int id)
 {
     Value *v = val_(e, id);
@@ -1456,6 +1521,11 @@ void emit_lstm_seq(Emit *e, int id)
     kargs_add(e, &ka, "xw", v->in[0], false);
     kargs_add(e, &ka, "r", v->in[1], false);
     kernel_begin(e, id, "lstm_seq", &ka);
+    if (e->gpu) {
+        lstm_seq_gpu_(e, u, T);
+        kernel_end(e);
+        return;
+    }
     kl_(e, 1, "for (int t = 0; t < %" PRId64 "; t++) {", T);
     kl_(e, 2, "nnc_real *st = s + t * %" PRId64 ";", 6 * u);
     kl_(e, 2, "if (t > 0) {");
@@ -1494,6 +1564,11 @@ void emit_lstm_seq_bwd(Emit *e, int id)
     kargs_add(e, &ka, "r", v->in[1], false);
     kargs_add(e, &ka, "ds", v->in[2], false);
     kernel_begin(e, id, "lstm_seq_bwd", &ka);
+    if (e->gpu) {
+        lstm_seq_bwd_gpu_(e, u, T);
+        kernel_end(e);
+        return;
+    }
     kl_(e, 1, "for (int t = %" PRId64 "; t >= 0; t--) {", T - 1);
     kl_(e, 2, "const nnc_real later = t < %" PRId64 ";", T - 1);
     kl_(e, 2, "for (int b = 0; b < %s; b++) {", c_batch(e));
