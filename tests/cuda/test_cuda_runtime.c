@@ -4,7 +4,10 @@
  *   test_cuda_runtime emulator   the runtime under NNC_CUDA_EMULATE=1: open, run, wait; an entry recorded
  *                                once and replayed on every call (its first included) while n and the inputs
  *                                change; copies, fills, staging, get/set through download/upload; the first
- *                                error kept and every later call refused; the checks of a program
+ *                                error kept and every later call refused; the checks of a program; products
+ *                                (nnc_cuda_gemm, four transposes, padded strides) against a double reference
+ *                                and bit for bit against a float sum, their errors; the row-major to
+ *                                column-major mapping cuBLAS gets, run by a column-major reference
  *   test_cuda_runtime device     without NNC_CUDA_EMULATE: where no GPU is, nnc_cuda_open fails with a
  *                                message that names NNC_CUDA_EMULATE; where one is, the emulator's checks
  *                                run again on it
@@ -424,6 +427,241 @@ static void test_emulator_launch_error(void **state) {
     nnc_cuda_close(m.c);
 }
 
+/* ---- products (nnc_cuda_gemm): a model of its own, in every group that has a device ---- */
+
+#define GM 5 /* C = op(A) op(B): m x n, k deep */
+#define GN 7
+#define GK 9
+#define LDA_N (GK + 3) /* A stored m x k */
+#define LDA_T (GM + 2) /* A stored k x m */
+#define LDB_N (GN + 1) /* B stored k x n */
+#define LDB_T (GK + 4) /* B stored n x k */
+#define LDC (GN + 4)
+
+typedef struct g_image {
+    float bn[GK * LDB_N];
+    float bt[GN * LDB_T];
+} g_image;
+
+typedef struct g_io {
+    int32_t n;
+    float an[GM * LDA_N];
+    float at[GK * LDA_T];
+    float c[4][GM * LDC]; /* outputs: the four products, ta = q >> 1, tb = q & 1 */
+} g_io;
+
+typedef struct g_model {
+    nnc_cuda *c;
+    int records;
+    int bad; /* record_gemm_bad's case */
+} g_model;
+
+static const nnc_cuda_program gemm_program = {NNC_CUDA_ABI, "rt_gemm", kernel_source, NKERNELS, kernel_names,
+                                              sizeof(g_image), sizeof(g_io)};
+
+/* the logical op(A) (m x k) and op(B) (k x n) of call `call` */
+static float gx(int i, int p, int call) {
+    return (float)((i * 7 + p * 3 + call) % 11 - 5) * 0.37f + 0.01f * (float)call;
+}
+static float gy(int p, int j, int call) {
+    return (float)((p * 5 + j * 2 + 2 * call) % 13 - 6) * 0.21f - 0.5f * (float)call;
+}
+
+static void record_gemm(void *model) {
+    g_model *m = model;
+    g_image *im = nnc_cuda_image(m->c);
+    g_io *io = nnc_cuda_io(m->c);
+    m->records++;
+    for (int q = 0; q < 4; q++) {
+        int ta = q >> 1, tb = q & 1;
+        nnc_cuda_gemm(m->c, ta, tb, GM, GN, GK, ta ? io->at : io->an, ta ? LDA_T : LDA_N, tb ? im->bt : im->bn,
+                      tb ? LDB_T : LDB_N, io->c[q], LDC);
+    }
+}
+
+/* one call's inputs: A through the io block, B uploaded into the image; every pad a NaN */
+static void gemm_inputs(g_model *m, int call) {
+    static g_image b;
+    g_io *h = nnc_cuda_io_host(m->c);
+    float nan = NAN;
+    for (size_t i = 0; i < sizeof h->an / 4; i++)
+        h->an[i] = nan;
+    for (size_t i = 0; i < sizeof h->at / 4; i++)
+        h->at[i] = nan;
+    for (size_t i = 0; i < sizeof b.bn / 4; i++)
+        b.bn[i] = nan;
+    for (size_t i = 0; i < sizeof b.bt / 4; i++)
+        b.bt[i] = nan;
+    for (int i = 0; i < GM; i++)
+        for (int p = 0; p < GK; p++)
+            h->an[i * LDA_N + p] = h->at[p * LDA_T + i] = gx(i, p, call);
+    for (int p = 0; p < GK; p++)
+        for (int j = 0; j < GN; j++)
+            b.bn[p * LDB_N + j] = b.bt[j * LDB_T + p] = gy(p, j, call);
+    assert_int_equal(nnc_cuda_upload(m->c, nnc_cuda_image(m->c), &b, sizeof b), 0);
+}
+
+/* every product against a double reference (1e-5 of the sum of |terms|); the emulator's bit for bit against
+ * a float sum over k ascending; the pads of C left alone */
+static void gemm_check(g_model *m, int call, float pad) {
+    g_io *h = nnc_cuda_io_host(m->c);
+    for (int q = 0; q < 4; q++)
+        for (int i = 0; i < GM; i++) {
+            for (int j = 0; j < GN; j++) {
+                double ref = 0, mag = 0;
+                float f = 0.0f;
+                for (int p = 0; p < GK; p++) {
+                    ref += (double)gx(i, p, call) * (double)gy(p, j, call);
+                    mag += fabs((double)gx(i, p, call) * (double)gy(p, j, call));
+                    float t = gx(i, p, call) * gy(p, j, call);
+                    f += t;
+                }
+                float got = h->c[q][i * LDC + j];
+                if (!(fabs((double)got - ref) <= 1e-5 * mag + 1e-30))
+                    fail_msg("product %d (ta %d, tb %d), call %d, C[%d][%d] = %.9g, want %.9g", q, q >> 1, q & 1, call,
+                             i, j, (double)got, ref);
+                if (!device_group && got != f)
+                    fail_msg("emulated product %d, C[%d][%d] = %.9g, the float sum %.9g", q, i, j, (double)got,
+                             (double)f);
+            }
+            for (int j = GN; j < LDC; j++)
+                assert_true(h->c[q][i * LDC + j] == pad);
+        }
+}
+
+/* four products, recorded once (a GPU records twice: the first product loads cuBLAS), replayed over three calls
+ * whose A and B change */
+static void test_gemm_replay(void **state) {
+    g_model m = {0};
+    float pads[4][GM * LDC];
+    use_emulator(!device_group);
+    assert_int_equal(nnc_cuda_open(&m.c, &gemm_program, NULL, 0), 0);
+    for (int q = 0; q < 4; q++)
+        for (int i = 0; i < GM * LDC; i++)
+            pads[q][i] = -7.0f;
+    assert_int_equal(nnc_cuda_upload(m.c, ((g_io *)nnc_cuda_io(m.c))->c, pads, sizeof pads), 0);
+    for (int call = 0; call < 3; call++) {
+        gemm_inputs(&m, call);
+        assert_int_equal(nnc_cuda_run(m.c, 2, record_gemm, &m, offsetof(g_io, c), offsetof(g_io, c),
+                                      sizeof(g_io) - offsetof(g_io, c)),
+                         0);
+        assert_int_equal(nnc_cuda_wait(m.c), 0);
+        gemm_check(&m, call, -7.0f);
+    }
+    assert_int_equal(m.records, device_group ? 2 : 1);
+    assert_null(nnc_cuda_error(m.c));
+    nnc_cuda_close(m.c);
+}
+
+/* a product the runtime refuses, issued in a record function */
+static void record_gemm_bad(void *model) {
+    g_model *m = model;
+    g_image *im = nnc_cuda_image(m->c);
+    g_io *io = nnc_cuda_io(m->c);
+    float host[4];
+    m->records++;
+    switch (m->bad) {
+    case 0: nnc_cuda_gemm(m->c, 0, 0, 0, GN, GK, io->an, LDA_N, im->bn, LDB_N, io->c[0], LDC); break;
+    case 1: nnc_cuda_gemm(m->c, 0, 0, GM, GN, -1, io->an, LDA_N, im->bn, LDB_N, io->c[0], LDC); break;
+    case 2: nnc_cuda_gemm(m->c, 0, 1, GM, GN, GK, io->an, LDA_N, im->bt, GK - 1, io->c[0], LDC); break;
+    case 3: nnc_cuda_gemm(m->c, 1, 0, GM, GN, GK, io->at, LDA_T, im->bn, LDB_N, io->c[0], GN - 1); break;
+    case 4: nnc_cuda_gemm(m->c, 0, 0, GM, GN, GK, host, LDA_N, im->bn, LDB_N, io->c[0], LDC); break;
+    case 5: nnc_cuda_gemm(m->c, 0, 0, GM, GN, GK, io->an, LDA_N, im->bn, LDB_N, io->an + 4, LDC); break;
+    default: nnc_cuda_gemm(m->c, 0, 0, GM, GN, GK, io->an, LDA_N, im->bn, LDB_N, io->c[3] + 5, LDC); break;
+    }
+}
+
+/* sizes below 1, strides below a row, host memory, C on A, C past the io block: each kept as the first error,
+ * every later call refused; a NULL handle is no crash */
+static void test_gemm_errors(void **state) {
+    static const char *const expect[] = {"m 0, n 7, k 9: each must be at least 1", "k -1: each must be at least 1",
+                                         "(NT): strides lda 12, ldb 8, ldc 11", "(TN): strides lda 7, ldb 8, ldc 6",
+                                         "outside the image and the io block", "C overlaps A or B",
+                                         "outside the image and the io block"};
+    use_emulator(!device_group);
+    for (int bad = 0; bad < 7; bad++) {
+        g_model m = {0};
+        t_model t;
+        m.bad = bad;
+        assert_int_equal(nnc_cuda_open(&m.c, &gemm_program, NULL, 0), 0);
+        assert_int_not_equal(nnc_cuda_run(m.c, 2, record_gemm_bad, &m, 0, 0, 0), 0);
+        const char *e = nnc_cuda_error(m.c);
+        assert_non_null(e);
+        if (!strstr(e, expect[bad]))
+            fail_msg("case %d: %s", bad, e);
+        assert_true(strncmp(e, "nnc_cuda: product of ", 21) == 0);
+        memset(&t, 0, sizeof t);
+        t.c = m.c;
+        check_sticky(&t, expect[bad]);
+        /* a product after the failure changes nothing */
+        record_gemm(&m);
+        assert_string_equal(nnc_cuda_error(m.c), e);
+        nnc_cuda_close(m.c);
+    }
+    nnc_cuda_gemm(NULL, 0, 0, GM, GN, GK, NULL, LDA_N, NULL, LDB_N, NULL, LDC);
+}
+
+/* a program of ABI 1 (written before nnc_cuda_gemm) still opens */
+static void test_gemm_abi1(void **state) {
+    nnc_cuda_program old = program;
+    nnc_cuda *c = NULL;
+    old.abi = 1;
+    use_emulator(!device_group);
+    assert_int_equal(nnc_cuda_open(&c, &old, NULL, 0), 0);
+    nnc_cuda_close(c);
+}
+
+/* the column-major sgemm a row-major product becomes (what cuBLAS gets), run by a column-major reference sgemm
+ * written from the BLAS definition, equals the row-major product, for the four transposes */
+static void colmajor_sgemm(const nnc_cuda_sgemm *s) {
+    /* C(i, j) at c[i + j * ldc]; op(A) is m x k: A(i, p) = a[i + p * lda], transposed a[p + i * lda] */
+    for (int i = 0; i < s->m; i++)
+        for (int j = 0; j < s->n; j++) {
+            double acc = 0;
+            for (int p = 0; p < s->k; p++) {
+                float x = s->transa ? s->a[p + i * s->lda] : s->a[i + p * s->lda];
+                float y = s->transb ? s->b[j + p * s->ldb] : s->b[p + j * s->ldb];
+                acc += (double)x * (double)y;
+            }
+            s->c[i + j * s->ldc] = (float)acc;
+        }
+}
+
+static void test_gemm_mapping(void **state) {
+    static float an[GM * LDA_N], at[GK * LDA_T], bn[GK * LDB_N], bt[GN * LDB_T], c[GM * LDC];
+    for (int i = 0; i < GM; i++)
+        for (int p = 0; p < GK; p++)
+            an[i * LDA_N + p] = at[p * LDA_T + i] = gx(i, p, 4);
+    for (int p = 0; p < GK; p++)
+        for (int j = 0; j < GN; j++)
+            bn[p * LDB_N + j] = bt[j * LDB_T + p] = gy(p, j, 4);
+    for (int q = 0; q < 4; q++) {
+        int ta = q >> 1, tb = q & 1;
+        nnc_cuda_sgemm s = nnc_cuda_sgemm_from_row_major(ta, tb, GM, GN, GK, ta ? at : an, ta ? LDA_T : LDA_N,
+                                                         tb ? bt : bn, tb ? LDB_T : LDB_N, c, LDC);
+        /* C^T = op(B)^T op(A)^T: B first, m and n swapped */
+        assert_int_equal(s.m, GN);
+        assert_int_equal(s.n, GM);
+        assert_int_equal(s.k, GK);
+        assert_int_equal(s.transa, tb);
+        assert_int_equal(s.transb, ta);
+        assert_ptr_equal(s.a, tb ? bt : bn);
+        assert_ptr_equal(s.b, ta ? at : an);
+        assert_int_equal(s.lda, tb ? LDB_T : LDB_N);
+        assert_int_equal(s.ldb, ta ? LDA_T : LDA_N);
+        assert_int_equal(s.ldc, LDC);
+        memset(c, 0, sizeof c);
+        colmajor_sgemm(&s);
+        for (int i = 0; i < GM; i++)
+            for (int j = 0; j < GN; j++) {
+                double ref = 0;
+                for (int p = 0; p < GK; p++)
+                    ref += (double)gx(i, p, 4) * (double)gy(p, j, 4);
+                assert_true(fabs((double)c[i * LDC + j] - ref) <= 1e-6 * (fabs(ref) + 1));
+            }
+    }
+}
+
 /* ---- device group, where no GPU is: the message ---- */
 
 static const char *no_gpu_reason = ""; /* the stub group: the reason the message must give */
@@ -674,6 +912,9 @@ int main(int argc, char **argv) {
     };
     const struct CMUnitTest emulator_only[] = {cmocka_unit_test(test_emulator_compile_error),
                                                cmocka_unit_test(test_emulator_launch_error)};
+    const struct CMUnitTest gemm[] = {cmocka_unit_test(test_gemm_replay), cmocka_unit_test(test_gemm_errors),
+                                      cmocka_unit_test(test_gemm_abi1)};
+    const struct CMUnitTest gemm_mapping[] = {cmocka_unit_test(test_gemm_mapping)};
     const struct CMUnitTest no_gpu[] = {cmocka_unit_test(test_no_gpu_message)};
     const struct CMUnitTest mock_only[] = {cmocka_unit_test(test_mock_graph_counts)};
     const struct CMUnitTest mock_no_device[] = {cmocka_unit_test(test_mock_no_device)};
@@ -688,10 +929,13 @@ int main(int argc, char **argv) {
     if (!strcmp(group, "emulator")) {
         rc = cmocka_run_group_tests_name("emulator", common, NULL, NULL);
         rc |= cmocka_run_group_tests_name("emulator_only", emulator_only, NULL, NULL);
+        rc |= cmocka_run_group_tests_name("emulator_gemm", gemm, NULL, NULL);
+        rc |= cmocka_run_group_tests_name("gemm_mapping", gemm_mapping, NULL, NULL);
     } else if (!strcmp(group, "device")) {
         if (has_gpu()) {
             device_group = 1;
             rc = cmocka_run_group_tests_name("device", common, NULL, NULL);
+            rc |= cmocka_run_group_tests_name("device_gemm", gemm, NULL, NULL);
         } else {
             rc = cmocka_run_group_tests_name("no_gpu", no_gpu, NULL, NULL);
         }
