@@ -5,10 +5,12 @@
  *   - a launch copies its parameter values at the call (kernelParams[i] points at parameter i's value);
  *   - while a stream captures, its work goes into the graph and nothing runs; a synchronize is an error;
  *   - a call needs the context current; memory must be what cuMemAlloc returned;
- *   - cuModuleLoadData takes an ELF cubin or PTX, cuModuleGetFunction a name that is in it.
+ *   - cuModuleLoadData takes an ELF cubin or PTX, cuModuleGetFunction a name that is in it;
+ *   - cuMemAlloc while a stream captures is refused (the capture's thread-local mode forbids it).
  * It knows the three kernels of test_cuda_runtime.c (k_axpy, k_sum, k_count) and runs them in C. The test
- * reads its counters through mock_cuda_counts (found with dlsym). Built from cuda.h's prototypes, so each
- * function gets the versioned name (cuMemAlloc is cuMemAlloc_v2) that the real driver exports. */
+ * reads its counters through mock_cuda_counts (found with dlsym). mock_libcublas.c queues its products as host
+ * functions through mock_cuda_enqueue_host and checks addresses with mock_cuda_in_device. Built from cuda.h's
+ * prototypes, so each function gets the versioned name (cuMemAlloc is cuMemAlloc_v2) that the real driver exports. */
 #include <cuda.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@ struct CUctx_st { int unused; };
 struct CUmod_st { int loaded; };
 struct CUfunc_st { const char *name; int nparams; int kind; };
 
-enum { OP_HTOD, OP_DTOH, OP_DTOD, OP_SET8, OP_SET32, OP_LAUNCH, OP_GRAPH };
+enum { OP_HTOD, OP_DTOH, OP_DTOD, OP_SET8, OP_SET32, OP_LAUNCH, OP_GRAPH, OP_HOST };
 
 typedef struct op {
     int kind;
@@ -30,6 +32,8 @@ typedef struct op {
     unsigned grid, block;
     void *params[8];
     struct CUgraphExec_st *exec;
+    void (*host)(const void *); /* OP_HOST: host(data) */
+    unsigned char data[128];
 } op;
 
 typedef struct op_list {
@@ -45,6 +49,7 @@ static struct CUctx_st the_ctx;
 static CUcontext current;
 static struct CUfunc_st kernels[] = {{"k_axpy", 5, 0}, {"k_sum", 3, 1}, {"k_count", 1, 2}};
 static struct { int instantiations, graph_launches, graph_kernels, direct_kernels, syncs; } counts;
+static int capturing; /* streams capturing now */
 
 /* allocations, for checking the addresses the runtime passes */
 static struct { char *p; size_t n; } allocs[64];
@@ -63,6 +68,8 @@ static int in_device(const char *p, size_t n) {
             return 1;
     return 0;
 }
+
+int mock_cuda_in_device(const void *p, size_t n) { return in_device(p, n); }
 
 static int push(op_list *l, const op *o) {
     if (l->n == l->cap) {
@@ -138,6 +145,9 @@ static void run_ops(const op_list *l, int in_graph) {
         case OP_GRAPH:
             run_ops(&o->exec->list, 1);
             break;
+        case OP_HOST:
+            o->host(o->data);
+            break;
         }
     }
 }
@@ -204,6 +214,8 @@ CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name) {
 CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
     if (current != &the_ctx)
         return CUDA_ERROR_INVALID_CONTEXT;
+    if (capturing)
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     for (int i = 0; i < 64; i++)
         if (!allocs[i].p) {
             allocs[i].p = malloc(n ? n : 1);
@@ -292,6 +304,7 @@ CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode mode) {
     if (s->capturing)
         return CUDA_ERROR_ILLEGAL_STATE;
     s->capturing = 1;
+    capturing++;
     s->invalid = 0;
     s->capture.n = 0;
     return CUDA_SUCCESS;
@@ -300,6 +313,7 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
     if (!s->capturing)
         return CUDA_ERROR_ILLEGAL_STATE;
     s->capturing = 0;
+    capturing--;
     *g = NULL;
     if (s->invalid)
         return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
@@ -368,4 +382,14 @@ CUresult cuGetErrorString(CUresult r, const char **s) {
 CUresult cuGetExportTable(const void **table, const CUuuid *id) {
     *table = NULL;
     return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+/* a host function on the stream (mock_libcublas.c's products): `bytes` of data copied now, host(copy) when the
+ * stream's work runs (or the graph's, when the stream captures) */
+CUresult mock_cuda_enqueue_host(CUstream s, void (*host)(const void *), const void *data, size_t bytes) {
+    op o = {OP_HOST, NULL, NULL, 0, 0, NULL, 0, 0, {0}, NULL, host, {0}};
+    if (bytes > sizeof o.data)
+        return CUDA_ERROR_INVALID_VALUE;
+    memcpy(o.data, data, bytes);
+    return enqueue(s, &o);
 }

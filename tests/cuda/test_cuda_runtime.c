@@ -14,7 +14,11 @@
  *   test_cuda_runtime mock       with tests/cuda/mock_libcuda.c as libcuda.so.1: the device checks on the
  *                                driver path (NVRTC's cubin loaded, graphs captured and replayed, asynchronous
  *                                streams), one graph launch per call, NNC_CUDA_NO_GRAPH=1
+ *                                and tests/cuda/mock_libcublas.c as libcublas.so.13: the products on cuBLAS
+ *                                (created once, outside the capture, the entry recorded again; 4 sgemms in
+ *                                the graph, run on every call; NNC_CUDA_NO_GRAPH=1: 4 per call)
  *   test_cuda_runtime mock_no_device  the mock driver without a device: cuInit's failure is the message
+ *   test_cuda_runtime mock_no_cublas  the mock driver with $NNC_CUBLAS naming no library: the product's error
  *   test_cuda_runtime stub       with the toolkit's stub libcuda as libcuda.so.1 (LD_LIBRARY_PATH): every
  *                                entry point the runtime needs is found, and cuInit's failure is the message
  *   test_cuda_runtime nvrtc      NVRTC (dlopen'ed) compiles the source to sm_80 and sm_90 cubins and to
@@ -735,6 +739,72 @@ static void test_mock_no_device(void **state) {
     nnc_cuda_close(c);
 }
 
+/* the mock cuBLAS's counters: creates, destroys, products queued, products run */
+static void mock_blas_counts(int out[4]) {
+    void *lib = dlopen("libcublas.so.13", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(lib);
+    counts_fn *f;
+    void *sym = dlsym(lib, "mock_cublas_counts");
+    assert_non_null(sym);
+    memcpy(&f, &sym, sizeof f);
+    f(out);
+    dlclose(lib);
+}
+
+/* one handle per nnc_cuda handle, made outside the capture and destroyed at close; the four products queued
+ * once into the graph and run by each of 3 calls; NNC_CUDA_NO_GRAPH=1: queued and run by every call */
+static void test_mock_gemm_counts(void **state) {
+    int before[4], after[4], cuda_before[4], cuda_after[4];
+    use_emulator(0);
+    for (int no_graph = 0; no_graph < 2; no_graph++) {
+        g_model m = {0};
+        if (no_graph)
+            setenv("NNC_CUDA_NO_GRAPH", "1", 1);
+        assert_int_equal(nnc_cuda_open(&m.c, &gemm_program, NULL, 0), 0);
+        mock_counts(cuda_before);
+        for (int call = 0; call < 3; call++) {
+            if (call == 1)
+                mock_blas_counts(before); /* cuBLAS is loaded by the first call */
+            gemm_inputs(&m, call);
+            assert_int_equal(nnc_cuda_run(m.c, 2, record_gemm, &m, offsetof(g_io, c), offsetof(g_io, c),
+                                          sizeof(g_io) - offsetof(g_io, c)),
+                             0);
+            assert_int_equal(nnc_cuda_wait(m.c), 0);
+            gemm_check(&m, call, 0.0f);
+        }
+        mock_blas_counts(after);
+        mock_counts(cuda_after);
+        assert_int_equal(after[0] - before[0], 0);            /* created by the first call only */
+        assert_int_equal(after[2] - before[2], no_graph ? 8 : 0); /* queued: once into the graph */
+        assert_int_equal(after[3] - before[3], 8);            /* run: 4 per call */
+        assert_int_equal(cuda_after[1] - cuda_before[1], no_graph ? 0 : 3);
+        assert_int_equal(m.records, no_graph ? 3 : 2);
+        nnc_cuda_close(m.c);
+        mock_blas_counts(after);
+        assert_int_equal(after[0], after[1]); /* every handle destroyed */
+    }
+    unsetenv("NNC_CUDA_NO_GRAPH");
+}
+
+/* $NNC_CUBLAS naming no library (the process's first product): the error names it, kept */
+static void test_mock_no_cublas(void **state) {
+    g_model m = {0};
+    t_model t;
+    use_emulator(0);
+    setenv("NNC_CUBLAS", "/nonexistent/libcublas-for-nnc.so", 1);
+    assert_int_equal(nnc_cuda_open(&m.c, &gemm_program, NULL, 0), 0);
+    gemm_inputs(&m, 0);
+    assert_int_not_equal(nnc_cuda_run(m.c, 2, record_gemm, &m, 0, 0, 0), 0);
+    const char *e = nnc_cuda_error(m.c);
+    assert_true(strncmp(e, "nnc_cuda: cuBLAS: $NNC_CUBLAS (/nonexistent/libcublas-for-nnc.so) could not be loaded",
+                        84) == 0);
+    memset(&t, 0, sizeof t);
+    t.c = m.c;
+    check_sticky(&t, "cuBLAS");
+    nnc_cuda_close(m.c);
+    unsetenv("NNC_CUBLAS");
+}
+
 /* ---- nvrtc group ---- */
 
 static int has_bytes(const char *data, size_t size, const char *what) {
@@ -916,7 +986,9 @@ int main(int argc, char **argv) {
                                       cmocka_unit_test(test_gemm_abi1)};
     const struct CMUnitTest gemm_mapping[] = {cmocka_unit_test(test_gemm_mapping)};
     const struct CMUnitTest no_gpu[] = {cmocka_unit_test(test_no_gpu_message)};
-    const struct CMUnitTest mock_only[] = {cmocka_unit_test(test_mock_graph_counts)};
+    const struct CMUnitTest mock_only[] = {cmocka_unit_test(test_mock_graph_counts),
+                                           cmocka_unit_test(test_mock_gemm_counts)};
+    const struct CMUnitTest mock_no_cublas[] = {cmocka_unit_test(test_mock_no_cublas)};
     const struct CMUnitTest mock_no_device[] = {cmocka_unit_test(test_mock_no_device)};
     const struct CMUnitTest nvrtc[] = {
         cmocka_unit_test(test_nvrtc_cubins),
@@ -950,12 +1022,22 @@ int main(int argc, char **argv) {
         }
         device_group = 1;
         rc = cmocka_run_group_tests_name("mock", common, NULL, NULL);
+        rc |= cmocka_run_group_tests_name("mock_gemm", gemm, NULL, NULL);
         rc |= cmocka_run_group_tests_name("mock_only", mock_only, NULL, NULL);
     } else if (!strcmp(group, "source") && argc > 2) {
         /* the kernel source, for nnc_cuda_nvrtc and ptxas (tests/cuda/nvrtc_tool.sh) */
         FILE *f = fopen(argv[2], "wb");
         rc = !f || fputs(kernel_source, f) < 0;
         rc |= !f || fclose(f) != 0;
+    } else if (!strcmp(group, "mock_no_cublas")) {
+        int major, minor;
+        char err[NNC_CUDA_ERRLEN];
+        if (nnc_cuda_nvrtc_version(&major, &minor, err, sizeof err)) {
+            printf("test_cuda_runtime: SKIP: %s\n", err);
+            remove_cache_dir();
+            return 77;
+        }
+        rc = cmocka_run_group_tests_name("mock_no_cublas", mock_no_cublas, NULL, NULL);
     } else if (!strcmp(group, "mock_no_device")) {
         setenv("MOCK_CUDA_NO_DEVICE", "1", 1);
         rc = cmocka_run_group_tests_name("mock_no_device", mock_no_device, NULL, NULL);
@@ -974,7 +1056,8 @@ int main(int argc, char **argv) {
         printf("NVRTC %d.%d\n", major, minor);
         rc = cmocka_run_group_tests_name("nvrtc", nvrtc, NULL, NULL);
     } else {
-        fprintf(stderr, "usage: test_cuda_runtime emulator|device|mock|mock_no_device|stub|nvrtc|source FILE\n");
+        fprintf(stderr, "usage: test_cuda_runtime emulator|device|mock|mock_no_device|mock_no_cublas|stub|nvrtc|"
+                        "source FILE\n");
         rc = 2;
     }
     remove_cache_dir();
