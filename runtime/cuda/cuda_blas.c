@@ -151,6 +151,11 @@ static int blas_fail(blas_status st, const char *what, char *err, size_t errlen)
         }                                                                                                    \
     } while (0)
 
+int nnc_cuda_blas_load_for_test(char *err, size_t errlen) {
+    pthread_once(&blas.once, load_blas);
+    return blas.ok ? 0 : nnc_cuda_fail(err, errlen, "%s", blas.err);
+}
+
 nnc_blas *nnc_blas_open(void *stream, void *workspace, size_t workspace_bytes, char *err, size_t errlen) {
     pthread_once(&blas.once, load_blas);
     if (!blas.ok) {

@@ -80,6 +80,9 @@ typedef struct nnc_cuda_sgemm {
  * as its first matrix and A as its second, with m and n swapped and the strides unchanged. */
 nnc_cuda_sgemm nnc_cuda_sgemm_from_row_major(int ta, int tb, int m, int n, int k, const float *a, int lda,
                                              const float *b, int ldb, float *c, int ldc);
+/* For tests: load cuBLAS and find every entry point the runtime uses (no handle, no GPU needed). 0 on success,
+ * else nonzero and "nnc_cuda: cuBLAS: ..." in err. */
+int nnc_cuda_blas_load_for_test(char *err, size_t errlen);
 
 #if defined(__GNUC__)
 #pragma GCC visibility push(hidden)

@@ -24,7 +24,8 @@
  *   test_cuda_runtime nvrtc      NVRTC (dlopen'ed) compiles the source to sm_80 and sm_90 cubins and to
  *                                compute_80 PTX, names the kernel of a compile error, picks architectures;
  *                                the cubin cache: file name, reuse, a corrupt or rejected file compiled
- *                                again, an unwritable cache directory
+ *                                again, an unwritable cache directory; the toolkit's cuBLAS has every entry
+ *                                point the runtime calls
  * Exit 77 (skip) when NVRTC cannot be loaded for the nvrtc group.
  * The references are worked by hand in the test (a[0] * x + b, sums of known values, replay counts).
  */
@@ -869,6 +870,26 @@ static void test_nvrtc_arch(void **state) {
     assert_non_null(strstr(err, "sm_10"));
 }
 
+/* the toolkit's cuBLAS (found as the runtime finds it) has every entry point the runtime calls; where no cuBLAS
+ * is, the message names what was tried */
+static void test_cublas_entry_points(void **state) {
+    char err[NNC_CUDA_ERRLEN];
+    err[0] = 0;
+    if (nnc_cuda_blas_load_for_test(err, sizeof err) == 0) {
+        void *lib = dlopen("libcublas.so.13", RTLD_NOW | RTLD_NOLOAD);
+        if (!lib)
+            lib = dlopen("/usr/local/cuda/lib64/libcublas.so.13", RTLD_NOW | RTLD_NOLOAD);
+        if (lib) {
+            assert_non_null(dlsym(lib, "cublasSgemm_v2"));
+            dlclose(lib);
+        }
+        printf("cuBLAS: loaded, every entry point found\n");
+        return;
+    }
+    printf("cuBLAS: %s\n", err);
+    assert_true(strncmp(err, "nnc_cuda: cuBLAS: libcublas could not be loaded (tried libcublas.so.13", 70) == 0);
+}
+
 /* a load function standing in for the driver: counts what it saw, rejects when told to */
 typedef struct loader {
     int calls, reject;
@@ -995,6 +1016,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_nvrtc_error),
         cmocka_unit_test(test_nvrtc_arch),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cublas_entry_points),
     };
     int rc;
     make_cache_dir();
