@@ -4,8 +4,9 @@
   cuda_target.py kernels NNC ROOT NVRTC_PTX SET|CASE...
       `nnc MODEL --emit cuda` (training, --inference, and for models/ files --inference --weights W) through
       NVRTC (NVRTC_PTX, this directory's nvrtc_ptx.c, with the runtime's options) for compute_80 and
-      compute_90, then `ptxas -v` for sm_80 and sm_90; for models/ files also `nvcc -cubin -arch=sm_90
-      -Werror all-warnings`. A register spill (ptxas's "N bytes spill stores") is printed, not a failure.
+      compute_90 (a warning in NVRTC's log fails), then `ptxas -v` for sm_80 and sm_90; for models/ files
+      also `nvcc -cubin -arch=sm_90 -Werror all-warnings`. A register spill (ptxas's "N bytes spill
+      stores") is printed, not a failure.
   cuda_target.py host NNC ROOT RUNTIME_DIR SET|CASE...
       `nnc MODEL --target cuda -o m.c` (training and --inference): m.c through gcc and clang (when present)
       `-std=c99 -Wall -Wextra -Werror -pedantic`, also with `-include runtime/cuda/nnc_cuda.h` (the
@@ -158,8 +159,8 @@ def kernels_case(nnc, case, tmp, tools):
                                "-o", cu[:-3] + "_nvcc.cubin"])
                 if rc != 0:
                     raise RuntimeError("nvcc -cubin -arch=sm_90:\n%s" % mcu.tail(log, 20))
-            results.append((variant, None, "%d kernels%s" % (kernels, ", nvcc too" if case.ident.startswith("models/")
-                                                             and variant == "train" and tools.get("nvcc") else ""), notes))
+            nvcc = case.ident.startswith("models/") and variant == "train" and tools.get("nvcc")
+            results.append((variant, None, "%d kernels%s" % (kernels, ", nvcc too" if nvcc else ""), notes))
         except (RuntimeError, OSError, ValueError) as e:
             results.append((variant, str(e), "", []))
     return results
@@ -446,9 +447,9 @@ def main_body(itf, arrays, full):
     def predict(tag, n, device=False):
         fn = "%s_predict%s" % (p, "_device" if device and itf["has"]["predict_device"] else "")
         if device:
-            lines.append("#ifdef NNC_CT_CUDA\n    %s(&model_, %d, %s%s);\n#else\n    %s_predict(&model_, %d, %s%s);\n#endif\n"
-                         % (fn, n, ins + ", " if ins else "", ", ".join(outs), p, n, ins + ", " if ins else "",
-                            ", ".join(outs)))
+            args = (ins + ", " if ins else "") + ", ".join(outs)
+            lines.append("#ifdef NNC_CT_CUDA\n    %s(&model_, %d, %s);\n#else\n"
+                         "    %s_predict(&model_, %d, %s);\n#endif\n" % (fn, n, args, p, n, args))
         else:
             lines.append("    %s(&model_, %d, %s%s);\n" % (fn, n, ins + ", " if ins else "", ", ".join(outs)))
         lines.append('    check_("%s");\n' % fn)
@@ -697,7 +698,8 @@ def fixtures_case(nnc, case, tmp, tools):
 # ---------------------------------------------------------------------------------------------------------
 # cli: nnc train, predict and bench --target cuda under the emulator, and without it
 
-CLI_MODEL = """# cuda_target.py's model for the command line: dropout (masks drawn on the device), int32 labels, a metric
+CLI_MODEL = """# cuda_target.py's model for the command line: dropout (masks drawn on the device), int32 labels,
+# a metric
 model drop {
     input  x: f32[12]
     target label: i32[]
@@ -786,7 +788,7 @@ def cli_checks(nnc, tmp, tools):
         problem = None if rc == 0 else "on a GPU: exit %d:\n%s" % (rc, mcu.tail(log))
     else:
         problem = (None if rc == 1 and "NNC_CUDA_EMULATE" in log
-                   else "without a GPU and NNC_CUDA_EMULATE: exit %d (want 1 and a message naming NNC_CUDA_EMULATE):\n%s"
+                   else "without a GPU and NNC_CUDA_EMULATE: exit %d (want 1 and a message naming it):\n%s"
                    % (rc, mcu.tail(log)))
     out.append(("no_emulator", problem, "exit %d: %s" % (rc, " ".join(log.split())[:100])))
     return out
