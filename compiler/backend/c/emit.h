@@ -149,6 +149,13 @@ char *c_dialect(const Target *t, const char *text);
 /* the loop over the elements of a nest that is a kernel's whole body: C for loops on the CPU targets; on
  * CUDA a grid-stride loop over the flattened nest that marks the kernel parallel (emit_ops.c) */
 void emit_node(Emit *e, int id);
+/* CUDA: a reduction (or a product's k) of at least GPU_BLOCK_MIN_EACH terms per output, for at most
+ * GPU_BLOCK_MAX_OUTPUTS outputs, is shared by the threads of a block; fewer terms or more outputs: one thread
+ * per output (enough threads, and a short loop each) */
+enum { GPU_BLOCK_MIN_EACH = 256, GPU_BLOCK_MAX_OUTPUTS = 16384 };
+/* CUDA: a plain product of at least this many multiply-adds (at the maximum batch) calls cuBLAS; a smaller
+ * one is a kernel, where a cuBLAS call (a few microseconds of its own) costs more than the work */
+enum { GPU_BLAS_MIN_WORK = 256 * 256 * 256 };
 /* CUDA: the kernel being written may still become parallel: nothing is in its body yet */
 bool gpu_can_par(const Emit *e);
 /* CUDA: in a block of 256 threads, each with partial results acc (acc0.. for nout > 1) of a sum (or max),

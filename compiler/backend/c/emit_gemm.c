@@ -259,7 +259,7 @@ static void gemm_gpu_(Emit *e, const Gemm *g)
     bool one_j = one_(g->s.n);
     int64_t mn = (g->s.m.batch ? e->opt->max_batch : 1) * g->s.m.per * (g->s.n.batch ? e->opt->max_batch : 1) * g->s.n.per;
     int64_t k = (g->s.k.batch ? e->opt->max_batch : 1) * g->s.k.per;
-    if (k >= 1024 && mn <= 16384) { /* a long k: one block per element of C, its threads splitting k */
+    if (k >= GPU_BLOCK_MIN_EACH && mn <= GPU_BLOCK_MAX_OUTPUTS) { /* a long k: one block per element of C, its threads splitting k */
         e->cur_parallel = e->cur_coop = true;
         e->cur_blocks = mn;
         const char *mnx = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));

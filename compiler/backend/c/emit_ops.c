@@ -329,6 +329,52 @@ static void gpu_reduce_blocks_(Emit *e, const LoopNest *d, const bool *kept, OpK
     kl_(e, 1, "}");
 }
 
+/* CUDA: columns (the kept loops inner to the reduced ones, as a bias gradient sums rows): a block takes 32
+ * neighbouring outputs, a warp's lanes reading 32 neighbouring inputs, and its 8 warps 8 rows at a time;
+ * the 8 partial results of each output meet in shared memory */
+static void gpu_reduce_columns_(Emit *e, const LoopNest *d, const bool *kept, OpKind op, int nout, const char *const *y,
+                                char *const *x, const int *roots, Shape in, int64_t outputs, const char *yi)
+{
+    bool red[MAX_RANK];
+    for (int j = 0; j < d->rank; j++) red[j] = !kept[j];
+    e->cur_parallel = e->cur_coop = true;
+    e->cur_blocks = (outputs + 31) / 32;
+    bool max = op == OP_MAX;
+    const char *id = max ? "-INFINITY" : "0", *nout_s = nest_extent_(e, d, kept);
+    char *ko = nest_decompose_(e, d, kept, "t");
+    kl_(e, 1, "NNC_SHARED(nnc_real, part, %d); /* 8 partial results of 32 outputs%s */", 256 * nout, nout > 1 ? ", per reduction" : "");
+    kl_(e, 1, "for (int t0 = blockIdx.x * 32; t0 < %s; t0 += gridDim.x * 32) {", nout_s);
+    kl_(e, 2, "const int t = t0 + threadIdx.x %% 32;");
+    for (int i = 0; i < nout; i++) kl_(e, 2, "nnc_real %s = %s;", acc_name_(e, nout, i), id);
+    kl_(e, 2, "if (t < %s) {", nout_s);
+    kl_(e, 3, "const int %s;", ko);
+    kl_(e, 3, "for (int r = threadIdx.x / 32; r < %s; r += 8) {", nest_extent_(e, d, red));
+    kl_(e, 4, "const int %s;", nest_decompose_(e, d, red, "r"));
+    if (max) kl_(e, 4, "const nnc_real v = %s; if (v > acc) acc = v;", x[0]);
+    else
+        for (int i = 0; i < nout; i++) kl_(e, 4, "%s += %s;", acc_name_(e, nout, i), x[i]);
+    kl_(e, 3, "}");
+    kl_(e, 2, "}");
+    for (int i = 0; i < nout; i++) kl_(e, 2, "part[%s] = %s;", i ? arena_printf(A_, "%d + threadIdx.x", 256 * i) : "threadIdx.x",
+                                       acc_name_(e, nout, i));
+    kl_(e, 2, "__syncthreads();");
+    kl_(e, 2, "if (threadIdx.x < 32 && t < %s) {", nout_s);
+    kl_(e, 3, "const int %s;", ko);
+    for (int i = 0; i < nout; i++) {
+        const char *acc = acc_name_(e, nout, i);
+        kl_(e, 3, "%s = part[%d + threadIdx.x];", acc, 256 * i);
+        if (max) kl_(e, 3, "for (int q = 1; q < 8; q++) if (part[%d + q * 32 + threadIdx.x] > acc) acc = part[%d + q * 32 + threadIdx.x];",
+                     256 * i, 256 * i);
+        else kl_(e, 3, "for (int q = 1; q < 8; q++) %s += part[%d + q * 32 + threadIdx.x];", acc, 256 * i);
+        Reduction r = kernel_reduction(e->g, roots[i], in);
+        if (r.mean) kl_(e, 3, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
+        else kl_(e, 3, "%s[%s] = %s;", y[i], yi, acc);
+    }
+    kl_(e, 2, "}");
+    kl_(e, 2, "__syncthreads(); /* part[] is free for the next outputs */");
+    kl_(e, 1, "}");
+}
+
 static void gpu_reduce_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int nout, const char *const *y,
                         char *const *x, const int *roots, Shape in)
 {
@@ -337,8 +383,15 @@ static void gpu_reduce_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int
     int64_t outputs = nest_work_(e, d, kept), each = 1;
     for (int j = 0; j < d->rank; j++)
         if (!kept[j]) each *= d->ext[j] * (d->batch[j] ? e->opt->max_batch : 1);
-    if (each >= 1024 && outputs <= 16384) {
-        gpu_reduce_blocks_(e, d, kept, op, nout, y, x, roots, in, outputs, dim_index_(e, d, out_slot));
+    /* the kept loops inner to every reduced one: columns */
+    bool columns = outputs > 1;
+    for (int j = 0, seen_kept = 0; j < d->rank; j++) {
+        if (kept[j]) seen_kept = 1;
+        else if (seen_kept) columns = false;
+    }
+    if (each >= GPU_BLOCK_MIN_EACH && outputs <= GPU_BLOCK_MAX_OUTPUTS) {
+        if (columns) gpu_reduce_columns_(e, d, kept, op, nout, y, x, roots, in, outputs, dim_index_(e, d, out_slot));
+        else gpu_reduce_blocks_(e, d, kept, op, nout, y, x, roots, in, outputs, dim_index_(e, d, out_slot));
         return;
     }
     int ind = gpu_loops_open_(e, d, kept);
@@ -665,6 +718,29 @@ static void matmul_fold_body_(Emit *e, int id, const char *an, const char *bn, c
     int64_t k = v->shape.d[0], nn = v->shape.d[1];
     Shape rows = sa;
     rows.rank--;
+    int64_t nrows = shape_count(rows, e->opt->max_batch);
+    if (gpu_can_par(e) && e->gemm_par && nrows >= GPU_BLOCK_MIN_EACH && k * nn <= GPU_BLOCK_MAX_OUTPUTS) {
+        /* many rows: a block per 32 neighbouring elements of y, its 8 warps 8 rows at a time */
+        e->gemm_par = false;
+        e->cur_parallel = e->cur_coop = true;
+        e->cur_blocks = (k * nn + 31) / 32;
+        kl_(e, 1, "NNC_SHARED(nnc_real, part, 256); /* 8 partial results of 32 elements */");
+        kl_(e, 1, "for (int t0 = blockIdx.x * 32; t0 < %" PRId64 "; t0 += gridDim.x * 32) {", k * nn);
+        kl_(e, 2, "const int t = t0 + threadIdx.x %% 32, i = t / %" PRId64 ", j = t %% %" PRId64 ";", nn, nn);
+        kl_(e, 2, "nnc_real s = 0;");
+        kl_(e, 2, "if (t < %" PRId64 ")", k * nn);
+        kl_(e, 3, "for (int p = threadIdx.x / 32; p < %s; p += 8)", c_count(e, rows));
+        kl_(e, 4, "s += %s[p * %" PRId64 " + i] * %s[p * %" PRId64 " + j];", an, k, bn, nn);
+        kl_(e, 2, "part[threadIdx.x] = s;");
+        kl_(e, 2, "__syncthreads();");
+        kl_(e, 2, "if (threadIdx.x < 32 && t < %" PRId64 ") {", k * nn);
+        kl_(e, 3, "for (int q = 1; q < 8; q++) s += part[q * 32 + threadIdx.x];");
+        kl_(e, 3, "%s[t] = s;", yn);
+        kl_(e, 2, "}");
+        kl_(e, 2, "__syncthreads(); /* part[] is free for the next elements */");
+        kl_(e, 1, "}");
+        return;
+    }
     if (gpu_can_par(e) && e->gemm_par) { /* one thread per element of y, summing over the rows */
         e->gemm_par = false;
         e->cur_parallel = true;
@@ -756,9 +832,43 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
     return false;
 }
 
+/* CUDA: a large plain product (2-D operands, no tail, k not the batch) through cuBLAS: a call in the entry
+ * point instead of a kernel. Rows of C past the call's batch are computed too (the graph is recorded at
+ * the maximum batch): every buffer holds the maximum batch's rows, so they only cost time. */
+static bool gpu_blas_fits_(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    Shape sa = val_(e, v->in[0])->shape, sb = val_(e, v->in[1])->shape;
+    if (!e->gpu || v->attr.i[2] || sa.rank != 2 || sb.rank != 2 || v->dtype != DT_F32) return false;
+    int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
+    int64_t M = sa.d[ta ? 1 : 0], K = sa.d[ta ? 0 : 1], N = sb.d[tb ? 0 : 1];
+    if (K == DIM_B || N == DIM_B || (ta && M == DIM_B)) return false; /* only C's and A's rows may be the batch */
+    return (M == DIM_B ? e->opt->max_batch : M) * N * K >= GPU_BLAS_MIN_WORK;
+}
+
+/* the cuBLAS call of product id (gpu_blas_fits_) into C at `c` */
+static void gpu_blas_call_(Emit *e, int id, const char *c)
+{
+    Value *v = val_(e, id);
+    Shape sa = val_(e, v->in[0])->shape, sb = val_(e, v->in[1])->shape;
+    int ta = (int)v->attr.i[0], tb = (int)v->attr.i[1];
+    int64_t M = sa.d[ta ? 1 : 0], K = sa.d[ta ? 0 : 1], N = sb.d[tb ? 0 : 1];
+    int64_t m = M == DIM_B ? e->opt->max_batch : M;
+    int64_t lda = sa.d[1] == DIM_B ? e->opt->max_batch : sa.d[1], ldb = sb.d[1];
+    sb_printf(&e->body, "    nnc_cuda_gemm(c, %d, %d, %" PRId64 ", %" PRId64 ", %" PRId64 ", %s, %" PRId64 ", %s, %" PRId64 ", %s, %" PRId64
+                        "); /* matmul",
+              ta, tb, m, N, K, c_buffer(e, v->in[0]), lda, c_buffer(e, v->in[1]), ldb, c, N);
+    if (source_get(v->loc.src)) sb_printf(&e->body, " (line %d)", v->loc.line);
+    sb_puts(&e->body, ": cuBLAS */\n");
+}
+
 void emit_matmul(Emit *e, int id)
 {
     Value *v = val_(e, id);
+    if (gpu_blas_fits_(e, id)) {
+        gpu_blas_call_(e, id, c_buffer(e, id));
+        return;
+    }
     KArgs ka = {0};
     kargs_add(e, &ka, "y", id, true);
     kargs_add(e, &ka, "a", v->in[0], false);
@@ -1083,7 +1193,7 @@ static void conv_bwd_filter_row_(Emit *e, const ConvShape *c, bool pad, int ind)
 static void conv_bwd_filter_gpu_(Emit *e, const ConvShape *c, bool pad)
 {
     int64_t outputs = c->KH * c->KW * c->Cg * c->F, pixels = (int64_t)e->opt->max_batch * c->HO * c->WO;
-    bool blocks = pixels >= 1024 && outputs <= 16384;
+    bool blocks = pixels >= GPU_BLOCK_MIN_EACH && outputs <= GPU_BLOCK_MAX_OUTPUTS;
     e->cur_parallel = true;
     if (blocks) {
         e->cur_coop = true;
@@ -1687,7 +1797,8 @@ static char *epilogue_expr_(Emit *e, void *ctx, const char *row, const char *col
 
 /* the anchor's loops, with the tail inside them when every external can be indexed by (row, col);
  * returns false when the tail still has to be applied */
-static bool anchor_body_(Emit *e, Fused *f)
+/* whether the tail can run inside the anchor's loops, every external indexed by (row, col) */
+static bool fused_rows_(Emit *e, Fused *f)
 {
     Value *root = val_(e, f->k.root), *av = val_(e, f->k.anchor);
     bool rows = root->shape.rank >= 1;
@@ -1696,6 +1807,39 @@ static bool anchor_body_(Emit *e, Fused *f)
     if (av->op == OP_MATMUL && val_(e, av->in[1])->shape.rank == 1) rows = false;
     for (int k = 0; k < f->k.next && rows; k++) rows = (f->pattern[k] = shape_row_read(val_(e, f->k.ext[k])->shape, root->shape)) != ROW_OTHER;
     f->ncols = root->shape.rank ? root->shape.d[root->shape.rank - 1] : 1;
+    return rows;
+}
+
+/* CUDA: a large product with a tail: cuBLAS writes the product into the root's buffer, then a kernel applies
+ * the tail there, element by element; when the buffer is none of the values the tail or the product reads */
+static bool gpu_blas_fused_(Emit *e, Fused *f)
+{
+    Value *root = val_(e, f->k.root), *av = val_(e, f->k.anchor);
+    if (av->op != OP_MATMUL || f->k.nroots != 1 || !gpu_blas_fits_(e, f->k.anchor) || !fused_rows_(e, f)) return false;
+    if (root->shape.rank != 2 || !shape_eq(root->shape, av->shape)) return false;
+    for (int k = 0; k < f->k.next; k++)
+        if (plan_same_memory(e->p, f->k.root, f->k.ext[k])) return false;
+    for (int k = 0; k < av->nin; k++)
+        if (plan_same_memory(e->p, f->k.root, av->in[k])) return false;
+    gpu_blas_call_(e, f->k.anchor, c_buffer(e, f->k.root));
+    KArgs ka = {0};
+    kargs_add(e, &ka, "y", f->k.root, true);
+    for (int k = 0; k < f->k.next; k++) kargs_add(e, &ka, f->ext_name[k], f->k.ext[k], false);
+    kernel_begin(e, f->k.root, fused_name_(e, f), &ka);
+    e->cur_parallel = true;
+    e->cur_work = shape_count(root->shape, e->opt->max_batch);
+    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", c_count(e, root->shape));
+    kl_(e, 2, "const int i = t / %" PRId64 ", j = t %% %" PRId64 ";", f->ncols, f->ncols);
+    kl_(e, 2, "y[t] = %s;", epilogue_expr_(e, f, "i", "j", "y[t]"));
+    kl_(e, 1, "}");
+    kernel_end(e);
+    return true;
+}
+
+static bool anchor_body_(Emit *e, Fused *f)
+{
+    Value *av = val_(e, f->k.anchor);
+    bool rows = fused_rows_(e, f);
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
     const Epilogue *ep = rows ? &epi : NULL;
     e->gemm_par = ep != NULL; /* CUDA: a product may spread over threads only when no tail runs after it */
@@ -1711,6 +1855,7 @@ static void emit_fused_(Emit *e, Fused *f)
 {
     Value *root = val_(e, f->k.root);
     fused_names_(f);
+    if (e->gpu && f->k.anchor >= 0 && gpu_blas_fused_(e, f)) return;
     KArgs ka = {0};
     for (int i = 0; i < f->k.nroots; i++)
         kargs_add(e, &ka, f->k.nroots == 1 ? "y" : arena_printf(A_, "y%d", i), f->k.roots[i], true);
