@@ -383,8 +383,9 @@ static void gpu_reduce_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int
     int64_t outputs = nest_work_(e, d, kept), each = 1;
     for (int j = 0; j < d->rank; j++)
         if (!kept[j]) each *= d->ext[j] * (d->batch[j] ? e->opt->max_batch : 1);
-    /* the kept loops inner to every reduced one: columns */
-    bool columns = outputs > 1;
+    /* the kept loops inner to every reduced one: columns, when they give 32 blocks or more (fewer outputs:
+     * a block each, which spreads the rows over more threads) */
+    bool columns = outputs >= 32 * 32;
     for (int j = 0, seen_kept = 0; j < d->rank; j++) {
         if (kept[j]) seen_kept = 1;
         else if (seen_kept) columns = false;
@@ -1830,6 +1831,7 @@ static bool gpu_blas_fused_(Emit *e, Fused *f)
     e->cur_work = shape_count(root->shape, e->opt->max_batch);
     kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", c_count(e, root->shape));
     kl_(e, 2, "const int i = t / %" PRId64 ", j = t %% %" PRId64 ";", f->ncols, f->ncols);
+    kl_(e, 2, "(void)i, (void)j; /* the tail's row and column, where it reads a bias or a row */");
     kl_(e, 2, "y[t] = %s;", epilogue_expr_(e, f, "i", "j", "y[t]"));
     kl_(e, 1, "}");
     kernel_end(e);

@@ -13,7 +13,7 @@
 /* nnc's CUDA runtime (libnnc_cuda_runtime; its header nnc_cuda.h says the same) */
 #ifndef NNC_CUDA_H
 #define NNC_CUDA_H
-#define NNC_CUDA_ABI 1
+#define NNC_CUDA_ABI 2
 typedef struct nnc_cuda nnc_cuda;
 typedef void nnc_cuda_record_fn(void *model);
 typedef struct nnc_cuda_program {
@@ -36,6 +36,8 @@ void nnc_cuda_launch(nnc_cuda *c, int kernel, unsigned grid, unsigned block, uns
                      int nargs);
 void nnc_cuda_copy(nnc_cuda *c, void *dst, const void *src, size_t bytes);
 void nnc_cuda_fill(nnc_cuda *c, void *dst, uint32_t word, size_t count);
+void nnc_cuda_gemm(nnc_cuda *c, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                   float *cm, int ldc);
 int nnc_cuda_run(nnc_cuda *c, int entry, nnc_cuda_record_fn *record, void *model, size_t in_bytes,
                  size_t out_offset, size_t out_bytes);
 int nnc_cuda_stage(nnc_cuda *c, void *dst, const void *src, size_t bytes);
