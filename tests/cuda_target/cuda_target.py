@@ -55,6 +55,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True          # nothing written into the source tree
 sys.path.insert(0, os.path.join(HERE, "..", "mcu"))
 import mcu  # noqa: E402  (the sets of models, safetensors, the tensor table, sample data)
 
