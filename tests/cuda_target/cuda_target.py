@@ -39,7 +39,9 @@ KNOWN; a line whose cases (some, in this run) all pass fails the run, so that th
 Exit 0 all pass, 1 some case failed, 2 usage, 77 (skip) when a tool is missing (nvrtc_ptx or ptxas for
 kernels; the runtime library for host, emulate, fixtures). NNC_CUDA_TARGET_JOBS sets the parallel jobs
 (default 2); NNC_CUDA_TARGET_KEEP=DIR keeps the files there; NNC_CUDA_TARGET_DEVICE=1 runs the cuda side of
-emulate, fixtures and cli on the GPU instead of the emulator (on a machine with one).
+emulate, fixtures and cli on the GPU instead of the emulator (on a machine with one);
+NNC_CUDA_TARGET_LEVELS="-O0 -O1" adds a training variant at each of those levels (kernels: train-O0; host:
+train-O0 and its compilers; emulate: full-O0), the long tests' setting.
 What it does not do: run on a GPU (tests/gpu/run.sh does), or judge which side is wrong.
 """
 import concurrent.futures
@@ -65,6 +67,11 @@ TRAIN_TOL = (1e-3, 1e-4)
 SEED = 1234
 STUBS = "/usr/local/cuda/lib64/stubs"
 TIMEOUT = 300
+
+
+def other_levels():
+    """NNC_CUDA_TARGET_LEVELS: more levels than the default -O2, each one more training variant (-O0 -O1)"""
+    return [lv for lv in os.environ.get("NNC_CUDA_TARGET_LEVELS", "").split() if lv != "-O2"]
 
 
 def run(cmd, cwd=None, env=None, timeout=TIMEOUT):
@@ -132,6 +139,7 @@ def kernels_case(nnc, case, tmp, tools):
     variants = [("train", []), ("inference", ["--inference"])]
     if case.ident.startswith("models/"):
         variants.append(("inference+weights", None))
+    variants += [("train" + level, [level]) for level in other_levels()]
     for variant, flags in variants:
         try:
             if flags is None:
@@ -204,7 +212,8 @@ def header_entries(h_path):
 def host_case(nnc, case, tmp, tools):
     """each variant's C through every compiler (variant:gcc, variant:clang), then linked and run (variant)"""
     results = []
-    for variant, flags in (("train", []), ("inference", ["--inference"])):
+    for variant, flags in [("train", []), ("inference", ["--inference"])] + [
+            ("train" + level, [level]) for level in other_levels()]:
         d = os.path.join(tmp, variant)
         os.makedirs(d, exist_ok=True)
         try:
@@ -614,6 +623,7 @@ def emulate_case(nnc, case, tmp, tools):
         trains = case.weights is not None or not case.seed_init
         variants = [("full", ["--weights", weights] if trains else [], True),
                     ("inference", ["--inference", "--weights", weights], False)]
+        variants += [("full" + level, variants[0][1] + [level], True) for level in other_levels()]
     except (RuntimeError, OSError, ValueError) as e:
         return [("full", str(e), "", [])]
     for variant, flags, full in variants:
