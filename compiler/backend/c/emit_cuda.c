@@ -196,17 +196,45 @@ static void io_member_(Emit *e, StrBuf *c, const IOSlot *s, const char *name)
     sb_printf(c, " %s */\n", shape_str(s->shape, sh, sizeof sh));
 }
 
+/* the slot of the most elements per sample (the first of those), which the io block holds last in its part */
+static int largest_(const IOSlot *s, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (shape_per_sample(s[i].shape) > shape_per_sample(s[best].shape)) best = i;
+    return best;
+}
+
+/* The io block: n, the targets, the inputs, then what a call returns: loss, metrics, outputs. The largest
+ * input and the largest output come last in their parts, so that a call copies only the n rows of each
+ * (the others, small, whole at the maximum batch). */
 static void io_struct_(Emit *e, StrBuf *c)
 {
     Model *m = e->m;
     sb_printf(c, "\n/* one call's arguments on the device, staged through a pinned host twin */\nstruct %s_io {\n", e->mname);
     sb_puts(c, "    int32_t n; /* the batch size */\n");
-    for (int i = 0; i < m->inputs.len; i++) io_member_(e, c, &m->inputs.data[i], e->in_name[i]);
     for (int i = 0; i < m->targets.len; i++) io_member_(e, c, &m->targets.data[i], e->tgt_name[i]);
+    int big = largest_(m->inputs.data, m->inputs.len);
+    for (int i = 0; i < m->inputs.len; i++)
+        if (i != big) io_member_(e, c, &m->inputs.data[i], e->in_name[i]);
+    if (m->inputs.len) io_member_(e, c, &m->inputs.data[big], e->in_name[big]);
     sb_puts(c, "    /* what the call returns: from here on */\n    nnc_real loss;\n");
     sb_printf(c, "    nnc_real metrics[%d];\n", m->metrics.len ? m->metrics.len : 1);
-    for (int i = 0; i < m->outputs.len; i++) io_member_(e, c, &m->outputs.data[i], e->out_name[i]);
+    big = largest_(m->outputs.data, m->outputs.len);
+    for (int i = 0; i < m->outputs.len; i++)
+        if (i != big) io_member_(e, c, &m->outputs.data[i], e->out_name[i]);
+    if (m->outputs.len) io_member_(e, c, &m->outputs.data[big], e->out_name[big]);
     sb_puts(c, "};\n");
+}
+
+/* "offsetof(struct m_io, x) + sizeof(nnc_real) * (size_t)(n * 784)": the bytes of the io block up to the end of
+ * the call's rows of the last slot of a part (the block's size `whole` when the part is empty) */
+static char *io_end_(Emit *e, const IOSlot *s, const char *const *names, int n, const char *whole)
+{
+    if (!n) return (char *)whole;
+    int big = largest_(s, n);
+    return arena_printf(A_, "offsetof(struct %s_io, %s) + sizeof(%s) * (size_t)(%s)", e->mname, names[big], c_type(s[big].dtype),
+                        c_count(e, s[big].shape));
 }
 
 /* ---- entry points ------------------------------------------------------------------------------------- */
@@ -281,8 +309,13 @@ static void host_entry_(Emit *e, StrBuf *b, EntryKind k)
         sb_printf(b, "    memcpy(nnc_h->%s, %s, sizeof(%s) * (size_t)(%s));\n", e->tgt_name[i], e->tgt_name[i], c_type(m->targets.data[i].dtype),
                   c_count(e, m->targets.data[i].shape));
     sb_printf(b, "    const size_t nnc_out = offsetof(struct %s_io, loss);\n", nm);
-    sb_printf(b, "    if (nnc_cuda_run(m->cuda, %d, %s_%s_record, m, nnc_out, nnc_out, sizeof(struct %s_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {\n",
-              (int)k, nm, entry_names[k], nm);
+    const char *in_end = io_end_(e, m->inputs.data, e->in_name, m->inputs.len, "nnc_out");
+    const char *out_end = k == ENTRY_PREDICT ? io_end_(e, m->outputs.data, e->out_name, m->outputs.len, arena_printf(A_, "sizeof(struct %s_io)", nm))
+                                             : arena_printf(A_, "offsetof(struct %s_io, metrics) + sizeof nnc_h->metrics", nm);
+    sb_printf(b, "    const size_t nnc_in = %s; /* up to the call's last row */\n", in_end);
+    sb_printf(b, "    const size_t nnc_end = %s;\n", out_end);
+    sb_printf(b, "    if (nnc_cuda_run(m->cuda, %d, %s_%s_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {\n",
+              (int)k, nm, entry_names[k]);
     sb_puts(b, fail);
     sb_puts(b, "    }\n");
     if (k == ENTRY_PREDICT) {

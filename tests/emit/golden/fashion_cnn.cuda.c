@@ -78,8 +78,8 @@ struct fashion_cnn_image {
 /* one call's arguments on the device, staged through a pinned host twin */
 struct fashion_cnn_io {
     int32_t n; /* the batch size */
-    nnc_real image[25088]; /* image [B,28,28,1] */
     int32_t label[32]; /* label [B] */
+    nnc_real image[25088]; /* image [B,28,28,1] */
     /* what the call returns: from here on */
     nnc_real loss;
     nnc_real metrics[1];
@@ -814,7 +814,9 @@ void fashion_cnn_predict(fashion_cnn *m, int n, const nnc_real *image, nnc_real 
     nnc_h->n = n;
     memcpy(nnc_h->image, image, sizeof(nnc_real) * (size_t)(n * 784));
     const size_t nnc_out = offsetof(struct fashion_cnn_io, loss);
-    if (nnc_cuda_run(m->cuda, 0, fashion_cnn_predict_record, m, nnc_out, nnc_out, sizeof(struct fashion_cnn_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {
+    const size_t nnc_in = offsetof(struct fashion_cnn_io, image) + sizeof(nnc_real) * (size_t)(n * 784); /* up to the call's last row */
+    const size_t nnc_end = offsetof(struct fashion_cnn_io, probs) + sizeof(nnc_real) * (size_t)(n * 10);
+    if (nnc_cuda_run(m->cuda, 0, fashion_cnn_predict_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {
         for (size_t i = 0; i < (size_t)(n * 10); i++) probs[i] = NAN;
         return;
     }
@@ -883,7 +885,9 @@ nnc_real fashion_cnn_eval(fashion_cnn *m, int n, const nnc_real *image, const in
     memcpy(nnc_h->image, image, sizeof(nnc_real) * (size_t)(n * 784));
     memcpy(nnc_h->label, label, sizeof(int32_t) * (size_t)(n));
     const size_t nnc_out = offsetof(struct fashion_cnn_io, loss);
-    if (nnc_cuda_run(m->cuda, 1, fashion_cnn_eval_record, m, nnc_out, nnc_out, sizeof(struct fashion_cnn_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {
+    const size_t nnc_in = offsetof(struct fashion_cnn_io, image) + sizeof(nnc_real) * (size_t)(n * 784); /* up to the call's last row */
+    const size_t nnc_end = offsetof(struct fashion_cnn_io, metrics) + sizeof nnc_h->metrics;
+    if (nnc_cuda_run(m->cuda, 1, fashion_cnn_eval_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {
         if (metrics) for (int i = 0; i < 1; i++) metrics[i] = NAN;
         return NAN;
     }
@@ -993,7 +997,9 @@ nnc_real fashion_cnn_train_step_metrics(fashion_cnn *m, int n, const nnc_real *i
     memcpy(nnc_h->image, image, sizeof(nnc_real) * (size_t)(n * 784));
     memcpy(nnc_h->label, label, sizeof(int32_t) * (size_t)(n));
     const size_t nnc_out = offsetof(struct fashion_cnn_io, loss);
-    if (nnc_cuda_run(m->cuda, 2, fashion_cnn_train_step_record, m, nnc_out, nnc_out, sizeof(struct fashion_cnn_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {
+    const size_t nnc_in = offsetof(struct fashion_cnn_io, image) + sizeof(nnc_real) * (size_t)(n * 784); /* up to the call's last row */
+    const size_t nnc_end = offsetof(struct fashion_cnn_io, metrics) + sizeof nnc_h->metrics;
+    if (nnc_cuda_run(m->cuda, 2, fashion_cnn_train_step_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {
         if (metrics) for (int i = 0; i < 1; i++) metrics[i] = NAN;
         return NAN;
     }

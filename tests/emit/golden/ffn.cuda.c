@@ -69,8 +69,8 @@ struct ffn_image {
 /* one call's arguments on the device, staged through a pinned host twin */
 struct ffn_io {
     int32_t n; /* the batch size */
-    nnc_real x[320]; /* x [B,10] */
     nnc_real y[32]; /* y [B,1] */
+    nnc_real x[320]; /* x [B,10] */
     /* what the call returns: from here on */
     nnc_real loss;
     nnc_real metrics[1];
@@ -467,7 +467,9 @@ void ffn_predict(ffn *m, int n, const nnc_real *x, nnc_real *pred)
     nnc_h->n = n;
     memcpy(nnc_h->x, x, sizeof(nnc_real) * (size_t)(n * 10));
     const size_t nnc_out = offsetof(struct ffn_io, loss);
-    if (nnc_cuda_run(m->cuda, 0, ffn_predict_record, m, nnc_out, nnc_out, sizeof(struct ffn_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {
+    const size_t nnc_in = offsetof(struct ffn_io, x) + sizeof(nnc_real) * (size_t)(n * 10); /* up to the call's last row */
+    const size_t nnc_end = offsetof(struct ffn_io, pred) + sizeof(nnc_real) * (size_t)(n);
+    if (nnc_cuda_run(m->cuda, 0, ffn_predict_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {
         for (size_t i = 0; i < (size_t)(n); i++) pred[i] = NAN;
         return;
     }
@@ -521,7 +523,9 @@ nnc_real ffn_eval(ffn *m, int n, const nnc_real *x, const nnc_real *y, nnc_real 
     memcpy(nnc_h->x, x, sizeof(nnc_real) * (size_t)(n * 10));
     memcpy(nnc_h->y, y, sizeof(nnc_real) * (size_t)(n));
     const size_t nnc_out = offsetof(struct ffn_io, loss);
-    if (nnc_cuda_run(m->cuda, 1, ffn_eval_record, m, nnc_out, nnc_out, sizeof(struct ffn_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {
+    const size_t nnc_in = offsetof(struct ffn_io, x) + sizeof(nnc_real) * (size_t)(n * 10); /* up to the call's last row */
+    const size_t nnc_end = offsetof(struct ffn_io, metrics) + sizeof nnc_h->metrics;
+    if (nnc_cuda_run(m->cuda, 1, ffn_eval_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {
         return NAN;
     }
     return nnc_h->loss;
@@ -596,7 +600,9 @@ nnc_real ffn_train_step_metrics(ffn *m, int n, const nnc_real *x, const nnc_real
     memcpy(nnc_h->x, x, sizeof(nnc_real) * (size_t)(n * 10));
     memcpy(nnc_h->y, y, sizeof(nnc_real) * (size_t)(n));
     const size_t nnc_out = offsetof(struct ffn_io, loss);
-    if (nnc_cuda_run(m->cuda, 2, ffn_train_step_record, m, nnc_out, nnc_out, sizeof(struct ffn_io) - nnc_out) || nnc_cuda_wait(m->cuda)) {
+    const size_t nnc_in = offsetof(struct ffn_io, x) + sizeof(nnc_real) * (size_t)(n * 10); /* up to the call's last row */
+    const size_t nnc_end = offsetof(struct ffn_io, metrics) + sizeof nnc_h->metrics;
+    if (nnc_cuda_run(m->cuda, 2, ffn_train_step_record, m, nnc_in, nnc_out, nnc_end - nnc_out) || nnc_cuda_wait(m->cuda)) {
         return NAN;
     }
     return nnc_h->loss;
