@@ -277,8 +277,8 @@ static void record_fn_(Emit *e, StrBuf *b, EntryKind k, const char *decls, const
 {
     const char *nm = e->mname;
     sb_printf(b, "\n/* %s: the launches, recorded once into a CUDA graph that every call replays */\n", entry_names[k]);
-    sb_printf(b, "static void %s_%s_record(void *model)\n{\n", nm, entry_names[k]);
-    sb_printf(b, "    %s *m = model;\n    nnc_cuda *c = m->cuda;\n", nm);
+    sb_printf(b, "static void %s_%s_record(void *nnc_model)\n{\n", nm, entry_names[k]);
+    sb_printf(b, "    %s *m = nnc_model;\n    nnc_cuda *c = m->cuda;\n", nm);
     sb_printf(b, "    struct %s_image *d = nnc_cuda_image(c);\n    struct %s_io *io = nnc_cuda_io(c);\n", nm, nm);
     sb_puts(b, "    int *nn = &io->n;\n    (void)d, (void)io, (void)nn;\n");
     sb_puts(b, decls);

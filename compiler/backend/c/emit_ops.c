@@ -1376,10 +1376,12 @@ static void pool_bwd_gather_(Emit *e, const PoolShape *p, bool max)
     kl_(e, 2, "nnc_real s = 0;");
     kl_(e, 2, "for (int oh = oh0; oh <= oh1 && oh < %" PRId64 "; oh++)", p->HO);
     kl_(e, 2, "for (int ow = ow0; ow <= ow1 && ow < %" PRId64 "; ow++) {", p->WO);
-    kl_(e, 3, "const int hs = %s, ws = %s;", plus_(e, times_(e, "oh", p->sh), -p->pt), plus_(e, times_(e, "ow", p->sw), -p->pl));
-    kl_(e, 3, "const int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;");
-    kl_(e, 3, "const int h1 = hs + %" PRId64 " > %" PRId64 " ? %" PRId64 " : hs + %" PRId64 ";", p->KH, p->H, p->H, p->KH);
-    kl_(e, 3, "const int w1 = ws + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ws + %" PRId64 ";", p->KW, p->W, p->W, p->KW);
+    if (max || !p->count_pad) { /* the window's cells inside the input */
+        kl_(e, 3, "const int hs = %s, ws = %s;", plus_(e, times_(e, "oh", p->sh), -p->pt), plus_(e, times_(e, "ow", p->sw), -p->pl));
+        kl_(e, 3, "const int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;");
+        kl_(e, 3, "const int h1 = hs + %" PRId64 " > %" PRId64 " ? %" PRId64 " : hs + %" PRId64 ";", p->KH, p->H, p->H, p->KH);
+        kl_(e, 3, "const int w1 = ws + %" PRId64 " > %" PRId64 " ? %" PRId64 " : ws + %" PRId64 ";", p->KW, p->W, p->W, p->KW);
+    }
     kl_(e, 3, "const int64_t o = (((int64_t)b * %" PRId64 " + oh) * %" PRId64 " + ow) * %" PRId64 " + c;", p->HO, p->WO, p->C);
     if (max) {
         kl_(e, 3, "int first = -1;");

@@ -783,9 +783,9 @@ int fashion_cnn_set_tensor(fashion_cnn *m, int i, const void *host)
 }
 
 /* predict: the launches, recorded once into a CUDA graph that every call replays */
-static void fashion_cnn_predict_record(void *model)
+static void fashion_cnn_predict_record(void *nnc_model)
 {
-    fashion_cnn *m = model;
+    fashion_cnn *m = nnc_model;
     nnc_cuda *c = m->cuda;
     struct fashion_cnn_image *d = nnc_cuda_image(c);
     struct fashion_cnn_io *io = nnc_cuda_io(c);
@@ -840,9 +840,9 @@ void fashion_cnn_predict_device(fashion_cnn *m, int n, const nnc_real *image, nn
 }
 
 /* eval: the launches, recorded once into a CUDA graph that every call replays */
-static void fashion_cnn_eval_record(void *model)
+static void fashion_cnn_eval_record(void *nnc_model)
 {
-    fashion_cnn *m = model;
+    fashion_cnn *m = nnc_model;
     nnc_cuda *c = m->cuda;
     struct fashion_cnn_image *d = nnc_cuda_image(c);
     struct fashion_cnn_io *io = nnc_cuda_io(c);
@@ -913,9 +913,9 @@ nnc_real fashion_cnn_eval_device(fashion_cnn *m, int n, const nnc_real *image, c
 }
 
 /* train_step: the launches, recorded once into a CUDA graph that every call replays */
-static void fashion_cnn_train_step_record(void *model)
+static void fashion_cnn_train_step_record(void *nnc_model)
 {
-    fashion_cnn *m = model;
+    fashion_cnn *m = nnc_model;
     nnc_cuda *c = m->cuda;
     struct fashion_cnn_image *d = nnc_cuda_image(c);
     struct fashion_cnn_io *io = nnc_cuda_io(c);

@@ -440,9 +440,9 @@ int ffn_set_tensor(ffn *m, int i, const void *host)
 }
 
 /* predict: the launches, recorded once into a CUDA graph that every call replays */
-static void ffn_predict_record(void *model)
+static void ffn_predict_record(void *nnc_model)
 {
-    ffn *m = model;
+    ffn *m = nnc_model;
     nnc_cuda *c = m->cuda;
     struct ffn_image *d = nnc_cuda_image(c);
     struct ffn_io *io = nnc_cuda_io(c);
@@ -493,9 +493,9 @@ void ffn_predict_device(ffn *m, int n, const nnc_real *x, nnc_real *pred)
 }
 
 /* eval: the launches, recorded once into a CUDA graph that every call replays */
-static void ffn_eval_record(void *model)
+static void ffn_eval_record(void *nnc_model)
 {
-    ffn *m = model;
+    ffn *m = nnc_model;
     nnc_cuda *c = m->cuda;
     struct ffn_image *d = nnc_cuda_image(c);
     struct ffn_io *io = nnc_cuda_io(c);
@@ -549,9 +549,9 @@ nnc_real ffn_eval_device(ffn *m, int n, const nnc_real *x, const nnc_real *y, nn
 }
 
 /* train_step: the launches, recorded once into a CUDA graph that every call replays */
-static void ffn_train_step_record(void *model)
+static void ffn_train_step_record(void *nnc_model)
 {
-    ffn *m = model;
+    ffn *m = nnc_model;
     nnc_cuda *c = m->cuda;
     struct ffn_image *d = nnc_cuda_image(c);
     struct ffn_io *io = nnc_cuda_io(c);
