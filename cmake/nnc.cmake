@@ -18,7 +18,8 @@
 #         OpenBLAS when found (else built with NNC_NO_BLAS and the generated loops)
 #   mcu   firmware C: the project's own flags only, libm linked as -lm (the toolchain picks the variant
 #         for the CPU), no BLAS; for a cross build with cmake/arm-none-eabi.cmake (examples/firmware)
-#   cuda  needs the nnc::cuda_runtime target, which it links; this nnc has none yet, so it is an error
+#   cuda  host C that launches its kernels through nnc's CUDA runtime: links nnc::cuda_runtime, which nnc
+#         builds when CMake finds the CUDA toolkit (without it, TARGET cuda is an error); docs/cuda.md
 #
 # nnc comes from one of (each also provides nnc::nnc, and the first two nnc::nnc_runtime):
 #   add_subdirectory(path/to/nnc)        # builds nnc first, then the model
@@ -129,8 +130,8 @@ function(nnc_add_model target model)
       message(FATAL_ERROR "nnc_add_model(${target}): TARGET is c, mcu or cuda, not '${arg_TARGET}'")
     endif()
     if(nnc_target STREQUAL "cuda" AND NOT TARGET nnc::cuda_runtime)
-      message(FATAL_ERROR "nnc_add_model(${target}): TARGET cuda is not yet supported by this nnc "
-                          "(there is no nnc::cuda_runtime)")
+      message(FATAL_ERROR "nnc_add_model(${target}): TARGET cuda needs nnc::cuda_runtime, which this nnc was "
+                          "built without (CMake did not find the CUDA toolkit, or NNC_WITH_CUDA was OFF)")
     endif()
     list(APPEND args --target ${nnc_target})
   endif()

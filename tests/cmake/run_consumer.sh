@@ -47,6 +47,20 @@ run_consumer() {
         END { if (NR != 2) exit 1 }' ||
         { cat "$1/run1.txt" >&2; fail "training and inference builds predict differently after init(0)"; }
     sed 's/^/    /' "$1/run1.txt"
+    # the CUDA target, where nnc has its runtime: the same checks on the emulator, and the same
+    # predictions after init(0) as the host build
+    if [ -x "$1/consumer_cuda" ]; then
+        (cd "$1" && NNC_CUDA_EMULATE=1 NNC_CUDA_QUIET=1 NNC_CACHE_DIR="$1/cuda-cache" ./consumer_cuda) >"$1/run_cuda.txt" 2>&1 ||
+            { cat "$1/run_cuda.txt" >&2; fail "consumer_cuda in $1"; }
+        { grep '^init:' "$1/run1.txt" | head -1; grep '^init:' "$1/run_cuda.txt"; } | awk '
+            NR == 1 { for (i = 2; i <= NF; i++) a[i] = $i; n = NF }
+            NR == 2 { if (NF != n) exit 1
+                      for (i = 2; i <= NF; i++) { d = a[i] - $i; if (d < 0) d = -d
+                          t = a[i] < 0 ? -a[i] : a[i]; if (d > 1e-5 + 1e-4 * t) exit 1 } }
+            END { if (NR != 2) exit 1 }' ||
+            { cat "$1/run_cuda.txt" >&2; fail "the cuda build predicts differently after init(0)"; }
+        sed 's/^/    cuda: /' "$1/run_cuda.txt"
+    fi
 }
 
 # Regeneration in build dir $1 whose model copy is $2, with the nnc executable $3 it depends on.

@@ -1,6 +1,8 @@
 /* tests/cmake/consumer/main.c: drives the model that nnc_add_model built, through its generated header
  * only, as a user program would. Built twice: `consumer` (training build) and `consumer_infer`
- * (CONSUMER_INFERENCE: the --inference -O0 --batch 4 build).
+ * (CONSUMER_INFERENCE: the --inference -O0 --batch 4 build); and, where nnc has its CUDA runtime, a third
+ * time as `consumer_cuda` (CONSUMER_CUDA: TARGET cuda, run under NNC_CUDA_EMULATE=1 without a GPU), whose
+ * weights go through M_get_tensor / M_set_tensor instead of a checkpoint.
  *
  * Checks: predict after init(seed 0) is finite and bit-identical across two inits, and differs for
  * seed 1; with training, 200 train steps on a fixed regression problem cut the loss to a quarter, and
@@ -13,6 +15,8 @@
 #if REGRESS_MAX_BATCH != 4
 #error "BATCH 4 did not reach the generated header"
 #endif
+#elif defined(CONSUMER_CUDA)
+#include "regress_cuda.h"
 #else
 #include "regress.h"
 #include "nnc_runtime.h"
@@ -56,16 +60,28 @@ static int all_finite_(const float *v, int n)
     return 1;
 }
 
+/* M_init; the CUDA target's returns 0 on success, else M_error says why */
+static void init_(regress *x, uint64_t seed)
+{
+#ifdef CONSUMER_CUDA
+    regress_free(x);
+    int rc = regress_init(x, seed);
+    check_(rc == 0, rc == 0 ? "init" : regress_error(x));
+#else
+    regress_init(x, seed);
+#endif
+}
+
 static void check_init_(const float *probe, float *pred)
 {
     float again[N_PROBE], other[N_PROBE];
-    regress_init(&m, 0);
+    init_(&m, 0);
     regress_predict(&m, N_PROBE, probe, pred);
     check_(all_finite_(pred, N_PROBE), "predict after init(0) is finite");
-    regress_init(&m2, 0);
+    init_(&m2, 0);
     regress_predict(&m2, N_PROBE, probe, again);
     check_(memcmp(pred, again, sizeof again) == 0, "init(0) twice gives bit-identical predictions");
-    regress_init(&m2, 1);
+    init_(&m2, 1);
     regress_predict(&m2, N_PROBE, probe, other);
     check_(memcmp(pred, other, sizeof other) != 0, "init(1) differs from init(0)");
     regress_predict(&m, 1, probe, again);
@@ -82,7 +98,7 @@ static void check_training_(void)
         const float *xi = x + i * N_IN;
         y[i] = 0.5f * xi[0] - xi[1] + 0.25f * xi[2] * xi[3] + 0.1f;
     }
-    regress_init(&m, 0);
+    init_(&m, 0);
     float first = regress_train_step(&m, N_TRAIN, x, y), last = first;
     for (int step = 1; step < 200; step++) last = regress_train_step(&m, N_TRAIN, x, y);
     float eval_loss = regress_eval(&m, N_TRAIN, x, y, NULL);
@@ -92,6 +108,27 @@ static void check_training_(void)
     check_(eval_loss <= last * 1.05f + 1e-6f, "eval after training agrees with the last step's loss");
 }
 
+#ifdef CONSUMER_CUDA
+/* Copy every tensor of the trained model into a differently initialised one: same outputs. */
+static void check_save_load_(const char *path, const float *probe)
+{
+    static float buf[1 << 16];
+    float want[N_PROBE], got[N_PROBE];
+    (void)path;
+    regress_predict(&m, N_PROBE, probe, want);
+    init_(&m2, 123);
+    for (int i = 0; i < regress_num_tensors; i++) {
+        size_t count = 1;
+        for (int k = 0; k < regress_tensors[i].rank; k++) count *= (size_t)regress_tensors[i].shape[k];
+        check_(count <= sizeof buf / sizeof buf[0], "a tensor fits the copy buffer");
+        check_(regress_get_tensor(&m, i, buf) == 0 && regress_set_tensor(&m2, i, buf) == 0, "get and set a tensor");
+    }
+    regress_predict(&m2, N_PROBE, probe, got);
+    check_(memcmp(want, got, sizeof got) == 0, "predictions survive copying every tensor");
+    regress_free(&m);
+    regress_free(&m2);
+}
+#else
 /* Save the trained model with nnc_runtime, load it into a differently initialised one: same outputs. */
 static void check_save_load_(const char *path, const float *probe)
 {
@@ -107,7 +144,7 @@ static void check_save_load_(const char *path, const float *probe)
         check_(0, err);
         return;
     }
-    regress_init(&m2, 123);
+    init_(&m2, 123);
     int loaded = 0;
     int rc = nnc_model_load(&st, path, &m2, regress_tensors, regress_num_tensors, NNC_LOAD_PARAMS,
                             &loaded, NULL, err, sizeof err);
@@ -117,6 +154,7 @@ static void check_save_load_(const char *path, const float *probe)
     regress_predict(&m2, N_PROBE, probe, got);
     check_(memcmp(want, got, sizeof got) == 0, "predictions survive a save and load");
 }
+#endif
 #endif
 
 int main(int argc, char **argv)
