@@ -433,7 +433,8 @@ static void header_(Emit *e, StrBuf *h, const EntryCode *entries, int nentries, 
     sb_printf(h, "\n/* the model's handle: its tensors and scratch live on the GPU (docs/cuda.md) */\nstruct %s {\n", nm);
     sb_puts(h, "    struct nnc_cuda *cuda; /* the runtime: device memory, kernels, graphs */\n");
     sb_puts(h, "    const char *error;     /* M_init's failure when there is no runtime to say it */\n};\n\n");
-    sb_printf(h, "/* 0 on success; else M_error says why, and every entry point's outputs are NaN */\n");
+    sb_printf(h, "/* 0 on success; else M_error says why, and every entry point's outputs are NaN. M_free releases the\n"
+                 " * device memory: call it before initialising m again (M_init starts from a zeroed struct). */\n");
     sb_printf(h, "int %s_init(%s *m, uint64_t seed);\nvoid %s_free(%s *m);\nconst char *%s_error(const %s *m);\n", nm, nm, nm, nm, nm, nm);
     for (int i = 0; i < nentries; i++) {
         EntryKind k = entries[i].kind;

@@ -58,7 +58,8 @@ struct fashion_cnn {
     const char *error;     /* M_init's failure when there is no runtime to say it */
 };
 
-/* 0 on success; else M_error says why, and every entry point's outputs are NaN */
+/* 0 on success; else M_error says why, and every entry point's outputs are NaN. M_free releases the
+ * device memory: call it before initialising m again (M_init starts from a zeroed struct). */
 int fashion_cnn_init(fashion_cnn *m, uint64_t seed);
 void fashion_cnn_free(fashion_cnn *m);
 const char *fashion_cnn_error(const fashion_cnn *m);

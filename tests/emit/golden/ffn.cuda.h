@@ -58,7 +58,8 @@ struct ffn {
     const char *error;     /* M_init's failure when there is no runtime to say it */
 };
 
-/* 0 on success; else M_error says why, and every entry point's outputs are NaN */
+/* 0 on success; else M_error says why, and every entry point's outputs are NaN. M_free releases the
+ * device memory: call it before initialising m again (M_init starts from a zeroed struct). */
 int ffn_init(ffn *m, uint64_t seed);
 void ffn_free(ffn *m);
 const char *ffn_error(const ffn *m);
