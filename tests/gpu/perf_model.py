@@ -207,8 +207,8 @@ def chains(k, n, launch):
         waves = math.ceil(math.ceil(out_e / outputs_per_block) / grid)
         return (waves * math.ceil(r / split), waves * 8)  # + the fold: 8 steps (shuffles or 8 rows' partials)
     mapping = k["mapping"]
-    if mapping == "one thread":
-        today = steps(1, out_e * r)
+    if mapping == "one thread":  # every output in a row: streaming steps only for long reductions
+        today = steps(out_e, r)
     elif mapping == "block/output":
         today = blocks(1, block_dim)
     elif mapping == "columns":
