@@ -327,6 +327,15 @@ static bool c_library_name_(const char *s)
     return in_list_(base, c_library_, N);
 }
 
+/* sorted: what <stdlib.h> declares, which the CUDA target's M_init includes (for malloc): a model of one of
+ * these names would redeclare it as a typedef (a parameter or local of the same name only hides it) */
+static const char *const c_stdlib_[] = {
+    "EXIT_FAILURE", "EXIT_SUCCESS", "_Exit", "abort", "abs", "aligned_alloc", "at_quick_exit", "atexit", "atof",
+    "atoi", "atol", "atoll", "bsearch", "calloc", "div", "exit", "free", "getenv", "labs", "ldiv", "llabs", "lldiv",
+    "malloc", "mblen", "mbstowcs", "mbtowc", "qsort", "quick_exit", "rand", "realloc", "srand", "strtod", "strtof",
+    "strtol", "strtold", "strtoll", "strtoul", "strtoull", "system", "wcstombs", "wctomb",
+};
+
 /* sorted: the upper-case macros of those headers that a model's name could be */
 static const char *const c_macros_[] = {
     "CMPLX", "CMPLXF", "CMPLXL", "EOF", "HUGE_VAL", "HUGE_VALF", "HUGE_VALL", "I", "INFINITY", "MATH_ERREXCEPT",
@@ -341,6 +350,7 @@ static bool ends_with_(const char *s, const char *tail)
 
 static bool c_ident_clashes_(const char *s, CIdentKind kind)
 {
+    if (kind == C_ID_MODEL && in_list_(s, c_stdlib_, sizeof c_stdlib_ / sizeof c_stdlib_[0])) return true;
     bool lower = false;
     for (const char *p = s; *p; p++) lower |= *p >= 'a' && *p <= 'z';
     if (!lower && kind != C_ID_MODEL) return true; /* possibly a macro (NAN, I, EOF) */

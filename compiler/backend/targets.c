@@ -46,7 +46,8 @@ const Target target_cuda = {
     .summary = "host C that runs the kernels on an NVIDIA GPU through nnc's CUDA runtime (docs/cuda.md)",
     .kernel_prefix = "NNC_GLOBAL void",
     .restrict_kw = "NNC_RESTRICT",
-    .index_max = INT64_C(2147483647) - 64,
+    /* int loop counters step by up to 4096 blocks x 256 threads past the last element */
+    .index_max = INT64_C(2147483647) - (INT64_C(1) << 21),
     .index_type = "int64_t",
     .arena_align = 32,
     .blas = false,

@@ -165,7 +165,8 @@ def cases_of(set_name, root, nnc):
         dirs = [os.path.join(tests, "passes", "cases"), os.path.join(tests, "diag", "valid"),
                 os.path.join(tests, "diag", "warnings"), os.path.join(tests, "emit"),
                 os.path.join(tests, "save"), os.path.join(tests, "cli", "fixtures"),
-                os.path.join(tests, "cmake", "consumer"), os.path.join(tests, "difftest", "found")]
+                os.path.join(tests, "cmake", "consumer"), os.path.join(tests, "difftest", "found"),
+                os.path.join(tests, "cuda_target", "cases")]
         for d in dirs:
             if not os.path.isdir(d):
                 continue

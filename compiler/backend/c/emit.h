@@ -66,11 +66,13 @@ struct Emit {
     bool gemm_par;      /* the product about to be written is its kernel's whole work (epilogue included) */
     int64_t cur_blocks; /* > 0: one block of 256 threads per item, this many items (block reductions) */
     bool cur_coop;      /* ... whose threads meet at barriers and shuffles (the emulator runs them as fibers) */
+    bool cur_serial;    /* the kernel writes more than one loop (an anchor, then its tail): on one thread */
     VEC(int) kcoop;     /* per kernel: cur_coop */
     VEC(char *) knames; /* kernel k's function name at k - 1 */
     VEC(int) knargs;    /* ... and its number of parameters */
     VEC(struct ConstArray { int k; int64_t count; DType dtype; }) const_arrays; /* the image's copies */
-    VEC(struct PartsArray { int k; int count; }) parts_arrays; /* pointer arrays in the image */
+    VEC(struct PartsArray { int k; int count; char *init; }) parts_arrays; /* pointer arrays in the image, filled
+                                                                            * by M_init with `init` */
 };
 
 /* C[m,n] = op(a) op(b) on dense row-major arrays named a, b, c in the open kernel; m, n, k are C

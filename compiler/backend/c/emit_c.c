@@ -252,6 +252,7 @@ void kernel_begin(Emit *e, int id, const char *op, const KArgs *a)
         e->cur_work = 1;
         e->cur_blocks = 0;
         e->cur_coop = false;
+        e->cur_serial = false;
         vec_push(&e->knames, arena_printf(A_, "k%d_%s", k, op));
         vec_push(&e->knargs, a->n + (a->batched ? 1 : 0));
     }
@@ -340,6 +341,21 @@ static void gpu_launch_shape_(Emit *e, int64_t *grid, int64_t *block)
     if (*grid > 4096) *grid = 4096;
 }
 
+/* CUDA: the device address of value id as M_init can write it (d the image, io the io block) */
+static char *gpu_address_(Emit *e, int id)
+{
+    Buffer b = kernel_buffer(e->m, e->p, id);
+    switch (b.space) {
+    case SPACE_ARENA:
+        return arena_printf(A_, "d->%s + %" PRId64, e->g->v[b.value].dtype == DT_I32 ? "arena_i" : "arena", b.offset);
+    case SPACE_INPUT: return arena_printf(A_, "io->%s", io_name_(e, b.value));
+    case SPACE_PARAM:
+    case SPACE_STATE: return arena_printf(A_, "d->%s", e->member[b.tensor]);
+    case SPACE_CONST: return arena_printf(A_, "d->%s", const_array_(e, b.value));
+    }
+    NNC_UNREACHABLE();
+}
+
 /* CUDA: the launch in the record function */
 static void gpu_kernel_call_(Emit *e, const KArgs *a)
 {
@@ -349,18 +365,15 @@ static void gpu_kernel_call_(Emit *e, const KArgs *a)
     int parts = -1;
     for (int i = 0; i < a->n; i++)
         if (a->id[i] == -2) parts = i;
-    int ind = 1;
-    if (parts >= 0) { /* more inputs than a signature takes: their device addresses in the image */
+    if (parts >= 0) { /* more inputs than a signature takes: their device addresses, in the image by M_init */
         Value *v = &e->g->v[e->cur_id];
-        int k = e->parts_arrays.len;
-        struct PartsArray pa = {.k = k, .count = v->nin};
+        StrBuf init = {0};
+        for (int i = 0; i < v->nin; i++) sb_printf(&init, "%s%s", i ? ", " : "", gpu_address_(e, v->in[i]));
+        struct PartsArray pa = {.k = e->parts_arrays.len, .count = v->nin, .init = arena_strdup(A_, init.s)};
+        sb_free(&init);
         vec_push(&e->parts_arrays, pa);
-        sb_printf(body, "    {\n        const nnc_real *nnc_parts[%d] = {", v->nin);
-        for (int i = 0; i < v->nin; i++) sb_printf(body, "%s%s", i ? ", " : "", c_buffer(e, v->in[i]));
-        sb_printf(body, "};\n        nnc_cuda_upload(c, d->nnc_parts%d, nnc_parts, sizeof nnc_parts);\n", k);
-        ind = 2;
     }
-    sb_indent(body, ind);
+    sb_indent(body, 1);
     sb_printf(body, "nnc_cuda_launch(c, %d, %" PRId64 ", %" PRId64 ", 0, (void *const[]){", e->cur_k - 1, grid, block);
     int nargs = 0;
     if (a->batched) {
@@ -372,7 +385,6 @@ static void gpu_kernel_call_(Emit *e, const KArgs *a)
         sb_printf(body, "%s%s", nargs ? ", " : "", arg);
     }
     sb_printf(body, "}, %d); /* k%d_%s */\n", nargs, e->cur_k, e->cur_op);
-    if (parts >= 0) sb_puts(body, "    }\n");
 }
 
 /* closes the kernel and writes its call into the entry function */

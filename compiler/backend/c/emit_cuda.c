@@ -401,6 +401,16 @@ static void init_fns_(Emit *e, StrBuf *c, int nentries)
                  "                                      sizeof(struct %s_io)};\n", nm, e->knames.len, nm, nm, nm);
     sb_puts(c, "    int rc = nnc_cuda_open(&m->cuda, &program, image, sizeof *image);\n");
     sb_puts(c, "    free(source);\n    free(image);\n");
+    if (e->parts_arrays.len) { /* the input addresses of the kernels that take many, once the device memory exists */
+        sb_printf(c, "    if (rc == 0) {\n        struct %s_image *d = nnc_cuda_image(m->cuda);\n        struct %s_io *io = nnc_cuda_io(m->cuda);\n"
+                     "        (void)d, (void)io;\n", nm, nm);
+        for (int i = 0; i < e->parts_arrays.len; i++) {
+            const struct PartsArray *pa = &e->parts_arrays.data[i];
+            sb_printf(c, "        const nnc_real *const parts%d[%d] = {%s};\n", pa->k, pa->count, pa->init);
+            sb_printf(c, "        rc |= nnc_cuda_upload(m->cuda, d->nnc_parts%d, parts%d, sizeof parts%d);\n", pa->k, pa->k, pa->k);
+        }
+        sb_puts(c, "    }\n");
+    }
     sb_printf(c, "    if (!m->cuda) m->error = \"%s_init: out of memory\";\n    return rc;\n}\n", nm);
     sb_printf(c, "\n/* the device memory back; m can be initialised again */\nvoid %s_free(%s *m)\n{\n    nnc_cuda_close(m->cuda);\n"
                  "    m->cuda = NULL;\n    m->error = NULL;\n}\n", nm, nm);

@@ -125,7 +125,7 @@ static int gpu_loops_open_(Emit *e, const LoopNest *d, const bool *use)
     return 3;
 }
 
-bool gpu_can_par(const Emit *e) { return e->gpu && e->kernels.len == e->cur_body; }
+bool gpu_can_par(const Emit *e) { return e->gpu && !e->cur_serial && e->kernels.len == e->cur_body; }
 
 /* `for (int VAR = 0; VAR < COUNT; VAR++)` then `tail` (" {" or ""), over independent iterations that are
  * the rest of the kernel (work of them at the maximum batch): on CUDA a grid-stride loop */
@@ -1840,12 +1840,27 @@ static bool gpu_blas_fused_(Emit *e, Fused *f)
     return true;
 }
 
+/* whether matmul id applies an epilogue inside its loops (a 2-D product; not a fold, not a batch of products) */
+static bool matmul_takes_tail_(Emit *e, int id)
+{
+    Value *v = val_(e, id);
+    if (v->attr.i[2]) return false;
+    Shape sa = val_(e, v->in[0])->shape, sb = val_(e, v->in[1])->shape;
+    int ta = (int)v->attr.i[0];
+    if (sa.rank == 1) ta = 0;
+    if (sb.rank == 1) sb.rank = 2;
+    if (sb.rank == 2 && !ta) return true;
+    return v->shape.rank - (sa.rank > 1) - (val_(e, v->in[1])->shape.rank > 1) == 0;
+}
+
 static bool anchor_body_(Emit *e, Fused *f)
 {
     Value *av = val_(e, f->k.anchor);
     bool rows = fused_rows_(e, f);
     Epilogue epi = {.expr = epilogue_expr_, .ctx = f};
     const Epilogue *ep = rows ? &epi : NULL;
+    /* CUDA: a tail after the anchor's loops reads what every thread wrote: the kernel runs on one thread */
+    if (!rows || (av->op == OP_MATMUL && !matmul_takes_tail_(e, f->k.anchor))) e->cur_serial = true;
     e->gemm_par = ep != NULL; /* CUDA: a product may spread over threads only when no tail runs after it */
     if (av->op == OP_CONV2D) return conv2d_body_(e, f->k.anchor, "x", "w", "y", ep);
     if (av->op == OP_MAXPOOL2D_BWD) {
