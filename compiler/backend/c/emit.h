@@ -163,6 +163,12 @@ bool gpu_can_par(const Emit *e);
 /* CUDA: in a block of 256 threads, each with partial results acc (acc0.. for nout > 1) of a sum (or max),
  * fold them into thread 0's; needs `NNC_SHARED(nnc_real, part, 32)` declared and marks nothing itself */
 void gpu_block_fold(Emit *e, int ind, int nout, bool max);
+/* CUDA: `for (int VAR = <this thread>; VAR < bound; VAR += <the grid's threads>)` then `tail` (" {" or ""),
+ * at the kernel's top level: the kernel becomes parallel over `work` items at the maximum batch */
+void gpu_grid_loop(Emit *e, int64_t work, const char *var, const char *bound, const char *tail);
+/* CUDA: the shared array of gpu_block_fold, then `for (int t = blockIdx.x; t < bound; t += gridDim.x) {`: one
+ * block of 256 threads per item, `blocks` of them at the maximum batch */
+void gpu_block_loop(Emit *e, int64_t blocks, const char *bound);
 /* a scalar tensor that adds a literal to itself (the optimizer's step counter) as a statement of the
  * entry point, m->opt_step[0] += 1, instead of a kernel; false (nothing written) for anything else */
 bool entry_increment(Emit *e, int id);

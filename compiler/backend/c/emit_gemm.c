@@ -259,15 +259,14 @@ static void gemm_gpu_(Emit *e, const Gemm *g)
     bool one_j = one_(g->s.n);
     int64_t mn = (g->s.m.batch ? e->opt->max_batch : 1) * g->s.m.per * (g->s.n.batch ? e->opt->max_batch : 1) * g->s.n.per;
     int64_t k = (g->s.k.batch ? e->opt->max_batch : 1) * g->s.k.per;
-    if (k >= GPU_BLOCK_MIN_EACH && mn <= GPU_BLOCK_MAX_OUTPUTS) { /* a long k: one block per element of C, its threads splitting k */
-        e->cur_parallel = e->cur_coop = true;
-        e->cur_blocks = mn;
-        const char *mnx = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
-        gl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
-        gl_(e, 1, "for (int t = blockIdx.x; t < %s; t += gridDim.x) {", mnx);
-        if (one_j) gl_(e, 2, "const int i = t;");
-        else gl_(e, 2, "const int i = t / %s, j = t %% %s;", p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.n)));
-        const char *j = one_j ? "0" : "j";
+    const char *mnx = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
+    const char *j = one_j ? "0" : "j";
+    bool blocks = k >= GPU_BLOCK_MIN_EACH && mn <= GPU_BLOCK_MAX_OUTPUTS; /* a long k: a block per element, splitting k */
+    if (blocks) gpu_block_loop(e, mn, mnx);
+    else gpu_grid_loop(e, mn, "t", mnx, " {");
+    if (one_j) gl_(e, 2, "const int i = t;");
+    else gl_(e, 2, "const int i = t / %s, j = t %% %s;", p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.n)));
+    if (blocks) {
         gl_(e, 2, "nnc_real acc = 0;");
         gl_(e, 2, "for (int k = threadIdx.x; k < %s; k += blockDim.x)", c_extent(e, g->s.k));
         gl_(e, 3, "acc += %s * %s;", a_at_(e, g, "i", "k"), b_at_(e, g, "k", j));
@@ -277,13 +276,6 @@ static void gemm_gpu_(Emit *e, const Gemm *g)
         gl_(e, 1, "}");
         return;
     }
-    e->cur_parallel = true;
-    e->cur_work = mn;
-    const char *mnx = one_j ? c_extent(e, g->s.m) : arena_printf(A_, "%s * %s", p_(e, c_extent(e, g->s.m)), p_(e, c_extent(e, g->s.n)));
-    gl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", mnx);
-    if (one_j) gl_(e, 2, "const int i = t;");
-    else gl_(e, 2, "const int i = t / %s, j = t %% %s;", p_(e, c_extent(e, g->s.n)), p_(e, c_extent(e, g->s.n)));
-    const char *j = one_j ? "0" : "j";
     dot_(e, 2, g, "i", j);
     gl_(e, 2, "%s[%s] = %s;", g->c, rc_(e, "i", ldc_(e, g), j), out_at_(e, g, "i", j, "s"));
     gl_(e, 1, "}");

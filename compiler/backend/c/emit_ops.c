@@ -86,42 +86,78 @@ static int64_t nest_work_(Emit *e, const LoopNest *d, const bool *only)
     return w;
 }
 
+/* the extent of loops `use` of nest d as C, "1" for none */
+static char *nest_extent_(Emit *e, const LoopNest *d, const bool *use)
+{
+    StrBuf b = {0};
+    for (int j = 0; j < d->rank; j++)
+        if (use[j]) sb_printf(&b, "%s%s", b.len ? " * " : "", dim_extent_(e, d, j));
+    char *s = arena_strdup(A_, b.len ? b.s : "1");
+    sb_free(&b);
+    return s;
+}
+
+/* "i1 = r / 50 % 7, i2 = r % 50": loop variables of loops `use` from the flat index `var` */
+static char *nest_decompose_(Emit *e, const LoopNest *d, const bool *use, const char *var)
+{
+    StrBuf b = {0};
+    for (int j = 0; j < d->rank; j++) {
+        if (!use[j]) continue;
+        bool later[MAX_RANK] = {0}, any = false;
+        for (int u = j + 1; u < d->rank; u++) any |= later[u] = use[u];
+        char *div = any ? nest_extent_(e, d, later) : NULL;
+        if (div && strchr(div, ' ')) div = arena_printf(A_, "(%s)", div);
+        char *mod = dim_extent_(e, d, j);
+        if (strchr(mod, ' ')) mod = arena_printf(A_, "(%s)", mod);
+        bool first = true;
+        for (int u = 0; u < j; u++) first &= !use[u];
+        sb_printf(&b, "%si%d = %s%s%s%s%s", b.len ? ", " : "", j, var, div ? " / " : "", div ? div : "", first ? "" : " % ",
+                  first ? "" : mod);
+    }
+    char *s = arena_strdup(A_, b.s ? b.s : "");
+    sb_free(&b);
+    return s;
+}
+
+/* CUDA: `for (int VAR = <this thread>; VAR < bound; VAR += <the grid's threads>)` then `tail`, the loop over
+ * `work` items at the maximum batch that makes the kernel parallel */
+void gpu_grid_loop(Emit *e, int64_t work, const char *var, const char *bound, const char *tail)
+{
+    e->cur_parallel = true;
+    e->cur_work = work;
+    kl_(e, 1, "for (int %s = blockIdx.x * blockDim.x + threadIdx.x; %s < %s; %s += gridDim.x * blockDim.x)%s", var, var, bound,
+        var, tail);
+}
+
+/* CUDA: `for (int t = blockIdx.x; t < bound; t += gridDim.x) {`, one block of 256 threads per item of `blocks`,
+ * after the shared array of the block's fold (gpu_block_fold) */
+void gpu_block_loop(Emit *e, int64_t blocks, const char *bound)
+{
+    e->cur_parallel = e->cur_coop = true;
+    e->cur_blocks = blocks;
+    kl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
+    kl_(e, 1, "for (int t = blockIdx.x; t < %s; t += gridDim.x) {", bound);
+}
+
 /* CUDA: the loops `use` selects of nest d (all when NULL) as one grid-stride loop over their flattened
  * extent; the loop variables i<j> are recovered by division, in a one-pass inner loop that declares them
  * (so the statement that follows is the body, as after the C loops). Returns the indent of the body. */
 static int gpu_loops_open_(Emit *e, const LoopNest *d, const bool *use)
 {
-    int vars[MAX_RANK], nv = 0;
-    for (int j = 0; j < d->rank; j++)
-        if (!use || use[j]) vars[nv++] = j;
-    StrBuf total = {0};
-    for (int t = 0; t < nv; t++) sb_printf(&total, "%s%s", t ? " * " : "", dim_extent_(e, d, vars[t]));
-    e->cur_parallel = true;
-    e->cur_work = nest_work_(e, d, use);
-    const char *stride = "gridDim.x * blockDim.x";
+    bool all[MAX_RANK] = {0};
+    int nv = 0, first = -1;
+    for (int j = 0; j < d->rank; j++) {
+        all[j] = !use || use[j];
+        if (all[j] && nv++ == 0) first = j;
+    }
+    int64_t work = nest_work_(e, d, use);
     if (nv == 1) {
-        kl_(e, 1, "for (int i%d = blockIdx.x * blockDim.x + threadIdx.x; i%d < %s; i%d += %s)", vars[0], vars[0], total.s,
-            vars[0], stride);
-        sb_free(&total);
+        gpu_grid_loop(e, work, arena_printf(A_, "i%d", first), dim_extent_(e, d, first), "");
         return 2;
     }
-    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += %s)", nv ? total.s : "1", stride);
-    sb_free(&total);
+    gpu_grid_loop(e, work, "t", nest_extent_(e, d, all), "");
     if (nv == 0) return 2;
-    StrBuf decl = {0};
-    for (int t = 0; t < nv; t++) {
-        StrBuf inner = {0}; /* the product of the extents after this one */
-        for (int u = t + 1; u < nv; u++) sb_printf(&inner, "%s%s", u > t + 1 ? " * " : "", dim_extent_(e, d, vars[u]));
-        const char *div = inner.len ? (strchr(inner.s, ' ') ? arena_printf(A_, "(%s)", inner.s) : inner.s) : NULL;
-        const char *mod = dim_extent_(e, d, vars[t]);
-        if (strchr(mod, ' ')) mod = arena_printf(A_, "(%s)", mod);
-        if (t == 0) sb_printf(&decl, "i%d = %s", vars[t], div ? arena_printf(A_, "t / %s", div) : "t");
-        else if (div) sb_printf(&decl, ", i%d = t / %s %% %s", vars[t], div, mod);
-        else sb_printf(&decl, ", i%d = t %% %s", vars[t], mod);
-        sb_free(&inner);
-    }
-    kl_(e, 2, "for (int %s, once = 1; once; once = 0)", decl.s);
-    sb_free(&decl);
+    kl_(e, 2, "for (int %s, once = 1; once; once = 0)", nest_decompose_(e, d, all, "t"));
     return 3;
 }
 
@@ -131,14 +167,8 @@ bool gpu_can_par(const Emit *e) { return e->gpu && !e->cur_serial && e->kernels.
  * the rest of the kernel (work of them at the maximum batch): on CUDA a grid-stride loop */
 static void par_for_(Emit *e, const char *var, const char *count, int64_t work, const char *tail)
 {
-    if (!gpu_can_par(e)) {
-        kl_(e, 1, "for (int %s = 0; %s < %s; %s++)%s", var, var, count, var, tail);
-        return;
-    }
-    e->cur_parallel = true;
-    e->cur_work = work;
-    kl_(e, 1, "for (int %s = blockIdx.x * blockDim.x + threadIdx.x; %s < %s; %s += gridDim.x * blockDim.x)%s", var, var, count,
-        var, tail);
+    if (gpu_can_par(e)) gpu_grid_loop(e, work, var, count, tail);
+    else kl_(e, 1, "for (int %s = 0; %s < %s; %s++)%s", var, var, count, var, tail);
 }
 
 /* the loops of a nest that is the rest of the kernel's body, its statement at the returned indent */
@@ -262,37 +292,13 @@ void gpu_block_fold(Emit *e, int ind, int nout, bool max)
     }
 }
 
-/* the extent of loops `use` of nest d as C, "1" for none */
-static char *nest_extent_(Emit *e, const LoopNest *d, const bool *use)
+/* CUDA: reduction i's result acc stored at y[i][yi], a mean divided by its count */
+static void gpu_reduce_store_(Emit *e, int ind, int i, int nout, const char *const *y, const char *yi, const int *roots, Shape in)
 {
-    StrBuf b = {0};
-    for (int j = 0; j < d->rank; j++)
-        if (use[j]) sb_printf(&b, "%s%s", b.len ? " * " : "", dim_extent_(e, d, j));
-    char *s = arena_strdup(A_, b.len ? b.s : "1");
-    sb_free(&b);
-    return s;
-}
-
-/* "i1 = r / 50 % 7, i2 = r % 50": loop variables of loops `use` from the flat index `var` */
-static char *nest_decompose_(Emit *e, const LoopNest *d, const bool *use, const char *var)
-{
-    StrBuf b = {0};
-    for (int j = 0; j < d->rank; j++) {
-        if (!use[j]) continue;
-        bool later[MAX_RANK] = {0}, any = false;
-        for (int u = j + 1; u < d->rank; u++) any |= later[u] = use[u];
-        char *div = any ? nest_extent_(e, d, later) : NULL;
-        if (div && strchr(div, ' ')) div = arena_printf(A_, "(%s)", div);
-        char *mod = dim_extent_(e, d, j);
-        if (strchr(mod, ' ')) mod = arena_printf(A_, "(%s)", mod);
-        bool first = true;
-        for (int u = 0; u < j; u++) first &= !use[u];
-        sb_printf(&b, "%si%d = %s%s%s%s%s", b.len ? ", " : "", j, var, div ? " / " : "", div ? div : "", first ? "" : " % ",
-                  first ? "" : mod);
-    }
-    char *s = arena_strdup(A_, b.s ? b.s : "");
-    sb_free(&b);
-    return s;
+    Reduction r = kernel_reduction(e->g, roots[i], in);
+    const char *acc = acc_name_(e, nout, i);
+    if (r.mean) kl_(e, ind, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
+    else kl_(e, ind, "%s[%s] = %s;", y[i], yi, acc);
 }
 
 /* CUDA: few outputs, each of many inputs: one block of 256 threads per output, each thread a strided part
@@ -302,11 +308,8 @@ static void gpu_reduce_blocks_(Emit *e, const LoopNest *d, const bool *kept, OpK
 {
     bool red[MAX_RANK];
     for (int j = 0; j < d->rank; j++) red[j] = !kept[j];
-    e->cur_parallel = e->cur_coop = true;
-    e->cur_blocks = outputs;
     bool max = op == OP_MAX;
-    kl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
-    kl_(e, 1, "for (int t = blockIdx.x; t < %s; t += gridDim.x) {", nest_extent_(e, d, kept));
+    gpu_block_loop(e, outputs, nest_extent_(e, d, kept));
     char *ko = nest_decompose_(e, d, kept, "t");
     if (*ko) kl_(e, 2, "const int %s;", ko);
     for (int i = 0; i < nout; i++) kl_(e, 2, "nnc_real %s = %s;", acc_name_(e, nout, i), max ? "-INFINITY" : "0");
@@ -318,12 +321,7 @@ static void gpu_reduce_blocks_(Emit *e, const LoopNest *d, const bool *kept, OpK
     kl_(e, 2, "}");
     gpu_block_fold(e, 2, nout, max);
     kl_(e, 2, "if (threadIdx.x == 0) {");
-    for (int i = 0; i < nout; i++) {
-        Reduction r = kernel_reduction(e->g, roots[i], in);
-        const char *acc = acc_name_(e, nout, i);
-        if (r.mean) kl_(e, 3, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
-        else kl_(e, 3, "%s[%s] = %s;", y[i], yi, acc);
-    }
+    for (int i = 0; i < nout; i++) gpu_reduce_store_(e, 3, i, nout, y, yi, roots, in);
     kl_(e, 2, "}");
     kl_(e, 2, "__syncthreads(); /* part[] is free for the next output */");
     kl_(e, 1, "}");
@@ -366,9 +364,7 @@ static void gpu_reduce_columns_(Emit *e, const LoopNest *d, const bool *kept, Op
         if (max) kl_(e, 3, "for (int q = 1; q < 8; q++) if (part[%d + q * 32 + threadIdx.x] > acc) acc = part[%d + q * 32 + threadIdx.x];",
                      256 * i, 256 * i);
         else kl_(e, 3, "for (int q = 1; q < 8; q++) %s += part[%d + q * 32 + threadIdx.x];", acc, 256 * i);
-        Reduction r = kernel_reduction(e->g, roots[i], in);
-        if (r.mean) kl_(e, 3, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
-        else kl_(e, 3, "%s[%s] = %s;", y[i], yi, acc);
+        gpu_reduce_store_(e, 3, i, nout, y, yi, roots, in);
     }
     kl_(e, 2, "}");
     kl_(e, 2, "__syncthreads(); /* part[] is free for the next outputs */");
@@ -409,12 +405,7 @@ static void gpu_reduce_(Emit *e, const LoopNest *d, int out_slot, OpKind op, int
         for (int i = 0; i < nout; i++) kl_(e, li + 1, "%s += %s;", acc_name_(e, nout, i), x[i]);
         kl_(e, li, "}");
     }
-    for (int i = 0; i < nout; i++) {
-        Reduction r = kernel_reduction(e->g, roots[i], in);
-        const char *acc = acc_name_(e, nout, i);
-        if (r.mean) kl_(e, ind, "%s[%s] = %s / (nnc_real)(%s);", y[i], yi, acc, c_extent(e, r.count));
-        else kl_(e, ind, "%s[%s] = %s;", y[i], yi, acc);
-    }
+    for (int i = 0; i < nout; i++) gpu_reduce_store_(e, ind, i, nout, y, yi, roots, in);
     kl_(e, ind - 1, "}");
 }
 
@@ -744,9 +735,7 @@ static void matmul_fold_body_(Emit *e, int id, const char *an, const char *bn, c
     }
     if (gpu_can_par(e) && e->gemm_par) { /* one thread per element of y, summing over the rows */
         e->gemm_par = false;
-        e->cur_parallel = true;
-        e->cur_work = k * nn;
-        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %" PRId64 "; t += gridDim.x * blockDim.x) {", k * nn);
+        gpu_grid_loop(e, k * nn, "t", arena_printf(A_, "%" PRId64, k * nn), " {");
         kl_(e, 2, "const int i = t / %" PRId64 ", j = t %% %" PRId64 ";", nn, nn);
         kl_(e, 2, "nnc_real s = 0;");
         kl_(e, 2, "for (int p = 0; p < %s; p++)", c_count(e, rows));
@@ -805,10 +794,7 @@ static bool matmul_body_(Emit *e, int id, const char *an, const char *bn, const 
         e->gemm_par = false;
         bool all[MAX_RANK];
         for (int j = 0; j < d.rank; j++) all[j] = true;
-        e->cur_parallel = true;
-        e->cur_work = nest_work_(e, &d, NULL) * M * N;
-        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
-            times_(e, p_paren_(e, nest_extent_(e, &d, all)), M * N));
+        gpu_grid_loop(e, nest_work_(e, &d, NULL) * M * N, "t", times_(e, p_paren_(e, nest_extent_(e, &d, all)), M * N), " {");
         kl_(e, 2, "const int q = t / %" PRId64 ", i = t / %" PRId64 " %% %" PRId64 ", j = t %% %" PRId64 ";", M * N, N, M, N);
         if (d.rank) kl_(e, 2, "const int %s;", nest_decompose_(e, &d, all, "q"));
         kl_(e, 2, "const nnc_real *pa = %s + (%s) * %" PRId64 ";", an, dim_index_(e, &d, 0), m1 * k1);
@@ -886,10 +872,7 @@ void emit_matmul(Emit *e, int id)
 static void pixel_loops_open_(Emit *e, int64_t HO, int64_t WO)
 {
     if (gpu_can_par(e)) {
-        e->cur_parallel = true;
-        e->cur_work = (int64_t)e->opt->max_batch * HO * WO;
-        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x)",
-            times_(e, c_batch(e), HO * WO));
+        gpu_grid_loop(e, (int64_t)e->opt->max_batch * HO * WO, "t", times_(e, c_batch(e), HO * WO), "");
         kl_(e, 1, "for (int b = t / %" PRId64 ", oh = t / %" PRId64 " %% %" PRId64 ", ow = t %% %" PRId64 ", once = 1; once; once = 0) {",
             HO * WO, WO, HO, WO);
         return;
@@ -1093,10 +1076,8 @@ void emit_conv2d(Emit *e, int id)
  * oh = (ih + pt - kh*dh) / sh where that divides and lands inside, times the filters of c's group */
 static void conv_bwd_data_gather_(Emit *e, const ConvShape *c)
 {
-    e->cur_parallel = true;
-    e->cur_work = (int64_t)e->opt->max_batch * c->H * c->W * c->C;
-    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
-        times_(e, c_batch(e), c->H * c->W * c->C));
+    gpu_grid_loop(e, (int64_t)e->opt->max_batch * c->H * c->W * c->C, "t",
+                  times_(e, c_batch(e), c->H * c->W * c->C), " {");
     kl_(e, 2, "const int ci = t %% %" PRId64 ", iw = t / %" PRId64 " %% %" PRId64 ", ih = t / %" PRId64 " %% %" PRId64 ", b = t / %" PRId64 ";",
         c->C, c->C, c->W, c->C * c->W, c->H, c->C * c->W * c->H);
     kl_(e, 2, "const int g0 = ci / %" PRId64 " * %" PRId64 ", cg = ci %% %" PRId64 ";", c->Cg, c->Fg, c->Cg);
@@ -1195,16 +1176,9 @@ static void conv_bwd_filter_gpu_(Emit *e, const ConvShape *c, bool pad)
 {
     int64_t outputs = c->KH * c->KW * c->Cg * c->F, pixels = (int64_t)e->opt->max_batch * c->HO * c->WO;
     bool blocks = pixels >= GPU_BLOCK_MIN_EACH && outputs <= GPU_BLOCK_MAX_OUTPUTS;
-    e->cur_parallel = true;
-    if (blocks) {
-        e->cur_coop = true;
-        e->cur_blocks = outputs;
-        kl_(e, 1, "NNC_SHARED(nnc_real, part, 32); /* one partial result per warp */");
-        kl_(e, 1, "for (int t = blockIdx.x; t < %" PRId64 "; t += gridDim.x) {", outputs);
-    } else {
-        e->cur_work = outputs;
-        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %" PRId64 "; t += gridDim.x * blockDim.x) {", outputs);
-    }
+    const char *bound = arena_printf(A_, "%" PRId64, outputs);
+    if (blocks) gpu_block_loop(e, outputs, bound);
+    else gpu_grid_loop(e, outputs, "t", bound, " {");
     kl_(e, 2, "const int f = t %% %" PRId64 ", cg = t / %" PRId64 " %% %" PRId64 ", kw = t / %" PRId64 " %% %" PRId64 ", kh = t / %" PRId64 ";",
         c->F, c->F, c->Cg, c->F * c->Cg, c->KW, c->F * c->Cg * c->KW);
     kl_(e, 2, "const int ci = f / %" PRId64 " * %" PRId64 " + cg;", c->Fg, c->Cg);
@@ -1363,10 +1337,8 @@ static void maxpool_bwd_tiled_(Emit *e, int id, const char *xn, const char *yn, 
  * give it their gradient (max: where the cell is the window's first maximum; avg: times 1 / the count) */
 static void pool_bwd_gather_(Emit *e, const PoolShape *p, bool max)
 {
-    e->cur_parallel = true;
-    e->cur_work = (int64_t)e->opt->max_batch * p->H * p->W * p->C;
-    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
-        times_(e, c_batch(e), p->H * p->W * p->C));
+    gpu_grid_loop(e, (int64_t)e->opt->max_batch * p->H * p->W * p->C, "t",
+                  times_(e, c_batch(e), p->H * p->W * p->C), " {");
     kl_(e, 2, "const int c = t %% %" PRId64 ", w = t / %" PRId64 " %% %" PRId64 ", h = t / %" PRId64 " %% %" PRId64 ", b = t / %" PRId64 ";",
         p->C, p->C, p->W, p->C * p->W, p->H, p->C * p->W * p->H);
     kl_(e, 2, "const int hn = h + %" PRId64 " - %" PRId64 ", wn = w + %" PRId64 " - %" PRId64 ";", p->pt, p->KH - 1, p->pl, p->KW - 1);
@@ -1472,10 +1444,8 @@ void emit_softmax(Emit *e, int id)
     int ind = inner > 1 ? 3 : 2;
     const char *at = inner > 1 ? " + i" : "", *k = times_(e, "k", inner);
     if (e->gpu) { /* one thread per row */
-        e->cur_parallel = true;
-        e->cur_work = shape_count(v->shape, e->opt->max_batch) / len;
-        kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {",
-            inner > 1 ? arena_printf(A_, "(%s) * %" PRId64, outer, inner) : outer);
+        gpu_grid_loop(e, shape_count(v->shape, e->opt->max_batch) / len, "t",
+                      inner > 1 ? arena_printf(A_, "(%s) * %" PRId64, outer, inner) : outer, " {");
         if (inner > 1) kl_(e, 2, "const int o = t / %" PRId64 ", i = t %% %" PRId64 ";", inner, inner);
         else kl_(e, 2, "const int o = t;");
         ind = 2;
@@ -1829,9 +1799,7 @@ static bool gpu_blas_fused_(Emit *e, Fused *f)
     kargs_add(e, &ka, "y", f->k.root, true);
     for (int k = 0; k < f->k.next; k++) kargs_add(e, &ka, f->ext_name[k], f->k.ext[k], false);
     kernel_begin(e, f->k.root, fused_name_(e, f), &ka);
-    e->cur_parallel = true;
-    e->cur_work = shape_count(root->shape, e->opt->max_batch);
-    kl_(e, 1, "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < %s; t += gridDim.x * blockDim.x) {", c_count(e, root->shape));
+    gpu_grid_loop(e, shape_count(root->shape, e->opt->max_batch), "t", c_count(e, root->shape), " {");
     kl_(e, 2, "const int i = t / %" PRId64 ", j = t %% %" PRId64 ";", f->ncols, f->ncols);
     kl_(e, 2, "(void)i, (void)j; /* the tail's row and column, where it reads a bias or a row */");
     kl_(e, 2, "y[t] = %s;", epilogue_expr_(e, f, "i", "j", "y[t]"));
