@@ -185,6 +185,10 @@ void emit_file_comment(StrBuf *b, const EmitOptions *opt);
 char *emit_fix_line_directives(char *text);
 void emit_upper(char *dst, const char *src, size_t n);
 void emit_entry_signature(Emit *e, StrBuf *b, EntryKind k, bool with_metrics, const char *suffix);
+/* the shim's nnc_jit_tensors, nnc_jit_predict, nnc_jit_train_step and nnc_jit_eval (for nnc train/predict/bench) */
+void emit_shim_calls(Emit *e, StrBuf *b, bool has_train, bool has_eval);
+/* a header name `#include "..."` can spell */
+bool emit_header_name_ok(const char *name);
 /* the prologue every header starts with: include guard, <stddef.h> <stdint.h>, nnc_real, nnc_tensor_info */
 void emit_header_prologue(Emit *e, StrBuf *b);
 /* the entry function's kernels (and CUDA: its record function) into b */

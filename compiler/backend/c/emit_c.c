@@ -638,6 +638,21 @@ static char *c_scalar_(Emit *e, int id)
     return arena_printf(A_, "%s[0]", c_buffer(e, id));
 }
 
+/* CUDA: the 32 bits of literal constant id (a float's or an int32's), as nnc_cuda_fill writes them */
+static uint32_t literal_bits_(Emit *e, int id)
+{
+    const Value *v = &e->g->v[plan_base(e->p, id)];
+    uint32_t bits;
+    if (v->dtype == DT_I32) {
+        int32_t x = v->attr.data ? *(const int32_t *)v->attr.data : (int32_t)v->attr.f[0];
+        memcpy(&bits, &x, sizeof bits);
+    } else {
+        float x = v->attr.data ? *(const float *)v->attr.data : (float)v->attr.f[0];
+        memcpy(&bits, &x, sizeof bits);
+    }
+    return bits;
+}
+
 static void emit_assigns_(Emit *e, StrBuf *b)
 {
     /* values read straight from model tensors are copied first, before any tensor is overwritten */
@@ -651,10 +666,17 @@ static void emit_assigns_(Emit *e, StrBuf *b)
             const Tensor *t = &e->m->tensors.data[v->tensor];
             int64_t count = shape_count(t->shape, 1);
             e->uses_m = true;
-            if (s->kind == SK_CONST && s->literal)
-                sb_printf(b, "    for (int i = 0; i < %" PRId64 "; i++) m->%s[i] = %s;\n", count, e->member[v->tensor], c_literal(e, src));
+            const char *mem = e->member[v->tensor];
+            bool literal = s->kind == SK_CONST && s->literal;
+            if (e->gpu && literal) /* CUDA: device memory, written by graph nodes */
+                sb_printf(b, "    nnc_cuda_fill(c, d->%s, 0x%08" PRIx32 "u, %" PRId64 "); /* %s */\n", mem, literal_bits_(e, src), count,
+                          c_literal(e, src));
+            else if (e->gpu)
+                sb_printf(b, "    nnc_cuda_copy(c, d->%s, %s, sizeof d->%s);\n", mem, c_buffer(e, src), mem);
+            else if (literal)
+                sb_printf(b, "    for (int i = 0; i < %" PRId64 "; i++) m->%s[i] = %s;\n", count, mem, c_literal(e, src));
             else
-                sb_printf(b, "    memcpy(m->%s, %s, sizeof m->%s);\n", e->member[v->tensor], c_buffer(e, src), e->member[v->tensor]);
+                sb_printf(b, "    memcpy(m->%s, %s, sizeof m->%s);\n", mem, c_buffer(e, src), mem);
         }
 }
 
@@ -733,7 +755,6 @@ static int *kernel_lows_(const Graph *g)
  * values that become model tensors into the image */
 static void gpu_tail_(Emit *e, StrBuf *t)
 {
-    Model *m = e->m;
     for (int i = 0; i < e->g->roots.len; i++) {
         Root r = e->g->roots.data[i];
         const char *dst = NULL;
@@ -746,42 +767,12 @@ static void gpu_tail_(Emit *e, StrBuf *t)
         if (r.kind == ROOT_LOSS) dst = "&io->loss";
         if (!dst) continue;
         Store *s = &e->p->store[plan_base(e->p, r.id)];
-        if (s->kind == SK_CONST && s->literal) {
-            float f = (float)(e->g->v[plan_base(e->p, r.id)].attr.data ? *(const float *)e->g->v[plan_base(e->p, r.id)].attr.data
-                                                                        : e->g->v[plan_base(e->p, r.id)].attr.f[0]);
-            uint32_t bits;
-            memcpy(&bits, &f, sizeof bits);
-            sb_printf(t, "    nnc_cuda_fill(c, %s, 0x%08" PRIx32 "u, 1); /* %s */\n", dst, bits, c_literal(e, r.id));
-        } else {
+        if (s->kind == SK_CONST && s->literal)
+            sb_printf(t, "    nnc_cuda_fill(c, %s, 0x%08" PRIx32 "u, 1); /* %s */\n", dst, literal_bits_(e, r.id), c_literal(e, r.id));
+        else
             sb_printf(t, "    nnc_cuda_copy(c, %s, %s, sizeof(nnc_real));\n", dst, c_buffer(e, r.id));
-        }
     }
-    /* values read straight from model tensors are copied first, before any tensor is overwritten */
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < e->p->nassigns; k++) {
-            Value *v = &e->g->v[e->p->assigns[k]];
-            int src = v->in[0];
-            Store *s = &e->p->store[plan_base(e->p, src)];
-            if ((s->kind == SK_TENSOR) != (pass == 0)) continue;
-            if (s->kind == SK_TENSOR && s->tensor == v->tensor) continue; /* computed in place */
-            const Tensor *tn = &m->tensors.data[v->tensor];
-            const char *mem = e->member[v->tensor];
-            if (s->kind == SK_CONST && s->literal) {
-                Value *lv = &e->g->v[plan_base(e->p, src)];
-                uint32_t bits;
-                if (lv->dtype == DT_I32) {
-                    int32_t x = lv->attr.data ? *(const int32_t *)lv->attr.data : (int32_t)lv->attr.f[0];
-                    memcpy(&bits, &x, sizeof bits);
-                } else {
-                    float x = lv->attr.data ? *(const float *)lv->attr.data : (float)lv->attr.f[0];
-                    memcpy(&bits, &x, sizeof bits);
-                }
-                sb_printf(t, "    nnc_cuda_fill(c, d->%s, 0x%08" PRIx32 "u, %" PRId64 "); /* %s */\n", mem, bits,
-                          shape_count(tn->shape, 1), c_literal(e, src));
-            } else {
-                sb_printf(t, "    nnc_cuda_copy(c, d->%s, %s, sizeof d->%s);\n", mem, c_buffer(e, src), mem);
-            }
-        }
+    emit_assigns_(e, t);
 }
 
 /* CUDA: the record function's declarations: the image, the io block, the batch size's address, the arena */
@@ -795,6 +786,16 @@ static void gpu_decls_(Emit *e, StrBuf *b)
     if (uses_a) sb_puts(b, "    nnc_real *A = d->arena;\n");
     if (uses_ai) sb_puts(b, "    int32_t *Ai = d->arena_i;\n");
     arena_decls_(e, b);
+}
+
+/* what an entry point's emission allocated */
+static void entry_end_(Emit *e)
+{
+    free(e->const_id);
+    e->const_id = NULL;
+    free(e->kernel_lo);
+    e->kernel_lo = NULL;
+    entry_names_end_(e);
 }
 
 void emit_entry(Emit *e, StrBuf *b, EntryCode *ec)
@@ -816,11 +817,7 @@ void emit_entry(Emit *e, StrBuf *b, EntryCode *ec)
         emit_cuda_entry(e, b, ec, decls.s ? decls.s : "", tail.s ? tail.s : "");
         sb_free(&tail);
         sb_free(&decls);
-        free(e->const_id);
-        e->const_id = NULL;
-        free(e->kernel_lo);
-        e->kernel_lo = NULL;
-        entry_names_end_(e);
+        entry_end_(e);
         return;
     }
     bool metrics = ec->kind != ENTRY_PREDICT;
@@ -872,11 +869,7 @@ void emit_entry(Emit *e, StrBuf *b, EntryCode *ec)
         for (int i = 0; i < m->targets.len; i++) sb_printf(b, ", %s", e->tgt_name[i]);
         sb_puts(b, ", NULL);\n}\n");
     }
-    free(e->const_id);
-    e->const_id = NULL;
-    free(e->kernel_lo);
-    e->kernel_lo = NULL;
-    entry_names_end_(e);
+    entry_end_(e);
 }
 
 /* ---- the tensor table -------------------------------------------------------------------------------------- */
@@ -941,13 +934,11 @@ void emit_table(Emit *e, StrBuf *out, const char *struct_name)
 }
 
 /* ---- the JIT shim: the same signatures for every model ---------------------------------------------------- */
-static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
+/* the shim's tensor table, predict, train step and eval (every target's) */
+void emit_shim_calls(Emit *e, StrBuf *b, bool has_train, bool has_eval)
 {
     Model *m = e->m;
     const char *nm = e->mname;
-    sb_printf(b, "\n/* for nnc train/predict/bench: one calling convention for every model */\n");
-    sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(struct %s); }\n", nm);
-    sb_printf(b, "void nnc_jit_init(void *m, uint64_t seed) { %s_init((struct %s *)m, seed); }\n", nm, nm);
     sb_printf(b, "const nnc_tensor_info *nnc_jit_tensors(int *count) { *count = %s_num_tensors; return %s_tensors; }\n", nm, nm);
     int k = 0;
     sb_printf(b, "void nnc_jit_predict(void *m, int n, void *const *io)\n{\n    %s_predict((struct %s *)m, n", nm, nm);
@@ -968,6 +959,15 @@ static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
         for (int i = 0; i < m->targets.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->targets.data[i].dtype), k);
         sb_puts(b, ", metrics);\n}\n");
     }
+}
+
+static void emit_shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
+{
+    const char *nm = e->mname;
+    sb_printf(b, "\n/* for nnc train/predict/bench: one calling convention for every model */\n");
+    sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(struct %s); }\n", nm);
+    sb_printf(b, "void nnc_jit_init(void *m, uint64_t seed) { %s_init((struct %s *)m, seed); }\n", nm, nm);
+    emit_shim_calls(e, b, has_train, has_eval);
 }
 
 /* ---- the header ------------------------------------------------------------------------------------------- */
@@ -1146,7 +1146,7 @@ void emit_file_comment(StrBuf *b, const EmitOptions *opt)
 }
 
 /* #include "NAME" takes no escapes: only names of printable characters other than " \ ' and without / */
-static bool header_name_ok_(const char *name)
+bool emit_header_name_ok(const char *name)
 {
     if (!name || !*name || !c_string_fits(name)) return false;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
@@ -1220,7 +1220,7 @@ void emit_c_model(const Target *t, Model *m, EntryCode *entries, int nentries, c
     sb_printf(&c, "\n *\n * model %s: %d kernels; scratch %" PRId64 " bytes. Each kernel is headed by its op, its value\n"
                   " * and the model line it comes from; the entry points at the bottom call them in order.\n */\n",
               e.mname, e.kseq, arena_bytes_(arena_f, arena_i));
-    if (opt->amalgamate || !header_name_ok_(opt->h_name))
+    if (opt->amalgamate || !emit_header_name_ok(opt->h_name))
         sb_puts(&c, h.s); /* a header name #include cannot spell: its text instead */
     else
         sb_printf(&c, "#include \"%s\"\n", opt->h_name);

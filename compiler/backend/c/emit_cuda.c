@@ -260,19 +260,6 @@ static const char *failed_(Emit *e, EntryKind k)
     return s;
 }
 
-static void device_signature_(Emit *e, StrBuf *b, EntryKind k)
-{
-    Model *m = e->m;
-    sb_printf(b, "%s %s_%s_device(%s *m, int n", k == ENTRY_PREDICT ? "void" : "nnc_real", e->mname, entry_names[k], e->mname);
-    for (int i = 0; i < m->inputs.len; i++) sb_printf(b, ", const %s *%s", c_type(m->inputs.data[i].dtype), e->in_name[i]);
-    if (k == ENTRY_PREDICT)
-        for (int i = 0; i < m->outputs.len; i++) sb_printf(b, ", %s *%s", c_type(m->outputs.data[i].dtype), e->out_name[i]);
-    else
-        for (int i = 0; i < m->targets.len; i++) sb_printf(b, ", const %s *%s", c_type(m->targets.data[i].dtype), e->tgt_name[i]);
-    if (k != ENTRY_PREDICT) sb_puts(b, ", nnc_real *metrics");
-    sb_puts(b, ")");
-}
-
 static void record_fn_(Emit *e, StrBuf *b, EntryKind k, const char *decls, const char *tail)
 {
     const char *nm = e->mname;
@@ -346,7 +333,7 @@ static void device_entry_(Emit *e, StrBuf *b, EntryKind k)
     emit_upper(up, nm, sizeof up);
     const char *ret = k == ENTRY_PREDICT ? "" : " NAN";
     sb_puts(b, "\n/* the same on device arrays (inputs, targets, outputs and metrics in device memory) */\n");
-    device_signature_(e, b, k);
+    emit_entry_signature(e, b, k, k != ENTRY_PREDICT, "_device");
     sb_printf(b, "\n{\n    if (n < 1 || n > %s_MAX_BATCH || !m->cuda || nnc_cuda_error(m->cuda)) return%s;\n", up, ret);
     sb_printf(b, "    nnc_cuda *nnc_c = m->cuda;\n    struct %s_io *nnc_h = nnc_cuda_io_host(nnc_c), *nnc_io = nnc_cuda_io(nnc_c);\n", nm);
     sb_puts(b, "    nnc_h->n = n;\n    int nnc_rc = 0;\n");
@@ -456,7 +443,7 @@ static void header_(Emit *e, StrBuf *h, const EntryCode *entries, int nentries, 
             emit_entry_signature(e, h, k, k == ENTRY_EVAL, "");
         }
         sb_puts(h, ";\n");
-        device_signature_(e, h, k);
+        emit_entry_signature(e, h, k, k != ENTRY_PREDICT, "_device");
         sb_puts(h, ";\n");
     }
     sb_printf(h, "/* tensor i of the table between the device and host memory: 0 on success */\n");
@@ -469,7 +456,6 @@ static void header_(Emit *e, StrBuf *h, const EntryCode *entries, int nentries, 
 /* ---- the JIT shim ------------------------------------------------------------------------------------- */
 static void shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
 {
-    Model *m = e->m;
     const char *nm = e->mname;
     sb_printf(b, "\n/* for nnc train/predict/bench: one calling convention for every model */\n");
     sb_printf(b, "size_t nnc_jit_model_size(void) { return sizeof(struct %s); }\n", nm);
@@ -485,26 +471,7 @@ static void shim_(Emit *e, StrBuf *b, bool has_train, bool has_eval)
     sb_printf(b, "int nnc_jit_cuda_push(void *m, const void *image)\n{\n    struct %s *x = m;\n"
                  "    return !x->cuda || nnc_cuda_upload(x->cuda, nnc_cuda_image(x->cuda), image, offsetof(struct %s_image, arena));\n}\n",
               nm, nm);
-    sb_printf(b, "const nnc_tensor_info *nnc_jit_tensors(int *count) { *count = %s_num_tensors; return %s_tensors; }\n", nm, nm);
-    int k = 0;
-    sb_printf(b, "void nnc_jit_predict(void *m, int n, void *const *io)\n{\n    %s_predict((struct %s *)m, n", nm, nm);
-    for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
-    for (int i = 0; i < m->outputs.len; i++, k++) sb_printf(b, ", (%s *)io[%d]", c_type(m->outputs.data[i].dtype), k);
-    sb_puts(b, ");\n}\n");
-    const char *fns[2] = {"train_step_metrics", "eval"};
-    bool have[2] = {has_train, has_eval};
-    for (int f = 0; f < 2; f++) {
-        sb_printf(b, "nnc_real nnc_jit_%s(void *m, int n, void *const *io, nnc_real *metrics)\n{\n", f ? "eval" : "train_step");
-        if (!have[f]) {
-            sb_puts(b, "    (void)m, (void)n, (void)io, (void)metrics;\n    return NAN;\n}\n");
-            continue;
-        }
-        sb_printf(b, "    return %s_%s((struct %s *)m, n", nm, fns[f], nm);
-        k = 0;
-        for (int i = 0; i < m->inputs.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->inputs.data[i].dtype), k);
-        for (int i = 0; i < m->targets.len; i++, k++) sb_printf(b, ", (const %s *)io[%d]", c_type(m->targets.data[i].dtype), k);
-        sb_puts(b, ", metrics);\n}\n");
-    }
+    emit_shim_calls(e, b, has_train, has_eval);
 }
 
 /* ---- the whole file --------------------------------------------------------------------------------------- */
@@ -540,10 +507,8 @@ void emit_cuda_model(const Target *t, Model *m, EntryCode *entries, int nentries
     sb_printf(&c, "\n *\n * model %s for CUDA: %d kernels (the source below), launched by the entry points' record functions\n"
                   " * and replayed as one CUDA graph per call; scratch %" PRId64 " bytes of device memory. docs/cuda.md.\n */\n",
               e.mname, e.kseq, (arena_f * 4 + arena_i * 4));
-    bool own_header = !opt->amalgamate && opt->h_name && strchr(opt->h_name, '"') == NULL && strchr(opt->h_name, '/') == NULL &&
-                      strchr(opt->h_name, '\\') == NULL && c_string_fits(opt->h_name);
-    if (own_header) sb_printf(&c, "#include \"%s\"\n", opt->h_name);
-    else sb_puts(&c, h.s);
+    if (opt->amalgamate || !emit_header_name_ok(opt->h_name)) sb_puts(&c, h.s); /* a name #include cannot spell */
+    else sb_printf(&c, "#include \"%s\"\n", opt->h_name);
     sb_puts(&c, "\n#include <math.h>\n#include <stdlib.h>\n#include <string.h>\n");
     sb_puts(&c, runtime_decls_);
     image_struct_(&e, &c, arena_f, arena_i);
