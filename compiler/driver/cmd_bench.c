@@ -111,7 +111,9 @@ int cmd_bench(const Options *o)
         return EXIT_INPUT;
     }
     /* --weights: time the trained model (the values matter where subnormals or saturation slow a kernel) */
-    if (o->weights && !runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) {
+    const nnc_safetensors *initializers = default_weights(o->model_path, o->weights); /* a .onnx model's */
+    if ((o->weights && !runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) ||
+        (initializers && !runner_load_st(&r, initializers, o->model_path, NNC_LOAD_PARAMS | NNC_LOAD_STATE))) {
         runner_close(&r);
         compiled_free(c);
         return EXIT_INPUT;

@@ -119,6 +119,7 @@ int cmd_compile(const Options *o)
                          .line_directives = true,
                          .shim = o->shim,
                          .weights = o->weights,
+                         .weights_set = default_weights(o->model_path, o->weights),
                          .c_path = to_stdout ? "<stdout>" : basename_(out),
                          .h_name = to_stdout || to_device ? NULL : basename_(hpath),
                          .command = o->cmdline};

@@ -98,7 +98,8 @@ int cmd_predict(const Options *o)
         fprintf(stderr, "nnc: error: predict needs -o OUT.npy (or -o NAME=FILE)\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;
     }
-    if (!o->weights) {
+    const nnc_safetensors *initializers = default_weights(o->model_path, o->weights);
+    if (!o->weights && !initializers && !onnx_is_model_path(o->model_path)) {
         fprintf(stderr, "nnc: error: predict needs --weights W.safetensors\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;
     }
@@ -106,6 +107,8 @@ int cmd_predict(const Options *o)
         fprintf(stderr, "nnc: error: predict needs --data NAME=FILE for the model's inputs\n(see 'nnc predict --help')\n");
         return EXIT_USAGE;
     }
+    onnx_alias_bindings(o->model_path, o->data.data, o->data.len, false);
+    onnx_alias_bindings(o->model_path, o->outs.data, o->outs.len, true);
     CompileOptions co = run_compile_options(o, true);
     Compiled *c = compile_model(&co, true);
     if (!c) return EXIT_INPUT;
@@ -129,7 +132,9 @@ int cmd_predict(const Options *o)
     if (!bound) goto done;
     if (!runner_open(&r, c, o->opt_level)) goto done;
     if (!runner_init(&r, 0)) goto done;
-    if (!runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)) goto done;
+    if (o->weights ? !runner_load_weights(&r, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_STATE, NULL)
+                   : !runner_load_st(&r, initializers, o->model_path, NNC_LOAD_PARAMS | NNC_LOAD_STATE))
+        goto done;
     alloc_outputs_(c->m, ds.count, &out);
     run_batches_(&r, c->m, &ds, &out, c->max_batch);
     rc = EXIT_OK;

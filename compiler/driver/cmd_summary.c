@@ -149,6 +149,8 @@ static void print_json_(const Compiled *c, const Totals *t)
     cJSON_Delete(o);
 }
 
+static bool co_target_firmware_(const Options *o) { return target_find(o->target)->firmware; }
+
 int cmd_summary(const Options *o)
 {
     CompileOptions co = {.model_path = o->model_path,
@@ -159,6 +161,7 @@ int cmd_summary(const Options *o)
                          .passes = o->passes,
                          .inference_only = o->inference,
                          .weights = o->weights,
+                         .weights_set = co_target_firmware_(o) ? default_weights(o->model_path, o->weights) : NULL,
                          .dump_ir = o->dump_ir};
     /* a firmware model's RAM and flash are what the printer writes: it is printed, not saved */
     Compiled *c = compile_model(&co, co.target->firmware);

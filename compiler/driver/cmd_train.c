@@ -462,6 +462,8 @@ int cmd_train(const Options *o)
     if (!runner_open(&t.r, c, o->opt_level)) goto done;
     if (!runner_init(&t.r, o->seed)) goto done;
     if (o->weights && !runner_load_st(&t.r, &st, o->weights, NNC_LOAD_PARAMS | NNC_LOAD_OPTIONAL)) goto done;
+    const nnc_safetensors *initializers = default_weights(o->model_path, o->weights); /* a .onnx model's */
+    if (initializers && !runner_load_st(&t.r, initializers, o->model_path, NNC_LOAD_PARAMS | NNC_LOAD_STATE)) goto done;
     nnc_st_free(&st);
     if (o->steps && !o->epochs) { /* --steps alone: as many epochs as the steps need */
         int64_t nb = (t.data.count + t.batch - 1) / t.batch;

@@ -57,5 +57,6 @@ int cmd_summary(const Options *o);
 int cmd_predict(const Options *o);
 int cmd_train(const Options *o);
 int cmd_bench(const Options *o);
+int cmd_import(const Options *o);
 
 #endif

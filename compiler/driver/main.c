@@ -46,6 +46,7 @@ static const char usage_main[] =
     "       nnc train MODEL.nn --data NAME=FILE...   compile, build and train\n"
     "       nnc predict MODEL.nn --weights W.safetensors --data NAME=FILE... -o OUT.npy\n"
     "       nnc bench MODEL.nn [--json]              time predict and train_step\n"
+    "       nnc import MODEL.onnx -o OUT.nn          an ONNX model as .nn source and OUT.safetensors\n"
     "       nnc help [COMMAND]                       this text, or the options of one command\n"
     "\n"
     "Options of the commands that compile (nnc COMMAND --help lists exactly what each takes):\n"
@@ -57,6 +58,8 @@ static const char usage_main[] =
     OPT_DUMP_IR_ OPT_LEVEL_ OPT_PASSES_
     "  -o FILE             output file ('-' for stdout)\n"
     "\n"
+    "Every command that takes MODEL.nn also takes MODEL.onnx (imported in memory; its initializers are the\n"
+    "weights unless --weights is given).\n"
     "nnc COMMAND --help (or nnc help COMMAND) shows the options of one command; nnc compile --help those of\n"
     "the compiler. nnc --version prints the version. An option other than -O may be given once; --data,\n"
     "--val and predict's -o NAME=FILE once per name.\n"
@@ -121,6 +124,16 @@ static const char usage_bench[] =
     "  --quiet             accepted as for train (the results are printed all the same)\n"
     "  --weights FILE      time the model with these weights (default: initialised with seed 0)\n"
     OPT_INFERENCE_ OPT_BATCH_ OPT_RUNNING_;
+
+static const char usage_import[] =
+    "usage: nnc import MODEL.onnx -o OUT.nn [--model NAME]\n"
+    "Reads an ONNX model (opsets 7 to 21) and writes it as .nn source, OUT.nn, and its initializers as\n"
+    "OUT.safetensors under the parameter names OUT.nn declares (-o m writes m and m.safetensors). Layers\n"
+    "are recognised where the graph allows (Gemm/MatMul+Add as dense, Conv as conv2d, BatchNormalization as\n"
+    "batchnorm, LSTM as lstm); inputs keep their ONNX names (made identifiers) and layout. A node nnc\n"
+    "cannot import is an error naming it, its op type and the opset, for every such node (docs/onnx.md).\n"
+    "  -o FILE             the .nn file to write (required)\n"
+    "  --model NAME        the name of the model in OUT.nn (default: the ONNX file's name)\n";
 
 static const char usage_compile[] =
     "usage: nnc MODEL.nn -o OUT.c [options]\n"
@@ -204,7 +217,7 @@ typedef struct Flag {
 
 #define COMPILING_ "compile summary train predict bench"
 static const Flag flags_[] = {
-    {"-o", "compile predict", true},      {"--model", "compile check summary train predict bench", true},
+    {"-o", "compile predict import", true}, {"--model", "compile check summary train predict bench import", true},
     {"--batch", COMPILING_, true},        {"--target", COMPILING_, true},
     {"--inference", "compile summary bench", false}, {"--max-ram", COMPILING_, true},
     {"--max-flash", "compile summary", true},
@@ -219,7 +232,7 @@ static const Flag flags_[] = {
 };
 enum { NFLAGS_ = sizeof flags_ / sizeof flags_[0] };
 
-static const char *const commands_[] = {"check", "summary", "train", "predict", "bench", "compile", "help"};
+static const char *const commands_[] = {"check", "summary", "train", "predict", "bench", "compile", "import", "help"};
 enum { NCOMMANDS_ = sizeof commands_ / sizeof commands_[0] };
 
 static const Flag *flag_find_(const char *name)
@@ -404,6 +417,7 @@ static const char *help_for_(const char *cmd)
     if (str_eq(cmd, "predict")) return usage_predict;
     if (str_eq(cmd, "bench")) return usage_bench;
     if (str_eq(cmd, "compile")) return usage_compile;
+    if (str_eq(cmd, "import")) return usage_import;
     return usage_main;
 }
 
@@ -449,7 +463,7 @@ static int help_command_(Options *o, int argc, char **argv)
     if (!is_command_(argv[2])) {
         const char *s = strlen(argv[2]) <= 32 ? suggest_among(argv[2], commands_, NCOMMANDS_) : NULL;
         if (s) return usage_error_(o, "unknown command '%s'; did you mean '%s'?", argv[2], s);
-        return usage_error_(o, "unknown command '%s' (the commands are check, summary, train, predict, bench and compile)", argv[2]);
+        return usage_error_(o, "unknown command '%s' (the commands are check, summary, train, predict, bench, compile and import)", argv[2]);
     }
     fputs(help_for_(argv[2]), stdout);
     return -1;
@@ -461,12 +475,11 @@ static int unknown_command_(Options *o, int argc, char **argv)
 {
     const char *a = argv[1];
     if (a[0] == '-' || !a[0] || strchr(a, '.') || strchr(a, '/') || strlen(a) > 32 || access(a, F_OK) == 0) return EXIT_OK;
-    if (str_eq(a, "import")) return usage_error_(o, "'nnc import' is not yet implemented");
     const char *s = suggest_among(a, commands_, NCOMMANDS_);
     if (s) return usage_error_(o, "unknown command '%s'; did you mean '%s'?", a, s);
     for (int i = 2; i < argc; i++)
         if (argv[i][0] != '-')
-            return usage_error_(o, "unknown command '%s' (the commands are check, summary, train, predict, bench and compile)", a);
+            return usage_error_(o, "unknown command '%s' (the commands are check, summary, train, predict, bench, compile and import)", a);
     return EXIT_OK;
 }
 
@@ -594,6 +607,7 @@ static void *run_(void *arg)
     else if (str_eq(o.command, "train")) rc = cmd_train(&o);
     else if (str_eq(o.command, "predict")) rc = cmd_predict(&o);
     else if (str_eq(o.command, "bench")) rc = cmd_bench(&o);
+    else if (str_eq(o.command, "import")) rc = cmd_import(&o);
     else rc = cmd_compile(&o);
     j->rc = rc;
     return NULL;

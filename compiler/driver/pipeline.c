@@ -2,15 +2,62 @@
  * verifier runs, and --dump-ir prints the graph after every pass. */
 #include "pipeline.h"
 #include "check.h"
+#include "commands.h"
 #include "verify.h"
 #include "nnc_runtime.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+
+static struct {
+    char *path;
+    OnnxImport imp;
+    bool ok;
+} onnx_;
+
+const OnnxImport *onnx_model(const char *path)
+{
+    if (!onnx_is_model_path(path)) return NULL;
+    if (onnx_.path && str_eq(onnx_.path, path)) return onnx_.ok ? &onnx_.imp : NULL;
+    if (onnx_.path) onnx_import_free(&onnx_.imp);
+    free(onnx_.path);
+    onnx_.path = xstrdup(path);
+    onnx_.ok = onnx_import(path, NULL, &onnx_.imp);
+    return onnx_.ok ? &onnx_.imp : NULL;
+}
+
+const nnc_safetensors *default_weights(const char *model_path, const char *weights_option)
+{
+    const OnnxImport *imp = weights_option ? NULL : onnx_model(model_path);
+    return imp ? &imp->weights : NULL;
+}
+
+void onnx_alias_bindings(const char *model_path, Binding *b, int n, bool outputs)
+{
+    const OnnxImport *imp = onnx_is_model_path(model_path) ? onnx_model(model_path) : NULL;
+    for (int k = 0; imp && k < n; k++) {
+        if (!b[k].name) continue;
+        int count = outputs ? imp->noutputs : imp->ninputs;
+        char **from = outputs ? imp->output_onnx : imp->input_onnx, **to = outputs ? imp->output_nn : imp->input_nn;
+        bool is_nn = false;
+        for (int j = 0; j < count; j++) is_nn |= str_eq(to[j], b[k].name);
+        for (int j = 0; j < count && !is_nn; j++)
+            if (str_eq(from[j], b[k].name)) {
+                b[k].name = to[j];
+                break;
+            }
+    }
+}
 
 Model *front_end(const char *path, const char *model_name, Arena *a)
 {
-    int src = source_load(path);
+    int src;
+    if (onnx_is_model_path(path)) {
+        const OnnxImport *imp = onnx_model(path);
+        src = imp ? source_add(path, imp->nn_text, imp->nn_len) : 0;
+    } else
+        src = source_load(path);
     if (!src) return NULL;
     Program *p = parse_source(a, src);
     Model *m = p && !diag_error_count() ? check_program(p, model_name, a) : NULL;
@@ -74,7 +121,7 @@ static bool pass_selected_(const CompileOptions *o, const Pass *p)
 
 static void optimize_(const CompileOptions *o, Graph *g, EntryKind k)
 {
-    if (target_of_(o)->firmware && o->inference_only && o->weights && o->opt_level >= 1 && !o->passes) {
+    if (target_of_(o)->firmware && o->inference_only && (o->weights || o->weights_set) && o->opt_level >= 1 && !o->passes) {
         /* the weights are constants: what depends only on them folds (batchnorm's scale) */
         Model *m = g->model;
         bool *is_const = xcalloc((size_t)m->tensors.len + 1, sizeof(bool));
@@ -118,20 +165,21 @@ static Graph *build_entry_(const CompileOptions *o, Model *m, EntryKind k)
     return g;
 }
 
-/* --weights when compiling: the file's values become the initial values M_init writes */
-static bool bake_weights_(Model *m, const char *path)
+/* --weights when compiling (or a .onnx model's initializers): the values become the initial values M_init writes */
+static bool bake_weights_(Model *m, const char *path, const nnc_safetensors *set)
 {
     char err[1024];
-    nnc_safetensors st = {0};
-    if (nnc_st_read(path, &st, err, sizeof err) != 0) {
+    nnc_safetensors file = {0};
+    if (!set && nnc_st_read(path, &file, err, sizeof err) != 0) {
         diag_fatal("%s", err);
         return false;
     }
+    const nnc_safetensors *st = set ? set : &file;
     bool ok = true;
     for (int i = 0; i < m->tensors.len && ok; i++) {
         Tensor *t = &m->tensors.data[i];
         if (t->kind != TK_PARAM && t->kind != TK_STATE) continue;
-        const nnc_st_tensor *f = nnc_st_find(&st, t->name);
+        const nnc_st_tensor *f = nnc_st_find(st, t->name);
         int64_t n = shape_count(t->shape, 1), have = 1;
         if (!f) {
             diag_fatal("%s: missing %s '%s'", path, t->kind == TK_PARAM ? "parameter" : "state tensor", t->name);
@@ -152,7 +200,7 @@ static bool bake_weights_(Model *m, const char *path)
             v[k] = f->dtype == NNC_F32 ? ((const float *)f->data)[k] : (float)((const double *)f->data)[k];
         t->init = (Init){.kind = INIT_VALUES, .values = v};
     }
-    nnc_st_free(&st);
+    nnc_st_free(&file);
     return ok;
 }
 
@@ -227,10 +275,10 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
     c->m = m;
     c->opt_level = o->opt_level;
     c->target = target_of_(o);
-    c->weights_baked = o->weights != NULL;
+    c->weights_baked = o->weights || o->weights_set;
     c->inference_only = o->inference_only;
     c->max_batch = m->max_batch = default_batch_(o, m);
-    if (o->weights && !bake_weights_(m, o->weights)) {
+    if ((o->weights || o->weights_set) && !bake_weights_(m, o->weights ? o->weights : o->model_path, o->weights ? NULL : o->weights_set)) {
         compiled_free(c);
         return NULL;
     }
@@ -269,7 +317,7 @@ Compiled *compile_model(const CompileOptions *o, bool emit)
                           .jit_shim = o->jit || o->shim,
                           .inference_only = o->inference_only,
                           .line_directives = o->line_directives,
-                          .weights_baked = o->weights != NULL,
+                          .weights_baked = o->weights || o->weights_set,
                           .max_batch = c->max_batch,
                           .opt_level = o->opt_level,
                           .sizes = &c->sizes};

@@ -4,6 +4,7 @@
 #define NNC_PIPELINE_H
 
 #include "emit.h"
+#include "onnx_import.h"
 
 typedef struct CompileOptions {
     const char *model_path;
@@ -20,6 +21,7 @@ typedef struct CompileOptions {
     const char *h_name;     /* the header's name, included by the .c */
     const char *command;    /* the command line, for the generated file's header comment */
     const char *weights;    /* compile: bake these values into M_init (--weights) */
+    const nnc_safetensors *weights_set; /* or these (a .onnx model's initializers), when weights is NULL */
     const Target *target;   /* --target; NULL: target_host */
 } CompileOptions;
 
@@ -36,6 +38,18 @@ typedef struct Compiled {
     char *c_text, *h_text; /* NULL until emitted */
     char *cuda_text;       /* a GPU target's kernel source (--emit cuda), else NULL */
 } Compiled;
+
+/* A .onnx model (onnx_is_model_path): imported once per process; its .nn text is what front_end parses and
+ * its initializers are the weights when no --weights is given. NULL (diagnostics printed) when it cannot be
+ * imported, and for a .nn path. */
+const OnnxImport *onnx_model(const char *path);
+/* the weights a command starts from: --weights (NULL here: the file is read by the caller), else a .onnx
+ * model's initializers, else NULL */
+const nnc_safetensors *default_weights(const char *model_path, const char *weights_option);
+
+/* --data / -o NAME=FILE given a .onnx model's own input or output name: the .nn name it was given */
+struct Binding;
+void onnx_alias_bindings(const char *model_path, struct Binding *b, int n, bool outputs);
 
 /* Parse and check only; NULL when errors were reported. */
 Model *front_end(const char *path, const char *model_name, Arena *a);
