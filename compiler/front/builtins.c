@@ -353,6 +353,35 @@ static CVal b_concat(Check *c, const Builtin *b, Expr *call, CVal *a)
     return done_(c, y, call->loc);
 }
 
+/* slice(x, axis, start, end=none): x's cells start..end-1 along one axis (Python's x[.., start:end]); a
+ * negative start or end counts from the axis's end, none runs to it. Not the batch axis, not empty: an
+ * error rather than Python's silent clamp. The gradient is the slice's (dy placed back into zeros). */
+static CVal b_slice(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = cv_to_tensor(c, a[0], DT_F32, b->name);
+    if (x < 0) return cv_error();
+    Shape s = val_(c, x)->shape;
+    int ax = check_normalize_axis(c, a[1].i, s.rank, a[1].loc);
+    if (ax < 0) return cv_error();
+    if (s.d[ax] == DIM_B) {
+        diag_error(a[1].loc, "slice: cannot slice the batch axis");
+        return cv_error();
+    }
+    int64_t n = s.d[ax], lo = a[2].i, hi = a[3].kind == CV_NONE ? n : a[3].i;
+    lo += lo < 0 ? n : 0;
+    hi += hi < 0 ? n : 0;
+    if (lo < 0 || hi > n || lo >= hi) {
+        char buf[96];
+        diag_error(a[2].loc, "slice: start %" PRId64 " and end %" PRId64 " do not select a non-empty part of axis %d "
+                             "(extent %" PRId64 ", value %s)", a[2].i, a[3].kind == CV_NONE ? n : a[3].i, ax, n, sh_(s, buf));
+        return cv_error();
+    }
+    Attr at = {.i = {ax, lo, hi - lo}};
+    int y = lo == 0 && hi == n ? x : graph_add(c->g, OP_SLICE, &x, 1, &at, call->loc);
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[4]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
 static CVal b_softmax(Check *c, const Builtin *b, Expr *call, CVal *a)
 {
     int x = tensor_(c, a[0], b->name);
@@ -1014,6 +1043,7 @@ static const Builtin builtins[] = {
     {"reshape", BK_OP, b_reshape, {ARG_X, {"shape", A_INTS, NULL}, ARG_NAME}},
     {"transpose", BK_OP, b_transpose, {ARG_X, {"perm", A_INTS, "none"}, ARG_NAME}},
     {"concat", BK_OP, b_concat, {{"a", A_ANY, NULL}, {"b", A_TENSOR, "none"}, {"axis", A_INT, "-1"}, ARG_NAME}, 2},
+    {"slice", BK_OP, b_slice, {ARG_X, {"axis", A_INT, NULL}, {"start", A_INT, NULL}, {"end", A_INT, "none"}, ARG_NAME}},
     {"softmax", BK_OP, b_softmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
     {"log_softmax", BK_OP, b_softmax, {ARG_X, {"axis", A_INT, "-1"}, ARG_NAME}},
     {"dense", BK_LAYER, b_dense, {ARG_X, {"units", A_INT, NULL}, {"activation", A_ACT, "none"}, {"use_bias", A_BOOL, "true"}, ARG_NAME,
