@@ -465,22 +465,16 @@ static void pads_(bool same, const int64_t in[2], const int64_t k[2], const int6
     }
 }
 
-/* the padding of conv2d and pooling (fn): valid, same, or explicit padding [top, bottom, left, right] into
- * the op's attributes top, left, bottom, right (i[4..7]); k: the effective kernel (dilated) */
-static bool conv_padding_(CVal v, const char *fn, const int64_t in[2], const int64_t k[2], const int64_t st[2],
-                          int64_t pads[4])
+/* a padding list [top, bottom, left, right] of integers in 0..65535 (what: how the message names the list)
+ * into pads in the order of the conv and pool attributes: top, left, bottom, right */
+static bool padding_list_(CVal v, const char *fn, const char *what, int64_t pads[4])
 {
-    if (v.kind != CV_LIST) {
-        if (v.kind != CV_STRING || !(str_eq(v.s, "valid") || str_eq(v.s, "same"))) {
-            diag_error(v.loc, "%s: padding must be valid, same or a list [top, bottom, left, right]", fn);
-            return false;
-        }
-        pads_(str_eq(v.s, "same"), in, k, st, pads);
-        return true;
-    }
-    if (v.n != 4) {
-        diag_error(v.loc, "%s: explicit padding is a list [top, bottom, left, right] of 4 integers, found %d value%s",
-                   fn, v.n, v.n == 1 ? "" : "s");
+    if (v.kind != CV_LIST || v.n != 4) {
+        if (v.kind != CV_LIST)
+            diag_error(v.loc, "%s: %s is a list [top, bottom, left, right] of 4 integers", fn, what);
+        else
+            diag_error(v.loc, "%s: %s is a list [top, bottom, left, right] of 4 integers, found %d value%s", fn, what,
+                       v.n, v.n == 1 ? "" : "s");
         return false;
     }
     static const char *const side[4] = {"top", "bottom", "left", "right"};
@@ -499,6 +493,22 @@ static bool conv_padding_(CVal v, const char *fn, const int64_t in[2], const int
         pads[to_attr[j]] = p.i;
     }
     return true;
+}
+
+/* the padding of conv2d and pooling (fn): valid, same, or explicit padding [top, bottom, left, right] into
+ * the op's attributes top, left, bottom, right (i[4..7]); k: the effective kernel (dilated) */
+static bool conv_padding_(CVal v, const char *fn, const int64_t in[2], const int64_t k[2], const int64_t st[2],
+                          int64_t pads[4])
+{
+    if (v.kind != CV_LIST) {
+        if (v.kind != CV_STRING || !(str_eq(v.s, "valid") || str_eq(v.s, "same"))) {
+            diag_error(v.loc, "%s: padding must be valid, same or a list [top, bottom, left, right]", fn);
+            return false;
+        }
+        pads_(str_eq(v.s, "same"), in, k, st, pads);
+        return true;
+    }
+    return padding_list_(v, fn, "explicit padding", pads);
 }
 
 static bool rank4_(Check *c, int x, CVal arg, const char *fn)
@@ -619,6 +629,66 @@ static CVal b_pool(Check *c, const Builtin *b, Expr *call, CVal *a)
     at.i[POOL_COUNT_PAD] = avg && padded && a[5].i;
     int y = graph_add(c->g, avg ? OP_AVGPOOL2D : OP_MAXPOOL2D, &x, 1, &at, call->loc);
     check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[4]), b->name), b->name, y, call->loc);
+    return done_(c, y, call->loc);
+}
+
+/* ---- pad ------------------------------------------------------------------------------------------------------ */
+/* pad takes [B,H,W,C] (or an unbatched [N,H,W,C]); a sequence [B,L,C] is reshaped to [B,L,1,C] first */
+static bool pad_input_(Check *c, int x, CVal arg)
+{
+    Shape s = val_(c, x)->shape;
+    char buf[96], hint[96] = "";
+    if (s.rank == 4) {
+        NNC_ASSERT(s.d[1] != DIM_B && s.d[2] != DIM_B); /* the batch axis stays first (transpose keeps it) */
+        return true;
+    }
+    if (s.rank == 3 && shape_batched(s))
+        snprintf(hint, sizeof hint, "; to pad a sequence [B,L,C], reshape it first: reshape(x, [%" PRId64 ", 1, %" PRId64
+                 "])", s.d[1], s.d[2]);
+    diag_error(arg.loc, "pad: input has rank %d, expected rank 4 [B,H,W,C] (found %s)%s", s.rank, sh_(s, buf), hint);
+    return false;
+}
+
+/* the mask of one padded axis: 1 on its `len` cells of x, 0 on the padding around them; `trailing` axes of
+ * length 1 after it, so that it broadcasts against [B,H',W',C] */
+static int pad_mask_(Check *c, int64_t before, int64_t len, int64_t after, int trailing, Loc loc)
+{
+    int64_t n = before + len + after;
+    float *d = arena_alloc(c->arena, sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) d[i] = i >= before && i < before + len ? 1.0f : 0.0f;
+    Shape s = {1 + trailing, {n, 1, 1}};
+    Attr a = {.data = d};
+    return graph_add_typed(c->g, OP_CONST, NULL, 0, &a, DT_F32, s, -1, loc);
+}
+
+/* x widened on one axis by `before` and `after` cells of `value`: an unslice (x placed into zeros), and for
+ * any other value than +0 a select against the axis's mask, which gives back x bit for bit (the shorter
+ * unslice(x - value) + value does not: x - v + v rounds) */
+static int pad_axis_(Check *c, int x, int axis, int64_t before, int64_t after, double value, Loc loc)
+{
+    if (!before && !after) return x;
+    int64_t len = val_(c, x)->shape.d[axis];
+    Attr a = {.i = {axis, before, 0, before + len + after}};
+    int y = graph_add(c->g, OP_UNSLICE, &x, 1, &a, loc);
+    if (y < 0 || (value == 0 && !signbit(value))) return y;
+    int in[3] = {pad_mask_(c, before, len, after, 3 - axis, loc), y, ir_scalar(c->g, value, loc)};
+    return graph_add(c->g, OP_SELECT, in, 3, NULL, loc);
+}
+
+/* pad(x, [top, bottom, left, right], value=0.0): x [B,H,W,C] -> [B, H+top+bottom, W+left+right, C], the new
+ * cells `value`. Built from unslice and select, which every target prints, so no printer has a pad kernel;
+ * the gradient, dy's interior, is unslice's rule (a slice) and select's */
+static CVal b_pad(Check *c, const Builtin *b, Expr *call, CVal *a)
+{
+    int x = tensor_(c, a[0], b->name);
+    int64_t p[4]; /* top, left, bottom, right */
+    bool ok = x >= 0 && pad_input_(c, x, a[0]); /* every argument is checked */
+    ok &= padding_list_(a[1], b->name, "the padding", p);
+    if (!ok) return cv_error();
+    int y = pad_axis_(c, x, 1, p[0], p[2], a[2].f, call->loc);
+    if (y >= 0) y = pad_axis_(c, y, 2, p[1], p[3], a[2].f, call->loc);
+    if (y < 0) return cv_error();
+    check_add_layer_row(c, check_layer_name(c, call, str_or_null_(a[3]), b->name), b->name, y, call->loc);
     return done_(c, y, call->loc);
 }
 
@@ -1054,6 +1124,7 @@ static const Builtin builtins[] = {
                                     {"kernel_init", A_ANY, "none"}, {"bias_init", A_ANY, "none"}}},
     {"maxpool2d", BK_LAYER, b_pool, {POOL_ARGS_}},
     {"avgpool2d", BK_LAYER, b_pool, {POOL_ARGS_, {"count_include_pad", A_BOOL, "false"}}},
+    {"pad", BK_OP, b_pad, {ARG_X, {"padding", A_ANY, NULL}, {"value", A_NUM, "0.0"}, ARG_NAME}},
     {"batchnorm", BK_LAYER, b_batchnorm, {ARG_X, {"momentum", A_NUM, "0.99"}, {"epsilon", A_NUM, "0.001"}, ARG_NAME}},
     {"dropout", BK_LAYER, b_dropout, {ARG_X, {"rate", A_NUM, NULL}, ARG_NAME}},
     {"lstm", BK_LAYER, b_lstm, {ARG_X, {"units", A_INT, NULL}, {"return_sequences", A_BOOL, "false"}, ARG_NAME}},

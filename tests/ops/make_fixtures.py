@@ -853,6 +853,31 @@ def shape_concat(g):
         "first": np.concatenate([d(p), d(q), d(a)], 1), "middle": np.concatenate([d(u), d(v), d(u)], 2)}
 
 
+@case
+def shape_slice(g):
+    # slice(x, axis, start, end=none) is NumPy's x[.., start:end] on one axis: positive and negative bounds, the
+    # end left out, the whole axis (x itself), a middle axis of a rank-4 value, an unbatched param (axis 0 is
+    # its own), i32 data, and the keyword and pipe forms
+    x, y, k = g.x(4, 5), g.x(3, 4, 2), g.ints(-9, 9, g.n, 6)
+    p = g.normal(4, 5)
+    return model("""
+        input x: f32[4, 5]
+        input y: f32[3, 4, 2]
+        input k: i32[6]
+        param p: f32[4, 5] = zeros
+        output a = slice(x, 1, 1, 3)
+        output b = slice(x, -1, -2)
+        output c = slice(x, 2, 0, -1) * 2
+        output e = slice(x, 2, 0, 5)
+        output f = slice(y, 2, 1, -1)
+        output h = x |> slice(axis=1, start=-3, end=-1)
+        output q = slice(x, 1, 1, 4) + slice(p, 0, 1)
+        output i = slice(k, 1, 2, 5)
+    """), {"x": x, "y": y, "k": k}, {"p": p}, {
+        "a": d(x)[:, 1:3], "b": d(x)[:, :, -2:], "c": d(x)[:, :, 0:-1] * 2, "e": d(x), "f": d(y)[:, :, 1:-1],
+        "h": d(x)[:, -3:-1], "q": d(x)[:, 1:4] + d(p)[1:], "i": k[:, 2:5]}
+
+
 # -- softmax ----------------------------------------------------------------------------------------------------------
 
 
@@ -1173,6 +1198,64 @@ def conv_padding_explicit_wide(g):
 @case
 def conv_depthwise_dilated_padded(g):
     return conv_groups_case(g, (6, 6), 4, 8, 3, stride=2, padding=[1, 2, 3, 0], groups=4, dilation=[1, 2])
+
+
+# -- pad ----------------------------------------------------------------------------------------------------------------
+
+
+def pad_ref(x, pads, value=0.0):
+    """pad(x, [top, bottom, left, right], value): NumPy's np.pad of the H and W axes, checked against PyTorch's
+    F.pad (which lists the last axis first: C, then W, then H)."""
+    t, b, l, r = pads
+    v = float(np.float32(value))  # the value as nnc holds it: f32
+    y = np.pad(d(x), ((0, 0), (t, b), (l, r), (0, 0)), constant_values=v)
+    yt = F.pad(t64(x), (0, 0, l, r, t, b), value=v).numpy()
+    assert y.shape == yt.shape and np.array_equal(y, yt)
+    return y
+
+
+@case
+def pad_zero(g):
+    # asymmetric amounts, the default value 0, one axis alone, and the keyword and pipe forms
+    x = g.x(4, 3, 2)
+    return model("""
+        input x: f32[4, 3, 2]
+        output a = pad(x, [1, 2, 3, 0])
+        output h = pad(x, [0, 3, 0, 0])
+        output w = x |> pad(padding=[0, 0, 2, 1])
+    """), {"x": x}, {}, {"a": pad_ref(x, (1, 2, 3, 0)), "h": pad_ref(x, (0, 3, 0, 0)), "w": pad_ref(x, (0, 0, 2, 1))}
+
+
+@case
+def pad_value(g):
+    # a value other than 0 (negative, not exact in f32, an integer), asymmetric, and every amount 0 (x itself)
+    x = g.x(3, 4, 3)
+    return model("""
+        input x: f32[3, 4, 3]
+        output a = pad(x, [2, 1, 0, 3], value=-1.5)
+        output b = pad(x, [0, 1, 2, 0], value=0.1)
+        output c = pad(x * 2, [1, 1, 1, 1], 7)
+        output z = pad(x, [0, 0, 0, 0], value=3.0)
+    """), {"x": x}, {}, {
+        "a": pad_ref(x, (2, 1, 0, 3), -1.5), "b": pad_ref(x, (0, 1, 2, 0), 0.1),
+        "c": pad_ref(2 * d(x), (1, 1, 1, 1), 7), "z": d(x)}
+
+
+@case
+def pad_conv(g):
+    # pad then a valid conv2d is conv2d with the same explicit padding (value 0); with value 1 it is not, and
+    # the reference pads by NumPy first
+    x = g.x(5, 4, 2)
+    w = {"c.weight": g.normal(3, 3, 2, 3, scale=0.5), "c.bias": g.normal(3),
+         "k.weight": g.normal(2, 2, 2, 2, scale=0.5), "k.bias": g.normal(2)}
+    ones = pad_ref(x, (1, 0, 2, 1), 1.0)
+    return model("""
+        input x: f32[5, 4, 2]
+        output c = conv2d(pad(x, [2, 0, 1, 3]), 3, 3, stride=[1, 2], name="c")
+        output k = conv2d(pad(x, [1, 0, 2, 1], value=1), 2, 2, name="k")
+    """), {"x": x}, w, {
+        "c": conv2d_groups_ref(x, w["c.weight"], w["c.bias"], stride=[1, 2], padding=[2, 0, 1, 3]),
+        "k": conv2d_groups_ref(ones, w["k.weight"], w["k.bias"])}
 
 
 # -- pooling ----------------------------------------------------------------------------------------------------------
