@@ -1228,7 +1228,8 @@ def pad_zero(g):
 
 @case
 def pad_value(g):
-    # a value other than 0 (negative, not exact in f32, an integer), asymmetric, and every amount 0 (x itself)
+    # a value other than 0 (negative, not exact in f32, an integer), asymmetric, and every amount 0 (x itself);
+    # with value 1e9 the cells of x must come out as they are: x - 1e9 + 1e9 would round them to multiples of 64
     x = g.x(3, 4, 3)
     return model("""
         input x: f32[3, 4, 3]
@@ -1236,9 +1237,10 @@ def pad_value(g):
         output b = pad(x, [0, 1, 2, 0], value=0.1)
         output c = pad(x * 2, [1, 1, 1, 1], 7)
         output z = pad(x, [0, 0, 0, 0], value=3.0)
+        output big = pad(x, [1, 0, 0, 1], value=1e9)
     """), {"x": x}, {}, {
         "a": pad_ref(x, (2, 1, 0, 3), -1.5), "b": pad_ref(x, (0, 1, 2, 0), 0.1),
-        "c": pad_ref(2 * d(x), (1, 1, 1, 1), 7), "z": d(x)}
+        "c": pad_ref(2 * d(x), (1, 1, 1, 1), 7), "z": d(x), "big": pad_ref(x, (1, 0, 0, 1), 1e9)}
 
 
 @case
