@@ -300,8 +300,59 @@ static bool same_axes_(const int *a, const int *b, int rank)
     return true;
 }
 
+void imp_pending_flatten(Imp *im, Val *out, Val *src)
+{
+    (void)im;
+    int64_t dims[2] = {OX_BATCH, 1};
+    for (int k = 1; k < src->rank; k++) dims[1] *= src->dims[k];
+    int axis[2] = {0, 1};
+    imp_set_data(out, NULL, 2, dims, axis);
+    out->flat_src = src;
+}
+
+const char *imp_materialize(Imp *im, Val *v)
+{
+    if (v->nn || !v->flat_src) return v->nn;
+    const char *src = imp_data_onnx_order(im, v->flat_src);
+    v->nn = imp_value_name(im, v->onnx);
+    imp_line(im, "%s = flatten(%s)", v->nn, src);
+    return v->nn;
+}
+
+const char *imp_flat_rows(Imp *im, Val *v, const int64_t **rows)
+{
+    *rows = NULL;
+    Val *s = v->flat_src;
+    bool identity = true;
+    for (int k = 0; s && k < s->rank; k++) identity &= s->axis[k] == k;
+    if (v->nn || !s || identity) return imp_materialize(im, v);
+    if (!v->flat_rows_nn) {
+        int64_t n = v->dims[1];
+        v->flat_rows = arena_alloc(im->a, sizeof(int64_t) * (size_t)(n + 1));
+        int onnx_of[OX_MAX_RANK];
+        for (int k = 0; k < s->rank; k++) onnx_of[s->axis[k]] = k;
+        for (int64_t j = 0; j < n; j++) { /* .nn flat index j -> its ONNX flat index */
+            int64_t rem = j, idx[OX_MAX_RANK] = {0};
+            for (int a = s->rank - 1; a >= 1; a--) {
+                int64_t e = s->dims[onnx_of[a]];
+                idx[onnx_of[a]] = rem % e;
+                rem /= e;
+            }
+            int64_t f = 0;
+            for (int k = 1; k < s->rank; k++) f = f * s->dims[k] + idx[k];
+            v->flat_rows[j] = f;
+        }
+        v->flat_rows_nn = imp_fresh_name(im, arena_printf(im->a, "%s_flat", s->nn));
+        imp_line(im, "%s = flatten(%s)   # in .nn's order: the next layer's weight rows are permuted to match",
+                 v->flat_rows_nn, s->nn);
+    }
+    *rows = v->flat_rows;
+    return v->flat_rows_nn;
+}
+
 const char *imp_data_as(Imp *im, Val *v, const int *want)
 {
+    imp_materialize(im, v);
     if (same_axes_(v->axis, want, v->rank)) return v->nn;
     for (int k = 0; k < v->nviews; k++)
         if (same_axes_(v->views[k].axis, want, v->rank)) return v->views[k].nn;
@@ -437,6 +488,10 @@ static void import_node_(Imp *im, const Node *n)
     if (im->opset < row->min_opset) {
         imp_unsupported(im, n, "nnc imports %s from opset %d", n->op_type, row->min_opset);
         return;
+    }
+    for (size_t k = 0; k < n->n_input && !row->takes_flat; k++) {
+        Val *v = imp_input(im, n, (int)k);
+        if (v && v->kind == VAL_DATA) imp_materialize(im, v);
     }
     size_t mark = im->out.len;
     if (!row->run(im, n)) {

@@ -46,7 +46,8 @@ double ox_get(const OxConst *c, int64_t k);      /* element k as a double (fill 
 
 typedef enum ValKind { VAL_UNSET, VAL_CONST, VAL_DATA } ValKind;
 
-typedef struct Val {
+typedef struct Val Val;
+struct Val {
     const char *onnx;    /* the ONNX name */
     ValKind kind;
     OxConst c;           /* VAL_CONST */
@@ -59,9 +60,16 @@ typedef struct Val {
     int axis[OX_MAX_RANK];     /* ONNX axis k is .nn axis axis[k] */
     bool is_int;         /* i32 data (ArgMax) */
     struct { int axis[OX_MAX_RANK]; const char *nn; } views[4]; /* transposes already written */
+    /* A Flatten to [B, rest] of flat_src, not written yet (nn NULL): a consumer that needs the value gets it in
+     * ONNX's order (flatten of flat_src in ONNX order, written then); a dense layer instead takes the flatten of
+     * flat_src in its own .nn order and permutes its weight's rows at import (imp_flat_rows), so that the
+     * NCHW -> NHWC transpose of a convolution's output folds into the dense layer's weights. */
+    struct Val *flat_src;
+    const char *flat_rows_nn;
+    int64_t *flat_rows;
     int nviews;
     int uses;            /* nodes (and graph outputs) that read it */
-} Val;
+};
 
 typedef struct Imp Imp;
 typedef Onnx__NodeProto Node;
@@ -74,6 +82,7 @@ typedef struct OpRow {
     const char *op_type;
     int min_opset; /* the first opset whose form this handler reads (the node's own version is looked up) */
     OpImport run;
+    bool takes_flat; /* reads a pending Flatten with imp_flat_rows (else the walk writes it in ONNX order first) */
 } OpRow;
 
 /* the families' tables, each ended by a row with op_type NULL */
@@ -132,6 +141,13 @@ const char *imp_layer_name(Imp *im, const Node *n, const char *kind, const Val *
  * when the layout differs */
 const char *imp_data_as(Imp *im, Val *v, const int *want);
 const char *imp_data_onnx_order(Imp *im, Val *v);             /* ONNX's own axis order; NULL if the batch is not first */
+/* `out` = Flatten of `src` to [B, rest] (src's batch first in ONNX order), written when first needed */
+void imp_pending_flatten(Imp *im, Val *out, Val *src);
+/* the value `v` as .nn data, writing a pending Flatten in ONNX's order */
+const char *imp_materialize(Imp *im, Val *v);
+/* for a dense layer: `v` flattened in its source's own .nn order; *rows (NULL when that is ONNX's order) maps .nn
+ * feature j to ONNX feature rows[j], so weight row j = ONNX weight row rows[j] */
+const char *imp_flat_rows(Imp *im, Val *v, const int64_t **rows);
 void imp_set_data(Val *out, const char *nn, int rank, const int64_t *dims, const int *axis);
 void axis_identity(int *axis, int rank);
 /* `x` as a .nn operand that broadcasts against data in the layout `like` (rank R): a literal for one element,
