@@ -461,9 +461,37 @@ static const OpRow *op_find_(const char *op_type)
 
 static bool default_domain_(const Node *n) { return !n->domain || !*n->domain || str_eq(n->domain, "ai.onnx"); }
 
+static const struct {
+    const char *op, *act;
+} activations_[] = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"}, {"Softplus", "softplus"}, {"Gelu", "gelu"}, {"Elu", "elu"}};
+
+const char *imp_take_activation(Imp *im, Val *out, Val **act_out)
+{
+    const Node *c = out->uses == 1 ? out->consumer : NULL;
+    if (!c || c->n_input < 1 || !str_eq(c->input[0], out->onnx) || c->n_output < 1 || !*c->output[0]) return NULL;
+    if (str_eq(c->op_type, "Gelu") && !str_eq(attr_string(im, c, "approximate", "none"), "none")) return NULL;
+    if (str_eq(c->op_type, "Elu") && attr_float(c, "alpha", 1.0f) != 1.0f) return NULL;
+    for (size_t k = 0; k < sizeof activations_ / sizeof activations_[0]; k++)
+        if (str_eq(c->op_type, activations_[k].op)) {
+            im->absorbed = realloc(im->absorbed, sizeof *im->absorbed * (size_t)(im->nabsorbed + 1));
+            im->absorbed[im->nabsorbed++] = c;
+            *act_out = imp_val(im, c->output[0]);
+            return activations_[k].act;
+        }
+    return NULL;
+}
+
+static bool absorbed_(const Imp *im, const Node *n)
+{
+    for (int k = 0; k < im->nabsorbed; k++)
+        if (im->absorbed[k] == n) return true;
+    return false;
+}
+
 static void import_node_(Imp *im, const Node *n)
 {
     im->node = n;
+    if (absorbed_(im, n)) return; /* a layer's activation= computed it */
     bool poisoned = false, all_const = true;
     for (size_t k = 0; k < n->n_input; k++) {
         Val *v = imp_input(im, n, (int)k);
@@ -571,12 +599,15 @@ static void count_uses_(Imp *im)
         const Node *n = im->graph->node[k];
         for (size_t j = 0; j < n->n_input; j++) {
             Val *v = imp_val(im, n->input[j]);
-            if (v) v->uses++;
+            if (v) v->consumer = v->uses++ ? NULL : n;
         }
     }
     for (size_t k = 0; k < im->graph->n_output; k++) {
         Val *v = imp_val(im, im->graph->output[k]->name);
-        if (v) v->uses++;
+        if (v) {
+            v->uses++;
+            v->consumer = NULL;
+        }
     }
 }
 
@@ -731,6 +762,7 @@ bool onnx_import(const char *path, const char *model_name, OnnxImport *out)
         free(im.weights[k].data);
     }
     free(im.weights);
+    free(im.absorbed);
     sb_free(&im.out);
     arena_free(&arena);
     onnx__model_proto__free_unpacked(m, NULL);

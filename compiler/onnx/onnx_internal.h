@@ -69,6 +69,7 @@ struct Val {
     int64_t *flat_rows;
     int nviews;
     int uses;            /* nodes (and graph outputs) that read it */
+    const Onnx__NodeProto *consumer; /* the node reading it, when that is its one use */
 };
 
 typedef struct Imp Imp;
@@ -105,6 +106,8 @@ struct Imp {
     int batch;                   /* the inputs' fixed batch size, or 0 */
     int unsupported;             /* nodes refused */
     const Node *node;            /* the node being imported */
+    const Node **absorbed;       /* nodes a layer took as its activation= */
+    int nabsorbed;
     int node_index;
     int layer_count[16];
     const char **output_onnx, **output_nn; /* the graph outputs and their .nn names */
@@ -148,6 +151,10 @@ const char *imp_materialize(Imp *im, Val *v);
 /* for a dense layer: `v` flattened in its source's own .nn order; *rows (NULL when that is ONNX's order) maps .nn
  * feature j to ONNX feature rows[j], so weight row j = ONNX weight row rows[j] */
 const char *imp_flat_rows(Imp *im, Val *v, const int64_t **rows);
+/* A layer whose output `out` feeds only an activation node that .nn's activation= takes (Relu, Sigmoid, Tanh,
+ * Softplus, Gelu, Elu with alpha 1): the activation's name ("relu"), that node marked as absorbed (the walk
+ * skips it) and *act_out its output, which the layer computes and names; else NULL. */
+const char *imp_take_activation(Imp *im, Val *out, Val **act_out);
 void imp_set_data(Val *out, const char *nn, int rank, const int64_t *dims, const int *axis);
 void axis_identity(int *axis, int rank);
 /* `x` as a .nn operand that broadcasts against data in the layout `like` (rank R): a literal for one element,
