@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""suite.py: run ONNX backend test cases (ONNX's own test data, or ours in its layout) through `nnc predict`.
+
+    python3 tests/onnx/suite.py --nnc NNC --pb2npy PB2NPY --npycmp NPYCMP [options] DIR [DIR...]
+
+Each DIR holds cases test_*/ as ONNX lays them out: model.onnx and test_data_set_*/input_K.pb,
+output_K.pb (serialized TensorProtos named as the graph's inputs and outputs). For each case:
+  1. every .pb becomes a .npy with pb2npy, which prints the tensor's name;
+  2. not applicable: a graph input of rank 0, no input at all, or inputs whose first extents differ
+     (nnc's axis 0 is the batch: every input must have one, the same in all), decided from the .pb
+     shapes before nnc runs;
+  3. `nnc import model.onnx`: exit 1 is unsupported (an unsupported node, or a model the import refuses),
+     also when pb2npy could not read the data (a sequence or optional, not a tensor);
+  4. `nnc predict model.onnx --data NAME=input.npy ... -o NAME=got.npy ...` per data set, and npycmp
+     (rtol 1e-4, atol 1e-5; integer outputs equal) of every output against the reference.
+A case fails when a number is wrong, an output is missing, nnc crashes or exits with anything but 0 and 1,
+predict exits 1 on a model that imported, or it runs past --timeout, or the model imports but pb2npy cannot
+read its data; unsupported when the import exits 1, or it does not and a tensor's data type has no .npy
+form (strings, complex).
+Prints one line per DIR, `NAME: N passed, M failed, K unsupported, J not applicable`, then each failing case
+with the first line of its reason. Cases named in --known-failures (lines `DIR/test_NAME  # reason`,
+default tests/onnx/known_failures.txt) are counted as failed but do not fail the run; one that no longer
+fails does (remove it from the list).
+Exit 0 when no case failed, 1 when one did, 2 on bad usage, 77 when there is nothing to run (nnc built
+without ONNX: --no-onnx; or no DIR exists).
+What it does not do: judge which side is wrong, or run cases whose inputs nnc cannot treat as a batch.
+"""
+import argparse
+import ast
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+PASSED, FAILED, UNSUPPORTED, NOT_APPLICABLE = "passed", "failed", "unsupported", "not applicable"
+KINDS = (PASSED, FAILED, UNSUPPORTED, NOT_APPLICABLE)
+PB2NPY_NO_FORM = 3  # pb2npy's exit code for a tensor with no .npy form
+
+
+def npy_shape(path):
+    """the shape in a .npy header (pb2npy writes versions 1.0 and 2.0)"""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:6] != b"\x93NUMPY":
+            raise ValueError(f"{path}: not a .npy file")
+        if head[6] == 1:
+            n, start = int.from_bytes(head[8:10], "little"), 10
+        else:
+            n, start = int.from_bytes(head[8:12], "little"), 12
+        f.seek(start)
+        header = ast.literal_eval(f.read(n).decode("latin1"))
+    return tuple(header["shape"])
+
+
+def first_line(text):
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return "(no message)"
+
+
+def numbered(paths, prefix):
+    """input_K.pb / output_K.pb sorted by K"""
+    found = []
+    for p in paths:
+        m = re.fullmatch(prefix + r"_(\d+)\.pb", os.path.basename(p))
+        if m:
+            found.append((int(m.group(1)), p))
+    return [p for _, p in sorted(found)]
+
+
+class Case:
+    def __init__(self, tools, directory, tmp):
+        self.tools, self.dir, self.tmp = tools, directory, tmp
+        self.name = os.path.basename(directory)
+
+    def run_tool(self, argv, timeout=None):
+        """CompletedProcess; on a timeout the whole process group (nnc and any compiler it started) is killed"""
+        p = subprocess.Popen(argv, cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace", start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise
+        return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+    def message(self, stderr):
+        """nnc's first error line, with the case's paths shortened"""
+        return first_line(stderr).replace(self.dir + "/", "").replace(self.tmp + "/", "")
+
+    def convert(self, pb, npy):
+        """(name, None) or (None, (kind, reason))"""
+        r = self.run_tool([self.tools.pb2npy, pb, npy])
+        if r.returncode == 0:
+            return r.stdout.rstrip("\n"), None
+        kind = UNSUPPORTED if r.returncode == PB2NPY_NO_FORM else FAILED
+        return None, (kind, f"pb2npy {os.path.relpath(pb, self.dir)}: {first_line(r.stderr)}")
+
+    def load_set(self, set_dir, k):
+        """the data set's inputs and outputs as [(name, npy)] lists, or an outcome"""
+        entries = sorted(os.listdir(set_dir))
+        got = {}
+        for kind in ("input", "output"):
+            got[kind] = []
+            for pb in numbered([os.path.join(set_dir, e) for e in entries], kind):
+                npy = os.path.join(self.tmp, f"set{k}_{os.path.basename(pb)[:-3]}.npy")
+                name, outcome = self.convert(pb, npy)
+                if outcome:
+                    return None, None, outcome
+                got[kind].append((name, npy))
+        if not got["output"]:
+            return None, None, (FAILED, f"{os.path.basename(set_dir)}: no output_K.pb")
+        return got["input"], got["output"], None
+
+    @staticmethod
+    def batch_problem(inputs):
+        """why the inputs cannot be one batch (None when they can)"""
+        if not inputs:
+            return "no graph input to carry a batch"
+        shapes = [(name, npy_shape(npy)) for name, npy in inputs]
+        for name, shape in shapes:
+            if not shape:
+                return f"input '{name}' has rank 0"
+        if len({shape[0] for _, shape in shapes}) > 1:
+            return "inputs differ in their first extent: " + ", ".join(f"{n} {list(s)}" for n, s in shapes)
+        return None
+
+    def nnc(self, args):
+        """nnc's CompletedProcess, or an outcome when it crashed, timed out or exited with neither 0 nor 1"""
+        try:
+            r = self.run_tool([self.tools.nnc] + args, timeout=self.tools.timeout)
+        except subprocess.TimeoutExpired:
+            return None, (FAILED, f"nnc {args[0]}: timed out after {self.tools.timeout} s")
+        if r.returncode not in (0, 1):
+            how = f"killed by signal {-r.returncode}" if r.returncode < 0 else f"exit {r.returncode}"
+            return None, (FAILED, f"nnc {args[0]} {how}: {self.message(r.stderr)}")
+        return r, None
+
+    def predict(self, k, inputs, outputs):
+        args = ["predict", os.path.join(self.dir, "model.onnx")]
+        for name, npy in inputs:
+            args += ["--data", f"{name}={npy}"]
+        got = []
+        for j, (name, _) in enumerate(outputs):
+            path = os.path.join(self.tmp, f"set{k}_got_{j}.npy")
+            args += ["-o", f"{name}={path}"]
+            got.append(path)
+        r, outcome = self.nnc(args)
+        if outcome:
+            return outcome
+        if r.returncode == 1:
+            return FAILED, f"nnc predict exit 1 after the import succeeded: {self.message(r.stderr)}"
+        for path, (name, want) in zip(got, outputs):
+            if not os.path.exists(path):
+                return FAILED, f"output '{name}' was not written"
+            c = self.run_tool([self.tools.npycmp, path, want])
+            if c.returncode != 0:
+                return FAILED, f"output '{name}': {first_line(c.stdout + c.stderr).replace(path + ': ', '')}"
+        return None
+
+    def run(self):
+        """(kind, reason)"""
+        sets = sorted(e for e in os.listdir(self.dir) if e.startswith("test_data_set_"))
+        if not os.path.exists(os.path.join(self.dir, "model.onnx")) or not sets:
+            return FAILED, "no model.onnx or no test_data_set_*"
+        loaded, data_problem = [], None
+        for k, s in enumerate(sets):
+            inputs, outputs, data_problem = self.load_set(os.path.join(self.dir, s), k)
+            if data_problem:
+                break
+            why = self.batch_problem(inputs)
+            if why:
+                return NOT_APPLICABLE, why
+            loaded.append((inputs, outputs))
+        # data pb2npy cannot read (a sequence, a string) is judged after the import: nnc refusing the model
+        # is the case's outcome; nnc accepting a model whose data no test can feed is not a pass
+        r, outcome = self.nnc(["import", os.path.join(self.dir, "model.onnx"), "-o", os.path.join(self.tmp, "model.nn")])
+        if outcome:
+            return outcome
+        if r.returncode == 1:
+            return UNSUPPORTED, self.message(r.stderr)
+        if data_problem:
+            return data_problem
+        for k, (inputs, outputs) in enumerate(loaded):
+            outcome = self.predict(k, inputs, outputs)
+            if outcome:
+                return outcome[0], f"{sets[k]}: {outcome[1]}" if len(sets) > 1 else outcome[1]
+        return PASSED, ""
+
+
+def run_case(tools, directory):
+    tmp = tempfile.mkdtemp(prefix="nnc_onnx_")
+    try:
+        return Case(tools, directory, tmp).run()
+    except (OSError, ValueError, SyntaxError) as e:
+        return FAILED, f"harness: {e}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_known_failures(path):
+    known = {}
+    if not path or not os.path.exists(path):
+        return known
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            case, _, reason = line.partition("#")
+            if case.strip():
+                known[case.strip()] = reason.strip()
+    return known
+
+
+def run_dir(directory, args, known, pool):
+    label = os.path.basename(os.path.normpath(directory))
+    cases = sorted(e for e in os.listdir(directory) if e.startswith("test_") and os.path.isdir(os.path.join(directory, e)))
+    if args.filter:
+        cases = [c for c in cases if re.search(args.filter, c)]
+    futures = [pool.submit(run_case, args, os.path.join(directory, c)) for c in cases]
+    results = [(c, f.result()) for c, f in zip(cases, futures)]
+    counts = {k: 0 for k in KINDS}
+    unexpected, lines = 0, []
+    for case, (kind, reason) in results:
+        counts[kind] += 1
+        key = f"{label}/{case}"
+        if key in known and kind != FAILED:
+            unexpected += 1
+            lines.append(f"  FAIL {key}: listed in known_failures.txt but {kind} now; remove it from the list")
+        elif kind == FAILED and key in known:
+            lines.append(f"  known failure {key}: {reason}")
+        elif kind == FAILED:
+            unexpected += 1
+            lines.append(f"  FAIL {key}: {reason}")
+        elif kind == UNSUPPORTED and args.list_unsupported:
+            lines.append(f"  unsupported {key}: {reason}")
+    print(f"{label}: {counts[PASSED]} passed, {counts[FAILED]} failed, {counts[UNSUPPORTED]} unsupported, "
+          f"{counts[NOT_APPLICABLE]} not applicable")
+    for line in lines:
+        print(line)
+    sys.stdout.flush()
+    return label, counts, unexpected
+
+
+def parse_args():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(description="Run ONNX backend test cases through nnc predict.")
+    p.add_argument("--nnc", required=True)
+    p.add_argument("--pb2npy", help="tests/onnx/pb2npy (not needed with --no-onnx)")
+    p.add_argument("--npycmp", help="tests/tools/npycmp (not needed with --no-onnx)")
+    p.add_argument("--jobs", type=int, default=2, help="cases run in parallel (default 2)")
+    p.add_argument("--filter", help="only cases whose name matches this regular expression")
+    p.add_argument("--list-unsupported", action="store_true", help="print each unsupported case with nnc's first error line")
+    p.add_argument("--json", help="write the counts per directory to this file")
+    p.add_argument("--timeout", type=float, default=60, help="seconds per nnc run (default 60)")
+    p.add_argument("--known-failures", default=os.path.join(here, "known_failures.txt"))
+    p.add_argument("--no-onnx", action="store_true", help="nnc was built without ONNX: skip (exit 77)")
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    args = p.parse_args()
+    for tool in ("nnc", "pb2npy", "npycmp"):  # the cases run in temporary directories
+        if getattr(args, tool):
+            setattr(args, tool, os.path.abspath(getattr(args, tool)))
+    if not args.no_onnx and (not args.pb2npy or not args.npycmp):
+        p.error("--pb2npy and --npycmp are required")
+    if args.jobs < 1:
+        p.error("--jobs must be at least 1")
+    return args
+
+
+def main():
+    args = parse_args()
+    if args.no_onnx:
+        print("skipped: nnc was built without ONNX import (NNC_HAVE_ONNX 0)")
+        return 77
+    dirs = [os.path.abspath(d) for d in args.dirs if os.path.isdir(d)]
+    for d in args.dirs:
+        if not os.path.isdir(d):
+            print(f"{d}: no such directory; skipped")
+    if not dirs:
+        print("skipped: none of the data directories exists (Debian's libonnx-testdata installs /usr/share/libonnx-testdata)")
+        return 77
+    known = read_known_failures(args.known_failures)
+    totals, failed = {}, 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for d in dirs:
+            label, counts, unexpected = run_dir(d, args, known, pool)
+            totals[label] = counts
+            failed += unexpected
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({k: {kind.replace(" ", "_"): n for kind, n in v.items()} for k, v in totals.items()}, f, indent=1, sort_keys=True)
+            f.write("\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
