@@ -465,6 +465,12 @@ static const struct {
     const char *op, *act;
 } activations_[] = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"}, {"Softplus", "softplus"}, {"Gelu", "gelu"}, {"Elu", "elu"}};
 
+void imp_absorb(Imp *im, const Node *n)
+{
+    im->absorbed = realloc(im->absorbed, sizeof *im->absorbed * (size_t)(im->nabsorbed + 1));
+    im->absorbed[im->nabsorbed++] = n;
+}
+
 const char *imp_take_activation(Imp *im, Val *out, Val **act_out)
 {
     const Node *c = out->uses == 1 ? out->consumer : NULL;
@@ -473,8 +479,7 @@ const char *imp_take_activation(Imp *im, Val *out, Val **act_out)
     if (str_eq(c->op_type, "Elu") && attr_float(c, "alpha", 1.0f) != 1.0f) return NULL;
     for (size_t k = 0; k < sizeof activations_ / sizeof activations_[0]; k++)
         if (str_eq(c->op_type, activations_[k].op)) {
-            im->absorbed = realloc(im->absorbed, sizeof *im->absorbed * (size_t)(im->nabsorbed + 1));
-            im->absorbed[im->nabsorbed++] = c;
+            imp_absorb(im, c);
             *act_out = imp_val(im, c->output[0]);
             return activations_[k].act;
         }

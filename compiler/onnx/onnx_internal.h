@@ -155,6 +155,8 @@ const char *imp_flat_rows(Imp *im, Val *v, const int64_t **rows);
  * Softplus, Gelu, Elu with alpha 1): the activation's name ("relu"), that node marked as absorbed (the walk
  * skips it) and *act_out its output, which the layer computes and names; else NULL. */
 const char *imp_take_activation(Imp *im, Val *out, Val **act_out);
+/* node `n`, a later one, is computed by the handler running now (a MatMul takes in its bias Add): the walk skips it */
+void imp_absorb(Imp *im, const Node *n);
 void imp_set_data(Val *out, const char *nn, int rank, const int64_t *dims, const int *axis);
 void axis_identity(int *axis, int rank);
 /* `x` as a .nn operand that broadcasts against data in the layout `like` (rank R): a literal for one element,
