@@ -458,8 +458,6 @@ run trian
 want "nnc trian: did you mean train" rc=2 out= "err~did you mean 'train'\?"
 run frobnicate tiny.nn
 want "an unknown command before a model" rc=2 out= "err~unknown command 'frobnicate'"
-run import m.onnx -o m.nn
-want "nnc import is not yet implemented" rc=2 out= "err~not yet implemented"
 run train tiny.nn --epoch 3
 want "--epoch: did you mean --epochs" rc=2 out= "err~unknown option '--epoch'; did you mean '--epochs'\?"
 run tiny.nn --inferenc -o -
@@ -477,6 +475,38 @@ for cmd in check summary train predict bench compile; do
     cmp -s "$tmp/out" "$tmp/help_$cmd"
     rc=$?; want "nnc help $cmd is nnc $cmd --help" rc=0
 done
+# ---- nnc import: MODEL.onnx -> OUT.nn and OUT.safetensors (the model: tests/onnx_read/cases) ----------
+onnx_case=$here/../onnx_read/cases/ext_embedded.onnx
+setup="cp '$onnx_case' m.onnx"
+run import m.onnx
+want "import without -o" rc=2 out= "err~import needs -o OUT.nn" nofile:m.nn
+run import tiny.nn -o out.nn
+want "import of a .nn model" rc=2 out= "err~import reads an ONNX model \(MODEL.onnx\), not 'tiny.nn'" nofile:out.nn
+run import m.onnx -o m.onnx
+want "import refuses to write over the model" rc=2 out= "err~-o m.onnx is the model file" file:m.onnx
+run import ./m.onnx -o m.onnx
+want "import refuses to write over the model by another spelling" rc=2 out= "err~is the model file"
+run import missing.onnx -o out.nn
+want "import of a missing model" rc=1 out= "err~missing.onnx: cannot open" nofile:out.nn nofile:out.safetensors
+run import m.onnx -o m.nn
+if grep -q "without ONNX support" "$tmp/err"; then
+    want "import (nnc without ONNX support) says what to install" rc=1 "err~libonnx-dev"
+else
+    want "import -o m.nn writes m.nn and m.safetensors" rc=0 out= err= "file~m.nn:^model m [{]" \
+        "file~m.nn:^    input x: f32\[4\]$" "file~m.nn:^    output y$" "file~m.safetensors:\"w\"" nofile:m
+    run import m.onnx -o m
+    want "import -o m writes m and m.safetensors" rc=0 out= err= "file~m:^model m [{]" file:m.safetensors nofile:m.nn
+    run import m.onnx -o out.nn --model imported
+    want "import --model names the model" rc=0 "file~out.nn:^model imported [{]" file:out.safetensors
+fi
+setup=:
+run import --help
+cp "$tmp/out" "$tmp/help_import"
+want "import --help" rc=0 err= "out~^usage: nnc import MODEL.onnx -o OUT.nn"
+run help import
+cmp -s "$tmp/out" "$tmp/help_import"
+rc=$?; want "nnc help import is nnc import --help" rc=0
+
 run help chek
 want "nnc help chek" rc=2 out= "err~did you mean 'check'\?"
 
