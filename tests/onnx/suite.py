@@ -8,7 +8,11 @@ output_K.pb (serialized TensorProtos named as the graph's inputs and outputs). F
   1. every .pb becomes a .npy with pb2npy, which prints the tensor's name;
   2. not applicable: a graph input of rank 0, no input at all, or inputs whose first extents differ
      (nnc's axis 0 is the batch: every input must have one, the same in all), decided from the .pb
-     shapes before nnc runs;
+     shapes before nnc runs. With --freeze, the inputs whose first extent is not the first input's (ONNX's
+     node tests give weights as inputs: Conv's W, BatchNormalization's scale, a broadcast operand) are
+     appended to a copy of the model as initializers with their test values, and the case runs with the
+     rest; when the import refuses that, it is tried once more with every input but the first frozen.
+     Only a case with no input or a first input of rank 0 is then not applicable;
   3. `nnc import model.onnx`: exit 1 is unsupported (an unsupported node, or a model the import refuses),
      also when pb2npy could not read the data (a sequence or optional, not a tensor);
   4. `nnc predict model.onnx --data NAME=input.npy ... -o NAME=got.npy ...` per data set, and npycmp
@@ -17,8 +21,9 @@ A case fails when a number is wrong, an output is missing, nnc crashes or exits 
 predict exits 1 on a model that imported, or it runs past --timeout, or the model imports but pb2npy cannot
 read its data; unsupported when the import exits 1, or it does not and a tensor's data type has no .npy
 form (strings, complex).
-Prints one line per DIR, `NAME: N passed, M failed, K unsupported, J not applicable`, then each failing case
-with the first line of its reason. Cases named in --known-failures (lines `DIR/test_NAME  # reason`,
+Prints one line per DIR, `NAME: N passed, M failed, K unsupported, J not applicable` (with --freeze, a
+second line: how many of those ran with frozen inputs), then each failing case with the first line of its
+reason. Cases named in --known-failures (lines `DIR/test_NAME  # reason`,
 default tests/onnx/known_failures.txt) are counted as failed but do not fail the run; one that no longer
 fails does (remove it from the list).
 Exit 0 when no case failed, 1 when one did, 2 on bad usage, 77 when there is nothing to run (nnc built
@@ -40,6 +45,20 @@ import tempfile
 PASSED, FAILED, UNSUPPORTED, NOT_APPLICABLE = "passed", "failed", "unsupported", "not applicable"
 KINDS = (PASSED, FAILED, UNSUPPORTED, NOT_APPLICABLE)
 PB2NPY_NO_FORM = 3  # pb2npy's exit code for a tensor with no .npy form
+MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5  # field numbers in onnx.proto: ModelProto.graph, GraphProto.initializer
+
+
+def proto_field(number, payload):
+    """a length-delimited protobuf field. A message field that appears twice is merged, and repeated fields
+    append: a ModelProto followed by graph { initializer: T } is the model with one more initializer."""
+    def varint(n):
+        out = bytearray()
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        out.append(n)
+        return bytes(out)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def npy_shape(path):
@@ -93,7 +112,8 @@ class Case:
 
     def message(self, stderr):
         """nnc's first error line, with the case's paths shortened"""
-        return first_line(stderr).replace(self.dir + "/", "").replace(self.tmp + "/", "")
+        line = first_line(stderr).replace(self.dir + "/", "").replace(self.tmp + "/", "")
+        return re.sub(r"\bmodel_set\d+\.onnx\b", "model.onnx", line)  # a frozen copy is still the case's model
 
     def convert(self, pb, npy):
         """(name, None) or (None, (kind, reason))"""
@@ -104,7 +124,7 @@ class Case:
         return None, (kind, f"pb2npy {os.path.relpath(pb, self.dir)}: {first_line(r.stderr)}")
 
     def load_set(self, set_dir, k):
-        """the data set's inputs and outputs as [(name, npy)] lists, or an outcome"""
+        """the data set's inputs and outputs as [(name, npy, pb)] lists, or an outcome"""
         entries = sorted(os.listdir(set_dir))
         got = {}
         for kind in ("input", "output"):
@@ -114,23 +134,42 @@ class Case:
                 name, outcome = self.convert(pb, npy)
                 if outcome:
                     return None, None, outcome
-                got[kind].append((name, npy))
+                got[kind].append((name, npy, pb))
         if not got["output"]:
             return None, None, (FAILED, f"{os.path.basename(set_dir)}: no output_K.pb")
         return got["input"], got["output"], None
 
-    @staticmethod
-    def batch_problem(inputs):
-        """why the inputs cannot be one batch (None when they can)"""
+    def plan(self, inputs):
+        """(names of the inputs to freeze, None) or (None, why the case is not applicable)"""
         if not inputs:
-            return "no graph input to carry a batch"
-        shapes = [(name, npy_shape(npy)) for name, npy in inputs]
+            return None, "no graph input to carry a batch"
+        shapes = [(name, npy_shape(npy)) for name, npy, _ in inputs]
+        first = shapes[0][1]
+        off = {name for name, shape in shapes if not shape or shape[0] != first[0]} if first else None
+        if not off:
+            return (set(), None) if off is not None else (None, f"input '{shapes[0][0]}' has rank 0")
+        if self.tools.freeze:
+            return off, None
         for name, shape in shapes:
             if not shape:
-                return f"input '{name}' has rank 0"
-        if len({shape[0] for _, shape in shapes}) > 1:
-            return "inputs differ in their first extent: " + ", ".join(f"{n} {list(s)}" for n, s in shapes)
-        return None
+                return None, f"input '{name}' has rank 0"
+        return None, "inputs differ in their first extent: " + ", ".join(f"{n} {list(s)}" for n, s in shapes)
+
+    def freeze(self, k, inputs, frozen):
+        """model.onnx with the frozen inputs' tensors appended as initializers, and the inputs left as data"""
+        if not frozen:
+            return os.path.join(self.dir, "model.onnx"), inputs
+        with open(os.path.join(self.dir, "model.onnx"), "rb") as f:
+            model = f.read()
+        tensors = b""
+        for name, _, pb in inputs:
+            if name in frozen:
+                with open(pb, "rb") as f:
+                    tensors += proto_field(GRAPH_INITIALIZER, f.read())
+        path = os.path.join(self.tmp, f"model_set{k}.onnx")
+        with open(path, "wb") as f:
+            f.write(model + proto_field(MODEL_GRAPH, tensors))
+        return path, [i for i in inputs if i[0] not in frozen]
 
     def nnc(self, args):
         """nnc's CompletedProcess, or an outcome when it crashed, timed out or exited with neither 0 nor 1"""
@@ -143,12 +182,12 @@ class Case:
             return None, (FAILED, f"nnc {args[0]} {how}: {self.message(r.stderr)}")
         return r, None
 
-    def predict(self, k, inputs, outputs):
-        args = ["predict", os.path.join(self.dir, "model.onnx")]
-        for name, npy in inputs:
+    def predict(self, k, model, inputs, outputs):
+        args = ["predict", model]
+        for name, npy, _ in inputs:
             args += ["--data", f"{name}={npy}"]
         got = []
-        for j, (name, _) in enumerate(outputs):
+        for j, (name, _, _) in enumerate(outputs):
             path = os.path.join(self.tmp, f"set{k}_got_{j}.npy")
             args += ["-o", f"{name}={path}"]
             got.append(path)
@@ -157,7 +196,7 @@ class Case:
             return outcome
         if r.returncode == 1:
             return FAILED, f"nnc predict exit 1 after the import succeeded: {self.message(r.stderr)}"
-        for path, (name, want) in zip(got, outputs):
+        for path, (name, want, _) in zip(got, outputs):
             if not os.path.exists(path):
                 return FAILED, f"output '{name}' was not written"
             c = self.run_tool([self.tools.npycmp, path, want])
@@ -165,34 +204,48 @@ class Case:
                 return FAILED, f"output '{name}': {first_line(c.stdout + c.stderr).replace(path + ': ', '')}"
         return None
 
+    def import_(self, model):
+        """None when nnc imports the model, else an outcome (unsupported for exit 1)"""
+        r, outcome = self.nnc(["import", model, "-o", os.path.join(self.tmp, "model.nn")])
+        if outcome or r.returncode == 0:
+            return outcome
+        return UNSUPPORTED, self.message(r.stderr)
+
     def run(self):
-        """(kind, reason)"""
+        """(kind, reason, whether inputs were frozen)"""
         sets = sorted(e for e in os.listdir(self.dir) if e.startswith("test_data_set_"))
         if not os.path.exists(os.path.join(self.dir, "model.onnx")) or not sets:
-            return FAILED, "no model.onnx or no test_data_set_*"
-        loaded, data_problem = [], None
+            return FAILED, "no model.onnx or no test_data_set_*", False
+        loaded, data_problem, frozen = [], None, set()
         for k, s in enumerate(sets):
             inputs, outputs, data_problem = self.load_set(os.path.join(self.dir, s), k)
             if data_problem:
                 break
-            why = self.batch_problem(inputs)
+            off, why = self.plan(inputs)
             if why:
-                return NOT_APPLICABLE, why
+                return NOT_APPLICABLE, why, False
+            frozen |= off
             loaded.append((inputs, outputs))
         # data pb2npy cannot read (a sequence, a string) is judged after the import: nnc refusing the model
         # is the case's outcome; nnc accepting a model whose data no test can feed is not a pass
-        r, outcome = self.nnc(["import", os.path.join(self.dir, "model.onnx"), "-o", os.path.join(self.tmp, "model.nn")])
-        if outcome:
-            return outcome
-        if r.returncode == 1:
-            return UNSUPPORTED, self.message(r.stderr)
         if data_problem:
-            return data_problem
+            outcome = self.import_(os.path.join(self.dir, "model.onnx"))
+            return outcome + (False,) if outcome else data_problem + (False,)
+        outcome = self.import_(self.freeze(0, loaded[0][0], frozen)[0])
+        if outcome and outcome[0] == UNSUPPORTED and self.tools.freeze and len(loaded[0][0]) - len(frozen) > 1:
+            # weights given as inputs of the batch's extent (Conv's W of [1, 1, 3, 3] beside x of [1, 1, 5, 5])
+            # (kept only when nnc imports it: otherwise the case is reported as given)
+            all_but_first = {name for name, _, _ in loaded[0][0][1:]}
+            if not self.import_(self.freeze(0, loaded[0][0], all_but_first)[0]):
+                frozen, outcome = all_but_first, None
+        if outcome:
+            return outcome + (bool(frozen),)
         for k, (inputs, outputs) in enumerate(loaded):
-            outcome = self.predict(k, inputs, outputs)
+            model, data = self.freeze(k, inputs, frozen)
+            outcome = self.predict(k, model, data, outputs)
             if outcome:
-                return outcome[0], f"{sets[k]}: {outcome[1]}" if len(sets) > 1 else outcome[1]
-        return PASSED, ""
+                return outcome[0], f"{sets[k]}: {outcome[1]}" if len(sets) > 1 else outcome[1], bool(frozen)
+        return PASSED, "", bool(frozen)
 
 
 def run_case(tools, directory):
@@ -200,7 +253,7 @@ def run_case(tools, directory):
     try:
         return Case(tools, directory, tmp).run()
     except (OSError, ValueError, SyntaxError) as e:
-        return FAILED, f"harness: {e}"
+        return FAILED, f"harness: {e}", False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -217,6 +270,19 @@ def read_known_failures(path):
     return known
 
 
+def print_top_reasons(label, reasons):
+    """the unsupported cases' reasons by count, node names left out: what to implement first"""
+    counts = {}
+    for r in reasons:
+        r = re.sub(r"node '[^']*' ", "", r.replace("nnc: error: model.onnx: ", ""))
+        counts[r] = counts.get(r, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if top:
+        print(f"  {label}, unsupported by reason:")
+    for r, n in top:
+        print(f"    {n:4d}  {r}")
+
+
 def run_dir(directory, args, known, pool):
     label = os.path.basename(os.path.normpath(directory))
     cases = sorted(e for e in os.listdir(directory) if e.startswith("test_") and os.path.isdir(os.path.join(directory, e)))
@@ -225,9 +291,11 @@ def run_dir(directory, args, known, pool):
     futures = [pool.submit(run_case, args, os.path.join(directory, c)) for c in cases]
     results = [(c, f.result()) for c, f in zip(cases, futures)]
     counts = {k: 0 for k in KINDS}
-    unexpected, lines = 0, []
-    for case, (kind, reason) in results:
+    unexpected, lines, frozen = 0, [], 0
+    for case, (kind, reason, was_frozen) in results:
         counts[kind] += 1
+        frozen += was_frozen
+        reason = f"{reason} (inputs frozen)" if was_frozen and reason else reason
         key = f"{label}/{case}"
         if key in known and kind != FAILED:
             unexpected += 1
@@ -239,11 +307,18 @@ def run_dir(directory, args, known, pool):
             lines.append(f"  FAIL {key}: {reason}")
         elif kind == UNSUPPORTED and args.list_unsupported:
             lines.append(f"  unsupported {key}: {reason}")
+        elif kind == NOT_APPLICABLE and args.list_not_applicable:
+            lines.append(f"  not applicable {key}: {reason}")
     print(f"{label}: {counts[PASSED]} passed, {counts[FAILED]} failed, {counts[UNSUPPORTED]} unsupported, "
           f"{counts[NOT_APPLICABLE]} not applicable")
+    if args.freeze:
+        print(f"  ({frozen} of them with inputs frozen as initializers)")
     for line in lines:
         print(line)
+    if args.list_unsupported:
+        print_top_reasons(label, [reason for _, (kind, reason, _) in results if kind == UNSUPPORTED])
     sys.stdout.flush()
+    counts["frozen"] = frozen
     return label, counts, unexpected
 
 
@@ -256,8 +331,11 @@ def parse_args():
     p.add_argument("--jobs", type=int, default=2, help="cases run in parallel (default 2)")
     p.add_argument("--filter", help="only cases whose name matches this regular expression")
     p.add_argument("--list-unsupported", action="store_true", help="print each unsupported case with nnc's first error line")
+    p.add_argument("--list-not-applicable", action="store_true", help="print each not applicable case with the reason")
     p.add_argument("--json", help="write the counts per directory to this file")
     p.add_argument("--timeout", type=float, default=60, help="seconds per nnc run (default 60)")
+    p.add_argument("--freeze", action="store_true",
+                   help="inputs whose first extent is not the first input's become initializers instead of not applicable")
     p.add_argument("--known-failures", default=os.path.join(here, "known_failures.txt"))
     p.add_argument("--no-onnx", action="store_true", help="nnc was built without ONNX: skip (exit 77)")
     p.add_argument("dirs", nargs="+", metavar="DIR")
