@@ -1,6 +1,572 @@
-/* onnx_ops_shape.c: (being written) */
+/* onnx_ops_shape.c: shape operators on data (Shape, Reshape, Flatten, Squeeze, Unsqueeze, Expand, Transpose,
+ * Concat, Gather, Slice, Cast) and the Constant node. Nodes whose inputs are all constant never come here
+ * (onnx_fold.c evaluates them); Constant has no inputs, so it is read here.
+ *
+ * The rule everything follows: .nn axis 0 is the batch, and nothing may move samples across it. So a
+ * Reshape or Flatten keeps the batch as its own axis (a target that merges it with another axis is refused);
+ * Transpose only permutes the Val's `axis` (no .nn code); Concat, Gather and Slice work on the .nn axis that
+ * holds the ONNX axis, in whatever layout the value has, and refuse the batch axis. What is deliberately not
+ * here: Size (it depends on the batch), Expand that copies elements (only one that adds axes of extent 1),
+ * indices or shapes computed from data. */
 #include "onnx_internal.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_GATHER = 64 }; /* the most slices one index list or strided Slice becomes (a concat of pieces) */
+
+/* input k as data. Output 0's Val is made first: a new Val may move the table, and with it a Val read before */
+static Val *data_input_(Imp *im, const Node *n, int k)
+{
+    (void)imp_output(im, n, 0);
+    Val *x = imp_input(im, n, k);
+    if (!x || x->kind != VAL_DATA) {
+        imp_unsupported(im, n, "input %d must be computed from the graph's inputs", k);
+        return NULL;
+    }
+    return x;
+}
+
+static int norm_axis_(int64_t axis, int rank) { return (int)(axis < 0 ? axis + rank : axis); }
+
+/* the ONNX position of the batch extent, -1 when there is none or more than one */
+static int batch_pos_(const int64_t *dims, int rank)
+{
+    int p = -1;
+    for (int k = 0; k < rank; k++)
+        if (dims[k] == OX_BATCH) {
+            if (p >= 0) return -1;
+            p = k;
+        }
+    return p;
+}
+
+/* the extents of v's .nn value (the batch at 0) */
+static void nn_dims_(const Val *v, int64_t *nd)
+{
+    for (int k = 0; k < v->rank; k++) nd[v->axis[k]] = v->dims[k];
+}
+
+/* the per-sample list of a shape: every extent but the batch and the one at `skip` (-1: none) */
+static const char *per_sample_(Imp *im, const int64_t *dims, int rank, int skip)
+{
+    int64_t d[OX_MAX_RANK];
+    int n = 0;
+    for (int k = 0; k < rank; k++)
+        if (k != skip && dims[k] != OX_BATCH) d[n++] = dims[k];
+    return imp_int_list(im, d, n);
+}
+
+/* a constant 1-D (or scalar) integer input: its values, and which of them is the batch-size symbol (a
+ * literal -1 and the symbol read alike through oxc_ints) */
+static bool const_ints_(const Val *v, int64_t *out, bool *batch, int max, int *count)
+{
+    if (!v || v->kind != VAL_CONST || !oxc_ints(&v->c, out, max, count)) return false;
+    for (int k = 0; k < *count; k++) {
+        batch[k] = v->c.batch && v->c.batch[k];
+        if (!batch[k]) out[k] = v->c.i[k];
+    }
+    return true;
+}
+
+/* the output as the same .nn value as `x` (or `nn`) under another ONNX shape: no statement */
+static void set_out_(Val *o, const Val *x, const char *nn, int rank, const int64_t *dims, const int *axis)
+{
+    imp_set_data(o, nn, rank, dims, axis);
+    o->is_int = x->is_int;
+}
+
+/* one statement `OUT = expr` for the node's output 0, which takes x's element type */
+static Val *write_out_(Imp *im, const Node *n, const Val *x, const char *expr, int rank, const int64_t *dims,
+                       const int *axis)
+{
+    Val *o = imp_output(im, n, 0);
+    const char *name = imp_value_name(im, o->onnx);
+    imp_line(im, "%s = %s", name, expr);
+    set_out_(o, x, name, rank, dims, axis);
+    return o;
+}
+
+/* ---- Reshape, Flatten, Squeeze, Unsqueeze, Expand: the elements in ONNX order under new extents ---- */
+static int64_t product_(const int64_t *dims, int n)
+{
+    int64_t p = 1;
+    for (int k = 0; k < n; k++) p *= dims[k];
+    return p;
+}
+
+/* x's elements, read in ONNX order, under the ONNX shape dims[rank], which holds the batch once. The batch
+ * stays a whole axis when the extents before it hold as many elements in x as in the result (ONNX element
+ * (before, b, after) is then element (before', b, after') with the same flat indices): the .nn value is
+ * [B, the other extents in ONNX order], a reshape of x brought to that order. */
+static bool relabel_(Imp *im, const Node *n, Val *x, const int64_t *dims, int rank)
+{
+    int q = batch_pos_(x->dims, x->rank), p = batch_pos_(dims, rank);
+    if (q < 0 || p < 0) return imp_unsupported(im, n, "the result must keep the batch as one whole axis");
+    if (product_(x->dims, q) != product_(dims, p))
+        return imp_unsupported(im, n, "the result would mix the batch with other axes");
+    int want[OX_MAX_RANK], axis[OX_MAX_RANK];
+    for (int k = 0; k < x->rank; k++) want[k] = k == q ? 0 : k < q ? k + 1 : k;
+    for (int k = 0; k < rank; k++) axis[k] = k == p ? 0 : k < p ? k + 1 : k;
+    imp_comment_node(im, n);
+    const char *src = imp_data_as(im, x, want);
+    const char *from = per_sample_(im, x->dims, x->rank, -1), *to = per_sample_(im, dims, rank, -1);
+    if (str_eq(from, to)) {
+        set_out_(imp_output(im, n, 0), x, src, rank, dims, axis);
+        return true;
+    }
+    write_out_(im, n, x, arena_printf(im->a, "reshape(%s, %s)", src, to), rank, dims, axis);
+    return true;
+}
+
+/* Reshape: one target extent is the batch: the batch-size symbol (from Shape arithmetic), a 0 copying the
+ * input's batch extent, a -1 that can only be the batch (the other extents hold one sample), or the exported
+ * batch size where the input has its batch; the others are per sample, one -1 among them inferred */
+static bool reshape_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
+    int64_t dims[OX_MAX_RANK];
+    bool sym[OX_MAX_RANK];
+    int ns = 0;
+    if (!x) return false;
+    if (!const_ints_(s, dims, sym, OX_MAX_RANK, &ns) || ns < 1)
+        return imp_unsupported(im, n, "the target shape must be a constant (known at import) of 1 to %d extents", OX_MAX_RANK);
+    bool allowzero = attr_int(n, "allowzero", 0) != 0;
+    int q = batch_pos_(x->dims, x->rank), p = -1, infer = -1;
+    int64_t per_sample = 1, known = 1;
+    for (int k = 0; k < x->rank; k++) per_sample *= k == q ? 1 : x->dims[k];
+    for (int k = 0; k < ns; k++) {
+        if (dims[k] == 0 && !allowzero && k < x->rank) {
+            sym[k] = k == q;
+            dims[k] = x->dims[k];
+        }
+        if (sym[k]) {
+            if (p >= 0) return imp_unsupported(im, n, "the batch size appears twice in the target shape");
+            p = k;
+        } else if (dims[k] == -1) {
+            if (infer >= 0) return imp_unsupported(im, n, "the target shape has two -1 extents");
+            infer = k;
+        } else if (dims[k] <= 0)
+            return imp_unsupported(im, n, "the target extent %lld is not supported", (long long)dims[k]);
+        else
+            known *= dims[k];
+    }
+    if (p < 0 && im->batch && q >= 0) /* a fixed batch: its size where the input has it, or first */
+        for (int k = 0; k < ns && p < 0; k++)
+            if (dims[k] == im->batch && (k == q || k == 0)) {
+                p = k;
+                known /= im->batch;
+            }
+    if (p < 0 && infer >= 0 && known == per_sample) {
+        p = infer; /* -1 takes what is left: one batch */
+        infer = -1;
+    }
+    if (p < 0) return imp_unsupported(im, n, "no target extent is the batch");
+    if (infer >= 0) {
+        if (known == 0 || per_sample % known) return imp_unsupported(im, n, "the target shape does not fit the input's %lld values per sample", (long long)per_sample);
+        dims[infer] = per_sample / known;
+        known = per_sample;
+    }
+    if (known != per_sample)
+        return imp_unsupported(im, n, "the target shape holds %lld values per sample, the input %lld", (long long)known, (long long)per_sample);
+    dims[p] = OX_BATCH;
+    return relabel_(im, n, x, dims, ns);
+}
+
+/* Flatten to 2-D at `axis`: only axis >= 1 with extents 1 between the batch and `axis` keeps the batch */
+static bool flatten_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    if (!x) return false;
+    int axis = norm_axis_(attr_int(n, "axis", 1), x->rank);
+    if (axis < 0 || axis > x->rank) return imp_unsupported(im, n, "axis out of range");
+    if (axis == 0 || x->dims[0] != OX_BATCH) return imp_unsupported(im, n, "axis 0 would merge the batch with the other axes");
+    int64_t dims[2] = {OX_BATCH, 1};
+    for (int k = 1; k < x->rank; k++) {
+        if (k < axis && x->dims[k] != 1) return imp_unsupported(im, n, "axis %d would merge the batch with axis %d", axis, k);
+        dims[1] *= x->dims[k];
+    }
+    return relabel_(im, n, x, dims, 2);
+}
+
+/* the axes of Squeeze/Unsqueeze: an attribute before opset 13, a constant input from 13 */
+static bool axes_(Imp *im, const Node *n, int64_t *axes, int *count)
+{
+    const int64_t *a = attr_ints(n, "axes", count);
+    if (a) {
+        if (*count > OX_MAX_RANK) return false;
+        memcpy(axes, a, sizeof *a * (size_t)*count);
+        return true;
+    }
+    Val *v = imp_input(im, n, 1);
+    *count = 0;
+    return !v || (v->kind == VAL_CONST && oxc_ints(&v->c, axes, OX_MAX_RANK, count));
+}
+
+static bool squeeze_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    int64_t axes[OX_MAX_RANK], dims[OX_MAX_RANK];
+    int na, rank;
+    if (!x) return false;
+    bool un = str_eq(n->op_type, "Unsqueeze");
+    if (!axes_(im, n, axes, &na)) return imp_unsupported(im, n, "the axes must be constant");
+    if (un ? !onnx_unsqueeze_dims(x->dims, x->rank, axes, na, dims, &rank)
+           : !onnx_squeeze_dims(x->dims, x->rank, axes, na, dims, &rank))
+        return imp_unsupported(im, n, "bad axes (a squeezed axis must have extent 1; the batch axis cannot be squeezed)");
+    return relabel_(im, n, x, dims, rank);
+}
+
+/* Expand of data: only when it copies nothing (the target broadcasts to x's own per-sample extents) */
+static bool expand_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
+    int64_t shape[OX_MAX_RANK], dims[OX_MAX_RANK];
+    bool sym[OX_MAX_RANK];
+    int ns;
+    if (!x) return false;
+    if (!const_ints_(s, shape, sym, OX_MAX_RANK, &ns)) return imp_unsupported(im, n, "the target shape must be a constant");
+    for (int k = 0; k < ns; k++)
+        if (sym[k]) shape[k] = OX_BATCH;
+        else if (shape[k] < 1) return imp_unsupported(im, n, "a target extent below 1");
+    int rank = ns > x->rank ? ns : x->rank;
+    for (int a = 0; a < rank; a++) {
+        int ox = rank - x->rank, os = rank - ns;
+        int64_t dx = a < ox ? 1 : x->dims[a - ox], ds = a < os ? 1 : shape[a - os];
+        if (dx == OX_BATCH && (ds == 1 || ds == OX_BATCH || (im->batch && ds == im->batch))) ds = OX_BATCH;
+        if (ds != 1 && dx != ds) return imp_unsupported(im, n, "it copies elements along an axis (nnc imports only an Expand that adds axes of extent 1)");
+        dims[a] = dx;
+    }
+    return relabel_(im, n, x, dims, rank);
+}
+
+/* ---- Shape, Size ---- */
+/* Shape of data: its extents, the batch a symbol (as onnx_fold.c marks it) */
+static bool shape_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0), *o = imp_output(im, n, 0);
+    if (!x) return false;
+    int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", x->rank);
+    start = start < 0 ? start + x->rank : start;
+    end = end < 0 ? end + x->rank : end;
+    start = start < 0 ? 0 : start > x->rank ? x->rank : start;
+    end = end < start ? start : end > x->rank ? x->rank : end;
+    int64_t d = end - start;
+    oxc_make(im, &o->c, OX_INT64, 1, &d);
+    o->kind = VAL_CONST;
+    for (int64_t k = 0; k < d; k++) {
+        bool batch = x->dims[start + k] == OX_BATCH;
+        o->c.i[k] = batch ? 0 : x->dims[start + k];
+        if (batch) {
+            if (!o->c.batch) o->c.batch = arena_alloc(im->a, (size_t)d + 1);
+            o->c.batch[k] = true;
+        }
+    }
+    return true;
+}
+
+static bool size_(Imp *im, const Node *n)
+{
+    return imp_unsupported(im, n, "the number of elements of data depends on the batch size");
+}
+
+/* ---- Transpose, Identity-like ---- */
+/* Transpose of data: the result's ONNX axis k is the input's ONNX axis perm[k], held by the same .nn axis */
+static bool transpose_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0), *o = imp_output(im, n, 0);
+    if (!x) return false;
+    int np = 0;
+    const int64_t *p = attr_ints(n, "perm", &np);
+    if (p && np != x->rank) return imp_unsupported(im, n, "perm has %d axes, the input %d", np, x->rank);
+    int perm[OX_MAX_RANK];
+    bool seen[OX_MAX_RANK] = {0};
+    for (int k = 0; k < x->rank; k++) {
+        int64_t a = p ? p[k] : x->rank - 1 - k;
+        if (a < 0 || a >= x->rank || seen[a]) return imp_unsupported(im, n, "perm is not a permutation");
+        seen[a] = true;
+        perm[k] = (int)a;
+    }
+    Val in = *x; /* o may be x's own slot once imp_output grows the table */
+    const char *onnx = o->onnx;
+    int uses = o->uses;
+    memset(o, 0, sizeof *o);
+    o->onnx = onnx;
+    o->uses = uses;
+    o->kind = VAL_DATA;
+    o->nn = in.nn;
+    o->rank = in.rank;
+    o->is_int = in.is_int;
+    for (int k = 0; k < in.rank; k++) {
+        o->dims[k] = in.dims[perm[k]];
+        o->axis[k] = in.axis[perm[k]];
+    }
+    for (int v = 0; v < in.nviews; v++) { /* a view wanted ONNX axis j at .nn axis w[j] */
+        for (int k = 0; k < in.rank; k++) o->views[v].axis[k] = in.views[v].axis[perm[k]];
+        o->views[v].nn = in.views[v].nn;
+    }
+    o->nviews = in.nviews;
+    return true;
+}
+
+/* Cast of data: float to float, or int to int, is the value itself; int to float converts */
+static bool cast_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    if (!x) return false;
+    int to = (int)attr_int(n, "to", OX_FLOAT);
+    bool to_int = to == OX_INT32 || to == OX_INT64;
+    if (!ox_is_float(to) && !to_int) return imp_unsupported(im, n, "a cast to element type %d", to);
+    if (to_int != x->is_int && to_int) return imp_unsupported(im, n, "a cast of float data to an integer type");
+    if (to_int || !x->is_int) {
+        set_out_(imp_output(im, n, 0), x, x->nn, x->rank, x->dims, x->axis);
+        return true;
+    }
+    imp_comment_node(im, n);
+    Val *o = write_out_(im, n, x, arena_printf(im->a, "%s * 1.0", x->nn), x->rank, x->dims, x->axis);
+    o->is_int = false;
+    return true;
+}
+
+/* ---- Concat ---- */
+static bool concat_(Imp *im, const Node *n)
+{
+    Val *first = NULL;
+    for (size_t k = 0; k < n->n_input; k++) {
+        Val *v = imp_input(im, n, (int)k);
+        if (!v || v->kind != VAL_DATA)
+            return imp_unsupported(im, n, "input %d is %s: nnc concatenates only data", (int)k, v ? "a constant" : "empty");
+        if (!first) first = v;
+        if (v->rank != first->rank) return imp_unsupported(im, n, "inputs of ranks %d and %d", first->rank, v->rank);
+    }
+    if (!first) return imp_unsupported(im, n, "no inputs");
+    int axis = norm_axis_(attr_int(n, "axis", 0), first->rank);
+    if (axis < 0 || axis >= first->rank) return imp_unsupported(im, n, "axis out of range");
+    int K = first->axis[axis];
+    if (K == 0) return imp_unsupported(im, n, "it concatenates along the batch axis");
+    int64_t dims[OX_MAX_RANK];
+    memcpy(dims, first->dims, sizeof dims);
+    dims[axis] = 0;
+    bool all_int = true;
+    StrBuf e = {0};
+    sb_puts(&e, "concat(");
+    for (size_t k = 0; k < n->n_input; k++) {
+        Val *v = imp_input(im, n, (int)k);
+        for (int a = 0; a < v->rank; a++)
+            if (a != axis && v->dims[a] != first->dims[a]) {
+                sb_free(&e);
+                return imp_unsupported(im, n, "inputs whose extents differ on axis %d", a);
+            }
+        dims[axis] += v->dims[axis];
+        all_int &= v->is_int;
+    }
+    imp_comment_node(im, n);
+    for (size_t k = 0; k < n->n_input; k++)
+        sb_printf(&e, "%s%s", k ? ", " : "", imp_data_as(im, imp_input(im, n, (int)k), first->axis));
+    sb_printf(&e, ", axis=%d)", K);
+    Val in = *first;
+    Val *o;
+    if (n->n_input == 1) {
+        o = imp_output(im, n, 0);
+        set_out_(o, &in, in.nn, in.rank, dims, in.axis);
+    } else
+        o = write_out_(im, n, &in, e.s, in.rank, dims, in.axis);
+    o->is_int = all_int;
+    sb_free(&e);
+    return true;
+}
+
+/* ---- Gather, Slice: pieces of one .nn axis ---- */
+/* the cells idx[0..count) of .nn axis K of `src` (extent `ext`): runs of consecutive indices become slices,
+ * several runs a concat of them */
+static const char *take_(Imp *im, const char *src, int K, int64_t ext, const int64_t *idx, int count)
+{
+    StrBuf e = {0};
+    int pieces = 0;
+    for (int k = 0; k < count;) {
+        int j = k + 1;
+        while (j < count && idx[j] == idx[j - 1] + 1) j++;
+        if (k == 0 && j == count && idx[0] == 0 && idx[count - 1] == ext - 1)
+            sb_puts(&e, src);
+        else
+            sb_printf(&e, "%sslice(%s, %d, %lld, %lld)", pieces ? ", " : "", src, K, (long long)idx[k], (long long)idx[j - 1] + 1);
+        pieces++;
+        k = j;
+    }
+    const char *s = pieces > 1 ? arena_printf(im->a, "concat(%s, axis=%d)", e.s, K) : arena_strdup(im->a, e.s);
+    sb_free(&e);
+    return s;
+}
+
+/* Gather along a non-batch axis with constant indices: a scalar index drops the axis, a 1-D list keeps it */
+static bool gather_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0), *iv = imp_input(im, n, 1);
+    if (!x) return false;
+    int axis = norm_axis_(attr_int(n, "axis", 0), x->rank);
+    if (axis < 0 || axis >= x->rank) return imp_unsupported(im, n, "axis out of range");
+    int64_t idx[MAX_GATHER];
+    int count = 0;
+    if (!iv || iv->kind != VAL_CONST || iv->c.rank > 1 || !oxc_ints(&iv->c, idx, MAX_GATHER, &count) || count < 1)
+        return imp_unsupported(im, n, "the indices must be a constant scalar or a list of 1 to %d indices", MAX_GATHER);
+    int K = x->axis[axis];
+    if (K == 0) return imp_unsupported(im, n, "it gathers along the batch axis");
+    int64_t ext = x->dims[axis];
+    for (int k = 0; k < count; k++) {
+        idx[k] += idx[k] < 0 ? ext : 0;
+        if (idx[k] < 0 || idx[k] >= ext) return imp_unsupported(im, n, "index %lld is out of range", (long long)idx[k]);
+    }
+    imp_comment_node(im, n);
+    const char *e = take_(im, x->nn, K, ext, idx, count);
+    int64_t dims[OX_MAX_RANK];
+    int axes[OX_MAX_RANK];
+    memcpy(dims, x->dims, sizeof dims);
+    memcpy(axes, x->axis, sizeof axes);
+    if (iv->c.rank == 1) {
+        dims[axis] = count;
+        write_out_(im, n, x, e, x->rank, dims, axes);
+        return true;
+    }
+    /* a scalar index: .nn axis K (now of extent 1) goes; the axes after it move down */
+    int64_t nd[OX_MAX_RANK];
+    nn_dims_(x, nd);
+    nd[K] = 1;
+    int r = 0;
+    for (int k = 0; k < x->rank; k++) {
+        if (k == axis) continue;
+        dims[r] = x->dims[k];
+        axes[r++] = x->axis[k] > K ? x->axis[k] - 1 : x->axis[k];
+    }
+    write_out_(im, n, x, arena_printf(im->a, "reshape(%s, %s)", e, per_sample_(im, nd, x->rank, K)), r, dims, axes);
+    return true;
+}
+
+/* Slice's constant arguments: attributes before opset 10, inputs from 10 */
+static bool slice_args_(Imp *im, const Node *n, int64_t *starts, int64_t *ends, bool *end_batch, int64_t *axes,
+                        int64_t *steps, int *count)
+{
+    int ns = 0, ne = 0, na = 0, nst = 0;
+    bool sym[OX_MAX_RANK];
+    for (int k = 0; k < OX_MAX_RANK; k++) end_batch[k] = false;
+    if (im->opset < 10) {
+        const int64_t *s = attr_ints(n, "starts", &ns), *e = attr_ints(n, "ends", &ne), *a = attr_ints(n, "axes", &na);
+        if (!s || !e || ns != ne || ns > OX_MAX_RANK || na > OX_MAX_RANK) return false;
+        memcpy(starts, s, sizeof *s * (size_t)ns);
+        memcpy(ends, e, sizeof *e * (size_t)ne);
+        if (a) memcpy(axes, a, sizeof *a * (size_t)na);
+    } else {
+        Val *s = imp_input(im, n, 1), *e = imp_input(im, n, 2), *a = imp_input(im, n, 3), *st = imp_input(im, n, 4);
+        bool c = s && e && s->kind == VAL_CONST && e->kind == VAL_CONST && (!a || a->kind == VAL_CONST) && (!st || st->kind == VAL_CONST);
+        if (!c || !const_ints_(s, starts, sym, OX_MAX_RANK, &ns) || !const_ints_(e, ends, end_batch, OX_MAX_RANK, &ne) ||
+            ns != ne || (a && !oxc_ints(&a->c, axes, OX_MAX_RANK, &na)) || (st && !oxc_ints(&st->c, steps, OX_MAX_RANK, &nst)))
+            return false;
+        for (int k = 0; k < ns; k++)
+            if (sym[k]) return false;
+    }
+    if (!na) {
+        na = ns;
+        for (int k = 0; k < na; k++) axes[k] = k;
+    }
+    if (!nst) {
+        nst = ns;
+        for (int k = 0; k < ns; k++) steps[k] = 1;
+    }
+    *count = ns;
+    return na == ns && nst == ns;
+}
+
+/* the indices one Slice axis keeps (ONNX's clamping); false when there are more than MAX_GATHER pieces */
+static int slice_indices_(int64_t d, int64_t b, int64_t e, int64_t s, int64_t *idx, int max)
+{
+    b += b < 0 ? d : 0;
+    e += e < 0 ? d : 0;
+    if (s > 0) {
+        b = b < 0 ? 0 : b > d ? d : b;
+        e = e < 0 ? 0 : e > d ? d : e;
+    } else {
+        b = b < 0 ? -1 : b > d - 1 ? d - 1 : b;
+        e = e < -1 ? -1 : e > d - 1 ? d - 1 : e;
+    }
+    int count = 0;
+    for (int64_t i = b; s > 0 ? i < e : i > e; i += s) {
+        if (count == max) return -1;
+        idx[count++] = i;
+    }
+    return count;
+}
+
+static bool slice_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    if (!x) return false;
+    int64_t starts[OX_MAX_RANK], ends[OX_MAX_RANK], axes[OX_MAX_RANK], steps[OX_MAX_RANK];
+    bool end_batch[OX_MAX_RANK];
+    int ns;
+    if (!slice_args_(im, n, starts, ends, end_batch, axes, steps, &ns))
+        return imp_unsupported(im, n, "starts, ends, axes and steps must be constants (not the batch size, but as an end)");
+    int64_t dims[OX_MAX_RANK];
+    memcpy(dims, x->dims, sizeof dims);
+    const char *cur = x->nn;
+    bool commented = false;
+    for (int k = 0; k < ns; k++) {
+        int a = norm_axis_(axes[k], x->rank);
+        if (a < 0 || a >= x->rank || steps[k] == 0) return imp_unsupported(im, n, "bad axes or steps");
+        int64_t idx[MAX_GATHER], d = dims[a];
+        if (end_batch[k] && d != OX_BATCH) return imp_unsupported(im, n, "the batch size as the end of axis %d", a);
+        if (d == OX_BATCH) {
+            if (starts[k] == 0 && steps[k] == 1 && (end_batch[k] || ends[k] >= INT32_MAX || (im->batch && ends[k] >= im->batch)))
+                continue;
+            return imp_unsupported(im, n, "it slices the batch axis");
+        }
+        int count = slice_indices_(d, starts[k], ends[k], steps[k], idx, MAX_GATHER);
+        if (count < 0) return imp_unsupported(im, n, "it keeps more than %d pieces of axis %d", MAX_GATHER, a);
+        if (count == 0) return imp_unsupported(im, n, "it keeps nothing of axis %d", a);
+        if (count == d && idx[0] == 0 && idx[d - 1] == d - 1) continue; /* the whole axis */
+        if (!commented) imp_comment_node(im, n);
+        commented = true;
+        const char *e = take_(im, cur, x->axis[a], d, idx, count);
+        cur = imp_fresh_name(im, arena_printf(im->a, "%s_s", x->nn));
+        imp_line(im, "%s = %s", cur, e);
+        dims[a] = count;
+    }
+    set_out_(imp_output(im, n, 0), x, cur, x->rank, dims, x->axis);
+    return true;
+}
+
+/* ---- Constant ---- */
+static bool constant_(Imp *im, const Node *n)
+{
+    Val *o = imp_output(im, n, 0);
+    const Onnx__AttributeProto *a;
+    char err[512];
+    int64_t one = 1;
+    if ((a = attr_find(n, "value")) && a->t) {
+        if (!oxc_from_tensor(im, a->t, &o->c, err, sizeof err)) return imp_unsupported(im, n, "its value %s", err);
+    } else if ((a = attr_find(n, "value_float")) && a->has_f) {
+        oxc_make(im, &o->c, OX_FLOAT, 0, NULL);
+        o->c.f[0] = a->f;
+    } else if ((a = attr_find(n, "value_int")) && a->has_i) {
+        oxc_make(im, &o->c, OX_INT64, 0, NULL);
+        o->c.i[0] = a->i;
+    } else if ((a = attr_find(n, "value_floats"))) {
+        one = (int64_t)a->n_floats;
+        oxc_make(im, &o->c, OX_FLOAT, 1, &one);
+        for (int64_t k = 0; k < one; k++) o->c.f[k] = a->floats[k];
+    } else if ((a = attr_find(n, "value_ints"))) {
+        one = (int64_t)a->n_ints;
+        oxc_make(im, &o->c, OX_INT64, 1, &one);
+        for (int64_t k = 0; k < one; k++) o->c.i[k] = a->ints[k];
+    } else
+        return imp_unsupported(im, n, "nnc reads a Constant's value, value_float(s) and value_int(s) (not strings or sparse tensors)");
+    o->kind = VAL_CONST;
+    o->initializer = true;
+    return true;
+}
+
 const OpRow onnx_ops_shape[] = {
+    {"Shape", 1, shape_},         {"Size", 1, size_},           {"Reshape", 5, reshape_},   {"Flatten", 1, flatten_},
+    {"Squeeze", 1, squeeze_},     {"Unsqueeze", 1, squeeze_},   {"Expand", 8, expand_},     {"Transpose", 1, transpose_},
+    {"Cast", 6, cast_},           {"Concat", 4, concat_},       {"Gather", 1, gather_},     {"Slice", 1, slice_},
+    {"Constant", 1, constant_},
     {NULL, 0, NULL},
 };
