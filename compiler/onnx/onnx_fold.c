@@ -551,7 +551,7 @@ bool onnx_fold_node(Imp *im, const Node *n, bool *handled)
             if (sa && ns <= OX_MAX_RANK) memcpy(shape, sa, sizeof *sa * (size_t)ns);
             else if (!s || !oxc_ints(&s->c, shape, OX_MAX_RANK, &ns)) return refuse_(im, n, handled, "bad Reshape shape");
             for (int k = 0; k < ns; k++)
-                if (shape[k] == OX_BATCH && c->count >= 0) return refuse_(im, n, handled, "a constant reshaped by the batch size");
+                if (s && isb_(&s->c, k) && c->count >= 0) return refuse_(im, n, handled, "a constant reshaped by the batch size");
         }
         if (!onnx_reshape_dims(c->dims, c->rank, shape, ns, attr_int(n, "allowzero", 0) != 0, dims))
             return refuse_(im, n, handled, "bad Reshape shape");
