@@ -246,7 +246,7 @@ static bool fold_slice_(Imp *im, const Node *n, const OxConst *x, bool *handled)
         na = ns;
         for (int k = 0; k < na; k++) axes[k] = k;
     }
-    if (na != ns || (nst && nst != ns) || x->count < 0) return refuse_(im, n, handled, "bad Slice inputs");
+    if (na != ns || (nst && nst != ns)) return refuse_(im, n, handled, "bad Slice inputs");
     int64_t lo[OX_MAX_RANK], step[OX_MAX_RANK], dims[OX_MAX_RANK];
     for (int a = 0; a < x->rank; a++) {
         lo[a] = 0;
@@ -255,8 +255,9 @@ static bool fold_slice_(Imp *im, const Node *n, const OxConst *x, bool *handled)
     }
     for (int k = 0; k < ns; k++) {
         int a = norm_axis_(axes[k], x->rank);
+        if (a < 0 || a >= x->rank || (nst && steps[k] == 0)) return refuse_(im, n, handled, "bad Slice axes or steps");
         int64_t d = x->dims[a], s = nst ? steps[k] : 1, b = starts[k], e = ends[k];
-        if (a < 0 || a >= x->rank || s == 0) return refuse_(im, n, handled, "bad Slice axes or steps");
+        if (d == OX_BATCH) return refuse_(im, n, handled, "Slice of a constant along the batch axis");
         b = b < 0 ? b + d : b;
         e = e < 0 ? e + d : e;
         if (s > 0) {
@@ -271,6 +272,7 @@ static bool fold_slice_(Imp *im, const Node *n, const OxConst *x, bool *handled)
         lo[a] = b;
         step[a] = s;
     }
+    if (x->count < 0) return fold_relabel_(im, n, x, x->rank, dims, handled); /* one value everywhere (fill) */
     OxConst *o = out_(im, n, 0, x->dtype, x->rank, dims, handled);
     if (!o) return false;
     for (int64_t k = 0; k < o->count; k++) {
