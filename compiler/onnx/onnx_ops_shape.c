@@ -316,6 +316,7 @@ static bool cast_(Imp *im, const Node *n)
     if (!x) return false;
     int to = (int)attr_int(n, "to", OX_FLOAT);
     bool to_int = to == OX_INT32 || to == OX_INT64;
+    if (to == OX_FLOAT16 || to == OX_BFLOAT16) return imp_unsupported(im, n, "a cast to a 16-bit float (nnc computes in f32 and would not round)");
     if (!ox_is_float(to) && !to_int) return imp_unsupported(im, n, "a cast to element type %d", to);
     if (to_int != x->is_int && to_int) return imp_unsupported(im, n, "a cast of float data to an integer type");
     if (to_int || !x->is_int) {
