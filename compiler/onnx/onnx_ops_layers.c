@@ -523,11 +523,11 @@ static bool pad_(Imp *im, const Node *n)
     if (!pad_read_(im, n, x, tblr, &value)) return false;
     if (pad_folds_(im, n, x, tblr) || !(tblr[0] || tblr[1] || tblr[2] || tblr[3])) {
         /* no .nn statement: the Conv that follows reads x and pads it (or there is nothing to pad) */
-        const char *onnx = o->onnx;
-        int uses = o->uses;
+        Val keep = *o;
         *o = *x;
-        o->onnx = onnx;
-        o->uses = uses;
+        o->onnx = keep.onnx;
+        o->uses = keep.uses;
+        o->consumer = keep.consumer;
         return true;
     }
     if (!builtin_find("pad")) return imp_unsupported(im, n, "this nnc has no pad() builtin");
@@ -809,26 +809,31 @@ static bool lstm_(Imp *im, const Node *n)
         return false;
     bool want_y = imp_output_used(im, n, 0), want_h = imp_output_used(im, n, 1);
     if (!want_y && !want_h) return true; /* nothing reads it */
-    if (want_y && want_h) return imp_unsupported(im, n, "both Y and Y_h are used (nnc has no slice to take the last step of Y)");
+    if (want_y && want_h && !builtin_find("slice"))
+        return imp_unsupported(im, n, "both Y and Y_h are used (this nnc has no slice() to take Y's last step)");
     imp_comment_node(im, n);
     const char *xs = imp_data_as(im, x, batch_first ? (int[]){0, 1, 2} : (int[]){1, 0, 2});
     const char *layer = imp_layer_name(im, n, "lstm", W);
-    Val *o = imp_output(im, n, want_y ? 0 : 1);
-    const char *name = imp_value_name(im, o->onnx), *seq = imp_fresh_name(im, arena_printf(im->a, "%s_seq", name));
+    Val *y = imp_output(im, n, 0), *yh = imp_output(im, n, 1);
+    const char *yname = want_y ? imp_value_name(im, y->onnx) : NULL, *hname = want_h ? imp_value_name(im, yh->onnx) : NULL;
+    const char *seq = imp_fresh_name(im, arena_printf(im->a, "%s_seq", yname ? yname : hname));
+    imp_line(im, "%s = lstm(%s, %lld%s, name=\"%s\")", seq, xs, (long long)H, want_y ? ", return_sequences=true" : "", layer);
     if (want_y) { /* [B, T, H] -> Y [T, 1, B, H] (layout 1: [B, T, 1, H]) as .nn [B, T, 1, H] */
-        imp_line(im, "%s = lstm(%s, %lld, return_sequences=true, name=\"%s\")", seq, xs, (long long)H, layer);
-        imp_line(im, "%s = reshape(%s, [%lld, 1, %lld])", name, seq, (long long)T, (long long)H);
+        imp_line(im, "%s = reshape(%s, [%lld, 1, %lld])", yname, seq, (long long)T, (long long)H);
         if (batch_first)
-            imp_set_data(o, name, 4, (int64_t[]){OX_BATCH, T, 1, H}, (int[]){0, 1, 2, 3});
+            imp_set_data(y, yname, 4, (int64_t[]){OX_BATCH, T, 1, H}, (int[]){0, 1, 2, 3});
         else
-            imp_set_data(o, name, 4, (int64_t[]){T, 1, OX_BATCH, H}, (int[]){1, 2, 0, 3});
-    } else { /* [B, H] -> Y_h [1, B, H] (layout 1: [B, 1, H]) as .nn [B, 1, H] */
-        imp_line(im, "%s = lstm(%s, %lld, name=\"%s\")", seq, xs, (long long)H, layer);
-        imp_line(im, "%s = reshape(%s, [1, %lld])", name, seq, (long long)H);
+            imp_set_data(y, yname, 4, (int64_t[]){T, 1, OX_BATCH, H}, (int[]){1, 2, 0, 3});
+    }
+    if (want_h) { /* the last h, [B, H] (or Y's last step [B, 1, H]) -> Y_h [1, B, H] (layout 1: [B, 1, H]) as .nn [B, 1, H] */
+        if (want_y)
+            imp_line(im, "%s = slice(%s, 1, -1)", hname, seq);
+        else
+            imp_line(im, "%s = reshape(%s, [1, %lld])", hname, seq, (long long)H);
         if (batch_first)
-            imp_set_data(o, name, 3, (int64_t[]){OX_BATCH, 1, H}, (int[]){0, 1, 2});
+            imp_set_data(yh, hname, 3, (int64_t[]){OX_BATCH, 1, H}, (int[]){0, 1, 2});
         else
-            imp_set_data(o, name, 3, (int64_t[]){1, OX_BATCH, H}, (int[]){1, 0, 2});
+            imp_set_data(yh, hname, 3, (int64_t[]){1, OX_BATCH, H}, (int[]){1, 0, 2});
     }
     lstm_weights_(im, layer, &W->c, &R->c, B ? &B->c : NULL, F, H);
     return true;
