@@ -797,9 +797,10 @@ static bool lstm_(Imp *im, const Node *n)
     bool batch_first = attr_int(n, "layout", 0) != 0;
     if (x->rank != 3 || !batch_at_(x, batch_first ? 0 : 1))
         return imp_unsupported(im, n, "X must be [T, batch, F] (layout 0) or [batch, T, F] (layout 1) with the batch as the graph's batch");
-    int64_t T = x->dims[batch_first ? 1 : 0], F = x->dims[2], H = attr_int(n, "hidden_size", 0);
     Val *W = weight_input_(im, n, 1, "W"), *R = W ? weight_input_(im, n, 2, "R") : NULL, *B = imp_input(im, n, 3);
     if (!R) return false;
+    int64_t T = x->dims[batch_first ? 1 : 0], F = x->dims[2];
+    int64_t H = attr_int(n, "hidden_size", R->c.rank == 3 ? R->c.dims[2] : 0); /* optional in ONNX: R is [1, 4H, H] */
     if (H < 1 || W->c.rank != 3 || W->c.dims[0] != 1 || W->c.dims[1] != 4 * H || W->c.dims[2] != F || R->c.rank != 3 ||
         R->c.dims[1] != 4 * H || R->c.dims[2] != H)
         return imp_unsupported(im, n, "W or R does not have the shape hidden_size=%lld and %lld features give", (long long)H, (long long)F);
