@@ -327,6 +327,7 @@ typedef struct Window {
     int nd;                            /* ONNX spatial axes: 1 or 2 */
     int64_t in[2], k[2], s[2], d[2], out[2];
     int64_t pad[4];
+    bool padded;                       /* explicit or SAME padding (before ceil_mode's) */
     bool ceil_extra;                   /* ceil_mode added padding at the bottom or right */
 } Window;
 
@@ -400,6 +401,7 @@ static bool window_read_(Imp *im, const Node *n, int nd, const int64_t *in, cons
         }
     } else if (!str_eq(auto_pad, "NOTSET") && !str_eq(auto_pad, "VALID"))
         return imp_unsupported(im, n, "auto_pad '%.20s'", auto_pad);
+    w->padded = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
     if (pool && attr_int(n, "ceil_mode", 0)) {
         if (!str_eq(auto_pad, "NOTSET") && !str_eq(auto_pad, "VALID")) return imp_unsupported(im, n, "ceil_mode with auto_pad %.20s", auto_pad);
         for (int a = 2 - nd; a < 2; a++) ceil_mode_(w, a);
@@ -653,10 +655,13 @@ static bool pool_(Imp *im, const Node *n)
     if (is_max && imp_output_used(im, n, 1)) return imp_unsupported(im, n, "its Indices output is used");
     Window w;
     if (!pool_window_(im, n, x, &w)) return false;
-    bool include_pad = !is_max && attr_int(n, "count_include_pad", 0) != 0;
-    /* ONNX Runtime divides a window that ceil_mode stretched past the padding by its part inside the padding;
-     * .nn by the whole window */
-    if (include_pad && w.ceil_extra) return imp_unsupported(im, n, "ceil_mode with count_include_pad=1 changes the last windows' divisor");
+    /* ONNX Runtime (and PyTorch) divide a window by its part inside the padded input, so that a window which
+     * ceil_mode stretches past the padding counts fewer cells; .nn's count_include_pad=true divides every
+     * window by its whole size. Without explicit padding that part is the cells inside the input: .nn's
+     * count_include_pad=false. */
+    bool include_pad = !is_max && attr_int(n, "count_include_pad", 0) != 0 && w.padded;
+    if (include_pad && w.ceil_extra)
+        return imp_unsupported(im, n, "ceil_mode with padding and count_include_pad=1: the last windows' divisors");
     imp_comment_node(im, n);
     const char *xs = nhwc_in_(im, n, x);
     if (!xs) return false;

@@ -242,6 +242,15 @@ def main():
     case("avgpool_ceil_include_pad_exact", [h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
                                                         pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)],
          {"x": rand(N, 2, 7, 7)}, ["y"], [])
+    # the window that would start in the end padding is dropped (5 -> 3 and not 4)
+    case("maxpool_ceil_drop", [h.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)],
+         {"x": rand(N, 1, 5, 5)}, ["y"], [])
+    case("avgpool_ceil_drop_include_pad", [h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2],
+                                                       pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)],
+         {"x": rand(N, 1, 5, 5)}, ["y"], [])
+    # no explicit padding: count_include_pad=1 divides the stretched last window by its cells inside the input
+    case("avgpool_ceil_include_pad_unpadded", [h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                                                           ceil_mode=1, count_include_pad=1)], {"x": rand(N, 2, 6, 7)}, ["y"], [])
     case("avgpool1d_include_pad", [h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3], strides=[2], pads=[1, 2],
                                                count_include_pad=1)], {"x": rand(N, 3, 9)}, ["y"], [])
     case("globalmaxpool_1d", [h.make_node("GlobalMaxPool", ["x"], ["y"])], {"x": rand(N, 3, 9)}, ["y"], [])
