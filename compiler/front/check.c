@@ -1405,7 +1405,7 @@ static void declare_defs_(Check *c, Program *p)
 }
 
 /* The model's name becomes C identifiers (the struct, M_predict, M_MAX_BATCH): not a C keyword. */
-static void check_model_name_(Item *it)
+bool check_model_name_reserved(const char *n)
 {
     static const char *const reserved[] = {
         "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
@@ -1414,11 +1414,15 @@ static void check_model_name_(Item *it)
         "_Complex", "_Imaginary", "int32_t", "uint32_t", "uint64_t", "size_t", "offsetof", "NULL", "memcpy",
         "memset", "exp", "log", "log1p", "sqrt", "tanh", "fabs", "pow", "cos", "INFINITY", "NAN", "A", "Ai",
     };
-    const char *n = it->name;
     bool generated = strncmp(n, "nnc_", 4) == 0 || strncmp(n, "cblas", 5) == 0 ||
                      ((n[0] == 'k' || n[0] == 'c') && n[1] >= '0' && n[1] <= '9');
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0] && !generated; i++) generated = str_eq(n, reserved[i]);
-    if (generated)
+    return generated;
+}
+
+static void check_model_name_(Item *it)
+{
+    if (check_model_name_reserved(it->name))
         diag_error(it->name_loc, "model name '%s' cannot be used: the generated C names its struct after the model, "
                                  "and '%s' is a C keyword or a name the generated code uses", it->name, it->name);
 }

@@ -95,21 +95,22 @@ static void raw_elem_(const uint8_t *p, int dtype, float *f, int64_t *i)
     }
 }
 
-static bool typed_fields_(const Onnx__TensorProto *t, OxConst *c, char *err, size_t errlen)
+/* how many values the typed field for `dtype` holds */
+static size_t typed_count_(const Onnx__TensorProto *t, int dtype)
+{
+    switch (dtype) {
+    case OX_FLOAT: return t->n_float_data;
+    case OX_DOUBLE: return t->n_double_data;
+    case OX_INT64: return t->n_int64_data;
+    case OX_UINT32: case OX_UINT64: return t->n_uint64_data;
+    default: return t->n_int32_data;
+    }
+}
+
+/* the values from the typed field; its count was checked against c->count before c was allocated */
+static void typed_fields_(const Onnx__TensorProto *t, OxConst *c)
 {
     int64_t n = c->count;
-    size_t have;
-    switch (c->dtype) {
-    case OX_FLOAT: have = t->n_float_data; break;
-    case OX_DOUBLE: have = t->n_double_data; break;
-    case OX_INT64: have = t->n_int64_data; break;
-    case OX_UINT32: case OX_UINT64: have = t->n_uint64_data; break;
-    default: have = t->n_int32_data; break;
-    }
-    if ((int64_t)have != n) {
-        snprintf(err, errlen, "holds %zu values for %lld elements", have, (long long)n);
-        return false;
-    }
     for (int64_t k = 0; k < n; k++) {
         switch (c->dtype) {
         case OX_FLOAT: c->f[k] = t->float_data[k]; break;
@@ -121,7 +122,6 @@ static bool typed_fields_(const Onnx__TensorProto *t, OxConst *c, char *err, siz
         default: c->i[k] = t->int32_data[k]; break;
         }
     }
-    return true;
 }
 
 bool oxc_from_tensor(Imp *im, const Onnx__TensorProto *t, OxConst *c, char *err, size_t errlen)
@@ -148,7 +148,7 @@ bool oxc_from_tensor(Imp *im, const Onnx__TensorProto *t, OxConst *c, char *err,
         return false;
     }
     uint8_t *ext = NULL;
-    size_t ext_len = 0;
+    size_t ext_len = (size_t)n * (size_t)elem_size_(dtype); /* the bytes the shape needs */
     bool external = t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     if (external && !onnx_tensor_external(im->path, t, &ext, &ext_len, err, errlen)) return false;
     const uint8_t *raw = external ? ext : t->has_raw_data ? t->raw_data.data : NULL;
@@ -159,12 +159,15 @@ bool oxc_from_tensor(Imp *im, const Onnx__TensorProto *t, OxConst *c, char *err,
         free(ext);
         return false;
     }
+    if (!raw && typed_count_(t, dtype) != (size_t)n) { /* before allocating: dims alone may claim 2^28 elements */
+        snprintf(err, errlen, "holds %zu values for %lld elements", typed_count_(t, dtype), (long long)n);
+        return false;
+    }
     oxc_make(im, c, dtype, (int)t->n_dims, dims);
-    bool ok = true;
     if (raw)
         for (int64_t k = 0; k < n; k++) raw_elem_(raw + (size_t)k * (size_t)es, dtype, c->f ? &c->f[k] : NULL, c->i ? &c->i[k] : NULL);
     else
-        ok = typed_fields_(t, c, err, errlen);
+        typed_fields_(t, c);
     free(ext);
-    return ok;
+    return true;
 }

@@ -3,6 +3,7 @@
  * writes .nn statements. A node nnc cannot import is reported (node, op type, opset) and the walk goes on,
  * so that every such node is named; nodes downstream of one are skipped quietly. */
 #include "onnx_internal.h"
+#include "check.h"
 #include "frontend.h"
 
 #include <math.h>
@@ -11,21 +12,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- values ----------------------------------------------------------------------------------------------- */
+/* ---- values: an open-addressing table by ONNX name. A Val never moves once made: handlers hold pointers to
+ * their inputs while they make their outputs. ---------------------------------------------------------------- */
+static Val **val_slot_(const Imp *im, const char *name)
+{
+    size_t mask = (size_t)im->capvals - 1;
+    for (size_t i = (size_t)str_hash(name) & mask;; i = (i + 1) & mask)
+        if (!im->vals[i] || str_eq(im->vals[i]->onnx, name)) return &im->vals[i];
+}
+
+static void vals_grow_(Imp *im)
+{
+    Val **old = im->vals;
+    int oldcap = im->capvals;
+    im->capvals = oldcap ? 2 * oldcap : 256;
+    im->vals = arena_alloc(im->a, sizeof *im->vals * (size_t)im->capvals);
+    for (int k = 0; k < oldcap; k++)
+        if (old[k]) *val_slot_(im, old[k]->onnx) = old[k];
+}
+
+/* the Val of `name` if one was made, else NULL */
+static Val *val_find_(const Imp *im, const char *name)
+{
+    return im->capvals && name ? *val_slot_(im, name) : NULL;
+}
+
 Val *imp_val(Imp *im, const char *name)
 {
     if (!name || !*name) return NULL;
-    for (int k = im->nvals - 1; k >= 0; k--)
-        if (str_eq(im->vals[k].onnx, name)) return &im->vals[k];
-    if (im->nvals == im->capvals) {
-        im->capvals = im->capvals ? 2 * im->capvals : 64;
-        Val *nv = arena_alloc(im->a, sizeof *nv * (size_t)im->capvals);
-        if (im->nvals) memcpy(nv, im->vals, sizeof *nv * (size_t)im->nvals);
-        im->vals = nv;
+    if (2 * (im->nvals + 1) > im->capvals) vals_grow_(im);
+    Val **slot = val_slot_(im, name);
+    if (!*slot) {
+        *slot = arena_alloc(im->a, sizeof **slot);
+        (*slot)->onnx = arena_strdup(im->a, name);
+        im->nvals++;
     }
-    Val *v = &im->vals[im->nvals++];
-    v->onnx = arena_strdup(im->a, name);
-    return v;
+    return *slot;
 }
 
 Val *imp_input(Imp *im, const Node *n, int k) { return k < (int)n->n_input ? imp_val(im, n->input[k]) : NULL; }
@@ -103,25 +125,43 @@ const int64_t *attr_ints(const Node *n, const char *name, int *count)
 static const char *const keywords_[] = {"model", "def", "const", "input", "target", "param", "output", "loss",
                                         "metric", "optimizer", "train", "freeze", "return", "true", "false", "none"};
 
-static bool name_taken_(Imp *im, const char *s)
+/* .nn names taken so far: an open-addressing table; `next` is the suffix to try after NAME_2, NAME_3, ... */
+static ImpName *name_slot_(const Imp *im, const char *s)
+{
+    size_t mask = (size_t)im->capnames - 1;
+    for (size_t i = (size_t)str_hash(s) & mask;; i = (i + 1) & mask)
+        if (!im->names[i].s || str_eq(im->names[i].s, s)) return &im->names[i];
+}
+
+static bool reserved_(const char *s)
 {
     for (size_t k = 0; k < sizeof keywords_ / sizeof keywords_[0]; k++)
         if (str_eq(s, keywords_[k])) return true;
-    if (builtin_find(s)) return true;
-    for (int k = 0; k < im->nnames; k++)
-        if (str_eq(im->names[k], s)) return true;
-    return false;
+    return builtin_find(s) != NULL;
 }
 
-static void name_take_(Imp *im, const char *s)
+static bool name_taken_(const Imp *im, const char *s)
 {
-    if (im->nnames == im->capnames) {
-        im->capnames = im->capnames ? 2 * im->capnames : 64;
-        const char **nn = arena_alloc(im->a, sizeof *nn * (size_t)im->capnames);
-        if (im->nnames) memcpy(nn, im->names, sizeof *nn * (size_t)im->nnames);
-        im->names = nn;
+    return reserved_(s) || (im->capnames && name_slot_(im, s)->s);
+}
+
+static ImpName *name_take_(Imp *im, const char *s)
+{
+    if (2 * (im->nnames + 1) > im->capnames) {
+        ImpName *old = im->names;
+        int oldcap = im->capnames;
+        im->capnames = oldcap ? 2 * oldcap : 256;
+        im->names = arena_alloc(im->a, sizeof *im->names * (size_t)im->capnames);
+        for (int k = 0; k < oldcap; k++)
+            if (old[k].s) *name_slot_(im, old[k].s) = old[k];
     }
-    im->names[im->nnames++] = s;
+    ImpName *slot = name_slot_(im, s);
+    if (!slot->s) {
+        slot->s = s;
+        slot->next = 2;
+        im->nnames++;
+    }
+    return slot;
 }
 
 /* `s` as an identifier: bytes outside [A-Za-z0-9_] become _, a leading digit gets a _ before it */
@@ -141,17 +181,18 @@ static char *identifier_(Imp *im, const char *s, size_t max)
     return id;
 }
 
-/* an unused .nn name from `id`: a keyword or builtin gets a trailing _, a repeat _2, _3, ... */
+/* an unused .nn name from `id`: a keyword or builtin gets a trailing _, a repeat _2, _3, ... (each base
+ * remembers its next suffix, so that many names made alike cost no more than different ones) */
 static const char *unique_(Imp *im, const char *id)
 {
-    const char *base = id;
-    bool reserved = false;
-    for (size_t k = 0; k < sizeof keywords_ / sizeof keywords_[0]; k++) reserved |= str_eq(id, keywords_[k]);
-    if (reserved || builtin_find(id)) base = arena_printf(im->a, "%s_", id);
-    const char *name = base;
-    for (int k = 2; name_taken_(im, name); k++) name = arena_printf(im->a, "%s_%d", base, k);
-    name_take_(im, name);
-    return name;
+    const char *base = reserved_(id) ? arena_printf(im->a, "%s_", id) : id;
+    if (!name_taken_(im, base)) return name_take_(im, base)->s;
+    const char *name;
+    do {
+        ImpName *b = name_take_(im, base); /* a reserved base is marked taken here too */
+        name = arena_printf(im->a, "%s_%d", base, b->next++);
+    } while (name_taken_(im, name));
+    return name_take_(im, name)->s;
 }
 
 const char *imp_fresh_name(Imp *im, const char *base) { return unique_(im, identifier_(im, base, 120)); }
@@ -159,11 +200,11 @@ const char *imp_fresh_name(Imp *im, const char *base) { return unique_(im, ident
 /* a readable name for a value exported as "/layer1/conv/Conv_output_0": "layer1_conv_Conv" */
 const char *imp_value_name(Imp *im, const char *onnx)
 {
-    for (int k = 0; k < im->noutputs; k++) /* a graph output is computed under its own name */
-        if (str_eq(im->output_onnx[k], onnx) && !im->output_bound[k]) {
-            im->output_bound[k] = true;
-            return im->output_nn[k];
-        }
+    Val *v = val_find_(im, onnx);
+    if (v && v->output && !im->output_bound[v->output - 1]) { /* a graph output is computed under its own name */
+        im->output_bound[v->output - 1] = true;
+        return im->output_nn[v->output - 1];
+    }
     char buf[160];
     const char *s = onnx;
     while (*s == '/' || *s == ':' || *s == '.') s++;
@@ -644,6 +685,8 @@ static void reserve_outputs_(Imp *im)
     for (int k = 0; k < n; k++) {
         im->output_onnx[k] = im->graph->output[k]->name;
         im->output_nn[k] = unique_(im, identifier_(im, im->graph->output[k]->name, 120));
+        Val *v = imp_val(im, im->output_onnx[k]);
+        if (!v->output) v->output = k + 1;
     }
     im->noutputs = n;
 }
@@ -676,13 +719,18 @@ static bool write_outputs_(Imp *im, OnnxImport *out)
     return ok;
 }
 
+/* the model's name from the file's, as the checker takes it (not a name of C or of the generated code):
+ * "mlp.onnx" -> mlp, "int.onnx" -> int_, "c10.onnx" -> m_c10_ */
 static const char *file_stem_(Imp *im, const char *path)
 {
     const char *s = strrchr(path, '/');
     s = s ? s + 1 : path;
     size_t n = strlen(s);
     if (onnx_is_model_path(s)) n -= 5;
-    return identifier_(im, arena_strndup(im->a, s, n), 80);
+    const char *id = identifier_(im, arena_strndup(im->a, s, n), 80);
+    if (check_model_name_reserved(id)) id = arena_printf(im->a, "%s_", id);
+    if (check_model_name_reserved(id)) id = arena_printf(im->a, "m_%s", id);
+    return id;
 }
 
 static bool translate_(Imp *im, const char *model_name, OnnxImport *out)

@@ -70,9 +70,14 @@ struct Val {
     int nviews;
     int uses;            /* nodes (and graph outputs) that read it */
     const Onnx__NodeProto *consumer; /* the node reading it, when that is its one use */
+    int output;          /* 1 + its index among the graph outputs; 0 when it is none */
 };
 
 typedef struct Imp Imp;
+typedef struct ImpName {
+    const char *s; /* a .nn name in use */
+    int next;      /* the next suffix to try for names made from it: s_2, s_3, ... */
+} ImpName;
 typedef Onnx__NodeProto Node;
 
 /* An operator family's handler: write the node's .nn statements and set its outputs' Vals. Returns false
@@ -97,9 +102,9 @@ struct Imp {
     Onnx__GraphProto *graph;
     int opset;
     StrBuf out;                  /* the .nn text being written */
-    Val *vals;                   /* every ONNX value by name */
+    Val **vals;                  /* every ONNX value, by name (open addressing; a Val never moves) */
     int nvals, capvals;
-    const char **names;          /* .nn names taken so far */
+    ImpName *names;              /* .nn names taken so far, by name (open addressing) */
     int nnames, capnames;
     nnc_st_tensor *weights;      /* the parameters written */
     int nweights, capweights;
@@ -182,6 +187,8 @@ bool onnx_fold_node(Imp *im, const Node *n, bool *handled);
 Onnx__ModelProto *onnx_read_model(const char *path, char *err, size_t errlen);
 bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset);
 int onnx_model_opset(const Onnx__ModelProto *m, const char *domain);
+/* a tensor's external data (a file in the model's own directory): *len holds the bytes its shape needs; a file
+ * range of another length is refused before it is read */
 bool onnx_tensor_external(const char *model_path, const Onnx__TensorProto *t, uint8_t **data, size_t *len,
                           char *err, size_t errlen);
 

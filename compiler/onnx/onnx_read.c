@@ -2,7 +2,7 @@
  * (it recurses once per nesting level) a scan bounds how deeply the graph's recursive messages nest; then the
  * graph is checked: every name produced once, every input produced before it is used (nodes out of order are
  * sorted, a cycle is an error), external data files only from the model's own directory. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _XOPEN_SOURCE 700 /* realpath, O_CLOEXEC */
 #include "onnx_internal.h"
 
 #include <errno.h>
@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { ONNX_MAX_FILE = 1 << 30, ONNX_MAX_NESTING = 64 };
 
@@ -187,52 +189,107 @@ static const char *node_label_(const Onnx__NodeProto *n, int k, char *buf, size_
     return buf;
 }
 
-/* Kahn's order over the nodes; false (and the first node on a cycle named) when there is none */
+/* ---- the order of the nodes: Kahn's, taking the lowest-numbered ready node first, so that a graph already in
+ * order (as exporters write them) keeps it; O(E log N) whatever the file's order. -------------------------- */
+typedef struct Heap {
+    int *v;
+    int n;
+} Heap;
+
+static void heap_push_(Heap *h, int x)
+{
+    int i = h->n++;
+    for (; i > 0 && h->v[(i - 1) / 2] > x; i = (i - 1) / 2) h->v[i] = h->v[(i - 1) / 2];
+    h->v[i] = x;
+}
+
+static int heap_pop_(Heap *h)
+{
+    int top = h->v[0], x = h->v[--h->n], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && h->v[c + 1] < h->v[c]) c++;
+        if (h->v[c] >= x) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = x;
+    return top;
+}
+
+/* the node producing input j of node k, or -1 (a graph input, an initializer, an omitted optional input) */
+static int producer_(const NameSet *s, const Onnx__NodeProto *n, size_t j)
+{
+    const char *in = n->input[j];
+    return in && *in ? name_find_(s, in) : -1;
+}
+
+/* Names a node on a cycle: from a node left unsorted, follow unsorted producers; after n steps the walk is on
+ * the cycle. */
+static void report_cycle_(const char *path, const Onnx__GraphProto *g, const NameSet *s, const int *waiting)
+{
+    int n = (int)g->n_node, k = 0;
+    while (k < n && !waiting[k]) k++;
+    for (int step = 0; step < n; step++)
+        for (size_t j = 0; j < g->node[k]->n_input; j++) {
+            int p = producer_(s, g->node[k], j);
+            if (p >= 0 && waiting[p]) {
+                k = p;
+                break;
+            }
+        }
+    char lb[300];
+    diag_fatal("%s: the graph has a cycle: node %s depends on its own output", path,
+               node_label_(g->node[k], k, lb, sizeof lb));
+}
+
+/* Sorts g's nodes so that each comes after the producers of its inputs; false (a node on a cycle named) when no
+ * such order exists. */
 static bool sort_nodes_(const char *path, Onnx__GraphProto *g, NameSet *s)
 {
     int n = (int)g->n_node;
-    int *waiting = calloc((size_t)n + 1, sizeof *waiting), *order = calloc((size_t)n + 1, sizeof *order);
-    bool *done = calloc((size_t)n + 1, sizeof *done);
-    int norder = 0;
-    bool progress = true;
-    /* a simple repeated sweep: fine for graphs as exported (already sorted: one sweep) */
-    while (progress && norder < n) {
-        progress = false;
-        for (int k = 0; k < n; k++) {
-            if (done[k]) continue;
-            bool ready = true;
-            for (size_t j = 0; j < g->node[k]->n_input && ready; j++) {
-                const char *in = g->node[k]->input[j];
-                if (!in || !*in) continue;
-                int p = name_find_(s, in);
-                ready = p < 0 || done[p];
-            }
-            if (ready) {
-                done[k] = true;
-                order[norder++] = k;
-                progress = true;
-            }
+    size_t nedges = 0;
+    for (int k = 0; k < n; k++) nedges += g->node[k]->n_input;
+    int *waiting = calloc((size_t)n + 1, sizeof *waiting); /* inputs of node k not yet produced */
+    int *first = calloc((size_t)n + 2, sizeof *first);    /* consumers of node p: next[first[p] .. first[p+1]) */
+    int *next = malloc(sizeof *next * (nedges + 1)), *order = malloc(sizeof *order * ((size_t)n + 1));
+    Heap ready = {malloc(sizeof(int) * ((size_t)n + 1)), 0};
+    for (int k = 0; k < n; k++)
+        for (size_t j = 0; j < g->node[k]->n_input; j++) {
+            int p = producer_(s, g->node[k], j);
+            if (p >= 0) first[p + 1]++, waiting[k]++;
         }
+    for (int p = 0; p < n; p++) first[p + 1] += first[p];
+    int *fill = calloc((size_t)n + 1, sizeof *fill);
+    for (int k = 0; k < n; k++)
+        for (size_t j = 0; j < g->node[k]->n_input; j++) {
+            int p = producer_(s, g->node[k], j);
+            if (p >= 0) next[first[p] + fill[p]++] = k;
+        }
+    for (int k = 0; k < n; k++)
+        if (!waiting[k]) heap_push_(&ready, k);
+    int norder = 0;
+    while (ready.n) {
+        int p = heap_pop_(&ready);
+        order[norder++] = p;
+        for (int e = first[p]; e < first[p + 1]; e++)
+            if (--waiting[next[e]] == 0) heap_push_(&ready, next[e]);
     }
     bool ok = norder == n;
-    if (!ok) {
-        char lb[300];
-        for (int k = 0; k < n; k++)
-            if (!done[k]) {
-                diag_fatal("%s: the graph has a cycle: node %s depends on its own output", path,
-                           node_label_(g->node[k], k, lb, sizeof lb));
-                break;
-            }
-    } else {
+    if (!ok) report_cycle_(path, g, s, waiting);
+    else if (n) { /* g->node is NULL in a graph without nodes */
         Onnx__NodeProto **sorted = malloc(sizeof *sorted * ((size_t)n + 1));
         for (int k = 0; k < n; k++) sorted[k] = g->node[order[k]];
         memcpy(g->node, sorted, sizeof *sorted * (size_t)n);
         free(sorted);
     }
-    (void)waiting;
     free(waiting);
+    free(first);
+    free(next);
     free(order);
-    free(done);
+    free(fill);
+    free(ready.v);
     return ok;
 }
 
@@ -356,17 +413,26 @@ bool onnx_tensor_external(const char *model_path, const Onnx__TensorProto *t, ui
         snprintf(err, errlen, "external data '%.200s' lies outside the model's directory", loc);
         return false;
     }
-    FILE *f = fopen(rfile, "rb");
+    /* O_NONBLOCK: a FIFO placed beside the model must not block the open; it is refused as not regular */
+    int fd = open(rfile, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     struct stat st;
     if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "external data '%.200s': cannot read it", loc);
+        snprintf(err, errlen, "external data '%.200s': cannot read it (not a regular file)", loc);
         if (f) fclose(f);
+        else if (fd >= 0) close(fd);
         return false;
     }
     if (length < 0) length = st.st_size - offset;
     if (offset < 0 || length < 0 || offset > st.st_size || length > st.st_size - offset || length > ONNX_MAX_FILE) {
         snprintf(err, errlen, "external data '%.200s': offset %lld and length %lld do not fit its %lld bytes", loc,
                  (long long)offset, (long long)length, (long long)st.st_size);
+        fclose(f);
+        return false;
+    }
+    if ((uint64_t)length != (uint64_t)*len) { /* before reading: the file may be large */
+        snprintf(err, errlen, "external data '%.200s': %lld bytes for a shape that needs %zu", loc, (long long)length,
+                 *len);
         fclose(f);
         return false;
     }

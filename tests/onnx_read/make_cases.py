@@ -140,8 +140,9 @@ def external():
     np.save(path("ext_x.npy"), x)
     np.save(path("ext_ref.npy"), x + w)
     for name, loc in (("ext_dotdot.onnx", "../x.bin"), ("ext_absolute.onnx", "/etc/passwd"),
-                      ("ext_symlink.onnx", "link.bin")):
+                      ("ext_symlink.onnx", "link.bin"), ("ext_fifo.onnx", "fifo.bin"), ("ext_long.onnx", "long.bin")):
         t.external_data[0].value = loc
+        t.external_data[2].value = "1048576" if name == "ext_long.onnx" else "16"  # more than the shape's 16 bytes
         save(name, m)
 
 
@@ -153,6 +154,9 @@ def bad_tensors():
     h = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 31, 1 << 31], raw_data=b"")  # 2^62 elements
     save("huge_dims.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 4])],
                                  [vi("y", ["N", 4])], [h]))
+    t = TensorProto(name="w", data_type=TensorProto.INT64, dims=[1 << 28])  # 2 GB of int64 claimed, none given
+    save("typed_data_missing.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 4])],
+                                          [vi("y", ["N", 4])], [t]))
     shape = numpy_helper.from_array(np.array([10**9, 10**9], np.int64), "shape")
     save("constant_of_shape_huge.onnx", model(
         [helper.make_node("ConstantOfShape", ["shape"], ["big"], name="cos",
@@ -182,6 +186,19 @@ def hostile_names():
     save("hostile_names.onnx", model(nodes, inputs, [vi("loss", ["N", 4])], [w]))
 
 
+def many_names(n=3000):
+    """a chain of n Relus whose value names all make the same identifier ("a" and three punctuation marks),
+    written in reverse order: the import sorts the nodes and names the values in well under a second"""
+    punct = "!#$%&()*+,-.:;<=>?@[]^{|}~"
+    def name(k):
+        return "a" + "".join(punct[k // len(punct) ** d % len(punct)] for d in range(3))
+    nodes, prev = [], "x"
+    for k in range(n):
+        nodes.append(helper.make_node("Relu", [prev], [name(k)]))
+        prev = name(k)
+    save("many_names.onnx", model(nodes[::-1], [vi("x", ["N", 4])], [vi(prev, ["N", 4])]))
+
+
 def main():
     os.makedirs(CASES, exist_ok=True)
     not_onnx()
@@ -192,6 +209,7 @@ def main():
     external()
     bad_tensors()
     hostile_names()
+    many_names()
 
 
 if __name__ == "__main__":
