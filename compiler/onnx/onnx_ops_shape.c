@@ -324,7 +324,8 @@ static bool cast_(Imp *im, const Node *n)
         return true;
     }
     imp_comment_node(im, n);
-    Val *o = write_out_(im, n, x, arena_printf(im->a, "%s * 1.0", x->nn), x->rank, x->dims, x->axis);
+    /* `/` gives f32; `x * 1.0` would stay i32 (an integral literal takes the other side's type) */
+    Val *o = write_out_(im, n, x, arena_printf(im->a, "%s / 1", x->nn), x->rank, x->dims, x->axis);
     o->is_int = false;
     return true;
 }
