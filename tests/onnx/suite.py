@@ -5,7 +5,8 @@
 
 Each DIR holds cases test_*/ as ONNX lays them out: model.onnx and test_data_set_*/input_K.pb,
 output_K.pb (serialized TensorProtos named as the graph's inputs and outputs). For each case:
-  1. every .pb becomes a .npy with pb2npy, which prints the tensor's name;
+  1. every .pb becomes a .npy with pb2npy, which prints the tensor's name (a .pb without one, as in
+     ONNX's pytorch-* data, is the K-th graph input that is not an initializer, or the K-th output);
   2. not applicable: a graph input of rank 0, no input at all, or inputs whose first extents differ
      (nnc's axis 0 is the batch: every input must have one, the same in all), decided from the .pb
      shapes before nnc runs. With --freeze, the inputs whose first extent is not the first input's (ONNX's
@@ -59,6 +60,55 @@ def proto_field(number, payload):
         out.append(n)
         return bytes(out)
     return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def read_varint(data, i):
+    n, shift = 0, 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise ValueError("a malformed protobuf varint")
+        b = data[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return n, i
+
+
+def wire_fields(data):
+    """(field number, payload) of each length-delimited field at the top level of a protobuf message"""
+    i = 0
+    while i < len(data):
+        key, i = read_varint(data, i)
+        wire = key & 7
+        if wire == 0:
+            _, i = read_varint(data, i)
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        elif wire == 2:
+            n, i = read_varint(data, i)
+            if i + n > len(data):
+                raise ValueError("a truncated protobuf field")
+            yield key >> 3, data[i:i + n]
+            i += n
+        else:
+            raise ValueError(f"protobuf wire type {wire}")
+
+
+def string_field(message, number):
+    return next((v.decode("utf-8", "replace") for n, v in wire_fields(message) if n == number), "")
+
+
+def graph_io_names(model_path):
+    """([graph inputs that are not initializers], [graph outputs]) by name, read from model.onnx's wire format
+    (ModelProto.graph = 7; GraphProto.initializer = 5, input = 11, output = 12; ValueInfoProto.name = 1;
+    TensorProto.name = 8). ONNX's runner feeds input_K.pb to the K-th of those inputs, whatever the .pb's name."""
+    with open(model_path, "rb") as f:
+        graph = b"".join(v for n, v in wire_fields(f.read()) if n == MODEL_GRAPH)  # repeated fields: merged
+    fields = list(wire_fields(graph))
+    initializers = {string_field(v, 8) for n, v in fields if n == GRAPH_INITIALIZER}
+    inputs = [string_field(v, 1) for n, v in fields if n == 11]
+    return [i for i in inputs if i not in initializers], [string_field(v, 1) for n, v in fields if n == 12]
 
 
 def npy_shape(path):
@@ -137,7 +187,20 @@ class Case:
                 got[kind].append((name, npy, pb))
         if not got["output"]:
             return None, None, (FAILED, f"{os.path.basename(set_dir)}: no output_K.pb")
+        if any(not name for kind in got for name, _, _ in got[kind]):
+            problem = self.name_by_position(got)
+            if problem:
+                return None, None, (FAILED, problem)
         return got["input"], got["output"], None
+
+    def name_by_position(self, got):
+        """.pb files with no name (ONNX's pytorch-* data) are the graph's K-th input or output"""
+        names = dict(zip(("input", "output"), graph_io_names(os.path.join(self.dir, "model.onnx"))))
+        for kind in got:
+            if len(got[kind]) > len(names[kind]):
+                return f"{len(got[kind])} {kind} .pb files for {len(names[kind])} graph {kind}s"
+            got[kind] = [(name or names[kind][k], npy, pb) for k, (name, npy, pb) in enumerate(got[kind])]
+        return None
 
     def plan(self, inputs):
         """(names of the inputs to freeze, None) or (None, why the case is not applicable)"""
@@ -252,7 +315,7 @@ def run_case(tools, directory):
     tmp = tempfile.mkdtemp(prefix="nnc_onnx_")
     try:
         return Case(tools, directory, tmp).run()
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, IndexError) as e:
         return FAILED, f"harness: {e}", False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
