@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,8 @@ static bool reserved_(const char *s)
     return builtin_find(s) != NULL;
 }
 
+static bool name_slot_taken_(const Imp *im, const char *s) { return im->capnames && name_slot_(im, s)->s; }
+
 static bool name_taken_(const Imp *im, const char *s)
 {
     return reserved_(s) || (im->capnames && name_slot_(im, s)->s);
@@ -240,7 +243,10 @@ const char *imp_float(Imp *im, double v)
 {
     char buf[64];
     float f = (float)v;
-    snprintf(buf, sizeof buf, "%.9g", (double)f);
+    for (int digits = 6; digits <= 9; digits++) { /* the shortest decimal that reads back as the same float */
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f) break;
+    }
     if (!strpbrk(buf, ".eEni")) strcat(buf, ".0");
     return arena_strdup(im->a, buf);
 }
@@ -279,9 +285,12 @@ const char *imp_layer_name(Imp *im, const Node *n, const char *kind, const Val *
         for (const char *p = kind; *p; p++) k = (k * 31 + *p) & 15;
         base = arena_printf(im->a, "%s_%d", kind, ++im->layer_count[k]);
     }
+    /* layer names are strings of their own namespace (keys "layer:NAME", which no identifier can be): a layer
+     * may be called "dense" or share the name of the value it computes */
     const char *name = base;
-    for (int k = 2; name_taken_(im, name); k++) name = arena_printf(im->a, "%s_%d", base, k);
-    name_take_(im, name);
+    for (int k = 2; name_slot_taken_(im, arena_printf(im->a, "layer:%s", name)); k++)
+        name = arena_printf(im->a, "%s_%d", base, k);
+    name_take_(im, arena_printf(im->a, "layer:%s", name));
     return name;
 }
 
@@ -620,6 +629,12 @@ static bool declare_input_(Imp *im, const Onnx__ValueInfoProto *vi, OnnxImport *
             return false;
         } else
             dims[k] = d->dim_value;
+    }
+    int64_t per_sample = 1; /* .nn's limit; it also keeps every handler's products of extents from overflowing */
+    for (int k = 1; k < rank && per_sample <= INT32_MAX; k++) per_sample *= dims[k];
+    if (per_sample > INT32_MAX) {
+        diag_fatal("%s: graph input '%.200s' has more than 2^31 - 1 values per sample", im->path, vi->name);
+        return false;
     }
     int et = tt->has_elem_type ? tt->elem_type : OX_FLOAT;
     bool is_int = et == OX_INT32 || et == OX_INT64;

@@ -154,6 +154,8 @@ def bad_tensors():
     h = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 31, 1 << 31], raw_data=b"")  # 2^62 elements
     save("huge_dims.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 4])],
                                  [vi("y", ["N", 4])], [h]))
+    save("input_too_large.onnx", model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", ["N", 1 << 16, 1 << 16])],
+                                       [vi("y", ["N", 1 << 16, 1 << 16])]))
     t = TensorProto(name="w", data_type=TensorProto.INT64, dims=[1 << 28])  # 2 GB of int64 claimed, none given
     save("typed_data_missing.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 4])],
                                           [vi("y", ["N", 4])], [t]))

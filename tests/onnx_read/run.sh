@@ -64,6 +64,7 @@ refuse huge_dims.onnx "initializer 'w' has a negative or too large shape"
 (ulimit -v 1000000 && "$nnc" --version) >/dev/null 2>&1 && limit="ulimit -v 1000000"
 refuse typed_data_missing.onnx "initializer 'w' holds 0 values for 268435456 elements"
 limit=:
+refuse input_too_large.onnx "graph input 'x' has more than 2\^31 - 1 values per sample"
 refuse constant_of_shape_huge.onnx "node 'cos' \(ConstantOfShape, opset 17\): its folded result would be too large"
 
 # ---- external data: beside the model it reads; out of its directory it is refused ----
