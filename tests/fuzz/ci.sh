@@ -1,7 +1,7 @@
 #!/bin/sh
 # ci.sh: the fuzzing stage of CI: configure a clang fuzz build, build the libFuzzer targets, run each.
 #
-#   tests/fuzz/ci.sh BUILD_DIR [SECONDS]     (default 20 seconds per target; 7 targets)
+#   tests/fuzz/ci.sh BUILD_DIR [SECONDS]     (default 20 seconds per target; 8 targets)
 #
 # Configures BUILD_DIR with clang-14 (or $CC), -DNNC_FUZZ=ON and without the LLVM plugin, builds
 # `fuzz_all`, and runs tests/fuzz/run.sh on it: each target for SECONDS from its in-tree corpus. Exits

@@ -5,7 +5,8 @@
 
 The .nn seeds are copies of the models, test cases and diagnostics tests of the tree (under 8 KB each); the
 reader seeds are small valid files of every dtype and version and a few edge cases (empty arrays, rank 0,
-headers, BOMs, CRLF). Files found by fuzzing and merged in (-merge=1) live beside them under their hash names.
+headers, BOMs, CRLF). The .onnx seeds are the tree's ONNX fixtures and hand-made bad models under 64 KB
+(tests/onnx, tests/onnx_read) and a few of ONNX's own node tests when libonnx-testdata is installed. Files found by fuzzing and merged in (-merge=1) live beside them under their hash names.
 What it does not do: fuzz; it needs only the Python standard library.
 """
 import gzip
@@ -169,8 +170,31 @@ def st_seeds():
     put("safetensors", "bf16", safetensors([("a", "BF16", (2,), b"\x80\x3f\x00\x40")]))
 
 
+ONNX_NODE_TESTS = "/usr/share/libonnx-testdata/data/node"
+ONNX_NODE_SEEDS = ["add", "relu", "gemm_default_no_bias", "conv_with_strides_padding", "reshape_reduced_dims",
+                   "shape", "gather_0", "concat_2d_axis_0", "if", "constant", "constantofshape_int_zeros",
+                   "unsqueeze_axis_0", "transpose_default", "matmul_2d", "maxpool_2d_default",
+                   "batchnorm_example", "softmax_axis_1", "slice", "expand_dim_changed", "lstm_defaults",
+                   "cast_FLOAT_to_DOUBLE", "where_example", "clip", "flatten_axis0", "sum_example"]
+
+
+def onnx_seeds():
+    for d in ["tests/onnx/fixtures", "tests/onnx_read/cases"]:
+        for dirpath, _, files in os.walk(os.path.join(ROOT, d)):
+            for f in sorted(files):
+                p = os.path.join(dirpath, f)
+                if f.endswith(".onnx") and not os.path.islink(p) and os.path.getsize(p) <= 65536:
+                    rel = os.path.relpath(p, os.path.join(ROOT, d)).replace("/", "_")
+                    put("onnx", os.path.basename(d.rstrip("/")) + "_" + rel, open(p, "rb").read())
+    for t in ONNX_NODE_SEEDS:
+        p = os.path.join(ONNX_NODE_TESTS, "test_" + t, "model.onnx")
+        if os.path.exists(p):
+            put("onnx", "node_" + t + ".onnx", open(p, "rb").read())
+
+
 def main():
     nn_seeds()
+    onnx_seeds()
     npy_seeds()
     idx_seeds()
     csv_seeds()

@@ -15,7 +15,7 @@ bin=${1:?usage: run.sh FUZZ_BIN_DIR SECONDS [TARGET...]}
 secs=${2:?usage: run.sh FUZZ_BIN_DIR SECONDS [TARGET...]}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -eq 0 ] && set -- parser compile safetensors npy idx idx_gz csv
+[ $# -eq 0 ] && set -- parser compile safetensors npy idx idx_gz csv onnx
 artifacts=${NNC_FUZZ_ARTIFACTS:-$(pwd)/fuzz-artifacts}
 mkdir -p "$artifacts" || exit 2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nnc_fuzzrun.XXXXXX") || exit 2
