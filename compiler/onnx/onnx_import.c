@@ -82,7 +82,7 @@ bool imp_unsupported(Imp *im, const Node *n, const char *fmt, ...)
     va_start(ap, fmt);
     sb_vprintf(&b, fmt, ap);
     va_end(ap);
-    diag_fatal("%s", b.s);
+    onnx_error("%s", b.s);
     sb_free(&b);
     im->unsupported++;
     return false;
@@ -600,12 +600,12 @@ static bool declare_input_(Imp *im, const Onnx__ValueInfoProto *vi, OnnxImport *
     const Onnx__TypeProto *tp = vi->type;
     const Onnx__TypeProto__Tensor *tt = tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ? tp->tensor_type : NULL;
     if (!tt || !tt->shape) {
-        diag_fatal("%s: graph input '%.200s' is not a tensor of known rank", im->path, vi->name);
+        onnx_error("%s: graph input '%.200s' is not a tensor of known rank", im->path, vi->name);
         return false;
     }
     int rank = (int)tt->shape->n_dim;
     if (rank < 1 || rank > OX_MAX_RANK - 1) {
-        diag_fatal("%s: graph input '%.200s' has rank %d: nnc needs a first (batch) axis and at most %d axes", im->path,
+        onnx_error("%s: graph input '%.200s' has rank %d: nnc needs a first (batch) axis and at most %d axes", im->path,
                    vi->name, rank, OX_MAX_RANK - 1);
         return false;
     }
@@ -616,7 +616,7 @@ static bool declare_input_(Imp *im, const Onnx__ValueInfoProto *vi, OnnxImport *
         if (k == 0) {
             if (fixed) {
                 if (d->dim_value > (1 << 20) || (im->batch && im->batch != d->dim_value)) {
-                    diag_fatal("%s: graph input '%.200s' has first axis %lld, the others %d: nnc needs one batch axis "
+                    onnx_error("%s: graph input '%.200s' has first axis %lld, the others %d: nnc needs one batch axis "
                                "common to every input", im->path, vi->name, (long long)d->dim_value, im->batch);
                     return false;
                 }
@@ -624,7 +624,7 @@ static bool declare_input_(Imp *im, const Onnx__ValueInfoProto *vi, OnnxImport *
             }
             dims[0] = OX_BATCH;
         } else if (!fixed || d->dim_value > (1 << 30)) {
-            diag_fatal("%s: graph input '%.200s': axis %d has no fixed extent; nnc needs fixed extents beyond the "
+            onnx_error("%s: graph input '%.200s': axis %d has no fixed extent; nnc needs fixed extents beyond the "
                        "first (batch) axis", im->path, vi->name, k);
             return false;
         } else
@@ -633,13 +633,13 @@ static bool declare_input_(Imp *im, const Onnx__ValueInfoProto *vi, OnnxImport *
     int64_t per_sample = 1; /* .nn's limit; it also keeps every handler's products of extents from overflowing */
     for (int k = 1; k < rank && per_sample <= INT32_MAX; k++) per_sample *= dims[k];
     if (per_sample > INT32_MAX) {
-        diag_fatal("%s: graph input '%.200s' has more than 2^31 - 1 values per sample", im->path, vi->name);
+        onnx_error("%s: graph input '%.200s' has more than 2^31 - 1 values per sample", im->path, vi->name);
         return false;
     }
     int et = tt->has_elem_type ? tt->elem_type : OX_FLOAT;
     bool is_int = et == OX_INT32 || et == OX_INT64;
     if (!ox_is_float(et) && !is_int) {
-        diag_fatal("%s: graph input '%.200s' has element type %d; nnc reads float and integer inputs", im->path, vi->name, et);
+        onnx_error("%s: graph input '%.200s' has element type %d; nnc reads float and integer inputs", im->path, vi->name, et);
         return false;
     }
     const char *nn = imp_fresh_name(im, vi->name);
@@ -680,7 +680,7 @@ static bool load_initializers_(Imp *im)
         Val *v = imp_val(im, t->name);
         char err[512];
         if (!oxc_from_tensor(im, t, &v->c, err, sizeof err)) {
-            diag_fatal("%s: initializer '%.200s' %s", im->path, t->name, err);
+            onnx_error("%s: initializer '%.200s' %s", im->path, t->name, err);
             ok = false;
             continue;
         }
@@ -718,7 +718,7 @@ static bool write_outputs_(Imp *im, OnnxImport *out)
         }
         const char *src = v->kind == VAL_DATA ? imp_data_onnx_order(im, v) : NULL;
         if (!src) {
-            diag_fatal("%s: graph output '%.200s' %s", im->path, name,
+            onnx_error("%s: graph output '%.200s' %s", im->path, name,
                        v->kind == VAL_CONST ? "is a constant: it does not depend on any input"
                                             : "does not have the batch as its first axis");
             ok = false;
@@ -782,7 +782,7 @@ static bool translate_(Imp *im, const char *model_name, OnnxImport *out)
     if (!ok) return false;
     reserve_outputs_(im);
     if (!ndata) {
-        diag_fatal("%s: the graph has no inputs (beyond its initializers)", im->path);
+        onnx_error("%s: the graph has no inputs (beyond its initializers)", im->path);
         return false;
     }
     sb_putc(&im->out, '\n');
@@ -804,7 +804,7 @@ bool onnx_import(const char *path, const char *model_name, OnnxImport *out)
     char err[1024];
     Onnx__ModelProto *m = onnx_read_model(path, err, sizeof err);
     if (!m) {
-        diag_fatal("%s", err);
+        onnx_error("%s", err);
         return false;
     }
     Arena arena = {0};
@@ -812,7 +812,7 @@ bool onnx_import(const char *path, const char *model_name, OnnxImport *out)
     im.opset = onnx_model_opset(m, "");
     bool ok = true;
     if (im.opset < 7 || im.opset > 21) {
-        diag_fatal("%s: the model uses opset %d of the default domain; nnc imports opsets 7 to 21", path, im.opset);
+        onnx_error("%s: the model uses opset %d of the default domain; nnc imports opsets 7 to 21", path, im.opset);
         ok = false;
     }
     ok = ok && onnx_check_graph(path, m->graph, im.opset);

@@ -184,6 +184,8 @@ bool onnx_reshape_dims(const int64_t *in, int rank, const int64_t *shape, int n,
 bool onnx_fold_node(Imp *im, const Node *n, bool *handled);
 
 /* reader (onnx_read.c) */
+/* diag_fatal with every byte outside printable ASCII shown as '?' (names and paths from the model) */
+void onnx_error(const char *fmt, ...) NNC_PRINTF(1, 2);
 Onnx__ModelProto *onnx_read_model(const char *path, char *err, size_t errlen);
 bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset);
 int onnx_model_opset(const Onnx__ModelProto *m, const char *domain);

@@ -6,6 +6,7 @@
 #include "onnx_internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,20 @@ int onnx_model_opset(const Onnx__ModelProto *m, const char *domain)
     return m->n_opset_import == 0 && !*domain ? 1 : 0; /* IR version 2 models name no opset: 1 */
 }
 
+/* ---- errors: a model's names and strings are shown with bytes outside printable ASCII as '?', so that a name
+ * cannot write control sequences to the terminal or split a message's line ---------------------------------- */
+void onnx_error(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (char *p = buf; *p; p++)
+        if (*p < 32 || *p > 126) *p = '?';
+    diag_fatal("%s", buf);
+}
+
 /* ---- the graph: names and order ------------------------------------------------------------------------ */
 typedef struct NameSet {
     const char **names;
@@ -240,7 +255,7 @@ static void report_cycle_(const char *path, const Onnx__GraphProto *g, const Nam
             }
         }
     char lb[300];
-    diag_fatal("%s: the graph has a cycle: node %s depends on its own output", path,
+    onnx_error("%s: the graph has a cycle: node %s depends on its own output", path,
                node_label_(g->node[k], k, lb, sizeof lb));
 }
 
@@ -306,21 +321,21 @@ bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
     for (size_t k = 0; k < g->n_initializer; k++) {
         const char *nm = g->initializer[k]->name;
         if (!nm || !*nm || !name_add_(&s, nm, -1)) {
-            diag_fatal("%s: initializer #%zu: %s", path, k, nm && *nm ? "its name is used twice" : "it has no name");
+            onnx_error("%s: initializer #%zu: %s", path, k, nm && *nm ? "its name is used twice" : "it has no name");
             ok = false;
         }
     }
     for (size_t k = 0; k < g->n_input; k++) {
         const char *nm = g->input[k]->name;
         if (!nm || !*nm) {
-            diag_fatal("%s: graph input #%zu has no name", path, k);
+            onnx_error("%s: graph input #%zu has no name", path, k);
             ok = false;
         } else if (!name_add_(&s, nm, -1) && opset >= 0) {
             /* IR < 4 lists initializers among the inputs too: a repeat of an initializer is fine */
             bool is_init = false;
             for (size_t j = 0; j < g->n_initializer; j++) is_init |= str_eq(g->initializer[j]->name, nm);
             if (!is_init) {
-                diag_fatal("%s: graph input '%.200s' is declared twice", path, nm);
+                onnx_error("%s: graph input '%.200s' is declared twice", path, nm);
                 ok = false;
             }
         }
@@ -328,13 +343,13 @@ bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
     for (size_t k = 0; k < g->n_node && ok; k++) {
         Onnx__NodeProto *n = g->node[k];
         if (!n->op_type || !*n->op_type) {
-            diag_fatal("%s: node %s has no op_type", path, node_label_(n, (int)k, lb, sizeof lb));
+            onnx_error("%s: node %s has no op_type", path, node_label_(n, (int)k, lb, sizeof lb));
             ok = false;
         }
         for (size_t j = 0; j < n->n_output; j++) {
             const char *o = n->output[j];
             if (o && *o && !name_add_(&s, o, (int)k)) {
-                diag_fatal("%s: node %s: its output '%.200s' is also produced elsewhere", path,
+                onnx_error("%s: node %s: its output '%.200s' is also produced elsewhere", path,
                            node_label_(n, (int)k, lb, sizeof lb), o);
                 ok = false;
             }
@@ -345,7 +360,7 @@ bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
         for (size_t j = 0; j < n->n_input; j++) {
             const char *in = n->input[j];
             if (in && *in && name_find_(&s, in) == INT_MIN) {
-                diag_fatal("%s: node %s: input '%.200s' is not produced by any node, input or initializer", path,
+                onnx_error("%s: node %s: input '%.200s' is not produced by any node, input or initializer", path,
                            node_label_(n, (int)k, lb, sizeof lb), in);
                 ok = false;
             }
@@ -354,7 +369,7 @@ bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
     for (size_t k = 0; k < g->n_output && ok; k++) {
         const char *nm = g->output[k]->name;
         if (!nm || name_find_(&s, nm) == INT_MIN) {
-            diag_fatal("%s: graph output '%.200s' is not produced by any node", path, nm ? nm : "");
+            onnx_error("%s: graph output '%.200s' is not produced by any node", path, nm ? nm : "");
             ok = false;
         }
     }

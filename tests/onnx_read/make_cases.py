@@ -74,6 +74,8 @@ def truncated():
 def broken_graphs():
     save("undefined_input.onnx", model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add")],
                                        [vi("x", ["N", 4])], [vi("y", ["N", 4])]))
+    save("undefined_escape.onnx", model([helper.make_node("Add", ["x", "gh\x1b[31m\nost"], ["y"], name="add\x07")],
+                                        [vi("x", ["N", 4])], [vi("y", ["N", 4])]))
     save("cycle.onnx", model([helper.make_node("Add", ["x", "b"], ["a"], name="first"),
                               helper.make_node("Relu", ["a"], ["b"], name="second"),
                               helper.make_node("Identity", ["a"], ["y"], name="out")],

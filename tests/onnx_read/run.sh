@@ -49,6 +49,7 @@ refuse missing.onnx "missing.onnx: cannot open"
 
 # ---- broken graphs, opsets, operators ----
 refuse undefined_input.onnx "node 'add' \(Add\): input 'ghost' is not produced by any node, input or initializer"
+refuse undefined_escape.onnx "^nnc: error: undefined_escape.onnx: node 'add\?' \(Add\): input 'gh\?\[31m\?ost' is not produced"
 refuse cycle.onnx "the graph has a cycle: node '(first|second)'"
 refuse duplicate_output.onnx "node 'two' \(Neg\): its output 't' is also produced elsewhere"
 refuse opset6.onnx "uses opset 6 of the default domain; nnc imports opsets 7 to 21"
