@@ -402,10 +402,9 @@ static bool window_read_(Imp *im, const Node *n, int nd, const int64_t *in, cons
     } else if (!str_eq(auto_pad, "NOTSET") && !str_eq(auto_pad, "VALID"))
         return imp_unsupported(im, n, "auto_pad '%.20s'", auto_pad);
     w->padded = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
-    if (pool && attr_int(n, "ceil_mode", 0)) {
-        if (!str_eq(auto_pad, "NOTSET") && !str_eq(auto_pad, "VALID")) return imp_unsupported(im, n, "ceil_mode with auto_pad %.20s", auto_pad);
+    bool same = str_eq(auto_pad, "SAME_UPPER") || str_eq(auto_pad, "SAME_LOWER"); /* output ceil(in / s) already */
+    if (pool && !same && attr_int(n, "ceil_mode", 0))
         for (int a = 2 - nd; a < 2; a++) ceil_mode_(w, a);
-    }
     for (int a = 0; a < 2; a++) {
         int64_t span = w->in[a] + w->pad[2 * a] + w->pad[2 * a + 1] - extent_(w, a);
         if (span < 0) return imp_unsupported(im, n, "the window (%lld) is larger than the padded input (%lld)",
@@ -595,13 +594,13 @@ static bool conv_(Imp *im, const Node *n)
     const int64_t *ks = attr_ints(n, "kernel_shape", &cnt);
     for (int j = 0; ks && j < nd; j++)
         if (cnt != nd || ks[j] != w->c.dims[2 + j]) return imp_unsupported(im, n, "kernel_shape does not match W");
+    /* with a folded Pad the window is read on the padded extents (auto_pad SAME pads those), then the Pad's
+     * amounts join the convolution's */
     Window win;
     int64_t in[2] = {x->dims[2] + (nd == 2 ? extra[0] + extra[1] : extra[2] + extra[3]),
                      nd == 2 ? x->dims[3] + extra[2] + extra[3] : 0};
     if (!window_read_(im, n, nd, in, w->c.dims + 2, false, &win)) return false;
     for (int s = 0; s < 4; s++) win.pad[s] += extra[s];
-    win.in[0] -= extra[0] + extra[1];
-    win.in[1] -= extra[2] + extra[3];
     Val *b = imp_input(im, n, 2);
     if (b && (!is_known_const_(b) || b->c.count != O)) return imp_unsupported(im, n, "the bias B must be an initializer of %lld values", (long long)O);
     imp_comment_node(im, n);
