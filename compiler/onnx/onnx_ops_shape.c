@@ -108,14 +108,19 @@ static bool relabel_(Imp *im, const Node *n, Val *x, const int64_t *dims, int ra
     int want[OX_MAX_RANK], axis[OX_MAX_RANK];
     for (int k = 0; k < x->rank; k++) want[k] = k == q ? 0 : k < q ? k + 1 : k;
     for (int k = 0; k < rank; k++) axis[k] = k == p ? 0 : k < p ? k + 1 : k;
+    size_t mark = im->out.len;
     imp_comment_node(im, n);
     const char *src = imp_data_as(im, x, want);
     const char *from = per_sample_(im, x->dims, x->rank, -1), *to = per_sample_(im, dims, rank, -1);
-    if (str_eq(from, to)) {
-        set_out_(imp_output(im, n, 0), x, src, rank, dims, axis);
+    if (!str_eq(from, to)) {
+        write_out_(im, n, x, arena_printf(im->a, "reshape(%s, %s)", src, to), rank, dims, axis);
         return true;
     }
-    write_out_(im, n, x, arena_printf(im->a, "reshape(%s, %s)", src, to), rank, dims, axis);
+    set_out_(imp_output(im, n, 0), x, src, rank, dims, axis);
+    if (!strstr(im->out.s + mark, " = ")) { /* no statement after the comment: the comment goes too */
+        im->out.len = mark;
+        im->out.s[mark] = 0;
+    }
     return true;
 }
 
@@ -146,7 +151,7 @@ static bool reshape_(Imp *im, const Node *n)
         } else if (dims[k] == -1) {
             if (infer >= 0) return imp_unsupported(im, n, "the target shape has two -1 extents");
             infer = k;
-        } else if (dims[k] <= 0)
+        } else if (dims[k] <= 0 || dims[k] > (1 << 30) || known > ((int64_t)1 << 32))
             return imp_unsupported(im, n, "the target extent %lld is not supported", (long long)dims[k]);
         else
             known *= dims[k];
@@ -173,18 +178,18 @@ static bool reshape_(Imp *im, const Node *n)
     return relabel_(im, n, x, dims, ns);
 }
 
-/* Flatten to 2-D at `axis`: only axis >= 1 with extents 1 between the batch and `axis` keeps the batch */
+/* Flatten to 2-D at `axis`: the batch must be in the first block, alone (the other axes there extent 1) */
 static bool flatten_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
     if (!x) return false;
-    int axis = norm_axis_(attr_int(n, "axis", 1), x->rank);
+    int axis = norm_axis_(attr_int(n, "axis", 1), x->rank), q = batch_pos_(x->dims, x->rank);
     if (axis < 0 || axis > x->rank) return imp_unsupported(im, n, "axis out of range");
-    if (axis == 0 || x->dims[0] != OX_BATCH) return imp_unsupported(im, n, "axis 0 would merge the batch with the other axes");
+    if (q < 0 || q >= axis) return imp_unsupported(im, n, "axis %d would merge the batch with the axes after it", axis);
     int64_t dims[2] = {OX_BATCH, 1};
-    for (int k = 1; k < x->rank; k++) {
-        if (k < axis && x->dims[k] != 1) return imp_unsupported(im, n, "axis %d would merge the batch with axis %d", axis, k);
-        dims[1] *= x->dims[k];
+    for (int k = 0; k < x->rank; k++) {
+        if (k < axis && k != q && x->dims[k] != 1) return imp_unsupported(im, n, "axis %d would merge the batch with axis %d", axis, k);
+        if (k >= axis) dims[1] *= x->dims[k];
     }
     return relabel_(im, n, x, dims, 2);
 }
@@ -480,6 +485,7 @@ static bool slice_args_(Imp *im, const Node *n, int64_t *starts, int64_t *ends, 
 /* the indices one Slice axis keeps (ONNX's clamping); false when there are more than MAX_GATHER pieces */
 static int slice_indices_(int64_t d, int64_t b, int64_t e, int64_t s, int64_t *idx, int max)
 {
+    s = s > d ? d + 1 : s < -d ? -d - 1 : s; /* the same cells, and i += s cannot overflow */
     b += b < 0 ? d : 0;
     e += e < 0 ? d : 0;
     if (s > 0) {
