@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OX_MAX_FOLD = 1 << 24 };
+/* one folded constant, and all of them in one import (each node folds whether or not it is used: without the
+ * total, a few ConstantOfShape nodes in a 500-byte file took gigabytes) */
+enum { OX_MAX_FOLD = 1 << 24, OX_MAX_FOLD_TOTAL = 1 << 25 };
 
 static bool refuse_(Imp *im, const Node *n, bool *handled, const char *why)
 {
@@ -36,6 +38,11 @@ static OxConst *out_(Imp *im, const Node *n, int k, int dtype, int rank, const i
         refuse_(im, n, handled, "its folded result would be too large");
         return NULL;
     }
+    if (count > OX_MAX_FOLD_TOTAL - im->folded) {
+        refuse_(im, n, handled, "the constants folded at import would hold more than 2^25 elements in all");
+        return NULL;
+    }
+    if (count > 0) im->folded += count;
     oxc_make(im, &o->c, dtype, rank, dims);
     o->kind = VAL_CONST;
     return &o->c;

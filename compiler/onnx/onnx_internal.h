@@ -110,6 +110,7 @@ struct Imp {
     int nweights, capweights;
     int batch;                   /* the inputs' fixed batch size, or 0 */
     int unsupported;             /* nodes refused */
+    int64_t folded;              /* elements of the constants folded so far (onnx_fold.c bounds the total) */
     const Node *node;            /* the node being imported */
     const Node **absorbed;       /* nodes a layer took as its activation= */
     int nabsorbed;

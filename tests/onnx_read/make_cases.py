@@ -169,6 +169,15 @@ def bad_tensors():
         [vi("x", ["N", 4])], [vi("y", ["N", 4])], [shape]))
 
 
+def fold_bomb(n=40):
+    """n ConstantOfShape nodes of 4096 x 4096 int64 (128 MB each when folded), none of them used, in 2 KB"""
+    shape = numpy_helper.from_array(np.array([4096, 4096], np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["c%d" % k], name="cos%d" % k,
+                              value=helper.make_tensor("v", TensorProto.INT64, [1], [1])) for k in range(n)]
+    save("fold_bomb.onnx", model(nodes + [helper.make_node("Relu", ["x"], ["y"])], [vi("x", ["N", 4])],
+                                 [vi("y", ["N", 4])], [shape]))
+
+
 # graph input names and the .nn identifiers they must get (run.sh checks each `input NAME:` line)
 HOSTILE_INPUTS = [("a.b", "a_b"), ("a_b", "a_b_2"), ("input", "input_"), ("model", "model_"),
                   ("output", "output_"), ("int", "int"), ('q"uote', "q_uote"), ("new\nline", "new_line"),
@@ -212,6 +221,7 @@ def main():
     nested_if()
     external()
     bad_tensors()
+    fold_bomb()
     hostile_names()
     many_names()
 

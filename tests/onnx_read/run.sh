@@ -64,6 +64,8 @@ refuse huge_dims.onnx "initializer 'w' has a negative or too large shape"
 # space, when this nnc runs in it: not a sanitizer build)
 (ulimit -v 1000000 && "$nnc" --version) >/dev/null 2>&1 && limit="ulimit -v 1000000"
 refuse typed_data_missing.onnx "initializer 'w' holds 0 values for 268435456 elements"
+# 40 ConstantOfShape nodes of 16M int64 each: the fold's total bound refuses the third (in 1 GB too)
+refuse fold_bomb.onnx "node 'cos2' \(ConstantOfShape, opset 17\): the constants folded at import would hold more than 2\^25"
 limit=:
 refuse input_too_large.onnx "graph input 'x' has more than 2\^31 - 1 values per sample"
 refuse constant_of_shape_huge.onnx "node 'cos' \(ConstantOfShape, opset 17\): its folded result would be too large"
