@@ -453,12 +453,10 @@ static void window_out_(Imp *im, Val *o, const Window *w, int64_t C, const char 
 static const char *pair_(Imp *im, const int64_t *v) { return imp_int_list(im, v, 2); }
 
 /* ---- Pad --------------------------------------------------------------------------------------------------- */
-/* Pad's amounts on the spatial axes of NCHW (NCW) data as [top, bottom, left, right] (a 1-D input pads left
- * and right) and its value; false (refused) when it pads another axis, crops or is not constant mode */
+/* a constant-mode Pad's amounts on the spatial axes of NCHW (NCW) data as [top, bottom, left, right] (a 1-D
+ * input pads left and right) and its value; false (refused) when it pads another axis or crops */
 static bool pad_read_(Imp *im, const Node *n, const Val *x, int64_t *tblr, double *value)
 {
-    const char *mode = attr_string(im, n, "mode", "constant");
-    if (!str_eq(mode, "constant")) return imp_unsupported(im, n, "mode '%.20s': nnc pads with a constant only", mode);
     int r = x->rank;
     int64_t begin[OX_MAX_RANK] = {0}, end[OX_MAX_RANK] = {0}, pads[2 * OX_MAX_RANK], axes[OX_MAX_RANK];
     int np = 0, na = r;
@@ -511,11 +509,14 @@ static bool pad_folds_(Imp *im, const Node *pad, const Val *x, int64_t *tblr)
     Val *o = imp_output(im, pad, 0);
     const Node *c = o ? only_consumer_(o, &slot) : NULL;
     if (!c || slot != 0 || !str_eq(c->op_type, "Conv") || pad->n_output != 1) return false;
+    if (!str_eq(attr_string(im, pad, "mode", "constant"), "constant")) return false;
     return pad_read_(im, pad, x, tblr, &value) && value == 0;
 }
 
 static bool pad_(Imp *im, const Node *n)
 {
+    const char *mode = attr_string(im, n, "mode", "constant");
+    if (!str_eq(mode, "constant")) return imp_unsupported(im, n, "mode '%.20s': nnc pads with a constant only", mode);
     Val *x = data_input_(im, n, 0);
     if (!x) return false;
     Val *o = imp_output(im, n, 0);

@@ -212,6 +212,8 @@ def main():
     case("pad_conv_same_fold", [h.make_node("Pad", ["x", "p", "v"], ["xp"]),
                                 h.make_node("Conv", ["xp", "W"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])],
          {"x": rand(N, 2, 7, 6)}, ["y"], [init("p", pads(0, 0, 0, 3, 0, 0, 1, 0)), init("v", np.float32(0)), init("W", rand(4, 2, 3, 3))])
+    case("pad_conv1d_fold", [h.make_node("Pad", ["x", "p"], ["xp"]), h.make_node("Conv", ["xp", "W"], ["y"], strides=[2])],
+         {"x": rand(N, 2, 9)}, ["y"], [init("p", pads(0, 0, 3, 0, 0, 1)), init("W", rand(3, 2, 3))])
     case("pad_read_twice", [h.make_node("Pad", ["x", "p"], ["xp"]), h.make_node("Conv", ["xp", "W"], ["y"]),
                             h.make_node("MaxPool", ["xp"], ["z"], kernel_shape=[2, 2])],
          {"x": rand(N, 2, 5, 5)}, ["y", "z"], [init("p", pads(0, 0, 1, 1, 0, 0, 1, 1)), init("W", rand(3, 2, 3, 3))])
