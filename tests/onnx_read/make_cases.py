@@ -194,9 +194,15 @@ def hostile_names():
         prev = out
     w = numpy_helper.from_array(np.array([1, 2, 3, 4], np.float32), "w */ \"x\" ??/ \\\n.weight")
     nodes.append(helper.make_node("Mul", [prev, w.name], ["return"], name="for"))
-    nodes.append(helper.make_node("Relu", ["return"], ["loss"], name="int main(void){"))
+    # layers: one named by its node (a weight name that is not PyTorch's), one by its weight ("fc.0.weight")
+    g1 = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) / 8, "*/ evil\n.weight")
+    b1 = numpy_helper.from_array(np.array([1, -1, 0.5], np.float32), "b ??/")
+    g2 = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2) / 4 - 0.5, "fc.0.weight")
+    nodes.append(helper.make_node("Gemm", ["return", g1.name, b1.name], ["h"], name="??/ gemm */\n\"x\""))
+    nodes.append(helper.make_node("MatMul", ["h", g2.name], ["m"], name="dense"))
+    nodes.append(helper.make_node("Relu", ["m"], ["loss"], name="int main(void){"))
     inputs = [vi(n, ["N", 4]) for n, _ in HOSTILE_INPUTS]
-    save("hostile_names.onnx", model(nodes, inputs, [vi("loss", ["N", 4])], [w]))
+    save("hostile_names.onnx", model(nodes, inputs, [vi("loss", ["N", 2])], [w, g1, b1, g2]))
 
 
 def many_names(n=3000):

@@ -119,6 +119,9 @@ if "$nnc" import hostile_names.onnx -o h.nn 2>"$tmp/err" && "$nnc" check h.nn 2>
         grep -q "^    input $id: f32\[4\]$" h.nn || missing="$missing $id"
     done
     grep -q "^    output loss_$" h.nn || missing="$missing (output loss_)"
+    # layers: named by the node's made identifier, or by a PyTorch weight name's prefix (a string: dots stay)
+    grep -q 'dense(return_, 3, name="____gemm_____x_")$' h.nn || missing="$missing (the Gemm's layer name)"
+    grep -q 'name="fc.0")$' h.nn || missing="$missing (layer fc.0)"
     if [ -z "$missing" ]; then ok; else bad "hostile_names.onnx: inputs not named by the rule:$missing"; fi
     LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177-\377]')" h.nn && bad "hostile_names.onnx: a control or non-ASCII byte in h.nn" || ok
 else
