@@ -116,16 +116,51 @@ static uint8_t *read_all_(const char *path, size_t *len, char *err, size_t errle
     return buf;
 }
 
+/* ---- unpacking within a memory budget ---------------------------------------------------------------------
+ * protobuf-c allocates a struct per message and 8 bytes per packed element: 20 MB of empty NodeProtos took
+ * 1.5 GB. Its allocations are counted against a budget of a few times the file (a model's bulk is raw tensor
+ * data, copied once); past it an allocation fails and so does the unpack. The blocks are plain malloc'd ones,
+ * so free_unpacked with the default allocator frees them. */
+typedef struct Budget {
+    size_t used, limit;
+    bool exceeded;
+} Budget;
+
+static void *budget_alloc_(void *data, size_t size)
+{
+    Budget *b = data;
+    if (size > b->limit - b->used) {
+        b->exceeded = true;
+        return NULL;
+    }
+    b->used += size;
+    return malloc(size);
+}
+
+static void budget_free_(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
 Onnx__ModelProto *onnx_read_model(const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
     uint8_t *buf = read_all_(path, &len, err, errlen);
     if (!buf) return NULL;
     int scan = scan_(buf, buf + len, M_MODEL, 0);
-    Onnx__ModelProto *m = scan ? NULL : onnx__model_proto__unpack(NULL, len, buf);
+    Budget budget = {0, 4 * len + ((size_t)256 << 20), false};
+    ProtobufCAllocator alloc = {budget_alloc_, budget_free_, &budget};
+    Onnx__ModelProto *m = scan ? NULL : onnx__model_proto__unpack(&alloc, len, buf);
     free(buf);
     if (scan == 2) {
         snprintf(err, errlen, "%s: graphs nest more than %d levels deep", path, ONNX_MAX_NESTING);
+        return NULL;
+    }
+    if (budget.exceeded) {
+        snprintf(err, errlen, "%s: unpacking the model needs more than %zu MB for a %zu MB file; it is not a model "
+                 "nnc reads", path, budget.limit >> 20, len >> 20);
+        if (m) onnx__model_proto__free_unpacked(m, NULL);
         return NULL;
     }
     if (!m) {
