@@ -154,7 +154,8 @@ Onnx__ModelProto *onnx_read_model(const char *path, char *err, size_t errlen)
     Onnx__ModelProto *m = scan ? NULL : onnx__model_proto__unpack(&alloc, len, buf);
     free(buf);
     if (scan == 2) {
-        snprintf(err, errlen, "%s: graphs nest more than %d levels deep", path, ONNX_MAX_NESTING);
+        snprintf(err, errlen, "%s: its messages nest more than %d levels deep (graphs in nodes' attributes, or types)",
+                 path, ONNX_MAX_NESTING);
         return NULL;
     }
     if (budget.exceeded) {

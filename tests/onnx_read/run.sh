@@ -55,7 +55,7 @@ refuse duplicate_output.onnx "node 'two' \(Neg\): its output 't' is also produce
 refuse opset6.onnx "uses opset 6 of the default domain; nnc imports opsets 7 to 21"
 refuse opset22.onnx "uses opset 22 of the default domain; nnc imports opsets 7 to 21"
 refuse unsupported_two.onnx "node 'det_node' \(Det, opset 17\)" "node 'nz_node' \(NonZero, opset 17\)"
-refuse nested_if_100.onnx "nested_if_100.onnx: graphs nest more than 64 levels deep"
+refuse nested_if_100.onnx "nested_if_100.onnx: its messages nest more than 64 levels deep \(graphs in nodes' attributes"
 
 # 16 MB of empty NodeProtos (8M nodes, 2 bytes each; protobuf-c makes a struct of each): refused by the
 # unpack's memory budget. Written here: ir_version 8, opset 17, graph (field 7) of 2^24 bytes.
