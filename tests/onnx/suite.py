@@ -27,7 +27,7 @@ second line: how many of those ran with frozen inputs), then each failing case w
 reason. Cases named in --known-failures (lines `DIR/test_NAME  # reason`,
 default tests/onnx/known_failures.txt) are counted as failed but do not fail the run; one that no longer
 fails does (remove it from the list).
-Exit 0 when no case failed, 1 when one did, 2 on bad usage, 77 when there is nothing to run (nnc built
+Exit 0 when no case failed, 1 when one did or a DIR has no case (that --filter matches), 2 on bad usage, 77 when there is nothing to run (nnc built
 without ONNX: --no-onnx; or no DIR exists).
 What it does not do: judge which side is wrong, or run cases whose inputs nnc cannot treat as a batch.
 """
@@ -146,7 +146,6 @@ def numbered(paths, prefix):
 class Case:
     def __init__(self, tools, directory, tmp):
         self.tools, self.dir, self.tmp = tools, directory, tmp
-        self.name = os.path.basename(directory)
 
     def run_tool(self, argv, timeout=None):
         """CompletedProcess; on a timeout the whole process group (nnc and any compiler it started) is killed"""
@@ -372,6 +371,9 @@ def run_dir(directory, args, known, pool):
             lines.append(f"  unsupported {key}: {reason}")
         elif kind == NOT_APPLICABLE and args.list_not_applicable:
             lines.append(f"  not applicable {key}: {reason}")
+    if not cases:  # a suite that runs nothing must not pass (a renamed case, a --filter that matches none)
+        unexpected += 1
+        lines.append(f"  FAIL {label}: no case test_* {'matches --filter' if args.filter else 'in ' + directory}")
     print(f"{label}: {counts[PASSED]} passed, {counts[FAILED]} failed, {counts[UNSUPPORTED]} unsupported, "
           f"{counts[NOT_APPLICABLE]} not applicable")
     if args.freeze:
