@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes tests/onnx_roundtrip/fixtures/NAME/ for NAME in mlp, cnn, lstm: the reference of one fine-tuning step
-of the PyTorch models behind tests/onnx/fixtures/roundtrip/NAME/model.onnx, for `nnc train` on the imported .nn.
+"""Writes tests/onnx_roundtrip/fixtures/NAME/ for every NAME of tests/onnx/fixtures/roundtrip but cnn_fixed: the
+reference of one fine-tuning step of the PyTorch model behind NAME/model.onnx, for `nnc train` on the imported .nn.
+(cnn_fixed is cnn exported with a fixed batch of 4: the same network as cnn, and x.npy holds 8 samples.)
 
 Run from anywhere:  /work/venv-onnx/bin/python tests/onnx_roundtrip/make_train_refs.py
 (torch, onnx, onnxruntime, numpy: the venv of tests/onnx/make_fixtures.py; the versions are in its docstring.)
 
 Each folder gets
-  label.npy    int32 [5]: a class index for each of the 5 samples of the fixture's x.npy (fixed seed);
+  label.npy    int32 [5]: a class index for each of the 5 samples of the fixture's x.npy (a seed from NAME);
   y_step1.npy  float32: the network's outputs on x.npy, in eval mode, after ONE step of plain SGD (lr 0.1, no
                momentum, no weight decay) on the mean cross-entropy of the 5 samples as one batch;
   ref.json     the loss of that step (before the update), the learning rate and what else the test needs.
@@ -17,9 +18,9 @@ hold the same bits, and the rebuilt network (eval mode) must give the fixture's 
 The files live here and not beside model.onnx because make_fixtures.py deletes and rewrites roundtrip/.
 
 What the step mirrors, so that the PyTorch step is the step nnc takes on the imported model:
-- Cross-entropy from logits. For cnn, whose output is softmax(dense(...)), the logits are the dense layer's
-  outputs: the .nn line is `loss sparse_categorical_crossentropy(y, label)` on the probabilities, which nnc
-  computes from the logits before the softmax (docs/language.md, stable fused forms).
+- Cross-entropy from logits. For cnn, cnn_dynamo and mlp_ops, whose output is a softmax, the logits are the last
+  dense layer's outputs: the .nn line is `loss sparse_categorical_crossentropy(y, label)` on the probabilities,
+  which nnc computes from the logits before the softmax (docs/language.md, stable fused forms).
 - BatchNorm (cnn) in training mode: batch mean and biased batch variance in the forward pass, as PyTorch's
   train() does. The moving statistics: nnc updates both with `m = momentum*m + (1-momentum)*batch` where
   momentum is the ONNX attribute (0.9; PyTorch's momentum is 1 - that), and with the *biased* batch variance,
@@ -27,7 +28,8 @@ What the step mirrors, so that the PyTorch step is the step nnc takes on the imp
 - LSTM (lstm): ONNX's LSTM and PyTorch's carry two biases (input and recurrent); nnc's lstm layer has one, their
   sum, so a step moves it by lr*g once where PyTorch would move each of the two by lr*g. The reference folds
   bias_hh into bias_ih and freezes bias_hh at zero: the same function, parameterised as nnc trains it.
-- No dropout in these models; no shuffling (one batch of the 5 samples in file order).
+- Dropout: mlp_ops's Dropout leaves no node in the export (eval mode), so the imported model has none; the
+  reference trains with its rate set to 0. No shuffling: one batch of the 5 samples in file order.
 """
 
 import json
@@ -52,28 +54,38 @@ import make_fixtures as mf  # noqa: E402  (its classes and randomize_batchnorm; 
 LR = 0.1
 
 
+SOFTMAX_OUTPUT = ("cnn", "cnn_dynamo", "mlp_ops")
+
+
 def build(name):
     """the network of roundtrip/NAME, built with make_fixtures.py's classes, seeds and order"""
     if name == "mlp":
         torch.manual_seed(0)
         return mf.Mlp()
-    if name == "cnn":
+    if name in ("cnn", "cnn_dynamo"):
         gen = torch.Generator().manual_seed(13)   # make_fixtures: cnn's BatchNorm is gen's first use
         torch.manual_seed(1)
         m = mf.Cnn()
         mf.randomize_batchnorm(m.bn, gen)
         return m
-    if name == "lstm":
+    if name in ("lstm", "lstm_dynamo"):
         torch.manual_seed(2)
         return mf.Lstm()
-    raise ValueError(name)
+    seeded = {"mlp_ops": (3, mf.MlpOps), "conv_misc": (4, mf.ConvMisc), "conv1d": (5, mf.Conv1dNet)}
+    seed, cls = seeded[name]
+    torch.manual_seed(seed)
+    return cls()
 
 
 def logits_of(name, m, x):
     """the values the cross-entropy takes as logits"""
-    if name == "cnn":   # Cnn.forward without its final softmax
+    if name in ("cnn", "cnn_dynamo"):   # Cnn.forward without its final softmax
         h = m.pool(m.bn(torch.relu(m.conv(x))))
         return m.dense(h.view(h.size(0), -1))
+    if name == "mlp_ops":               # MlpOps.forward without its final softmax
+        h = m.drop(m.gelu(m.fc1(x)))
+        h = torch.clamp(torch.sigmoid(m.fc2(h)) + torch.tanh(m.fc3(h)), -0.5, 1.25)
+        return m.fc4(h * 0.5 + 1)
     return m(x)
 
 
@@ -109,14 +121,16 @@ def onnx_bn_momentum(model):
 
 def one_step(name, m, model, x, labels):
     """one SGD step in training mode; returns the loss before the update"""
-    if name == "lstm":   # one bias, as nnc's lstm layer has (see the docstring)
+    if isinstance(getattr(m, "lstm", None), torch.nn.LSTM):   # one bias, as nnc's lstm layer has (docstring)
         with torch.no_grad():
             m.lstm.bias_ih_l0 += m.lstm.bias_hh_l0
             m.lstm.bias_hh_l0.zero_()
         m.lstm.bias_hh_l0.requires_grad_(False)
     bn_in = []
     old_var = None
-    if name == "cnn":
+    if getattr(m, "drop", None) is not None:   # no Dropout node in the export (docstring)
+        m.drop.p = 0.0
+    if getattr(m, "bn", None) is not None:
         momentum = onnx_bn_momentum(model)
         m.bn.momentum = 1.0 - float(np.float32(momentum))
         old_var = m.bn.running_var.clone()
@@ -128,7 +142,7 @@ def one_step(name, m, model, x, labels):
     loss = F.cross_entropy(logits_of(name, m, torch.from_numpy(x)), torch.from_numpy(labels).long())
     loss.backward()
     opt.step()
-    if name == "cnn":   # running_var from the biased batch variance, as nnc (and Keras) update it
+    if old_var is not None:   # running_var from the biased batch variance, as nnc (and Keras) update it
         biased = bn_in[0].var(dim=(0, 2, 3), unbiased=False)
         with torch.no_grad():
             m.bn.running_var.copy_((1 - m.bn.momentum) * old_var + m.bn.momentum * biased)
@@ -155,7 +169,7 @@ def make(name):
     np.save(os.path.join(out, "label.npy"), labels)
     np.save(os.path.join(out, "y_step1.npy"), y1)
     ref = {"loss": loss, "lr": LR, "batch": len(x), "labels": labels.tolist(),
-           "loss_line": ("loss sparse_categorical_crossentropy(y, label)" if name == "cnn" else
+           "loss_line": ("loss sparse_categorical_crossentropy(y, label)" if name in SOFTMAX_OUTPUT else
                          "loss sparse_categorical_crossentropy(y, label, from_logits=true)"),
            "torch": torch.__version__.split("+")[0]}
     with open(os.path.join(out, "ref.json"), "w") as f:
@@ -171,7 +185,7 @@ def make(name):
 def main():
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    for name in ("mlp", "cnn", "lstm"):
+    for name in ("mlp", "cnn", "lstm", "cnn_dynamo", "lstm_dynamo", "mlp_ops", "conv_misc", "conv1d"):
         make(name)
     return 0
 
