@@ -541,6 +541,59 @@ static bool slice_(Imp *im, const Node *n)
     return true;
 }
 
+/* the extents of Split's parts: the `split` attribute (< 13) or input, else equal parts (from opset 18
+ * the last one smaller, as num_outputs asks) */
+static bool split_sizes_(Imp *im, const Node *n, int64_t d, int64_t *len, int parts)
+{
+    int count = 0;
+    const int64_t *a = im->opset < 13 ? attr_ints(n, "split", &count) : NULL;
+    Val *sv = im->opset >= 13 ? imp_input(im, n, 1) : NULL;
+    if (a && count == parts) memcpy(len, a, sizeof *a * (size_t)count);
+    else if (sv && (sv->kind != VAL_CONST || !oxc_ints(&sv->c, len, parts, &count) || count != parts)) return false;
+    else if (!a && !sv) {
+        int64_t each = im->opset >= 18 ? (d + parts - 1) / parts : d / parts;
+        if (im->opset < 18 && d % parts) return false;
+        for (int k = 0; k < parts; k++) len[k] = k < parts - 1 ? each : d - each * (parts - 1);
+    } else if (a)
+        return false;
+    int64_t sum = 0;
+    for (int k = 0; k < parts; k++) {
+        if (len[k] < 1 || len[k] > d) return false;
+        sum += len[k];
+    }
+    return sum == d;
+}
+
+/* Split along a non-batch axis: one slice per output */
+static bool split_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    if (!x) return false;
+    int parts = (int)n->n_output, a = norm_axis_(attr_int(n, "axis", 0), x->rank);
+    if (a < 0 || a >= x->rank) return imp_unsupported(im, n, "axis out of range");
+    if (x->axis[a] == 0) return imp_unsupported(im, n, "it splits the batch axis");
+    int64_t len[MAX_GATHER];
+    if (parts < 1 || parts > MAX_GATHER || !split_sizes_(im, n, x->dims[a], len, parts))
+        return imp_unsupported(im, n, "the parts must be constant, non-empty and add up to the axis's extent %lld", (long long)x->dims[a]);
+    Val in = *x;
+    imp_comment_node(im, n);
+    int64_t dims[OX_MAX_RANK], off = 0;
+    memcpy(dims, in.dims, sizeof dims);
+    for (int k = 0; k < parts; off += len[k++]) {
+        Val *o = imp_output(im, n, k);
+        if (!o) continue;
+        dims[a] = len[k];
+        if (len[k] == in.dims[a]) {
+            set_out_(o, &in, in.nn, in.rank, dims, in.axis);
+            continue;
+        }
+        const char *name = imp_value_name(im, o->onnx);
+        imp_line(im, "%s = slice(%s, %d, %lld, %lld)", name, in.nn, in.axis[a], (long long)off, (long long)(off + len[k]));
+        set_out_(o, &in, name, in.rank, dims, in.axis);
+    }
+    return true;
+}
+
 /* ---- Constant ---- */
 static bool constant_(Imp *im, const Node *n)
 {
@@ -575,6 +628,6 @@ const OpRow onnx_ops_shape[] = {
     {"Shape", 1, shape_},         {"Size", 1, size_},           {"Reshape", 5, reshape_},   {"Flatten", 1, flatten_},
     {"Squeeze", 1, squeeze_},     {"Unsqueeze", 1, squeeze_},   {"Expand", 8, expand_},     {"Transpose", 1, transpose_},
     {"Cast", 6, cast_},           {"Concat", 4, concat_},       {"Gather", 1, gather_},     {"Slice", 1, slice_},
-    {"Constant", 1, constant_},
+    {"Split", 2, split_},         {"Constant", 1, constant_},
     {NULL, 0, NULL},
 };

@@ -155,6 +155,14 @@ def cases():
          ("s2", i64(0, 1)), ("e2", i64(I64_MAX, 99)), ("a2", i64(0, 1)),
          ("s3", i64(1, 0)), ("e3", i64(3, -1)), ("a3", i64(1, 2))])
 
+    # Split: a Conv output along C (2 equal parts) and H (num_outputs 3 of 5: 2, 2, 1), the input along W
+    write_case("split", 18, [
+        conv("c", "x", "w", "y"),
+        node("Split", ["y"], ["c0", "c1"], axis=1, num_outputs=2),
+        node("Split", ["y"], ["h0", "h1", "h2"], axis=2, num_outputs=3),
+        node("Split", ["x", "parts"], ["w0", "w1"], axis=-1),
+    ], [("x", x)], ["c0", "c1", "h0", "h1", "h2", "w0", "w1"], [("w", w), ("parts", i64(1, 3))])
+
     # Squeeze/Unsqueeze around the batch, a Transpose that only relabels, Reshape with the batch second
     # (0 copies it) and Flatten
     u = rand("unsqueeze_x", N, 3, 1, 4)
