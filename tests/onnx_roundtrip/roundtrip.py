@@ -65,6 +65,8 @@ class Run:
         self.problems = []
         self.notes = []
         self.skipped = None
+        self.imported_nn = None
+        self.x = "%s=%s" % (self.meta["input"], self.path("x.npy"))   # --data for the graph's input
 
     def path(self, f):
         return os.path.join(self.dir, f)
@@ -102,10 +104,10 @@ class Run:
 
     def imported(self):
         """m.nn and m.safetensors from `nnc import`, once per run"""
-        nn = self.out("m.nn")
-        if not os.path.exists(nn):
-            self.nnc_("import", self.path("model.onnx"), "-o", nn)
-        return nn
+        if self.imported_nn is None:
+            self.nnc_("import", self.path("model.onnx"), "-o", self.out("m.nn"))
+            self.imported_nn = self.out("m.nn")
+        return self.imported_nn
 
     def check_silent(self, nn, what):
         r = self.nnc_("check", nn)
@@ -121,13 +123,13 @@ def check_predict(run):
     run.step(run.nnc_, "summary", run.path("model.onnx"))
 
     def from_onnx():
-        run.nnc_("predict", run.path("model.onnx"), "--data", "x=" + run.path("x.npy"), "-o", run.out("y_onnx.npy"))
+        run.nnc_("predict", run.path("model.onnx"), "--data", run.x, "-o", run.out("y_onnx.npy"))
         run.compare(run.out("y_onnx.npy"), run.path("y.npy"), "predict model.onnx", 1e-4, 1e-5)
 
     def from_nn():
         nn = run.imported()
         run.check_silent(nn, "of the imported .nn")
-        run.nnc_("predict", nn, "--weights", run.out("m.safetensors"), "--data", "x=" + run.path("x.npy"),
+        run.nnc_("predict", nn, "--weights", run.out("m.safetensors"), "--data", run.x,
                  "-o", run.out("y_nn.npy"))
         run.compare(run.out("y_nn.npy"), run.path("y.npy"), "predict of the imported .nn", 1e-4, 1e-5)
 
@@ -165,7 +167,7 @@ def check_train(run):
     ft, ref = fine_tune_model(run)
     run.check_silent(ft, "of the fine-tuning .nn")
     label = os.path.join(run.ref, "label.npy")
-    run.nnc_("train", ft, "--weights", run.out("m.safetensors"), "--data", "x=" + run.path("x.npy"),
+    run.nnc_("train", ft, "--weights", run.out("m.safetensors"), "--data", run.x,
              "--data", "label=" + label, "--steps", "1", "--batch", str(ref["batch"]), "--no-shuffle", "--quiet",
              "--save", run.out("s.safetensors"), "--log", run.out("log.csv"))
     with open(run.out("log.csv")) as f:
@@ -176,7 +178,7 @@ def check_train(run):
     if not abs(loss - ref["loss"]) <= LOSS_RTOL * abs(ref["loss"]):
         run.problems.append("loss of the step: nnc %.9g, PyTorch %.9g (rtol %g)" % (loss, ref["loss"], LOSS_RTOL))
     run.notes.append("loss %.7g (PyTorch %.7g)" % (loss, ref["loss"]))
-    run.nnc_("predict", ft, "--weights", run.out("s.safetensors"), "--data", "x=" + run.path("x.npy"),
+    run.nnc_("predict", ft, "--weights", run.out("s.safetensors"), "--data", run.x,
              "-o", run.out("p.npy"))
     run.compare(run.out("p.npy"), os.path.join(run.ref, "y_step1.npy"), "predict after one train step", 1e-3, 1e-4)
 
@@ -206,7 +208,7 @@ def cross_compile(run, mcu, c_file, what):
 def on_device(run, mcu, ft):
     """the fine-tuning model in QEMU against the host program (mcu.py), and the device's y against y.npy[0]"""
     label = os.path.join(run.ref, "label.npy")
-    case = mcu.Case("onnx_roundtrip/" + run.name, ft, data={"x": run.path("x.npy"), "label": label},
+    case = mcu.Case("onnx_roundtrip/" + run.name, ft, data={run.meta["input"]: run.path("x.npy"), "label": label},
                     weights=run.out("m.safetensors"))
     host_cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     tmp = run.out("device")
