@@ -162,6 +162,11 @@ static bool dropout_(Imp *im, const Node *n)
     Val *x = data_input_(im, n, 0);
     if (!x) return false;
     if (imp_output_used(im, n, 1)) return imp_unsupported(im, n, "its mask output is used");
+    double training = 0;
+    bool has_training = false;
+    if (im->opset >= 12 && !scalar_input_(im, n, 2, &training, &has_training)) return false;
+    if (training != 0) /* ONNX's random draws are not nnc's: such a graph's outputs cannot be reproduced */
+        return imp_unsupported(im, n, "training_mode is true: an inference graph with random dropout");
     double rate = im->opset < 12 ? attr_float(n, "ratio", 0.5f) : 0.5;
     bool present = false;
     if (im->opset >= 12 && !scalar_input_(im, n, 1, &rate, &present)) return false;
