@@ -92,6 +92,16 @@ static void axis_last_(const Val *v, int k, int *want)
 
 static bool batch_at_(const Val *v, int k) { return v->axis[k] == 0; }
 
+/* an attribute that must be 0 or 1 (runtimes read other values differently: ONNX Runtime's ceil_mode=7 is
+ * floor); false after refusing any other */
+static bool flag_(Imp *im, const Node *n, const char *name, bool *out)
+{
+    int64_t v = attr_int(n, name, 0);
+    if (v != 0 && v != 1) return imp_unsupported(im, n, "%s=%lld: 0 or 1 expected", name, (long long)v);
+    *out = v == 1;
+    return true;
+}
+
 static void write_weight_(Imp *im, const char *layer, const char *param, const float *data, const int64_t *dims, int rank)
 {
     imp_add_weight(im, arena_printf(im->a, "%s.%s", layer, param), data, dims, rank);
@@ -132,7 +142,8 @@ static bool gemm_(Imp *im, const Node *n)
     Val *a = data_input_(im, n, 0);
     if (!a) return false;
     float alpha = attr_float(n, "alpha", 1.0f), beta = attr_float(n, "beta", 1.0f);
-    bool ta = attr_int(n, "transA", 0) != 0, tb = attr_int(n, "transB", 0) != 0;
+    bool ta = false, tb = false;
+    if (!flag_(im, n, "transA", &ta) || !flag_(im, n, "transB", &tb)) return false;
     if (a->rank != 2) return imp_unsupported(im, n, "A has rank %d, not 2", a->rank);
     if (!batch_at_(a, ta ? 1 : 0))
         return imp_unsupported(im, n, "the batch axis would be contracted: A%s must have the batch as its first axis",
@@ -403,7 +414,9 @@ static bool window_read_(Imp *im, const Node *n, int nd, const int64_t *in, cons
         return imp_unsupported(im, n, "auto_pad '%.20s'", auto_pad);
     w->padded = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
     bool same = str_eq(auto_pad, "SAME_UPPER") || str_eq(auto_pad, "SAME_LOWER"); /* output ceil(in / s) already */
-    if (pool && !same && attr_int(n, "ceil_mode", 0))
+    bool ceil = false;
+    if (pool && !flag_(im, n, "ceil_mode", &ceil)) return false;
+    if (ceil && !same)
         for (int a = 2 - nd; a < 2; a++) ceil_mode_(w, a);
     for (int a = 0; a < 2; a++) {
         int64_t span = w->in[a] + w->pad[2 * a] + w->pad[2 * a + 1] - extent_(w, a);
@@ -659,7 +672,9 @@ static bool pool_(Imp *im, const Node *n)
      * ceil_mode stretches past the padding counts fewer cells; .nn's count_include_pad=true divides every
      * window by its whole size. Without explicit padding that part is the cells inside the input: .nn's
      * count_include_pad=false. */
-    bool include_pad = !is_max && attr_int(n, "count_include_pad", 0) != 0 && w.padded;
+    bool include_pad = false;
+    if (!is_max && !flag_(im, n, "count_include_pad", &include_pad)) return false;
+    include_pad &= w.padded;
     if (include_pad && w.ceil_extra)
         return imp_unsupported(im, n, "ceil_mode with padding and count_include_pad=1: the last windows' divisors");
     imp_comment_node(im, n);
@@ -702,7 +717,9 @@ static bool batchnorm_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
     if (!x) return false;
-    if (attr_int(n, "training_mode", 0)) return imp_unsupported(im, n, "training_mode=1: nnc imports inference batch normalization");
+    bool training = false;
+    if (!flag_(im, n, "training_mode", &training)) return false;
+    if (training) return imp_unsupported(im, n, "training_mode=1: nnc imports inference batch normalization");
     if (im->opset < 9 && attr_int(n, "spatial", 1) == 0) return imp_unsupported(im, n, "spatial=0");
     for (int k = 1; k < (int)n->n_output; k++)
         if (imp_output_used(im, n, k)) return imp_unsupported(im, n, "its output %d (running statistics) is used", k);
@@ -752,7 +769,9 @@ static bool lstm_attrs_ok_(Imp *im, const Node *n)
     const char *dir = attr_string(im, n, "direction", "forward");
     if (!str_eq(dir, "forward")) return imp_unsupported(im, n, "direction '%.20s': nnc's lstm runs forward", dir);
     if (attr_find(n, "clip")) return imp_unsupported(im, n, "clip");
-    if (attr_int(n, "input_forget", 0)) return imp_unsupported(im, n, "input_forget=1");
+    bool coupled = false;
+    if (!flag_(im, n, "input_forget", &coupled)) return false;
+    if (coupled) return imp_unsupported(im, n, "input_forget=1");
     const Onnx__AttributeProto *acts = attr_find(n, "activations");
     static const char *const dflt[] = {"Sigmoid", "Tanh", "Tanh"};
     if (acts) {
@@ -799,7 +818,8 @@ static bool lstm_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
     if (!x || !lstm_attrs_ok_(im, n)) return false;
-    bool batch_first = attr_int(n, "layout", 0) != 0;
+    bool batch_first = false;
+    if (!flag_(im, n, "layout", &batch_first)) return false;
     if (x->rank != 3 || !batch_at_(x, batch_first ? 0 : 1))
         return imp_unsupported(im, n, "X must be [T, batch, F] (layout 0) or [batch, T, F] (layout 1) with the batch as the graph's batch");
     Val *W = weight_input_(im, n, 1, "W"), *R = W ? weight_input_(im, n, 2, "R") : NULL, *B = imp_input(im, n, 3);
