@@ -588,11 +588,11 @@ static void import_node_(Imp *im, const Node *n)
 }
 
 /* ---- graph inputs ----------------------------------------------------------------------------------------- */
-static bool is_initializer_(const Onnx__GraphProto *g, const char *name)
+/* true for an input IR < 4 lists because it is an initializer (their Vals are loaded before the inputs) */
+static bool is_initializer_(const Imp *im, const char *name)
 {
-    for (size_t k = 0; k < g->n_initializer; k++)
-        if (str_eq(g->initializer[k]->name, name)) return true;
-    return false;
+    const Val *v = val_find_(im, name);
+    return v && v->initializer;
 }
 
 static bool declare_input_(Imp *im, const Onnx__ValueInfoProto *vi, OnnxImport *out)
@@ -775,7 +775,7 @@ static bool translate_(Imp *im, const char *model_name, OnnxImport *out)
     int ndata = 0;
 
     for (size_t k = 0; k < g->n_input; k++) {
-        if (is_initializer_(g, g->input[k]->name)) continue;
+        if (is_initializer_(im, g->input[k]->name)) continue;
         ok &= declare_input_(im, g->input[k], out);
         ndata++;
     }

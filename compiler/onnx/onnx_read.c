@@ -204,7 +204,7 @@ void onnx_error(const char *fmt, ...)
 /* ---- the graph: names and order ------------------------------------------------------------------------ */
 typedef struct NameSet {
     const char **names;
-    int *producer; /* the node producing it, -1 for a graph input or initializer */
+    int *producer; /* the node producing it, -1 for a graph input, -2 for an initializer */
     int n, cap;    /* open addressing; cap a power of two */
 } NameSet;
 
@@ -346,6 +346,7 @@ static bool sort_nodes_(const char *path, Onnx__GraphProto *g, NameSet *s)
 
 bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
 {
+    (void)opset; /* the checks are the same in every opset nnc reads */
     size_t total = g->n_input + g->n_initializer;
     for (size_t k = 0; k < g->n_node; k++) total += g->node[k]->n_output;
     NameSet s = {.cap = 16};
@@ -356,7 +357,7 @@ bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
     char lb[300];
     for (size_t k = 0; k < g->n_initializer; k++) {
         const char *nm = g->initializer[k]->name;
-        if (!nm || !*nm || !name_add_(&s, nm, -1)) {
+        if (!nm || !*nm || !name_add_(&s, nm, -2)) {
             onnx_error("%s: initializer #%zu: %s", path, k, nm && *nm ? "its name is used twice" : "it has no name");
             ok = false;
         }
@@ -366,11 +367,9 @@ bool onnx_check_graph(const char *path, Onnx__GraphProto *g, int opset)
         if (!nm || !*nm) {
             onnx_error("%s: graph input #%zu has no name", path, k);
             ok = false;
-        } else if (!name_add_(&s, nm, -1) && opset >= 0) {
-            /* IR < 4 lists initializers among the inputs too: a repeat of an initializer is fine */
-            bool is_init = false;
-            for (size_t j = 0; j < g->n_initializer; j++) is_init |= str_eq(g->initializer[j]->name, nm);
-            if (!is_init) {
+        } else if (!name_add_(&s, nm, -1)) {
+            /* IR < 4 lists initializers among the inputs too: a repeat of an initializer (-2) is fine */
+            if (name_find_(&s, nm) != -2) {
                 onnx_error("%s: graph input '%.200s' is declared twice", path, nm);
                 ok = false;
             }

@@ -218,6 +218,15 @@ def many_names(n=3000):
     save("many_names.onnx", model(nodes[::-1], [vi("x", ["N", 4])], [vi(prev, ["N", 4])]))
 
 
+def ir3_inputs(n=20000):
+    """IR version 3: every initializer is listed among the graph inputs too (20000 of them)"""
+    inits = [numpy_helper.from_array(np.array([1.0], np.float32), "w%d" % k) for k in range(n)]
+    inputs = [vi("x", ["N", 4])] + [vi("w%d" % k, [1]) for k in range(n)]
+    m = model([helper.make_node("Relu", ["x"], ["y"])], inputs, [vi("y", ["N", 4])], inits, opset=9)
+    m.ir_version = 3
+    save("ir3_inputs.onnx", m)
+
+
 def main():
     os.makedirs(CASES, exist_ok=True)
     not_onnx()
@@ -230,6 +239,7 @@ def main():
     fold_bomb()
     hostile_names()
     many_names()
+    ir3_inputs()
 
 
 if __name__ == "__main__":
