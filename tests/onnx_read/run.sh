@@ -72,7 +72,7 @@ refuse raw_data_short.onnx "initializer 'w' holds 12 bytes of data for 4 element
 refuse huge_dims.onnx "initializer 'w' has a negative or too large shape"
 # dims claiming 2^28 int64 (2 GB) with no values: refused before anything is allocated (in 1 GB of address
 # space, when this nnc runs in it: not a sanitizer build)
-(ulimit -v 1000000 && "$nnc" --version) >/dev/null 2>&1 && limit="ulimit -v 1000000"
+sh -c 'ulimit -v 1000000 && exec "$0" --version' "$nnc" >/dev/null 2>&1 && limit="ulimit -v 1000000"
 refuse typed_data_missing.onnx "initializer 'w' holds 0 values for 268435456 elements"
 # 40 ConstantOfShape nodes of 16M int64 each: the fold's total bound refuses the third (in 1 GB too)
 refuse fold_bomb.onnx "node 'cos2' \(ConstantOfShape, opset 17\): the constants folded at import would hold more than 2\^25"
