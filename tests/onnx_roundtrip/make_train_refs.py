@@ -10,7 +10,10 @@ Each folder gets
   label.npy    int32 [5]: a class index for each of the 5 samples of the fixture's x.npy (a seed from NAME);
   y_step1.npy  float32: the network's outputs on x.npy, in eval mode, after ONE step of plain SGD (lr 0.1, no
                momentum, no weight decay) on the mean cross-entropy of the 5 samples as one batch;
-  ref.json     the loss of that step (before the update), the learning rate and what else the test needs.
+  ref.json     the loss of that step (before the update); val_loss, the mean cross-entropy of the 5 samples in eval
+               mode after the step (what `nnc train --val` reports: the logits, where y_step1.npy holds saturated
+               probabilities, as cnn's do after this step, and where a moving statistic shows); the learning rate
+               and the .nn loss line.
 
 The models are rebuilt exactly as make_fixtures.py builds them (its classes, the same seeds in the same order),
 then checked against the exported file: every ONNX initializer that carries a PyTorch parameter's name must
@@ -163,12 +166,13 @@ def make(name):
     m.eval()
     with torch.no_grad():
         y1 = m(torch.from_numpy(x)).numpy().astype(np.float32)
+        val_loss = float(F.cross_entropy(logits_of(name, m, torch.from_numpy(x)), torch.from_numpy(labels).long()))
     moved = float(np.max(np.abs(y1 - y) / (1e-4 + 1e-3 * np.abs(y))))
     out = os.path.join(OUT, name)
     os.makedirs(out, exist_ok=True)
     np.save(os.path.join(out, "label.npy"), labels)
     np.save(os.path.join(out, "y_step1.npy"), y1)
-    ref = {"loss": loss, "lr": LR, "batch": len(x), "labels": labels.tolist(),
+    ref = {"loss": loss, "val_loss": val_loss, "lr": LR, "batch": len(x), "labels": labels.tolist(),
            "loss_line": ("loss sparse_categorical_crossentropy(y, label)" if name in SOFTMAX_OUTPUT else
                          "loss sparse_categorical_crossentropy(y, label, from_logits=true)"),
            "torch": torch.__version__.split("+")[0]}
@@ -177,7 +181,7 @@ def make(name):
     # moved: how many times the one-step tolerance (atol 1e-4, rtol 1e-3) the step moved the worst output,
     # so that a train step that changed nothing would fail the test
     print(f"{name}: {same} initializers bit-equal, |rebuilt - y.npy| {err:.1e}, labels {labels.tolist()}, "
-          f"loss {loss:.6f}, step moved the outputs by up to {moved:.0f}x the tolerance")
+          f"loss {loss:.6f}, after the step {val_loss:.6f}, step moved the outputs by up to {moved:.0f}x the tolerance")
     if moved < 10:
         raise SystemExit(f"{name}: one step hardly moves the outputs; the test could not tell it from none")
 

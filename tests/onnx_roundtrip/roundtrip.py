@@ -12,9 +12,10 @@ CHECK is one of:
   train    fine-tuning: the imported m.nn gets `target label: i32[]`, a cross-entropy loss on its output and
            `optimizer sgd(lr=0.1)` before its closing brace; `nnc check` on it is silent; `nnc train --steps 1
            --batch 5 --no-shuffle` from m.safetensors on x.npy and tests/onnx_roundtrip/fixtures/NAME/label.npy;
-           the step's loss (--log) equal to PyTorch's (rtol 1e-4), and `nnc predict` with the saved weights equal
-           to PyTorch's outputs after the same step, y_step1.npy, at rtol 1e-3, atol 1e-4 (the one-training-step
-           tolerance). The references are make_train_refs.py's (what the step mirrors is in its docstring).
+           the step's loss (--log) equal to PyTorch's (rtol 1e-4); after the step, the loss on the same samples
+           in eval mode (--val: from the logits, which a saturated softmax output hides) at rtol 1e-3 and `nnc
+           predict` with the saved weights equal to PyTorch's outputs, y_step1.npy, at rtol 1e-3, atol 1e-4 (the
+           one-training-step tolerance). The references are make_train_refs.py's (what the step mirrors is in its docstring).
   mcu      firmware: `nnc ft.nn --target mcu --weights m.safetensors` (ft.nn: the fine-tuning model of `train`,
            so predict and train_step) and `nnc model.onnx --target mcu` (predict), each through arm-none-eabi-gcc
            with tests/mcu's flags (-std=c99 -O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Wall
@@ -167,17 +168,19 @@ def check_train(run):
     ft, ref = fine_tune_model(run)
     run.check_silent(ft, "of the fine-tuning .nn")
     label = os.path.join(run.ref, "label.npy")
-    run.nnc_("train", ft, "--weights", run.out("m.safetensors"), "--data", run.x,
-             "--data", "label=" + label, "--steps", "1", "--batch", str(ref["batch"]), "--no-shuffle", "--quiet",
+    run.nnc_("train", ft, "--weights", run.out("m.safetensors"), "--data", run.x, "--data", "label=" + label,
+             "--val", run.x, "--val", "label=" + label, "--steps", "1", "--batch", str(ref["batch"]), "--no-shuffle", "--quiet",
              "--save", run.out("s.safetensors"), "--log", run.out("log.csv"))
     with open(run.out("log.csv")) as f:
         rows = list(csv.DictReader(f))
-    if len(rows) != 1 or "loss" not in rows[0]:
-        raise Failed("nnc train --log: expected one row with a loss, got %s" % rows)
-    loss = float(rows[0]["loss"])
-    if not abs(loss - ref["loss"]) <= LOSS_RTOL * abs(ref["loss"]):
-        run.problems.append("loss of the step: nnc %.9g, PyTorch %.9g (rtol %g)" % (loss, ref["loss"], LOSS_RTOL))
-    run.notes.append("loss %.7g (PyTorch %.7g)" % (loss, ref["loss"]))
+    if len(rows) != 1 or "loss" not in rows[0] or "val_loss" not in rows[0]:
+        raise Failed("nnc train --log: expected one row with loss and val_loss, got %s" % rows)
+    for key, what, rtol in (("loss", "loss of the step", LOSS_RTOL),
+                            ("val_loss", "loss after the step (--val, eval mode)", 1e-3)):
+        got = float(rows[0][key])
+        if not abs(got - ref[key]) <= rtol * abs(ref[key]):
+            run.problems.append("%s: nnc %.9g, PyTorch %.9g (rtol %g)" % (what, got, ref[key], rtol))
+        run.notes.append("%s %.7g (PyTorch %.7g)" % (key, got, ref[key]))
     run.nnc_("predict", ft, "--weights", run.out("s.safetensors"), "--data", run.x,
              "-o", run.out("p.npy"))
     run.compare(run.out("p.npy"), os.path.join(run.ref, "y_step1.npy"), "predict after one train step", 1e-3, 1e-4)
