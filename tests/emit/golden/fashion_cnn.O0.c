@@ -182,8 +182,8 @@ NNC_KERNEL void k9_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         nnc_real mx = x[0], sum = 0;
         for (int k = 1; k < 10; k++) if (x[k] > mx) mx = x[k];
         for (int k = 0; k < 10; k++) sum += exp(x[k] - mx);
-        const nnc_real lse = mx + log(sum);
-        for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
+        const nnc_real ls = log(sum);
+        for (int k = 0; k < 10; k++) z[k] = (x[k] - mx) - ls;
     }
 }
 #line 190 "fashion_cnn.O0.c"

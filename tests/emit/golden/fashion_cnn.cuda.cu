@@ -143,8 +143,8 @@ NNC_GLOBAL void k6_log_softmax(const int *NNC_RESTRICT nn, nnc_real *NNC_RESTRIC
         nnc_real mx = x[0], sum = 0;
         for (int k = 1; k < 10; k++) if (x[k] > mx) mx = x[k];
         for (int k = 0; k < 10; k++) sum += exp(x[k] - mx);
-        const nnc_real lse = mx + log(sum);
-        for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
+        const nnc_real ls = log(sum);
+        for (int k = 0; k < 10; k++) z[k] = (x[k] - mx) - ls;
     }
 }
 

@@ -211,8 +211,8 @@ NNC_KERNEL void k7_log_softmax(int n, nnc_real *restrict y, const nnc_real *rest
         nnc_real mx = x[0], sum = 0;
         for (int k = 1; k < 10; k++) if (x[k] > mx) mx = x[k];
         for (int k = 0; k < 10; k++) sum += exp(x[k] - mx);
-        const nnc_real lse = mx + log(sum);
-        for (int k = 0; k < 10; k++) z[k] = x[k] - lse;
+        const nnc_real ls = log(sum);
+        for (int k = 0; k < 10; k++) z[k] = (x[k] - mx) - ls;
     }
 }
 #line 219 "mlp_bn.O2.c"
