@@ -142,6 +142,7 @@ static bool gemm_(Imp *im, const Node *n)
     Val *a = data_input_(im, n, 0);
     if (!a) return false;
     float alpha = attr_float(n, "alpha", 1.0f), beta = attr_float(n, "beta", 1.0f);
+    if (!isfinite(alpha) || !isfinite(beta)) return imp_unsupported(im, n, "alpha or beta is not finite");
     bool ta = false, tb = false;
     if (!flag_(im, n, "transA", &ta) || !flag_(im, n, "transB", &tb)) return false;
     if (a->rank != 2) return imp_unsupported(im, n, "A has rank %d, not 2", a->rank);
@@ -731,6 +732,10 @@ static bool batchnorm_(Imp *im, const Node *n)
         if (!(p[k] = weight_input_(im, n, k + 1, what[k]))) return false;
         if (p[k]->c.count != C) return imp_unsupported(im, n, "%s has %lld values for %lld channels", what[k], (long long)p[k]->c.count, (long long)C);
     }
+    float momentum = attr_float(n, "momentum", 0.9f), epsilon = attr_float(n, "epsilon", 1e-5f);
+    if (!(momentum >= 0 && momentum <= 1) || !(epsilon > 0 && isfinite(epsilon)))
+        return imp_unsupported(im, n, "momentum %g, epsilon %g: .nn's batchnorm takes a momentum in [0, 1] and an epsilon > 0",
+                               (double)momentum, (double)epsilon);
     int want[OX_MAX_RANK];
     axis_last_(x, 1, want);
     imp_comment_node(im, n);
@@ -739,7 +744,7 @@ static bool batchnorm_(Imp *im, const Node *n)
     Val *o = imp_output(im, n, 0);
     const char *name = imp_value_name(im, o->onnx);
     imp_line(im, "%s = batchnorm(%s, momentum=%s, epsilon=%s, name=\"%s\")", name, xs,
-             imp_float(im, attr_float(n, "momentum", 0.9f)), imp_float(im, attr_float(n, "epsilon", 1e-5f)), layer);
+             imp_float(im, momentum), imp_float(im, epsilon), layer);
     for (int k = 0; k < 4; k++) {
         float *f = floats_(&p[k]->c);
         write_weight_(im, layer, param[k], f, &C, 1);
