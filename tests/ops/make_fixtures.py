@@ -913,6 +913,19 @@ def softmax_large_logits(g):
 
 
 @case
+def softmax_log_offset(g):
+    # log_softmax of logits near 1e4 with a spread of a few units (ONNX's test_logsoftmax_large_number): the
+    # result is O(1) and must be exact to f32's precision there, which x - (max + log(sum)) was not (it
+    # rounded max + log(sum) at 1e4: 2.4e-4 off); (x - max) - log(sum) is
+    x = np.float32(10000) + np.round(g.x(4, scale=2), 2)
+    return model("""
+        input x: f32[4]
+        output l = log_softmax(x)
+        output r = log_softmax(x, axis=1) - log_softmax(x - 10000.0)
+    """), {"x": x}, {}, {"l": log_softmax(x), "r": np.zeros((g.n, 4))}
+
+
+@case
 def softmax_single_class(g):
     x = g.x(3, 1)
     return model("""
