@@ -92,6 +92,9 @@ static void axis_last_(const Val *v, int k, int *want)
 
 static bool batch_at_(const Val *v, int k) { return v->axis[k] == 0; }
 
+/* .nn's bounds on a layer's size: units, filters (2^24) and a kernel's extents (65535) */
+enum { NN_MAX_UNITS = 1 << 24, NN_MAX_KERNEL = 65535 };
+
 /* an attribute that must be 0 or 1 (runtimes read other values differently: ONNX Runtime's ceil_mode=7 is
  * floor); false after refusing any other */
 static bool flag_(Imp *im, const Node *n, const char *name, bool *out)
@@ -156,6 +159,7 @@ static bool gemm_(Imp *im, const Node *n)
     int64_t K = a->dims[ta ? 0 : 1], N = b->c.dims[tb ? 0 : 1];
     if (b->c.dims[tb ? 1 : 0] != K) return imp_unsupported(im, n, "A' has %lld columns, B' %lld rows", (long long)K,
                                                            (long long)b->c.dims[tb ? 1 : 0]);
+    if (N < 1 || N > NN_MAX_UNITS) return imp_unsupported(im, n, "%lld output columns (.nn's dense takes 1 to 2^24)", (long long)N);
     Val *c = imp_input(im, n, 2);
     float *bias = NULL;
     const char *c_operand = NULL;
@@ -215,6 +219,7 @@ static bool matmul_dense_(Imp *im, const Node *n, Val *x, Val *b)
     int64_t K = b->c.dims[0], N = b->c.dims[1];
     if (x->dims[r - 1] != K) return imp_unsupported(im, n, "A has %lld columns, B %lld rows", (long long)x->dims[r - 1], (long long)K);
     if (batch_at_(x, r - 1)) return imp_unsupported(im, n, "the batch axis would be contracted");
+    if (N < 1 || N > NN_MAX_UNITS) return imp_unsupported(im, n, "%lld output columns (.nn's dense takes 1 to 2^24)", (long long)N);
     int want[OX_MAX_RANK];
     axis_last_(x, r - 1, want);
     const int64_t *rows = NULL;
@@ -607,8 +612,12 @@ static bool conv_(Imp *im, const Node *n)
                                (long long)C, (long long)O, (long long)w->c.dims[1]);
     int cnt;
     const int64_t *ks = attr_ints(n, "kernel_shape", &cnt);
-    for (int j = 0; ks && j < nd; j++)
-        if (cnt != nd || ks[j] != w->c.dims[2 + j]) return imp_unsupported(im, n, "kernel_shape does not match W");
+    for (int j = 0; j < nd; j++) {
+        if ((ks && (cnt != nd || ks[j] != w->c.dims[2 + j])) || w->c.dims[2 + j] < 1)
+            return imp_unsupported(im, n, "kernel_shape does not match W");
+        if (w->c.dims[2 + j] > NN_MAX_KERNEL) return imp_unsupported(im, n, "a kernel extent above 65535");
+    }
+X
     /* with a folded Pad the window is read on the padded extents (auto_pad SAME pads those), then the Pad's
      * amounts join the convolution's */
     Window win;
@@ -831,7 +840,7 @@ static bool lstm_(Imp *im, const Node *n)
     if (!R) return false;
     int64_t T = x->dims[batch_first ? 1 : 0], F = x->dims[2];
     int64_t H = attr_int(n, "hidden_size", R->c.rank == 3 ? R->c.dims[2] : 0); /* optional in ONNX: R is [1, 4H, H] */
-    if (H < 1 || W->c.rank != 3 || W->c.dims[0] != 1 || W->c.dims[1] != 4 * H || W->c.dims[2] != F || R->c.rank != 3 ||
+    if (H < 1 || H > NN_MAX_UNITS || W->c.rank != 3 || W->c.dims[0] != 1 || W->c.dims[1] != 4 * H || W->c.dims[2] != F || R->c.rank != 3 ||
         R->c.dims[1] != 4 * H || R->c.dims[2] != H)
         return imp_unsupported(im, n, "W or R does not have the shape hidden_size=%lld and %lld features give", (long long)H, (long long)F);
     if (B && (!is_known_const_(B) || B->c.count != 8 * H)) return imp_unsupported(im, n, "B must be an initializer [1, %lld]", (long long)(8 * H));
