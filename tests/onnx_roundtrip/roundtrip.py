@@ -15,7 +15,8 @@ CHECK is one of:
            the step's loss (--log) equal to PyTorch's (rtol 1e-4); after the step, the loss on the same samples
            in eval mode (--val: from the logits, which a saturated softmax output hides) at rtol 1e-3 and `nnc
            predict` with the saved weights equal to PyTorch's outputs, y_step1.npy, at rtol 1e-3, atol 1e-4 (the
-           one-training-step tolerance). The references are make_train_refs.py's (what the step mirrors is in its docstring).
+           one-training-step tolerance). The references are make_train_refs.py's (what the step mirrors is in
+           its docstring).
   mcu      firmware: `nnc ft.nn --target mcu --weights m.safetensors` (ft.nn: the fine-tuning model of `train`,
            so predict and train_step) and `nnc model.onnx --target mcu` (predict), each through arm-none-eabi-gcc
            with tests/mcu's flags (-std=c99 -O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Wall
@@ -169,8 +170,8 @@ def check_train(run):
     run.check_silent(ft, "of the fine-tuning .nn")
     label = os.path.join(run.ref, "label.npy")
     run.nnc_("train", ft, "--weights", run.out("m.safetensors"), "--data", run.x, "--data", "label=" + label,
-             "--val", run.x, "--val", "label=" + label, "--steps", "1", "--batch", str(ref["batch"]), "--no-shuffle", "--quiet",
-             "--save", run.out("s.safetensors"), "--log", run.out("log.csv"))
+             "--val", run.x, "--val", "label=" + label, "--steps", "1", "--batch", str(ref["batch"]),
+             "--no-shuffle", "--quiet", "--save", run.out("s.safetensors"), "--log", run.out("log.csv"))
     with open(run.out("log.csv")) as f:
         rows = list(csv.DictReader(f))
     if len(rows) != 1 or "loss" not in rows[0] or "val_loss" not in rows[0]:
