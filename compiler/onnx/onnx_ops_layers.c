@@ -617,7 +617,7 @@ static bool conv_(Imp *im, const Node *n)
             return imp_unsupported(im, n, "kernel_shape does not match W");
         if (w->c.dims[2 + j] > NN_MAX_KERNEL) return imp_unsupported(im, n, "a kernel extent above 65535");
     }
-X
+    if (O < 1 || O > NN_MAX_UNITS) return imp_unsupported(im, n, "%lld filters (.nn's conv2d takes 1 to 2^24)", (long long)O);
     /* with a folded Pad the window is read on the padded extents (auto_pad SAME pads those), then the Pad's
      * amounts join the convolution's */
     Window win;
