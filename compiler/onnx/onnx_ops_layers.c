@@ -828,6 +828,31 @@ static void lstm_weights_(Imp *im, const char *layer, const OxConst *W, const Ox
     free(b);
 }
 
+/* the outputs read from the sequence `seq` ([B, T, H] with Y read, else the last h [B, H]): Y [T, 1, B, H]
+ * (layout 1: [B, T, 1, H]) as .nn [B, T, 1, H]; Y_h [1, B, H] (layout 1: [B, 1, H]) as .nn [B, 1, H], Y's last
+ * step when Y is read too */
+static void lstm_outputs_(Imp *im, const Node *n, const char *seq, bool batch_first, int64_t T, int64_t H,
+                          const char *yname, const char *hname)
+{
+    if (yname) {
+        imp_line(im, "%s = reshape(%s, [%lld, 1, %lld])", yname, seq, (long long)T, (long long)H);
+        if (batch_first)
+            imp_set_data(imp_output(im, n, 0), yname, 4, (int64_t[]){OX_BATCH, T, 1, H}, (int[]){0, 1, 2, 3});
+        else
+            imp_set_data(imp_output(im, n, 0), yname, 4, (int64_t[]){T, 1, OX_BATCH, H}, (int[]){1, 2, 0, 3});
+    }
+    if (hname) {
+        if (yname)
+            imp_line(im, "%s = slice(%s, 1, -1)", hname, seq);
+        else
+            imp_line(im, "%s = reshape(%s, [1, %lld])", hname, seq, (long long)H);
+        if (batch_first)
+            imp_set_data(imp_output(im, n, 1), hname, 3, (int64_t[]){OX_BATCH, 1, H}, (int[]){0, 1, 2});
+        else
+            imp_set_data(imp_output(im, n, 1), hname, 3, (int64_t[]){1, OX_BATCH, H}, (int[]){1, 0, 2});
+    }
+}
+
 static bool lstm_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
@@ -840,8 +865,8 @@ static bool lstm_(Imp *im, const Node *n)
     if (!R) return false;
     int64_t T = x->dims[batch_first ? 1 : 0], F = x->dims[2];
     int64_t H = attr_int(n, "hidden_size", R->c.rank == 3 ? R->c.dims[2] : 0); /* optional in ONNX: R is [1, 4H, H] */
-    if (H < 1 || H > NN_MAX_UNITS || W->c.rank != 3 || W->c.dims[0] != 1 || W->c.dims[1] != 4 * H || W->c.dims[2] != F || R->c.rank != 3 ||
-        R->c.dims[1] != 4 * H || R->c.dims[2] != H)
+    if (H < 1 || H > NN_MAX_UNITS || W->c.rank != 3 || W->c.dims[0] != 1 || W->c.dims[1] != 4 * H || W->c.dims[2] != F ||
+        R->c.rank != 3 || R->c.dims[1] != 4 * H || R->c.dims[2] != H)
         return imp_unsupported(im, n, "W or R does not have the shape hidden_size=%lld and %lld features give", (long long)H, (long long)F);
     if (B && (!is_known_const_(B) || B->c.count != 8 * H)) return imp_unsupported(im, n, "B must be an initializer [1, %lld]", (long long)(8 * H));
     if (!lstm_lengths_ok_(im, n, T) || !zero_or_absent_(im, n, 5, "initial_h") || !zero_or_absent_(im, n, 6, "initial_c") ||
@@ -849,32 +874,14 @@ static bool lstm_(Imp *im, const Node *n)
         return false;
     bool want_y = imp_output_used(im, n, 0), want_h = imp_output_used(im, n, 1);
     if (!want_y && !want_h) return true; /* nothing reads it */
-    if (want_y && want_h && !builtin_find("slice"))
-        return imp_unsupported(im, n, "both Y and Y_h are used (this nnc has no slice() to take Y's last step)");
     imp_comment_node(im, n);
     const char *xs = imp_data_as(im, x, batch_first ? (int[]){0, 1, 2} : (int[]){1, 0, 2});
     const char *layer = imp_layer_name(im, n, "lstm", W);
-    Val *y = imp_output(im, n, 0), *yh = imp_output(im, n, 1);
-    const char *yname = want_y ? imp_value_name(im, y->onnx) : NULL, *hname = want_h ? imp_value_name(im, yh->onnx) : NULL;
+    const char *yname = want_y ? imp_value_name(im, n->output[0]) : NULL;
+    const char *hname = want_h ? imp_value_name(im, n->output[1]) : NULL;
     const char *seq = imp_fresh_name(im, arena_printf(im->a, "%s_seq", yname ? yname : hname));
     imp_line(im, "%s = lstm(%s, %lld%s, name=\"%s\")", seq, xs, (long long)H, want_y ? ", return_sequences=true" : "", layer);
-    if (want_y) { /* [B, T, H] -> Y [T, 1, B, H] (layout 1: [B, T, 1, H]) as .nn [B, T, 1, H] */
-        imp_line(im, "%s = reshape(%s, [%lld, 1, %lld])", yname, seq, (long long)T, (long long)H);
-        if (batch_first)
-            imp_set_data(y, yname, 4, (int64_t[]){OX_BATCH, T, 1, H}, (int[]){0, 1, 2, 3});
-        else
-            imp_set_data(y, yname, 4, (int64_t[]){T, 1, OX_BATCH, H}, (int[]){1, 2, 0, 3});
-    }
-    if (want_h) { /* the last h, [B, H] (or Y's last step [B, 1, H]) -> Y_h [1, B, H] (layout 1: [B, 1, H]) as .nn [B, 1, H] */
-        if (want_y)
-            imp_line(im, "%s = slice(%s, 1, -1)", hname, seq);
-        else
-            imp_line(im, "%s = reshape(%s, [1, %lld])", hname, seq, (long long)H);
-        if (batch_first)
-            imp_set_data(yh, hname, 3, (int64_t[]){OX_BATCH, 1, H}, (int[]){0, 1, 2});
-        else
-            imp_set_data(yh, hname, 3, (int64_t[]){1, OX_BATCH, H}, (int[]){1, 0, 2});
-    }
+    lstm_outputs_(im, n, seq, batch_first, T, H, yname, hname);
     lstm_weights_(im, layer, &W->c, &R->c, B ? &B->c : NULL, F, H);
     return true;
 }
