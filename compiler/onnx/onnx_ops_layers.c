@@ -123,6 +123,18 @@ static void write_dense_(Imp *im, const Node *n, const char *name, const char *x
     if (bias) write_weight_(im, layer, "bias", bias, (int64_t[]){N}, 1);
 }
 
+/* dense's weight [K, N] = alpha * B' (B' = transB ? B^T : B); row i is B's row rows[i] when a Flatten is read
+ * in .nn's order (imp_flat_rows), else row i */
+static float *dense_weight_(const OxConst *b, bool tb, float alpha, int64_t K, int64_t N, const int64_t *rows)
+{
+    float *w = malloc(sizeof(float) * (size_t)(K * N + 1));
+    for (int64_t i = 0; i < K; i++) {
+        int64_t r = rows ? rows[i] : i;
+        for (int64_t j = 0; j < N; j++) w[i * N + j] = alpha * (float)ox_get(b, tb ? j * K + r : r * N + j);
+    }
+    return w;
+}
+
 /* a constant that adds one value per column of an [.., N] result: shape [N], [1, N], [1], [] ... (every
  * axis but the last 1); its N values in *bias (malloc'd). False when it varies along another axis. */
 static bool column_bias_(const Val *c, int64_t N, int out_rank, float scale, float **bias)
@@ -173,14 +185,9 @@ static bool gemm_(Imp *im, const Node *n)
     }
     imp_comment_node(im, n);
     if (c && beta != 0 && !bias) c_operand = imp_data_as(im, c, axis);
-    /* a Flatten of an NHWC value is read in .nn's order: row i of the weight is ONNX's row rows[i] */
     const int64_t *rows = NULL;
     const char *x = !ta && a->flat_src ? imp_flat_rows(im, a, &rows) : imp_data_as(im, a, ta ? (int[]){1, 0} : axis);
-    float *w = malloc(sizeof(float) * (size_t)(K * N + 1));
-    for (int64_t i = 0; i < K; i++) {
-        int64_t r = rows ? rows[i] : i;
-        for (int64_t j = 0; j < N; j++) w[i * N + j] = alpha * (float)ox_get(&b->c, tb ? j * K + r : r * N + j);
-    }
+    float *w = dense_weight_(&b->c, tb, alpha, K, N, rows);
     Val *act_out = NULL;
     const char *act = c_operand ? NULL : imp_take_activation(im, o, &act_out);
     if (act) o = act_out;
@@ -226,9 +233,7 @@ static bool matmul_dense_(Imp *im, const Node *n, Val *x, Val *b)
     imp_comment_node(im, n);
     const char *xs = x->flat_src ? imp_flat_rows(im, x, &rows) : imp_data_as(im, x, want);
     Val *o = imp_output(im, n, 0), *act_out = NULL;
-    float *w = malloc(sizeof(float) * (size_t)(K * N + 1)), *bias = NULL;
-    for (int64_t i = 0; i < K; i++)
-        for (int64_t j = 0; j < N; j++) w[i * N + j] = (float)ox_get(&b->c, (rows ? rows[i] : i) * N + j);
+    float *w = dense_weight_(&b->c, false, 1.0f, K, N, rows), *bias = NULL;
     const Node *add = bias_add_(im, o, N, r, &bias);
     if (add) {
         imp_comment_node(im, add);
@@ -587,6 +592,19 @@ static float *conv_weight_hwio_(const OxConst *w, int64_t kh, int64_t kw)
     return f;
 }
 
+/* the conv2d layer's weight (HWIO from W's OIHW) and bias */
+static void conv_params_(Imp *im, const char *layer, const OxConst *w, const OxConst *b, const int64_t *k)
+{
+    float *hwio = conv_weight_hwio_(w, k[0], k[1]);
+    write_weight_(im, layer, "weight", hwio, (int64_t[]){k[0], k[1], w->dims[1], w->dims[0]}, 4);
+    free(hwio);
+    if (b) {
+        float *bias = floats_(b);
+        write_weight_(im, layer, "bias", bias, (int64_t[]){b->count}, 1);
+        free(bias);
+    }
+}
+
 /* a zero Pad before the Conv (pad_folds_): its input and amounts */
 static Val *conv_folded_pad_(Imp *im, Val *x, int64_t *tblr)
 {
@@ -642,14 +660,7 @@ static bool conv_(Imp *im, const Node *n)
     sb_printf(&e, "%s, name=\"%s\")", b ? "" : ", use_bias=false", layer);
     window_out_(im, act ? act_out : o, &win, O, e.s);
     sb_free(&e);
-    float *hwio = conv_weight_hwio_(&w->c, win.k[0], win.k[1]);
-    write_weight_(im, layer, "weight", hwio, (int64_t[]){win.k[0], win.k[1], C / g, O}, 4);
-    free(hwio);
-    if (b) {
-        float *bias = floats_(&b->c);
-        write_weight_(im, layer, "bias", bias, (int64_t[]){O}, 1);
-        free(bias);
-    }
+    conv_params_(im, layer, &w->c, b ? &b->c : NULL, win.k);
     return true;
 }
 
