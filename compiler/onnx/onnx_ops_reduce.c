@@ -18,7 +18,8 @@ static Val *data_input_(Imp *im, const Node *n, int k)
     return x;
 }
 
-static int norm_axis_(int64_t axis, int rank) { return (int)(axis < 0 ? axis + rank : axis); }
+/* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
+static int norm_axis_(int64_t axis, int rank) { return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis); }
 
 static void nn_dims_(const Val *v, int64_t *nd)
 {

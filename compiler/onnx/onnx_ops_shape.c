@@ -27,7 +27,8 @@ static Val *data_input_(Imp *im, const Node *n, int k)
     return x;
 }
 
-static int norm_axis_(int64_t axis, int rank) { return (int)(axis < 0 ? axis + rank : axis); }
+/* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
+static int norm_axis_(int64_t axis, int rank) { return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis); }
 
 /* the ONNX position of the batch extent, -1 when there is none or more than one */
 static int batch_pos_(const int64_t *dims, int rank)
@@ -218,7 +219,8 @@ static bool squeeze_(Imp *im, const Node *n)
     if (!axes_(im, n, axes, &na)) return imp_unsupported(im, n, "the axes must be constant");
     if (un ? !onnx_unsqueeze_dims(x->dims, x->rank, axes, na, dims, &rank)
            : !onnx_squeeze_dims(x->dims, x->rank, axes, na, dims, &rank))
-        return imp_unsupported(im, n, "bad axes (a squeezed axis must have extent 1; the batch axis cannot be squeezed)");
+        return imp_unsupported(im, n, un ? "bad axes (out of range or repeated)"
+                                         : "bad axes (a squeezed axis must have extent 1; the batch axis cannot be squeezed)");
     return relabel_(im, n, x, dims, rank);
 }
 
