@@ -14,10 +14,26 @@ bool ox_is_float(int dtype) { return dtype == OX_FLOAT || dtype == OX_DOUBLE || 
 int64_t ox_count(const int64_t *dims, int rank)
 {
     int64_t n = 1;
+    bool batch = false;
     for (int k = 0; k < rank; k++) {
-        if (dims[k] == OX_BATCH) return -1;
+        if (dims[k] == OX_BATCH) {
+            batch = true;
+            continue;
+        }
         if (dims[k] < 0 || (dims[k] && n > INT64_MAX / dims[k])) return -2;
         n *= dims[k];
+    }
+    return batch ? -1 : n;
+}
+
+int64_t ox_span(const int64_t *dims, int rank)
+{
+    int64_t n = 1;
+    for (int k = 0; k < rank; k++) {
+        int64_t d = dims[k] == 0 || dims[k] == OX_BATCH ? 1 : dims[k];
+        if (d < 0) return -1;
+        if (n > INT64_MAX / d) return INT64_MAX;
+        n *= d;
     }
     return n;
 }
@@ -139,7 +155,7 @@ bool oxc_from_tensor(Imp *im, const Onnx__TensorProto *t, OxConst *c, char *err,
     int64_t dims[OX_MAX_RANK];
     for (size_t k = 0; k < t->n_dims; k++) dims[k] = t->dims[k];
     int64_t n = ox_count(dims, (int)t->n_dims);
-    if (n < 0 || n > OX_MAX_CONST) {
+    if (n < 0 || n > OX_MAX_CONST || ox_span(dims, (int)t->n_dims) > OX_MAX_CONST) {
         snprintf(err, errlen, "has a negative or too large shape");
         return false;
     }

@@ -34,7 +34,7 @@ static OxConst *out_(Imp *im, const Node *n, int k, int dtype, int rank, const i
 {
     Val *o = imp_output(im, n, k);
     int64_t count = ox_count(dims, rank);
-    if (!o || count < -1 || count > OX_MAX_FOLD || rank > OX_MAX_RANK) {
+    if (!o || count < -1 || count > OX_MAX_FOLD || rank > OX_MAX_RANK || ox_span(dims, rank) > OX_MAX_FOLD) {
         refuse_(im, n, handled, "its folded result would be too large");
         return NULL;
     }
@@ -68,7 +68,9 @@ static void copy_elem_(Imp *im, OxConst *dst, int64_t dk, const OxConst *src, in
         seti_(im, dst, dk, geti_(src, sk), isb_(src, sk));
 }
 
-static int norm_axis_(int64_t axis, int rank) { return (int)(axis < 0 ? axis + rank : axis); }
+/* -1 for an axis outside [-rank, rank] (rank itself is Flatten's last axis), decided before the narrowing to
+ * int: INT64_MIN + rank would truncate to a valid axis */
+static int norm_axis_(int64_t axis, int rank) { return axis < -rank || axis > rank ? -1 : (int)(axis < 0 ? axis + rank : axis); }
 
 /* ---- shape ops on constants ---- */
 static bool fold_shape_(Imp *im, const Node *n, const OxConst *x, bool *handled)
@@ -224,6 +226,7 @@ bool onnx_reshape_dims(const int64_t *in, int rank, const int64_t *shape, int n,
         }
         if (d < 0 && d != OX_BATCH) return false;
         out[k] = d;
+        if (d != OX_BATCH && d > INT64_MAX / known) return false;
         if (d != OX_BATCH) known *= d ? d : 1;
     }
     if (infer >= 0) {
@@ -505,8 +508,9 @@ bool onnx_fold_node(Imp *im, const Node *n, bool *handled)
 {
     const char *op = n->op_type;
     Val *x = imp_input(im, n, 0);
-    const OxConst *c = &x->c;
     *handled = false;
+    if (!x) return false; /* input 0 omitted (""): no fold reads such a node */
+    const OxConst *c = &x->c;
     if (str_eq(op, "Identity") || str_eq(op, "Dropout")) {
         if (str_eq(op, "Dropout") && imp_output_used(im, n, 1)) return false;
         return fold_relabel_(im, n, c, c->rank, c->dims, handled);

@@ -41,7 +41,10 @@ typedef struct OxConst {
 } OxConst;
 
 bool ox_is_float(int dtype);
-int64_t ox_count(const int64_t *dims, int rank); /* -1 when an extent is the batch */
+int64_t ox_count(const int64_t *dims, int rank); /* -1 when an extent is the batch, -2 when invalid */
+/* the product of the extents with 0 and the batch counted as 1 (saturating; -1 when one is negative): with zero
+ * elements, the other extents still bound loops over outer axes, so constants bound this too */
+int64_t ox_span(const int64_t *dims, int rank);
 double ox_get(const OxConst *c, int64_t k);      /* element k as a double (fill when count < 0) */
 
 typedef enum ValKind { VAL_UNSET, VAL_CONST, VAL_DATA } ValKind;

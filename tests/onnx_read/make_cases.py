@@ -161,6 +161,9 @@ def bad_tensors():
     t = TensorProto(name="w", data_type=TensorProto.INT64, dims=[1 << 28])  # 2 GB of int64 claimed, none given
     save("typed_data_missing.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 4])],
                                           [vi("y", ["N", 4])], [t]))
+    z = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 0, 1 << 40], raw_data=b"")  # no elements
+    save("zero_huge_dims.onnx", model([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", ["N", 4])],
+                                      [vi("y", ["N", 4])], [z]))
     shape = numpy_helper.from_array(np.array([10**9, 10**9], np.int64), "shape")
     save("constant_of_shape_huge.onnx", model(
         [helper.make_node("ConstantOfShape", ["shape"], ["big"], name="cos",

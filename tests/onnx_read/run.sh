@@ -70,6 +70,7 @@ rm -f "$tmp/m/empty_nodes.onnx"
 # ---- tensors ----
 refuse raw_data_short.onnx "initializer 'w' holds 12 bytes of data for 4 elements of 4 bytes"
 refuse huge_dims.onnx "initializer 'w' has a negative or too large shape"
+refuse zero_huge_dims.onnx "initializer 'w' has a negative or too large shape"
 # dims claiming 2^28 int64 (2 GB) with no values: refused before anything is allocated (in 1 GB of address
 # space, when this nnc runs in it: not a sanitizer build)
 sh -c 'ulimit -v 1000000 && exec "$0" --version' "$nnc" >/dev/null 2>&1 && limit="ulimit -v 1000000"
