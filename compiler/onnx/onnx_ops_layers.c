@@ -11,7 +11,7 @@
  * (imp_take_activation); a MatMul whose only consumer adds a constant bias on its last axis becomes one dense
  * with a bias (the Add absorbed: the walk skips it); a zero Pad whose only consumer is a Conv becomes part of
  * the convolution's padding; a dense layer reads a pending Flatten of NHWC data in .nn's order and permutes
- * its weight rows instead (imp_flat_rows).
+ * its weight rows to match, so that no transpose back to NCHW is written (imp_flat_rows).
  *
  * Not here: 3-D convolutions and pools, ConvTranspose, dilated pools, training-mode BatchNormalization,
  * bidirectional or reversed LSTMs, GRU and RNN, Pad's edge/reflect/wrap modes. */
