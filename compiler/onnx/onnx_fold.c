@@ -268,6 +268,7 @@ static bool fold_slice_(Imp *im, const Node *n, const OxConst *x, bool *handled)
         if (a < 0 || a >= x->rank || (nst && steps[k] == 0)) return refuse_(im, n, handled, "bad Slice axes or steps");
         int64_t d = x->dims[a], s = nst ? steps[k] : 1, b = starts[k], e = ends[k];
         if (d == OX_BATCH) return refuse_(im, n, handled, "Slice of a constant along the batch axis");
+        if (s > d || s < -d) s = (s > 0 ? 1 : -1) * (d > 0 ? d : 1); /* the same slice; no overflow below */
         b = b < 0 ? b + d : b;
         e = e < 0 ? e + d : e;
         if (s > 0) {
