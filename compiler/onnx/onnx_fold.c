@@ -6,6 +6,7 @@
 #include "onnx_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,10 @@ static bool refuse_(Imp *im, const Node *n, bool *handled, const char *why)
 }
 
 static bool isb_(const OxConst *c, int64_t k) { return c->batch && c->batch[k]; }
-static int64_t geti_(const OxConst *c, int64_t k) { return c->f ? (int64_t)c->f[k] : c->i[k]; }
+/* a double as int64: NaN as 0, values beyond the range clamped (a C cast of those is undefined) */
+static int64_t to_int_(double v) { return v != v ? 0 : v >= 0x1p63 ? INT64_MAX : v < -0x1p63 ? INT64_MIN : (int64_t)v; }
+
+static int64_t geti_(const OxConst *c, int64_t k) { return c->f ? to_int_(c->f[k]) : c->i[k]; }
 
 static bool has_batch_(const OxConst *c)
 {
@@ -364,7 +368,7 @@ static bool fold_range_(Imp *im, const Node *n, bool *handled)
         if (o->f)
             o->f[k] = (float)(a + (double)k * step);
         else
-            o->i[k] = (int64_t)a + k * (int64_t)step;
+            o->i[k] = to_int_(a + (double)k * step);
     }
     return true;
 }
@@ -414,7 +418,8 @@ static double binary_(const char *op, double a, double b, bool is_int, bool *ok)
     if (str_eq(op, "GreaterOrEqual")) return a >= b;
     if (str_eq(op, "And")) return a && b;
     if (str_eq(op, "Or")) return a || b;
-    if (str_eq(op, "Mod")) return is_int && b != 0 ? (double)((int64_t)a % (int64_t)b) : fmod(a, b);
+    if (str_eq(op, "Mod")) /* INT64_MIN % -1 traps: any x % -1 is 0 */
+        return is_int && b != 0 ? (b == -1 ? 0 : (double)(to_int_(a) % to_int_(b))) : fmod(a, b);
     *ok = false;
     return 0;
 }
@@ -498,7 +503,7 @@ static bool fold_math_(Imp *im, const Node *n, bool *handled)
         if (o->f)
             o->f[k] = (float)r;
         else
-            o->i[k] = (int64_t)r;
+            o->i[k] = to_int_(r);
     }
     return true;
 }
@@ -532,7 +537,7 @@ bool onnx_fold_node(Imp *im, const Node *n, bool *handled)
             if (o->f)
                 o->f[k] = (float)ox_get(c, k);
             else
-                seti_(im, o, k, to == OX_BOOL ? ox_get(c, k) != 0 : c->f ? (int64_t)c->f[k] : c->i[k], isb_(c, k));
+                seti_(im, o, k, to == OX_BOOL ? ox_get(c, k) != 0 : c->f ? to_int_(c->f[k]) : c->i[k], isb_(c, k));
         }
         return true;
     }
