@@ -543,6 +543,23 @@ static bool absorbed_(const Imp *im, const Node *n)
     return false;
 }
 
+/* The node's data outputs fit .nn's tensors (at most 2^31 - 1 values per sample). Checked here for every
+ * handler: extents come from the file (pads, repeats, target shapes), and text that does not check is a bug. */
+static bool outputs_fit_(const Imp *im, const Node *n)
+{
+    for (size_t k = 0; k < n->n_output; k++) {
+        const Val *o = val_find_(im, n->output[k]);
+        if (!o || o->kind != VAL_DATA) continue;
+        int64_t per_sample = 1;
+        for (int a = 0; a < o->rank; a++) {
+            int64_t d = o->dims[a] == OX_BATCH ? 1 : o->dims[a];
+            if (d < 0 || (d > 0 && per_sample > INT32_MAX / d)) return false;
+            per_sample *= d;
+        }
+    }
+    return true;
+}
+
 static void import_node_(Imp *im, const Node *n)
 {
     im->node = n;
@@ -577,7 +594,10 @@ static void import_node_(Imp *im, const Node *n)
         if (v && v->kind == VAL_DATA) imp_materialize(im, v);
     }
     size_t mark = im->out.len;
-    if (!row->run(im, n)) {
+    bool ok = row->run(im, n);
+    if (ok && !outputs_fit_(im, n))
+        ok = imp_unsupported(im, n, "its result would hold more than 2^31 - 1 values per sample (.nn's limit)");
+    if (!ok) {
         im->out.len = mark; /* what the handler wrote before refusing */
         if (im->out.s) im->out.s[mark] = 0;
         for (size_t k = 0; k < n->n_output; k++) {
