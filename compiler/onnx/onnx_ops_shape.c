@@ -96,6 +96,26 @@ static int64_t product_(const int64_t *dims, int n)
     return p;
 }
 
+/* whether x's .nn value holds its axes of extent > 1 (the batch aside) in ONNX's order: its elements are then
+ * already in ONNX order within a sample, and a reshape needs no transpose (an NHWC [N,C,1,1] flattened) */
+static bool onnx_order_within_sample_(const Val *x)
+{
+    int last = 0;
+    for (int k = 0; k < x->rank; k++) {
+        if (x->dims[k] == OX_BATCH || x->dims[k] == 1) continue;
+        if (x->axis[k] < last) return false;
+        last = x->axis[k];
+    }
+    return true;
+}
+
+static bool same_layout_(const Val *x, const int *want)
+{
+    for (int k = 0; k < x->rank; k++)
+        if (x->axis[k] != want[k]) return false;
+    return true;
+}
+
 /* x's elements, read in ONNX order, under the ONNX shape dims[rank], which holds the batch once. The batch
  * stays a whole axis when the extents before it hold as many elements in x as in the result (ONNX element
  * (before, b, after) is then element (before', b, after') with the same flat indices): the .nn value is
@@ -111,8 +131,13 @@ static bool relabel_(Imp *im, const Node *n, Val *x, const int64_t *dims, int ra
     for (int k = 0; k < rank; k++) axis[k] = k == p ? 0 : k < p ? k + 1 : k;
     size_t mark = im->out.len;
     imp_comment_node(im, n);
+    const char *to = per_sample_(im, dims, rank, -1);
+    if (onnx_order_within_sample_(x) && !same_layout_(x, want)) {
+        write_out_(im, n, x, arena_printf(im->a, "reshape(%s, %s)", x->nn, to), rank, dims, axis);
+        return true;
+    }
     const char *src = imp_data_as(im, x, want);
-    const char *from = per_sample_(im, x->dims, x->rank, -1), *to = per_sample_(im, dims, rank, -1);
+    const char *from = per_sample_(im, x->dims, x->rank, -1);
     if (!str_eq(from, to)) {
         write_out_(im, n, x, arena_printf(im->a, "reshape(%s, %s)", src, to), rank, dims, axis);
         return true;

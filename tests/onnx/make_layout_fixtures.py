@@ -163,6 +163,19 @@ def cases():
         node("Split", ["x", "parts"], ["w0", "w1"], axis=-1),
     ], [("x", x)], ["c0", "c1", "h0", "h1", "h2", "w0", "w1"], [("w", w), ("parts", i64(1, 3))])
 
+    # reshapes of a Conv output: after a global pool ([N,C,1,1]: no transpose needed) and of one row
+    # ([N,C,1,W]: C and W are in NHWC's other order, so a transpose is)
+    write_case("conv_flatten", 13, [
+        conv("c", "x", "w", "y"),
+        node("GlobalAveragePool", ["y"], ["gap"]),
+        node("Flatten", ["gap"], ["flat"]),
+        node("ReduceMax", ["y"], ["mx"], axes=[2, 3], keepdims=1),
+        node("Squeeze", ["mx", "hw"], ["sq"]),
+        node("Slice", ["y", "s", "e", "a"], ["row"]),
+        node("Reshape", ["row", "shp"], ["rs"]),
+    ], [("x", x)], ["flat", "sq", "rs"],
+        [("w", w), ("hw", i64(2, 3)), ("s", i64(2)), ("e", i64(3)), ("a", i64(2)), ("shp", i64(0, -1))])
+
     # Squeeze/Unsqueeze around the batch, a Transpose that only relabels, Reshape with the batch second
     # (0 copies it) and Flatten
     u = rand("unsqueeze_x", N, 3, 1, 4)
