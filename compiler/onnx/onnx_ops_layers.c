@@ -605,13 +605,15 @@ static void conv_params_(Imp *im, const char *layer, const OxConst *w, const OxC
     }
 }
 
-/* a zero Pad before the Conv (pad_folds_): its input and amounts */
-static Val *conv_folded_pad_(Imp *im, Val *x, int64_t *tblr)
+/* a zero Pad before the Conv (pad_folds_): its input and amounts, *pad the node (else x itself, *pad NULL) */
+static Val *conv_folded_pad_(Imp *im, Val *x, int64_t *tblr, const Node **pad)
 {
     const Node *p = producer_(im, x->onnx);
+    *pad = NULL;
     if (!p || !str_eq(p->op_type, "Pad")) return x;
     Val *in = imp_input(im, p, 0);
     if (!in || in->kind != VAL_DATA || !pad_folds_(im, p, in, tblr)) return x;
+    *pad = p;
     return in;
 }
 
@@ -620,7 +622,8 @@ static bool conv_(Imp *im, const Node *n)
     Val *x = data_input_(im, n, 0), *w = x ? weight_input_(im, n, 1, "the weight W") : NULL;
     if (!w) return false;
     int64_t extra[4] = {0};
-    x = conv_folded_pad_(im, x, extra);
+    const Node *pad;
+    x = conv_folded_pad_(im, x, extra, &pad);
     int nd = x->rank - 2;
     if (nd != 1 && nd != 2) return imp_unsupported(im, n, "input of rank %d: nnc imports 1-D and 2-D convolutions", x->rank);
     if (w->c.rank != x->rank) return imp_unsupported(im, n, "W has rank %d, the input %d", w->c.rank, x->rank);
@@ -645,6 +648,7 @@ static bool conv_(Imp *im, const Node *n)
     for (int s = 0; s < 4; s++) win.pad[s] += extra[s];
     Val *b = imp_input(im, n, 2);
     if (b && (!is_known_const_(b) || b->c.count != O)) return imp_unsupported(im, n, "the bias B must be an initializer of %lld values", (long long)O);
+    if (pad) imp_comment_node(im, pad); /* its amounts are in the conv2d's padding */
     imp_comment_node(im, n);
     const char *xs = nhwc_in_(im, n, x);
     if (!xs) return false;
