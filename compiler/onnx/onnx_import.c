@@ -564,6 +564,12 @@ static void import_node_(Imp *im, const Node *n)
 {
     im->node = n;
     if (absorbed_(im, n)) return; /* a layer's activation= computed it */
+    /* before opset 7 an operator broadcast only when told, and along any `axis`: the first kind is NumPy's
+     * (trailing axes), the second is not */
+    if (im->opset < 7 && attr_int(n, "broadcast", 0) && attr_find(n, "axis") && !str_eq(n->op_type, "Gemm")) {
+        imp_unsupported(im, n, "legacy broadcasting along axis %lld (before opset 7)", (long long)attr_int(n, "axis", 0));
+        return;
+    }
     bool poisoned = false, all_const = true;
     for (size_t k = 0; k < n->n_input; k++) {
         Val *v = imp_input(im, n, (int)k);
@@ -831,8 +837,8 @@ bool onnx_import(const char *path, const char *model_name, OnnxImport *out)
     Imp im = {.a = &arena, .path = path, .model = m, .graph = m->graph};
     im.opset = onnx_model_opset(m, "");
     bool ok = true;
-    if (im.opset < 7 || im.opset > 21) {
-        onnx_error("%s: the model uses opset %d of the default domain; nnc imports opsets 7 to 21", path, im.opset);
+    if (im.opset < 1 || im.opset > 21) {
+        onnx_error("%s: the model uses opset %d of the default domain; nnc imports opsets up to 21", path, im.opset);
         ok = false;
     }
     ok = ok && onnx_check_graph(path, m->graph, im.opset);
