@@ -19,7 +19,10 @@ static Val *data_input_(Imp *im, const Node *n, int k)
 }
 
 /* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
-static int norm_axis_(int64_t axis, int rank) { return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis); }
+static int norm_axis_(int64_t axis, int rank)
+{
+    return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis);
+}
 
 static void nn_dims_(const Val *v, int64_t *nd)
 {
@@ -74,7 +77,8 @@ static bool reduce_axes_(Imp *im, const Node *n, const Val *x, bool *gone, bool 
         gone[ax] = true;
     }
     for (int k = 0; k < x->rank; k++)
-        if (gone[k] && x->dims[k] == OX_BATCH) return imp_unsupported(im, n, "it reduces over the batch axis (it would mix the samples)");
+        if (gone[k] && x->dims[k] == OX_BATCH)
+            return imp_unsupported(im, n, "it reduces over the batch axis (it would mix the samples)");
     return true;
 }
 
@@ -86,7 +90,8 @@ static const char *reduce_call_(Imp *im, const Val *x, const bool *gone, const c
     for (int a = 1; a < x->rank; a++) /* .nn axis a, in order */
         for (int k = 0; k < x->rank; k++)
             if (gone[k] && x->axis[k] == a) ax[n++] = a;
-    return arena_printf(im->a, "%s(%s, axis=%s, keepdims=%s)", fn, arg, imp_int_list(im, ax, n), keepdims ? "true" : "false");
+    return arena_printf(im->a, "%s(%s, axis=%s, keepdims=%s)", fn, arg, imp_int_list(im, ax, n),
+                        keepdims ? "true" : "false");
 }
 
 static bool reduce_(Imp *im, const Node *n)
@@ -103,15 +108,17 @@ static bool reduce_(Imp *im, const Node *n)
         return true;
     }
     const char *e;
+    Arena *a = im->a;
     imp_comment_node(im, n);
     if (str_eq(op, "ReduceSum")) e = reduce_call_(im, x, gone, "sum", s, kd);
     else if (str_eq(op, "ReduceMean")) e = reduce_call_(im, x, gone, "mean", s, kd);
     else if (str_eq(op, "ReduceMax")) e = reduce_call_(im, x, gone, "max", s, kd);
-    else if (str_eq(op, "ReduceMin")) e = arena_printf(im->a, "-%s", reduce_call_(im, x, gone, "max", arena_printf(im->a, "-%s", s), kd));
-    else if (str_eq(op, "ReduceL1")) e = reduce_call_(im, x, gone, "sum", arena_printf(im->a, "abs(%s)", s), kd);
-    else if (str_eq(op, "ReduceL2")) e = arena_printf(im->a, "sqrt(%s)", reduce_call_(im, x, gone, "sum", arena_printf(im->a, "square(%s)", s), kd));
-    else if (str_eq(op, "ReduceSumSquare")) e = reduce_call_(im, x, gone, "sum", arena_printf(im->a, "square(%s)", s), kd);
-    else if (str_eq(op, "ReduceLogSum")) e = arena_printf(im->a, "log(%s)", reduce_call_(im, x, gone, "sum", s, kd));
+    else if (str_eq(op, "ReduceMin")) e = arena_printf(a, "-%s", reduce_call_(im, x, gone, "max", arena_printf(a, "-%s", s), kd));
+    else if (str_eq(op, "ReduceL1")) e = reduce_call_(im, x, gone, "sum", arena_printf(a, "abs(%s)", s), kd);
+    else if (str_eq(op, "ReduceL2"))
+        e = arena_printf(a, "sqrt(%s)", reduce_call_(im, x, gone, "sum", arena_printf(a, "square(%s)", s), kd));
+    else if (str_eq(op, "ReduceSumSquare")) e = reduce_call_(im, x, gone, "sum", arena_printf(a, "square(%s)", s), kd);
+    else if (str_eq(op, "ReduceLogSum")) e = arena_printf(a, "log(%s)", reduce_call_(im, x, gone, "sum", s, kd));
     else { /* ReduceLogSumExp, stably: m + log(sum(exp(x - m))) with m the maximum */
         const char *m = imp_fresh_name(im, arena_printf(im->a, "%s_max", s));
         imp_line(im, "%s = %s", m, reduce_call_(im, x, gone, "max", s, true));
@@ -130,7 +137,8 @@ static bool argmax_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
     if (!x) return false;
-    if (attr_int(n, "select_last_index", 0)) return imp_unsupported(im, n, "select_last_index=1 (nnc's argmax picks the first)");
+    if (attr_int(n, "select_last_index", 0))
+        return imp_unsupported(im, n, "select_last_index=1 (nnc's argmax picks the first)");
     int a = norm_axis_(attr_int(n, "axis", 0), x->rank);
     if (a < 0 || a >= x->rank) return imp_unsupported(im, n, "axis out of range");
     int K = x->axis[a];

@@ -28,7 +28,10 @@ static Val *data_input_(Imp *im, const Node *n, int k)
 }
 
 /* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
-static int norm_axis_(int64_t axis, int rank) { return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis); }
+static int norm_axis_(int64_t axis, int rank)
+{
+    return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis);
+}
 
 /* the ONNX position of the batch extent, -1 when there is none or more than one */
 static int batch_pos_(const int64_t *dims, int rank)
@@ -153,15 +156,19 @@ static bool relabel_(Imp *im, const Node *n, Val *x, const int64_t *dims, int ra
 /* Reshape: one target extent is the batch: the batch-size symbol (from Shape arithmetic), a 0 copying the
  * input's batch extent, a -1 that can only be the batch (the other extents hold one sample), or the exported
  * batch size where the input has its batch; the others are per sample, one -1 among them inferred */
-static bool reshape_(Imp *im, const Node *n)
+/* why a Reshape target extent d cannot be read (NULL: it can); p, infer: the batch and -1 extents found so far,
+ * known: the product of the others */
+static const char *bad_extent_(int64_t d, bool batch, int p, int infer, int64_t known)
 {
-    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
-    int64_t dims[OX_MAX_RANK];
-    bool sym[OX_MAX_RANK];
-    int ns = 0;
-    if (!x) return false;
-    if (!const_ints_(s, dims, sym, OX_MAX_RANK, &ns) || ns < 1)
-        return imp_unsupported(im, n, "the target shape must be a constant (known at import) of 1 to %d extents", OX_MAX_RANK);
+    if (batch) return p >= 0 ? "the batch size appears twice in it" : NULL;
+    if (d == -1) return infer >= 0 ? "it has two -1 extents" : NULL;
+    if (d <= 0 || d > (1 << 30) || known > ((int64_t)1 << 32)) return "an extent is 0 (allowzero), negative or too large";
+    return NULL;
+}
+
+/* Reshape's target dims[ns] (0 and -1 resolved in place): the position of the batch, -1 after an error */
+static int reshape_target_(Imp *im, const Node *n, const Val *x, int64_t *dims, bool *sym, int ns)
+{
     bool allowzero = attr_int(n, "allowzero", 0) != 0;
     int q = batch_pos_(x->dims, x->rank), p = -1, infer = -1;
     int64_t per_sample = 1, known = 1;
@@ -171,35 +178,50 @@ static bool reshape_(Imp *im, const Node *n)
             sym[k] = k == q;
             dims[k] = x->dims[k];
         }
-        if (sym[k]) {
-            if (p >= 0) return imp_unsupported(im, n, "the batch size appears twice in the target shape");
-            p = k;
-        } else if (dims[k] == -1) {
-            if (infer >= 0) return imp_unsupported(im, n, "the target shape has two -1 extents");
-            infer = k;
-        } else if (dims[k] <= 0 || dims[k] > (1 << 30) || known > ((int64_t)1 << 32))
-            return imp_unsupported(im, n, "the target extent %lld is not supported", (long long)dims[k]);
-        else
-            known *= dims[k];
+        const char *bad = bad_extent_(dims[k], sym[k], p, infer, known);
+        if (bad) {
+            imp_unsupported(im, n, "the target shape: %s", bad);
+            return -1;
+        }
+        if (sym[k]) p = k;
+        else if (dims[k] == -1) infer = k;
+        else known *= dims[k];
     }
-    if (p < 0 && im->batch && q >= 0) /* a fixed batch: its size where the input has it, or first */
-        for (int k = 0; k < ns && p < 0; k++)
-            if (dims[k] == im->batch && (k == q || k == 0)) {
-                p = k;
-                known /= im->batch;
-            }
+    for (int k = 0; k < ns && p < 0 && im->batch && q >= 0; k++) /* a fixed batch: where the input has it, or first */
+        if (dims[k] == im->batch && (k == q || k == 0)) {
+            p = k;
+            known /= im->batch;
+        }
     if (p < 0 && infer >= 0 && known == per_sample) {
         p = infer; /* -1 takes what is left: one batch */
         infer = -1;
     }
-    if (p < 0) return imp_unsupported(im, n, "no target extent is the batch");
-    if (infer >= 0) {
-        if (known == 0 || per_sample % known) return imp_unsupported(im, n, "the target shape does not fit the input's %lld values per sample", (long long)per_sample);
+    if (p < 0) {
+        imp_unsupported(im, n, "no target extent is the batch");
+        return -1;
+    }
+    if (infer >= 0 && known && per_sample % known == 0) {
         dims[infer] = per_sample / known;
         known = per_sample;
     }
-    if (known != per_sample)
-        return imp_unsupported(im, n, "the target shape holds %lld values per sample, the input %lld", (long long)known, (long long)per_sample);
+    if (known != per_sample) {
+        imp_unsupported(im, n, "the target shape does not fit the input's %lld values per sample", (long long)per_sample);
+        return -1;
+    }
+    return p;
+}
+
+static bool reshape_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
+    int64_t dims[OX_MAX_RANK];
+    bool sym[OX_MAX_RANK];
+    int ns = 0;
+    if (!x) return false;
+    if (!const_ints_(s, dims, sym, OX_MAX_RANK, &ns) || ns < 1)
+        return imp_unsupported(im, n, "the target shape must be a constant of 1 to %d extents", OX_MAX_RANK);
+    int p = reshape_target_(im, n, x, dims, sym, ns);
+    if (p < 0) return false;
     dims[p] = OX_BATCH;
     return relabel_(im, n, x, dims, ns);
 }
@@ -214,7 +236,8 @@ static bool flatten_(Imp *im, const Node *n)
     if (q < 0 || q >= axis) return imp_unsupported(im, n, "axis %d would merge the batch with the axes after it", axis);
     int64_t dims[2] = {OX_BATCH, 1};
     for (int k = 0; k < x->rank; k++) {
-        if (k < axis && k != q && x->dims[k] != 1) return imp_unsupported(im, n, "axis %d would merge the batch with axis %d", axis, k);
+        if (k < axis && k != q && x->dims[k] != 1)
+            return imp_unsupported(im, n, "axis %d would merge the batch with axis %d", axis, k);
         if (k >= axis) dims[1] *= x->dims[k];
     }
     return relabel_(im, n, x, dims, 2);
@@ -266,7 +289,8 @@ static bool expand_(Imp *im, const Node *n)
         int ox = rank - x->rank, os = rank - ns;
         int64_t dx = a < ox ? 1 : x->dims[a - ox], ds = a < os ? 1 : shape[a - os];
         if (dx == OX_BATCH && (ds == 1 || ds == OX_BATCH || (im->batch && ds == im->batch))) ds = OX_BATCH;
-        if (ds != 1 && dx != ds) return imp_unsupported(im, n, "it copies elements along an axis (nnc imports only an Expand that adds axes of extent 1)");
+        if (ds != 1 && dx != ds)
+            return imp_unsupported(im, n, "it copies elements along an axis (nnc imports only an Expand that adds axes of extent 1)");
         dims[a] = dx;
     }
     return relabel_(im, n, x, dims, rank);
@@ -348,7 +372,8 @@ static bool cast_(Imp *im, const Node *n)
     if (!x) return false;
     int to = (int)attr_int(n, "to", OX_FLOAT);
     bool to_int = to == OX_INT32 || to == OX_INT64;
-    if (to == OX_FLOAT16 || to == OX_BFLOAT16) return imp_unsupported(im, n, "a cast to a 16-bit float (nnc computes in f32 and would not round)");
+    if (to == OX_FLOAT16 || to == OX_BFLOAT16)
+        return imp_unsupported(im, n, "a cast to a 16-bit float (nnc computes in f32 and would not round)");
     if (!ox_is_float(to) && !to_int) return imp_unsupported(im, n, "a cast to element type %d", to);
     if (to_int != x->is_int && to_int) return imp_unsupported(im, n, "a cast of float data to an integer type");
     if (to_int || !x->is_int) {
@@ -423,7 +448,8 @@ static const char *take_(Imp *im, const char *src, int K, int64_t ext, const int
         if (k == 0 && j == count && idx[0] == 0 && idx[count - 1] == ext - 1)
             sb_puts(&e, src);
         else
-            sb_printf(&e, "%sslice(%s, %d, %lld, %lld)", pieces ? ", " : "", src, K, (long long)idx[k], (long long)idx[j - 1] + 1);
+            sb_printf(&e, "%sslice(%s, %d, %lld, %lld)", pieces ? ", " : "", src, K, (long long)idx[k],
+                      (long long)idx[j - 1] + 1);
         pieces++;
         k = j;
     }
@@ -490,9 +516,10 @@ static bool slice_args_(Imp *im, const Node *n, int64_t *starts, int64_t *ends, 
         if (a) memcpy(axes, a, sizeof *a * (size_t)na);
     } else {
         Val *s = imp_input(im, n, 1), *e = imp_input(im, n, 2), *a = imp_input(im, n, 3), *st = imp_input(im, n, 4);
-        bool c = s && e && s->kind == VAL_CONST && e->kind == VAL_CONST && (!a || a->kind == VAL_CONST) && (!st || st->kind == VAL_CONST);
-        if (!c || !const_ints_(s, starts, sym, OX_MAX_RANK, &ns) || !const_ints_(e, ends, end_batch, OX_MAX_RANK, &ne) ||
-            ns != ne || (a && !oxc_ints(&a->c, axes, OX_MAX_RANK, &na)) || (st && !oxc_ints(&st->c, steps, OX_MAX_RANK, &nst)))
+        if (!const_ints_(s, starts, sym, OX_MAX_RANK, &ns) || !const_ints_(e, ends, end_batch, OX_MAX_RANK, &ne) || ns != ne)
+            return false;
+        if ((a && (a->kind != VAL_CONST || !oxc_ints(&a->c, axes, OX_MAX_RANK, &na))) ||
+            (st && (st->kind != VAL_CONST || !oxc_ints(&st->c, steps, OX_MAX_RANK, &nst))))
             return false;
         for (int k = 0; k < ns; k++)
             if (sym[k]) return false;
@@ -549,8 +576,8 @@ static bool slice_(Imp *im, const Node *n)
         int64_t idx[MAX_GATHER], d = dims[a];
         if (end_batch[k] && d != OX_BATCH) return imp_unsupported(im, n, "the batch size as the end of axis %d", a);
         if (d == OX_BATCH) {
-            if (starts[k] == 0 && steps[k] == 1 && (end_batch[k] || ends[k] >= INT32_MAX || (im->batch && ends[k] >= im->batch)))
-                continue;
+            bool to_end = end_batch[k] || ends[k] >= INT32_MAX || (im->batch && ends[k] >= im->batch);
+            if (starts[k] == 0 && steps[k] == 1 && to_end) continue;
             return imp_unsupported(im, n, "it slices the batch axis");
         }
         int count = slice_indices_(d, starts[k], ends[k], steps[k], idx, MAX_GATHER);
@@ -601,7 +628,8 @@ static bool split_(Imp *im, const Node *n)
     if (x->axis[a] == 0) return imp_unsupported(im, n, "it splits the batch axis");
     int64_t len[MAX_GATHER];
     if (parts < 1 || parts > MAX_GATHER || !split_sizes_(im, n, x->dims[a], len, parts))
-        return imp_unsupported(im, n, "the parts must be constant, non-empty and add up to the axis's extent %lld", (long long)x->dims[a]);
+        return imp_unsupported(im, n, "the parts must be constant, non-empty and add up to the axis's extent %lld",
+                               (long long)x->dims[a]);
     Val in = *x;
     imp_comment_node(im, n);
     int64_t dims[OX_MAX_RANK], off = 0;
@@ -645,7 +673,8 @@ static bool constant_(Imp *im, const Node *n)
         oxc_make(im, &o->c, OX_INT64, 1, &one);
         for (int64_t k = 0; k < one; k++) o->c.i[k] = a->ints[k];
     } else
-        return imp_unsupported(im, n, "nnc reads a Constant's value, value_float(s) and value_int(s) (not strings or sparse tensors)");
+        return imp_unsupported(im, n, "nnc reads a Constant's value, value_float(s) and value_int(s) "
+                                      "(not strings or sparse tensors)");
     o->kind = VAL_CONST;
     o->initializer = true;
     return true;
