@@ -1,10 +1,10 @@
 /* onnx_ops_shape.c: shape operators on data (Shape, Reshape, Flatten, Squeeze, Unsqueeze, Expand, Transpose,
- * Concat, Gather, Slice, Cast) and the Constant node. Nodes whose inputs are all constant never come here
+ * Concat, Gather, Slice, Split, Cast) and the Constant node. Nodes whose inputs are all constant never come here
  * (onnx_fold.c evaluates them); Constant has no inputs, so it is read here.
  *
  * The rule everything follows: .nn axis 0 is the batch, and nothing may move samples across it. So a
  * Reshape or Flatten keeps the batch as its own axis (a target that merges it with another axis is refused);
- * Transpose only permutes the Val's `axis` (no .nn code); Concat, Gather and Slice work on the .nn axis that
+ * Transpose only permutes the Val's `axis` (no .nn code); Concat, Gather, Slice, Split work on the .nn axis that
  * holds the ONNX axis, in whatever layout the value has, and refuse the batch axis. What is deliberately not
  * here: Size (it depends on the batch), Expand that copies elements (only one that adds axes of extent 1),
  * indices or shapes computed from data. */
