@@ -457,6 +457,12 @@ const char *imp_const_operand(Imp *im, Val *c, const Val *like)
     }
     int64_t e[OX_MAX_RANK];
     for (int a = 0; a < R; a++) e[a] = a < R - r ? 1 : k->dims[a - (R - r)];
+    for (int a = 0; a < R; a++)
+        if (e[a] != 1 && like->dims[a] != 1 && like->dims[a] != OX_BATCH && e[a] != like->dims[a]) {
+            imp_unsupported(im, im->node, "the constant '%.100s' does not broadcast against the data (axis %d: %lld and %lld)",
+                            c->onnx, a, (long long)e[a], (long long)like->dims[a]);
+            return NULL;
+        }
     int b = batch_axis_(like);
     if (b < 0 || e[b] != 1) {
         imp_unsupported(im, im->node, "the constant '%.100s' spans the batch axis", c->onnx);

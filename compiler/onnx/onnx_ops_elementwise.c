@@ -259,6 +259,15 @@ static bool prelu_(Imp *im, const Node *n)
     Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
     if (!x) return false;
     if (!s) return imp_unsupported(im, n, "no slope");
+    Val legacy;
+    if (im->opset < 7 && s->kind == VAL_CONST && s->c.rank == 1 && x->rank > 2 && s->c.dims[0] == x->dims[1] &&
+        s->c.dims[0] != 1) { /* before opset 7 a slope of C values is per channel (axis 1), not NumPy-aligned */
+        legacy = *s;
+        legacy.param = NULL;
+        legacy.c.rank = x->rank - 1;
+        for (int k = 1; k < legacy.c.rank; k++) legacy.c.dims[k] = 1;
+        s = &legacy;
+    }
     const char *slope = operand_(im, n, s, x);
     return slope && unary_out_(im, n, x, "relu(%s) - %s * relu(-%s)", x->nn, slope, x->nn);
 }

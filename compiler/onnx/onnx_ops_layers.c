@@ -902,14 +902,14 @@ static bool lstm_(Imp *im, const Node *n)
 }
 
 const OpRow onnx_ops_layers[] = {
-    {"Gemm", 7, gemm_, .takes_flat = true},
+    {"Gemm", 1, gemm_, .takes_flat = true},
     {"MatMul", 1, matmul_, .takes_flat = true},
     {"Conv", 1, conv_},
     {"MaxPool", 1, pool_},
     {"AveragePool", 1, pool_},
     {"GlobalAveragePool", 1, global_pool_},
     {"GlobalMaxPool", 1, global_pool_},
-    {"BatchNormalization", 7, batchnorm_},
+    {"BatchNormalization", 1, batchnorm_},
     {"LSTM", 7, lstm_},
     {"Pad", 2, pad_},
     {NULL, 0, NULL},

@@ -46,7 +46,8 @@ import tempfile
 PASSED, FAILED, UNSUPPORTED, NOT_APPLICABLE = "passed", "failed", "unsupported", "not applicable"
 KINDS = (PASSED, FAILED, UNSUPPORTED, NOT_APPLICABLE)
 PB2NPY_NO_FORM = 3  # pb2npy's exit code for a tensor with no .npy form
-MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5  # field numbers in onnx.proto: ModelProto.graph, GraphProto.initializer
+MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_NAME = 7, 5, 8  # field numbers in onnx.proto: ModelProto.graph,
+# GraphProto.initializer, TensorProto.name
 
 
 def proto_field(number, payload):
@@ -226,8 +227,8 @@ class Case:
         tensors = b""
         for name, _, pb in inputs:
             if name in frozen:
-                with open(pb, "rb") as f:
-                    tensors += proto_field(GRAPH_INITIALIZER, f.read())
+                with open(pb, "rb") as f:  # named as the input it replaces (ONNX's pytorch-* .pb have no name)
+                    tensors += proto_field(GRAPH_INITIALIZER, f.read() + proto_field(TENSOR_NAME, name.encode()))
         path = os.path.join(self.tmp, f"model_set{k}.onnx")
         with open(path, "wb") as f:
             f.write(model + proto_field(MODEL_GRAPH, tensors))
