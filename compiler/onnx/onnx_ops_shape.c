@@ -231,8 +231,9 @@ static bool flatten_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
     if (!x) return false;
-    int axis = norm_axis_(attr_int(n, "axis", 1), x->rank), q = batch_pos_(x->dims, x->rank);
-    if (axis < 0 || axis > x->rank) return imp_unsupported(im, n, "axis out of range");
+    int64_t ax = attr_int(n, "axis", 1); /* from -rank to rank: Flatten's axis may be the rank itself */
+    if (ax < -x->rank || ax > x->rank) return imp_unsupported(im, n, "axis out of range");
+    int axis = (int)(ax < 0 ? ax + x->rank : ax), q = batch_pos_(x->dims, x->rank);
     if (q < 0 || q >= axis) return imp_unsupported(im, n, "axis %d would merge the batch with the axes after it", axis);
     int64_t dims[2] = {OX_BATCH, 1};
     for (int k = 0; k < x->rank; k++) {
