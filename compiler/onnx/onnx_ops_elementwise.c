@@ -95,6 +95,13 @@ static bool gelu_(Imp *im, const Node *n)
     return unary_out_(im, n, x, "gelu(%s%s)", x->nn, str_eq(approx, "tanh") ? ", approximate=true" : "");
 }
 
+static bool selu_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    return x && unary_out_(im, n, x, "%s * elu(%s, alpha=%s)", imp_float(im, attr_float(n, "gamma", 1.05070102214813232421875f)),
+                           x->nn, imp_float(im, attr_float(n, "alpha", 1.67326319217681884765625f)));
+}
+
 static bool hard_sigmoid_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
@@ -276,7 +283,7 @@ const OpRow onnx_ops_elementwise[] = {
     {"Relu", 1, plain_unary_},   {"Sigmoid", 1, plain_unary_},   {"Tanh", 1, plain_unary_}, {"Exp", 1, plain_unary_},
     {"Log", 1, plain_unary_},    {"Sqrt", 1, plain_unary_},      {"Abs", 1, plain_unary_},  {"Erf", 9, plain_unary_},
     {"Softplus", 1, plain_unary_}, {"Neg", 1, neg_},             {"Reciprocal", 1, reciprocal_},
-    {"LeakyRelu", 1, leaky_relu_}, {"Elu", 1, elu_},             {"Gelu", 20, gelu_},       {"HardSigmoid", 1, hard_sigmoid_},
+    {"LeakyRelu", 1, leaky_relu_}, {"Elu", 1, elu_},             {"Gelu", 20, gelu_},       {"HardSigmoid", 1, hard_sigmoid_}, {"Selu", 1, selu_},
     {"HardSwish", 14, hard_swish_}, {"Softsign", 1, softsign_},  {"Clip", 1, clip_},        {"Pow", 1, pow_},
     {"Dropout", 1, dropout_},    {"Identity", 1, identity_},     {"Add", 1, nary_},         {"Sub", 1, nary_},
     {"Mul", 1, nary_},           {"Div", 1, nary_},              {"Sum", 1, nary_},         {"Mean", 1, nary_},

@@ -901,7 +901,56 @@ static bool lstm_(Imp *im, const Node *n)
     return true;
 }
 
+/* ---- LayerNormalization (17) ---------------------------------------------------------------------------------
+ * y = (x - mean) / sqrt(var + epsilon) * scale + B over the ONNX axes from `axis` on, in whatever layout x has:
+ * the means run over those axes' .nn positions and scale and B are permuted to match (imp_const_operand) */
+static bool layernorm_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    if (!x) return false;
+    int64_t axis = attr_int(n, "axis", -1);
+    if (axis < -x->rank || axis >= x->rank) return imp_unsupported(im, n, "axis %lld is out of range", (long long)axis);
+    if (axis < 0) axis += x->rank;
+    int64_t ax[OX_MAX_RANK];
+    int nax = 0;
+    for (int k = (int)axis; k < x->rank; k++) {
+        if (batch_at_(x, k)) return imp_unsupported(im, n, "it normalizes over the batch axis (it would mix the samples)");
+        ax[nax++] = x->axis[k];
+    }
+    for (int i = 1; i < nax; i++) /* the .nn axes in order */
+        for (int j = i; j > 0 && ax[j - 1] > ax[j]; j--) {
+            int64_t t = ax[j];
+            ax[j] = ax[j - 1];
+            ax[j - 1] = t;
+        }
+    float eps = attr_float(n, "epsilon", 1e-5f);
+    if (!(eps >= 0) || !isfinite(eps)) return imp_unsupported(im, n, "epsilon must be a finite number >= 0");
+    Val *scale = weight_input_(im, n, 1, "the scale"), *bias = imp_input(im, n, 2);
+    if (!scale) return false;
+    if (bias && !is_known_const_(bias)) return imp_unsupported(im, n, "the bias (input 2) must be an initializer");
+    imp_comment_node(im, n);
+    const char *g = imp_const_operand(im, scale, x), *b = bias ? imp_const_operand(im, bias, x) : NULL;
+    if (!g || (bias && !b)) return false;
+    Val *o = imp_output(im, n, 0);
+    const char *axes = imp_int_list(im, ax, nax), *y = imp_value_name(im, o->onnx);
+    const char *m = imp_fresh_name(im, arena_printf(im->a, "%s_mean", y)), *d = imp_fresh_name(im, arena_printf(im->a, "%s_centered", y));
+    const char *v = imp_fresh_name(im, arena_printf(im->a, "%s_var", y));
+    const char *inv = imp_fresh_name(im, arena_printf(im->a, "%s_inv_std", y));
+    imp_line(im, "%s = mean(%s, axis=%s, keepdims=true)", m, x->nn, axes);
+    imp_line(im, "%s = %s - %s", d, x->nn, m);
+    imp_line(im, "%s = mean(square(%s), axis=%s, keepdims=true)", v, d, axes);
+    imp_line(im, "%s = 1.0 / sqrt(%s + %s)", inv, v, imp_float(im, eps));
+    imp_line(im, "%s = %s * %s * %s%s%s", y, d, inv, g, b ? " + " : "", b ? b : "");
+    imp_set_data(o, y, x->rank, x->dims, x->axis);
+    int64_t kept[OX_MAX_RANK]; /* Mean and InvStdDev: x's extents with the normalized axes 1 */
+    for (int k = 0; k < x->rank; k++) kept[k] = k < axis ? x->dims[k] : 1;
+    if (imp_output(im, n, 1)) imp_set_data(imp_output(im, n, 1), m, x->rank, kept, x->axis);
+    if (imp_output(im, n, 2)) imp_set_data(imp_output(im, n, 2), inv, x->rank, kept, x->axis);
+    return true;
+}
+
 const OpRow onnx_ops_layers[] = {
+    {"LayerNormalization", 17, layernorm_},
     {"Gemm", 1, gemm_, .takes_flat = true},
     {"MatMul", 1, matmul_, .takes_flat = true},
     {"Conv", 1, conv_},
