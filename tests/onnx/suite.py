@@ -388,6 +388,36 @@ def run_dir(directory, args, known, pool):
     return label, counts, unexpected
 
 
+def docs_row(label, counts):
+    return (f"| {label} | {counts[PASSED]} | {counts[FAILED]} | {counts[UNSUPPORTED]} | {counts[NOT_APPLICABLE]} | "
+            f"{counts['frozen']} |")
+
+
+def check_docs(path, totals, write):
+    """the counts table of docs/onnx.md (rows `| DIR | passed | failed | unsupported | not applicable | frozen |`)
+    against this run: each directory run has its row, with these numbers (--write-docs rewrites them)"""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    problems = []
+    for label, counts in totals.items():
+        want = docs_row(label, counts)
+        rows = [k for k, line in enumerate(lines) if line.startswith(f"| {label} |")]
+        if not rows:
+            problems.append(f"{path} has no row for {label}: add `{want}` to its table of counts")
+        elif lines[rows[0]] != want:
+            if write:
+                lines[rows[0]] = want
+            else:
+                problems.append(f"{path} says `{lines[rows[0]]}`, this run counts `{want}` "
+                                f"(tests/onnx/suite.py --write-docs {path} ... updates it)")
+    if write:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines))
+    for p in problems:
+        print(f"  FAIL {p}")
+    return len(problems)
+
+
 def parse_args():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description="Run ONNX backend test cases through nnc predict.")
@@ -404,6 +434,8 @@ def parse_args():
                    help="inputs whose first extent is not the first input's become initializers instead of not applicable")
     p.add_argument("--known-failures", default=os.path.join(here, "known_failures.txt"))
     p.add_argument("--no-onnx", action="store_true", help="nnc was built without ONNX: skip (exit 77)")
+    p.add_argument("--docs", help="fail unless this file's table of counts has these directories' numbers")
+    p.add_argument("--write-docs", help="rewrite the rows of this file's table of counts for the directories run")
     p.add_argument("dirs", nargs="+", metavar="DIR")
     args = p.parse_args()
     for tool in ("nnc", "pb2npy", "npycmp"):  # the cases run in temporary directories
@@ -435,6 +467,8 @@ def main():
             label, counts, unexpected = run_dir(d, args, known, pool)
             totals[label] = counts
             failed += unexpected
+    if (args.docs or args.write_docs) and not args.filter:
+        failed += check_docs(args.write_docs or args.docs, totals, bool(args.write_docs))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({k: {kind.replace(" ", "_"): n for kind, n in v.items()} for k, v in totals.items()}, f, indent=1, sort_keys=True)
