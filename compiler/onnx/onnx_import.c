@@ -52,7 +52,15 @@ Val *imp_val(Imp *im, const char *name)
 }
 
 Val *imp_input(Imp *im, const Node *n, int k) { return k < (int)n->n_input ? imp_val(im, n->input[k]) : NULL; }
-Val *imp_output(Imp *im, const Node *n, int k) { return k < (int)n->n_output ? imp_val(im, n->output[k]) : NULL; }
+Val *imp_output(Imp *im, const Node *n, int k)
+{
+    if (k >= (int)n->n_output) return NULL;
+    Val *v = imp_val(im, n->output[k]);
+    if (v) return v;
+    v = arena_alloc(im->a, sizeof *v); /* an omitted output (""): a Val that nothing reads; handlers need not test */
+    v->onnx = "";
+    return v;
+}
 
 bool imp_output_used(Imp *im, const Node *n, int k)
 {
@@ -576,14 +584,18 @@ static void import_node_(Imp *im, const Node *n)
         imp_unsupported(im, n, "legacy broadcasting along axis %lld (before opset 7)", (long long)attr_int(n, "axis", 0));
         return;
     }
-    bool poisoned = false, all_const = true;
+    bool all_const = true;
+    const Val *unset = NULL;
     for (size_t k = 0; k < n->n_input; k++) {
         Val *v = imp_input(im, n, (int)k);
         if (!v) continue;
-        poisoned |= v->kind == VAL_UNSET;
+        if (v->kind == VAL_UNSET && !unset) unset = v;
         all_const &= v->kind == VAL_CONST;
     }
-    if (poisoned) return; /* downstream of a node already reported */
+    if (unset) { /* downstream of a node already reported; else its producer left it unset (an extra output) */
+        if (!im->unsupported) imp_unsupported(im, n, "its input '%.100s' is an output nnc does not compute", unset->onnx);
+        return;
+    }
     if (!default_domain_(n)) {
         imp_unsupported(im, n, "nnc imports only operators of the default ONNX domain");
         return;
@@ -606,7 +618,7 @@ static void import_node_(Imp *im, const Node *n)
         if (v && v->kind == VAL_DATA) imp_materialize(im, v);
     }
     size_t mark = im->out.len;
-    bool ok = row->run(im, n);
+    bool ok = n->n_output > 0 ? row->run(im, n) : imp_unsupported(im, n, "the node has no outputs");
     if (ok && !outputs_fit_(im, n))
         ok = imp_unsupported(im, n, "its result would hold more than 2^31 - 1 values per sample (.nn's limit)");
     if (!ok) {
@@ -745,7 +757,9 @@ static bool write_outputs_(Imp *im, OnnxImport *out)
         const char *name = im->output_onnx[k], *nn = im->output_nn[k];
         Val *v = imp_val(im, name);
         if (v->kind == VAL_UNSET) {
-            ok = false; /* its producer was reported */
+            if (!im->unsupported) /* else its producer was reported */
+                onnx_error("%s: graph output '%.200s' is an output nnc does not compute", im->path, name);
+            ok = false;
             continue;
         }
         const char *src = v->kind == VAL_DATA ? imp_data_onnx_order(im, v) : NULL;

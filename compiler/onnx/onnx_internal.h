@@ -126,7 +126,8 @@ struct Imp {
 
 Val *imp_val(Imp *im, const char *onnx_name);                 /* NULL for "" (an omitted optional input) */
 Val *imp_input(Imp *im, const Node *n, int k);               /* the node's k-th input, NULL if absent */
-Val *imp_output(Imp *im, const Node *n, int k);              /* the node's k-th output, NULL if absent */
+/* the node's k-th output, NULL past the last; an omitted one ("") is a Val of its own that nothing reads */
+Val *imp_output(Imp *im, const Node *n, int k);
 bool imp_output_used(Imp *im, const Node *n, int k);
 /* an error naming the node, its op type and the opset, then the reason; always false */
 bool imp_unsupported(Imp *im, const Node *n, const char *fmt, ...) NNC_PRINTF(3, 4);
