@@ -414,10 +414,24 @@ const char *imp_data_as(Imp *im, Val *v, const int *want)
     if (same_axes_(v->axis, want, v->rank)) return v->nn;
     for (int k = 0; k < v->nviews; k++)
         if (same_axes_(v->views[k].axis, want, v->rank)) return v->views[k].nn;
-    int64_t perm[OX_MAX_RANK];
-    for (int k = 0; k < v->rank; k++) perm[want[k]] = v->axis[k];
+    int64_t perm[OX_MAX_RANK], to[OX_MAX_RANK];
+    for (int k = 0; k < v->rank; k++) {
+        perm[want[k]] = v->axis[k];
+        to[want[k]] = v->dims[k];
+    }
+    /* axes of extent 1 move for free: when the others keep their order, the elements are already where the new
+     * order wants them and a reshape (a view) does it (an NCHW image of one channel to NHWC) */
+    bool moves_data = false;
+    for (int a = 1, last = 0; a < v->rank; a++)
+        if (to[a] != 1) {
+            moves_data |= perm[a] < last;
+            last = (int)perm[a];
+        }
     const char *name = imp_fresh_name(im, arena_printf(im->a, "%s_t", v->nn));
-    imp_line(im, "%s = transpose(%s, %s)", name, v->nn, imp_int_list(im, perm, v->rank));
+    if (moves_data)
+        imp_line(im, "%s = transpose(%s, %s)", name, v->nn, imp_int_list(im, perm, v->rank));
+    else
+        imp_line(im, "%s = reshape(%s, %s)", name, v->nn, imp_int_list(im, to + 1, v->rank - 1));
     if (v->nviews < (int)(sizeof v->views / sizeof v->views[0])) {
         for (int k = 0; k < v->rank; k++) v->views[v->nviews].axis[k] = want[k];
         v->views[v->nviews++].nn = name;

@@ -132,6 +132,14 @@ static bool relabel_(Imp *im, const Node *n, Val *x, const int64_t *dims, int ra
     int want[OX_MAX_RANK], axis[OX_MAX_RANK];
     for (int k = 0; k < x->rank; k++) want[k] = k == q ? 0 : k < q ? k + 1 : k;
     for (int k = 0; k < rank; k++) axis[k] = k == p ? 0 : k < p ? k + 1 : k;
+    if (rank == 2 && p == 0 && q == 0 && x->rank > 2 && !onnx_order_within_sample_(x)) {
+        /* a Flatten to [B, rest] of a value held in another order (a convolution's NHWC output) stays pending: a
+         * dense layer reading it permutes its weight rows instead of a transpose back to NCHW being written */
+        Val *o = imp_output(im, n, 0);
+        imp_pending_flatten(im, o, x);
+        o->is_int = x->is_int;
+        return true;
+    }
     size_t mark = im->out.len;
     imp_comment_node(im, n);
     const char *to = per_sample_(im, dims, rank, -1);
