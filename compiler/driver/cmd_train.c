@@ -438,6 +438,12 @@ int cmd_train(const Options *o)
     nnc_safetensors st = {0};
     int rc = EXIT_INPUT;
     const Model *m = c->m;
+    if ((m->loss < 0 || m->opt.kind == OPT_NONE) && onnx_is_model_path(o->model_path)) {
+        diag_fatal("%s: an ONNX model has no loss or optimizer to train with: import it (nnc import %s -o MODEL.nn), "
+                   "add a target, a loss and an optimizer to MODEL.nn, and train that with --weights MODEL.safetensors "
+                   "(docs/onnx.md)", o->model_path, o->model_path);
+        goto done;
+    }
     if (m->loss < 0 || m->opt.kind == OPT_NONE) {
         diag_error(m->loc, "model '%s' cannot be trained: it needs %s", m->name,
                    m->loss < 0 ? "a 'loss' statement" : "an 'optimizer' statement, e.g. optimizer adam(lr=0.001)");
