@@ -131,8 +131,9 @@ const int64_t *attr_ints(const Node *n, const char *name, int *count)
 }
 
 /* ---- names and text --------------------------------------------------------------------------------------- */
-static const char *const keywords_[] = {"model", "def", "const", "input", "target", "param", "output", "loss",
-                                        "metric", "optimizer", "train", "freeze", "return", "true", "false", "none"};
+/* words no value may be called: the checker reads them as constants. The statement words (input, output,
+ * model, ...) are names like any other wherever a name goes, so a graph input called "input" keeps its name. */
+static const char *const keywords_[] = {"true", "false", "none"};
 
 /* .nn names taken so far: an open-addressing table; `next` is the suffix to try after NAME_2, NAME_3, ... */
 static ImpName *name_slot_(const Imp *im, const char *s)
@@ -192,10 +193,13 @@ static char *identifier_(Imp *im, const char *s, size_t max)
     return id;
 }
 
-/* an unused .nn name from `id`: a keyword or builtin gets a trailing _, a repeat _2, _3, ... (each base
- * remembers its next suffix, so that many names made alike cost no more than different ones) */
-static const char *unique_(Imp *im, const char *id)
+/* an unused .nn name from `id`: a repeat gets _2, _3, ... (each base remembers its next suffix, so that many
+ * names made alike cost no more than different ones); true/false/none and, unless builtin_ok, the name of a
+ * builtin function (a value so called would hide the function from the rest of the model) get a trailing _ */
+static const char *unique_named_(Imp *im, const char *id, bool builtin_ok)
 {
+    bool builtin_kept = builtin_ok && builtin_find(id) && !name_slot_taken_(im, id);
+    if (builtin_kept) return name_take_(im, id)->s;
     const char *base = reserved_(id) ? arena_printf(im->a, "%s_", id) : id;
     if (!name_taken_(im, base)) return name_take_(im, base)->s;
     const char *name;
@@ -205,6 +209,8 @@ static const char *unique_(Imp *im, const char *id)
     } while (name_taken_(im, name));
     return name_take_(im, name)->s;
 }
+
+static const char *unique_(Imp *im, const char *id) { return unique_named_(im, id, false); }
 
 const char *imp_fresh_name(Imp *im, const char *base) { return unique_(im, identifier_(im, base, 120)); }
 
@@ -757,7 +763,10 @@ static void reserve_outputs_(Imp *im)
     im->output_bound = arena_alloc(im->a, (size_t)n + 1);
     for (int k = 0; k < n; k++) {
         im->output_onnx[k] = im->graph->output[k]->name;
-        im->output_nn[k] = unique_(im, identifier_(im, im->graph->output[k]->name, 120));
+        /* an output may keep a builtin's name ("softmax"): it is bound by the output statement at the end, after
+         * every call, and its value is computed under another name */
+        im->output_nn[k] = unique_named_(im, identifier_(im, im->graph->output[k]->name, 120), true);
+        im->output_bound[k] = builtin_find(im->output_nn[k]) != NULL;
         Val *v = imp_val(im, im->output_onnx[k]);
         if (!v->output) v->output = k + 1;
     }

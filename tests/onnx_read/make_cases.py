@@ -182,8 +182,8 @@ def fold_bomb(n=40):
 
 
 # graph input names and the .nn identifiers they must get (run.sh checks each `input NAME:` line)
-HOSTILE_INPUTS = [("a.b", "a_b"), ("a_b", "a_b_2"), ("input", "input_"), ("model", "model_"),
-                  ("output", "output_"), ("int", "int"), ('q"uote', "q_uote"), ("new\nline", "new_line"),
+HOSTILE_INPUTS = [("a.b", "a_b"), ("a_b", "a_b_2"), ("input", "input"), ("model", "model"),
+                  ("output", "output"), ("int", "int"), ('q"uote', "q_uote"), ("new\nline", "new_line"),
                   ("*/", "__"), ("??/", "___"), ("back\\slash", "back_slash"), ("h\u00e9", "h__"),
                   ("1st", "_1st"), ("static", "static"), ("h__", "h___2")]
 
