@@ -116,6 +116,12 @@ static bool hard_swish_(Imp *im, const Node *n)
     return x && unary_out_(im, n, x, "%s * clip(%s * %s + 0.5, 0.0, 1.0)", x->nn, x->nn, imp_float(im, 1.0 / 6.0));
 }
 
+static bool mish_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    return x && unary_out_(im, n, x, "%s * tanh(softplus(%s))", x->nn, x->nn);
+}
+
 static bool softsign_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
@@ -189,6 +195,43 @@ static bool identity_(Imp *im, const Node *n)
     *o = *x; /* the same .nn value, under the output's ONNX name */
     o->onnx = onnx;
     o->uses = 1;
+    return true;
+}
+
+/* ---- Softplus behind a threshold ---- */
+static const Node *producer_(const Imp *im, const char *onnx)
+{
+    for (size_t k = 0; k < im->graph->n_node; k++)
+        for (size_t o = 0; o < im->graph->node[k]->n_output; o++)
+            if (str_eq(im->graph->node[k]->output[o], onnx)) return im->graph->node[k];
+    return NULL;
+}
+
+/* PyTorch's dynamo exporter writes nn.Softplus() (beta 1, threshold 20) as Where(x > 20, x, Softplus(x)). nnc
+ * has no comparisons; but for x above a threshold t >= 15 softplus(x) - x = log1p(exp(-x)) < 3.1e-7 is under
+ * half an ulp of x (4.8e-7 at 15), so both branches round to the same float32 and the Where is the Softplus.
+ * Greater is imported only in that form: it takes its Where (absorbed) and gives it the Softplus's value. */
+static bool greater_(Imp *im, const Node *n)
+{
+    Val *x = imp_input(im, n, 0), *t = imp_input(im, n, 1), *g = imp_output(im, n, 0);
+    const Node *w = g->uses == 1 ? g->consumer : NULL;
+    if (!x || x->kind != VAL_DATA || !t || t->kind != VAL_CONST || t->c.count != 1 || !w || !str_eq(w->op_type, "Where") ||
+        w->n_input != 3 || w->n_output < 1 || !str_eq(w->input[0], g->onnx) || !str_eq(w->input[1], x->onnx))
+        return imp_unsupported(im, n, "nnc has no comparisons: only Where(x > t, x, Softplus(x)) is imported");
+    const Node *sp = producer_(im, w->input[2]);
+    Val *s = imp_val(im, w->input[2]);
+    if (!sp || !str_eq(sp->op_type, "Softplus") || sp->n_input < 1 || !str_eq(sp->input[0], x->onnx) || !s || s->kind != VAL_DATA)
+        return imp_unsupported(im, n, "nnc has no comparisons: only Where(x > t, x, Softplus(x)) is imported");
+    if (!(ox_get(&t->c, 0) >= 15))
+        return imp_unsupported(im, n, "Where(x > t, x, Softplus(x)) with t = %g: below 15 it is not the Softplus", ox_get(&t->c, 0));
+    imp_absorb(im, w);
+    Val *o = imp_output(im, w, 0);
+    Val keep = *o; /* the same .nn value, under the Where's ONNX name and uses */
+    *o = *s;
+    o->onnx = keep.onnx;
+    o->uses = keep.uses;
+    o->consumer = keep.consumer;
+    o->output = keep.output;
     return true;
 }
 
@@ -288,5 +331,6 @@ const OpRow onnx_ops_elementwise[] = {
     {"Dropout", 1, dropout_},    {"Identity", 1, identity_},     {"Add", 1, nary_},         {"Sub", 1, nary_},
     {"Mul", 1, nary_},           {"Div", 1, nary_},              {"Sum", 1, nary_},         {"Mean", 1, nary_},
     {"Max", 1, nary_},           {"Min", 1, nary_},              {"PRelu", 1, prelu_},
+    {"Mish", 18, mish_},         {"Greater", 7, greater_},
     {NULL, 0, NULL},
 };

@@ -269,6 +269,13 @@ def main():
     torch_case("torch_pools_ceil_bn", TorchPools(), rand(N, 3, 9, 8))
     torch_case("torch_conv1d_bn", TorchConv1dBn(), rand(N, 4, 11))
 
+    # the forms torch's dynamo exporter (opset 18) writes: nn.Mish as Mish; nn.Softplus() as
+    # Where(x > 20, x, Softplus(x)) (x * 30: about a quarter of the values take the first branch)
+    case("mish_op18", [h.make_node("Mish", ["x"], ["y"])], {"x": rand(N, 5) * 4}, ["y"], [], opset=18)
+    case("softplus_threshold_op18", [h.make_node("Softplus", ["x"], ["s"]), h.make_node("Greater", ["x", "t"], ["g"]),
+                                     h.make_node("Where", ["g", "x", "s"], ["y"])],
+         {"x": rand(N, 6) * 30}, ["y"], [init("t", np.float32(20))], opset=18)
+
 
 if __name__ == "__main__":
     main()
