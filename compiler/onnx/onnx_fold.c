@@ -541,6 +541,9 @@ bool onnx_fold_node(Imp *im, const Node *n, bool *handled)
         }
         return true;
     }
+    if ((str_eq(op, "Gather") && !imp_input(im, n, 1)) ||
+        (str_eq(op, "Range") && (!imp_input(im, n, 1) || !imp_input(im, n, 2))))
+        return refuse_(im, n, handled, "a required input is omitted");
     if (str_eq(op, "Gather")) return fold_gather_(im, n, c, &imp_input(im, n, 1)->c, handled);
     if (str_eq(op, "Concat")) return fold_concat_(im, n, handled);
     if (str_eq(op, "Slice")) return fold_slice_(im, n, c, handled);
