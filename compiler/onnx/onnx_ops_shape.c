@@ -6,7 +6,7 @@
  * Reshape or Flatten keeps the batch as its own axis (a target that merges it with another axis is refused);
  * Transpose only permutes the Val's `axis` (no .nn code); Concat, Gather, Slice, Split work on the .nn axis that
  * holds the ONNX axis, in whatever layout the value has, and refuse the batch axis. What is deliberately not
- * here: Size (it depends on the batch), Expand that copies elements (only one that adds axes of extent 1),
+ * here: Size (it depends on the batch), Expand that copies along the batch or both copies and adds axes,
  * indices or shapes computed from data. */
 #include "onnx_internal.h"
 
@@ -281,7 +281,37 @@ static bool squeeze_(Imp *im, const Node *n)
     return relabel_(im, n, x, dims, rank);
 }
 
-/* Expand of data: only when it copies nothing (the target broadcasts to x's own per-sample extents) */
+/* Expand of data that copies along axes where x has extent 1 (F.normalize divides by Expand(max(norm, eps),
+ * Shape(x))): x * ones, the ones a constant of the per-sample target extents in x's layout; x * 1 is x exactly
+ * (-0 and NaN too, where x + 0 would turn -0 into +0). The ones are a .nn param: their count is bounded. */
+enum { EXPAND_MAX_ONES = 1 << 20, FOLDED_MAX_TOTAL = 1 << 25 /* onnx_fold.c's bound on the constants made at import */ };
+
+static bool expand_copy_(Imp *im, const Node *n, Val *x, const int64_t *dims, int rank)
+{
+    if (rank != x->rank) return imp_unsupported(im, n, "it copies elements along an axis and adds axes");
+    int64_t per_sample[OX_MAX_RANK];
+    for (int a = 0; a < rank; a++) per_sample[a] = dims[a] == OX_BATCH ? 1 : dims[a];
+    int64_t count = ox_count(per_sample, rank);
+    if (count < 0 || count > EXPAND_MAX_ONES)
+        return imp_unsupported(im, n, "it copies elements into more than 2^20 values per sample");
+    if (count > FOLDED_MAX_TOTAL - im->folded) /* counted with the folded constants: many Expands, one bound */
+        return imp_unsupported(im, n, "the constants made at import would hold more than 2^25 elements in all");
+    im->folded += count;
+    Val ones = {.onnx = n->output[0], .kind = VAL_CONST};
+    oxc_make(im, &ones.c, OX_FLOAT, rank, per_sample);
+    for (int64_t k = 0; k < count; k++) ones.c.f[k] = 1.0f;
+    const char *c = imp_const_operand(im, &ones, x);
+    if (!c) return false;
+    Val *o = imp_output(im, n, 0);
+    const char *name = imp_value_name(im, o->onnx);
+    imp_comment_node(im, n);
+    imp_line(im, "%s = %s * %s", name, x->nn, c);
+    imp_set_data(o, name, rank, dims, x->axis);
+    return true;
+}
+
+/* Expand of data: nothing when it copies nothing (the target broadcasts to x's own per-sample extents), else
+ * expand_copy_ */
 static bool expand_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
@@ -294,15 +324,17 @@ static bool expand_(Imp *im, const Node *n)
         if (sym[k]) shape[k] = OX_BATCH;
         else if (shape[k] < 1) return imp_unsupported(im, n, "a target extent below 1");
     int rank = ns > x->rank ? ns : x->rank;
+    bool copies = false;
     for (int a = 0; a < rank; a++) {
         int ox = rank - x->rank, os = rank - ns;
         int64_t dx = a < ox ? 1 : x->dims[a - ox], ds = a < os ? 1 : shape[a - os];
         if (dx == OX_BATCH && (ds == 1 || ds == OX_BATCH || (im->batch && ds == im->batch))) ds = OX_BATCH;
-        if (ds != 1 && dx != ds)
-            return imp_unsupported(im, n, "it copies elements along an axis (nnc imports only an Expand that adds axes of extent 1)");
-        dims[a] = dx;
+        if (ds != 1 && dx != ds && (dx != 1 || ds == OX_BATCH))
+            return imp_unsupported(im, n, "its target shape does not broadcast from the input's, batch axis kept");
+        copies |= ds != 1 && dx != ds;
+        dims[a] = ds == 1 ? dx : ds;
     }
-    return relabel_(im, n, x, dims, rank);
+    return copies ? expand_copy_(im, n, x, dims, rank) : relabel_(im, n, x, dims, rank);
 }
 
 /* ---- Shape, Size ---- */
@@ -470,7 +502,10 @@ static const char *take_(Imp *im, const char *src, int K, int64_t ext, const int
 /* Gather along a non-batch axis with constant indices: a scalar index drops the axis, a 1-D list keeps it */
 static bool gather_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0), *iv = imp_input(im, n, 1);
+    Val *table = imp_input(im, n, 0), *iv = imp_input(im, n, 1);
+    if (table && table->kind == VAL_CONST && iv && iv->kind == VAL_DATA) /* nn.Embedding, F.one_hot's lookups */
+        return imp_unsupported(im, n, "rows of a constant table picked by data indices (an embedding): nnc has no such lookup");
+    Val *x = data_input_(im, n, 0);
     if (!x) return false;
     int axis = norm_axis_(attr_int(n, "axis", 0), x->rank);
     if (axis < 0 || axis >= x->rank) return imp_unsupported(im, n, "axis out of range");

@@ -209,6 +209,22 @@ def cases():
     ], [("v", rand("expand_v", N, 4)), ("k", k)], ["out"],
         [("ones", i64(1, 4)), ("zero", np.array(0, np.int64)), ("zeros1", i64(0)), ("two_two", i64(2, 2))])
 
+    # Expand copying along axes of extent 1: F.normalize's x / Expand(norm, Shape(x)) on [N, 5]; a Conv output's
+    # max over C copied back along C, its mean over W along W (the Expand a graph output, NHWC in .nn)
+    write_case("expand_copy", 13, [
+        node("ReduceL2", ["v"], ["norm"], axes=[1], keepdims=1),
+        node("Shape", ["v"], ["vshape"]),
+        node("Expand", ["norm", "vshape"], ["norms"]),
+        node("Div", ["v", "norms"], ["unit"]),
+        conv("conv", "x", "w", "c"),
+        node("ReduceMax", ["c"], ["cmax"], axes=[1], keepdims=1),
+        node("Expand", ["cmax", "c_ext"], ["cmaxs"]),
+        node("Sub", ["c", "cmaxs"], ["centred"]),
+        node("ReduceMean", ["c"], ["wmean"], axes=[3], keepdims=1),
+        node("Expand", ["wmean", "w_ext"], ["wmeans"]),
+    ], [("v", rand("expand_copy_v", N, 5)), ("x", rand("expand_copy_x", N, 3, 5, 6))], ["unit", "centred", "wmeans"],
+        [("w", rand("expand_copy_w", 4, 3, 3, 3)), ("c_ext", i64(1, 4, 1, 1)), ("w_ext", i64(1, 1, 1, 6))])
+
 
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
