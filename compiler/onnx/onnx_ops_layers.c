@@ -1,6 +1,7 @@
 /* onnx_ops_layers.c: the ONNX operators that become .nn layers: Gemm and MatMul (dense, or `@` between data),
  * Conv (conv2d; 1-D as a 2-D convolution of height 1), MaxPool and AveragePool, the global pools,
- * BatchNormalization (inference), LSTM (one forward layer) and Pad (constant mode, on the spatial axes).
+ * BatchNormalization (inference), LSTM (one forward layer), Pad (constant mode, on the spatial axes), and
+ * LayerNormalization and InstanceNormalization (written out as means).
  *
  * A layer's parameters are the node's initializers rearranged into .nn's layouts and stored under the layer's
  * name (imp_add_weight): dense weight [in, units], conv2d weight HWIO, batchnorm's four [C] vectors, lstm's
@@ -901,9 +902,44 @@ static bool lstm_(Imp *im, const Node *n)
     return true;
 }
 
-/* ---- LayerNormalization (17) ---------------------------------------------------------------------------------
- * y = (x - mean) / sqrt(var + epsilon) * scale + B over the ONNX axes from `axis` on, in whatever layout x has:
- * the means run over those axes' .nn positions and scale and B are permuted to match (imp_const_operand) */
+/* ---- LayerNormalization (17), InstanceNormalization --------------------------------------------------------
+ * y = (x - mean) / sqrt(var + epsilon) * scale + B over some ONNX axes, in whatever layout x has: the means run
+ * over those axes' .nn positions and scale and B are permuted to match (imp_const_operand) */
+
+/* the .nn axes holding ONNX axes first.. of x, in .nn order; false (refused) when the batch is one of them */
+static bool norm_axes_(Imp *im, const Node *n, const Val *x, int first, int64_t *ax, int *nax)
+{
+    *nax = 0;
+    for (int k = first; k < x->rank; k++) {
+        if (batch_at_(x, k)) return imp_unsupported(im, n, "it normalizes over the batch axis (it would mix the samples)");
+        ax[(*nax)++] = x->axis[k];
+    }
+    for (int i = 1; i < *nax; i++) /* the .nn axes in order */
+        for (int j = i; j > 0 && ax[j - 1] > ax[j]; j--) {
+            int64_t t = ax[j];
+            ax[j] = ax[j - 1];
+            ax[j - 1] = t;
+        }
+    return true;
+}
+
+/* the statements of y = (x - mean) * inv_std * g + b over .nn axes ax; *mean and *inv_std name those values */
+static void norm_lines_(Imp *im, const Val *x, const int64_t *ax, int nax, float eps, const char *g, const char *b,
+                        const char *y, const char **mean, const char **inv_std)
+{
+    const char *axes = imp_int_list(im, ax, nax);
+    const char *m = imp_fresh_name(im, arena_printf(im->a, "%s_mean", y)), *d = imp_fresh_name(im, arena_printf(im->a, "%s_centered", y));
+    const char *v = imp_fresh_name(im, arena_printf(im->a, "%s_var", y));
+    const char *inv = imp_fresh_name(im, arena_printf(im->a, "%s_inv_std", y));
+    imp_line(im, "%s = mean(%s, axis=%s, keepdims=true)", m, x->nn, axes);
+    imp_line(im, "%s = %s - %s", d, x->nn, m);
+    imp_line(im, "%s = mean(square(%s), axis=%s, keepdims=true)", v, d, axes);
+    imp_line(im, "%s = 1.0 / sqrt(%s + %s)", inv, v, imp_float(im, eps));
+    imp_line(im, "%s = %s * %s * %s%s%s", y, d, inv, g, b ? " + " : "", b ? b : "");
+    *mean = m;
+    *inv_std = inv;
+}
+
 static bool layernorm_(Imp *im, const Node *n)
 {
     Val *x = data_input_(im, n, 0);
@@ -912,17 +948,8 @@ static bool layernorm_(Imp *im, const Node *n)
     if (axis < -x->rank || axis >= x->rank) return imp_unsupported(im, n, "axis %lld is out of range", (long long)axis);
     if (axis < 0) axis += x->rank;
     int64_t ax[OX_MAX_RANK];
-    int nax = 0;
-    for (int k = (int)axis; k < x->rank; k++) {
-        if (batch_at_(x, k)) return imp_unsupported(im, n, "it normalizes over the batch axis (it would mix the samples)");
-        ax[nax++] = x->axis[k];
-    }
-    for (int i = 1; i < nax; i++) /* the .nn axes in order */
-        for (int j = i; j > 0 && ax[j - 1] > ax[j]; j--) {
-            int64_t t = ax[j];
-            ax[j] = ax[j - 1];
-            ax[j - 1] = t;
-        }
+    int nax;
+    if (!norm_axes_(im, n, x, (int)axis, ax, &nax)) return false;
     float eps = attr_float(n, "epsilon", 1e-5f);
     if (!(eps >= 0) || !isfinite(eps)) return imp_unsupported(im, n, "epsilon must be a finite number >= 0");
     Val *scale = weight_input_(im, n, 1, "the scale"), *bias = imp_input(im, n, 2);
@@ -932,15 +959,8 @@ static bool layernorm_(Imp *im, const Node *n)
     const char *g = imp_const_operand(im, scale, x), *b = bias ? imp_const_operand(im, bias, x) : NULL;
     if (!g || (bias && !b)) return false;
     Val *o = imp_output(im, n, 0);
-    const char *axes = imp_int_list(im, ax, nax), *y = imp_value_name(im, o->onnx);
-    const char *m = imp_fresh_name(im, arena_printf(im->a, "%s_mean", y)), *d = imp_fresh_name(im, arena_printf(im->a, "%s_centered", y));
-    const char *v = imp_fresh_name(im, arena_printf(im->a, "%s_var", y));
-    const char *inv = imp_fresh_name(im, arena_printf(im->a, "%s_inv_std", y));
-    imp_line(im, "%s = mean(%s, axis=%s, keepdims=true)", m, x->nn, axes);
-    imp_line(im, "%s = %s - %s", d, x->nn, m);
-    imp_line(im, "%s = mean(square(%s), axis=%s, keepdims=true)", v, d, axes);
-    imp_line(im, "%s = 1.0 / sqrt(%s + %s)", inv, v, imp_float(im, eps));
-    imp_line(im, "%s = %s * %s * %s%s%s", y, d, inv, g, b ? " + " : "", b ? b : "");
+    const char *y = imp_value_name(im, o->onnx), *m, *inv;
+    norm_lines_(im, x, ax, nax, eps, g, b, y, &m, &inv);
     imp_set_data(o, y, x->rank, x->dims, x->axis);
     int64_t kept[OX_MAX_RANK]; /* Mean and InvStdDev: x's extents with the normalized axes 1 */
     for (int k = 0; k < x->rank; k++) kept[k] = k < axis ? x->dims[k] : 1;
@@ -949,8 +969,49 @@ static bool layernorm_(Imp *im, const Node *n)
     return true;
 }
 
+/* a per-channel [C] constant of an [N, C, ...] input as an operand: [C, 1, ...] so that it meets axis 1 (NumPy
+ * broadcasting would align it with the last axis) */
+static const char *channel_operand_(Imp *im, const Node *n, Val *c, Val *x, const char *what)
+{
+    if (c->c.rank != 1 || c->c.dims[0] != x->dims[1]) {
+        imp_unsupported(im, n, "%s must hold one value per channel (%lld)", what, (long long)x->dims[1]);
+        return NULL;
+    }
+    Val col = *c;
+    col.param = NULL; /* a param declared for c has c's own shape */
+    col.c.rank = x->rank - 1;
+    for (int k = 1; k < col.c.rank; k++) col.c.dims[k] = 1;
+    return imp_const_operand(im, &col, x);
+}
+
+/* InstanceNormalization: over the spatial axes (2..) of each sample and channel; PyTorch's nn.InstanceNorm2d,
+ * and nn.GroupNorm as Reshape [N, G, -1] -> InstanceNormalization -> Reshape -> Mul, Add */
+static bool instancenorm_(Imp *im, const Node *n)
+{
+    Val *x = data_input_(im, n, 0);
+    if (!x) return false;
+    if (x->rank < 3) return imp_unsupported(im, n, "the input has no spatial axis (rank %d)", x->rank);
+    int64_t ax[OX_MAX_RANK];
+    int nax;
+    if (batch_at_(x, 1)) return imp_unsupported(im, n, "its channel axis (1) is the batch");
+    if (!norm_axes_(im, n, x, 2, ax, &nax)) return false;
+    float eps = attr_float(n, "epsilon", 1e-5f);
+    if (!(eps >= 0) || !isfinite(eps)) return imp_unsupported(im, n, "epsilon must be a finite number >= 0");
+    Val *scale = weight_input_(im, n, 1, "the scale"), *bias = scale ? weight_input_(im, n, 2, "the bias") : NULL;
+    if (!bias) return false;
+    imp_comment_node(im, n);
+    const char *g = channel_operand_(im, n, scale, x, "the scale"), *b = g ? channel_operand_(im, n, bias, x, "the bias") : NULL;
+    if (!b) return false;
+    Val *o = imp_output(im, n, 0);
+    const char *y = imp_value_name(im, o->onnx), *m, *inv;
+    norm_lines_(im, x, ax, nax, eps, g, b, y, &m, &inv);
+    imp_set_data(o, y, x->rank, x->dims, x->axis);
+    return true;
+}
+
 const OpRow onnx_ops_layers[] = {
     {"LayerNormalization", 17, layernorm_},
+    {"InstanceNormalization", 1, instancenorm_},
     {"Gemm", 1, gemm_, .takes_flat = true},
     {"MatMul", 1, matmul_, .takes_flat = true},
     {"Conv", 1, conv_},

@@ -157,6 +157,25 @@ class TorchPools(nn.Module):
         return self.maxp(h) + self.avgp(h)
 
 
+class TorchNorms(nn.Module):
+    """InstanceNorm2d (affine) of a Conv output, GroupNorm(2, 4) of the same (Reshape [N, 2, -1] around an
+    InstanceNormalization), each with random affine parameters"""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.inorm = nn.InstanceNorm2d(4, affine=True)
+        self.gnorm = nn.GroupNorm(2, 4, eps=1e-3)
+        with torch.no_grad():
+            for m in (self.inorm, self.gnorm):
+                m.weight.copy_(torch.from_numpy(rand(4)))
+                m.bias.copy_(torch.from_numpy(rand(4)))
+
+    def forward(self, x):
+        h = self.conv(x)
+        return self.inorm(h) + self.gnorm(h)
+
+
 class TorchConv1dBn(nn.Module):
     """Conv1d with groups and dilation, BatchNorm1d on [B, C, L] (eval)"""
 
@@ -275,6 +294,11 @@ def main():
     case("softplus_threshold_op18", [h.make_node("Softplus", ["x"], ["s"]), h.make_node("Greater", ["x", "t"], ["g"]),
                                      h.make_node("Where", ["g", "x", "s"], ["y"])],
          {"x": rand(N, 6) * 30}, ["y"], [init("t", np.float32(20))], opset=18)
+
+    # InstanceNormalization: PyTorch's InstanceNorm2d and GroupNorm, and one of rank 3 with epsilon
+    torch_case("torch_instance_group_norm", TorchNorms(), rand(N, 3, 7, 6))
+    case("instancenorm_rank3", [h.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=0.01)],
+         {"x": rand(N, 4, 9)}, ["y"], [init("s", rand(4)), init("b", rand(4))])
 
 
 if __name__ == "__main__":
