@@ -165,8 +165,7 @@ static bool fold_relabel_(Imp *im, const Node *n, const OxConst *x, int rank, co
     return true;
 }
 
-/* the axes of Squeeze/Unsqueeze: an attribute before opset 13, an input from 13 */
-static bool axes_arg_(Imp *im, const Node *n, int64_t *axes, int *count)
+bool onnx_axes_arg(Imp *im, const Node *n, int64_t *axes, int *count)
 {
     const int64_t *a = attr_ints(n, "axes", count);
     if (a) {
@@ -554,7 +553,7 @@ bool onnx_fold_node(Imp *im, const Node *n, bool *handled)
         int64_t axes[OX_MAX_RANK], dims[OX_MAX_RANK];
         int na, rank;
         bool un = str_eq(op, "Unsqueeze");
-        if (!axes_arg_(im, n, axes, &na) ||
+        if (!onnx_axes_arg(im, n, axes, &na) ||
             !(un ? onnx_unsqueeze_dims(c->dims, c->rank, axes, na, dims, &rank) : onnx_squeeze_dims(c->dims, c->rank, axes, na, dims, &rank)))
             return refuse_(im, n, handled, "bad axes");
         return fold_relabel_(im, n, c, rank, dims, handled);

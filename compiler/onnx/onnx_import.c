@@ -62,6 +62,19 @@ Val *imp_output(Imp *im, const Node *n, int k)
     return v;
 }
 
+Val *imp_data_input(Imp *im, const Node *n, int k)
+{
+    (void)imp_output(im, n, 0);
+    Val *x = imp_input(im, n, k);
+    if (!x || x->kind != VAL_DATA) {
+        imp_unsupported(im, n, "input %d must be computed from the graph's inputs", k);
+        return NULL;
+    }
+    return x;
+}
+
+int ox_axis(int64_t axis, int rank) { return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis); }
+
 bool imp_output_used(Imp *im, const Node *n, int k)
 {
     Val *v = imp_output(im, n, k);

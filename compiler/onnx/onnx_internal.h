@@ -126,6 +126,11 @@ struct Imp {
 
 Val *imp_val(Imp *im, const char *onnx_name);                 /* NULL for "" (an omitted optional input) */
 Val *imp_input(Imp *im, const Node *n, int k);               /* the node's k-th input, NULL if absent */
+/* the node's k-th input as data, or NULL after imp_unsupported ("must be computed from the graph's inputs").
+ * Output 0's Val is made first: a new Val may move the table, and with it a Val read before */
+Val *imp_data_input(Imp *im, const Node *n, int k);
+/* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
+int ox_axis(int64_t axis, int rank);
 /* the node's k-th output, NULL past the last; an omitted one ("") is a Val of its own that nothing reads */
 Val *imp_output(Imp *im, const Node *n, int k);
 bool imp_output_used(Imp *im, const Node *n, int k);
@@ -184,6 +189,8 @@ bool oxc_ints(const OxConst *c, int64_t *out, int max, int *count); /* a 1-D/sca
 /* shape rules shared by the fold and the data handlers; false when the arguments are invalid */
 bool onnx_unsqueeze_dims(const int64_t *in, int rank, const int64_t *axes, int naxes, int64_t *out, int *orank);
 bool onnx_squeeze_dims(const int64_t *in, int rank, const int64_t *axes, int naxes, int64_t *out, int *orank);
+/* the axes of Squeeze/Unsqueeze: an attribute before opset 13, a constant input from 13 (none: *count 0) */
+bool onnx_axes_arg(Imp *im, const Node *n, int64_t *axes, int *count);
 bool onnx_reshape_dims(const int64_t *in, int rank, const int64_t *shape, int n, bool allowzero, int64_t *out);
 /* the fold of a node whose inputs are all constant: true when it was folded (its outputs set) */
 bool onnx_fold_node(Imp *im, const Node *n, bool *handled);

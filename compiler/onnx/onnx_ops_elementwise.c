@@ -35,16 +35,6 @@ static bool unary_out_(Imp *im, const Node *n, Val *x, const char *fmt, ...)
     return true;
 }
 
-static Val *data_input_(Imp *im, const Node *n, int k)
-{
-    Val *x = imp_input(im, n, k);
-    if (!x || x->kind != VAL_DATA) {
-        imp_unsupported(im, n, "input %d must be computed from the graph's inputs", k);
-        return NULL;
-    }
-    return x;
-}
-
 /* ---- unary ---- */
 static const struct {
     const char *op, *fn;
@@ -55,7 +45,7 @@ static const struct {
 
 static bool plain_unary_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     for (size_t k = 0; k < sizeof plain_ / sizeof plain_[0]; k++)
         if (str_eq(plain_[k].op, n->op_type)) return unary_out_(im, n, x, "%s(%s)", plain_[k].fn, x->nn);
@@ -64,31 +54,31 @@ static bool plain_unary_(Imp *im, const Node *n)
 
 static bool neg_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "-%s", x->nn);
 }
 
 static bool reciprocal_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "1.0 / %s", x->nn);
 }
 
 static bool leaky_relu_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "leaky_relu(%s, alpha=%s)", x->nn, imp_float(im, attr_float(n, "alpha", 0.01f)));
 }
 
 static bool elu_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "elu(%s, alpha=%s)", x->nn, imp_float(im, attr_float(n, "alpha", 1.0f)));
 }
 
 static bool gelu_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     const char *approx = attr_string(im, n, "approximate", "none");
     if (!str_eq(approx, "none") && !str_eq(approx, "tanh")) return imp_unsupported(im, n, "approximate='%.20s'", approx);
@@ -97,14 +87,14 @@ static bool gelu_(Imp *im, const Node *n)
 
 static bool selu_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "%s * elu(%s, alpha=%s)", imp_float(im, attr_float(n, "gamma", 1.05070102214813232421875f)),
                            x->nn, imp_float(im, attr_float(n, "alpha", 1.67326319217681884765625f)));
 }
 
 static bool hard_sigmoid_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     return unary_out_(im, n, x, "clip(%s * %s + %s, 0.0, 1.0)", x->nn, imp_float(im, attr_float(n, "alpha", 0.2f)),
                       imp_float(im, attr_float(n, "beta", 0.5f)));
@@ -112,19 +102,19 @@ static bool hard_sigmoid_(Imp *im, const Node *n)
 
 static bool hard_swish_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "%s * clip(%s * %s + 0.5, 0.0, 1.0)", x->nn, x->nn, imp_float(im, 1.0 / 6.0));
 }
 
 static bool mish_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "%s * tanh(softplus(%s))", x->nn, x->nn);
 }
 
 static bool softsign_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     return x && unary_out_(im, n, x, "%s / (1.0 + abs(%s))", x->nn, x->nn);
 }
 
@@ -141,7 +131,7 @@ static bool scalar_input_(Imp *im, const Node *n, int k, double *v, bool *presen
 
 static bool clip_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     double lo = -INFINITY, hi = INFINITY;
     bool has_lo = false, has_hi = false;
@@ -160,7 +150,7 @@ static bool clip_(Imp *im, const Node *n)
 
 static bool pow_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     double e = 1;
     bool present;
     if (!x || !scalar_input_(im, n, 1, &e, &present)) return false;
@@ -172,7 +162,7 @@ static bool pow_(Imp *im, const Node *n)
 
 static bool dropout_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     if (imp_output_used(im, n, 1)) return imp_unsupported(im, n, "its mask output is used");
     double training = 0;
@@ -306,7 +296,7 @@ static bool nary_(Imp *im, const Node *n)
 
 static bool prelu_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
+    Val *x = imp_data_input(im, n, 0), *s = imp_input(im, n, 1);
     if (!x) return false;
     if (!s) return imp_unsupported(im, n, "no slope");
     Val legacy;

@@ -24,13 +24,11 @@
 #include <string.h>
 
 /* ---- inputs and small helpers ---------------------------------------------------------------------------- */
+/* input k as float data: imp_data_input, integer data refused */
 static Val *data_input_(Imp *im, const Node *n, int k)
 {
-    Val *x = imp_input(im, n, k);
-    if (!x || x->kind != VAL_DATA) {
-        imp_unsupported(im, n, "input %d must be computed from the graph's inputs", k);
-        return NULL;
-    }
+    Val *x = imp_data_input(im, n, k);
+    if (!x) return NULL;
     if (x->is_int) {
         imp_unsupported(im, n, "input %d is integer data", k);
         return NULL;

@@ -7,23 +7,6 @@
 
 #include <string.h>
 
-static Val *data_input_(Imp *im, const Node *n, int k)
-{
-    (void)imp_output(im, n, 0); /* made first: a new Val may move the table */
-    Val *x = imp_input(im, n, k);
-    if (!x || x->kind != VAL_DATA) {
-        imp_unsupported(im, n, "input %d must be computed from the graph's inputs", k);
-        return NULL;
-    }
-    return x;
-}
-
-/* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
-static int norm_axis_(int64_t axis, int rank)
-{
-    return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis);
-}
-
 static void nn_dims_(const Val *v, int64_t *nd)
 {
     for (int k = 0; k < v->rank; k++) nd[v->axis[k]] = v->dims[k];
@@ -72,7 +55,7 @@ static bool reduce_axes_(Imp *im, const Node *n, const Val *x, bool *gone, bool 
     *noop = na == 0 && from_input && attr_int(n, "noop_with_empty_axes", 0) != 0;
     for (int k = 0; k < x->rank; k++) gone[k] = na == 0 && !*noop;
     for (int k = 0; k < na; k++) {
-        int ax = norm_axis_(axes[k], x->rank);
+        int ax = ox_axis(axes[k], x->rank);
         if (ax < 0 || ax >= x->rank) return imp_unsupported(im, n, "axis %lld is out of range", (long long)axes[k]);
         gone[ax] = true;
     }
@@ -96,7 +79,7 @@ static const char *reduce_call_(Imp *im, const Val *x, const bool *gone, const c
 
 static bool reduce_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     bool gone[OX_MAX_RANK], noop = false;
     if (!x || !reduce_axes_(im, n, x, gone, &noop)) return false;
     const char *op = n->op_type, *s = x->nn;
@@ -135,11 +118,11 @@ static bool reduce_(Imp *im, const Node *n)
 /* ---- ArgMax, ArgMin ---- */
 static bool argmax_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     if (attr_int(n, "select_last_index", 0))
         return imp_unsupported(im, n, "select_last_index=1 (nnc's argmax picks the first)");
-    int a = norm_axis_(attr_int(n, "axis", 0), x->rank);
+    int a = ox_axis(attr_int(n, "axis", 0), x->rank);
     if (a < 0 || a >= x->rank) return imp_unsupported(im, n, "axis out of range");
     int K = x->axis[a];
     if (K == 0) return imp_unsupported(im, n, "it takes the index along the batch axis");
@@ -167,10 +150,10 @@ static bool argmax_(Imp *im, const Node *n)
  * [.., block], a softmax over the last axis, and a reshape back. */
 static bool softmax_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     const char *fn = str_eq(n->op_type, "LogSoftmax") ? "log_softmax" : "softmax";
-    int a = norm_axis_(attr_int(n, "axis", im->opset >= 13 ? -1 : 1), x->rank);
+    int a = ox_axis(attr_int(n, "axis", im->opset >= 13 ? -1 : 1), x->rank);
     if (a < 0 || a >= x->rank) return imp_unsupported(im, n, "axis out of range");
     bool one_axis = true; /* before opset 13: when the axes after `axis` have extent 1 */
     for (int k = a + 1; k < x->rank && im->opset < 13; k++) one_axis &= x->dims[k] == 1;

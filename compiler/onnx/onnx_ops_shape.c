@@ -15,25 +15,6 @@
 
 enum { MAX_GATHER = 64 }; /* the most slices one index list or strided Slice becomes (a concat of pieces) */
 
-/* input k as data. Output 0's Val is made first: a new Val may move the table, and with it a Val read before */
-static Val *data_input_(Imp *im, const Node *n, int k)
-{
-    (void)imp_output(im, n, 0);
-    Val *x = imp_input(im, n, k);
-    if (!x || x->kind != VAL_DATA) {
-        imp_unsupported(im, n, "input %d must be computed from the graph's inputs", k);
-        return NULL;
-    }
-    return x;
-}
-
-/* an ONNX axis counted from 0; -1 when out of range (checked before the narrowing to int) */
-static int norm_axis_(int64_t axis, int rank)
-{
-    return axis < -rank || axis >= rank ? -1 : (int)(axis < 0 ? axis + rank : axis);
-}
-
-/* the ONNX position of the batch extent, -1 when there is none or more than one */
 static int batch_pos_(const int64_t *dims, int rank)
 {
     int p = -1;
@@ -221,7 +202,7 @@ static int reshape_target_(Imp *im, const Node *n, const Val *x, int64_t *dims, 
 
 static bool reshape_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
+    Val *x = imp_data_input(im, n, 0), *s = imp_input(im, n, 1);
     int64_t dims[OX_MAX_RANK];
     bool sym[OX_MAX_RANK];
     int ns = 0;
@@ -237,7 +218,7 @@ static bool reshape_(Imp *im, const Node *n)
 /* Flatten to 2-D at `axis`: the batch must be in the first block, alone (the other axes there extent 1) */
 static bool flatten_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     int64_t ax = attr_int(n, "axis", 1); /* from -rank to rank: Flatten's axis may be the rank itself */
     if (ax < -x->rank || ax > x->rank) return imp_unsupported(im, n, "axis out of range");
@@ -252,28 +233,14 @@ static bool flatten_(Imp *im, const Node *n)
     return relabel_(im, n, x, dims, 2);
 }
 
-/* the axes of Squeeze/Unsqueeze: an attribute before opset 13, a constant input from 13 */
-static bool axes_(Imp *im, const Node *n, int64_t *axes, int *count)
-{
-    const int64_t *a = attr_ints(n, "axes", count);
-    if (a) {
-        if (*count > OX_MAX_RANK) return false;
-        memcpy(axes, a, sizeof *a * (size_t)*count);
-        return true;
-    }
-    Val *v = imp_input(im, n, 1);
-    *count = 0;
-    return !v || (v->kind == VAL_CONST && oxc_ints(&v->c, axes, OX_MAX_RANK, count));
-}
-
 static bool squeeze_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     int64_t axes[OX_MAX_RANK], dims[OX_MAX_RANK];
     int na, rank;
     if (!x) return false;
     bool un = str_eq(n->op_type, "Unsqueeze");
-    if (!axes_(im, n, axes, &na)) return imp_unsupported(im, n, "the axes must be constant");
+    if (!onnx_axes_arg(im, n, axes, &na)) return imp_unsupported(im, n, "the axes must be constant");
     if (un ? !onnx_unsqueeze_dims(x->dims, x->rank, axes, na, dims, &rank)
            : !onnx_squeeze_dims(x->dims, x->rank, axes, na, dims, &rank))
         return imp_unsupported(im, n, un ? "bad axes (out of range or repeated)"
@@ -314,7 +281,7 @@ static bool expand_copy_(Imp *im, const Node *n, Val *x, const int64_t *dims, in
  * expand_copy_ */
 static bool expand_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0), *s = imp_input(im, n, 1);
+    Val *x = imp_data_input(im, n, 0), *s = imp_input(im, n, 1);
     int64_t shape[OX_MAX_RANK], dims[OX_MAX_RANK];
     bool sym[OX_MAX_RANK];
     int ns;
@@ -341,7 +308,7 @@ static bool expand_(Imp *im, const Node *n)
 /* Shape of data: its extents, the batch a symbol (as onnx_fold.c marks it) */
 static bool shape_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0), *o = imp_output(im, n, 0);
+    Val *x = imp_data_input(im, n, 0), *o = imp_output(im, n, 0);
     if (!x) return false;
     int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", x->rank);
     start = start < 0 ? start + x->rank : start;
@@ -371,7 +338,7 @@ static bool size_(Imp *im, const Node *n)
 /* Transpose of data: the result's ONNX axis k is the input's ONNX axis perm[k], held by the same .nn axis */
 static bool transpose_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0), *o = imp_output(im, n, 0);
+    Val *x = imp_data_input(im, n, 0), *o = imp_output(im, n, 0);
     if (!x) return false;
     int np = 0;
     const int64_t *p = attr_ints(n, "perm", &np);
@@ -409,7 +376,7 @@ static bool transpose_(Imp *im, const Node *n)
 /* Cast of data: float to float, or int to int, is the value itself; int to float converts */
 static bool cast_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     int to = (int)attr_int(n, "to", OX_FLOAT);
     bool to_int = to == OX_INT32 || to == OX_INT64;
@@ -440,7 +407,7 @@ static bool concat_(Imp *im, const Node *n)
         if (v->rank != first->rank) return imp_unsupported(im, n, "inputs of ranks %d and %d", first->rank, v->rank);
     }
     if (!first) return imp_unsupported(im, n, "no inputs");
-    int axis = norm_axis_(attr_int(n, "axis", 0), first->rank);
+    int axis = ox_axis(attr_int(n, "axis", 0), first->rank);
     if (axis < 0 || axis >= first->rank) return imp_unsupported(im, n, "axis out of range");
     int K = first->axis[axis];
     if (K == 0) return imp_unsupported(im, n, "it concatenates along the batch axis");
@@ -505,9 +472,9 @@ static bool gather_(Imp *im, const Node *n)
     Val *table = imp_input(im, n, 0), *iv = imp_input(im, n, 1);
     if (table && table->kind == VAL_CONST && iv && iv->kind == VAL_DATA) /* nn.Embedding, F.one_hot's lookups */
         return imp_unsupported(im, n, "rows of a constant table picked by data indices (an embedding): nnc has no such lookup");
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
-    int axis = norm_axis_(attr_int(n, "axis", 0), x->rank);
+    int axis = ox_axis(attr_int(n, "axis", 0), x->rank);
     if (axis < 0 || axis >= x->rank) return imp_unsupported(im, n, "axis out of range");
     int64_t idx[MAX_GATHER];
     int count = 0;
@@ -603,7 +570,7 @@ static int slice_indices_(int64_t d, int64_t b, int64_t e, int64_t s, int64_t *i
 
 static bool slice_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
     int64_t starts[OX_MAX_RANK], ends[OX_MAX_RANK], axes[OX_MAX_RANK], steps[OX_MAX_RANK];
     bool end_batch[OX_MAX_RANK];
@@ -615,7 +582,7 @@ static bool slice_(Imp *im, const Node *n)
     const char *cur = x->nn;
     bool commented = false;
     for (int k = 0; k < ns; k++) {
-        int a = norm_axis_(axes[k], x->rank);
+        int a = ox_axis(axes[k], x->rank);
         if (a < 0 || a >= x->rank || steps[k] == 0) return imp_unsupported(im, n, "bad axes or steps");
         int64_t idx[MAX_GATHER], d = dims[a];
         if (end_batch[k] && d != OX_BATCH) return imp_unsupported(im, n, "the batch size as the end of axis %d", a);
@@ -665,9 +632,9 @@ static bool split_sizes_(Imp *im, const Node *n, int64_t d, int64_t *len, int pa
 /* Split along a non-batch axis: one slice per output */
 static bool split_(Imp *im, const Node *n)
 {
-    Val *x = data_input_(im, n, 0);
+    Val *x = imp_data_input(im, n, 0);
     if (!x) return false;
-    int parts = (int)n->n_output, a = norm_axis_(attr_int(n, "axis", 0), x->rank);
+    int parts = (int)n->n_output, a = ox_axis(attr_int(n, "axis", 0), x->rank);
     if (a < 0 || a >= x->rank) return imp_unsupported(im, n, "axis out of range");
     if (x->axis[a] == 0) return imp_unsupported(im, n, "it splits the batch axis");
     int64_t len[MAX_GATHER];
